@@ -1,0 +1,258 @@
+//! The checker: compares one output against the oracle element by element and says pass or fail, with the
+//! errors that explain the verdict (max absolute and relative error, relative Frobenius error, mismatches and
+//! the first few positions, non-finite and unwritten elements).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use solutions::{POISON, Shape};
+
+/// How many mismatching elements are listed by position.
+pub const FIRST_MISMATCHES: usize = 5;
+
+/// An element passes when `|x − ref| ≤ atol + rtol·|ref|`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Tolerance {
+    /// Absolute tolerance, in score units.
+    pub atol: f64,
+    /// Relative tolerance (dimensionless).
+    pub rtol: f64,
+}
+
+impl Tolerance {
+    /// True when `got` is within tolerance of `expected`.
+    pub fn accepts(&self, got: f64, expected: f64) -> bool {
+        (got - expected).abs() <= self.atol + self.rtol * expected.abs()
+    }
+}
+
+impl fmt::Display for Tolerance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "atol={:e} rtol={:e}", self.atol, self.rtol)
+    }
+}
+
+/// One element outside tolerance.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Mismatch {
+    /// Query index.
+    pub b: usize,
+    /// Key index.
+    pub s: usize,
+    /// What the solution wrote.
+    pub got: f32,
+    /// What the oracle says.
+    pub expected: f64,
+}
+
+/// Everything the checker found about one output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// The tolerance applied.
+    pub tolerance: Tolerance,
+    /// Whether every element is finite and within tolerance.
+    pub passed: bool,
+    /// Largest |x − ref| over finite elements, in score units.
+    pub max_abs_err: f64,
+    /// Largest |x − ref| / |ref| over finite elements with ref ≠ 0.
+    pub max_rel_err: f64,
+    /// ‖x − ref‖ / ‖ref‖ over finite elements (0 when both norms are 0; ‖x − ref‖ when only ‖ref‖ is).
+    pub rel_frobenius: f64,
+    /// Number of finite elements outside tolerance.
+    pub mismatches: usize,
+    /// Number of NaN or ±inf elements (unwritten ones included).
+    pub non_finite: usize,
+    /// Number of elements still holding the poison pattern, i.e. never written.
+    pub unwritten: usize,
+    /// The first few failing elements (outside tolerance or non-finite), in row-major order.
+    pub first_failures: Vec<Mismatch>,
+}
+
+impl CheckReport {
+    /// A one-line explanation of a failure; `None` when it passed.
+    pub fn reason(&self) -> Option<String> {
+        if self.passed {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if self.unwritten > 0 {
+            parts.push(format!("{} element(s) never written", self.unwritten));
+        }
+        if self.non_finite > self.unwritten {
+            parts.push(format!(
+                "{} NaN/inf element(s)",
+                self.non_finite - self.unwritten
+            ));
+        }
+        if self.mismatches > 0 {
+            parts.push(format!(
+                "{} element(s) outside {}",
+                self.mismatches, self.tolerance
+            ));
+        }
+        if let Some(first) = self.first_failures.first() {
+            parts.push(format!(
+                "first at (b={}, s={}): got {}, expected {:.6}",
+                first.b, first.s, first.got, first.expected
+            ));
+        }
+        Some(parts.join("; "))
+    }
+}
+
+/// Checks `got` (`[B, S]` f32) against `expected` (`[B, S]` f64 from the oracle).
+///
+/// # Panics
+/// If the two lengths differ from `shape.output_len()`: the harness sizes both, so that is a bug in the judge.
+pub fn check(got: &[f32], expected: &[f64], shape: Shape, tolerance: Tolerance) -> CheckReport {
+    assert_eq!(got.len(), shape.output_len(), "output length");
+    assert_eq!(expected.len(), shape.output_len(), "oracle length");
+    let mut report = CheckReport {
+        tolerance,
+        passed: true,
+        max_abs_err: 0.0,
+        max_rel_err: 0.0,
+        rel_frobenius: 0.0,
+        mismatches: 0,
+        non_finite: 0,
+        unwritten: 0,
+        first_failures: Vec::new(),
+    };
+    let (mut diff_sq, mut ref_sq) = (0.0f64, 0.0f64);
+    for (flat, (&x, &want)) in got.iter().zip(expected).enumerate() {
+        let failed = if x.is_finite() {
+            let err = (f64::from(x) - want).abs();
+            report.max_abs_err = report.max_abs_err.max(err);
+            if want != 0.0 {
+                report.max_rel_err = report.max_rel_err.max(err / want.abs());
+            }
+            diff_sq += err * err;
+            ref_sq += want * want;
+            let outside = !tolerance.accepts(f64::from(x), want);
+            report.mismatches += usize::from(outside);
+            outside
+        } else {
+            report.non_finite += 1;
+            report.unwritten += usize::from(x.to_bits() == POISON.to_bits());
+            true
+        };
+        if failed && report.first_failures.len() < FIRST_MISMATCHES {
+            report.first_failures.push(Mismatch {
+                b: flat / shape.s,
+                s: flat % shape.s,
+                got: x,
+                expected: want,
+            });
+        }
+    }
+    report.rel_frobenius = match (diff_sq.sqrt(), ref_sq.sqrt()) {
+        (0.0, _) => 0.0,
+        (diff, 0.0) => diff,
+        (diff, norm) => diff / norm,
+    };
+    report.passed = report.mismatches == 0 && report.non_finite == 0;
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TOL: Tolerance = Tolerance {
+        atol: 1e-3,
+        rtol: 1e-3,
+    };
+    const SHAPE: Shape = Shape::new(2, 3, 1, 2);
+
+    #[test]
+    fn exact_output_passes_with_zero_errors() {
+        let expected = [1.0, -2.0, 0.0, 4.0, 5.5, -6.0];
+        let got: Vec<f32> = expected.iter().map(|&x| x as f32).collect();
+        let r = check(&got, &expected, SHAPE, TOL);
+        assert!(r.passed);
+        assert_eq!(
+            (r.max_abs_err, r.rel_frobenius, r.mismatches),
+            (0.0, 0.0, 0)
+        );
+        assert_eq!(r.reason(), None);
+    }
+
+    #[test]
+    fn boundary_of_the_tolerance_is_inclusive() {
+        // |x − ref| = atol + rtol·|ref| exactly passes; a bit more fails.
+        let half = Tolerance {
+            atol: 0.5,
+            rtol: 0.5,
+        };
+        assert!(half.accepts(2.0, 1.0));
+        assert!(half.accepts(0.0, 1.0));
+        assert!(!half.accepts(2.0 + 1e-9, 1.0));
+        assert!(!TOL.accepts(1.0025, 1.0));
+        assert!(TOL.accepts(0.001, 0.0));
+        assert!(!TOL.accepts(0.0011, 0.0));
+    }
+
+    #[test]
+    fn mismatches_are_counted_and_located() {
+        let expected = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let got = [1.0, 2.0, 3.5, 4.0, 5.0, 0.0];
+        let r = check(&got, &expected, SHAPE, TOL);
+        assert!(!r.passed);
+        assert_eq!(r.mismatches, 2);
+        assert_eq!((r.first_failures[0].b, r.first_failures[0].s), (0, 2));
+        assert_eq!((r.first_failures[1].b, r.first_failures[1].s), (1, 2));
+        assert_eq!(r.max_abs_err, 6.0);
+        assert_eq!(r.max_rel_err, 1.0);
+        let norm = (1.0f64 + 4.0 + 9.0 + 16.0 + 25.0 + 36.0).sqrt();
+        assert!((r.rel_frobenius - (0.25f64 + 36.0).sqrt() / norm).abs() < 1e-15);
+        let reason = r.reason().unwrap();
+        assert!(
+            reason.contains("2 element(s) outside") && reason.contains("(b=0, s=2)"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn nan_inf_and_poison_fail_with_their_own_reason() {
+        let expected = [0.0; 6];
+        let got = [0.0, f32::NAN, 0.0, f32::INFINITY, 0.0, POISON];
+        let r = check(&got, &expected, SHAPE, TOL);
+        assert!(!r.passed);
+        assert_eq!((r.non_finite, r.unwritten, r.mismatches), (3, 1, 0));
+        let reason = r.reason().unwrap();
+        assert!(reason.contains("1 element(s) never written"), "{reason}");
+        assert!(reason.contains("2 NaN/inf"), "{reason}");
+    }
+
+    #[test]
+    fn zero_reference_frobenius_is_absolute() {
+        let r = check(
+            &[0.0, 0.0, 0.0, 0.0, 0.0, 3.0],
+            &[0.0; 6],
+            SHAPE,
+            Tolerance {
+                atol: 10.0,
+                rtol: 0.0,
+            },
+        );
+        assert!(r.passed);
+        assert_eq!(r.rel_frobenius, 3.0);
+    }
+
+    proptest! {
+        #[test]
+        fn perturbation_within_tolerance_passes_and_beyond_fails(
+            values in proptest::collection::vec(-1e3f64..1e3, 6),
+            frac in 0.0f64..0.9,
+        ) {
+            let bound = |x: f64| TOL.atol + TOL.rtol * x.abs();
+            let inside: Vec<f32> = values.iter().map(|&x| (x + frac * bound(x)) as f32).collect();
+            let outside: Vec<f32> = values.iter().map(|&x| (x + 1.5 * bound(x)) as f32).collect();
+            // f32 rounding of values up to 1e3 moves them by at most 6e-5, below the 10% margin kept.
+            prop_assert!(check(&inside, &values, SHAPE, TOL).passed);
+            let r = check(&outside, &values, SHAPE, TOL);
+            prop_assert_eq!(r.mismatches, 6);
+        }
+    }
+}

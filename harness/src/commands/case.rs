@@ -1,0 +1,144 @@
+//! `judge case export` and `judge case info`: moving cases between this judge and other tools.
+
+use std::path::Path;
+
+use crate::challenge::{DEFAULT_TOLERANCE, oracle};
+use crate::check::check;
+use crate::cli::{ExportArgs, InfoArgs};
+use crate::io::{CaseFile, FileError, Format, read_case, write_case};
+use crate::table::{Align, Table};
+use crate::verdict::ExitStatus;
+
+use super::{CommandError, format_error};
+
+pub(super) fn export(args: &ExportArgs) -> Result<ExitStatus, CommandError> {
+    let mut specs = args.suite.specs();
+    if let Some(name) = &args.name {
+        let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
+        specs.retain(|s| s.name == name);
+        if specs.is_empty() {
+            return Err(CommandError::Usage(format!(
+                "suite {} has no case '{name}'; its cases: {}",
+                args.suite,
+                names.join(", ")
+            )));
+        }
+    }
+    let single = specs.len() == 1;
+    if single {
+        Format::from_path(&args.out).map_err(CommandError::Input)?;
+    } else {
+        std::fs::create_dir_all(&args.out)
+            .map_err(|e| CommandError::Output(FileError::io(&args.out, e)))?;
+    }
+    for spec in &specs {
+        let case =
+            spec.build(Some(args.suite), args.seed)
+                .map_err(|source| CommandError::Generate {
+                    case: spec.name.to_owned(),
+                    source,
+                })?;
+        let scores = (!args.no_scores).then(|| oracle::scores(&case.inputs));
+        let path = if single {
+            args.out.clone()
+        } else {
+            args.out
+                .join(format!("{}.{}", spec.name, args.format.extension()))
+        };
+        let file = CaseFile {
+            name: Some(case.name.clone()),
+            inputs: case.inputs,
+            scores,
+            ignored: Vec::new(),
+        };
+        write_case(&path, &file).map_err(CommandError::Output)?;
+        println!(
+            "wrote {} ({}{})",
+            path.display(),
+            file.inputs.shape(),
+            if args.no_scores { "" } else { ", with scores" }
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+pub(super) fn info(args: &InfoArgs) -> Result<ExitStatus, CommandError> {
+    let file = read_case(&args.file).map_err(CommandError::Input)?;
+    print!("{}", describe(&args.file, &file));
+    Ok(ExitStatus::Success)
+}
+
+/// A human-readable description of a case file: shape, value ranges, and how its stored scores compare with the
+/// oracle.
+pub fn describe(path: &Path, file: &CaseFile) -> String {
+    let x = &file.inputs;
+    let shape = x.shape();
+    let mut out = format!(
+        "{}: valid case '{}', {shape}\n",
+        path.display(),
+        file.name.as_deref().unwrap_or("(unnamed)")
+    );
+    let range = |v: &[f32]| {
+        let lo = v.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        format!("[{lo}, {hi}]")
+    };
+    let mut table = Table::new(&[
+        ("field", Align::Left),
+        ("dims", Align::Left),
+        ("values", Align::Left),
+    ]);
+    let max_idx = x.k_idx.iter().copied().max().unwrap_or(0);
+    let rows = [
+        ("Q", format!("{:?}", [shape.b, shape.d]), range(&x.q)),
+        (
+            "K_idx",
+            format!("{:?}", [shape.s, shape.d]),
+            format!("max index {max_idx} (C = {})", shape.c),
+        ),
+        (
+            "qjl_signs",
+            format!("{:?}", [shape.s, shape.d]),
+            format!("{} of +1", x.qjl_signs.iter().filter(|&&v| v == 1).count()),
+        ),
+        ("gamma", format!("{:?}", [shape.s]), range(&x.gamma)),
+        (
+            "Pi",
+            format!("{:?}", [shape.d, shape.d]),
+            "orthogonal".to_owned(),
+        ),
+        (
+            "S_mat",
+            format!("{:?}", [shape.d, shape.d]),
+            range(&x.s_mat),
+        ),
+        ("codebook", format!("{:?}", [shape.c]), range(&x.codebook)),
+    ];
+    for (field, dims, values) in rows {
+        table.push(vec![field.to_owned(), dims, values]);
+    }
+    out.push_str(&table.render_text());
+    match &file.scores {
+        None => out.push_str("no stored scores\n"),
+        Some(scores) => {
+            let expected = oracle::scores(x);
+            let stored: Vec<f32> = scores.iter().map(|&s| s as f32).collect();
+            let report = check(&stored, &expected, shape, DEFAULT_TOLERANCE);
+            out.push_str(&format!(
+                "stored scores vs the oracle: max abs err {}, rel frob {} — {}\n",
+                format_error(report.max_abs_err),
+                format_error(report.rel_frobenius),
+                report
+                    .reason()
+                    .unwrap_or_else(|| format!("within {DEFAULT_TOLERANCE}"))
+            ));
+        }
+    }
+    if !file.ignored.is_empty() {
+        out.push_str(&format!(
+            "ignored arrays (not fields of this problem): {}\n",
+            file.ignored.join(", ")
+        ));
+    }
+    out
+}

@@ -1,0 +1,86 @@
+//! `judge quality`: how close the compressed estimate is to the true scores, for several codebook sizes, with
+//! and without the QJL correction.
+
+use serde::Serialize;
+use solutions::Shape;
+
+use crate::challenge::quality::{Quality, quality as measure};
+use crate::challenge::suites::CaseSpec;
+use crate::cli::QualityArgs;
+use crate::io::write_atomically;
+use crate::table::{Align, Table};
+use crate::verdict::ExitStatus;
+
+use super::CommandError;
+
+#[derive(Serialize)]
+struct Row {
+    shape: Shape,
+    generator: String,
+    quality: Quality,
+}
+
+pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
+    let mut table = Table::new(&[
+        ("C", Align::Right),
+        ("bits", Align::Right),
+        ("estimate", Align::Left),
+        ("slope", Align::Right),
+        ("bias", Align::Right),
+        ("rel RMSE", Align::Right),
+        ("correlation", Align::Right),
+    ]);
+    let mut rows = Vec::new();
+    for &c in &args.levels {
+        let spec = CaseSpec {
+            name: "quality",
+            shape: Shape::new(args.b, args.s, args.d, c),
+            generator: args.generator,
+            tweak: None,
+        };
+        let case = spec
+            .build(None, args.seed)
+            .map_err(|source| CommandError::Generate {
+                case: format!("C={c}"),
+                source,
+            })?;
+        let q = measure(&case).ok_or_else(|| {
+            CommandError::Usage(format!(
+                "generator {} does not keep the true keys; use turboquant or challenge",
+                args.generator
+            ))
+        })?;
+        let bits = format!("{:.2}", (c as f64).log2());
+        for (label, stats) in [("MSE only", q.mse_only), ("MSE + QJL", q.mse_qjl)] {
+            table.push(vec![
+                c.to_string(),
+                bits.clone(),
+                label.to_owned(),
+                format!("{:.4}", stats.slope),
+                format!("{:+.2e}", stats.bias),
+                format!("{:.4}", stats.relative_rmse),
+                format!("{:.4}", stats.correlation),
+            ]);
+        }
+        rows.push(Row {
+            shape: spec.shape,
+            generator: args.generator.to_string(),
+            quality: q,
+        });
+    }
+    println!(
+        "estimate vs true scores Q·Kᵀ ({} keys, B={} S={} D={}, seed {})",
+        args.generator, args.b, args.s, args.d, args.seed
+    );
+    print!("{}", table.render_text());
+    println!(
+        "slope: least-squares fit estimate = slope·truth (1 = unbiased scale); rel RMSE: RMSE / RMS of true scores"
+    );
+    if let Some(path) = &args.json {
+        let text =
+            serde_json::to_vec_pretty(&rows).map_err(|e| CommandError::Usage(e.to_string()))?;
+        write_atomically(path, &text).map_err(CommandError::Output)?;
+        println!("statistics written to {}", path.display());
+    }
+    Ok(ExitStatus::Success)
+}

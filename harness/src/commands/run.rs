@@ -1,0 +1,248 @@
+//! `judge run`: every selected solution on every selected case, checked against the oracle; a table on
+//! stdout, progress on stderr, the results document rewritten after each entry.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use solutions::Solution;
+
+use crate::challenge::oracle;
+use crate::challenge::suites::{Case, CaseSource, CaseSpec, Suite};
+use crate::check::Tolerance;
+use crate::cli::RunArgs;
+use crate::io::read_case;
+use crate::results::{Entry, Meta, ResultsFile};
+use crate::runner::check_once;
+use crate::table::{Align, Table};
+use crate::verdict::{ExitStatus, Verdict};
+
+use super::{CommandError, format_error, format_seconds};
+
+/// Where a case comes from, before it is built.
+#[derive(Debug, Clone)]
+pub enum CaseRef {
+    /// A case of a suite, generated under the run's seed.
+    Spec(Suite, CaseSpec),
+    /// A case file.
+    File(PathBuf),
+}
+
+impl CaseRef {
+    /// Every case of `suites`, then every file.
+    pub fn collect(suites: &[Suite], files: &[PathBuf]) -> Vec<CaseRef> {
+        let specs = suites.iter().flat_map(|&suite| {
+            suite
+                .specs()
+                .into_iter()
+                .map(move |spec| CaseRef::Spec(suite, spec))
+        });
+        specs
+            .chain(files.iter().cloned().map(CaseRef::File))
+            .collect()
+    }
+
+    /// Builds the case (generates it or reads the file).
+    pub fn build(&self, seed: u64) -> Result<Case, CommandError> {
+        match self {
+            CaseRef::Spec(suite, spec) => {
+                spec.build(Some(*suite), seed)
+                    .map_err(|source| CommandError::Generate {
+                        case: spec.name.to_owned(),
+                        source,
+                    })
+            }
+            CaseRef::File(path) => {
+                let file = read_case(path).map_err(CommandError::Input)?;
+                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                Ok(Case {
+                    name: file
+                        .name
+                        .or(stem)
+                        .unwrap_or_else(|| path.display().to_string()),
+                    source: CaseSource::File { path: path.clone() },
+                    inputs: file.inputs,
+                    true_keys: None,
+                })
+            }
+        }
+    }
+}
+
+/// What to run.
+pub struct RunPlan {
+    /// The solutions, in order.
+    pub solutions: Vec<Box<dyn Solution>>,
+    /// The cases, in order.
+    pub cases: Vec<CaseRef>,
+    /// The run's seed.
+    pub seed: u64,
+    /// The checker's tolerance.
+    pub tolerance: Tolerance,
+    /// Print progress lines on stderr.
+    pub progress: bool,
+}
+
+/// Runs `plan`, pushing one entry per solution × case into `results`. Cases are built one at a time and the
+/// oracle runs once per case.
+pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandError> {
+    let total = plan.cases.len() * plan.solutions.len();
+    let mut done = 0;
+    for case_ref in &plan.cases {
+        let started = Instant::now();
+        let case = case_ref.build(plan.seed)?;
+        let expected = oracle::scores(&case.inputs);
+        if plan.progress {
+            eprintln!(
+                "case {} ({}): generated and oracle in {}",
+                case.name,
+                case.inputs.shape(),
+                format_seconds(started.elapsed().as_secs_f64())
+            );
+        }
+        for solution in &plan.solutions {
+            done += 1;
+            let outcome = check_once(solution.as_ref(), &case, &expected, plan.tolerance);
+            if plan.progress {
+                let time = outcome.elapsed_s.map(format_seconds).unwrap_or_default();
+                eprintln!(
+                    "  [{done}/{total}] {:<26} {:<14} {time}",
+                    solution.name(),
+                    outcome.verdict.name()
+                );
+            }
+            results
+                .push(outcome.into_entry(solution.as_ref(), &case))
+                .map_err(CommandError::Output)?;
+        }
+    }
+    Ok(())
+}
+
+/// The table `judge run` prints.
+pub fn results_table(entries: &[Entry]) -> Table {
+    let mut table = Table::new(&[
+        ("solution", Align::Left),
+        ("case", Align::Left),
+        ("B×S×D×C", Align::Left),
+        ("verdict", Align::Left),
+        ("max abs err", Align::Right),
+        ("max rel err", Align::Right),
+        ("rel frob", Align::Right),
+        ("1-call time", Align::Right),
+        ("note", Align::Left),
+    ]);
+    for e in entries {
+        let s = e.case.shape;
+        let (abs, rel, frob) = match &e.check {
+            Some(c) => (
+                format_error(c.max_abs_err),
+                format_error(c.max_rel_err),
+                format_error(c.rel_frobenius),
+            ),
+            None => Default::default(),
+        };
+        table.push(vec![
+            e.solution.clone(),
+            e.case.name.clone(),
+            format!("{}×{}×{}×{}", s.b, s.s, s.d, s.c),
+            e.verdict.name().to_owned(),
+            abs,
+            rel,
+            frob,
+            e.timing
+                .as_ref()
+                .map(|t| format_seconds(t.summary.median))
+                .unwrap_or_default(),
+            e.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    table
+}
+
+/// A one-line count of verdicts, such as `42 checks: 40 pass, 2 wrong-answer`.
+pub fn verdict_counts(entries: &[Entry]) -> String {
+    let order = [
+        Verdict::Pass,
+        Verdict::WrongAnswer,
+        Verdict::RuntimeError,
+        Verdict::Skipped,
+    ];
+    let counts: Vec<String> = order
+        .iter()
+        .filter_map(|v| {
+            let n = entries.iter().filter(|e| e.verdict == *v).count();
+            (n > 0).then(|| format!("{n} {v}"))
+        })
+        .collect();
+    format!("{} checks: {}", entries.len(), counts.join(", "))
+}
+
+fn select_solutions(args: &RunArgs) -> Result<Vec<Box<dyn Solution>>, CommandError> {
+    if args.all {
+        return Ok(solutions::registry());
+    }
+    if args.solutions.is_empty() {
+        return Err(CommandError::Usage(
+            "choose what to run: --all, or --solution NAME (see `judge list` for the names)"
+                .to_owned(),
+        ));
+    }
+    args.solutions
+        .iter()
+        .map(|name| {
+            solutions::find(name)
+                .or_else(|| {
+                    solutions::known_bad::all()
+                        .into_iter()
+                        .find(|b| b.name() == name)
+                        .map(|b| Box::new(b) as Box<dyn Solution>)
+                })
+                .ok_or_else(|| {
+                    let known: Vec<String> = solutions::registry()
+                        .iter()
+                        .map(|s| s.name().to_owned())
+                        .collect();
+                    CommandError::Usage(format!(
+                        "unknown solution '{name}'; known: {}",
+                        known.join(", ")
+                    ))
+                })
+        })
+        .collect()
+}
+
+pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
+    let solutions = select_solutions(args)?;
+    let suites = if args.suites.is_empty() && args.cases.is_empty() {
+        vec![Suite::Functional, Suite::Perf]
+    } else {
+        args.suites.clone()
+    };
+    let tolerance = Tolerance {
+        atol: args.check.atol,
+        rtol: args.check.rtol,
+    };
+    let plan = RunPlan {
+        solutions,
+        cases: CaseRef::collect(&suites, &args.cases),
+        seed: args.check.seed,
+        tolerance,
+        progress: !args.quiet,
+    };
+    let mut results = ResultsFile::create(Meta::now(args.check.seed, tolerance), args.json.clone())
+        .map_err(CommandError::Output)?;
+    let started = Instant::now();
+    execute(&plan, &mut results)?;
+    let entries = &results.doc().entries;
+    print!("{}", results_table(entries).render_text());
+    println!(
+        "\n{} ({tolerance}, seed {}) in {}",
+        verdict_counts(entries),
+        args.check.seed,
+        format_seconds(started.elapsed().as_secs_f64())
+    );
+    if let Some(path) = &args.json {
+        println!("results written to {}", path.display());
+    }
+    Ok(ExitStatus::from_verdicts(entries.iter().map(|e| e.verdict)))
+}
