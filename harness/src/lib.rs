@@ -5,6 +5,7 @@
 //! * [`check`]: the element-wise checker and its report;
 //! * [`runner`]: one checked call of one solution on one case;
 //! * [`results`]: the versioned results document;
+//! * [`timing`]: the sampler trait and the sampling loop;
 //! * [`io`]: case files (`.npz`, `.safetensors`, JSON);
 //! * [`commands`] and [`cli`]: the `judge` command line.
 
@@ -18,4 +19,5 @@ pub mod results;
 pub mod runner;
 pub mod stats;
 pub mod table;
+pub mod timing;
 pub mod verdict;

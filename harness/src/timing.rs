@@ -1,0 +1,230 @@
+//! Taking timing samples: the [`Sampler`] trait (one timed solve per call, whatever the clock), the CPU
+//! sampler, and the sampling loop that warms up and stops on noise or on a time budget.
+//!
+//! A sampler owns everything about one measurement regime: which prepared input set the next call uses
+//! (rotating among several, so no call sees the buffers of the previous one), what happens before the timed
+//! region (a cache flush, a stream hold), and which clock reads the time. The loop only decides how many samples
+//! to take.
+
+use std::time::{Duration, Instant};
+
+use solutions::{Prepared, SolveError};
+
+use crate::stats::percentile_sorted;
+
+/// Takes timing samples of one solution on one case.
+pub trait Sampler {
+    /// Runs one solve and returns its duration in seconds. Work that must not be timed (choosing the input set,
+    /// flushing caches) happens inside this call but outside the timed region.
+    fn sample(&mut self) -> Result<f64, SolveError>;
+}
+
+/// When to stop sampling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingPlan {
+    /// Untimed calls before the first sample.
+    pub warmup_calls: usize,
+    /// Also keep warming up until this much time has passed.
+    pub warmup_time: Duration,
+    /// Never fewer samples than this (unless the budget runs out first).
+    pub min_samples: usize,
+    /// Never more samples than this.
+    pub max_samples: usize,
+    /// Stop once the relative error of the median (half-width of its ~95% confidence interval over the median)
+    /// is below this.
+    pub target_rel_err: f64,
+    /// Stop once this much time has been spent sampling.
+    pub budget: Duration,
+}
+
+impl Default for SamplingPlan {
+    fn default() -> Self {
+        Self {
+            warmup_calls: 3,
+            warmup_time: Duration::from_millis(100),
+            min_samples: 10,
+            max_samples: 10_000,
+            target_rel_err: 0.01,
+            budget: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why sampling stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// The median's relative error fell below the target.
+    Converged,
+    /// The time budget ran out.
+    Budget,
+    /// The sample cap was reached.
+    MaxSamples,
+}
+
+/// Samples in seconds, in the order taken, and why sampling stopped.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Samples {
+    /// Every sample, in seconds.
+    pub seconds: Vec<f64>,
+    /// Why the loop stopped.
+    pub stop: StopReason,
+}
+
+/// Relative error of the median of `samples`: half the width of the distribution-free ~95% confidence
+/// interval of the median (order statistics n/2 ± 0.98·√n), divided by the median. Infinite below 3 samples.
+pub fn median_rel_err(samples: &[f64]) -> f64 {
+    let n = samples.len();
+    if n < 3 {
+        return f64::INFINITY;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let half = 0.98 * (n as f64).sqrt();
+    let lo = ((n as f64 / 2.0 - half).floor().max(0.0)) as usize;
+    let hi = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
+    let median = percentile_sorted(&sorted, 50.0);
+    if median <= 0.0 {
+        f64::INFINITY
+    } else {
+        (sorted[hi] - sorted[lo]) / 2.0 / median
+    }
+}
+
+/// Warms up, then samples until the plan says stop.
+pub fn collect(sampler: &mut dyn Sampler, plan: &SamplingPlan) -> Result<Samples, SolveError> {
+    let warm_start = Instant::now();
+    let mut warm_calls = 0;
+    while warm_calls < plan.warmup_calls || warm_start.elapsed() < plan.warmup_time {
+        sampler.sample()?;
+        warm_calls += 1;
+        if warm_start.elapsed() > plan.budget {
+            break;
+        }
+    }
+    let start = Instant::now();
+    let mut seconds = Vec::new();
+    loop {
+        seconds.push(sampler.sample()?);
+        if seconds.len() >= plan.max_samples {
+            return Ok(Samples {
+                seconds,
+                stop: StopReason::MaxSamples,
+            });
+        }
+        if start.elapsed() >= plan.budget {
+            return Ok(Samples {
+                seconds,
+                stop: StopReason::Budget,
+            });
+        }
+        // Re-evaluating the median's error costs a sort: do it on a geometric schedule.
+        let n = seconds.len();
+        if n >= plan.min_samples
+            && (n.is_power_of_two() || n % 64 == 0)
+            && median_rel_err(&seconds) < plan.target_rel_err
+        {
+            return Ok(Samples {
+                seconds,
+                stop: StopReason::Converged,
+            });
+        }
+    }
+}
+
+/// Times CPU solves with the monotonic wall clock, rotating among prepared input sets.
+pub struct CpuSampler<'a> {
+    sets: Vec<Box<dyn Prepared + 'a>>,
+    next: usize,
+}
+
+impl<'a> CpuSampler<'a> {
+    /// A sampler over one or more prepared input sets (of the same solution and shape).
+    ///
+    /// # Panics
+    /// If `sets` is empty.
+    pub fn new(sets: Vec<Box<dyn Prepared + 'a>>) -> Self {
+        assert!(
+            !sets.is_empty(),
+            "CpuSampler needs at least one prepared input set"
+        );
+        Self { sets, next: 0 }
+    }
+
+    /// The prepared sets, for checking their outputs after sampling.
+    pub fn sets_mut(&mut self) -> &mut [Box<dyn Prepared + 'a>] {
+        &mut self.sets
+    }
+}
+
+impl Sampler for CpuSampler<'_> {
+    fn sample(&mut self) -> Result<f64, SolveError> {
+        let index = self.next;
+        self.next = (index + 1) % self.sets.len();
+        let set = &mut self.sets[index];
+        let start = Instant::now();
+        set.run()?;
+        set.synchronize()?;
+        Ok(start.elapsed().as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sampler that replays a fixed sequence (a mock executor for the loop).
+    struct Replay {
+        values: Vec<f64>,
+        at: usize,
+    }
+
+    impl Sampler for Replay {
+        fn sample(&mut self) -> Result<f64, SolveError> {
+            let v = self.values[self.at % self.values.len()];
+            self.at += 1;
+            Ok(v)
+        }
+    }
+
+    #[test]
+    fn constant_samples_converge_at_the_minimum() {
+        let mut s = Replay {
+            values: vec![1e-3],
+            at: 0,
+        };
+        let plan = SamplingPlan {
+            warmup_time: Duration::ZERO,
+            min_samples: 16,
+            ..SamplingPlan::default()
+        };
+        let out = collect(&mut s, &plan).unwrap();
+        assert_eq!(out.stop, StopReason::Converged);
+        assert_eq!(out.seconds.len(), 16);
+        assert_eq!(s.at, 16 + plan.warmup_calls);
+    }
+
+    #[test]
+    fn noisy_samples_hit_the_cap() {
+        let mut s = Replay {
+            values: vec![1.0, 100.0, 5.0, 0.01],
+            at: 0,
+        };
+        let plan = SamplingPlan {
+            warmup_time: Duration::ZERO,
+            max_samples: 50,
+            ..SamplingPlan::default()
+        };
+        let out = collect(&mut s, &plan).unwrap();
+        assert_eq!(out.stop, StopReason::MaxSamples);
+        assert_eq!(out.seconds.len(), 50);
+    }
+
+    #[test]
+    fn median_error_of_known_samples() {
+        assert_eq!(median_rel_err(&[1.0, 2.0]), f64::INFINITY);
+        // n = 9: half-width 0.98·3 = 2.94 → order statistics floor(4.5 − 2.94) = 1 and ceil(7.44) = 8.
+        let v: Vec<f64> = (1..=9).map(f64::from).collect();
+        assert!((median_rel_err(&v) - (9.0 - 2.0) / 2.0 / 5.0).abs() < 1e-12);
+    }
+}
