@@ -13,6 +13,7 @@ pub mod challenge;
 pub mod check;
 pub mod cli;
 pub mod commands;
+pub mod cpu_peak;
 pub mod io;
 pub mod meta;
 pub mod results;
