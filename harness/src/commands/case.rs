@@ -24,10 +24,18 @@ pub(super) fn export(args: &ExportArgs) -> Result<ExitStatus, CommandError> {
             )));
         }
     }
-    let single = specs.len() == 1;
+    // One case to a path with a case-file extension is a file; anything else is a directory of files.
+    let single = specs.len() == 1 && !args.out.is_dir() && args.out.extension().is_some();
     if single {
         Format::from_path(&args.out).map_err(CommandError::Input)?;
     } else {
+        if specs.len() > 1 && Format::from_path(&args.out).is_ok() {
+            return Err(CommandError::Usage(format!(
+                "suite {} has {} cases: give --out a directory (or pick one case with --name)",
+                args.suite,
+                specs.len()
+            )));
+        }
         std::fs::create_dir_all(&args.out)
             .map_err(|e| CommandError::Output(FileError::io(&args.out, e)))?;
     }

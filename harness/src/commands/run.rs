@@ -53,12 +53,8 @@ impl CaseRef {
             }
             CaseRef::File(path) => {
                 let file = read_case(path).map_err(CommandError::Input)?;
-                let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
                 Ok(Case {
-                    name: file
-                        .name
-                        .or(stem)
-                        .unwrap_or_else(|| path.display().to_string()),
+                    name: file.name.unwrap_or_else(|| path.display().to_string()),
                     source: CaseSource::File { path: path.clone() },
                     inputs: file.inputs,
                     true_keys: None,

@@ -100,7 +100,16 @@ pub fn encode_case(case: &CaseFile) -> Result<Vec<u8>, String> {
         codebook: x.codebook.clone(),
         scores: case.scores.clone(),
     };
-    let mut text = serde_json::to_vec_pretty(&raw).map_err(|e| e.to_string())?;
-    text.push(b'\n');
-    Ok(text)
+    // One field per line, each array on its own line: readable, and diffs stay per field.
+    let value = serde_json::to_value(&raw).map_err(|e| e.to_string())?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err("a case encodes to a JSON object".to_owned());
+    };
+    let mut lines = Vec::with_capacity(fields.len());
+    for (key, value) in &fields {
+        let key = serde_json::to_string(key).map_err(|e| e.to_string())?;
+        let value = serde_json::to_string(value).map_err(|e| e.to_string())?;
+        lines.push(format!("  {key}: {value}"));
+    }
+    Ok(format!("{{\n{}\n}}\n", lines.join(",\n")).into_bytes())
 }

@@ -144,7 +144,7 @@ impl FileError {
 /// One case as stored in a file: the inputs and, optionally, reference scores.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseFile {
-    /// A name, when the format stores one.
+    /// The case's name: stored in the file, or else the file's stem.
     pub name: Option<String>,
     /// The validated inputs.
     pub inputs: Inputs,
@@ -155,12 +155,18 @@ pub struct CaseFile {
 }
 
 /// Reads a case from `path`, choosing the format by extension.
+///
+/// A file that stores no case name (`.npz`, or a file written by other tools) is named after its stem.
 pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
-    match Format::from_path(path)? {
+    let mut case = match Format::from_path(path)? {
         Format::Npz => npz::read_case(path),
         Format::Safetensors => safetensors::read_case(path),
         Format::Json => json::read_case(path),
+    }?;
+    if case.name.is_none() {
+        case.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     }
+    Ok(case)
 }
 
 /// Writes a case to `path`, choosing the format by extension. The file is written whole to a temporary name

@@ -89,22 +89,26 @@ pub fn parse(bytes: &[u8]) -> Result<RawArray, NpyError> {
     })
 }
 
+/// NumPy type codes (without byte order) and their names, for messages and for writing other dtypes back.
+const NUMPY_NAMES: [(&str, &str); 9] = [
+    ("f2", "float16"),
+    ("f8", "float64"),
+    ("i2", "int16"),
+    ("i4", "int32"),
+    ("i8", "int64"),
+    ("u2", "uint16"),
+    ("u4", "uint32"),
+    ("u8", "uint64"),
+    ("b1", "bool"),
+];
+
 /// A readable name for a NumPy type string such as `<f8`.
 fn numpy_name(descr: &str) -> String {
     let code = descr.trim_start_matches(['<', '>', '|', '=']);
-    let name = match code {
-        "f2" => "float16",
-        "f8" => "float64",
-        "i2" => "int16",
-        "i4" => "int32",
-        "i8" => "int64",
-        "u2" => "uint16",
-        "u4" => "uint32",
-        "u8" => "uint64",
-        "b1" => "bool",
-        _ => return format!("'{descr}'"),
-    };
-    name.to_owned()
+    match NUMPY_NAMES.iter().find(|(c, _)| *c == code) {
+        Some((_, name)) => (*name).to_owned(),
+        None => format!("'{descr}'"),
+    }
 }
 
 fn after_key<'h>(header: &'h str, key: &str) -> Option<&'h str> {
@@ -138,10 +142,13 @@ fn shape_value(header: &str) -> Option<Vec<usize>> {
 /// Encodes an array as a version 1.0 `.npy` file.
 pub fn encode(array: &RawArray) -> Vec<u8> {
     let descr = match &array.dtype {
-        Dtype::F32 => "<f4",
-        Dtype::U8 => "|u1",
-        Dtype::I8 => "|i1",
-        Dtype::Other(_) => "|V1",
+        Dtype::F32 => "<f4".to_owned(),
+        Dtype::U8 => "|u1".to_owned(),
+        Dtype::I8 => "|i1".to_owned(),
+        Dtype::Other(name) => match NUMPY_NAMES.iter().find(|(_, n)| n == name) {
+            Some((code, _)) => format!("<{code}"),
+            None => format!("|V{}", array.bytes.len() / array.element_count().max(1)),
+        },
     };
     let shape = match array.dims.as_slice() {
         [one] => format!("({one},)"),

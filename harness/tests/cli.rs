@@ -1,0 +1,186 @@
+//! The `judge` binary end to end: exit statuses, tables, results documents and case files, as a user sees them.
+
+use std::process::{Command, Output};
+
+use harness::results::ResultsDoc;
+use harness::verdict::Verdict;
+
+fn judge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args(args)
+        .output()
+        .expect("the judge binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn run_on_the_example_passes_and_writes_a_results_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = judge(&[
+        "run",
+        "--solution",
+        "cpu-naive",
+        "--suite",
+        "example",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("worked-example") && stdout.contains("pass"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 checks: 1 pass"), "{stdout}");
+    let doc = ResultsDoc::read(&json).unwrap();
+    assert_eq!(doc.entries.len(), 1);
+    assert_eq!(doc.entries[0].verdict, Verdict::Pass);
+    assert_eq!(doc.entries[0].check.as_ref().unwrap().max_abs_err, 0.0);
+    assert!(doc.meta.argv.iter().any(|a| a == "--json"));
+}
+
+#[test]
+fn a_wrong_solution_exits_1_and_says_why() {
+    let out = judge(&[
+        "run",
+        "--solution",
+        "bad-signed-indices",
+        "--suite",
+        "functional",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("edge-c256-high-idx") && stdout.contains("wrong-answer"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("outside atol=1e-3 rtol=1e-3"), "{stdout}");
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_hint() {
+    let out = judge(&["run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--all, or --solution NAME"));
+
+    let out = judge(&["run", "--solution", "nope", "--suite", "example"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown solution 'nope'; known: cpu-naive"));
+
+    let out = judge(&["run", "--all", "--rtol", "-1"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = judge(&["run", "--all", "--case", "/nonexistent/case.npz"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/case.npz"));
+}
+
+#[test]
+fn exported_cases_run_and_describe_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    for ext in ["npz", "safetensors"] {
+        let path = dir.path().join(format!("c.{ext}"));
+        let p = path.to_str().unwrap();
+        let out = judge(&[
+            "case",
+            "export",
+            "--suite",
+            "functional",
+            "--name",
+            "public-05",
+            "--out",
+            p,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let out = judge(&["run", "--all", "--case", p, "--quiet"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let table = text(&out.stdout);
+        assert!(table.contains("1 checks: 1 pass"), "{table}");
+        // npz stores no name: the file's stem names the case; safetensors keeps it.
+        assert!(
+            table.contains(if ext == "npz" { "c  " } else { "public-05" }),
+            "{table}"
+        );
+        let out = judge(&["case", "info", p]);
+        assert_eq!(out.status.code(), Some(0));
+        let name = if ext == "npz" { "c" } else { "public-05" };
+        assert!(text(&out.stdout).contains(&format!("valid case '{name}', B=8 S=64 D=64 C=16")));
+        assert!(text(&out.stdout).contains("within atol=1e-3"));
+    }
+}
+
+#[test]
+fn exporting_a_suite_writes_one_file_per_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let out = judge(&[
+        "case", "export", "--suite", "example", "--out", d, "--format", "npz",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(dir.path().join("worked-example.npz").is_file());
+
+    let many = dir.path().join("functional");
+    let out = judge(&[
+        "case",
+        "export",
+        "--suite",
+        "functional",
+        "--out",
+        many.to_str().unwrap(),
+        "--no-scores",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_dir(&many).unwrap().count(), 20);
+    assert!(many.join("edge-d256.safetensors").is_file());
+
+    let out = judge(&[
+        "case",
+        "export",
+        "--suite",
+        "functional",
+        "--out",
+        "all.npz",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("give --out a directory"));
+    let bad = judge(&[
+        "case",
+        "export",
+        "--suite",
+        "functional",
+        "--name",
+        "nope",
+        "--out",
+        "x.npz",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("has no case 'nope'"));
+}
+
+#[test]
+fn list_shows_variants_but_not_the_known_bad_ones() {
+    let out = judge(&["list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("cpu-naive")
+            && stdout.contains("functional")
+            && stdout.contains("turboquant")
+    );
+    assert!(!stdout.contains("bad-"), "{stdout}");
+}
+
+#[test]
+fn help_documents_exit_statuses() {
+    let out = judge(&["run", "--help"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Exit statuses") && stdout.contains("1  a solution gave a wrong answer"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,329 @@
+//! Case files: every format round-trips bit-exactly, and every kind of malformed file gets an error that names
+//! the file, the field and the rule, never a panic.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use harness::challenge::generate::{Generator, generate};
+use harness::challenge::oracle;
+use harness::io::{self, CaseFile, FileError, RawArray, npy, npz};
+use proptest::prelude::*;
+use solutions::{Field, InputError, Shape};
+
+fn sample_case(shape: Shape, seed: u64, with_scores: bool) -> CaseFile {
+    let inputs = generate(Generator::Uniform, shape, seed).unwrap().inputs;
+    let scores = with_scores.then(|| {
+        oracle::scores(&inputs)
+            .iter()
+            .map(|&s| f64::from(s as f32))
+            .collect()
+    });
+    CaseFile {
+        name: Some("sample".to_owned()),
+        inputs,
+        scores,
+        ignored: Vec::new(),
+    }
+}
+
+fn tmp(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    dir.path().join(name)
+}
+
+#[test]
+fn every_format_round_trips_bit_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = sample_case(Shape::new(3, 17, 9, 200), 4, true);
+    for ext in ["npz", "safetensors", "json"] {
+        let path = tmp(&dir, &format!("case.{ext}"));
+        io::write_case(&path, &case).unwrap();
+        let back = io::read_case(&path).unwrap();
+        assert_eq!(back.inputs, case.inputs, "{ext}");
+        assert_eq!(back.scores, case.scores, "{ext}");
+        // Writing what was read gives the same bytes.
+        let again = tmp(&dir, &format!("again.{ext}"));
+        io::write_case(&again, &back).unwrap();
+        if ext == "npz" {
+            // Zip members carry a timestamp; compare the arrays' bytes instead.
+            assert_eq!(
+                npz::read_arrays(&path).unwrap(),
+                npz::read_arrays(&again).unwrap()
+            );
+        } else {
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                std::fs::read(&again).unwrap(),
+                "{ext}"
+            );
+        }
+    }
+}
+
+#[test]
+fn safetensors_keeps_the_case_name_and_npz_reads_without_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = sample_case(Shape::new(1, 2, 3, 4), 1, false);
+    let st = tmp(&dir, "a.safetensors");
+    io::write_case(&st, &case).unwrap();
+    assert_eq!(io::read_case(&st).unwrap().name.as_deref(), Some("sample"));
+    let z = tmp(&dir, "a.npz");
+    io::write_case(&z, &case).unwrap();
+    assert_eq!(io::read_case(&z).unwrap().scores, None);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    #[test]
+    fn random_cases_round_trip(b in 1usize..=32, s in 1usize..=40, d in 1usize..=40, c in 2usize..=256, seed in any::<u64>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let case = sample_case(Shape::new(b, s, d, c), seed, true);
+        for ext in ["npz", "safetensors", "json"] {
+            let path = tmp(&dir, &format!("p.{ext}"));
+            io::write_case(&path, &case).unwrap();
+            let back = io::read_case(&path).unwrap();
+            prop_assert_eq!(&back.inputs, &case.inputs);
+            prop_assert_eq!(&back.scores, &case.scores);
+        }
+    }
+}
+
+/// Writes an `.npz` with the sample case's arrays, changed by `edit`.
+fn npz_with(
+    dir: &tempfile::TempDir,
+    edit: impl FnOnce(&mut BTreeMap<String, RawArray>),
+) -> PathBuf {
+    let case = sample_case(Shape::new(2, 5, 4, 8), 9, false);
+    let mut arrays: BTreeMap<String, RawArray> = io::case_arrays(&case)
+        .into_iter()
+        .map(|(f, a)| (f.name().to_owned(), a))
+        .collect();
+    edit(&mut arrays);
+    let path = tmp(dir, "edited.npz");
+    std::fs::write(&path, npz::encode_arrays(arrays).unwrap()).unwrap();
+    path
+}
+
+fn message(path: &Path) -> String {
+    io::read_case(path).unwrap_err().to_string()
+}
+
+#[test]
+fn missing_field_is_named_with_what_is_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = npz_with(&dir, |a| {
+        let k = a.remove("K_idx").unwrap();
+        a.insert("k_idx".to_owned(), k);
+    });
+    let err = io::read_case(&path).unwrap_err();
+    assert!(matches!(
+        err,
+        FileError::MissingField {
+            field: Field::KIdx,
+            ..
+        }
+    ));
+    let text = err.to_string();
+    assert!(
+        text.contains("missing field 'K_idx'") && text.contains("k_idx"),
+        "{text}"
+    );
+}
+
+#[test]
+fn wrong_dtype_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = npz_with(&dir, |a| {
+        let g = a.get_mut("gamma").unwrap();
+        let values: Vec<f64> = g
+            .bytes
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
+            .collect();
+        g.bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        g.dtype = io::Dtype::Other("float64".to_owned());
+    });
+    assert_eq!(
+        message(&path),
+        format!(
+            "{}: field 'gamma' has dtype float64, but it must be float32",
+            path.display()
+        )
+    );
+    let path = npz_with(&dir, |a| {
+        a.get_mut("qjl_signs").unwrap().dtype = io::Dtype::U8
+    });
+    assert!(message(&path).contains("field 'qjl_signs' has dtype uint8, but it must be int8"));
+}
+
+#[test]
+fn wrong_dimensions_are_named_with_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = npz_with(&dir, |a| a.get_mut("S_mat").unwrap().dims = vec![16]);
+    let text = message(&path);
+    assert!(
+        text.contains("field 'S_mat' has dimensions [16], but it must be [4, 4]"),
+        "{text}"
+    );
+    assert!(text.contains("B=2 S=5 D=4 C=8"), "{text}");
+
+    let path = npz_with(&dir, |a| a.get_mut("Q").unwrap().dims = vec![8]);
+    assert!(message(&path).contains("field 'Q' has dimensions [8], but it must be 2-D [B, D]"));
+}
+
+#[test]
+fn truncated_arrays_and_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // An array member whose data is shorter than its header promises.
+    let case = sample_case(Shape::new(2, 5, 4, 8), 9, false);
+    let mut members: Vec<(String, Vec<u8>)> = io::case_arrays(&case)
+        .into_iter()
+        .map(|(f, a)| (f.name().to_owned(), npy::encode(&a)))
+        .collect();
+    let short = members[1].1.len() - 3;
+    members[1].1.truncate(short);
+    let path = tmp(&dir, "short.npz");
+    {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for (name, bytes) in &members {
+            w.start_file(
+                format!("{name}.npy"),
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            w.write_all(bytes).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    let err = io::read_case(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FileError::Truncated {
+                field: Field::KIdx,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("field 'K_idx' is truncated"));
+
+    // Whole files cut short, at many points, in every format: errors, never panics.
+    let full = sample_case(Shape::new(2, 5, 4, 8), 9, true);
+    for ext in ["npz", "safetensors", "json"] {
+        let whole = tmp(&dir, &format!("whole.{ext}"));
+        io::write_case(&whole, &full).unwrap();
+        let bytes = std::fs::read(&whole).unwrap();
+        for cut in [
+            0,
+            1,
+            7,
+            8,
+            9,
+            50,
+            bytes.len() / 3,
+            bytes.len() / 2,
+            bytes.len() - 2,
+        ] {
+            let part = tmp(&dir, &format!("cut.{ext}"));
+            std::fs::write(&part, &bytes[..cut]).unwrap();
+            let err = io::read_case(&part);
+            assert!(
+                err.is_err(),
+                "{ext} cut at {cut} of {} was accepted",
+                bytes.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn invalid_values_name_field_position_and_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = npz_with(&dir, |a| a.get_mut("K_idx").unwrap().bytes[6] = 8);
+    let err = io::read_case(&path).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            FileError::Invalid {
+                source: InputError::IndexOutOfRange { value: 8, c: 8, .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("K_idx[1, 2] = 8 is not a codebook index: the rule is K_idx < C = 8")
+    );
+
+    let path = npz_with(&dir, |a| a.get_mut("qjl_signs").unwrap().bytes[19] = 0);
+    assert!(
+        message(&path).contains("qjl_signs[4, 3] = 0: the rule is that every sign is -1 or +1")
+    );
+
+    let path = npz_with(&dir, |a| {
+        let pi = a.get_mut("Pi").unwrap();
+        pi.bytes[0..4].copy_from_slice(&2.0f32.to_le_bytes());
+    });
+    assert!(message(&path).contains("Pi is not orthogonal"));
+
+    let path = npz_with(&dir, |a| {
+        let q = a.get_mut("codebook").unwrap();
+        q.dims = vec![1];
+        q.bytes.truncate(4);
+    });
+    assert!(message(&path).contains("C = 1 is out of range: the rule is 2 ≤ C ≤ 256"));
+}
+
+#[test]
+fn not_a_container_and_unknown_extensions() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in [
+        ("x.npz", &b"PK not really"[..]),
+        ("x.safetensors", b"\xff\xff\xff\xff\xff\xff\xff\x7f{}"),
+        ("x.json", b"{\"format\": 3}"),
+    ] {
+        let path = tmp(&dir, name);
+        std::fs::write(&path, bytes).unwrap();
+        let text = message(&path);
+        assert!(text.contains("not a valid"), "{name}: {text}");
+    }
+    assert!(
+        io::read_case(Path::new("nope.csv"))
+            .unwrap_err()
+            .to_string()
+            .contains("unknown case format")
+    );
+    let missing = io::read_case(&tmp(&dir, "absent.npz")).unwrap_err();
+    assert!(matches!(missing, FileError::Io { .. }));
+}
+
+#[test]
+fn safetensors_dtype_errors_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = sample_case(Shape::new(2, 5, 4, 8), 9, false);
+    let arrays = io::case_arrays(&case);
+    let mut views = Vec::new();
+    let gamma64: Vec<u8> = case
+        .inputs
+        .gamma
+        .iter()
+        .flat_map(|&g| f64::from(g).to_le_bytes())
+        .collect();
+    for (field, array) in &arrays {
+        let (dtype, bytes) = match field {
+            Field::Gamma => (safetensors::Dtype::F64, gamma64.as_slice()),
+            Field::KIdx => (safetensors::Dtype::U8, array.bytes.as_slice()),
+            Field::QjlSigns => (safetensors::Dtype::I8, array.bytes.as_slice()),
+            _ => (safetensors::Dtype::F32, array.bytes.as_slice()),
+        };
+        views.push((
+            field.name(),
+            safetensors::tensor::TensorView::new(dtype, array.dims.clone(), bytes).unwrap(),
+        ));
+    }
+    let path = tmp(&dir, "f64.safetensors");
+    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+    assert!(message(&path).contains("field 'gamma' has dtype f64, but it must be float32"));
+}
