@@ -184,3 +184,28 @@ fn help_documents_exit_statuses() {
         "{stdout}"
     );
 }
+
+#[test]
+fn quality_shows_the_qjl_correction_removing_the_shrinkage() {
+    let out = judge(&["quality", "--s", "512", "--d", "64", "--levels", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let slope = |label: &str| -> f64 {
+        let line = stdout.lines().find(|l| l.contains(label)).unwrap();
+        line.split_whitespace()
+            .nth(if label == "MSE only" { 4 } else { 5 })
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // One-bit MSE quantization shrinks inner products by about 2/π; QJL restores the scale.
+    assert!(
+        (slope("MSE only") - 2.0 / std::f64::consts::PI).abs() < 0.05,
+        "{stdout}"
+    );
+    assert!((slope("MSE + QJL") - 1.0).abs() < 0.05, "{stdout}");
+
+    let out = judge(&["quality", "--generator", "uniform", "--levels", "4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does not keep the true keys"));
+}

@@ -23,7 +23,7 @@ struct Row {
 pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
     let mut table = Table::new(&[
         ("C", Align::Right),
-        ("bits", Align::Right),
+        ("index bits", Align::Right),
         ("estimate", Align::Left),
         ("slope", Align::Right),
         ("bias", Align::Right),
@@ -74,7 +74,7 @@ pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
     );
     print!("{}", table.render_text());
     println!(
-        "slope: least-squares fit estimate = slope·truth (1 = unbiased scale); rel RMSE: RMSE / RMS of true scores"
+        "slope: least-squares fit estimate = slope·truth (1 = unbiased scale); rel RMSE: RMSE / RMS of true scores.\nMSE + QJL stores, per coordinate, the index bits plus one sign bit, and one norm (gamma) per key."
     );
     if let Some(path) = &args.json {
         let text =

@@ -86,13 +86,15 @@ pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandE
     for case_ref in &plan.cases {
         let started = Instant::now();
         let case = case_ref.build(plan.seed)?;
+        let built = started.elapsed().as_secs_f64();
         let expected = oracle::scores(&case.inputs);
         if plan.progress {
             eprintln!(
-                "case {} ({}): generated and oracle in {}",
+                "case {} ({}): built in {}, oracle in {}",
                 case.name,
                 case.inputs.shape(),
-                format_seconds(started.elapsed().as_secs_f64())
+                format_seconds(built),
+                format_seconds(started.elapsed().as_secs_f64() - built)
             );
         }
         for solution in &plan.solutions {
