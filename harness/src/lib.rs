@@ -7,6 +7,8 @@
 //! * [`results`]: the versioned results document;
 //! * [`timing`]: the sampler trait and the sampling loop;
 //! * [`io`]: case files (`.npz`, `.safetensors`, JSON);
+//! * [`submission`]: submitted sources and libraries, and compiling them;
+//! * [`sandbox`]: the worker process that runs submitted code, its protocol and limits;
 //! * [`commands`] and [`cli`]: the `judge` command line.
 
 pub mod challenge;
@@ -18,7 +20,9 @@ pub mod io;
 pub mod meta;
 pub mod results;
 pub mod runner;
+pub mod sandbox;
 pub mod stats;
+pub mod submission;
 pub mod table;
 pub mod timing;
 pub mod verdict;
