@@ -9,6 +9,7 @@
 //! * [`io`]: case files (`.npz`, `.safetensors`, JSON);
 //! * [`submission`]: submitted sources and libraries, and compiling them;
 //! * [`sandbox`]: the worker process that runs submitted code, its protocol and limits;
+//! * [`gate`]: judging one submission with every anti-cheat check, for CI (JUnit, Markdown, JSON);
 //! * [`commands`] and [`cli`]: the `judge` command line.
 
 pub mod challenge;
@@ -16,6 +17,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod cpu_peak;
+pub mod gate;
 pub mod io;
 pub mod meta;
 pub mod results;
