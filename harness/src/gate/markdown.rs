@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::{GateSummary, SeedSource};
 use crate::commands::{format_error, format_seconds};
-use crate::results::Entry;
+use crate::results::{Clock, Entry};
 use crate::verdict::Verdict;
 
 /// Longest reason shown in the table, in characters (the full text is in the JSON and JUnit files).
@@ -113,10 +113,13 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
         let _ = writeln!(md, "\n### Performance\n");
         let _ = writeln!(
             md,
-            "- median **{}** over {} calls on fresh inputs ({:?} clock), fastest call {}",
+            "- median **{}** over {} calls on fresh inputs ({}), fastest call {}",
             format_seconds(perf.median_s),
             perf.samples,
-            perf.clock,
+            match perf.clock {
+                Clock::Wall => "the worker's monotonic clock",
+                Clock::CudaEvents => "CUDA events",
+            },
             format_seconds(perf.fastest_s)
         );
         let _ = writeln!(

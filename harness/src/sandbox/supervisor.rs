@@ -712,3 +712,78 @@ fn drain_stderr(mut pipe: impl Read, sink: &Mutex<Tail>) {
     };
     tail.finished = true;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in worker: a shell script instead of `judge worker`.
+    fn fake(script: &str) -> WorkerCommand {
+        WorkerCommand {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+        }
+    }
+
+    fn spawn(script: &str) -> Result<Worker, SandboxError> {
+        let limits = Limits {
+            startup_s: 0.5,
+            ..Limits::default()
+        };
+        Worker::spawn(&fake(script), limits, Backend::Cpu, &std::env::temp_dir())
+    }
+
+    #[test]
+    fn garbage_on_the_channel_is_a_protocol_error() {
+        let err = spawn("printf 'xxxxxxxx'; sleep 5").err().unwrap();
+        assert!(matches!(err, SandboxError::Protocol { .. }), "{err}");
+        assert_eq!(err.verdict(), Some(Verdict::RuntimeError));
+        assert!(err.to_string().contains("larger than the limit"), "{err}");
+    }
+
+    #[test]
+    fn an_early_exit_is_reported_with_its_status_and_stderr() {
+        let err = spawn("echo 'cannot start' >&2; exit 7").err().unwrap();
+        match &err {
+            SandboxError::Died {
+                death: Death::Exited(7),
+                stderr,
+                ..
+            } => assert!(stderr.contains("cannot start"), "{stderr}"),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_signal_is_named() {
+        let err = spawn("kill -SEGV $$").err().unwrap();
+        assert!(
+            err.to_string().contains("SIGSEGV (segmentation fault"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn silence_past_the_limit_is_a_timeout_and_the_worker_is_gone() {
+        let started = Instant::now();
+        let err = spawn("sleep 30").err().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(matches!(err, SandboxError::TimedOut { .. }), "{err}");
+        assert_eq!(err.verdict(), Some(Verdict::Timeout));
+    }
+
+    #[test]
+    fn a_missing_program_is_the_judges_fault() {
+        let missing = WorkerCommand::judge_at("/nonexistent/judge");
+        let err = Worker::spawn(
+            &missing,
+            Limits::default(),
+            Backend::Cpu,
+            &std::env::temp_dir(),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(err, SandboxError::Spawn { .. }));
+        assert_eq!(err.verdict(), None);
+    }
+}
