@@ -10,10 +10,23 @@ use crate::challenge::DEFAULT_TOLERANCE;
 use crate::challenge::generate::Generator;
 use crate::challenge::suites::{DEFAULT_SEED, Suite};
 use crate::io::Format;
-use crate::verdict::ExitStatus;
+use crate::sandbox::limits::{Limits, MIB};
+use crate::verdict::{ExitStatus, Verdict};
 
 static AFTER_HELP: LazyLock<String> =
     LazyLock::new(|| format!("Exit statuses:\n{}", ExitStatus::help_table()));
+
+static GATE_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
+    let verdicts: Vec<String> = Verdict::ALL
+        .iter()
+        .map(|v| format!("  {:<14} {}", v.name(), v.meaning()))
+        .collect();
+    format!(
+        "Verdicts:\n{}\n\nExit statuses:\n{}",
+        verdicts.join("\n"),
+        ExitStatus::help_table()
+    )
+});
 
 /// A benchmark and correctness judge for the TurboQuant attention-scores challenge.
 ///
@@ -40,6 +53,16 @@ pub enum Command {
     Case(CaseCommand),
     /// Measure how close the compressed estimate is to the true scores (MSE-only vs MSE+QJL).
     Quality(QualityArgs),
+    /// Check scores produced elsewhere (PyTorch, Triton, JAX, …) against the oracle of a case file.
+    #[command(after_help = AFTER_HELP.as_str())]
+    Check(CheckFileArgs),
+    /// Judge one submitted solution for CI: the functional suite and the perf case with every anti-cheat
+    /// check, its time against the physical floor and a baseline, one verdict and exit status.
+    #[command(after_help = GATE_AFTER_HELP.as_str())]
+    Gate(GateArgs),
+    /// Serve the judge as the worker process that runs submitted code (internal).
+    #[command(hide = true)]
+    Worker,
 }
 
 /// Options shared by commands that check outputs.
@@ -71,6 +94,9 @@ pub struct RunArgs {
     /// Run on a case file (.npz, .safetensors or .json); repeat for several.
     #[arg(long = "case", value_name = "FILE")]
     pub cases: Vec<PathBuf>,
+    /// Run a submitted solution (.c, .cpp, .cu, or .so with --backend) in a worker process; repeat for several.
+    #[arg(long = "submission", value_name = "PATH")]
+    pub submissions: Vec<PathBuf>,
     /// Write the results document (versioned JSON) here; it is rewritten after every entry.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -79,6 +105,122 @@ pub struct RunArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub check: CheckArgs,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Which pointers a prebuilt library's `solve` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// Host pointers.
+    Cpu,
+    /// Device pointers.
+    Cuda,
+}
+
+impl From<BackendArg> for solutions::Backend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Cpu => solutions::Backend::Cpu,
+            BackendArg::Cuda => solutions::Backend::Cuda,
+        }
+    }
+}
+
+/// Options for running submitted code.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Which pointers a prebuilt .so takes (source files say it by their extension).
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendArg>,
+    /// Wall-clock limit of one call, in seconds; past it the worker is killed (verdict timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().call_s, value_parser = positive)]
+    pub time_limit: f64,
+    /// Resident-memory limit of the worker, in MiB; past it the worker is killed (verdict memory-limit).
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes / MIB)]
+    pub memory_limit: u64,
+    /// Wall-clock limit of compiling a submission, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = positive)]
+    pub compile_time_limit: f64,
+}
+
+impl SandboxArgs {
+    /// The worker limits these options give.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            call_s: self.time_limit,
+            memory_bytes: self.memory_limit.saturating_mul(MIB),
+            ..Limits::default()
+        }
+    }
+}
+
+/// `judge check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckFileArgs {
+    /// The case the scores were computed from (.npz, .safetensors or .json).
+    #[arg(long, value_name = "FILE")]
+    pub case: PathBuf,
+    /// The scores, `[B, S]`: a .npy file, or a .npz/.safetensors file holding an array named `scores` (or
+    /// only one array). float32 expected; float64, float16 and bfloat16 are read too.
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Absolute tolerance: an element passes when |x − ref| ≤ atol + rtol·|ref|.
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE.atol, value_parser = non_negative)]
+    pub atol: f64,
+    /// Relative tolerance (see --atol).
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE.rtol, value_parser = non_negative)]
+    pub rtol: f64,
+}
+
+/// `judge gate`.
+#[derive(Debug, Clone, Args)]
+pub struct GateArgs {
+    /// The submission: .c or .cpp (host pointers), .cu (device pointers), or .so with --backend.
+    #[arg(long, value_name = "PATH")]
+    pub submission: PathBuf,
+    /// Compare the perf case's median with this results document (from `judge gate --json` or
+    /// `judge bench --json`, made on the same machine).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// The solution of the baseline document to compare with, when it times several.
+    #[arg(long, value_name = "NAME", requires = "baseline")]
+    pub baseline_solution: Option<String>,
+    /// Largest allowed ratio of the submission's median to the baseline's (verdict too-slow above it).
+    #[arg(long, value_name = "RATIO", default_value_t = 1.10, value_parser = non_negative)]
+    pub max_slowdown: f64,
+    /// Seed for the cases (default: drawn from the OS and printed at the end, for reproduction).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Correctness suites to run; repeat for several.
+    #[arg(long = "suite", value_name = "SUITE", default_values_t = [Suite::Functional])]
+    pub suites: Vec<Suite>,
+    /// Leave out the perf case (no timing, floor or baseline checks).
+    #[arg(long, conflicts_with = "baseline")]
+    pub no_perf: bool,
+    /// Seconds of timed calls on the perf case at most (sampling stops earlier once the median is stable).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = positive)]
+    pub time_budget: f64,
+    /// Write JUnit XML (one test case per case) here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown summary (for a pull request or `$GITHUB_STEP_SUMMARY`) here.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Write the results document (versioned JSON, with the gate's summary) here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Absolute tolerance: an element passes when |x − ref| ≤ atol + rtol·|ref|.
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE.atol, value_parser = non_negative)]
+    pub atol: f64,
+    /// Relative tolerance (see --atol).
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE.rtol, value_parser = non_negative)]
+    pub rtol: f64,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }
 
 /// `judge case …`.
@@ -146,6 +288,15 @@ pub struct QualityArgs {
     pub json: Option<PathBuf>,
 }
 
+fn positive(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} must be finite and > 0"))
+    }
+}
+
 fn non_negative(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
     if v.is_finite() && v >= 0.0 {
@@ -171,5 +322,46 @@ mod tests {
         assert!(Cli::try_parse_from(["judge", "run", "--all", "--rtol", "nan"]).is_err());
         assert!(Cli::try_parse_from(["judge", "run", "--all", "--atol", "0"]).is_ok());
         assert!(Cli::try_parse_from(["judge", "run", "--all", "--solution", "cpu-naive"]).is_err());
+    }
+
+    #[test]
+    fn gate_options_parse() {
+        let cli = Cli::try_parse_from([
+            "judge",
+            "gate",
+            "--submission",
+            "a.so",
+            "--backend",
+            "cpu",
+            "--baseline",
+            "b.json",
+            "--max-slowdown",
+            "1.2",
+            "--time-limit",
+            "2.5",
+        ])
+        .unwrap();
+        let Command::Gate(args) = cli.command else {
+            panic!("not gate");
+        };
+        assert_eq!(args.suites, vec![Suite::Functional]);
+        assert_eq!(args.sandbox.limits().call_s, 2.5);
+        assert!(Cli::try_parse_from(["judge", "gate"]).is_err());
+        assert!(
+            Cli::try_parse_from(["judge", "gate", "--submission", "a.c", "--time-limit", "0"])
+                .is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "judge",
+                "gate",
+                "--submission",
+                "a.c",
+                "--no-perf",
+                "--baseline",
+                "b"
+            ])
+            .is_err()
+        );
     }
 }

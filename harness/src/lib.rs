@@ -7,6 +7,9 @@
 //! * [`results`]: the versioned results document;
 //! * [`timing`]: the sampler trait and the sampling loop;
 //! * [`io`]: case files (`.npz`, `.safetensors`, JSON);
+//! * [`submission`]: submitted sources and libraries, and compiling them;
+//! * [`sandbox`]: the worker process that runs submitted code, its protocol and limits;
+//! * [`gate`]: judging one submission with every anti-cheat check, for CI (JUnit, Markdown, JSON);
 //! * [`commands`] and [`cli`]: the `judge` command line.
 
 pub mod challenge;
@@ -14,11 +17,14 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod cpu_peak;
+pub mod gate;
 pub mod io;
 pub mod meta;
 pub mod results;
 pub mod runner;
+pub mod sandbox;
 pub mod stats;
+pub mod submission;
 pub mod table;
 pub mod timing;
 pub mod verdict;

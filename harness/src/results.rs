@@ -12,6 +12,7 @@ use solutions::{Backend, Shape};
 
 use crate::challenge::suites::{Case, CaseSource};
 use crate::check::{CheckReport, Tolerance};
+use crate::gate::GateSummary;
 use crate::io::{FileError, write_atomically};
 use crate::meta::{GpuInfo, Host, JUDGE_VERSION, git_commit, unix_time};
 use crate::stats::Summary;
@@ -33,6 +34,9 @@ pub struct ResultsDoc {
     pub meta: Meta,
     /// One per solution × case × mode, in the order measured.
     pub entries: Vec<Entry>,
+    /// What `judge gate` concluded about its submission (only in documents the gate wrote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateSummary>,
 }
 
 /// How and where a document was made.
@@ -167,6 +171,7 @@ impl ResultsDoc {
             schema_version: SCHEMA_VERSION,
             meta,
             entries: Vec::new(),
+            gate: None,
         }
     }
 
@@ -227,6 +232,12 @@ impl ResultsFile {
     /// The document so far.
     pub fn doc(&self) -> &ResultsDoc {
         &self.doc
+    }
+
+    /// Records the gate's summary and rewrites the file.
+    pub fn set_gate(&mut self, summary: GateSummary) -> Result<(), FileError> {
+        self.doc.gate = Some(summary);
+        self.flush()
     }
 
     /// Mutable access to the meta block (for example to record the GPU once it is known).

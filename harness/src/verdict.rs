@@ -16,11 +16,37 @@ pub enum Verdict {
     Skipped,
     /// Some element outside tolerance, NaN/inf, or never written.
     WrongAnswer,
-    /// The solution reported an error while preparing or running.
+    /// The solution reported an error while preparing or running, or its process crashed (the reason names the
+    /// signal) or exited in the middle of a call.
     RuntimeError,
+    /// A submitted source file did not compile, or the library does not export `solve` with the contract's
+    /// signature (the reason holds the compiler's output).
+    CompileError,
+    /// A call ran past the wall-clock limit; its process was killed.
+    Timeout,
+    /// The process used more memory than its limit; it was killed.
+    MemoryLimit,
+    /// Correct, but slower than the baseline by more than the allowed factor.
+    TooSlow,
+    /// Correct, but its time cannot be trusted: below the physical floor, much faster on inputs it has seen
+    /// before (results cached across calls), or disowned by the judge's own clock.
+    Suspicious,
 }
 
 impl Verdict {
+    /// Every verdict, from best to worst as the exit status ranks them.
+    pub const ALL: [Verdict; 9] = [
+        Verdict::Pass,
+        Verdict::Skipped,
+        Verdict::TooSlow,
+        Verdict::Suspicious,
+        Verdict::WrongAnswer,
+        Verdict::RuntimeError,
+        Verdict::Timeout,
+        Verdict::MemoryLimit,
+        Verdict::CompileError,
+    ];
+
     /// The name used in tables and JSON.
     pub const fn name(self) -> &'static str {
         match self {
@@ -28,7 +54,42 @@ impl Verdict {
             Verdict::Skipped => "skipped",
             Verdict::WrongAnswer => "wrong-answer",
             Verdict::RuntimeError => "runtime-error",
+            Verdict::CompileError => "compile-error",
+            Verdict::Timeout => "timeout",
+            Verdict::MemoryLimit => "memory-limit",
+            Verdict::TooSlow => "too-slow",
+            Verdict::Suspicious => "suspicious",
         }
+    }
+
+    /// What it means, in a few words (for the README, the Markdown summary and `--help`).
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Verdict::Pass => "every output element finite and within tolerance, every check passed",
+            Verdict::Skipped => "not run: it cannot run on this machine (the reason says why)",
+            Verdict::WrongAnswer => {
+                "an output element outside tolerance, NaN/inf or never written, or an input changed by the call"
+            }
+            Verdict::RuntimeError => {
+                "an error while preparing or running, a crash (the signal is named) or an exit during a call"
+            }
+            Verdict::CompileError => {
+                "the source did not compile, or the library does not export `solve`"
+            }
+            Verdict::Timeout => "a call ran past the wall-clock limit and was killed",
+            Verdict::MemoryLimit => {
+                "the worker process used more memory than its limit and was killed"
+            }
+            Verdict::TooSlow => "correct, but slower than the baseline by more than --max-slowdown",
+            Verdict::Suspicious => {
+                "correct, but the time cannot be trusted (below the physical floor, or faster on repeated inputs)"
+            }
+        }
+    }
+
+    /// Parses a name as [`Verdict::name`] writes it.
+    pub fn from_name(name: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.name() == name)
     }
 
     /// True for every verdict that means the solution failed (skips are neither passes nor failures).
@@ -41,7 +102,11 @@ impl Verdict {
         match self {
             Verdict::Pass | Verdict::Skipped => ExitStatus::Success,
             Verdict::WrongAnswer => ExitStatus::WrongAnswer,
-            Verdict::RuntimeError => ExitStatus::RuntimeError,
+            Verdict::RuntimeError | Verdict::Timeout | Verdict::MemoryLimit => {
+                ExitStatus::RuntimeError
+            }
+            Verdict::CompileError => ExitStatus::CompileError,
+            Verdict::TooSlow | Verdict::Suspicious => ExitStatus::SlowOrSuspicious,
         }
     }
 }
@@ -63,8 +128,12 @@ pub enum ExitStatus {
     WrongAnswer = 1,
     /// 2: invalid usage or input: bad arguments, an unreadable or invalid case file, an unknown name.
     Usage = 2,
-    /// 4: some solution failed to prepare or run.
+    /// 3: a submission did not compile (or does not export `solve`).
+    CompileError = 3,
+    /// 4: some solution failed to prepare or run, crashed, timed out or ran out of memory.
     RuntimeError = 4,
+    /// 5: a submission was correct but too slow against the baseline, or its time is suspicious.
+    SlowOrSuspicious = 5,
     /// 6: something the command required is missing on this machine.
     Unavailable = 6,
     /// 7: the judge itself failed (for example, it could not write its results).
@@ -73,11 +142,13 @@ pub enum ExitStatus {
 
 impl ExitStatus {
     /// Every status, for the help text and the README.
-    pub const ALL: [ExitStatus; 6] = [
+    pub const ALL: [ExitStatus; 8] = [
         ExitStatus::Success,
         ExitStatus::WrongAnswer,
         ExitStatus::Usage,
+        ExitStatus::CompileError,
         ExitStatus::RuntimeError,
+        ExitStatus::SlowOrSuspicious,
         ExitStatus::Unavailable,
         ExitStatus::Internal,
     ];
@@ -93,21 +164,31 @@ impl ExitStatus {
             ExitStatus::Success => "every solution that ran passed",
             ExitStatus::WrongAnswer => "a solution gave a wrong answer",
             ExitStatus::Usage => "invalid usage or input (arguments, case files, names)",
-            ExitStatus::RuntimeError => "a solution failed to prepare or run",
+            ExitStatus::CompileError => "a submission did not compile (or does not export `solve`)",
+            ExitStatus::RuntimeError => {
+                "a solution failed to run: an error, a crash, a timeout or the memory limit"
+            }
+            ExitStatus::SlowOrSuspicious => {
+                "a submission was correct but too slow against the baseline, or its time is suspicious"
+            }
             ExitStatus::Unavailable => "something required is missing on this machine",
             ExitStatus::Internal => "the judge itself failed (e.g. could not write results)",
         }
     }
 
-    /// Rank used to pick one status among several: higher wins.
+    /// Rank used to pick one status among several: higher wins. For a solution, the status names the first
+    /// stage it failed, in the order compile, run, correctness, speed: a compile error outranks a crash, a
+    /// crash outranks a wrong answer, a wrong answer outranks a time verdict.
     pub const fn severity(self) -> u8 {
         match self {
             ExitStatus::Success => 0,
-            ExitStatus::WrongAnswer => 1,
-            ExitStatus::RuntimeError => 2,
-            ExitStatus::Unavailable => 3,
-            ExitStatus::Usage => 4,
-            ExitStatus::Internal => 5,
+            ExitStatus::SlowOrSuspicious => 1,
+            ExitStatus::WrongAnswer => 2,
+            ExitStatus::RuntimeError => 3,
+            ExitStatus::CompileError => 4,
+            ExitStatus::Unavailable => 5,
+            ExitStatus::Usage => 6,
+            ExitStatus::Internal => 7,
         }
     }
 
@@ -171,6 +252,28 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), ExitStatus::ALL.len());
         assert!(ExitStatus::help_table().contains("  1  a solution gave a wrong answer"));
+    }
+
+    #[test]
+    fn gate_verdicts_map_to_their_documented_codes() {
+        let code = |v: Verdict| v.exit_status().code();
+        assert_eq!(code(Verdict::CompileError), 3);
+        assert_eq!(code(Verdict::Timeout), 4);
+        assert_eq!(code(Verdict::MemoryLimit), 4);
+        assert_eq!(code(Verdict::TooSlow), 5);
+        assert_eq!(code(Verdict::Suspicious), 5);
+        // The earliest failed stage wins: compile, run, correctness, speed.
+        assert_eq!(
+            ExitStatus::from_verdicts([Verdict::Suspicious, Verdict::WrongAnswer]),
+            ExitStatus::WrongAnswer
+        );
+        assert_eq!(
+            ExitStatus::from_verdicts([Verdict::Timeout, Verdict::CompileError]),
+            ExitStatus::CompileError
+        );
+        for v in Verdict::ALL {
+            assert_eq!(Verdict::from_name(v.name()), Some(v));
+        }
     }
 
     #[test]

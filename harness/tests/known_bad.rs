@@ -20,6 +20,7 @@ fn verdicts(solution: Box<dyn Solution>) -> (BTreeMap<String, Verdict>, Vec<f64>
         seed: DEFAULT_SEED,
         tolerance: DEFAULT_TOLERANCE,
         progress: false,
+        submissions: None,
     };
     let mut results =
         ResultsFile::create(Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE), None).unwrap();
@@ -118,6 +119,7 @@ fn an_unwritten_last_output_fails_every_case_as_unwritten() {
         seed: DEFAULT_SEED,
         tolerance: DEFAULT_TOLERANCE,
         progress: false,
+        submissions: None,
     };
     let mut results =
         ResultsFile::create(Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE), None).unwrap();

@@ -2,13 +2,19 @@
 //! knows its own exit status; `main` only maps them to the process exit code.
 
 mod case;
+pub mod check;
+pub mod gate;
 mod list;
 mod quality;
 pub mod run;
+mod worker;
 
 use crate::challenge::generate::GenerateError;
 use crate::cli::{CaseCommand, Cli, Command};
+use crate::gate::GateError;
 use crate::io::FileError;
+use crate::sandbox::SandboxError;
+use crate::submission::SubmissionError;
 use crate::verdict::ExitStatus;
 
 pub use run::{RunPlan, execute};
@@ -32,6 +38,27 @@ pub enum CommandError {
     /// The judge could not write its output.
     #[error("could not write results: {0}")]
     Output(FileError),
+    /// A submission named on the command line cannot be used.
+    #[error(transparent)]
+    Submission(#[from] SubmissionError),
+    /// The judge could not set up or run its worker processes.
+    #[error("the judge could not run submissions: {0}")]
+    Sandbox(#[source] SandboxError),
+    /// The judge could not prepare its private directories.
+    #[error("could not create a working directory: {0}")]
+    Workdir(#[source] std::io::Error),
+    /// The gate could not judge.
+    #[error(transparent)]
+    Gate(GateError),
+}
+
+impl From<GateError> for CommandError {
+    fn from(error: GateError) -> Self {
+        match error {
+            GateError::Case(inner) => *inner,
+            other => CommandError::Gate(other),
+        }
+    }
 }
 
 impl CommandError {
@@ -41,7 +68,11 @@ impl CommandError {
             CommandError::Usage(_) | CommandError::Input(_) | CommandError::Generate { .. } => {
                 ExitStatus::Usage
             }
-            CommandError::Output(_) => ExitStatus::Internal,
+            CommandError::Submission(_) => ExitStatus::Usage,
+            CommandError::Output(_) | CommandError::Sandbox(_) | CommandError::Workdir(_) => {
+                ExitStatus::Internal
+            }
+            CommandError::Gate(e) => e.exit_status(),
         }
     }
 }
@@ -54,6 +85,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
         Command::Case(CaseCommand::Export(args)) => case::export(&args),
         Command::Case(CaseCommand::Info(args)) => case::info(&args),
         Command::Quality(args) => quality::quality(&args),
+        Command::Check(args) => check::check_file(&args),
+        Command::Gate(args) => gate::gate(&args),
+        Command::Worker => worker::worker(),
     }
 }
 

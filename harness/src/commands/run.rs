@@ -1,18 +1,24 @@
 //! `judge run`: every selected solution on every selected case, checked against the oracle; a table on
-//! stdout, progress on stderr, the results document rewritten after each entry.
+//! stdout, progress on stderr, the results document rewritten after each entry. Built-in variants run in
+//! this process; submitted ones (`--submission`) each in a worker process of their own, case by case.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use solutions::Solution;
+use std::time::Duration;
+
+use solutions::{Backend, Solution};
 
 use crate::challenge::oracle;
 use crate::challenge::suites::{Case, CaseSource, CaseSpec, Suite};
 use crate::check::Tolerance;
 use crate::cli::RunArgs;
+use crate::gate::trial::{self, CaseResult, TrialContext};
 use crate::io::read_case;
-use crate::results::{Entry, Meta, ResultsFile};
+use crate::results::{CaseInfo, Entry, Meta, Mode, ResultsFile};
 use crate::runner::check_once;
+use crate::sandbox::{self, SandboxConfig, WorkerCommand, Workspace};
+use crate::submission::{BuildError, Built, CompileOptions, Submission};
 use crate::table::{Align, Table};
 use crate::verdict::{ExitStatus, Verdict};
 
@@ -76,12 +82,33 @@ pub struct RunPlan {
     pub tolerance: Tolerance,
     /// Print progress lines on stderr.
     pub progress: bool,
+    /// Submitted solutions, run in worker processes after the built-in ones on each case.
+    pub submissions: Option<Entrants>,
+}
+
+/// Submitted solutions entered in a run, and how to start their workers.
+pub struct Entrants {
+    /// The submissions, in order.
+    pub list: Vec<Entrant>,
+    /// How to start their workers.
+    pub sandbox: SandboxConfig,
+}
+
+/// One submitted solution: its name, backend, and its build (or why it did not build).
+pub struct Entrant {
+    /// The name shown in results.
+    pub name: String,
+    /// Which pointers its `solve` takes.
+    pub backend: Backend,
+    /// The built library, or why there is none (every case then gets the build's verdict).
+    pub build: Result<Built, BuildError>,
 }
 
 /// Runs `plan`, pushing one entry per solution × case into `results`. Cases are built one at a time and the
 /// oracle runs once per case.
 pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandError> {
-    let total = plan.cases.len() * plan.solutions.len();
+    let entrants = plan.submissions.as_ref().map_or(0, |e| e.list.len());
+    let total = plan.cases.len() * (plan.solutions.len() + entrants);
     let mut done = 0;
     for case_ref in &plan.cases {
         let started = Instant::now();
@@ -110,6 +137,41 @@ pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandE
             }
             results
                 .push(outcome.into_entry(solution.as_ref(), &case))
+                .map_err(CommandError::Output)?;
+        }
+        let Some(entrants) = &plan.submissions else {
+            continue;
+        };
+        let ctx = TrialContext {
+            sandbox: &entrants.sandbox,
+            tolerance: plan.tolerance,
+            seed: plan.seed,
+        };
+        for entrant in &entrants.list {
+            done += 1;
+            let result = match &entrant.build {
+                Err(e) => CaseResult::not_run(e.verdict(), e.reason()),
+                Ok(built) => trial::check_case(built, &case, &expected, &ctx)
+                    .map_err(CommandError::Sandbox)?,
+            };
+            if plan.progress {
+                let time = result
+                    .timing
+                    .as_ref()
+                    .map(|t| format_seconds(t.summary.median))
+                    .unwrap_or_default();
+                eprintln!(
+                    "  [{done}/{total}] {:<26} {:<14} {time}",
+                    entrant.name,
+                    result.verdict.name()
+                );
+            }
+            results
+                .push(result.entry(
+                    (&entrant.name, entrant.backend),
+                    CaseInfo::from(&case),
+                    Mode::Check,
+                ))
                 .map_err(CommandError::Output)?;
         }
     }
@@ -159,13 +221,7 @@ pub fn results_table(entries: &[Entry]) -> Table {
 
 /// A one-line count of verdicts, such as `42 checks: 40 pass, 2 wrong-answer`.
 pub fn verdict_counts(entries: &[Entry]) -> String {
-    let order = [
-        Verdict::Pass,
-        Verdict::WrongAnswer,
-        Verdict::RuntimeError,
-        Verdict::Skipped,
-    ];
-    let counts: Vec<String> = order
+    let counts: Vec<String> = Verdict::ALL
         .iter()
         .filter_map(|v| {
             let n = entries.iter().filter(|e| e.verdict == *v).count();
@@ -179,9 +235,9 @@ fn select_solutions(args: &RunArgs) -> Result<Vec<Box<dyn Solution>>, CommandErr
     if args.all {
         return Ok(solutions::registry());
     }
-    if args.solutions.is_empty() {
+    if args.solutions.is_empty() && args.submissions.is_empty() {
         return Err(CommandError::Usage(
-            "choose what to run: --all, or --solution NAME (see `judge list` for the names)"
+            "choose what to run: --all, --solution NAME (see `judge list` for the names) or --submission PATH"
                 .to_owned(),
         ));
     }
@@ -209,8 +265,54 @@ fn select_solutions(args: &RunArgs) -> Result<Vec<Box<dyn Solution>>, CommandErr
         .collect()
 }
 
+/// Classifies and builds the submissions of `args`; the workspace must outlive the run.
+fn enter_submissions(
+    args: &RunArgs,
+    progress: bool,
+) -> Result<Option<(Entrants, Workspace)>, CommandError> {
+    if args.submissions.is_empty() {
+        return Ok(None);
+    }
+    let backend = args.sandbox.backend.map(Into::into);
+    let submissions = args
+        .submissions
+        .iter()
+        .map(|path| Submission::new(path, backend))
+        .collect::<Result<Vec<_>, _>>()?;
+    let workspace = Workspace::create().map_err(CommandError::Workdir)?;
+    let worker = WorkerCommand::this_judge().map_err(CommandError::Workdir)?;
+    let sandbox = workspace.config(worker, args.sandbox.limits());
+    let compile = CompileOptions {
+        limit: Duration::from_secs_f64(args.sandbox.compile_time_limit),
+        ..CompileOptions::default()
+    };
+    let list = submissions
+        .iter()
+        .map(|s| {
+            let build = s.build(&sandbox.workdir, &compile);
+            if progress && let Err(e) = &build {
+                eprintln!("{}: {e}", s.path.display());
+                if let Some(log) = e.log() {
+                    eprintln!("{}", log.trim_end());
+                }
+            }
+            Entrant {
+                name: s.name(),
+                backend: s.backend,
+                build,
+            }
+        })
+        .collect();
+    sandbox::protect_judge();
+    Ok(Some((Entrants { list, sandbox }, workspace)))
+}
+
 pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     let solutions = select_solutions(args)?;
+    let (submissions, _workspace) = match enter_submissions(args, !args.quiet)? {
+        Some((entrants, workspace)) => (Some(entrants), Some(workspace)),
+        None => (None, None),
+    };
     let suites = if args.suites.is_empty() && args.cases.is_empty() {
         vec![Suite::Functional, Suite::Perf]
     } else {
@@ -226,6 +328,7 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
         seed: args.check.seed,
         tolerance,
         progress: !args.quiet,
+        submissions,
     };
     let mut results = ResultsFile::create(Meta::now(args.check.seed, tolerance), args.json.clone())
         .map_err(CommandError::Output)?;

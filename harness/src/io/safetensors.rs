@@ -13,6 +13,12 @@ const NAME_KEY: &str = "judge.case_name";
 
 /// Reads a case from a `.safetensors` file.
 pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
+    let (arrays, name) = read_arrays(path)?;
+    assemble_case(path, arrays, name)
+}
+
+/// Reads every tensor of a `.safetensors` file, and the case name stored in its metadata (if any).
+pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<String>), FileError> {
     let bytes = std::fs::read(path).map_err(|e| FileError::io(path, e))?;
     let malformed = |reason: String| FileError::Malformed {
         path: path.to_owned(),
@@ -42,7 +48,7 @@ pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
             },
         );
     }
-    assemble_case(path, arrays, name)
+    Ok((arrays, name))
 }
 
 /// Encodes a case as `.safetensors`.

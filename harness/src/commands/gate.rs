@@ -1,0 +1,159 @@
+//! `judge gate`: one submission through the gate; a table and a verdict on stdout, progress on stderr,
+//! JUnit/Markdown/JSON files for CI, and an exit status per verdict.
+
+use std::time::Duration;
+
+use crate::challenge::suites::Suite;
+use crate::check::Tolerance;
+use crate::cli::GateArgs;
+use crate::gate::baseline::BaselineSpec;
+use crate::gate::{self, FloorSource, GatePlan, GateSummary, SeedSource, junit, markdown};
+use crate::io::write_atomically;
+use crate::results::{Meta, ResultsFile};
+use crate::sandbox::{self, WorkerCommand, Workspace};
+use crate::submission::{CompileOptions, Submission};
+use crate::timing::SamplingPlan;
+use crate::verdict::ExitStatus;
+
+use super::run::{CaseRef, results_table};
+use super::{CommandError, format_seconds};
+
+/// The sampling plan of the gate's perf case with a time budget of `budget_s` seconds.
+pub fn sampling_plan(budget_s: f64) -> SamplingPlan {
+    SamplingPlan {
+        warmup_calls: 2,
+        warmup_time: Duration::from_millis(200),
+        min_samples: 10,
+        max_samples: 200,
+        target_rel_err: 0.01,
+        budget: Duration::from_secs_f64(budget_s),
+    }
+}
+
+pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
+    let submission = Submission::new(&args.submission, args.sandbox.backend.map(Into::into))?;
+    let (seed, seed_source) = match args.seed {
+        Some(seed) => (seed, SeedSource::Given),
+        None => (
+            gate::os_seed().map_err(CommandError::Workdir)?,
+            SeedSource::Os,
+        ),
+    };
+    let tolerance = Tolerance {
+        atol: args.atol,
+        rtol: args.rtol,
+    };
+    let workspace = Workspace::create().map_err(CommandError::Workdir)?;
+    let worker = WorkerCommand::this_judge().map_err(CommandError::Workdir)?;
+    let perf_spec = Suite::Perf.specs().into_iter().next();
+    let plan = GatePlan {
+        submission,
+        functional: CaseRef::collect(&args.suites, &[]),
+        timed: perf_spec
+            .filter(|_| !args.no_perf)
+            .map(|spec| CaseRef::Spec(Suite::Perf, spec)),
+        seed,
+        seed_source,
+        tolerance,
+        sandbox: workspace.config(worker, args.sandbox.limits()),
+        compile: CompileOptions {
+            limit: Duration::from_secs_f64(args.sandbox.compile_time_limit),
+            ..CompileOptions::default()
+        },
+        sampling: sampling_plan(args.time_budget),
+        baseline: args.baseline.as_ref().map(|path| BaselineSpec {
+            path: path.clone(),
+            solution: args.baseline_solution.clone(),
+            max_slowdown: args.max_slowdown,
+        }),
+        floor: FloorSource::Measure,
+        progress: !args.quiet,
+    };
+    // With a secret seed nothing is written while the submission runs: the document holds the case seeds.
+    let live = (seed_source == SeedSource::Given)
+        .then(|| args.json.clone())
+        .flatten();
+    let mut results =
+        ResultsFile::create(Meta::now(seed, tolerance), live).map_err(CommandError::Output)?;
+    sandbox::protect_judge();
+    let summary = gate::run(&plan, &mut results)?;
+    results
+        .set_gate(summary.clone())
+        .map_err(CommandError::Output)?;
+    let doc = results.doc();
+    if let Some(path) = &args.json {
+        doc.write(path).map_err(CommandError::Output)?;
+    }
+    let write = |path: &std::path::Path, text: String| -> Result<(), CommandError> {
+        write_atomically(path, text.as_bytes()).map_err(CommandError::Output)
+    };
+    if let Some(path) = &args.junit {
+        write(path, junit::render(&summary, &doc.entries))?;
+    }
+    if let Some(path) = &args.markdown {
+        write(path, markdown::render(&summary, &doc.entries))?;
+    }
+    print!("{}", results_table(&doc.entries).render_text());
+    print_summary(&summary);
+    for (flag, path) in [
+        ("JUnit", &args.junit),
+        ("Markdown", &args.markdown),
+        ("results", &args.json),
+    ] {
+        if let Some(path) = path {
+            println!("{flag} written to {}", path.display());
+        }
+    }
+    Ok(summary.exit())
+}
+
+fn print_summary(summary: &GateSummary) {
+    if let Some(failure) = &summary.build_error {
+        println!("\n{}", failure.message);
+        if let Some(log) = &failure.log {
+            println!("compiler output:\n{}", log.trim_end());
+        }
+    }
+    if let Some(perf) = &summary.perf {
+        println!(
+            "\nperf: median {} over {} calls, fastest {}, repeated inputs {}",
+            format_seconds(perf.median_s),
+            perf.samples,
+            format_seconds(perf.fastest_s),
+            format_seconds(perf.repeat_median_s)
+        );
+        if let Some(floor) = &perf.floor {
+            println!(
+                "physical floor {} ({:.0} GB/s, {:.0} GFLOP/s measured here)",
+                format_seconds(floor.seconds),
+                floor.bandwidth_gbps,
+                floor.peak_gflops
+            );
+        }
+        if let Some(c) = &perf.baseline {
+            println!(
+                "baseline {} ({}, {}): {:.2}× (allowed {:.2}×)",
+                format_seconds(c.baseline.median_s),
+                c.baseline.solution,
+                c.baseline.path.display(),
+                c.slowdown,
+                c.baseline.max_slowdown
+            );
+        }
+    }
+    println!(
+        "\nverdict: {} (exit status {}) in {}",
+        summary.verdict,
+        summary.exit_status,
+        format_seconds(summary.duration_s)
+    );
+    let origin = match summary.seed_source {
+        SeedSource::Os => "drawn from the OS",
+        SeedSource::Given => "given",
+    };
+    println!(
+        "seed {} ({origin}); reproduce with: {}",
+        summary.seed,
+        summary.reproduce()
+    );
+}

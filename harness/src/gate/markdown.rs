@@ -1,0 +1,204 @@
+//! The gate's results as a Markdown summary, fit for a pull-request comment or a CI job summary
+//! (`$GITHUB_STEP_SUMMARY`): the verdict and how to reproduce it, a table of cases, the performance
+//! findings, and the compiler's or worker's output in folded blocks.
+
+use std::fmt::Write as _;
+
+use super::{GateSummary, SeedSource};
+use crate::commands::{format_error, format_seconds};
+use crate::results::{Clock, Entry};
+use crate::verdict::Verdict;
+
+/// Longest reason shown in the table, in characters (the full text is in the JSON and JUnit files).
+const NOTE_CHARS: usize = 160;
+
+fn cell(text: &str) -> String {
+    let flat: String = text.replace('|', "\\|").replace(['\n', '\r'], " ");
+    if flat.chars().count() > NOTE_CHARS {
+        let cut: String = flat.chars().take(NOTE_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
+fn fence(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// Renders the Markdown summary of a gate run.
+pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
+    let mark = if summary.verdict == Verdict::Pass {
+        "✅"
+    } else {
+        "❌"
+    };
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "## {mark} judge gate: {} — `{}`\n",
+        summary.verdict, summary.name
+    );
+    let seed_note = match summary.seed_source {
+        SeedSource::Os => "drawn from the OS",
+        SeedSource::Given => "given",
+    };
+    let _ = writeln!(md, "| | |\n| --- | --- |");
+    let _ = writeln!(
+        md,
+        "| submission | `{}` ({}, {} pointers) |",
+        summary.submission.display(),
+        summary.kind,
+        summary.backend
+    );
+    let _ = writeln!(
+        md,
+        "| verdict | **{}** (exit status {}): {} |",
+        summary.verdict,
+        summary.exit_status,
+        summary.verdict.meaning()
+    );
+    let _ = writeln!(md, "| seed | {} ({seed_note}) |", summary.seed);
+    let _ = writeln!(md, "| reproduce | `{}` |", summary.reproduce());
+    let _ = writeln!(
+        md,
+        "| limits | {} s per call, {} MiB of memory |",
+        summary.limits.call_s,
+        summary.limits.memory_bytes >> 20
+    );
+    let _ = writeln!(
+        md,
+        "| duration | {} |\n",
+        format_seconds(summary.duration_s)
+    );
+
+    let passed = entries
+        .iter()
+        .filter(|e| e.verdict == Verdict::Pass)
+        .count();
+    let _ = writeln!(md, "### Cases: {passed} of {} passed\n", entries.len());
+    let _ = writeln!(
+        md,
+        "| case | B×S×D×C | verdict | max abs err | time | note |\n| --- | --- | --- | ---: | ---: | --- |"
+    );
+    for e in entries {
+        let s = e.case.shape;
+        let _ = writeln!(
+            md,
+            "| {} | {}×{}×{}×{} | {} | {} | {} | {} |",
+            cell(&e.case.name),
+            s.b,
+            s.s,
+            s.d,
+            s.c,
+            if e.verdict == Verdict::Pass {
+                "pass".to_owned()
+            } else {
+                format!("**{}**", e.verdict)
+            },
+            e.check
+                .as_ref()
+                .map(|c| format_error(c.max_abs_err))
+                .unwrap_or_default(),
+            e.timing
+                .as_ref()
+                .map(|t| format_seconds(t.summary.median))
+                .unwrap_or_default(),
+            cell(e.reason.as_deref().unwrap_or(""))
+        );
+    }
+
+    if let Some(perf) = &summary.perf {
+        let _ = writeln!(md, "\n### Performance\n");
+        let _ = writeln!(
+            md,
+            "- median **{}** over {} calls on fresh inputs ({}), fastest call {}",
+            format_seconds(perf.median_s),
+            perf.samples,
+            match perf.clock {
+                Clock::Wall => "the worker's monotonic clock",
+                Clock::CudaEvents => "CUDA events",
+            },
+            format_seconds(perf.fastest_s)
+        );
+        let _ = writeln!(
+            md,
+            "- inputs seen before: median {} (a much faster repeat means cached results)",
+            format_seconds(perf.repeat_median_s)
+        );
+        if let Some(floor) = &perf.floor {
+            let _ = writeln!(
+                md,
+                "- physical floor {} (bytes {} at {:.0} GB/s, flops {} at {:.0} GFLOP/s): the median is {:.1}× above it",
+                format_seconds(floor.seconds),
+                format_seconds(floor.bytes_s),
+                floor.bandwidth_gbps,
+                format_seconds(floor.flops_s),
+                floor.peak_gflops,
+                perf.median_s / floor.seconds
+            );
+        }
+        if let Some(c) = &perf.baseline {
+            let _ = writeln!(
+                md,
+                "- baseline `{}` ({}): {} → **{:.2}×** (allowed {:.2}×)",
+                c.baseline.path.display(),
+                c.baseline.solution,
+                format_seconds(c.baseline.median_s),
+                c.slowdown,
+                c.baseline.max_slowdown
+            );
+        }
+        for finding in &perf.findings {
+            let _ = writeln!(md, "- ⚠️ {finding}");
+        }
+    }
+
+    if let Some(failure) = &summary.build_error {
+        let _ = writeln!(md, "\n### Build\n\n{}\n", failure.message);
+        if let Some(log) = &failure.log {
+            folded(&mut md, "compiler output", log);
+        }
+    } else if let Some(compile) = summary
+        .compile
+        .as_ref()
+        .filter(|c| !c.log.trim().is_empty())
+    {
+        folded(&mut md, "compiler warnings", &compile.log);
+    }
+    for output in &summary.outputs {
+        folded(
+            &mut md,
+            &format!("worker stderr: {}", output.case),
+            &output.stderr,
+        );
+    }
+    md
+}
+
+fn folded(md: &mut String, title: &str, text: &str) {
+    let fence = fence(text);
+    let _ = writeln!(
+        md,
+        "\n<details><summary>{title}</summary>\n\n{fence}\n{}\n{fence}\n\n</details>",
+        text.trim_end()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_are_flattened_escaped_and_cut() {
+        assert_eq!(cell("a|b\nc"), "a\\|b c");
+        assert!(cell(&"x".repeat(500)).ends_with('…'));
+    }
+
+    #[test]
+    fn fences_outgrow_the_text() {
+        assert_eq!(fence("plain"), "```");
+        assert_eq!(fence("has ```` inside"), "`````");
+    }
+}

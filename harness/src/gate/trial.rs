@@ -1,0 +1,824 @@
+//! One submission on one case, in a worker of its own: the calls, the checks after every call, and the probes
+//! that expose cheating.
+//!
+//! Before every call the judge writes the call's inputs into a slot and fills the slot's output with
+//! [`solutions::POISON`]; after it, the judge copies the output out and checks it against that call's expected
+//! scores, and compares the slot's inputs with what it wrote. Every call is checked, timed ones included.
+//!
+//! * [`check_case`] (correctness): the generated inputs; a fresh view in the *same* buffers (a cache keyed on
+//!   pointers answers stale); that view with two keys swapped, same buffers (a cache keyed on the queries or
+//!   on a sample of the inputs answers stale); a fresh view in other buffers.
+//! * [`timed_case`] (performance): fresh views alternating between two slots, sampled until the median is
+//!   stable; then pairs of calls, a fresh view and right after it the same bytes in the other slot (a cache
+//!   keyed on contents hits on the second, and its time gives it away), and a tweaked view. Times are
+//!   compared by their fastest call: a busy machine only ever makes calls slower, a cache makes every hit
+//!   fast. Then the time is judged: against the physical floor, against the repeated
+//!   calls, against the judge's own clock, and against the baseline.
+
+use serde::{Deserialize, Serialize};
+use solutions::problem::Position;
+use solutions::{Field, InputParts, Shape, SolveError};
+
+use super::baseline::{Baseline, Comparison};
+use super::floor::Floor;
+use super::views::{self, View};
+use crate::challenge::rng::{Rng, derive_seed};
+use crate::challenge::suites::Case;
+use crate::check::{CheckReport, Tolerance, check};
+use crate::commands::format_seconds;
+use crate::results::{CaseInfo, Clock, Entry, Mode, Timing};
+use crate::sandbox::protocol::{Request, Response, SlotLayout};
+use crate::sandbox::region::Region;
+use crate::sandbox::{SandboxConfig, SandboxError, Worker};
+use crate::stats::Summary;
+use crate::submission::Built;
+use crate::timing::{Sampler, SamplingPlan, StopReason, collect};
+use crate::verdict::Verdict;
+
+/// Buffers (slots) per case: calls alternate between them.
+const SLOTS: usize = 2;
+/// Pairs of calls (fresh inputs, then the same inputs again in other buffers).
+pub const REPEAT_PAIRS: usize = 4;
+/// Repeats whose fastest call is this much faster than the fastest fresh call are suspicious.
+pub const REPEAT_RATIO: f64 = 0.5;
+/// Time the judge's round trip may exceed the worker's clock by, for the pipes and waking up, in seconds.
+pub const CLOCK_ALLOWANCE_S: f64 = 2e-3;
+/// Beyond the allowance, the round trip may be at most this many times the worker's clock.
+pub const CLOCK_RATIO: f64 = 2.0;
+
+/// What a trial needs besides the submission and the case.
+#[derive(Debug, Clone, Copy)]
+pub struct TrialContext<'a> {
+    /// How to start workers.
+    pub sandbox: &'a SandboxConfig,
+    /// The checker's tolerance.
+    pub tolerance: Tolerance,
+    /// The run's seed (the views of each case derive theirs from it and the case name).
+    pub seed: u64,
+}
+
+/// Options of a timed trial.
+#[derive(Debug, Clone, Copy)]
+pub struct TimedOptions<'a> {
+    /// When to stop sampling.
+    pub sampling: &'a SamplingPlan,
+    /// The physical floor at the case's shape, when known.
+    pub floor: Option<Floor>,
+    /// The time to compare with, when given.
+    pub baseline: Option<&'a Baseline>,
+}
+
+/// What the performance trial found, beside the verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerfReport {
+    /// Median of the timed calls on fresh inputs, in seconds.
+    pub median_s: f64,
+    /// Number of timed calls (after warm-up).
+    pub samples: usize,
+    /// Why sampling stopped.
+    pub stop: StopReason,
+    /// The fastest call of all (warm-up and probes included), in seconds.
+    pub fastest_s: f64,
+    /// Median of the calls on repeated inputs, in seconds.
+    pub repeat_median_s: f64,
+    /// The fastest call on repeated inputs over the fastest call on fresh inputs.
+    pub repeat_ratio: f64,
+    /// Median round trip of the fresh calls by the judge's clock, in seconds.
+    pub round_trip_median_s: f64,
+    /// The clock that timed the calls.
+    pub clock: Clock,
+    /// The physical floor, when known.
+    pub floor: Option<Floor>,
+    /// The comparison with the baseline, when given.
+    pub baseline: Option<Comparison>,
+    /// Why the time is suspicious, if it is.
+    pub findings: Vec<String>,
+}
+
+/// The result of one trial.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseResult {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, for anything but a pass.
+    pub reason: Option<String>,
+    /// The report of the failing call, else of the first call.
+    pub check: Option<CheckReport>,
+    /// Timed calls: the first call (correctness trial) or every sample (performance trial).
+    pub timing: Option<Timing>,
+    /// The end of the worker's stderr, for anything but a pass.
+    pub stderr: Option<String>,
+    /// What the performance trial found.
+    pub perf: Option<PerfReport>,
+    /// Calls made.
+    pub calls: usize,
+}
+
+impl CaseResult {
+    /// A result for a case that was not run (the submission did not build, or cannot run here).
+    pub fn not_run(verdict: Verdict, reason: String) -> Self {
+        Self {
+            verdict,
+            reason: Some(reason),
+            check: None,
+            timing: None,
+            stderr: None,
+            perf: None,
+            calls: 0,
+        }
+    }
+
+    /// The results entry of `solution` (of `backend`) on `case`.
+    pub fn entry(&self, built: (&str, solutions::Backend), case: CaseInfo, mode: Mode) -> Entry {
+        Entry {
+            solution: built.0.to_owned(),
+            backend: built.1,
+            case,
+            mode,
+            verdict: self.verdict,
+            reason: self.reason.clone(),
+            check: self.check.clone(),
+            timing: self.timing.clone(),
+        }
+    }
+
+    /// The result a sandbox failure earns; an `Err` when the failure is the judge's own.
+    fn from_sandbox(error: SandboxError, calls: usize) -> Result<Self, SandboxError> {
+        let Some(verdict) = error.verdict() else {
+            return Err(error);
+        };
+        Ok(Self {
+            verdict,
+            reason: Some(error.to_string()),
+            check: None,
+            timing: None,
+            stderr: error.stderr().map(str::to_owned),
+            perf: None,
+            calls,
+        })
+    }
+}
+
+/// An input element the call changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The field.
+    pub field: Field,
+    /// Where.
+    pub position: Position,
+    /// What the judge wrote.
+    pub before: String,
+    /// What was there after the call.
+    pub after: String,
+    /// How many elements of the field changed.
+    pub count: usize,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}{} was {}, is {} after the call ({} element(s) of {} changed)",
+            self.field, self.position, self.before, self.after, self.count, self.field
+        )
+    }
+}
+
+/// The first input element that differs between `before` and `after` (floats compared bit for bit).
+pub fn first_change(before: &InputParts, after: &InputParts) -> Option<Change> {
+    let shape = before.shape;
+    fn diff<T: Copy>(
+        field: Field,
+        shape: Shape,
+        a: &[T],
+        b: &[T],
+        same: impl Fn(T, T) -> bool,
+        show: impl Fn(T) -> String,
+    ) -> Option<Change> {
+        let first = a.iter().zip(b).position(|(&x, &y)| !same(x, y))?;
+        Some(Change {
+            field,
+            position: Position::from_flat(first, &shape.dims(field)),
+            before: show(a[first]),
+            after: show(b[first]),
+            count: a.iter().zip(b).filter(|&(&x, &y)| !same(x, y)).count(),
+        })
+    }
+    let floats = |field: Field, a: &[f32], b: &[f32]| {
+        diff(
+            field,
+            shape,
+            a,
+            b,
+            |x, y| x.to_bits() == y.to_bits(),
+            |x| x.to_string(),
+        )
+    };
+    floats(Field::Q, &before.q, &after.q)
+        .or_else(|| {
+            diff(
+                Field::KIdx,
+                shape,
+                &before.k_idx,
+                &after.k_idx,
+                |x, y| x == y,
+                |x| x.to_string(),
+            )
+        })
+        .or_else(|| {
+            diff(
+                Field::QjlSigns,
+                shape,
+                &before.qjl_signs,
+                &after.qjl_signs,
+                |x, y| x == y,
+                |x| x.to_string(),
+            )
+        })
+        .or_else(|| floats(Field::Gamma, &before.gamma, &after.gamma))
+        .or_else(|| floats(Field::Pi, &before.pi, &after.pi))
+        .or_else(|| floats(Field::SMat, &before.s_mat, &after.s_mat))
+        .or_else(|| floats(Field::Codebook, &before.codebook, &after.codebook))
+}
+
+/// One checked call.
+#[derive(Debug, Clone, PartialEq)]
+struct CallRecord {
+    index: usize,
+    label: String,
+    seconds: f64,
+    round_trip_s: f64,
+    report: CheckReport,
+    changed: Option<Change>,
+}
+
+impl CallRecord {
+    /// Why this call fails, if it does.
+    fn failure(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(change) = &self.changed {
+            parts.push(format!("it modified its inputs: {change}"));
+        }
+        if let Some(reason) = self.report.reason() {
+            parts.push(reason);
+        }
+        (!parts.is_empty()).then(|| {
+            format!(
+                "call {} on {}: {}",
+                self.index,
+                self.label,
+                parts.join("; ")
+            )
+        })
+    }
+}
+
+/// A worker attached to one case's shared region.
+struct Rig {
+    worker: Worker,
+    region: Region,
+    slots: Vec<SlotLayout>,
+    shape: Shape,
+    calls: usize,
+    clock: Clock,
+}
+
+impl Rig {
+    fn open(built: &Built, shape: Shape, ctx: &TrialContext) -> Result<Rig, SandboxError> {
+        let sandbox = ctx.sandbox;
+        let mut worker = Worker::spawn(
+            &sandbox.worker,
+            sandbox.limits,
+            built.backend,
+            &sandbox.workdir,
+        )?;
+        let (slots, len) = SlotLayout::plan(shape, SLOTS);
+        let region =
+            Region::create(&sandbox.regions, len).map_err(|source| SandboxError::Region {
+                dir: sandbox.regions.clone(),
+                source,
+            })?;
+        let limit = sandbox.limits.startup();
+        let load = Request::Load {
+            library: built.library.clone(),
+            backend: built.backend,
+        };
+        worker.request(&load, limit, "loading the library")?;
+        let attach = Request::Attach {
+            region: region.path().to_owned(),
+            len: region.len(),
+            shape,
+            slots: slots.clone(),
+        };
+        worker.request(&attach, limit, "mapping the case's buffers")?;
+        Ok(Rig {
+            worker,
+            region,
+            slots,
+            shape,
+            calls: 0,
+            clock: Clock::Wall,
+        })
+    }
+
+    fn call(
+        &mut self,
+        slot: usize,
+        view: &View,
+        tolerance: Tolerance,
+    ) -> Result<CallRecord, SandboxError> {
+        self.calls += 1;
+        let layout = self.slots[slot];
+        self.region.write_inputs(&layout, &view.parts);
+        self.region.poison_output(&layout, self.shape);
+        let during = format!("running call {} on {}", self.calls, view.label);
+        let limit = self.worker.limits().call();
+        let (response, round_trip) =
+            self.worker
+                .request(&Request::Call { slot: slot as u32 }, limit, &during)?;
+        let seconds = match response {
+            Response::Done { seconds, clock } if seconds.is_finite() && seconds >= 0.0 => {
+                self.clock = clock;
+                seconds
+            }
+            other => {
+                return Err(self.worker.broken(
+                    &during,
+                    format!("expected `done` with a duration, got {other:?}"),
+                ));
+            }
+        };
+        // The worker stops itself after answering: copy the slot out while nothing of it runs.
+        self.worker.await_frozen(&during)?;
+        let output = self.region.read_output(&layout, self.shape);
+        let after = self.region.read_inputs(&layout, self.shape);
+        self.worker.thaw();
+        Ok(CallRecord {
+            index: self.calls,
+            label: view.label.clone(),
+            seconds,
+            round_trip_s: round_trip.as_secs_f64(),
+            report: check(&output, &view.expected, self.shape, tolerance),
+            changed: first_change(&view.parts, &after),
+        })
+    }
+
+    fn wrong(self, record: CallRecord, reason: String, timing: Option<Timing>) -> CaseResult {
+        let stderr = Some(self.worker.stderr_text()).filter(|s| !s.trim().is_empty());
+        let calls = self.calls;
+        self.worker.shutdown();
+        CaseResult {
+            verdict: Verdict::WrongAnswer,
+            reason: Some(reason),
+            check: Some(record.report),
+            timing,
+            stderr,
+            perf: None,
+            calls,
+        }
+    }
+}
+
+fn view_rng(seed: u64, case: &str) -> Rng {
+    Rng::new(derive_seed(seed, case), "views")
+}
+
+/// The correctness trial of `built` on `case` (four checked calls, see the module docs). `expected` is the
+/// oracle's scores of `case`. An `Err` is a failure of the judge itself (it could not start a worker).
+pub fn check_case(
+    built: &Built,
+    case: &Case,
+    expected: &[f64],
+    ctx: &TrialContext,
+) -> Result<CaseResult, SandboxError> {
+    let tolerance = ctx.tolerance;
+    let mut rig = match Rig::open(built, case.inputs.shape(), ctx) {
+        Ok(rig) => rig,
+        Err(e) => return CaseResult::from_sandbox(e, 0),
+    };
+    let mut rng = view_rng(ctx.seed, &case.name);
+    let first = views::base(&case.inputs, expected);
+    let second = views::fresh(&case.inputs, expected, &mut rng);
+    let third = views::tweak(&second, tolerance);
+    let fourth = views::fresh(&case.inputs, expected, &mut rng);
+    let mut first_record: Option<CallRecord> = None;
+    for (slot, view) in [(0, &first), (0, &second), (0, &third), (1, &fourth)] {
+        let record = match rig.call(slot, view, tolerance) {
+            Ok(r) => r,
+            Err(e) => return CaseResult::from_sandbox(e, rig.calls),
+        };
+        let timing = Timing::from_samples(rig.clock, vec![record.seconds]);
+        if let Some(reason) = record.failure() {
+            return Ok(rig.wrong(record, reason, timing));
+        }
+        first_record.get_or_insert(record);
+    }
+    let calls = rig.calls;
+    let clock = rig.clock;
+    rig.worker.shutdown();
+    let first = first_record.map(|r| (r.report, r.seconds));
+    Ok(CaseResult {
+        verdict: Verdict::Pass,
+        reason: None,
+        timing: first
+            .as_ref()
+            .and_then(|(_, s)| Timing::from_samples(clock, vec![*s])),
+        check: first.map(|(r, _)| r),
+        stderr: None,
+        perf: None,
+        calls,
+    })
+}
+
+/// Samples fresh views, alternating slots, checking every call.
+struct FreshSampler<'r, 'c> {
+    rig: &'r mut Rig,
+    case: &'c Case,
+    expected: &'c [f64],
+    tolerance: Tolerance,
+    rng: Rng,
+    next_slot: usize,
+    last: Option<(View, usize)>,
+    seconds: Vec<f64>,
+    round_trips: Vec<f64>,
+    failure: Option<Failed>,
+}
+
+enum Failed {
+    Sandbox(SandboxError),
+    Wrong(CallRecord, String),
+}
+
+impl Sampler for FreshSampler<'_, '_> {
+    fn sample(&mut self) -> Result<f64, SolveError> {
+        let view = views::fresh(&self.case.inputs, self.expected, &mut self.rng);
+        let slot = self.next_slot;
+        self.next_slot = (slot + 1) % SLOTS;
+        let stop = |reason: &str| SolveError::Failed {
+            solution: String::new(),
+            context: "timed call".to_owned(),
+            message: reason.to_owned(),
+        };
+        match self.rig.call(slot, &view, self.tolerance) {
+            Err(e) => {
+                let message = e.to_string();
+                self.failure = Some(Failed::Sandbox(e));
+                Err(stop(&message))
+            }
+            Ok(record) => {
+                if let Some(reason) = record.failure() {
+                    self.failure = Some(Failed::Wrong(record, reason.clone()));
+                    return Err(stop(&reason));
+                }
+                self.seconds.push(record.seconds);
+                self.round_trips.push(record.round_trip_s);
+                self.last = Some((view, slot));
+                Ok(record.seconds)
+            }
+        }
+    }
+}
+
+/// The performance trial of `built` on `case` (see the module docs). An `Err` is a failure of the judge itself.
+pub fn timed_case(
+    built: &Built,
+    case: &Case,
+    expected: &[f64],
+    ctx: &TrialContext,
+    options: TimedOptions,
+) -> Result<CaseResult, SandboxError> {
+    let tolerance = ctx.tolerance;
+    let mut rig = match Rig::open(built, case.inputs.shape(), ctx) {
+        Ok(rig) => rig,
+        Err(e) => return CaseResult::from_sandbox(e, 0),
+    };
+    let mut sampler = FreshSampler {
+        rig: &mut rig,
+        case,
+        expected,
+        tolerance,
+        rng: view_rng(ctx.seed, &case.name),
+        next_slot: 0,
+        last: None,
+        seconds: Vec::new(),
+        round_trips: Vec::new(),
+        failure: None,
+    };
+    let sampled = collect(&mut sampler, options.sampling);
+    let (failure, last, all_seconds, round_trips) = (
+        sampler.failure.take(),
+        sampler.last.take(),
+        std::mem::take(&mut sampler.seconds),
+        std::mem::take(&mut sampler.round_trips),
+    );
+    let samples = match (sampled, failure) {
+        (Ok(samples), None) => samples,
+        (_, Some(Failed::Sandbox(e))) => return CaseResult::from_sandbox(e, rig.calls),
+        (_, Some(Failed::Wrong(record, reason))) => return Ok(rig.wrong(record, reason, None)),
+        (Err(e), None) => {
+            let reason = format!("sampling stopped: {e}");
+            return Ok(CaseResult::not_run(Verdict::RuntimeError, reason));
+        }
+    };
+    let Some((last_view, last_slot)) = last else {
+        return Ok(CaseResult::not_run(
+            Verdict::RuntimeError,
+            "sampling took no calls".to_owned(),
+        ));
+    };
+
+    // Probes: pairs of fresh inputs and the same bytes again in the other buffers, then a small change.
+    let timing = Timing::from_samples(rig.clock, samples.seconds.clone());
+    let mut pairs = Vec::with_capacity(REPEAT_PAIRS);
+    let mut fresh_seconds = all_seconds;
+    let mut slot = (last_slot + 1) % SLOTS;
+    let mut last_view = last_view;
+    let mut rng = view_rng(ctx.seed ^ 0x9e37_79b9_7f4a_7c15, &case.name);
+    for _ in 0..REPEAT_PAIRS {
+        let fresh = views::fresh(&case.inputs, expected, &mut rng);
+        let again = views::repeat(&fresh);
+        let mut times = [0.0; 2];
+        for (i, (view, at)) in [(&fresh, slot), (&again, (slot + 1) % SLOTS)]
+            .into_iter()
+            .enumerate()
+        {
+            let record = match rig.call(at, view, tolerance) {
+                Ok(r) => r,
+                Err(e) => return CaseResult::from_sandbox(e, rig.calls),
+            };
+            if let Some(reason) = record.failure() {
+                return Ok(rig.wrong(record, reason, timing));
+            }
+            times[i] = record.seconds;
+        }
+        fresh_seconds.push(times[0]);
+        pairs.push((times[0], times[1]));
+        slot = (slot + 1) % SLOTS;
+        last_view = again;
+    }
+    let tweaked = views::tweak(&last_view, tolerance);
+    let record = match rig.call(slot, &tweaked, tolerance) {
+        Ok(r) => r,
+        Err(e) => return CaseResult::from_sandbox(e, rig.calls),
+    };
+    if let Some(reason) = record.failure() {
+        return Ok(rig.wrong(record, reason, timing));
+    }
+    let calls = rig.calls;
+    let clock = rig.clock;
+    let stderr = rig.worker.stderr_text();
+    rig.worker.shutdown();
+
+    let fastest = fresh_seconds
+        .iter()
+        .chain(pairs.iter().map(|(_, r)| r))
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let perf = assess(
+        Measured {
+            fresh: &samples.seconds,
+            fastest_s: fastest,
+            pairs: &pairs,
+            round_trips: &round_trips,
+            all_fresh: &fresh_seconds,
+            clock,
+            stop: samples.stop,
+        },
+        options.floor,
+        options.baseline,
+    );
+    let verdict = if !perf.findings.is_empty() {
+        Verdict::Suspicious
+    } else if perf.baseline.as_ref().is_some_and(|c| c.too_slow) {
+        Verdict::TooSlow
+    } else {
+        Verdict::Pass
+    };
+    let reason = match verdict {
+        Verdict::Suspicious => Some(perf.findings.join("; ")),
+        Verdict::TooSlow => perf.baseline.as_ref().map(|c| {
+            format!(
+                "median {} is {:.2}× the baseline's {} ({}), over the allowed {:.2}×",
+                format_seconds(c.median_s),
+                c.slowdown,
+                format_seconds(c.baseline.median_s),
+                c.baseline.solution,
+                c.baseline.max_slowdown
+            )
+        }),
+        _ => None,
+    };
+    Ok(CaseResult {
+        verdict,
+        reason,
+        check: None,
+        timing,
+        stderr: (verdict != Verdict::Pass && !stderr.trim().is_empty()).then_some(stderr),
+        perf: Some(perf),
+        calls,
+    })
+}
+
+/// The times a performance trial measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured<'a> {
+    /// Timed calls on fresh inputs (after warm-up), in seconds.
+    pub fresh: &'a [f64],
+    /// Every call on fresh inputs, warm-up included, in seconds.
+    pub all_fresh: &'a [f64],
+    /// The fastest call of all, in seconds.
+    pub fastest_s: f64,
+    /// Pairs of (fresh call, the same inputs again right after), in seconds (the fresh ones are also in
+    /// `all_fresh`).
+    pub pairs: &'a [(f64, f64)],
+    /// The judge's round trip of the sampled fresh calls, in seconds.
+    pub round_trips: &'a [f64],
+    /// The clock of the worker's times.
+    pub clock: Clock,
+    /// Why sampling stopped.
+    pub stop: StopReason,
+}
+
+fn median(values: &[f64]) -> f64 {
+    Summary::of(values).map_or(f64::NAN, |s| s.median)
+}
+
+/// Judges a trial's times: below the floor, faster on repeated inputs, disowned by the judge's clock (each a
+/// finding that makes the time suspicious); and the comparison with the baseline.
+pub fn assess(measured: Measured, floor: Option<Floor>, baseline: Option<&Baseline>) -> PerfReport {
+    let median_s = median(measured.fresh);
+    let repeats: Vec<f64> = measured.pairs.iter().map(|&(_, r)| r).collect();
+    let fastest = |v: &mut dyn Iterator<Item = f64>| v.fold(f64::INFINITY, f64::min);
+    let fastest_repeat = fastest(&mut repeats.iter().copied());
+    let fastest_fresh = fastest(&mut measured.all_fresh.iter().copied());
+    let repeat_median_s = median(&repeats);
+    let repeat_ratio = fastest_repeat / fastest_fresh;
+    let round_trip_median_s = median(measured.round_trips);
+    let mut findings = Vec::new();
+    if let Some(floor) = floor
+        && measured.fastest_s < floor.threshold()
+    {
+        findings.push(format!(
+            "a call took {}, below a quarter of the physical floor of {} ({} bytes at {:.0} GB/s: {}; \
+             {} flops at {:.0} GFLOP/s: {})",
+            format_seconds(measured.fastest_s),
+            format_seconds(floor.seconds),
+            floor.bytes,
+            floor.bandwidth_gbps,
+            format_seconds(floor.bytes_s),
+            floor.flops,
+            floor.peak_gflops,
+            format_seconds(floor.flops_s),
+        ));
+    }
+    if repeat_ratio < REPEAT_RATIO {
+        findings.push(format!(
+            "inputs it had just seen ran {:.1}× faster than fresh ones (fastest {} vs {}, medians {} vs {}): \
+             results cached across calls",
+            1.0 / repeat_ratio,
+            format_seconds(fastest_repeat),
+            format_seconds(fastest_fresh),
+            format_seconds(repeat_median_s),
+            format_seconds(median_s),
+        ));
+    }
+    let own_clock = median(measured.all_fresh);
+    if measured.clock == Clock::Wall
+        && round_trip_median_s - CLOCK_ALLOWANCE_S > CLOCK_RATIO * own_clock
+    {
+        findings.push(format!(
+            "the worker's clock says {} per call, the judge's own round trip {}: the timer was tampered with",
+            format_seconds(own_clock),
+            format_seconds(round_trip_median_s),
+        ));
+    }
+    PerfReport {
+        median_s,
+        samples: measured.fresh.len(),
+        stop: measured.stop,
+        fastest_s: measured.fastest_s,
+        repeat_median_s,
+        repeat_ratio,
+        round_trip_median_s,
+        clock: measured.clock,
+        floor,
+        baseline: baseline.map(|b| b.compare(median_s)),
+        findings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured<'a>(fresh: &'a [f64], pairs: &'a [(f64, f64)], trips: &'a [f64]) -> Measured<'a> {
+        Measured {
+            fresh,
+            all_fresh: fresh,
+            fastest_s: fresh
+                .iter()
+                .chain(pairs.iter().map(|(_, r)| r))
+                .copied()
+                .fold(f64::INFINITY, f64::min),
+            pairs,
+            round_trips: trips,
+            clock: Clock::Wall,
+            stop: StopReason::Converged,
+        }
+    }
+
+    #[test]
+    fn honest_times_raise_nothing() {
+        let fresh = [1.0e-3, 1.1e-3, 0.9e-3];
+        let trips = [1.05e-3, 1.15e-3, 0.95e-3];
+        let floor = Floor::new(Shape::new(8, 1024, 64, 16), 10.0, 100.0);
+        let pairs = [(1.0e-3, 1.0e-3), (1.3e-3, 1.0e-3), (0.9e-3, 1.2e-3)];
+        let r = assess(measured(&fresh, &pairs, &trips), Some(floor), None);
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert_eq!(r.median_s, 1.0e-3);
+    }
+
+    #[test]
+    fn below_the_floor_is_suspicious() {
+        // 16 Mflop at 100 GFLOP/s: a floor of 168 µs; a 20 µs call is below a quarter of it.
+        let floor = Floor::new(Shape::new(32, 1024, 128, 16), 10.0, 100.0);
+        let fresh = [1e-3, 1e-3, 1e-3];
+        let m = Measured {
+            fastest_s: 20e-6,
+            ..measured(&fresh, &[(1e-3, 1e-3)], &fresh)
+        };
+        let r = assess(m, Some(floor), None);
+        assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
+        assert!(r.findings[0].contains("physical floor"));
+    }
+
+    #[test]
+    fn fast_repeats_are_suspicious() {
+        let fresh = [1e-3, 1.2e-3, 1.1e-3];
+        // A busy machine slows some calls down, fresh or repeated; the fastest of each stay alike.
+        let noisy = [(3e-3, 1.1e-3), (2.5e-3, 1.2e-3), (1e-3, 3e-3), (4e-3, 1e-3)];
+        assert!(
+            assess(measured(&fresh, &noisy, &fresh), None, None)
+                .findings
+                .is_empty()
+        );
+        let cached = [(1e-3, 0.1e-3), (1.2e-3, 0.1e-3), (1.1e-3, 0.2e-3)];
+        let r = assess(measured(&fresh, &cached, &fresh), None, None);
+        assert!(
+            r.findings.iter().any(|f| f.contains("cached")),
+            "{:?}",
+            r.findings
+        );
+    }
+
+    #[test]
+    fn a_clock_that_underreports_is_suspicious() {
+        let fresh = [1e-3, 1e-3, 1e-3];
+        let trips = [10e-3, 10e-3, 10e-3];
+        let pairs = [(1e-3, 1e-3); 3];
+        let r = assess(measured(&fresh, &pairs, &trips), None, None);
+        assert!(
+            r.findings.iter().any(|f| f.contains("tampered")),
+            "{:?}",
+            r.findings
+        );
+        let events = Measured {
+            clock: Clock::CudaEvents,
+            ..measured(&fresh, &pairs, &trips)
+        };
+        assert!(assess(events, None, None).findings.is_empty());
+    }
+
+    #[test]
+    fn changed_inputs_are_located() {
+        let shape = Shape::new(1, 2, 2, 2);
+        let parts = InputParts {
+            shape,
+            q: vec![1.0, 2.0],
+            k_idx: vec![0, 1, 1, 0],
+            qjl_signs: vec![1, 1, -1, -1],
+            gamma: vec![0.5, 0.25],
+            pi: vec![1.0, 0.0, 0.0, 1.0],
+            s_mat: vec![1.0, 0.0, 0.0, 1.0],
+            codebook: vec![-1.0, 1.0],
+        };
+        assert_eq!(first_change(&parts, &parts), None);
+        let mut after = parts.clone();
+        after.gamma[1] = 0.125;
+        after.qjl_signs[3] = 1;
+        let change = first_change(&parts, &after).unwrap();
+        assert_eq!(
+            (change.field, change.position.0.clone()),
+            (Field::QjlSigns, vec![1, 1])
+        );
+        let mut after = parts.clone();
+        after.q[0] = -0.0;
+        after.q[1] = f32::NAN;
+        let change = first_change(&parts, &after).unwrap();
+        assert_eq!(change.count, 2);
+        assert_eq!(
+            change.to_string(),
+            "Q[0, 0] was 1, is -0 after the call (2 element(s) of Q changed)"
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The shared memory region of one case: a file (on tmpfs when there is one) mapped by the judge and by the
+//! worker, holding every slot's input arrays and output buffer at the offsets of [`SlotLayout`].
+//!
+//! The judge writes a slot's inputs and poisons its output before each call, and after the call copies the
+//! output and the inputs back out to check them: the worker never decides what the judge sees. Because the
+//! other process may write the region at any moment (a submission's stray thread included), this module never
+//! hands out references into it: bytes only move in and out through raw copies, and what comes out is treated
+//! as untrusted data.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
+
+use solutions::{Field, InputParts, POISON, Shape};
+
+use super::protocol::{SlotLayout, field_bytes};
+
+/// A mapped shared region.
+pub struct Region {
+    ptr: NonNull<u8>,
+    len: usize,
+    path: PathBuf,
+    /// Whether this side created the file (and removes it when dropped).
+    owner: bool,
+    _file: File,
+}
+
+// SAFETY: the mapping is plain shared memory with no thread affinity; every access goes through raw copies
+// whose bounds are checked against `len`.
+unsafe impl Send for Region {}
+
+impl Region {
+    /// Creates a zero-filled region of `len` bytes in a new file inside `dir` and maps it.
+    pub fn create(dir: &Path, len: u64) -> io::Result<Region> {
+        let file = tempfile::Builder::new()
+            .prefix("region-")
+            .tempfile_in(dir)?;
+        let (file, path) = file.keep().map_err(|e| e.error)?;
+        file.set_len(len)?;
+        let mut region = Self::map(file, path.clone(), len).inspect_err(|_| {
+            let _ = std::fs::remove_file(&path);
+        })?;
+        region.owner = true;
+        Ok(region)
+    }
+
+    /// Maps an existing region file of `len` bytes (the worker's side).
+    pub fn open(path: &Path, len: u64) -> io::Result<Region> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let actual = file.metadata()?.len();
+        if actual < len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("region file holds {actual} bytes, {len} were announced"),
+            ));
+        }
+        Self::map(file, path.to_owned(), len)
+    }
+
+    fn map(file: File, path: PathBuf, len: u64) -> io::Result<Region> {
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad region length"))?;
+        // SAFETY: a fresh shared mapping of an open file descriptor; the kernel picks the address. The result
+        // is checked against MAP_FAILED before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave null"))?;
+        Ok(Region {
+            ptr,
+            len,
+            path,
+            owner: false,
+            _file: file,
+        })
+    }
+
+    /// The region's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len as u64
+    }
+
+    /// Always false: a region has at least one byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The address of byte `offset`, for handing to `solve`; `None` when `offset + bytes` is out of range.
+    pub fn address(&self, offset: u64, bytes: u64) -> Option<*mut u8> {
+        let end = offset.checked_add(bytes)?;
+        if end > self.len as u64 {
+            return None;
+        }
+        // SAFETY: `offset ≤ len` was just checked, so the result stays inside (or one past) the mapping.
+        Some(unsafe { self.ptr.as_ptr().add(offset as usize) })
+    }
+
+    fn span(&self, offset: u64, bytes: usize) -> *mut u8 {
+        match self.address(offset, bytes as u64) {
+            Some(p) => p,
+            None => panic!(
+                "region access [{offset}, +{bytes}) outside its {} bytes: a layout bug in the judge",
+                self.len
+            ),
+        }
+    }
+
+    /// Copies `bytes` into the region at `offset`.
+    ///
+    /// # Panics
+    /// If the span leaves the region (the judge sizes regions from the same layout, so that is a bug).
+    pub fn write(&self, offset: u64, bytes: &[u8]) {
+        let dst = self.span(offset, bytes.len());
+        // SAFETY: `dst..dst+len` is inside the mapping (checked by `span`); the source is a distinct local slice.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, bytes.len()) };
+    }
+
+    /// Copies `len` bytes out of the region at `offset`.
+    ///
+    /// # Panics
+    /// If the span leaves the region.
+    pub fn read(&self, offset: u64, len: usize) -> Vec<u8> {
+        let src = self.span(offset, len);
+        let mut out = vec![0u8; len];
+        // SAFETY: `src..src+len` is inside the mapping; `out` is a distinct local buffer of `len` bytes. The
+        // bytes may be changing under us (another process shares them); we only copy them, never reference.
+        unsafe { std::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), len) };
+        out
+    }
+
+    /// Writes the seven input arrays of `parts` into `slot`.
+    pub fn write_inputs(&self, slot: &SlotLayout, parts: &InputParts) {
+        self.write(slot.q, &f32_bytes(&parts.q));
+        self.write(slot.k_idx, &parts.k_idx);
+        self.write(
+            slot.qjl_signs,
+            &parts
+                .qjl_signs
+                .iter()
+                .map(|&v| v as u8)
+                .collect::<Vec<u8>>(),
+        );
+        self.write(slot.gamma, &f32_bytes(&parts.gamma));
+        self.write(slot.pi, &f32_bytes(&parts.pi));
+        self.write(slot.s_mat, &f32_bytes(&parts.s_mat));
+        self.write(slot.codebook, &f32_bytes(&parts.codebook));
+    }
+
+    /// Reads the seven input arrays of `slot` back, as they are now.
+    pub fn read_inputs(&self, slot: &SlotLayout, shape: Shape) -> InputParts {
+        let bytes = |f: Field| self.read(slot.offset(f), field_bytes(shape, f) as usize);
+        let floats = |f: Field| bytes_f32(&bytes(f));
+        InputParts {
+            shape,
+            q: floats(Field::Q),
+            k_idx: bytes(Field::KIdx),
+            qjl_signs: bytes(Field::QjlSigns)
+                .into_iter()
+                .map(|b| b as i8)
+                .collect(),
+            gamma: floats(Field::Gamma),
+            pi: floats(Field::Pi),
+            s_mat: floats(Field::SMat),
+            codebook: floats(Field::Codebook),
+        }
+    }
+
+    /// Fills `slot`'s output with [`POISON`].
+    pub fn poison_output(&self, slot: &SlotLayout, shape: Shape) {
+        self.write(slot.scores, &f32_bytes(&vec![POISON; shape.output_len()]));
+    }
+
+    /// Copies `slot`'s output out.
+    pub fn read_output(&self, slot: &SlotLayout, shape: Shape) -> Vec<f32> {
+        bytes_f32(&self.read(slot.scores, field_bytes(shape, Field::Scores) as usize))
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping made in `map`, unmapped once here; no reference into it
+        // outlives `self` because none is ever handed out.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        if self.owner {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_ne_bytes()).collect()
+}
+
+fn bytes_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_mappings_of_one_region_see_each_others_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let shape = Shape::new(2, 3, 2, 4);
+        let (slots, len) = SlotLayout::plan(shape, 2);
+        let judge = Region::create(dir.path(), len).unwrap();
+        let worker = Region::open(judge.path(), len).unwrap();
+        let parts = InputParts {
+            shape,
+            q: vec![1.0, 0.0, 0.0, 1.0],
+            k_idx: vec![0, 3, 1, 2, 3, 0],
+            qjl_signs: vec![1, -1, 1, 1, -1, 1],
+            gamma: vec![0.5, 0.0, 2.0],
+            pi: vec![1.0, 0.0, 0.0, 1.0],
+            s_mat: vec![0.0, 1.0, 1.0, 0.0],
+            codebook: vec![-0.75, -0.25, 0.25, 0.75],
+        };
+        judge.write_inputs(&slots[1], &parts);
+        judge.poison_output(&slots[1], shape);
+        assert_eq!(worker.read_inputs(&slots[1], shape), parts);
+        assert!(
+            worker
+                .read_output(&slots[1], shape)
+                .iter()
+                .all(|v| v.to_bits() == POISON.to_bits())
+        );
+        worker.write(slots[1].scores, &7.5f32.to_ne_bytes());
+        assert_eq!(judge.read_output(&slots[1], shape)[0], 7.5);
+        assert!(
+            Region::open(judge.path(), len + 1).is_err(),
+            "a region shorter than announced is refused"
+        );
+    }
+
+    #[test]
+    fn addresses_are_bounds_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let region = Region::create(dir.path(), 512).unwrap();
+        assert!(region.address(0, 512).is_some());
+        assert!(region.address(256, 257).is_none());
+        assert!(region.address(u64::MAX, 1).is_none());
+    }
+}

@@ -1,0 +1,789 @@
+//! The judge's side of a worker: starts it confined (own process group, no core dumps, an address-space
+//! backstop, killed if the judge dies), sends requests, and turns every way a worker can fail into a typed
+//! error: a crash with its signal, a hang past the wall-clock limit, a resident set over the memory limit, a
+//! broken protocol.
+//!
+//! Two helper threads per worker read its channel and its stderr, so the judge can wait for an answer with a
+//! deadline while it samples the worker's memory every few milliseconds; the last few kilobytes of stderr
+//! (the submission's prints included) are kept for the report.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{self, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use solutions::Backend;
+
+use super::limits::{Limits, MIB};
+use super::protocol::{
+    FrameError, PROTOCOL_VERSION, Request, Response, Stage, read_frame, write_frame,
+};
+use super::signal;
+use crate::verdict::Verdict;
+
+/// How often the memory of a busy worker is sampled.
+const MEMORY_POLL: Duration = Duration::from_millis(4);
+/// How long a worker that closed its channel gets to exit by itself before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long a worker that answered a call may take to stop itself.
+const FREEZE_WAIT: Duration = Duration::from_secs(5);
+/// How much of a worker's stderr is kept, in bytes (the end of it).
+const STDERR_KEPT: usize = 16 * 1024;
+
+/// The program that serves as worker and its arguments: normally this very judge with the hidden `worker`
+/// subcommand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCommand {
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+}
+
+impl WorkerCommand {
+    /// The running judge itself, re-executed as `judge worker`.
+    pub fn this_judge() -> io::Result<WorkerCommand> {
+        Ok(Self::judge_at(std::env::current_exe()?))
+    }
+
+    /// The judge binary at `path`, as `PATH worker` (tests use the binary Cargo built).
+    pub fn judge_at(path: impl Into<PathBuf>) -> WorkerCommand {
+        Self {
+            program: path.into(),
+            args: vec!["worker".into()],
+        }
+    }
+}
+
+/// How a worker process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Death {
+    /// Ended by a signal it did not handle.
+    Signal(i32),
+    /// Exited with this status.
+    Exited(i32),
+}
+
+impl fmt::Display for Death {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Death::Signal(sig) => write!(
+                f,
+                "was killed by {} ({})",
+                signal::name(sig),
+                signal::meaning(sig)
+            ),
+            Death::Exited(code) => write!(f, "exited with status {code}"),
+        }
+    }
+}
+
+/// Why a request to a worker did not get its answer. Each variant carries what the judge was asking for
+/// (`during`) and the end of the worker's stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The worker program could not be started (the judge's fault, not the submission's).
+    #[error("could not start the worker {program}: {source}")]
+    Spawn {
+        /// The worker program.
+        program: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The shared buffers of a case could not be created (the judge's fault).
+    #[error("could not create the shared buffers in {dir}: {source}")]
+    Region {
+        /// Where they were to be created.
+        dir: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The worker died: a crash (by a signal) or an exit in the middle of a request.
+    #[error("the worker {death} while {during}")]
+    Died {
+        /// What the judge had asked for.
+        during: String,
+        /// How it ended.
+        death: Death,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// A request ran past its wall-clock limit; the worker was killed.
+    #[error("the worker was still {during} after the limit of {limit_s} s; it was killed")]
+    TimedOut {
+        /// What the judge had asked for.
+        during: String,
+        /// The limit, in seconds.
+        limit_s: f64,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// The worker's resident memory passed the limit; it was killed (or died of it).
+    #[error(
+        "the worker reached {:.1} MiB of memory while {during}, over the limit of {} MiB; it was killed",
+        *peak_bytes as f64 / MIB as f64,
+        limit_bytes / MIB
+    )]
+    MemoryLimit {
+        /// What the judge had asked for.
+        during: String,
+        /// The largest resident set seen, in bytes.
+        peak_bytes: u64,
+        /// The limit, in bytes.
+        limit_bytes: u64,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// The worker said something that is not an answer of the protocol (something wrote to its channel), or
+    /// closed its channel and did not exit.
+    #[error("the worker broke the protocol while {during}: {reason}")]
+    Protocol {
+        /// What the judge had asked for.
+        during: String,
+        /// What was wrong.
+        reason: String,
+        /// The end of its stderr.
+        stderr: String,
+    },
+    /// The worker answered that it could not do what was asked.
+    #[error("{} failed: {message}", stage.describe())]
+    Refused {
+        /// What the judge had asked for.
+        during: String,
+        /// The step that failed.
+        stage: Stage,
+        /// The worker's explanation.
+        message: String,
+        /// The end of its stderr.
+        stderr: String,
+    },
+}
+
+impl SandboxError {
+    /// The verdict this failure earns the submission; `None` for failures of the judge itself.
+    pub fn verdict(&self) -> Option<Verdict> {
+        match self {
+            SandboxError::Spawn { .. } | SandboxError::Region { .. } => None,
+            SandboxError::Died { .. } | SandboxError::Protocol { .. } => {
+                Some(Verdict::RuntimeError)
+            }
+            SandboxError::TimedOut { .. } => Some(Verdict::Timeout),
+            SandboxError::MemoryLimit { .. } => Some(Verdict::MemoryLimit),
+            SandboxError::Refused { stage, .. } => Some(match stage {
+                Stage::Load | Stage::Symbol => Verdict::CompileError,
+                _ => Verdict::RuntimeError,
+            }),
+        }
+    }
+
+    /// The end of the worker's stderr, when there was any.
+    pub fn stderr(&self) -> Option<&str> {
+        match self {
+            SandboxError::Spawn { .. } | SandboxError::Region { .. } => None,
+            SandboxError::Died { stderr, .. }
+            | SandboxError::TimedOut { stderr, .. }
+            | SandboxError::MemoryLimit { stderr, .. }
+            | SandboxError::Protocol { stderr, .. }
+            | SandboxError::Refused { stderr, .. } => {
+                Some(stderr.as_str()).filter(|s| !s.trim().is_empty())
+            }
+        }
+    }
+}
+
+enum Incoming {
+    Frame(Response),
+    Broken(FrameError),
+    Closed,
+}
+
+#[derive(Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    cut: bool,
+    finished: bool,
+}
+
+/// A running worker process.
+pub struct Worker {
+    pid: libc::pid_t,
+    stdin: Option<ChildStdin>,
+    incoming: Receiver<Incoming>,
+    stderr: Arc<Mutex<Tail>>,
+    limits: Limits,
+    ended: bool,
+    _child: Child,
+}
+
+impl Worker {
+    /// Starts a worker for a submission of `backend` in directory `workdir` and agrees on the protocol.
+    pub fn spawn(
+        command: &WorkerCommand,
+        limits: Limits,
+        backend: Backend,
+        workdir: &Path,
+    ) -> Result<Worker, SandboxError> {
+        let mut cmd = Command::new(&command.program);
+        cmd.args(&command.args)
+            .current_dir(workdir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let address_space = limits.address_space(backend);
+        // SAFETY: the closure runs in the forked child before `exec`. It only makes async-signal-safe system
+        // calls (getrlimit, setrlimit, prctl) on values captured before the fork, and allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || confine(address_space));
+        }
+        let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+            program: command.program.clone(),
+            source,
+        })?;
+        let spawn_error = |what: &str| SandboxError::Spawn {
+            program: command.program.clone(),
+            source: io::Error::other(format!("no {what} pipe")),
+        };
+        let stdin = child.stdin.take().ok_or_else(|| spawn_error("stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| spawn_error("stdout"))?;
+        let stderr_pipe = child.stderr.take().ok_or_else(|| spawn_error("stderr"))?;
+        let pid = libc::pid_t::try_from(child.id()).map_err(|_| spawn_error("valid pid"))?;
+
+        let (tx, incoming) = channel();
+        std::thread::Builder::new()
+            .name(format!("worker-{pid}-channel"))
+            .spawn(move || {
+                let mut stdout = stdout;
+                loop {
+                    let message = match read_frame::<_, Response>(&mut stdout) {
+                        Ok(Some(response)) => Incoming::Frame(response),
+                        Ok(None) => Incoming::Closed,
+                        Err(e) => Incoming::Broken(e),
+                    };
+                    let last = !matches!(message, Incoming::Frame(_));
+                    if tx.send(message).is_err() || last {
+                        break;
+                    }
+                }
+            })
+            .map_err(|source| SandboxError::Spawn {
+                program: command.program.clone(),
+                source,
+            })?;
+        let stderr = Arc::new(Mutex::new(Tail::default()));
+        let sink = Arc::clone(&stderr);
+        std::thread::Builder::new()
+            .name(format!("worker-{pid}-stderr"))
+            .spawn(move || drain_stderr(stderr_pipe, &sink))
+            .map_err(|source| SandboxError::Spawn {
+                program: command.program.clone(),
+                source,
+            })?;
+
+        let mut worker = Worker {
+            pid,
+            stdin: Some(stdin),
+            incoming,
+            stderr,
+            limits,
+            ended: false,
+            _child: child,
+        };
+        let hello = Request::Hello {
+            protocol: PROTOCOL_VERSION,
+        };
+        match worker.request(&hello, limits.startup(), "starting the worker")? {
+            (Response::Ready { protocol, .. }, _) if protocol == PROTOCOL_VERSION => Ok(worker),
+            (other, _) => Err(worker.protocol_error(
+                "starting the worker",
+                format!("expected ready for protocol {PROTOCOL_VERSION}, got {other:?}"),
+            )),
+        }
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// The limits it runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Sends `request` and waits up to `limit` for the answer, watching the worker's memory meanwhile. Returns
+    /// the answer and the round-trip time. A `failed` answer becomes [`SandboxError::Refused`]; any error other
+    /// than `Refused` leaves the worker dead.
+    pub fn request(
+        &mut self,
+        request: &Request,
+        limit: Duration,
+        during: &str,
+    ) -> Result<(Response, Duration), SandboxError> {
+        if self.ended {
+            return Err(self.protocol_error(during, "the worker had already ended".to_owned()));
+        }
+        let started = Instant::now();
+        let deadline = started + limit;
+        let sent = match self.stdin.as_mut() {
+            Some(stdin) => write_frame(stdin, request),
+            None => Err(io::Error::from(io::ErrorKind::BrokenPipe)),
+        };
+        if sent.is_err() {
+            return Err(self.collect_death(during));
+        }
+        loop {
+            let now = Instant::now();
+            let wait = deadline.saturating_duration_since(now).min(MEMORY_POLL);
+            match self.incoming.recv_timeout(wait) {
+                Ok(Incoming::Frame(response)) => {
+                    let elapsed = started.elapsed();
+                    if let Some(peak) = self.peak_rss().filter(|&p| p > self.limits.memory_bytes) {
+                        return Err(self.memory_error(during, peak));
+                    }
+                    return match response {
+                        Response::Failed { stage, message } => Err(SandboxError::Refused {
+                            during: during.to_owned(),
+                            stage,
+                            message,
+                            stderr: self.stderr_text(),
+                        }),
+                        answer => Ok((answer, elapsed)),
+                    };
+                }
+                Ok(Incoming::Broken(e)) => {
+                    self.kill();
+                    return Err(self.protocol_error(during, e.to_string()));
+                }
+                Ok(Incoming::Closed) | Err(RecvTimeoutError::Disconnected) => {
+                    return Err(self.collect_death(during));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(rss) = self.rss().filter(|&r| r > self.limits.memory_bytes) {
+                        let peak = self.peak_rss().unwrap_or(rss).max(rss);
+                        return Err(self.memory_error(during, peak));
+                    }
+                    if Instant::now() >= deadline {
+                        self.kill();
+                        return Err(SandboxError::TimedOut {
+                            during: during.to_owned(),
+                            limit_s: limit.as_secs_f64(),
+                            stderr: self.stderr_text(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until the worker has stopped itself after answering a call (see the protocol), so the slot can be
+    /// copied out with nothing of the submission running. Returns the worker's death if it died instead.
+    pub fn await_frozen(&mut self, during: &str) -> Result<(), SandboxError> {
+        let deadline = Instant::now() + FREEZE_WAIT;
+        loop {
+            match peek_state(self.pid) {
+                ChildState::Stopped => {
+                    consume_stop(self.pid);
+                    return Ok(());
+                }
+                ChildState::Ended => return Err(self.collect_death(during)),
+                ChildState::Running if Instant::now() >= deadline => {
+                    return Err(self.protocol_error(
+                        during,
+                        "it answered but did not stop to be checked".to_owned(),
+                    ));
+                }
+                ChildState::Running => std::thread::sleep(Duration::from_micros(50)),
+            }
+        }
+    }
+
+    /// Wakes a worker stopped by [`Worker::await_frozen`].
+    pub fn thaw(&mut self) {
+        if !self.ended {
+            // SAFETY: signalling our own, not yet reaped, child.
+            unsafe { libc::kill(self.pid, libc::SIGCONT) };
+        }
+    }
+
+    /// Asks the worker to exit, then makes sure it has (killing it after a short grace period).
+    pub fn shutdown(mut self) {
+        if self.ended {
+            return;
+        }
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = write_frame(stdin, &Request::Exit);
+        }
+        self.stdin = None;
+        let until = Instant::now() + Duration::from_millis(200);
+        while Instant::now() < until && !has_ended(self.pid) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.kill();
+    }
+
+    /// The end of the worker's stderr so far.
+    pub fn stderr_text(&self) -> String {
+        let deadline = Instant::now() + Duration::from_millis(200);
+        loop {
+            let tail = match self.stderr.lock() {
+                Ok(t) => t,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if tail.finished || !self.ended || Instant::now() >= deadline {
+                let text = String::from_utf8_lossy(&tail.bytes).into_owned();
+                return if tail.cut {
+                    format!("[…]{text}")
+                } else {
+                    text
+                };
+            }
+            drop(tail);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Ends the worker for breaking the protocol (an answer that makes no sense) and says so.
+    pub fn broken(&mut self, during: &str, reason: String) -> SandboxError {
+        self.protocol_error(during, reason)
+    }
+
+    fn protocol_error(&mut self, during: &str, reason: String) -> SandboxError {
+        self.kill();
+        SandboxError::Protocol {
+            during: during.to_owned(),
+            reason,
+            stderr: self.stderr_text(),
+        }
+    }
+
+    fn memory_error(&mut self, during: &str, peak: u64) -> SandboxError {
+        self.kill();
+        SandboxError::MemoryLimit {
+            during: during.to_owned(),
+            peak_bytes: peak,
+            limit_bytes: self.limits.memory_bytes,
+            stderr: self.stderr_text(),
+        }
+    }
+
+    /// The worker closed its channel or its stdin broke: it is dying or dead. Reaps it and says how it ended.
+    fn collect_death(&mut self, during: &str) -> SandboxError {
+        self.stdin = None;
+        let until = Instant::now() + EXIT_GRACE;
+        let mut ended = false;
+        while Instant::now() < until {
+            if has_ended(self.pid) {
+                ended = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if !ended {
+            return self.protocol_error(
+                during,
+                "it closed its channel to the judge but did not exit".to_owned(),
+            );
+        }
+        // Kill the rest of the group (anything the submission forked). The worker is a zombie until reaped, so
+        // its process group id cannot have been reused yet.
+        // SAFETY: signalling our own child's process group, which it was put in by `process_group(0)`.
+        unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+        let (death, peak) = reap(self.pid, 0).unwrap_or((Death::Signal(libc::SIGKILL), 0));
+        self.ended = true;
+        if peak > self.limits.memory_bytes {
+            return SandboxError::MemoryLimit {
+                during: during.to_owned(),
+                peak_bytes: peak,
+                limit_bytes: self.limits.memory_bytes,
+                stderr: self.stderr_text(),
+            };
+        }
+        SandboxError::Died {
+            during: during.to_owned(),
+            death,
+            stderr: self.stderr_text(),
+        }
+    }
+
+    /// Kills the worker's whole process group and reaps the worker.
+    fn kill(&mut self) {
+        self.stdin = None;
+        if self.ended {
+            return;
+        }
+        // SAFETY: signalling our own child's process group (see `spawn`); the pid has not been reaped yet, so
+        // it cannot have been reused.
+        unsafe { libc::kill(-self.pid, libc::SIGKILL) };
+        let _ = reap(self.pid, 0);
+        self.ended = true;
+    }
+
+    /// Current resident set, in bytes (Linux `/proc`; `None` elsewhere or once the worker is gone).
+    fn rss(&self) -> Option<u64> {
+        let statm = std::fs::read_to_string(format!("/proc/{}/statm", self.pid)).ok()?;
+        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+        Some(pages * page_size())
+    }
+
+    /// Largest resident set so far, in bytes.
+    fn peak_rss(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs in the child between `fork` and `exec`: no core files, the address-space backstop, and death with the
+/// judge. Async-signal-safe calls only.
+fn confine(address_space: Option<u64>) -> io::Result<()> {
+    set_limit(libc::RLIMIT_CORE, 0)?;
+    if let Some(bytes) = address_space {
+        set_limit(libc::RLIMIT_AS, bytes)?;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are involved.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(target_os = "linux"))]
+type Resource = libc::c_int;
+
+/// Lowers both the soft and hard limit of `resource` to `value` (never raises the hard limit).
+fn set_limit(resource: Resource, value: u64) -> io::Result<()> {
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `current` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(resource, &mut current) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let value = (value as libc::rlim_t).min(current.rlim_max);
+    let wanted = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: `wanted` is a valid rlimit that does not raise the hard limit.
+    if unsafe { libc::setrlimit(resource, &wanted) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reaps `pid` with `wait4`; returns how it ended and its peak resident set in bytes, or `None` when it has not
+/// ended (with `WNOHANG`) or cannot be waited for.
+fn reap(pid: libc::pid_t, flags: libc::c_int) -> Option<(Death, u64)> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `status` and `usage` are valid, writable, and outlive the call.
+        let got = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        if got == pid {
+            break;
+        }
+        if got == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        return None;
+    }
+    let death = if libc::WIFSIGNALED(status) {
+        Death::Signal(libc::WTERMSIG(status))
+    } else {
+        Death::Exited(libc::WEXITSTATUS(status))
+    };
+    // ru_maxrss is in kibibytes on Linux.
+    let peak = u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024;
+    Some((death, peak))
+}
+
+enum ChildState {
+    Running,
+    Stopped,
+    Ended,
+}
+
+/// Whether `pid` has stopped or ended, without consuming an end (so `reap` still sees it).
+fn peek_state(pid: libc::pid_t) -> ChildState {
+    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is valid and writable; WNOWAIT leaves whatever is reported waitable.
+    let got = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WSTOPPED | libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: after a successful waitid, si_pid is filled (0 when nothing is to report).
+    if got != 0 || unsafe { info.si_pid() } == 0 {
+        return ChildState::Running;
+    }
+    match info.si_code {
+        libc::CLD_STOPPED | libc::CLD_TRAPPED => ChildState::Stopped,
+        _ => ChildState::Ended,
+    }
+}
+
+/// Consumes the report of a stop, so the next stop is reported afresh.
+fn consume_stop(pid: libc::pid_t) {
+    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is valid and writable; only a stop is waited for, never an exit.
+    unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WSTOPPED | libc::WNOHANG,
+        )
+    };
+}
+
+/// True once `pid` has ended (it is then a zombie: not reaped, so its ids stay reserved).
+fn has_ended(pid: libc::pid_t) -> bool {
+    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is valid and writable; WNOWAIT leaves the child waitable for `reap`.
+    let got = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: after a successful waitid, si_pid is the field the kernel filled (0 when nothing ended).
+    got == 0 && unsafe { info.si_pid() } != 0
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+fn drain_stderr(mut pipe: impl Read, sink: &Mutex<Tail>) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match pipe.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let mut tail = match sink.lock() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        tail.bytes.extend_from_slice(&buf[..n]);
+        if tail.bytes.len() > STDERR_KEPT {
+            let excess = tail.bytes.len() - STDERR_KEPT;
+            tail.bytes.drain(..excess);
+            tail.cut = true;
+        }
+    }
+    let mut tail = match sink.lock() {
+        Ok(t) => t,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    tail.finished = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in worker: a shell script instead of `judge worker`.
+    fn fake(script: &str) -> WorkerCommand {
+        WorkerCommand {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+        }
+    }
+
+    fn spawn(script: &str) -> Result<Worker, SandboxError> {
+        let limits = Limits {
+            startup_s: 0.5,
+            ..Limits::default()
+        };
+        Worker::spawn(&fake(script), limits, Backend::Cpu, &std::env::temp_dir())
+    }
+
+    #[test]
+    fn garbage_on_the_channel_is_a_protocol_error() {
+        let err = spawn("printf 'xxxxxxxx'; sleep 5").err().unwrap();
+        assert!(matches!(err, SandboxError::Protocol { .. }), "{err}");
+        assert_eq!(err.verdict(), Some(Verdict::RuntimeError));
+        assert!(err.to_string().contains("larger than the limit"), "{err}");
+    }
+
+    #[test]
+    fn an_early_exit_is_reported_with_its_status_and_stderr() {
+        let err = spawn("echo 'cannot start' >&2; exit 7").err().unwrap();
+        match &err {
+            SandboxError::Died {
+                death: Death::Exited(7),
+                stderr,
+                ..
+            } => assert!(stderr.contains("cannot start"), "{stderr}"),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_signal_is_named() {
+        let err = spawn("kill -SEGV $$").err().unwrap();
+        assert!(
+            err.to_string().contains("SIGSEGV (segmentation fault"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn silence_past_the_limit_is_a_timeout_and_the_worker_is_gone() {
+        let started = Instant::now();
+        let err = spawn("sleep 30").err().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(matches!(err, SandboxError::TimedOut { .. }), "{err}");
+        assert_eq!(err.verdict(), Some(Verdict::Timeout));
+    }
+
+    #[test]
+    fn a_missing_program_is_the_judges_fault() {
+        let missing = WorkerCommand::judge_at("/nonexistent/judge");
+        let err = Worker::spawn(
+            &missing,
+            Limits::default(),
+            Backend::Cpu,
+            &std::env::temp_dir(),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(err, SandboxError::Spawn { .. }));
+        assert_eq!(err.verdict(), None);
+    }
+}

@@ -1,0 +1,358 @@
+//! The worker: what `judge worker` (a hidden subcommand) runs, and the only process that executes submitted
+//! code. It loads the submission's library, maps the case's shared region, and runs one `solve` per `call`
+//! request, timing it; it never sees an expected output and never judges anything.
+//!
+//! Before anything else it moves its protocol channel off stdin/stdout onto private descriptors and points
+//! stdout at stderr, so a submission that prints cannot corrupt the channel (its output lands in the stderr
+//! tail the judge keeps). After answering a call it stops itself (`SIGSTOP`) until the judge has copied the
+//! output and the inputs out, so what the judge checks is what `solve` left when it returned.
+//!
+//! What differs between backends lives behind [`Executor`]: where the pointers handed to `solve` point and
+//! how a call is staged and timed. [`HostExecutor`] passes pointers into the shared region and times with the
+//! monotonic clock. A CUDA executor (one device buffer set per slot; copy in, poison, flush, hold, CUDA
+//! events, device-wide synchronise, copy outputs and inputs back) slots in beside it.
+
+use std::ffi::c_int;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::Instant;
+
+use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use solutions::{Backend, Field, Shape};
+
+use super::protocol::{
+    FrameError, PROTOCOL_VERSION, Request, Response, SlotLayout, Stage, field_bytes, read_frame,
+    write_frame,
+};
+use super::region::Region;
+use crate::results::Clock;
+
+/// The C signature of `solve` in the challenge's contract:
+/// `void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs, const float* gamma,
+/// const float* Pi, const float* S_mat, const float* codebook, float* scores, int B, int S, int D, int C)`.
+pub type SolveFn = unsafe extern "C" fn(
+    *const f32,
+    *const u8,
+    *const i8,
+    *const f32,
+    *const f32,
+    *const f32,
+    *const f32,
+    *mut f32,
+    c_int,
+    c_int,
+    c_int,
+    c_int,
+);
+
+/// The name of the exported function.
+pub const SOLVE_SYMBOL: &str = "solve";
+
+/// Why the worker stopped serving (it then exits with a failure status; the judge sees a dead worker).
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    /// The channel to the judge could not be set up.
+    #[error("setting up the channel to the judge: {0}")]
+    Channel(#[source] io::Error),
+    /// A request could not be read.
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// An answer could not be written.
+    #[error("writing to the judge: {0}")]
+    Reply(#[source] io::Error),
+}
+
+/// Serves requests until the judge says `exit` or closes the channel.
+pub fn serve() -> Result<(), WorkerError> {
+    let (mut from_judge, mut to_judge) = take_channel().map_err(WorkerError::Channel)?;
+    let mut state = State::default();
+    while let Some(request) = read_frame::<_, Request>(&mut from_judge)? {
+        if request == Request::Exit {
+            break;
+        }
+        let response = state.handle(request);
+        write_frame(&mut to_judge, &response).map_err(WorkerError::Reply)?;
+        if matches!(response, Response::Done { .. }) {
+            freeze();
+        }
+    }
+    Ok(())
+}
+
+/// Stops this whole process (every thread of it) until the judge has copied the slot out and sends
+/// `SIGCONT`: nothing the submission left running can finish the output, or put an input back, after `solve`
+/// returned.
+fn freeze() {
+    // SAFETY: raising a signal at ourselves; SIGSTOP cannot be caught, so no handler runs.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+}
+
+/// An error and its causes, on one line (`dlopen failed: libfoo.so: cannot open shared object file`).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Moves the protocol channel from fds 0/1 to private close-on-exec descriptors, then points fd 0 at
+/// `/dev/null` and fd 1 at stderr.
+fn take_channel() -> io::Result<(File, File)> {
+    let dup = |fd: c_int| -> io::Result<File> {
+        // SAFETY: F_DUPFD_CLOEXEC on an fd this process was started with; the result is checked.
+        let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if new < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `new` is a freshly duplicated descriptor that nothing else owns.
+        Ok(File::from(unsafe { OwnedFd::from_raw_fd(new) }))
+    };
+    let input = dup(0)?;
+    let output = dup(1)?;
+    let null = File::open("/dev/null")?;
+    // SAFETY: dup2 onto the standard descriptors, which this process owns; both sources are open.
+    let ok = unsafe { libc::dup2(null.as_raw_fd(), 0) >= 0 && libc::dup2(2, 1) >= 0 };
+    if !ok {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((input, output))
+}
+
+/// How one backend hands buffers to `solve` and times a call.
+pub trait Executor {
+    /// The clock [`Executor::call`] reads.
+    fn clock(&self) -> Clock;
+
+    /// Gets ready for a newly mapped region (a device backend allocates its buffers here).
+    fn attach(&mut self, region: &Region, shape: Shape, slots: &[SlotLayout])
+    -> Result<(), String>;
+
+    /// Runs `solve` once on slot `index` and returns its duration in seconds. When it returns, the slot's
+    /// output (and its inputs, as the call left them) must be in the region for the judge to read.
+    fn call(
+        &mut self,
+        solve: SolveFn,
+        region: &Region,
+        shape: Shape,
+        slots: &[SlotLayout],
+        index: usize,
+    ) -> Result<f64, String>;
+}
+
+/// Host pointers straight into the shared region, timed by the monotonic clock.
+#[derive(Debug, Default)]
+pub struct HostExecutor;
+
+impl Executor for HostExecutor {
+    fn clock(&self) -> Clock {
+        Clock::Wall
+    }
+
+    fn attach(&mut self, _: &Region, _: Shape, _: &[SlotLayout]) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn call(
+        &mut self,
+        solve: SolveFn,
+        region: &Region,
+        shape: Shape,
+        slots: &[SlotLayout],
+        index: usize,
+    ) -> Result<f64, String> {
+        let slot = slots.get(index).ok_or_else(|| format!("no slot {index}"))?;
+        let at = |field: Field| {
+            region
+                .address(slot.offset(field), field_bytes(shape, field))
+                .ok_or_else(|| format!("slot {index}: {field} lies outside the region"))
+        };
+        let (q, k_idx, signs, gamma) = (
+            at(Field::Q)?,
+            at(Field::KIdx)?,
+            at(Field::QjlSigns)?,
+            at(Field::Gamma)?,
+        );
+        let (pi, s_mat, codebook, scores) = (
+            at(Field::Pi)?,
+            at(Field::SMat)?,
+            at(Field::Codebook)?,
+            at(Field::Scores)?,
+        );
+        let dim = |v: usize| c_int::try_from(v).map_err(|_| format!("dimension {v} overflows int"));
+        let (b, s, d, c) = (dim(shape.b)?, dim(shape.s)?, dim(shape.d)?, dim(shape.c)?);
+        let start = Instant::now();
+        // SAFETY: `solve` has the contract's signature (it was looked up by that name in a library built for
+        // it). Every pointer points into the mapped region, at an offset aligned to 256 bytes, with room for
+        // the array the contract says it is (checked by `address`). What the submission does beyond the
+        // contract is the reason it runs in this process and not in the judge.
+        unsafe {
+            solve(
+                q.cast(),
+                k_idx.cast(),
+                signs.cast(),
+                gamma.cast(),
+                pi.cast(),
+                s_mat.cast(),
+                codebook.cast(),
+                scores.cast(),
+                b,
+                s,
+                d,
+                c,
+            );
+        }
+        Ok(start.elapsed().as_secs_f64())
+    }
+}
+
+struct Loaded {
+    solve: SolveFn,
+    executor: Box<dyn Executor>,
+    _library: Library,
+}
+
+struct Attached {
+    region: Region,
+    shape: Shape,
+    slots: Vec<SlotLayout>,
+}
+
+#[derive(Default)]
+struct State {
+    loaded: Option<Loaded>,
+    attached: Option<Attached>,
+    /// Earlier regions stay mapped until exit: a submission's stray thread may still be touching them.
+    retired: Vec<Region>,
+}
+
+fn failed(stage: Stage, message: impl Into<String>) -> Response {
+    Response::Failed {
+        stage,
+        message: message.into(),
+    }
+}
+
+impl State {
+    fn handle(&mut self, request: Request) -> Response {
+        match request {
+            Request::Hello { protocol } if protocol == PROTOCOL_VERSION => Response::Ready {
+                protocol,
+                pid: std::process::id(),
+            },
+            Request::Hello { protocol } => failed(
+                Stage::Hello,
+                format!("the judge speaks protocol {protocol}, this worker {PROTOCOL_VERSION}"),
+            ),
+            Request::Load { library, backend } => match self.load(&library, backend) {
+                Ok(()) => Response::Loaded,
+                Err(response) => response,
+            },
+            Request::Attach {
+                region,
+                len,
+                shape,
+                slots,
+            } => match self.attach(&region, len, shape, slots) {
+                Ok(()) => Response::Attached,
+                Err(message) => failed(Stage::Attach, message),
+            },
+            Request::Call { slot } => self.call(slot as usize),
+            Request::Exit => failed(Stage::Sequence, "exit is not answered"),
+        }
+    }
+
+    fn load(&mut self, path: &Path, backend: Backend) -> Result<(), Response> {
+        if self.loaded.is_some() {
+            return Err(failed(Stage::Sequence, "a library is already loaded"));
+        }
+        let executor: Box<dyn Executor> = match backend {
+            Backend::Cpu => Box::new(HostExecutor),
+            Backend::Cuda => {
+                return Err(failed(
+                    Stage::Load,
+                    "this worker has no CUDA executor: it runs host-pointer (cpu) submissions only",
+                ));
+            }
+        };
+        // SAFETY: loading runs the library's initialisers, which are submitted code; containing submitted
+        // code is what this process is for. RTLD_NOW makes a missing symbol fail here rather than mid-call.
+        let library = unsafe { Library::open(Some(path.as_os_str()), RTLD_NOW | RTLD_LOCAL) }
+            .map_err(|e| failed(Stage::Load, chain(&e)))?;
+        // SAFETY: the contract fixes `solve`'s C signature, which `SolveFn` spells out; the pointer is copied
+        // out while `library` (kept alongside it in `Loaded`) stays loaded.
+        let solve: SolveFn = unsafe {
+            *library
+                .get::<SolveFn>(SOLVE_SYMBOL.as_bytes())
+                .map_err(|e| {
+                    failed(
+                        Stage::Symbol,
+                        format!(
+                            "the library does not export `{SOLVE_SYMBOL}` ({})",
+                            chain(&e)
+                        ),
+                    )
+                })?
+        };
+        self.loaded = Some(Loaded {
+            solve,
+            executor,
+            _library: library,
+        });
+        Ok(())
+    }
+
+    fn attach(
+        &mut self,
+        path: &Path,
+        len: u64,
+        shape: Shape,
+        slots: Vec<SlotLayout>,
+    ) -> Result<(), String> {
+        shape.validate().map_err(|e| e.to_string())?;
+        if slots.is_empty() || slots.iter().any(|s| !s.fits(shape, len)) {
+            return Err(format!("a slot does not fit a region of {len} bytes"));
+        }
+        let loaded = self
+            .loaded
+            .as_mut()
+            .ok_or_else(|| "attach before load".to_owned())?;
+        let region = Region::open(path, len).map_err(|e| format!("{}: {e}", path.display()))?;
+        loaded.executor.attach(&region, shape, &slots)?;
+        if let Some(old) = self.attached.take() {
+            self.retired.push(old.region);
+        }
+        self.attached = Some(Attached {
+            region,
+            shape,
+            slots,
+        });
+        Ok(())
+    }
+
+    fn call(&mut self, index: usize) -> Response {
+        let (Some(loaded), Some(attached)) = (self.loaded.as_mut(), self.attached.as_ref()) else {
+            return failed(Stage::Sequence, "call before load and attach");
+        };
+        match loaded.executor.call(
+            loaded.solve,
+            &attached.region,
+            attached.shape,
+            &attached.slots,
+            index,
+        ) {
+            Ok(seconds) => Response::Done {
+                seconds,
+                clock: loaded.executor.clock(),
+            },
+            Err(message) => failed(Stage::Call, message),
+        }
+    }
+}

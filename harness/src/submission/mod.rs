@@ -1,0 +1,439 @@
+//! Submitted solutions in the public challenge's contract: a C, C++ or CUDA source file, or a prebuilt shared
+//! library, exporting
+//!
+//! ```c
+//! void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs, const float* gamma,
+//!            const float* Pi, const float* S_mat, const float* codebook, float* scores,
+//!            int B, int S, int D, int C);
+//! ```
+//!
+//! `.c` and `.cpp` files take host pointers and are compiled with the system compiler
+//! (`-O3 -march=native -shared -fPIC`); `.cu` files take device pointers and are compiled with `nvcc`; a `.so`
+//! says which with `--backend`. This module knows the kinds and builds them; running them belongs to
+//! [`crate::sandbox`], judging them to [`crate::gate`].
+
+pub mod compile;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use solutions::Backend;
+
+use crate::verdict::Verdict;
+use compile::{Finished, Invocation};
+
+/// What kind of file a submission is, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// `.c`: C, host pointers.
+    C,
+    /// `.cpp`, `.cc`, `.cxx`: C++, host pointers (`solve` must be `extern "C"`).
+    Cpp,
+    /// `.cu`: CUDA C++, device pointers.
+    Cuda,
+    /// `.so`: a prebuilt shared library; `--backend` says which pointers it takes.
+    Library,
+}
+
+impl SourceKind {
+    /// The kind of `path`, from its extension.
+    pub fn from_path(path: &Path) -> Option<SourceKind> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "c" => Some(SourceKind::C),
+            "cpp" | "cc" | "cxx" => Some(SourceKind::Cpp),
+            "cu" => Some(SourceKind::Cuda),
+            "so" => Some(SourceKind::Library),
+            _ => None,
+        }
+    }
+
+    /// The backend a source file of this kind implies (`None` for a library).
+    pub const fn implied_backend(self) -> Option<Backend> {
+        match self {
+            SourceKind::C | SourceKind::Cpp => Some(Backend::Cpu),
+            SourceKind::Cuda => Some(Backend::Cuda),
+            SourceKind::Library => None,
+        }
+    }
+}
+
+impl fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceKind::C => "C",
+            SourceKind::Cpp => "C++",
+            SourceKind::Cuda => "CUDA",
+            SourceKind::Library => "shared library",
+        })
+    }
+}
+
+/// A submission named on the command line, not yet built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The file as given.
+    pub path: PathBuf,
+    /// Its kind.
+    pub kind: SourceKind,
+    /// Which pointers its `solve` takes.
+    pub backend: Backend,
+}
+
+/// Why a submission cannot even be considered (a usage error: exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SubmissionError {
+    /// The file does not exist.
+    #[error("{path}: no such submission file")]
+    Missing {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The extension names no kind we know.
+    #[error("{path}: unknown submission type; use a .c, .cpp (.cc, .cxx), .cu or .so file")]
+    UnknownKind {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A `.so` without `--backend`.
+    #[error(
+        "{path}: a prebuilt library needs --backend cpu (host pointers) or --backend cuda (device pointers)"
+    )]
+    NeedsBackend {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// `--backend` contradicts the source's kind.
+    #[error("{path}: a {kind} source takes {implied} pointers; --backend {given} contradicts it")]
+    BackendMismatch {
+        /// The path given.
+        path: PathBuf,
+        /// Its kind.
+        kind: SourceKind,
+        /// The backend its kind implies.
+        implied: Backend,
+        /// The backend given.
+        given: Backend,
+    },
+}
+
+impl Submission {
+    /// Classifies `path`; `backend` is required for a `.so` and must agree with a source file's kind.
+    pub fn new(path: &Path, backend: Option<Backend>) -> Result<Submission, SubmissionError> {
+        if !path.is_file() {
+            return Err(SubmissionError::Missing {
+                path: path.to_owned(),
+            });
+        }
+        let kind = SourceKind::from_path(path).ok_or_else(|| SubmissionError::UnknownKind {
+            path: path.to_owned(),
+        })?;
+        let backend = match (kind.implied_backend(), backend) {
+            (Some(implied), Some(given)) if implied != given => {
+                return Err(SubmissionError::BackendMismatch {
+                    path: path.to_owned(),
+                    kind,
+                    implied,
+                    given,
+                });
+            }
+            (Some(implied), _) => implied,
+            (None, Some(given)) => given,
+            (None, None) => {
+                return Err(SubmissionError::NeedsBackend {
+                    path: path.to_owned(),
+                });
+            }
+        };
+        Ok(Submission {
+            path: path.to_owned(),
+            kind,
+            backend,
+        })
+    }
+
+    /// The name shown in tables and results: the file name.
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string())
+    }
+
+    /// Builds the submission into a shared library inside `dir` (or takes a `.so` as it is).
+    pub fn build(&self, dir: &Path, options: &CompileOptions) -> Result<Built, BuildError> {
+        let absolute = std::path::absolute(&self.path).map_err(|source| BuildError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let built = |library: PathBuf, compile: Option<CompileRecord>| Built {
+            name: self.name(),
+            library,
+            backend: self.backend,
+            kind: self.kind,
+            compile,
+        };
+        let (compiler, extra): (&OsString, &[&str]) = match (self.kind, self.backend) {
+            (SourceKind::Library, Backend::Cpu) => return Ok(built(absolute, None)),
+            (SourceKind::Cuda, _) | (SourceKind::Library, Backend::Cuda) => {
+                return Err(BuildError::Unsupported {
+                    reason:
+                        "CUDA submissions (.cu, or .so with --backend cuda) need the judge's CUDA \
+                             worker, which this build does not have yet"
+                            .to_owned(),
+                });
+            }
+            (SourceKind::C, _) => (&options.cc, &["-lm"]),
+            (SourceKind::Cpp, _) => (&options.cxx, &["-lm"]),
+        };
+        let stem = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "submission".to_owned());
+        let library = dir.join(format!("lib{stem}.so"));
+        let mut args: Vec<OsString> = ["-O3", "-march=native", "-shared", "-fPIC", "-o"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        args.push(library.clone().into_os_string());
+        let dir = absolute.parent().map(Path::to_path_buf);
+        args.push(
+            absolute
+                .file_name()
+                .map_or_else(|| absolute.clone().into_os_string(), OsString::from),
+        );
+        args.extend(extra.iter().map(OsString::from));
+        let invocation = Invocation {
+            program: compiler.clone(),
+            args,
+            dir,
+        };
+        let command = invocation.display();
+        match compile::run(&invocation, options.limit).map_err(|source| {
+            BuildError::CompilerMissing {
+                compiler: compiler.to_string_lossy().into_owned(),
+                source,
+            }
+        })? {
+            Finished::Exited {
+                success: true,
+                log,
+                seconds,
+                ..
+            } => Ok(built(
+                library,
+                Some(CompileRecord {
+                    command,
+                    log,
+                    seconds,
+                }),
+            )),
+            Finished::Exited { status, log, .. } => Err(BuildError::Failed {
+                command,
+                status,
+                log,
+            }),
+            Finished::TimedOut { log, limit_s } => Err(BuildError::TimedOut {
+                command,
+                limit_s,
+                log,
+            }),
+        }
+    }
+}
+
+/// Which compilers to use and how long they may take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Wall-clock limit of one compile.
+    pub limit: Duration,
+    /// The C compiler (`$CC`, else `cc`).
+    pub cc: OsString,
+    /// The C++ compiler (`$CXX`, else `c++`).
+    pub cxx: OsString,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            limit: Duration::from_secs(120),
+            cc: std::env::var_os("CC").unwrap_or_else(|| "cc".into()),
+            cxx: std::env::var_os("CXX").unwrap_or_else(|| "c++".into()),
+        }
+    }
+}
+
+/// A successful compile: the command and what the compiler said (warnings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompileRecord {
+    /// The command line.
+    pub command: String,
+    /// Its output.
+    pub log: String,
+    /// How long it took, in seconds.
+    pub seconds: f64,
+}
+
+/// A submission ready to load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    /// The name shown in results.
+    pub name: String,
+    /// The shared library to load (absolute).
+    pub library: PathBuf,
+    /// Which pointers its `solve` takes.
+    pub backend: Backend,
+    /// The kind it was built from.
+    pub kind: SourceKind,
+    /// The compile, when there was one.
+    pub compile: Option<CompileRecord>,
+}
+
+/// Why a submission could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The compiler could not be started (not installed?).
+    #[error("could not run the compiler '{compiler}': {source}")]
+    CompilerMissing {
+        /// The compiler.
+        compiler: String,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The compiler failed.
+    #[error("compile error: `{command}` failed with {status}")]
+    Failed {
+        /// The command line.
+        command: String,
+        /// How it ended.
+        status: String,
+        /// Its output.
+        log: String,
+    },
+    /// The compiler ran past its limit.
+    #[error("compile error: `{command}` ran past the limit of {limit_s} s and was killed")]
+    TimedOut {
+        /// The command line.
+        command: String,
+        /// The limit, in seconds.
+        limit_s: f64,
+        /// Its output so far.
+        log: String,
+    },
+    /// This judge cannot run submissions of this kind here.
+    #[error("{reason}")]
+    Unsupported {
+        /// Why.
+        reason: String,
+    },
+    /// A path could not be resolved.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl BuildError {
+    /// The verdict every case of the submission gets.
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            BuildError::Failed { .. } | BuildError::TimedOut { .. } => Verdict::CompileError,
+            BuildError::CompilerMissing { .. } | BuildError::Unsupported { .. } => Verdict::Skipped,
+            BuildError::Io { .. } => Verdict::CompileError,
+        }
+    }
+
+    /// The compiler's output, when there is any.
+    pub fn log(&self) -> Option<&str> {
+        match self {
+            BuildError::Failed { log, .. } | BuildError::TimedOut { log, .. } => Some(log),
+            _ => None,
+        }
+    }
+
+    /// A one-line reason: the status and the first error line of the compiler's output.
+    pub fn reason(&self) -> String {
+        match (self, self.log().and_then(first_error_line)) {
+            (BuildError::Failed { status, .. }, Some(line)) => {
+                format!("compile error ({status}): {line}")
+            }
+            (_, Some(line)) => format!("{self}: {line}"),
+            (_, None) => self.to_string(),
+        }
+    }
+}
+
+/// The first line of a compiler log that reports an error (`file:line:col: error: …`), else its first
+/// non-empty line.
+pub fn first_error_line(log: &str) -> Option<&str> {
+    let lines = || log.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines()
+        .find(|l| l.contains("error:") || l.contains("Error:"))
+        .or_else(|| lines().next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_come_from_extensions_and_backends_must_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, "").unwrap();
+            p
+        };
+        let c = Submission::new(&file("a.c"), None).unwrap();
+        assert_eq!((c.kind, c.backend), (SourceKind::C, Backend::Cpu));
+        assert_eq!(
+            Submission::new(&file("a.CC"), None).unwrap().kind,
+            SourceKind::Cpp
+        );
+        let cu = Submission::new(&file("k.cu"), None).unwrap();
+        assert_eq!(cu.backend, Backend::Cuda);
+        assert!(matches!(
+            Submission::new(&file("k.cu"), Some(Backend::Cpu)),
+            Err(SubmissionError::BackendMismatch { .. })
+        ));
+        assert!(matches!(
+            Submission::new(&file("lib.so"), None),
+            Err(SubmissionError::NeedsBackend { .. })
+        ));
+        assert_eq!(
+            Submission::new(&file("lib.so"), Some(Backend::Cuda))
+                .unwrap()
+                .backend,
+            Backend::Cuda
+        );
+        assert!(matches!(
+            Submission::new(&file("x.py"), None),
+            Err(SubmissionError::UnknownKind { .. })
+        ));
+        assert!(matches!(
+            Submission::new(&dir.path().join("none.c"), None),
+            Err(SubmissionError::Missing { .. })
+        ));
+    }
+
+    #[test]
+    fn first_error_line_prefers_errors() {
+        let log =
+            "error.c: In function 'solve':\nerror.c:3:5: error: expected ';' before '}' token\n";
+        assert_eq!(
+            first_error_line(log),
+            Some("error.c:3:5: error: expected ';' before '}' token")
+        );
+        assert_eq!(first_error_line("\n  \n"), None);
+    }
+}

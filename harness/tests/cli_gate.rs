@@ -1,0 +1,312 @@
+//! `judge gate`, `judge run --submission` and `judge check` end to end through the binary: exit statuses per
+//! verdict, the files written for CI, the seed drawn from the OS, and scores made elsewhere round-tripping
+//! through `judge check`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use harness::io::{RawArray, npy, read_case};
+use harness::results::ResultsDoc;
+use harness::verdict::Verdict;
+use safetensors::tensor::{Dtype, TensorView};
+
+fn fixture(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/submissions")
+        .join(relative)
+}
+
+fn judge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args(args)
+        .output()
+        .expect("the judge binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `judge gate` on the worked example only (no perf case), with extra arguments.
+fn quick_gate(submission: &str, extra: &[&str]) -> Output {
+    let path = fixture(submission);
+    let mut args = vec![
+        "gate",
+        "--submission",
+        path.to_str().unwrap(),
+        "--suite",
+        "example",
+        "--no-perf",
+        "--quiet",
+        "--time-limit",
+        "5",
+    ];
+    args.extend_from_slice(extra);
+    judge(&args)
+}
+
+#[test]
+fn the_gate_writes_junit_markdown_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (junit, md, json) = (file("junit.xml"), file("summary.md"), file("results.json"));
+    let out = quick_gate(
+        "good/reference.c",
+        &[
+            "--seed",
+            "7",
+            "--junit",
+            &junit,
+            "--markdown",
+            &md,
+            "--json",
+            &json,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"<testcase classname="example" name="worked-example""#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"failures="0" errors="0""#), "{xml}");
+    let summary = std::fs::read_to_string(&md).unwrap();
+    assert!(summary.starts_with("## ✅ judge gate: pass"), "{summary}");
+    assert!(summary.contains("--seed 7"), "{summary}");
+    let doc = ResultsDoc::read(Path::new(&json)).unwrap();
+    let gate = doc.gate.expect("the gate's summary");
+    assert_eq!(
+        (gate.verdict, gate.seed, gate.exit_status),
+        (Verdict::Pass, 7, 0)
+    );
+    assert_eq!(doc.entries.len(), 1);
+}
+
+#[test]
+fn exit_statuses_follow_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let cases = [
+        ("bad/unwritten_tail.c", 1, "never written"),
+        ("bad/compile_error.c", 3, "compiler output"),
+        ("bad/crash_segfault.c", 4, "SIGSEGV"),
+        ("bad/huge_alloc.c", 4, "memory-limit"),
+    ];
+    for (submission, code, says) in cases {
+        let out = quick_gate(
+            submission,
+            &["--junit", junit.to_str().unwrap(), "--memory-limit", "256"],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{submission}: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains(says), "{submission}: {}", text(&out));
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        let tag = if code == 1 { "<failure" } else { "<error" };
+        assert!(xml.contains(tag), "{submission}: {xml}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("libsolve.so");
+    std::fs::write(&lib, b"").unwrap();
+    let out = judge(&["gate", "--submission", lib.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--backend"), "{}", text(&out));
+
+    let reference = fixture("good/reference.c");
+    let missing = dir.path().join("missing.json");
+    let out = judge(&[
+        "gate",
+        "--submission",
+        reference.to_str().unwrap(),
+        "--baseline",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("missing.json"), "{}", text(&out));
+
+    let out = judge(&["gate", "--submission", "solution.py"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn a_prebuilt_library_runs_with_backend_cpu_and_cuda_sources_are_unavailable_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir.path().join("libreference.so");
+    let built = Command::new("cc")
+        .args(["-O2", "-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(fixture("good/reference.c"))
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let out = judge(&[
+        "gate",
+        "--submission",
+        lib.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--suite",
+        "example",
+        "--no-perf",
+        "--seed",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let out = quick_gate("good/reference.cu", &[]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(text(&out).contains("skipped"), "{}", text(&out));
+    assert!(text(&out).contains("CUDA"), "{}", text(&out));
+}
+
+#[test]
+fn without_a_seed_the_gate_draws_one_and_prints_it() {
+    let seed = |out: &Output| {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = stdout
+            .lines()
+            .find(|l| l.contains("drawn from the OS"))
+            .unwrap_or_else(|| panic!("no seed line in {stdout}"))
+            .to_owned();
+        assert!(line.contains("--seed"), "{line}");
+        line
+    };
+    let first = quick_gate("good/reference.c", &[]);
+    let second = quick_gate("good/reference.c", &[]);
+    assert_ne!(seed(&first), seed(&second));
+}
+
+#[test]
+fn run_takes_submissions_beside_built_in_variants() {
+    let good = fixture("good/reference.c");
+    let crash = fixture("bad/crash_segfault.c");
+    let out = judge(&[
+        "run",
+        "--solution",
+        "cpu-naive",
+        "--submission",
+        good.to_str().unwrap(),
+        "--submission",
+        crash.to_str().unwrap(),
+        "--suite",
+        "example",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no row for {name}: {stdout}"))
+            .to_owned()
+    };
+    assert!(row("cpu-naive").contains("pass"));
+    assert!(row("reference.c").contains("pass"));
+    assert!(row("crash_segfault.c").contains("runtime-error"));
+    assert!(row("crash_segfault.c").contains("SIGSEGV"));
+}
+
+fn write_safetensors(path: &Path, dtype: Dtype, dims: Vec<usize>, bytes: &[u8]) {
+    let view = TensorView::new(dtype, dims, bytes).unwrap();
+    std::fs::write(
+        path,
+        safetensors::serialize([("scores", view)], None).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn check_round_trips_scores_made_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let case = at("case.safetensors");
+    let out = judge(&[
+        "case",
+        "export",
+        "--suite",
+        "functional",
+        "--name",
+        "public-05",
+        "--out",
+        case.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let check = |output: &Path| {
+        judge(&[
+            "check",
+            "--case",
+            case.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ])
+    };
+
+    // The case file itself holds the oracle's scores (as f32).
+    let out = check(&case);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("pass"), "{}", text(&out));
+
+    let file = read_case(&case).unwrap();
+    let shape = file.inputs.shape();
+    let dims = vec![shape.b, shape.s];
+    let scores: Vec<f64> = file.scores.unwrap();
+    let as_f32: Vec<f32> = scores.iter().map(|&s| s as f32).collect();
+
+    let npy_path = at("scores.npy");
+    std::fs::write(
+        &npy_path,
+        npy::encode(&RawArray::f32(dims.clone(), &as_f32)),
+    )
+    .unwrap();
+    let out = check(&npy_path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let f64_path = at("scores64.safetensors");
+    let bytes: Vec<u8> = scores.iter().flat_map(|s| s.to_le_bytes()).collect();
+    write_safetensors(&f64_path, Dtype::F64, dims.clone(), &bytes);
+    assert_eq!(check(&f64_path).status.code(), Some(0));
+
+    let mut wrong = as_f32.clone();
+    wrong[5] += 0.1;
+    std::fs::write(&npy_path, npy::encode(&RawArray::f32(dims.clone(), &wrong))).unwrap();
+    let out = check(&npy_path);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 element(s) outside"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("scores[0, 5]"), "{}", text(&out));
+
+    // bfloat16 keeps 8 bits of mantissa: about 4e-3 relative error, over the tolerance.
+    let bf16_path = at("scores_bf16.safetensors");
+    let bytes: Vec<u8> = as_f32
+        .iter()
+        .flat_map(|s| ((s.to_bits() + 0x8000) >> 16).to_le_bytes()[..2].to_vec())
+        .collect();
+    write_safetensors(&bf16_path, Dtype::BF16, dims.clone(), &bytes);
+    let out = check(&bf16_path);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+
+    let transposed = at("transposed.npy");
+    std::fs::write(
+        &transposed,
+        npy::encode(&RawArray::f32(vec![shape.s, shape.b], &as_f32)),
+    )
+    .unwrap();
+    let out = check(&transposed);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("dimensions"), "{}", text(&out));
+}

@@ -1,0 +1,295 @@
+//! Every fixture submission in `fixtures/submissions/` gets the verdict written in its header
+//! (`// expect: VERDICT`, optionally `// expect-reason: TEXT` and `// expect-baseline: OTHER`), through the gate
+//! run in this process on a reduced case list with small limits. The judge must survive the crashing, hanging
+//! and memory-hungry ones: each test goes on to check every case's verdict after them.
+//!
+//! The `.cu` fixtures are checked here only for a well-formed header; running them needs the CUDA worker.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use harness::challenge::DEFAULT_TOLERANCE;
+use harness::challenge::generate::Generator;
+use harness::challenge::suites::{CaseSpec, Suite};
+use harness::commands::run::CaseRef;
+use harness::cpu_peak::{self, CpuPeak};
+use harness::gate::baseline::BaselineSpec;
+use harness::gate::{self, FloorSource, GatePlan, GateSummary, SeedSource};
+use harness::results::{Meta, ResultsDoc, ResultsFile};
+use harness::sandbox::limits::MIB;
+use harness::sandbox::{Limits, WorkerCommand, Workspace};
+use harness::submission::{CompileOptions, Submission};
+use harness::timing::SamplingPlan;
+use harness::verdict::Verdict;
+use solutions::Shape;
+
+const SEED: u64 = 20_250_419;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/submissions")
+}
+
+/// What a fixture's header says it must get.
+#[derive(Debug)]
+struct Expectation {
+    verdict: Verdict,
+    reason: Option<String>,
+    baseline: Option<PathBuf>,
+}
+
+fn expectation(path: &Path) -> Expectation {
+    let text = std::fs::read_to_string(path).unwrap();
+    let field = |key: &str| {
+        text.lines()
+            .take_while(|l| l.starts_with("//"))
+            .find_map(|l| {
+                l.strip_prefix("//")?
+                    .trim()
+                    .strip_prefix(key)?
+                    .strip_prefix(':')
+            })
+            .map(|v| v.trim().to_owned())
+    };
+    let verdict =
+        field("expect").unwrap_or_else(|| panic!("{}: no `// expect:` line", path.display()));
+    Expectation {
+        verdict: Verdict::from_name(&verdict)
+            .unwrap_or_else(|| panic!("{}: unknown verdict '{verdict}'", path.display())),
+        reason: field("expect-reason"),
+        baseline: field("expect-baseline").map(|p| path.parent().unwrap().join(p)),
+    }
+}
+
+/// A quick measurement of this CPU's limits, shared by every test of this file.
+fn peak() -> CpuPeak {
+    static PEAK: OnceLock<CpuPeak> = OnceLock::new();
+    *PEAK.get_or_init(|| {
+        let (fma_gflops, simd) = cpu_peak::fma_peak(Duration::from_millis(30), 3);
+        CpuPeak {
+            fma_gflops,
+            read_gbps: cpu_peak::read_bandwidth(64 << 20, 3),
+            threads: 1,
+            simd,
+        }
+    })
+}
+
+/// The reduced case list: S = 1 (public-01), S not a multiple of 4 or 8 (public-07), D not a power of two,
+/// C = 256 with indices ≥ 128, and a small timed case.
+fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>) -> GatePlan {
+    let functional = Suite::Functional
+        .specs()
+        .into_iter()
+        .filter(|s| {
+            [
+                "public-01",
+                "public-03",
+                "public-06",
+                "public-07",
+                "edge-c256-high-idx",
+            ]
+            .contains(&s.name)
+        })
+        .map(|s| CaseRef::Spec(Suite::Functional, s))
+        .collect();
+    let timed = CaseSpec {
+        name: "perf-small",
+        shape: Shape::new(32, 1024, 256, 16),
+        generator: Generator::Challenge,
+        tweak: None,
+    };
+    let limits = Limits {
+        call_s: 1.5,
+        startup_s: 30.0,
+        memory_bytes: 256 * MIB,
+    };
+    GatePlan {
+        submission: Submission::new(submission, None).unwrap(),
+        functional,
+        timed: Some(CaseRef::Spec(Suite::Perf, timed)),
+        seed: SEED,
+        seed_source: SeedSource::Given,
+        tolerance: DEFAULT_TOLERANCE,
+        sandbox: workspace.config(WorkerCommand::judge_at(env!("CARGO_BIN_EXE_judge")), limits),
+        compile: CompileOptions {
+            limit: Duration::from_secs(60),
+            ..CompileOptions::default()
+        },
+        sampling: SamplingPlan {
+            warmup_calls: 1,
+            warmup_time: Duration::ZERO,
+            min_samples: 5,
+            max_samples: 9,
+            target_rel_err: 0.05,
+            budget: Duration::from_secs(2),
+        },
+        baseline,
+        floor: FloorSource::Fixed(peak()),
+        progress: false,
+    }
+}
+
+fn run_gate(submission: &Path, baseline: Option<BaselineSpec>) -> (GateSummary, ResultsDoc) {
+    let workspace = Workspace::create().unwrap();
+    let plan = plan(submission, &workspace, baseline);
+    let mut results = ResultsFile::create(Meta::now(SEED, DEFAULT_TOLERANCE), None).unwrap();
+    let summary = gate::run(&plan, &mut results).unwrap();
+    results.set_gate(summary.clone()).unwrap();
+    (summary, results.doc().clone())
+}
+
+/// Runs the gate on one fixture and checks its verdict, reason and exit status; returns the document.
+fn judge_fixture(relative: &str) -> ResultsDoc {
+    let path = fixtures().join(relative);
+    let expected = expectation(&path);
+    let baseline = expected.baseline.as_ref().map(|reference| {
+        let (_, doc) = run_gate(reference, None);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        doc.write(file.path()).unwrap();
+        let (_, kept) = file.keep().unwrap();
+        BaselineSpec {
+            path: kept,
+            solution: None,
+            max_slowdown: 1.10,
+        }
+    });
+    let (summary, doc) = run_gate(&path, baseline);
+    let table: Vec<String> = doc
+        .entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {} ({})",
+                e.case.name,
+                e.verdict,
+                e.reason.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    println!(
+        "{relative}: {} (exit {})\n  {}",
+        summary.verdict,
+        summary.exit_status,
+        table.join("\n  ")
+    );
+    assert_eq!(
+        summary.verdict,
+        expected.verdict,
+        "{relative}: got {}, expected {}\n{}\noutputs: {:?}",
+        summary.verdict,
+        expected.verdict,
+        table.join("\n"),
+        summary.outputs
+    );
+    assert_eq!(
+        summary.exit_status,
+        expected.verdict.exit_status().code(),
+        "{relative}"
+    );
+    // Every case has an entry: the judge went on after whatever the submission did.
+    assert_eq!(doc.entries.len(), 6, "{relative}: {table:?}");
+    if let Some(reason) = &expected.reason {
+        let found = doc
+            .entries
+            .iter()
+            .filter(|e| e.verdict == expected.verdict)
+            .filter_map(|e| e.reason.as_deref())
+            .any(|r| r.contains(reason.as_str()));
+        assert!(
+            found,
+            "{relative}: no '{reason}' in the reasons:\n{}",
+            table.join("\n")
+        );
+    }
+    doc
+}
+
+macro_rules! fixture_tests {
+    ($($test:ident => $file:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                judge_fixture($file);
+            }
+        )*
+
+        /// Every C and C++ fixture on disk has a test above.
+        #[test]
+        fn every_host_fixture_is_tested() {
+            let tested: BTreeSet<&str> = [$($file),*].into_iter().collect();
+            for dir in ["good", "bad"] {
+                for entry in std::fs::read_dir(fixtures().join(dir)).unwrap() {
+                    let path = entry.unwrap().path();
+                    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+                    if ["c", "cpp"].contains(&ext) {
+                        let name = format!("{dir}/{}", path.file_name().unwrap().to_string_lossy());
+                        assert!(tested.contains(name.as_str()), "{name} has no test");
+                    }
+                }
+            }
+        }
+    };
+}
+
+fixture_tests! {
+    good_reference_c => "good/reference.c",
+    good_reference_cpp => "good/reference.cpp",
+    good_chatty => "good/chatty.c",
+    bad_unwritten_tail => "bad/unwritten_tail.c",
+    bad_modifies_inputs => "bad/modifies_inputs.c",
+    bad_cache_by_pointer => "bad/cache_by_pointer.c",
+    bad_cache_by_query => "bad/cache_by_query.c",
+    bad_cache_by_content => "bad/cache_by_content.c",
+    bad_cache_cheap_key => "bad/cache_cheap_key.c",
+    bad_bf16_operands => "bad/bf16_operands.c",
+    bad_deferred_thread => "bad/deferred_thread.c",
+    bad_crash_segfault => "bad/crash_segfault.c",
+    bad_infinite_loop => "bad/infinite_loop.c",
+    bad_huge_alloc => "bad/huge_alloc.c",
+    bad_calls_exit => "bad/calls_exit.c",
+    bad_compile_error => "bad/compile_error.c",
+    bad_no_solve_symbol => "bad/no_solve_symbol.c",
+    bad_slow => "bad/slow.c",
+}
+
+#[test]
+fn the_good_solution_is_timed_and_checked_on_every_call() {
+    let doc = judge_fixture("good/reference.c");
+    let summary = doc.gate.expect("the gate's summary is in the document");
+    let perf = summary.perf.expect("the timed case ran");
+    assert!(perf.findings.is_empty(), "{:?}", perf.findings);
+    assert!(perf.samples >= 5);
+    let floor = perf.floor.expect("a CPU floor");
+    assert!(perf.fastest_s > floor.threshold());
+    let timed = doc.entries.last().unwrap();
+    assert_eq!(timed.case.name, "perf-small");
+    assert!(
+        timed
+            .timing
+            .as_ref()
+            .is_some_and(|t| t.samples_s.len() == perf.samples)
+    );
+}
+
+#[test]
+fn cuda_fixtures_state_their_verdicts() {
+    let mut count = 0;
+    for dir in ["good", "bad"] {
+        for entry in std::fs::read_dir(fixtures().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "cu") {
+                let e = expectation(&path);
+                assert_eq!(
+                    dir == "good",
+                    e.verdict == Verdict::Pass,
+                    "{}",
+                    path.display()
+                );
+                count += 1;
+            }
+        }
+    }
+    assert!(count >= 8, "only {count} CUDA fixtures");
+}
