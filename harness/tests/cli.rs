@@ -66,7 +66,7 @@ fn a_wrong_solution_exits_1_and_says_why() {
 fn usage_errors_exit_2_with_a_hint() {
     let out = judge(&["run"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--all, or --solution NAME"));
+    assert!(text(&out.stderr).contains("choose what to run: --all, --solution NAME"));
 
     let out = judge(&["run", "--solution", "nope", "--suite", "example"]);
     assert_eq!(out.status.code(), Some(2));
