@@ -1,14 +1,21 @@
 //! What each subcommand does. Every command returns the exit status it earned, or a [`CommandError`] that
 //! knows its own exit status; `main` only maps them to the process exit code.
 
+pub mod bench;
 mod case;
+mod compare;
 mod list;
 mod quality;
+mod report;
 pub mod run;
 
+use solutions::Solution;
+
+use crate::bench::BenchError;
 use crate::challenge::generate::GenerateError;
 use crate::cli::{CaseCommand, Cli, Command};
 use crate::io::FileError;
+use crate::report::ReportError;
 use crate::verdict::ExitStatus;
 
 pub use run::{RunPlan, execute};
@@ -32,6 +39,12 @@ pub enum CommandError {
     /// The judge could not write its output.
     #[error("could not write results: {0}")]
     Output(FileError),
+    /// A bench could not go on.
+    #[error(transparent)]
+    Bench(#[from] BenchError),
+    /// A report could not be written.
+    #[error(transparent)]
+    Report(#[from] ReportError),
 }
 
 impl CommandError {
@@ -41,7 +54,10 @@ impl CommandError {
             CommandError::Usage(_) | CommandError::Input(_) | CommandError::Generate { .. } => {
                 ExitStatus::Usage
             }
-            CommandError::Output(_) => ExitStatus::Internal,
+            CommandError::Bench(BenchError::Generate { .. }) => ExitStatus::Usage,
+            CommandError::Output(_) | CommandError::Bench(_) | CommandError::Report(_) => {
+                ExitStatus::Internal
+            }
         }
     }
 }
@@ -54,7 +70,31 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
         Command::Case(CaseCommand::Export(args)) => case::export(&args),
         Command::Case(CaseCommand::Info(args)) => case::info(&args),
         Command::Quality(args) => quality::quality(&args),
+        Command::Bench(args) => bench::bench(&args),
+        Command::Compare(args) => compare::compare(&args),
+        Command::Report(args) => report::report(&args),
     }
+}
+
+/// A variant by name: a built-in one, or a known-bad fixture (for testing the judge itself).
+pub fn solution_by_name(name: &str) -> Result<Box<dyn Solution>, CommandError> {
+    solutions::find(name)
+        .or_else(|| {
+            solutions::known_bad::all()
+                .into_iter()
+                .find(|b| b.name() == name)
+                .map(|b| Box::new(b) as Box<dyn Solution>)
+        })
+        .ok_or_else(|| {
+            let known: Vec<String> = solutions::registry()
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect();
+            CommandError::Usage(format!(
+                "unknown solution '{name}'; known: {}",
+                known.join(", ")
+            ))
+        })
 }
 
 /// Formats seconds for a table: µs below a millisecond, ms below a second, s above.
