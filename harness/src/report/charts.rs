@@ -484,6 +484,9 @@ fn shape_text(shape: Shape) -> String {
     format!("B={} S={} D={} C={}", shape.b, shape.s, shape.d, shape.c)
 }
 
+/// Vertical units per row of the "time per variant" chart (an integer axis, for plotters' tick formatting).
+const ROW: i32 = 1000;
+
 fn time_per_variant<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     case: &CaseInfo,
@@ -548,11 +551,11 @@ where
                 .log_scale()
                 .with_key_points(bold)
                 .with_light_points(light),
-            (0..n as i32 - 1).into_segmented(),
+            (0..ROW * n as i32).with_key_points((0..n as i32).map(|i| i * ROW + ROW / 2).collect()),
         )?;
-    // Bars at most 44 px thick, whatever the number of rows.
-    let row_px = chart.plotting_area().dim_in_pixel().1 / n.max(1) as u32;
-    let bar_margin = (row_px.saturating_sub(44) / 2).max(5);
+    // Row i spans [i·ROW, (i + 1)·ROW] with its centre at the key point; bars at most 44 px thick.
+    let row_px = f64::from(chart.plotting_area().dim_in_pixel().1) / n.max(1) as f64;
+    let half = (f64::from(ROW) * (22.0 / row_px).min(0.36)) as i32;
     let text_x = floors
         .iter()
         .map(|(_, v, _)| v * unit.per_second * 1.25)
@@ -562,12 +565,7 @@ where
         .disable_y_mesh()
         .y_labels(n + 1)
         .x_label_formatter(&|v| compact_number(*v))
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
-                labels.get(*i as usize).cloned().unwrap_or_default()
-            }
-            SegmentValue::Last => String::new(),
-        })
+        .y_label_formatter(&|v| labels.get((v / ROW) as usize).cloned().unwrap_or_default())
         .x_desc(format!("time per call ({}, log scale)", unit.name))
         .label_style(label_style.clone())
         .axis_desc_style((font::FAMILY, DESC_PX))
@@ -575,26 +573,17 @@ where
         .bold_line_style(GRID_BOLD)
         .draw()?;
     for (slot, row) in rows.iter().rev().enumerate() {
-        let y = slot as i32;
+        let y = slot as i32 * ROW + ROW / 2;
         let c = colour(&row.key);
         match &row.time {
             Some(t) => {
                 let median = t.median * unit.per_second;
-                let mut bar = Rectangle::new(
-                    [
-                        (lo, SegmentValue::Exact(y)),
-                        (median, SegmentValue::Exact(y + 1)),
-                    ],
-                    c.mix(0.85).filled(),
-                );
-                bar.set_margin(bar_margin, bar_margin, 0, 0);
+                let bar =
+                    Rectangle::new([(lo, y - half), (median, y + half)], c.mix(0.85).filled());
                 chart.draw_series(std::iter::once(bar))?;
                 let (p10, p90) = (t.p10 * unit.per_second, t.p90 * unit.per_second);
                 chart.draw_series(std::iter::once(PathElement::new(
-                    vec![
-                        (p10, SegmentValue::CenterOf(y)),
-                        (p90, SegmentValue::CenterOf(y)),
-                    ],
+                    vec![(p10, y), (p90, y)],
                     BLACK.stroke_width(2),
                 )))?;
                 let spread = t
@@ -603,7 +592,7 @@ where
                     .unwrap_or_default();
                 chart.draw_series(std::iter::once(Text::new(
                     format!("{} {}{spread}", compact_number(median), unit.name),
-                    (p90.max(median) * 1.08, SegmentValue::CenterOf(y)),
+                    (p90.max(median) * 1.08, y),
                     label_style.pos(Pos::new(HPos::Left, VPos::Center)),
                 )))?;
             }
@@ -616,7 +605,7 @@ where
                 };
                 chart.draw_series(std::iter::once(Text::new(
                     why,
-                    (text_x, SegmentValue::CenterOf(y)),
+                    (text_x, y),
                     label_style
                         .color(&MUTED)
                         .pos(Pos::new(HPos::Left, VPos::Center)),
@@ -627,7 +616,7 @@ where
     for (_, value, c) in floors {
         let x = value * unit.per_second;
         chart.draw_series(DashedLineSeries::new(
-            vec![(x, SegmentValue::Exact(0)), (x, SegmentValue::Last)],
+            vec![(x, 0), (x, ROW * n as i32)],
             8,
             6,
             c.stroke_width(2),
