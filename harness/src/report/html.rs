@@ -251,7 +251,7 @@ fn results(h: &mut String, doc: &ResultsDoc) {
         h.push_str("<p class=\"skip\">No entries.</p>\n");
         return;
     }
-    let headers: [(&str, bool); 11] = [
+    let headers: [(&str, bool); 12] = [
         ("solution", false),
         ("backend", false),
         ("case", false),
@@ -262,7 +262,8 @@ fn results(h: &mut String, doc: &ResultsDoc) {
         ("GB/s", true),
         ("GFLOP/s", true),
         ("speed of light", true),
-        ("max abs / rel err", true),
+        ("max abs err", true),
+        ("rel Frobenius err", true),
     ];
     h.push_str("<div class=\"table-wrap\"><table>\n");
     header_row(h, &headers);
@@ -311,18 +312,19 @@ fn results(h: &mut String, doc: &ResultsDoc) {
                 .map(|s| s.label())
                 .unwrap_or_default(),
         );
+        let check = e.check.as_ref();
         cell(
             h,
             "num",
-            &e.check
-                .as_ref()
-                .map(|c| {
-                    format!(
-                        "{} / {}",
-                        format_error(c.max_abs_err),
-                        format_error(c.max_rel_err)
-                    )
-                })
+            &check
+                .map(|c| format_error(c.max_abs_err))
+                .unwrap_or_default(),
+        );
+        cell(
+            h,
+            "num",
+            &check
+                .map(|c| format_error(c.rel_frobenius))
                 .unwrap_or_default(),
         );
         h.push_str("</tr>\n");
@@ -356,7 +358,7 @@ fn statistics(h: &mut String, entries: &[Entry]) {
             ("mode", false),
             ("n", true),
             ("median", true),
-            ("95% CI of the median", true),
+            ("95% CI of median", true),
             ("mean", true),
             ("std dev", true),
             ("min", true),
@@ -364,7 +366,7 @@ fn statistics(h: &mut String, entries: &[Entry]) {
             ("p90", true),
             ("max", true),
             ("outliers", true),
-            ("sampling stopped", false),
+            ("stopped by", false),
         ],
     );
     for e in timed {

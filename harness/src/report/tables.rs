@@ -23,18 +23,17 @@ pub fn ci_cell(entry: &Entry) -> String {
         .unwrap_or_default()
 }
 
-/// Outliers as `low+high` (`0+2`), when recorded.
+/// Outliers by side (`0`, `5 high`, `1 low, 2 high`), when recorded.
 pub fn outliers_cell(entry: &Entry) -> String {
     entry
         .timing
         .as_ref()
         .and_then(|t| t.summary.outliers)
-        .map(|o| {
-            if o.total() == 0 {
-                "0".to_owned()
-            } else {
-                format!("{} ({} low, {} high)", o.total(), o.low, o.high)
-            }
+        .map(|o| match (o.low, o.high) {
+            (0, 0) => "0".to_owned(),
+            (0, high) => format!("{high} high"),
+            (low, 0) => format!("{low} low"),
+            (low, high) => format!("{low} low, {high} high"),
         })
         .unwrap_or_default()
 }
