@@ -338,7 +338,7 @@ fn time_unit(largest_s: f64) -> TimeUnit {
     }
 }
 
-/// Tick values of a log axis over `[lo, hi]`: labelled ones (1, 2, 5 × 10^k on short ranges, 10^k on long
+/// Tick values of a log axis over `[lo, hi]`: labelled ones (1, 2, 5 × 10^k up to four decades, 10^k beyond
 /// ones, every 1..9 × 10^k on ranges under about a decade) and light grid lines (every 1..9 × 10^k), so
 /// labels never crowd whatever the range.
 fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
@@ -346,7 +346,7 @@ fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
     let all: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
     let labelled: &[f64] = if d <= 1.2 {
         all
-    } else if d <= 3.5 {
+    } else if d <= 4.0 {
         &[1.0, 2.0, 5.0]
     } else {
         &[1.0]

@@ -92,6 +92,8 @@ figure { margin: 14px 0 26px; }
 svg.chart { width: 100%; height: auto; max-width: 1000px; display: block; border: 1px solid #eee; }
 figcaption { color: #444; font-size: 0.92rem; max-width: 980px; margin-top: 6px; }
 p.skip { color: #777; font-style: italic; }
+details { margin: 6px 0; }
+summary { cursor: pointer; font-weight: 600; }
 footer { margin-top: 36px; color: #666; font-size: 0.85rem; }
 "#;
 
@@ -423,11 +425,14 @@ fn failures(h: &mut String, entries: &[Entry]) {
     if failed.is_empty() {
         return;
     }
-    h.push_str("<h2>Failures</h2>\n");
+    h.push_str(
+        "<h2>Failures</h2>\n<p class=\"lead\">Each failure with the first elements outside tolerance \
+         (click to open).</p>\n",
+    );
     for e in failed {
         let _ = write!(
             h,
-            "<h3><span class=\"verdict {}\">{}</span>: {} on {} ({})</h3>\n<p>{}</p>\n",
+            "<details><summary><span class=\"verdict {}\">{}</span>: {} on {} ({})</summary>\n<p>{}</p>\n",
             e.verdict.name(),
             e.verdict.name(),
             escape(&e.solution),
@@ -452,6 +457,7 @@ fn failures(h: &mut String, entries: &[Entry]) {
             }
             h.push_str("</tbody></table></div>\n");
         }
+        h.push_str("</details>\n");
     }
 }
 
