@@ -44,6 +44,26 @@ const FLOOR: RGBColor = RGBColor(70, 70, 70);
 const BANDWIDTH: RGBColor = RGBColor(150, 150, 150);
 const TOLERANCE: RGBColor = RGBColor(200, 30, 30);
 const MUTED: RGBColor = RGBColor(110, 110, 110);
+const COPY_WARM: RGBColor = RGBColor(150, 105, 30);
+const COPY_COLD: RGBColor = RGBColor(140, 80, 160);
+
+/// The colour of a device-copy floor: the cold one differs from the warm one.
+fn copy_colour(mode: Mode) -> RGBColor {
+    if mode == Mode::Cold {
+        COPY_COLD
+    } else {
+        COPY_WARM
+    }
+}
+
+/// The legend mark of a series: hollow for cold mode, as its points are drawn.
+fn series_mark(key: &SeriesKey) -> Mark {
+    if key.mode == Mode::Cold {
+        Mark::HollowLine
+    } else {
+        Mark::Line
+    }
+}
 
 /// The charts a report can hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -195,7 +215,7 @@ impl Chart {
                     if let Some(copy) = analysis::copy_floor(e) {
                         let label = format!("device copy, {}", e.mode);
                         if !floors.iter().any(|(l, _, _)| *l == label) {
-                            floors.push((label, copy, FLOOR));
+                            floors.push((label, copy, copy_colour(e.mode)));
                         }
                     }
                 }
@@ -402,6 +422,8 @@ struct LegendItem {
 enum Mark {
     /// A solid line with a dot.
     Line,
+    /// A thinner line with a hollow dot (cold mode).
+    HollowLine,
     /// A dashed line.
     Dashed,
 }
@@ -452,6 +474,14 @@ where
                         c.stroke_width(3),
                     ))?;
                     legend.draw(&Circle::new((x + swatch / 2, y), 4, c.filled()))?;
+                }
+                Mark::HollowLine => {
+                    legend.draw(&PathElement::new(
+                        vec![(*x, y), (x + swatch, y)],
+                        c.stroke_width(2),
+                    ))?;
+                    legend.draw(&Circle::new((x + swatch / 2, y), 5, WHITE.filled()))?;
+                    legend.draw(&Circle::new((x + swatch / 2, y), 5, c.stroke_width(2)))?;
                 }
                 Mark::Dashed => {
                     for k in 0..3 {
@@ -641,7 +671,7 @@ where
         .map(|(k, _)| LegendItem {
             label: k.label(),
             colour: colour(k),
-            mark: Mark::Line,
+            mark: series_mark(k),
         })
         .collect();
     let mut floor_lines: Vec<(Vec<(usize, f64)>, RGBColor)> = Vec::new();
@@ -672,10 +702,10 @@ where
     for (mode, points) in &sweep.copy_floors {
         legend.push(LegendItem {
             label: format!("device copy, {mode}"),
-            colour: FLOOR,
+            colour: copy_colour(*mode),
             mark: Mark::Dashed,
         });
-        floor_lines.push((points.clone(), FLOOR));
+        floor_lines.push((points.clone(), copy_colour(*mode)));
     }
     let area = with_legend(root, &legend)?;
     let all_times = sweep
@@ -791,7 +821,7 @@ where
             legend.push(LegendItem {
                 label: p.key.label(),
                 colour: colour(&p.key),
-                mark: Mark::Line,
+                mark: series_mark(&p.key),
             });
         }
     }
@@ -808,7 +838,7 @@ where
     for (mode, gbps) in copies {
         legend.push(LegendItem {
             label: format!("device copy, {mode}: {gbps:.0} GB/s"),
-            colour: FLOOR,
+            colour: copy_colour(*mode),
             mark: Mark::Dashed,
         });
     }
@@ -874,12 +904,12 @@ where
         let roof = [x_lo, ridge, x_hi].map(|x| (x, cpu.read_gbps.min(cpu.fma_gflops / x)));
         chart.draw_series(LineSeries::new(roof, FLOOR.stroke_width(3)))?;
     }
-    for (_, gbps) in copies {
+    for (mode, gbps) in copies {
         chart.draw_series(DashedLineSeries::new(
             vec![(x_lo, *gbps), (x_hi, *gbps)],
             8,
             6,
-            FLOOR.stroke_width(2),
+            copy_colour(*mode).stroke_width(2),
         ))?;
     }
     chart.draw_series(points.iter().map(|p| {
