@@ -7,16 +7,17 @@ use std::time::Duration;
 
 use harness::bench::plan::{BenchCase, Preset};
 use harness::bench::progress::Progress;
-use harness::bench::sampler::{MachineSamplers, NO_GPU_SAMPLER, Scripted};
+use harness::bench::sampler::{GpuTiming, MachineSamplers, NO_GPU_SAMPLER, Scripted};
 use harness::bench::{BenchPlan, execute};
 use harness::challenge::DEFAULT_TOLERANCE;
 use harness::challenge::suites::DEFAULT_SEED;
 use harness::compare::{Change, compare};
+use harness::meta::GpuInfo;
 use harness::report;
 use harness::results::{
     BenchMeta, Clock, CpuCeilings, Mode, ResultsDoc, ResultsFile, SpeedOfLight,
 };
-use harness::timing::{SamplingPlan, StopReason};
+use harness::timing::{Sampler, SamplingPlan, StopReason};
 use harness::verdict::Verdict;
 use solutions::known_bad::{KnownBad, Mistake};
 use solutions::solution::HostPrepared;
@@ -220,6 +221,102 @@ fn without_a_gpu_sampler_cuda_variants_are_skipped_with_a_reason() {
     );
     assert_eq!(entries[0].reason.as_deref(), Some(NO_GPU_SAMPLER));
     assert_eq!(entries[1].reason.as_deref(), Some("no NVIDIA driver found"));
+}
+
+/// A stand-in GPU timing backend: fixed times, warm 10 µs and cold 15 µs per solve, a 4 µs warm copy and a
+/// 5 µs cold one.
+struct FakeGpu;
+
+struct Fixed(f64);
+
+impl Sampler for Fixed {
+    fn sample(&mut self) -> Result<f64, SolveError> {
+        Ok(self.0)
+    }
+}
+
+impl GpuTiming for FakeGpu {
+    fn modes(&self) -> Vec<Mode> {
+        vec![Mode::Warm, Mode::Cold]
+    }
+    fn sampler<'s>(
+        &'s mut self,
+        _solution: &'s dyn Solution,
+        mode: Mode,
+        sets: Vec<Box<dyn Prepared + 's>>,
+    ) -> Result<Box<dyn Sampler + 's>, SolveError> {
+        assert_eq!(sets.len(), 2, "every input set is handed over");
+        Ok(Box::new(Fixed(if mode == Mode::Cold {
+            15e-6
+        } else {
+            10e-6
+        })))
+    }
+    fn copy_seconds(&mut self, mode: Mode, bytes: u64) -> Result<f64, SolveError> {
+        assert!(bytes > 0);
+        Ok(if mode == Mode::Cold { 5e-6 } else { 4e-6 })
+    }
+    fn info(&self) -> GpuInfo {
+        GpuInfo {
+            name: "stand-in GPU".to_owned(),
+            compute_capability: "9.0".to_owned(),
+            driver: "0".to_owned(),
+            memory_bytes: 1 << 30,
+        }
+    }
+}
+
+#[test]
+fn an_attached_gpu_timing_measures_cuda_variants_warm_and_cold() {
+    let plan = BenchPlan {
+        solutions: vec![Box::new(FakeCuda { available: true })],
+        cases: vec![BenchCase::swept(Shape::new(1, 16, 4, 2))],
+        ..plan()
+    };
+    let mut samplers = MachineSamplers::new(Some(CPU())).with_gpu(Box::new(FakeGpu));
+    let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+    let mut results = ResultsFile::create(meta, None).unwrap();
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
+    let entries = &results.doc().entries;
+    let got: Vec<(Mode, Verdict, Option<SpeedOfLight>)> = entries
+        .iter()
+        .map(|e| (e.mode, e.verdict, e.derived.and_then(|d| d.speed_of_light)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Mode::Warm,
+                Verdict::Pass,
+                Some(SpeedOfLight::DeviceCopy {
+                    copy_s: 4e-6,
+                    ratio: 10e-6 / 4e-6
+                })
+            ),
+            (
+                Mode::Cold,
+                Verdict::Pass,
+                Some(SpeedOfLight::DeviceCopy {
+                    copy_s: 5e-6,
+                    ratio: 15e-6 / 5e-6
+                })
+            ),
+        ]
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.timing.as_ref().unwrap().clock == Clock::CudaEvents)
+    );
+    assert_eq!(
+        samplers_gpu_name(&samplers),
+        Some("stand-in GPU".to_owned())
+    );
+}
+
+fn samplers_gpu_name(samplers: &MachineSamplers) -> Option<String> {
+    use harness::bench::sampler::Samplers;
+    samplers.gpu().map(|g| g.name)
 }
 
 #[test]

@@ -4,7 +4,9 @@
 //! solutions are measured ([`Samplers::regime`]), what times one solve ([`Samplers::sampler`], a
 //! [`crate::timing::Sampler`] over the prepared input sets), and what "speed of light" the times are compared
 //! with ([`Samplers::basis`]: the CPU's measured FMA peak, or a same-size device copy under the same cache
-//! regime). [`MachineSamplers`] is the real one; [`Scripted`] replays fixed times so whole benches are testable.
+//! regime). [`MachineSamplers`] is the real one: CPU variants through [`CpuSampler`], CUDA variants through a
+//! [`GpuTiming`] that the CUDA backend provides (attached with [`MachineSamplers::with_gpu`]). [`Scripted`]
+//! replays fixed times so whole benches are testable.
 
 use std::collections::HashMap;
 
@@ -65,34 +67,65 @@ pub trait Samplers {
     fn gpu(&self) -> Option<GpuInfo>;
 }
 
+/// What a GPU backend gives `judge bench`: its modes, a sampler per measurement, the speed-of-light copy, and
+/// the device's description. The CUDA backend implements it and is attached with
+/// [`MachineSamplers::with_gpu`]; every CUDA variant is then measured through it.
+pub trait GpuTiming {
+    /// The modes CUDA variants are measured in, in order (warm, then cold with the L2 flushed).
+    fn modes(&self) -> Vec<Mode>;
+
+    /// A sampler timing `solution` in `mode` over its prepared input sets, rotating among them; each
+    /// [`Sampler::sample`] is one solve timed with CUDA events, in seconds.
+    fn sampler<'s>(
+        &'s mut self,
+        solution: &'s dyn Solution,
+        mode: Mode,
+        sets: Vec<Box<dyn Prepared + 's>>,
+    ) -> Result<Box<dyn Sampler + 's>, SolveError>;
+
+    /// The median time of a device copy of `bytes` bytes under the cache regime of `mode`, in seconds.
+    fn copy_seconds(&mut self, mode: Mode, bytes: u64) -> Result<f64, SolveError>;
+
+    /// The device measured on.
+    fn info(&self) -> GpuInfo;
+}
+
 /// The samplers of this machine: CPU variants timed by the wall clock in warm mode against the measured
-/// FMA peak.
-///
-/// A GPU sampler plugs in here: give this struct a field holding the CUDA timing state (context, flush buffer,
-/// copy kernel), fill it in [`MachineSamplers::new`]'s caller when a device is found, and answer the
-/// `Backend::Cuda` arms below from it: `regime` → warm and cold with [`Clock::CudaEvents`], `sampler` → the
-/// GPU sampler over `sets`, `basis` → [`Basis::DeviceCopy`] with the median time of a copy of
-/// [`Shape::min_bytes`] bytes under the same flush regime, `gpu` → the device's [`GpuInfo`].
-#[derive(Debug, Clone, Default)]
+/// FMA peak; CUDA variants through the attached [`GpuTiming`], or skipped with [`NO_GPU_SAMPLER`] when none
+/// is attached.
+#[derive(Default)]
 pub struct MachineSamplers {
     cpu: Option<CpuCeilings>,
+    gpu: Option<Box<dyn GpuTiming>>,
 }
 
 impl MachineSamplers {
-    /// Samplers comparing CPU times with `cpu` (measure it with [`crate::cpu_peak::measure`]).
+    /// Samplers comparing CPU times with `cpu` (measure it with [`crate::cpu_peak::measure`]); no GPU.
     pub fn new(cpu: Option<CpuCeilings>) -> Self {
-        Self { cpu }
+        Self { cpu, gpu: None }
+    }
+
+    /// The same, measuring CUDA variants through `gpu`.
+    pub fn with_gpu(self, gpu: Box<dyn GpuTiming>) -> Self {
+        Self {
+            gpu: Some(gpu),
+            ..self
+        }
     }
 }
 
 impl Samplers for MachineSamplers {
     fn regime(&self, backend: Backend) -> Regime {
-        match backend {
-            Backend::Cpu => Regime::Measured {
+        match (backend, &self.gpu) {
+            (Backend::Cpu, _) => Regime::Measured {
                 modes: vec![Mode::Warm],
                 clock: Clock::Wall,
             },
-            Backend::Cuda => Regime::Unsupported {
+            (Backend::Cuda, Some(gpu)) => Regime::Measured {
+                modes: gpu.modes(),
+                clock: Clock::CudaEvents,
+            },
+            (Backend::Cuda, None) => Regime::Unsupported {
                 reason: NO_GPU_SAMPLER.to_owned(),
             },
         }
@@ -104,31 +137,37 @@ impl Samplers for MachineSamplers {
         mode: Mode,
         sets: Vec<Box<dyn Prepared + 's>>,
     ) -> Result<Box<dyn Sampler + 's>, SolveError> {
-        match (solution.backend(), mode) {
-            (Backend::Cpu, Mode::Warm) if !sets.is_empty() => Ok(Box::new(CpuSampler::new(sets))),
-            (backend, mode) => Err(SolveError::Failed {
-                solution: solution.name().to_owned(),
-                context: format!("{backend} sampler, {mode} mode"),
-                message: if sets.is_empty() {
-                    "no prepared input set".to_owned()
-                } else {
-                    format!("{backend} solutions are not timed in {mode} mode here")
-                },
-            }),
+        let unsupported = |message: String| SolveError::Failed {
+            solution: solution.name().to_owned(),
+            context: format!("{} sampler, {mode} mode", solution.backend()),
+            message,
+        };
+        if sets.is_empty() {
+            return Err(unsupported("no prepared input set".to_owned()));
+        }
+        match (solution.backend(), mode, &mut self.gpu) {
+            (Backend::Cpu, Mode::Warm, _) => Ok(Box::new(CpuSampler::new(sets))),
+            (Backend::Cuda, _, Some(gpu)) => gpu.sampler(solution, mode, sets),
+            (backend, mode, _) => Err(unsupported(format!(
+                "{backend} solutions are not timed in {mode} mode here"
+            ))),
         }
     }
 
     fn basis(
         &mut self,
         backend: Backend,
-        _mode: Mode,
-        _shape: Shape,
+        mode: Mode,
+        shape: Shape,
     ) -> Result<Option<Basis>, SolveError> {
-        Ok(match backend {
-            Backend::Cpu => self.cpu.as_ref().map(|c| Basis::FmaPeak {
+        Ok(match (backend, &mut self.gpu) {
+            (Backend::Cpu, _) => self.cpu.as_ref().map(|c| Basis::FmaPeak {
                 gflops: c.fma_gflops,
             }),
-            Backend::Cuda => None,
+            (Backend::Cuda, Some(gpu)) => Some(Basis::DeviceCopy {
+                seconds: gpu.copy_seconds(mode, shape.min_bytes())?,
+            }),
+            (Backend::Cuda, None) => None,
         })
     }
 
@@ -137,7 +176,7 @@ impl Samplers for MachineSamplers {
     }
 
     fn gpu(&self) -> Option<GpuInfo> {
-        None
+        self.gpu.as_ref().map(|g| g.info())
     }
 }
 

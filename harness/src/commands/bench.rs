@@ -113,6 +113,7 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     let mut samplers = MachineSamplers::new(None);
     let mut progress = Progress::new(entry_count(&plan, &samplers), args.quiet);
     progress.status("measuring the CPU's FMA peak and read bandwidth".to_owned());
+    // CUDA variants are timed once a GPU backend is attached here with `MachineSamplers::with_gpu`.
     samplers = MachineSamplers::new(Some(CpuCeilings::from(cpu_peak::measure())));
     meta.cpu_peak = samplers.cpu_ceilings();
     meta.gpu = samplers.gpu();
