@@ -3,9 +3,13 @@
 
 use std::path::PathBuf;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::bench::DEFAULT_INPUT_SETS;
+use crate::bench::axes::Axis;
+use crate::bench::plan::Preset;
 use crate::challenge::DEFAULT_TOLERANCE;
 use crate::challenge::generate::Generator;
 use crate::challenge::suites::{DEFAULT_SEED, Suite};
@@ -63,6 +67,84 @@ pub enum Command {
     /// Serve the judge as the worker process that runs submitted code (internal).
     #[command(hide = true)]
     Worker,
+    /// Time solutions (checked first) on a preset or on parameter axes; write JSON and, optionally, a report.
+    #[command(after_help = AFTER_HELP.as_str())]
+    Bench(BenchArgs),
+    /// Compare two results documents: median ratios, and which differences are beyond noise.
+    Compare(CompareArgs),
+    /// Render the HTML, Markdown and PNG report of a results document.
+    Report(ReportArgs),
+}
+
+/// `judge bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// The cases to measure: perf (B=32 S=32768 D=128 C=16), scaling (S and D sweeps), functional.
+    #[arg(long, value_enum, default_value_t = Preset::Perf)]
+    pub preset: Preset,
+    /// Replace a shape dimension of the preset's cases by a sweep, nvbench style; repeat for a cartesian
+    /// product. Forms: S=1024:65536:pow2, D=64,128,256, B=8:32:8. Swept cases use the challenge generator.
+    #[arg(long = "axis", value_name = "DIM=VALUES", value_parser = parse_axis)]
+    pub axes: Vec<Axis>,
+    /// Measure this variant; repeat for several. Default: every built-in variant (those that cannot run here
+    /// are listed as skipped).
+    #[arg(long = "solution", value_name = "NAME")]
+    pub solutions: Vec<String>,
+    /// Stop sampling once the median's relative error (95% CI half-width over the median) is below this.
+    #[arg(long, default_value_t = 0.01, value_parser = positive)]
+    pub target_rel_err: f64,
+    /// Stop sampling one measurement after this long (e.g. 10s, 500ms, 2m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub budget: Duration,
+    /// Warm up for at least this long before sampling.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Warm up with at least this many untimed calls.
+    #[arg(long, default_value_t = 3)]
+    pub warmup_calls: usize,
+    /// Take at least this many samples (unless the budget runs out first).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_samples: u64,
+    /// Take at most this many samples.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_samples: u64,
+    /// Independently generated input sets per case, rotated between calls.
+    #[arg(long, default_value_t = DEFAULT_INPUT_SETS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub input_sets: usize,
+    /// Write the results document here (rewritten after every measurement). Default: results.json in the
+    /// --report directory, else reports/bench-<UTC time>.json.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write the HTML, Markdown and PNG report into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// No progress display on stderr (it is also hidden when stderr is not a terminal).
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// `judge compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The baseline results document.
+    pub old: PathBuf,
+    /// The results document compared with it.
+    pub new: PathBuf,
+    /// Print the table as Markdown.
+    #[arg(long)]
+    pub markdown: bool,
+}
+
+/// `judge report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The results document (written by `judge bench` or `judge run --json`).
+    pub results: PathBuf,
+    /// The report directory. Default: the document's directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Options shared by commands that check outputs.
@@ -288,6 +370,10 @@ pub struct QualityArgs {
     pub json: Option<PathBuf>,
 }
 
+fn parse_axis(s: &str) -> Result<Axis, String> {
+    s.parse::<Axis>().map_err(|e| e.to_string())
+}
+
 fn positive(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
     if v.is_finite() && v > 0.0 {
@@ -295,6 +381,30 @@ fn positive(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("{v} must be finite and > 0"))
     }
+}
+
+/// Parses a duration: a number followed by `ms`, `s` or `m` (seconds when no unit is given).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix("min") {
+        (n, 60.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration; use e.g. 10s, 500ms, 2m"))?;
+    if !(v.is_finite() && v >= 0.0) || v * scale > 1e9 {
+        return Err(format!("'{s}' is not a usable duration"));
+    }
+    Ok(Duration::from_secs_f64(v * scale))
 }
 
 fn non_negative(s: &str) -> Result<f64, String> {
@@ -363,5 +473,44 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn bench_arguments() {
+        let cli = Cli::try_parse_from([
+            "judge",
+            "bench",
+            "--preset",
+            "scaling",
+            "--axis",
+            "S=1024:4096:pow2",
+            "--axis",
+            "D=64,128",
+            "--budget",
+            "1.5s",
+            "--input-sets",
+            "2",
+        ])
+        .unwrap();
+        let Command::Bench(args) = cli.command else {
+            panic!("not bench");
+        };
+        assert_eq!(args.preset, Preset::Scaling);
+        assert_eq!(args.axes.len(), 2);
+        assert_eq!(args.budget, Duration::from_millis(1500));
+        assert_eq!(args.input_sets, 2);
+        assert!(Cli::try_parse_from(["judge", "bench", "--axis", "Q=1"]).is_err());
+        assert!(Cli::try_parse_from(["judge", "bench", "--input-sets", "0"]).is_err());
+        assert!(Cli::try_parse_from(["judge", "bench", "--target-rel-err", "0"]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }

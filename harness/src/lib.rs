@@ -6,20 +6,28 @@
 //! * [`runner`]: one checked call of one solution on one case;
 //! * [`results`]: the versioned results document;
 //! * [`timing`]: the sampler trait and the sampling loop;
+//! * [`stats`]: summaries, the median's confidence interval, outliers;
+//! * [`bench`]: `judge bench` (presets, axes, sampling every solution on every case);
+//! * [`compare`]: two results documents side by side, with a noise judgement;
+//! * [`report`]: HTML, Markdown and PNG/SVG charts rendered from a results document;
 //! * [`io`]: case files (`.npz`, `.safetensors`, JSON);
 //! * [`submission`]: submitted sources and libraries, and compiling them;
 //! * [`sandbox`]: the worker process that runs submitted code, its protocol and limits;
 //! * [`gate`]: judging one submission with every anti-cheat check, for CI (JUnit, Markdown, JSON);
 //! * [`commands`] and [`cli`]: the `judge` command line.
 
+pub mod bench;
 pub mod challenge;
 pub mod check;
 pub mod cli;
 pub mod commands;
+pub mod compare;
 pub mod cpu_peak;
+pub mod error_profile;
 pub mod gate;
 pub mod io;
 pub mod meta;
+pub mod report;
 pub mod results;
 pub mod runner;
 pub mod sandbox;

@@ -4,18 +4,26 @@
 //!
 //! [`ResultsFile`] rewrites the whole document after every entry (atomically), so an interrupted run loses
 //! nothing that was already measured.
+//!
+//! Fields added after version 1 was first written (the bench block of `meta`, the measured CPU ceilings, the
+//! stop reason and derived metrics of an entry, the error profile, the median's confidence interval and the
+//! outlier counts) are optional, so every version-1 document still reads.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use solutions::{Backend, Shape};
 
+use crate::bench::plan::Preset;
 use crate::challenge::suites::{Case, CaseSource};
 use crate::check::{CheckReport, Tolerance};
+use crate::cpu_peak::CpuPeak;
+use crate::error_profile::ErrorProfile;
 use crate::gate::GateSummary;
 use crate::io::{FileError, write_atomically};
 use crate::meta::{GpuInfo, Host, JUDGE_VERSION, git_commit, unix_time};
 use crate::stats::Summary;
+use crate::timing::{SamplingPlan, StopReason};
 use crate::verdict::Verdict;
 
 /// The `schema` tag of a results document.
@@ -58,6 +66,83 @@ pub struct Meta {
     pub host: Host,
     /// The GPU, when one was used.
     pub gpu: Option<GpuInfo>,
+    /// The CPU's measured limits, when CPU variants were timed against them.
+    #[serde(default)]
+    pub cpu_peak: Option<CpuCeilings>,
+    /// How a bench sampled, when the document comes from `judge bench`.
+    #[serde(default)]
+    pub bench: Option<BenchMeta>,
+}
+
+/// The CPU's measured limits, as recorded in a document (see [`crate::cpu_peak`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CpuCeilings {
+    /// Single-precision FMA throughput over all threads, in GFLOP/s (an FMA counts as 2 flops).
+    pub fma_gflops: f64,
+    /// Memory read bandwidth over all threads, in GB/s (10^9 bytes per second).
+    pub read_gbps: f64,
+    /// Threads used.
+    pub threads: usize,
+    /// The SIMD path of the FMA loop (`avx512`, `avx2+fma`, `neon`, `scalar`).
+    pub simd: String,
+}
+
+impl From<CpuPeak> for CpuCeilings {
+    fn from(peak: CpuPeak) -> Self {
+        Self {
+            fma_gflops: peak.fma_gflops,
+            read_gbps: peak.read_gbps,
+            threads: peak.threads,
+            simd: peak.simd.to_owned(),
+        }
+    }
+}
+
+impl CpuCeilings {
+    /// Arithmetic intensity at which the two ceilings meet, in flop/byte.
+    pub fn ridge_intensity(&self) -> f64 {
+        self.fma_gflops / self.read_gbps
+    }
+}
+
+/// How `judge bench` chose its cases and decided when to stop sampling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchMeta {
+    /// The preset whose cases were measured.
+    pub preset: Preset,
+    /// The axes that replaced the preset's shape dimensions, as given (`S=1024:65536:pow2`).
+    pub axes: Vec<String>,
+    /// Independently generated input sets per case, rotated between calls.
+    pub input_sets: usize,
+    /// Untimed calls before the first sample.
+    pub warmup_calls: usize,
+    /// Minimum warm-up time, in seconds.
+    pub warmup_s: f64,
+    /// Fewest samples (unless the budget runs out first).
+    pub min_samples: usize,
+    /// Most samples.
+    pub max_samples: usize,
+    /// Sampling stops once the median's relative error (CI half-width over median) is below this.
+    pub target_rel_err: f64,
+    /// Sampling stops once this much time has been spent on one measurement, in seconds.
+    pub budget_s: f64,
+}
+
+impl BenchMeta {
+    /// The record of `plan` for `preset` and `axes`.
+    pub fn new(preset: Preset, axes: Vec<String>, input_sets: usize, plan: &SamplingPlan) -> Self {
+        Self {
+            preset,
+            axes,
+            input_sets,
+            warmup_calls: plan.warmup_calls,
+            warmup_s: plan.warmup_time.as_secs_f64(),
+            min_samples: plan.min_samples,
+            max_samples: plan.max_samples,
+            target_rel_err: plan.target_rel_err,
+            budget_s: plan.budget.as_secs_f64(),
+        }
+    }
 }
 
 impl Meta {
@@ -72,6 +157,8 @@ impl Meta {
             tolerance,
             host: Host::detect(),
             gpu: None,
+            cpu_peak: None,
+            bench: None,
         }
     }
 }
@@ -86,6 +173,23 @@ pub enum Mode {
     Warm,
     /// Repeated timed calls with the input bytes flushed from the caches before each.
     Cold,
+}
+
+impl Mode {
+    /// The name used in tables and JSON.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Check => "check",
+            Mode::Warm => "warm",
+            Mode::Cold => "cold",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The case an entry is about.
@@ -118,6 +222,12 @@ pub struct Timing {
     pub samples_s: Vec<f64>,
     /// Their summary.
     pub summary: Summary,
+    /// Why sampling stopped (absent for a single timed check call).
+    #[serde(default)]
+    pub stop: Option<StopReason>,
+    /// Independently generated input sets the calls rotated among.
+    #[serde(default)]
+    pub input_sets: Option<usize>,
 }
 
 impl Timing {
@@ -128,6 +238,8 @@ impl Timing {
             clock,
             samples_s,
             summary,
+            stop: None,
+            input_sets: None,
         })
     }
 }
@@ -161,6 +273,111 @@ pub struct Entry {
     pub check: Option<CheckReport>,
     /// Timing, when the call was timed.
     pub timing: Option<Timing>,
+    /// Metrics derived from the median time and the case's cost model, when timed.
+    #[serde(default)]
+    pub derived: Option<Derived>,
+    /// How the output's element errors are distributed, when the output was checked by `judge bench`.
+    #[serde(default)]
+    pub errors: Option<ErrorProfile>,
+}
+
+impl Entry {
+    /// The median time in seconds, when timed.
+    pub fn median_s(&self) -> Option<f64> {
+        self.timing.as_ref().map(|t| t.summary.median)
+    }
+}
+
+/// What a speed-of-light comparison is made against (see [`SpeedOfLight`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Basis {
+    /// The CPU's measured FMA throughput, in GFLOP/s.
+    FmaPeak {
+        /// GFLOP/s.
+        gflops: f64,
+    },
+    /// A device copy of the case's minimal byte count under the same cache regime, in seconds.
+    DeviceCopy {
+        /// Seconds.
+        seconds: f64,
+    },
+}
+
+/// How far a time is from the limit of the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "basis", rename_all = "kebab-case")]
+pub enum SpeedOfLight {
+    /// CPU: achieved reduced-form GFLOP/s as a percentage of the measured FMA peak.
+    FmaPeak {
+        /// The peak, in GFLOP/s.
+        peak_gflops: f64,
+        /// Achieved over peak, in percent.
+        percent: f64,
+        /// The time the reduced form's FLOPs take at the peak, in seconds.
+        floor_s: f64,
+    },
+    /// GPU: the median time as a multiple of a same-size device copy under the same cache regime.
+    DeviceCopy {
+        /// The copy's median time, in seconds.
+        copy_s: f64,
+        /// Median over copy time (dimensionless; 1 would be copy speed).
+        ratio: f64,
+    },
+}
+
+impl SpeedOfLight {
+    /// The time no solution can beat on this basis, in seconds.
+    pub fn floor_s(&self) -> f64 {
+        match *self {
+            SpeedOfLight::FmaPeak { floor_s, .. } => floor_s,
+            SpeedOfLight::DeviceCopy { copy_s, .. } => copy_s,
+        }
+    }
+
+    /// Short text for tables: `12.3% FMA peak`, `×1.8 copy`.
+    pub fn label(&self) -> String {
+        match *self {
+            SpeedOfLight::FmaPeak { percent, .. } => format!("{percent:.1}% FMA peak"),
+            SpeedOfLight::DeviceCopy { ratio, .. } => format!("×{ratio:.2} copy"),
+        }
+    }
+}
+
+/// Metrics derived from a median time and the case's cost model (DESIGN.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Derived {
+    /// Effective bandwidth: [`Shape::min_bytes`] over the median time, in GB/s (10^9 bytes per second).
+    pub gbps: f64,
+    /// [`Shape::reduced_flops`] over the median time, in GFLOP/s.
+    pub gflops: f64,
+    /// Reduced-form FLOPs per minimal byte, in flop/byte.
+    pub intensity: f64,
+    /// Distance from the machine's limit, when a basis is known.
+    pub speed_of_light: Option<SpeedOfLight>,
+}
+
+impl Derived {
+    /// The metrics of `shape` solved in `median_s` seconds (> 0), against `basis` when known.
+    pub fn new(shape: Shape, median_s: f64, basis: Option<Basis>) -> Self {
+        let flops = shape.reduced_flops() as f64;
+        let gflops = flops / median_s / 1e9;
+        Self {
+            gbps: shape.min_bytes() as f64 / median_s / 1e9,
+            gflops,
+            intensity: flops / shape.min_bytes() as f64,
+            speed_of_light: basis.map(|b| match b {
+                Basis::FmaPeak { gflops: peak } => SpeedOfLight::FmaPeak {
+                    peak_gflops: peak,
+                    percent: 100.0 * gflops / peak,
+                    floor_s: flops / (peak * 1e9),
+                },
+                Basis::DeviceCopy { seconds } => SpeedOfLight::DeviceCopy {
+                    copy_s: seconds,
+                    ratio: median_s / seconds,
+                },
+            }),
+        }
+    }
 }
 
 impl ResultsDoc {
@@ -251,5 +468,74 @@ impl ResultsFile {
             Some(path) => self.doc.write(path),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A document written by `judge run --json` before the bench fields existed.
+    const RUN_V1: &str = include_str!("../tests/data/run-v1.json");
+
+    #[test]
+    fn documents_written_before_the_bench_fields_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run-v1.json");
+        std::fs::write(&path, RUN_V1).unwrap();
+        let doc = ResultsDoc::read(&path).unwrap();
+        assert_eq!(doc.schema_version, 1);
+        assert_eq!(
+            (doc.meta.cpu_peak.clone(), doc.meta.bench.clone()),
+            (None, None)
+        );
+        let entry = &doc.entries[0];
+        assert_eq!((entry.mode, entry.verdict), (Mode::Check, Verdict::Pass));
+        assert!(entry.derived.is_none() && entry.errors.is_none());
+        let timing = entry.timing.as_ref().unwrap();
+        assert_eq!((timing.stop, timing.input_sets), (None, None));
+        assert_eq!(timing.summary.median_ci, None);
+        // Written again and read back, it is the same document.
+        let again = dir.path().join("again.json");
+        doc.write(&again).unwrap();
+        assert_eq!(ResultsDoc::read(&again).unwrap(), doc);
+    }
+
+    #[test]
+    fn newer_versions_and_other_schemas_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let newer = RUN_V1.replacen("\"schema_version\": 1", "\"schema_version\": 2", 1);
+        let other = RUN_V1.replacen("judge.results", "someone.else", 1);
+        for (name, text) in [("newer.json", newer), ("other.json", other)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let message = ResultsDoc::read(&path).unwrap_err().to_string();
+            assert!(message.contains("this judge reads"), "{message}");
+        }
+    }
+
+    #[test]
+    fn derived_metrics_by_hand() {
+        // Perf shape: 12,861,504 bytes and 4·32·128·(128 + 32768) = 538,968,064 FLOPs.
+        let shape = Shape::PERF;
+        assert_eq!(shape.reduced_flops(), 538_968_064);
+        let d = Derived::new(shape, 0.01, Some(Basis::FmaPeak { gflops: 100.0 }));
+        assert!((d.gbps - 1.286_150_4).abs() < 1e-9);
+        assert!((d.gflops - 53.896_806_4).abs() < 1e-9);
+        assert!((d.intensity - 538_968_064.0 / 12_861_504.0).abs() < 1e-12);
+        match d.speed_of_light {
+            Some(SpeedOfLight::FmaPeak {
+                percent, floor_s, ..
+            }) => {
+                assert!((percent - 53.896_806_4).abs() < 1e-9);
+                assert!((floor_s - 0.005_389_680_64).abs() < 1e-15);
+            }
+            other => panic!("{other:?}"),
+        }
+        let g = Derived::new(shape, 9e-6, Some(Basis::DeviceCopy { seconds: 6e-6 }));
+        assert_eq!(
+            g.speed_of_light.map(|s| (s.label(), s.floor_s())),
+            Some(("×1.50 copy".to_owned(), 6e-6))
+        );
     }
 }

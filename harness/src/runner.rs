@@ -47,6 +47,8 @@ impl Outcome {
             timing: self
                 .elapsed_s
                 .and_then(|t| Timing::from_samples(Clock::Wall, vec![t])),
+            derived: None,
+            errors: None,
         }
     }
 }

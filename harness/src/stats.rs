@@ -1,6 +1,14 @@
-//! Summary statistics of timing samples: median, mean, spread and percentiles. Samples are in seconds.
+//! Summary statistics of timing samples: median, mean, spread, percentiles, a distribution-free confidence
+//! interval of the median, and outliers by median absolute deviation. Samples are in seconds.
 
 use serde::{Deserialize, Serialize};
+
+/// Confidence level of [`median_ci_sorted`] (two-sided).
+pub const MEDIAN_CI_LEVEL: f64 = 0.95;
+
+/// A sample is an outlier when its modified z-score, `0.6745·(x − median) / MAD`, is beyond this
+/// (Iglewicz and Hoaglin's recommendation).
+pub const OUTLIER_Z: f64 = 3.5;
 
 /// A summary of a non-empty set of samples (seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -21,6 +29,53 @@ pub struct Summary {
     pub p10: f64,
     /// 90th percentile.
     pub p90: f64,
+    /// The ~95% distribution-free confidence interval of the median (see [`median_ci_sorted`]). Absent in
+    /// documents written before it was recorded.
+    #[serde(default)]
+    pub median_ci: Option<Interval>,
+    /// Outliers by median absolute deviation (see [`Outliers`]). Absent in documents written before it was
+    /// recorded.
+    #[serde(default)]
+    pub outliers: Option<Outliers>,
+}
+
+/// A closed interval `[low, high]`, in the unit of the values it bounds (seconds for timings).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower bound.
+    pub low: f64,
+    /// Upper bound.
+    pub high: f64,
+}
+
+impl Interval {
+    /// True when the two intervals share at least one point.
+    pub fn overlaps(&self, other: &Interval) -> bool {
+        self.low <= other.high && other.low <= self.high
+    }
+
+    /// Half the width.
+    pub fn half_width(&self) -> f64 {
+        (self.high - self.low) / 2.0
+    }
+}
+
+/// Samples far from the median: those whose modified z-score `0.6745·(x − median) / MAD` is beyond
+/// ±[`OUTLIER_Z`]. When the MAD is zero (more than half the samples equal), the mean absolute deviation
+/// times 1.2533 stands in for it; when that is zero too, every sample equals the median and none is an outlier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Outliers {
+    /// Outliers below the median (unusually fast samples).
+    pub low: usize,
+    /// Outliers above the median (unusually slow samples: preemption, page faults, frequency changes).
+    pub high: usize,
+}
+
+impl Outliers {
+    /// Total count.
+    pub fn total(&self) -> usize {
+        self.low + self.high
+    }
 }
 
 impl Summary {
@@ -38,16 +93,26 @@ impl Summary {
         } else {
             0.0
         };
+        let median = percentile_sorted(&sorted, 50.0);
         Some(Summary {
             n,
-            median: percentile_sorted(&sorted, 50.0),
+            median,
             mean,
             std_dev: var.sqrt(),
             min: sorted[0],
             max: sorted[n - 1],
             p10: percentile_sorted(&sorted, 10.0),
             p90: percentile_sorted(&sorted, 90.0),
+            median_ci: Some(median_ci_sorted(&sorted)),
+            outliers: Some(outliers(&sorted, median)),
         })
+    }
+
+    /// Half-width of the median's confidence interval over the median (dimensionless); `None` when the
+    /// interval was not recorded or the median is not positive.
+    pub fn median_rel_err(&self) -> Option<f64> {
+        let ci = self.median_ci?;
+        (self.median > 0.0).then(|| ci.half_width() / self.median)
     }
 }
 
@@ -58,6 +123,54 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
     let lo = rank.floor() as usize;
     let hi = rank.ceil() as usize;
     sorted[lo] + (rank - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// The distribution-free ~95% confidence interval of the median of sorted, non-empty `sorted`: the order
+/// statistics at 0-based ranks `floor(n/2 − 0.98·√n)` and `ceil(n/2 + 0.98·√n)` (the normal approximation
+/// of Binomial(n, ½) with z = 1.96), clamped to the sample range. It assumes nothing about the shape of the
+/// distribution, which suits skewed timing samples; with few samples it is simply `[min, max]`.
+pub fn median_ci_sorted(sorted: &[f64]) -> Interval {
+    let n = sorted.len();
+    let half = 0.98 * (n as f64).sqrt();
+    let lo = (n as f64 / 2.0 - half).floor().max(0.0) as usize;
+    let hi = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
+    Interval {
+        low: sorted[lo],
+        high: sorted[hi],
+    }
+}
+
+/// The median absolute deviation of sorted, non-empty `sorted` around `median` (same unit as the samples,
+/// unscaled).
+pub fn mad(sorted: &[f64], median: f64) -> f64 {
+    let mut deviations: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
+    deviations.sort_by(f64::total_cmp);
+    percentile_sorted(&deviations, 50.0)
+}
+
+/// Counts the outliers of sorted, non-empty `sorted` around `median`; see [`Outliers`].
+pub fn outliers(sorted: &[f64], median: f64) -> Outliers {
+    let mad = mad(sorted, median);
+    // Scale so that `z = (x − median) / scale` is a modified z-score.
+    let scale = if mad > 0.0 {
+        mad / 0.6745
+    } else {
+        let mean_ad = sorted.iter().map(|x| (x - median).abs()).sum::<f64>() / sorted.len() as f64;
+        1.253_314 * mean_ad
+    };
+    if scale <= 0.0 {
+        return Outliers::default();
+    }
+    let mut found = Outliers::default();
+    for &x in sorted {
+        let z = (x - median) / scale;
+        if z < -OUTLIER_Z {
+            found.low += 1;
+        } else if z > OUTLIER_Z {
+            found.high += 1;
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -75,6 +188,16 @@ mod tests {
         assert!((s.std_dev - 12.5f64.sqrt()).abs() < 1e-15);
         // p10: rank 0.4 between 1 and 2 → 1.4; p90: rank 3.6 between 4 and 10 → 7.6
         assert!((s.p10 - 1.4).abs() < 1e-12 && (s.p90 - 7.6).abs() < 1e-12);
+        // n = 5: 0.98·√5 = 2.19 → ranks floor(0.31) = 0 and ceil(4.69) = 5 → clamped to 4: [1, 10].
+        assert_eq!(
+            s.median_ci,
+            Some(Interval {
+                low: 1.0,
+                high: 10.0
+            })
+        );
+        // |x − 3| = 1, 2, 0, 1, 7 → MAD 1; z of 10 = 0.6745·7 = 4.72 > 3.5; z of 1 = −1.35.
+        assert_eq!(s.outliers, Some(Outliers { low: 0, high: 1 }));
     }
 
     #[test]
@@ -82,5 +205,61 @@ mod tests {
         assert_eq!(Summary::of(&[1.0, 2.0, 3.0, 4.0]).unwrap().median, 2.5);
         assert_eq!(Summary::of(&[]), None);
         assert_eq!(Summary::of(&[7.0]).unwrap().std_dev, 0.0);
+    }
+
+    #[test]
+    fn median_ci_of_one_hundred_samples() {
+        // n = 100: 0.98·10 = 9.8 → ranks floor(40.2) = 40 and ceil(59.8) = 60, i.e. the values 41 and 61.
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        let ci = median_ci_sorted(&v);
+        assert_eq!((ci.low, ci.high), (41.0, 61.0));
+        let s = Summary::of(&v).unwrap();
+        assert!((s.median_rel_err().unwrap() - 10.0 / 50.5).abs() < 1e-12);
+        assert_eq!(s.outliers, Some(Outliers::default()));
+    }
+
+    #[test]
+    fn mad_and_outliers_by_hand() {
+        // median 10; |x − 10| = 0,0,0,1,1,2,30 → MAD 1 → scale 1/0.6745 = 1.4826.
+        let v = [10.0, 10.0, 10.0, 11.0, 9.0, 8.0, 40.0];
+        let mut sorted = v.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(mad(&sorted, 10.0), 1.0);
+        // z(8) = −2/1.4826 = −1.35 (kept); z(40) = 30/1.4826 = 20.2 (outlier).
+        assert_eq!(outliers(&sorted, 10.0), Outliers { low: 0, high: 1 });
+        // One sample far below: z(−5) = −15/1.4826 = −10.1.
+        let mut with_low = sorted.clone();
+        with_low[0] = -5.0;
+        with_low.sort_by(f64::total_cmp);
+        assert_eq!(outliers(&with_low, 10.0), Outliers { low: 1, high: 1 });
+    }
+
+    #[test]
+    fn zero_mad_falls_back_to_mean_absolute_deviation() {
+        // median 1, MAD 0 (four of five equal); mean |x − 1| = 1.0/5 = 0.2 → scale 0.2507;
+        // z(2) = 1/0.2507 = 3.99 > 3.5: an outlier.
+        let sorted = [1.0, 1.0, 1.0, 1.0, 2.0];
+        assert_eq!(outliers(&sorted, 1.0), Outliers { low: 0, high: 1 });
+        // All equal: no scale at all, no outliers.
+        assert_eq!(outliers(&[3.0; 4], 3.0), Outliers::default());
+    }
+
+    #[test]
+    fn intervals_overlap_when_they_share_a_point() {
+        let a = Interval {
+            low: 1.0,
+            high: 2.0,
+        };
+        let b = Interval {
+            low: 2.0,
+            high: 3.0,
+        };
+        let c = Interval {
+            low: 2.5,
+            high: 3.0,
+        };
+        assert!(a.overlaps(&b) && b.overlaps(&a));
+        assert!(!a.overlaps(&c) && !c.overlaps(&a));
+        assert_eq!(a.half_width(), 0.5);
     }
 }

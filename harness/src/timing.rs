@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use solutions::{Prepared, SolveError};
 
-use crate::stats::percentile_sorted;
+use crate::stats::{median_ci_sorted, percentile_sorted};
 
 /// Takes timing samples of one solution on one case.
 pub trait Sampler {
@@ -74,30 +74,51 @@ pub struct Samples {
 /// Relative error of the median of `samples`: half the width of the distribution-free ~95% confidence
 /// interval of the median (order statistics n/2 ± 0.98·√n), divided by the median. Infinite below 3 samples.
 pub fn median_rel_err(samples: &[f64]) -> f64 {
-    let n = samples.len();
-    if n < 3 {
+    if samples.len() < 3 {
         return f64::INFINITY;
     }
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let half = 0.98 * (n as f64).sqrt();
-    let lo = ((n as f64 / 2.0 - half).floor().max(0.0)) as usize;
-    let hi = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
     let median = percentile_sorted(&sorted, 50.0);
     if median <= 0.0 {
         f64::INFINITY
     } else {
-        (sorted[hi] - sorted[lo]) / 2.0 / median
+        median_ci_sorted(&sorted).half_width() / median
     }
+}
+
+/// Where the sampling loop is, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Untimed warm-up calls made so far.
+    WarmUp {
+        /// Calls so far.
+        calls: usize,
+    },
+    /// Samples taken so far.
+    Sampling {
+        /// Samples so far.
+        samples: usize,
+    },
 }
 
 /// Warms up, then samples until the plan says stop.
 pub fn collect(sampler: &mut dyn Sampler, plan: &SamplingPlan) -> Result<Samples, SolveError> {
+    collect_observed(sampler, plan, &mut |_| {})
+}
+
+/// [`collect`], telling `observe` after every call where the loop is (for a progress bar; keep it cheap).
+pub fn collect_observed(
+    sampler: &mut dyn Sampler,
+    plan: &SamplingPlan,
+    observe: &mut dyn FnMut(Phase),
+) -> Result<Samples, SolveError> {
     let warm_start = Instant::now();
     let mut warm_calls = 0;
     while warm_calls < plan.warmup_calls || warm_start.elapsed() < plan.warmup_time {
         sampler.sample()?;
         warm_calls += 1;
+        observe(Phase::WarmUp { calls: warm_calls });
         if warm_start.elapsed() > plan.budget {
             break;
         }
@@ -106,6 +127,9 @@ pub fn collect(sampler: &mut dyn Sampler, plan: &SamplingPlan) -> Result<Samples
     let mut seconds = Vec::new();
     loop {
         seconds.push(sampler.sample()?);
+        observe(Phase::Sampling {
+            samples: seconds.len(),
+        });
         if seconds.len() >= plan.max_samples {
             return Ok(Samples {
                 seconds,

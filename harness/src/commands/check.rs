@@ -167,6 +167,8 @@ pub(super) fn check_file(args: &CheckFileArgs) -> Result<ExitStatus, CommandErro
         reason: report.reason(),
         check: Some(report.clone()),
         timing: None,
+        derived: None,
+        errors: None,
     };
     print!(
         "{}",

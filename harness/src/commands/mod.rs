@@ -1,18 +1,25 @@
 //! What each subcommand does. Every command returns the exit status it earned, or a [`CommandError`] that
 //! knows its own exit status; `main` only maps them to the process exit code.
 
+pub mod bench;
 mod case;
 pub mod check;
+mod compare;
 pub mod gate;
 mod list;
 mod quality;
+mod report;
 pub mod run;
 mod worker;
 
+use solutions::Solution;
+
+use crate::bench::BenchError;
 use crate::challenge::generate::GenerateError;
 use crate::cli::{CaseCommand, Cli, Command};
 use crate::gate::GateError;
 use crate::io::FileError;
+use crate::report::ReportError;
 use crate::sandbox::SandboxError;
 use crate::submission::SubmissionError;
 use crate::verdict::ExitStatus;
@@ -50,6 +57,12 @@ pub enum CommandError {
     /// The gate could not judge.
     #[error(transparent)]
     Gate(GateError),
+    /// A bench could not go on.
+    #[error(transparent)]
+    Bench(#[from] BenchError),
+    /// A report could not be written.
+    #[error(transparent)]
+    Report(#[from] ReportError),
 }
 
 impl From<GateError> for CommandError {
@@ -69,10 +82,13 @@ impl CommandError {
                 ExitStatus::Usage
             }
             CommandError::Submission(_) => ExitStatus::Usage,
-            CommandError::Output(_) | CommandError::Sandbox(_) | CommandError::Workdir(_) => {
-                ExitStatus::Internal
-            }
             CommandError::Gate(e) => e.exit_status(),
+            CommandError::Bench(BenchError::Generate { .. }) => ExitStatus::Usage,
+            CommandError::Output(_)
+            | CommandError::Sandbox(_)
+            | CommandError::Workdir(_)
+            | CommandError::Bench(_)
+            | CommandError::Report(_) => ExitStatus::Internal,
         }
     }
 }
@@ -88,7 +104,31 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
         Command::Check(args) => check::check_file(&args),
         Command::Gate(args) => gate::gate(&args),
         Command::Worker => worker::worker(),
+        Command::Bench(args) => bench::bench(&args),
+        Command::Compare(args) => compare::compare(&args),
+        Command::Report(args) => report::report(&args),
     }
+}
+
+/// A variant by name: a built-in one, or a known-bad fixture (for testing the judge itself).
+pub fn solution_by_name(name: &str) -> Result<Box<dyn Solution>, CommandError> {
+    solutions::find(name)
+        .or_else(|| {
+            solutions::known_bad::all()
+                .into_iter()
+                .find(|b| b.name() == name)
+                .map(|b| Box::new(b) as Box<dyn Solution>)
+        })
+        .ok_or_else(|| {
+            let known: Vec<String> = solutions::registry()
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect();
+            CommandError::Usage(format!(
+                "unknown solution '{name}'; known: {}",
+                known.join(", ")
+            ))
+        })
 }
 
 /// Formats seconds for a table: µs below a millisecond, ms below a second, s above.

@@ -198,6 +198,8 @@ mod tests {
             reason: None,
             check: None,
             timing: Timing::from_samples(Clock::Wall, samples),
+            derived: None,
+            errors: None,
         }
     }
 

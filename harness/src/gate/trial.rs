@@ -26,7 +26,7 @@ use crate::challenge::rng::{Rng, derive_seed};
 use crate::challenge::suites::Case;
 use crate::check::{CheckReport, Tolerance, check};
 use crate::commands::format_seconds;
-use crate::results::{CaseInfo, Clock, Entry, Mode, Timing};
+use crate::results::{CaseInfo, Clock, Derived, Entry, Mode, Timing};
 use crate::sandbox::protocol::{Request, Response, SlotLayout};
 use crate::sandbox::region::Region;
 use crate::sandbox::{SandboxConfig, SandboxError, Worker};
@@ -130,6 +130,11 @@ impl CaseResult {
 
     /// The results entry of `solution` (of `backend`) on `case`.
     pub fn entry(&self, built: (&str, solutions::Backend), case: CaseInfo, mode: Mode) -> Entry {
+        let derived = self
+            .timing
+            .as_ref()
+            .filter(|t| t.summary.median > 0.0)
+            .map(|t| Derived::new(case.shape, t.summary.median, None));
         Entry {
             solution: built.0.to_owned(),
             backend: built.1,
@@ -139,6 +144,8 @@ impl CaseResult {
             reason: self.reason.clone(),
             check: self.check.clone(),
             timing: self.timing.clone(),
+            derived,
+            errors: None,
         }
     }
 

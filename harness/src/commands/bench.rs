@@ -1,0 +1,161 @@
+//! `judge bench`: measures the CPU's ceilings, checks then samples every selected solution on every case of
+//! the preset (or of its axes), rewrites the results document after every measurement, prints the table, and
+//! renders the report when asked.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use solutions::Solution;
+
+use crate::bench::plan::BenchCase;
+use crate::bench::progress::Progress;
+use crate::bench::sampler::{MachineSamplers, Samplers};
+use crate::bench::{BenchPlan, entry_count, execute};
+use crate::check::Tolerance;
+use crate::cli::BenchArgs;
+use crate::cpu_peak;
+use crate::report;
+use crate::report::html::format_utc;
+use crate::report::tables::{bench_table, verdict_summary};
+use crate::results::{BenchMeta, CpuCeilings, Meta, ResultsFile};
+use crate::timing::SamplingPlan;
+use crate::verdict::ExitStatus;
+
+use super::{CommandError, format_seconds, solution_by_name};
+
+/// The results file of a report directory.
+pub const REPORT_JSON: &str = "results.json";
+
+fn select_solutions(names: &[String]) -> Result<Vec<Box<dyn Solution>>, CommandError> {
+    if names.is_empty() {
+        return Ok(solutions::registry());
+    }
+    names.iter().map(|n| solution_by_name(n)).collect()
+}
+
+fn select_cases(args: &BenchArgs) -> Result<Vec<BenchCase>, CommandError> {
+    let cases = args
+        .preset
+        .cases_with_axes(&args.axes)
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    for case in &cases {
+        case.shape.validate().map_err(|e| {
+            CommandError::Usage(format!("case {} ({}): {e}", case.name, case.shape))
+        })?;
+    }
+    Ok(cases)
+}
+
+/// Where the results document goes: --json, else results.json in the report directory, else a new file
+/// under reports/ named by the UTC time.
+fn json_path(args: &BenchArgs, started_unix: f64) -> PathBuf {
+    if let Some(p) = &args.json {
+        return p.clone();
+    }
+    if let Some(dir) = &args.report {
+        return dir.join(REPORT_JSON);
+    }
+    let stamp: String = format_utc(started_unix)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    PathBuf::from("reports").join(format!("bench-{stamp}.json"))
+}
+
+fn create_parent(path: &std::path::Path) -> Result<(), CommandError> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+            CommandError::Output(crate::io::FileError::Io {
+                path: dir.to_owned(),
+                source: e,
+            })
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
+    let solutions = select_solutions(&args.solutions)?;
+    let cases = select_cases(args)?;
+    let tolerance = Tolerance {
+        atol: args.check.atol,
+        rtol: args.check.rtol,
+    };
+    let sampling = SamplingPlan {
+        warmup_calls: args.warmup_calls,
+        warmup_time: args.warmup,
+        min_samples: args.min_samples as usize,
+        max_samples: args.max_samples.max(args.min_samples) as usize,
+        target_rel_err: args.target_rel_err,
+        budget: args.budget,
+    };
+    let started = Instant::now();
+    let mut meta = Meta::now(args.check.seed, tolerance);
+    let path = json_path(args, meta.started_at_unix);
+    create_parent(&path)?;
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).map_err(|source| {
+            CommandError::Report(report::ReportError::Dir {
+                path: dir.clone(),
+                source,
+            })
+        })?;
+    }
+
+    let plan = BenchPlan {
+        solutions,
+        cases,
+        seed: args.check.seed,
+        tolerance,
+        sampling,
+        input_sets: args.input_sets,
+    };
+    let mut samplers = MachineSamplers::new(None);
+    let mut progress = Progress::new(entry_count(&plan, &samplers), args.quiet);
+    progress.status("measuring the CPU's FMA peak and read bandwidth".to_owned());
+    // CUDA variants are timed once a GPU backend is attached here with `MachineSamplers::with_gpu`.
+    samplers = MachineSamplers::new(Some(CpuCeilings::from(cpu_peak::measure())));
+    meta.cpu_peak = samplers.cpu_ceilings();
+    meta.gpu = samplers.gpu();
+    meta.bench = Some(BenchMeta::new(
+        args.preset,
+        args.axes.iter().map(|a| a.spec.clone()).collect(),
+        args.input_sets,
+        &plan.sampling,
+    ));
+    let mut results =
+        ResultsFile::create(meta, Some(path.clone())).map_err(CommandError::Output)?;
+    let outcome = execute(&plan, &mut samplers, &mut results, &mut progress);
+    progress.clear();
+    outcome?;
+
+    let doc = results.doc();
+    print!("{}", bench_table(&doc.entries).render_text());
+    println!(
+        "\n{} ({tolerance}, seed {}) in {}",
+        verdict_summary(&doc.entries),
+        args.check.seed,
+        format_seconds(started.elapsed().as_secs_f64())
+    );
+    if let Some(c) = &doc.meta.cpu_peak {
+        println!(
+            "CPU ceilings: {:.1} GFLOP/s FMA peak ({}, {} threads), {:.1} GB/s read",
+            c.fma_gflops, c.simd, c.threads, c.read_gbps
+        );
+    }
+    println!("results written to {}", path.display());
+    if let Some(dir) = &args.report {
+        let source = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let files = report::write(doc, dir, &source)?;
+        println!("report written to {}", files.html.display());
+        for (kind, why) in &files.skipped {
+            println!("  chart {} not drawn: {why}", kind.file_stem());
+        }
+    }
+    Ok(ExitStatus::from_verdicts(
+        doc.entries.iter().map(|e| e.verdict),
+    ))
+}

@@ -1,0 +1,27 @@
+//! `judge compare OLD.json NEW.json`: the ratio table of two results documents, with a noise judgement.
+
+use crate::cli::CompareArgs;
+use crate::compare::{compare as compare_docs, summary, table};
+use crate::results::ResultsDoc;
+use crate::verdict::ExitStatus;
+
+use super::CommandError;
+
+pub(super) fn compare(args: &CompareArgs) -> Result<ExitStatus, CommandError> {
+    let old = ResultsDoc::read(&args.old).map_err(CommandError::Input)?;
+    let new = ResultsDoc::read(&args.new).map_err(CommandError::Input)?;
+    let rows = compare_docs(&old, &new);
+    let t = table(&rows);
+    if args.markdown {
+        print!("{}", t.render_markdown());
+    } else {
+        print!("{}", t.render_text());
+    }
+    println!(
+        "\n{} (old: {}, new: {}; beyond noise = the medians' 95% confidence intervals do not overlap)",
+        summary(&rows),
+        args.old.display(),
+        args.new.display()
+    );
+    Ok(ExitStatus::Success)
+}

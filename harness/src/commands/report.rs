@@ -1,0 +1,36 @@
+//! `judge report results.json [--out DIR]`: renders the HTML page, Markdown table and PNG charts of a
+//! results document.
+
+use crate::cli::ReportArgs;
+use crate::report;
+use crate::results::ResultsDoc;
+use crate::verdict::ExitStatus;
+
+use super::CommandError;
+
+pub(super) fn report(args: &ReportArgs) -> Result<ExitStatus, CommandError> {
+    let doc = ResultsDoc::read(&args.results).map_err(CommandError::Input)?;
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => args
+            .results
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| ".".into(), ToOwned::to_owned),
+    };
+    let source = args
+        .results
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| args.results.display().to_string());
+    let files = report::write(&doc, &dir, &source)?;
+    println!("report written to {}", files.html.display());
+    println!("markdown: {}", files.markdown.display());
+    for png in &files.charts {
+        println!("chart: {}", png.display());
+    }
+    for (kind, why) in &files.skipped {
+        println!("chart {} not drawn: {why}", kind.file_stem());
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,312 @@
+//! Two results documents side by side: entries matched by (solution, case, mode), the ratio of their median
+//! times, and whether the difference is beyond noise: it is when the 95% confidence intervals of the two
+//! medians do not overlap (a conservative test: non-overlapping intervals mean a difference well beyond the
+//! 5% level).
+
+use std::fmt;
+
+use crate::results::{Entry, Mode, ResultsDoc};
+use crate::stats::Interval;
+use crate::table::{Align, Table};
+use crate::verdict::Verdict;
+
+/// What happened to one matched measurement between the two documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Faster, beyond noise.
+    Faster,
+    /// Slower, beyond noise.
+    Slower,
+    /// The medians' intervals overlap: no difference can be claimed.
+    WithinNoise,
+    /// One side was not timed (skipped, wrong, failed), so there is no ratio.
+    NotTimed,
+    /// Same solution, case name and mode, but different shapes: not comparable.
+    ShapeDiffers,
+    /// Only the old document has it.
+    OnlyOld,
+    /// Only the new document has it.
+    OnlyNew,
+}
+
+impl Change {
+    /// The words used in tables.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Change::Faster => "faster",
+            Change::Slower => "slower",
+            Change::WithinNoise => "within noise",
+            Change::NotTimed => "not timed",
+            Change::ShapeDiffers => "shape differs",
+            Change::OnlyOld => "only in old",
+            Change::OnlyNew => "only in new",
+        }
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One side of a matched row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Median time in seconds, when timed.
+    pub median_s: Option<f64>,
+    /// The median's confidence interval, in seconds: recorded, or `[min, max]` for documents without one.
+    pub interval: Option<Interval>,
+}
+
+impl Side {
+    fn of(entry: &Entry) -> Self {
+        let summary = entry.timing.as_ref().map(|t| t.summary);
+        Self {
+            verdict: entry.verdict,
+            median_s: summary.map(|s| s.median),
+            interval: summary.map(|s| {
+                s.median_ci.unwrap_or(Interval {
+                    low: s.min,
+                    high: s.max,
+                })
+            }),
+        }
+    }
+}
+
+/// One matched (or unmatched) measurement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The solution.
+    pub solution: String,
+    /// The case's name.
+    pub case: String,
+    /// The mode.
+    pub mode: Mode,
+    /// The old document's entry.
+    pub old: Option<Side>,
+    /// The new document's entry.
+    pub new: Option<Side>,
+    /// New median over old median (below 1: faster), when both were timed.
+    pub ratio: Option<f64>,
+    /// The judgement.
+    pub change: Change,
+}
+
+/// The rows of a comparison: the new document's order, then entries only the old one has.
+pub fn compare(old: &ResultsDoc, new: &ResultsDoc) -> Vec<Row> {
+    let same = |a: &Entry, b: &Entry| {
+        a.solution == b.solution && a.case.name == b.case.name && a.mode == b.mode
+    };
+    let mut rows = Vec::new();
+    for n in &new.entries {
+        let row = match old.entries.iter().find(|o| same(o, n)) {
+            Some(o) => matched(o, n),
+            None => Row {
+                solution: n.solution.clone(),
+                case: n.case.name.clone(),
+                mode: n.mode,
+                old: None,
+                new: Some(Side::of(n)),
+                ratio: None,
+                change: Change::OnlyNew,
+            },
+        };
+        rows.push(row);
+    }
+    for o in &old.entries {
+        if !new.entries.iter().any(|n| same(o, n)) {
+            rows.push(Row {
+                solution: o.solution.clone(),
+                case: o.case.name.clone(),
+                mode: o.mode,
+                old: Some(Side::of(o)),
+                new: None,
+                ratio: None,
+                change: Change::OnlyOld,
+            });
+        }
+    }
+    rows
+}
+
+fn matched(old: &Entry, new: &Entry) -> Row {
+    let (o, n) = (Side::of(old), Side::of(new));
+    let timed = |s: &Side| s.verdict == Verdict::Pass && s.median_s.is_some_and(|m| m > 0.0);
+    let (ratio, change) = if old.case.shape != new.case.shape {
+        (None, Change::ShapeDiffers)
+    } else if !timed(&o) || !timed(&n) {
+        (None, Change::NotTimed)
+    } else {
+        let (om, nm) = (o.median_s.unwrap_or(1.0), n.median_s.unwrap_or(1.0));
+        let change = match (o.interval, n.interval) {
+            (Some(oi), Some(ni)) if !oi.overlaps(&ni) => {
+                if nm < om {
+                    Change::Faster
+                } else {
+                    Change::Slower
+                }
+            }
+            _ => Change::WithinNoise,
+        };
+        (Some(nm / om), change)
+    };
+    Row {
+        solution: new.solution.clone(),
+        case: new.case.name.clone(),
+        mode: new.mode,
+        old: Some(o),
+        new: Some(n),
+        ratio,
+        change,
+    }
+}
+
+/// The ratio as people read it: `×0.52 (1.92× faster)`, `×1.10 (1.10× slower)`.
+pub fn ratio_text(ratio: f64) -> String {
+    if ratio < 1.0 {
+        format!("×{ratio:.3} ({:.2}× faster)", 1.0 / ratio)
+    } else {
+        format!("×{ratio:.3} ({ratio:.2}× slower)")
+    }
+}
+
+/// The comparison as a table.
+pub fn table(rows: &[Row]) -> Table {
+    let mut t = Table::new(&[
+        ("solution", Align::Left),
+        ("case", Align::Left),
+        ("mode", Align::Left),
+        ("old median", Align::Right),
+        ("old CI", Align::Right),
+        ("new median", Align::Right),
+        ("new CI", Align::Right),
+        ("new/old", Align::Right),
+        ("change", Align::Left),
+    ]);
+    let median = |s: &Option<Side>| -> String {
+        match s {
+            Some(Side {
+                median_s: Some(m),
+                verdict: Verdict::Pass,
+                ..
+            }) => crate::commands::format_seconds(*m),
+            Some(side) => side.verdict.to_string(),
+            None => String::new(),
+        }
+    };
+    let ci = |s: &Option<Side>| -> String {
+        match s {
+            Some(Side {
+                median_s: Some(m),
+                interval: Some(i),
+                ..
+            }) if *m > 0.0 => format!("±{:.1}%", 100.0 * i.half_width() / m),
+            _ => String::new(),
+        }
+    };
+    for r in rows {
+        t.push(vec![
+            r.solution.clone(),
+            r.case.clone(),
+            r.mode.to_string(),
+            median(&r.old),
+            ci(&r.old),
+            median(&r.new),
+            ci(&r.new),
+            r.ratio.map(ratio_text).unwrap_or_default(),
+            r.change.to_string(),
+        ]);
+    }
+    t
+}
+
+/// A one-line count of the judgements (`2 faster, 1 within noise`).
+pub fn summary(rows: &[Row]) -> String {
+    let order = [
+        Change::Faster,
+        Change::Slower,
+        Change::WithinNoise,
+        Change::NotTimed,
+        Change::ShapeDiffers,
+        Change::OnlyOld,
+        Change::OnlyNew,
+    ];
+    let parts: Vec<String> = order
+        .iter()
+        .filter_map(|c| {
+            let n = rows.iter().filter(|r| r.change == *c).count();
+            (n > 0).then(|| format!("{n} {c}"))
+        })
+        .collect();
+    if parts.is_empty() {
+        "nothing to compare".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::{Clock, Timing};
+
+    fn doc_with(samples: &[(&str, Vec<f64>)]) -> ResultsDoc {
+        let mut doc: ResultsDoc =
+            serde_json::from_str(include_str!("../tests/data/run-v1.json")).unwrap();
+        let template = doc.entries[0].clone();
+        doc.entries = samples
+            .iter()
+            .map(|(name, s)| Entry {
+                solution: (*name).to_owned(),
+                mode: Mode::Warm,
+                timing: Timing::from_samples(Clock::Wall, s.clone()),
+                ..template.clone()
+            })
+            .collect();
+        doc
+    }
+
+    #[test]
+    fn ratios_and_noise_by_hand() {
+        // a: 100 samples 1..=100 → median 50.5, CI [41, 61]; b: ×0.5 → CI [20.5, 30.5]: disjoint.
+        // c: shifted by 5 → CI [46, 66]: overlaps [41, 61].
+        let base: Vec<f64> = (1..=100).map(f64::from).collect();
+        let old = doc_with(&[("a", base.clone()), ("c", base.clone())]);
+        let new = doc_with(&[
+            ("a", base.iter().map(|x| x * 0.5).collect()),
+            ("c", base.iter().map(|x| x + 5.0).collect()),
+        ]);
+        let rows = compare(&old, &new);
+        assert_eq!(rows[0].change, Change::Faster);
+        assert!((rows[0].ratio.unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(rows[1].change, Change::WithinNoise);
+        assert!((rows[1].ratio.unwrap() - 55.5 / 50.5).abs() < 1e-12);
+        assert_eq!(summary(&rows), "1 faster, 1 within noise");
+        assert_eq!(ratio_text(0.5), "×0.500 (2.00× faster)");
+        assert_eq!(ratio_text(1.1), "×1.100 (1.10× slower)");
+    }
+
+    #[test]
+    fn documents_without_intervals_fall_back_to_the_sample_range() {
+        let mut old = doc_with(&[("a", vec![1.0, 2.0, 3.0])]);
+        let mut new = doc_with(&[("a", vec![3.5, 4.0, 5.0])]);
+        for doc in [&mut old, &mut new] {
+            if let Some(t) = &mut doc.entries[0].timing {
+                t.summary.median_ci = None;
+            }
+        }
+        // [1, 3] and [3.5, 5] are disjoint.
+        assert_eq!(compare(&old, &new)[0].change, Change::Slower);
+        new.entries[0].case.shape.s += 1;
+        assert_eq!(compare(&old, &new)[0].change, Change::ShapeDiffers);
+        new.entries[0].case.shape.s -= 1;
+        new.entries[0].verdict = Verdict::WrongAnswer;
+        assert_eq!(compare(&old, &new)[0].change, Change::NotTimed);
+        let table = table(&compare(&old, &new)).render_text();
+        assert!(table.contains("wrong-answer"), "{table}");
+    }
+}

@@ -1,0 +1,427 @@
+//! Whole benches run deterministically through the scripted samplers: entries per solution, case and mode,
+//! derived metrics, the results document (written after every measurement and read back), the report files,
+//! and `compare` on two documents.
+
+use std::path::Path;
+use std::time::Duration;
+
+use harness::bench::plan::{BenchCase, Preset};
+use harness::bench::progress::Progress;
+use harness::bench::sampler::{GpuTiming, MachineSamplers, NO_GPU_SAMPLER, Scripted};
+use harness::bench::{BenchPlan, execute};
+use harness::challenge::DEFAULT_TOLERANCE;
+use harness::challenge::suites::DEFAULT_SEED;
+use harness::compare::{Change, compare};
+use harness::meta::GpuInfo;
+use harness::report;
+use harness::results::{
+    BenchMeta, Clock, CpuCeilings, Mode, ResultsDoc, ResultsFile, SpeedOfLight,
+};
+use harness::timing::{Sampler, SamplingPlan, StopReason};
+use harness::verdict::Verdict;
+use solutions::known_bad::{KnownBad, Mistake};
+use solutions::solution::HostPrepared;
+use solutions::{Availability, Backend, Inputs, Prepared, Shape, Solution, SolveError, cpu_naive};
+
+/// A stand-in GPU variant: reports the CUDA backend, computes on the host. Lets the tests exercise the warm
+/// and cold modes and the device-copy speed of light without a GPU.
+struct FakeCuda {
+    available: bool,
+}
+
+impl Solution for FakeCuda {
+    fn name(&self) -> &str {
+        if self.available {
+            "fake-cuda"
+        } else {
+            "fake-cuda-absent"
+        }
+    }
+    fn description(&self) -> &str {
+        "test stand-in for a CUDA variant"
+    }
+    fn backend(&self) -> Backend {
+        Backend::Cuda
+    }
+    fn availability(&self) -> Availability {
+        if self.available {
+            Availability::Available
+        } else {
+            Availability::Unavailable("no NVIDIA driver found".to_owned())
+        }
+    }
+    fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
+        let mut key = vec![0.0f32; inputs.shape().d];
+        Ok(Box::new(HostPrepared::new(
+            self.name(),
+            inputs,
+            move |i: &Inputs, out: &mut [f32]| cpu_naive::solve(i, &mut key, out),
+        )))
+    }
+}
+
+const CPU: fn() -> CpuCeilings = || CpuCeilings {
+    fma_gflops: 100.0,
+    read_gbps: 20.0,
+    threads: 2,
+    simd: "avx2+fma".to_owned(),
+};
+
+fn sampling() -> SamplingPlan {
+    SamplingPlan {
+        warmup_calls: 2,
+        warmup_time: Duration::ZERO,
+        min_samples: 10,
+        max_samples: 200,
+        target_rel_err: 0.05,
+        budget: Duration::from_secs(3600),
+    }
+}
+
+fn plan() -> BenchPlan {
+    BenchPlan {
+        solutions: vec![
+            Box::new(cpu_naive::CpuNaive),
+            Box::new(KnownBad(Mistake::DropsQjl)),
+            Box::new(FakeCuda { available: true }),
+            Box::new(FakeCuda { available: false }),
+        ],
+        cases: vec![
+            BenchCase::swept(Shape::new(2, 64, 8, 4)),
+            BenchCase::swept(Shape::new(2, 128, 8, 4)),
+        ],
+        seed: DEFAULT_SEED,
+        tolerance: DEFAULT_TOLERANCE,
+        sampling: sampling(),
+        input_sets: 2,
+    }
+}
+
+fn run_scripted(times: &[(&str, f64)], json: Option<&Path>) -> ResultsDoc {
+    let plan = plan();
+    let mut samplers = Scripted::new(times, CPU());
+    let mut meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+    meta.cpu_peak = Some(CPU());
+    meta.bench = Some(BenchMeta::new(Preset::Perf, Vec::new(), 2, &plan.sampling));
+    let mut results = ResultsFile::create(meta, json.map(Path::to_owned)).unwrap();
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
+    results.doc().clone()
+}
+
+#[test]
+fn a_scripted_bench_gives_one_entry_per_solution_case_and_mode() {
+    let doc = run_scripted(&[("cpu-naive", 2e-3), ("fake-cuda", 1e-5)], None);
+    // Per case: cpu-naive warm, bad-drops-qjl warm, fake-cuda warm + cold, fake-cuda-absent warm + cold.
+    assert_eq!(doc.entries.len(), 2 * 6);
+    let find = |solution: &str, case: &str, mode: Mode| {
+        doc.entries
+            .iter()
+            .find(|e| e.solution == solution && e.case.name == case && e.mode == mode)
+            .unwrap_or_else(|| panic!("no entry {solution} {case} {mode}"))
+    };
+    let case = "b2-s64-d8-c4";
+
+    let naive = find("cpu-naive", case, Mode::Warm);
+    assert_eq!(naive.verdict, Verdict::Pass);
+    let timing = naive.timing.as_ref().unwrap();
+    assert_eq!(timing.clock, Clock::Wall);
+    assert_eq!(timing.stop, Some(StopReason::Converged));
+    assert_eq!(timing.input_sets, Some(2));
+    // The scripted pattern 1, 1.01, 0.99, 1.02, 0.98 (× 2 ms) repeated: 16 samples (the first power of two
+    // past the minimum) with median 2 ms.
+    assert_eq!(timing.samples_s.len(), 16);
+    assert!((timing.summary.median - 2e-3).abs() < 1e-12);
+    let shape = Shape::new(2, 64, 8, 4);
+    let derived = naive.derived.unwrap();
+    assert!((derived.gbps - shape.min_bytes() as f64 / 2e-3 / 1e9).abs() < 1e-9);
+    assert!((derived.gflops - shape.reduced_flops() as f64 / 2e-3 / 1e9).abs() < 1e-9);
+    match derived.speed_of_light {
+        Some(SpeedOfLight::FmaPeak { percent, .. }) => {
+            assert!((percent - 100.0 * derived.gflops / 100.0).abs() < 1e-9)
+        }
+        other => panic!("CPU speed of light should be an FMA-peak ratio, got {other:?}"),
+    }
+    assert!(naive.check.as_ref().unwrap().passed);
+    assert_eq!(
+        naive.errors.as_ref().unwrap().total,
+        shape.output_len() as u64
+    );
+
+    let bad = find("bad-drops-qjl", case, Mode::Warm);
+    assert_eq!(bad.verdict, Verdict::WrongAnswer);
+    assert!(bad.timing.is_none(), "a wrong variant is never timed");
+    assert!(bad.errors.as_ref().unwrap().outside() > 0);
+
+    let cold = find("fake-cuda", case, Mode::Cold);
+    assert_eq!(cold.verdict, Verdict::Pass);
+    assert_eq!(cold.timing.as_ref().unwrap().clock, Clock::CudaEvents);
+    assert!((cold.timing.as_ref().unwrap().summary.median - 1.5e-5).abs() < 1e-15);
+    match cold.derived.unwrap().speed_of_light {
+        Some(SpeedOfLight::DeviceCopy { copy_s, ratio }) => {
+            assert_eq!(copy_s, 2e-6);
+            assert!((ratio - 7.5).abs() < 1e-9);
+        }
+        other => panic!("GPU speed of light should be a device-copy ratio, got {other:?}"),
+    }
+
+    let absent = find("fake-cuda-absent", case, Mode::Cold);
+    assert_eq!(absent.verdict, Verdict::Skipped);
+    assert_eq!(absent.reason.as_deref(), Some("no NVIDIA driver found"));
+}
+
+#[test]
+fn scripted_benches_are_deterministic_and_the_document_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.json");
+    let doc = run_scripted(&[], Some(&path));
+    let read = ResultsDoc::read(&path).unwrap();
+    assert_eq!(
+        read, doc,
+        "the file holds the whole document after the last entry"
+    );
+    let again = run_scripted(&[], None);
+    let samples = |d: &ResultsDoc| -> Vec<Vec<f64>> {
+        d.entries
+            .iter()
+            .map(|e| {
+                e.timing
+                    .as_ref()
+                    .map(|t| t.samples_s.clone())
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    assert_eq!(samples(&doc), samples(&again));
+    assert_eq!(
+        doc.entries.iter().map(|e| e.verdict).collect::<Vec<_>>(),
+        again.entries.iter().map(|e| e.verdict).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn without_a_gpu_sampler_cuda_variants_are_skipped_with_a_reason() {
+    let plan = BenchPlan {
+        solutions: vec![
+            Box::new(FakeCuda { available: true }),
+            Box::new(FakeCuda { available: false }),
+        ],
+        cases: vec![BenchCase::swept(Shape::new(1, 16, 4, 2))],
+        ..plan()
+    };
+    let mut samplers = MachineSamplers::new(Some(CPU()));
+    let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+    let mut results = ResultsFile::create(meta, None).unwrap();
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
+    let entries = &results.doc().entries;
+    assert_eq!(entries.len(), 2);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.verdict == Verdict::Skipped && e.timing.is_none())
+    );
+    assert_eq!(entries[0].reason.as_deref(), Some(NO_GPU_SAMPLER));
+    assert_eq!(entries[1].reason.as_deref(), Some("no NVIDIA driver found"));
+}
+
+/// A stand-in GPU timing backend: fixed times, warm 10 µs and cold 15 µs per solve, a 4 µs warm copy and a
+/// 5 µs cold one.
+struct FakeGpu;
+
+struct Fixed(f64);
+
+impl Sampler for Fixed {
+    fn sample(&mut self) -> Result<f64, SolveError> {
+        Ok(self.0)
+    }
+}
+
+impl GpuTiming for FakeGpu {
+    fn modes(&self) -> Vec<Mode> {
+        vec![Mode::Warm, Mode::Cold]
+    }
+    fn sampler<'s>(
+        &'s mut self,
+        _solution: &'s dyn Solution,
+        mode: Mode,
+        sets: Vec<Box<dyn Prepared + 's>>,
+    ) -> Result<Box<dyn Sampler + 's>, SolveError> {
+        assert_eq!(sets.len(), 2, "every input set is handed over");
+        Ok(Box::new(Fixed(if mode == Mode::Cold {
+            15e-6
+        } else {
+            10e-6
+        })))
+    }
+    fn copy_seconds(&mut self, mode: Mode, bytes: u64) -> Result<f64, SolveError> {
+        assert!(bytes > 0);
+        Ok(if mode == Mode::Cold { 5e-6 } else { 4e-6 })
+    }
+    fn info(&self) -> GpuInfo {
+        GpuInfo {
+            name: "stand-in GPU".to_owned(),
+            compute_capability: "9.0".to_owned(),
+            driver: "0".to_owned(),
+            memory_bytes: 1 << 30,
+        }
+    }
+}
+
+#[test]
+fn an_attached_gpu_timing_measures_cuda_variants_warm_and_cold() {
+    let plan = BenchPlan {
+        solutions: vec![Box::new(FakeCuda { available: true })],
+        cases: vec![BenchCase::swept(Shape::new(1, 16, 4, 2))],
+        ..plan()
+    };
+    let mut samplers = MachineSamplers::new(Some(CPU())).with_gpu(Box::new(FakeGpu));
+    let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+    let mut results = ResultsFile::create(meta, None).unwrap();
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
+    let entries = &results.doc().entries;
+    let got: Vec<(Mode, Verdict, Option<SpeedOfLight>)> = entries
+        .iter()
+        .map(|e| (e.mode, e.verdict, e.derived.and_then(|d| d.speed_of_light)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                Mode::Warm,
+                Verdict::Pass,
+                Some(SpeedOfLight::DeviceCopy {
+                    copy_s: 4e-6,
+                    ratio: 10e-6 / 4e-6
+                })
+            ),
+            (
+                Mode::Cold,
+                Verdict::Pass,
+                Some(SpeedOfLight::DeviceCopy {
+                    copy_s: 5e-6,
+                    ratio: 15e-6 / 5e-6
+                })
+            ),
+        ]
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.timing.as_ref().unwrap().clock == Clock::CudaEvents)
+    );
+    assert_eq!(
+        samplers_gpu_name(&samplers),
+        Some("stand-in GPU".to_owned())
+    );
+}
+
+fn samplers_gpu_name(samplers: &MachineSamplers) -> Option<String> {
+    use harness::bench::sampler::Samplers;
+    samplers.gpu().map(|g| g.name)
+}
+
+#[test]
+fn the_machine_sampler_times_cpu_variants() {
+    let plan = BenchPlan {
+        solutions: vec![Box::new(cpu_naive::CpuNaive)],
+        cases: vec![BenchCase::swept(Shape::new(2, 32, 8, 4))],
+        sampling: SamplingPlan {
+            budget: Duration::from_millis(200),
+            ..sampling()
+        },
+        ..plan()
+    };
+    let mut samplers = MachineSamplers::new(Some(CPU()));
+    let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+    let mut results = ResultsFile::create(meta, None).unwrap();
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
+    let entry = &results.doc().entries[0];
+    assert_eq!(entry.verdict, Verdict::Pass);
+    let timing = entry.timing.as_ref().unwrap();
+    assert!(timing.summary.n >= 1 && timing.summary.median > 0.0);
+    assert!(timing.stop.is_some());
+}
+
+#[test]
+fn the_report_holds_every_variant_and_no_external_reference() {
+    let doc = run_scripted(&[("cpu-naive", 2e-3), ("fake-cuda", 1e-5)], None);
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write(&doc, dir.path(), "bench.json").unwrap();
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    for solution in [
+        "cpu-naive",
+        "bad-drops-qjl",
+        "fake-cuda",
+        "fake-cuda-absent",
+    ] {
+        assert!(html.contains(solution), "the page does not name {solution}");
+    }
+    assert!(html.contains("<svg"), "charts are inline SVG");
+    for forbidden in [
+        "http://", "https://", "<script", "@import", "url(", "<link", "<img",
+    ] {
+        assert!(!html.contains(forbidden), "the page contains '{forbidden}'");
+    }
+    // Two cases that differ only in S make a sweep, so all four charts are drawn.
+    assert!(files.skipped.is_empty(), "skipped: {:?}", files.skipped);
+    assert_eq!(files.charts.len(), 4);
+    for png in &files.charts {
+        let bytes = std::fs::read(png).unwrap();
+        assert_eq!(
+            &bytes[..8],
+            b"\x89PNG\r\n\x1a\n",
+            "{} is not a PNG",
+            png.display()
+        );
+    }
+    let markdown = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(markdown.contains("| cpu-naive |") && markdown.contains("wrong-answer"));
+}
+
+#[test]
+fn a_report_of_a_run_without_timings_explains_the_missing_charts() {
+    let mut doc = run_scripted(&[], None);
+    doc.entries.retain(|e| e.verdict != Verdict::Pass);
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write(&doc, dir.path(), "bench.json").unwrap();
+    assert!(files.charts.len() < 4);
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(html.contains("Not drawn:"));
+}
+
+#[test]
+fn compare_flags_only_differences_beyond_noise() {
+    let old = run_scripted(&[("cpu-naive", 2e-3), ("fake-cuda", 1e-5)], None);
+    // cpu-naive twice as fast, fake-cuda 0.5% slower: within the spread of the scripted samples.
+    let new = run_scripted(&[("cpu-naive", 1e-3), ("fake-cuda", 1.005e-5)], None);
+    let rows = compare(&old, &new);
+    assert_eq!(rows.len(), old.entries.len());
+    for row in &rows {
+        let expected = match (row.solution.as_str(), row.mode) {
+            ("cpu-naive", _) => Change::Faster,
+            ("fake-cuda", _) => Change::WithinNoise,
+            _ => Change::NotTimed,
+        };
+        assert_eq!(
+            row.change, expected,
+            "{} {} {}",
+            row.solution, row.case, row.mode
+        );
+    }
+    let naive = rows.iter().find(|r| r.solution == "cpu-naive").unwrap();
+    assert!((naive.ratio.unwrap() - 0.5).abs() < 1e-9);
+    let backwards = compare(&new, &old);
+    assert!(
+        backwards
+            .iter()
+            .filter(|r| r.solution == "cpu-naive")
+            .all(|r| r.change == Change::Slower)
+    );
+
+    let mut fewer = new.clone();
+    fewer.entries.retain(|e| e.case.name != "b2-s128-d8-c4");
+    let rows = compare(&old, &fewer);
+    assert_eq!(
+        rows.iter().filter(|r| r.change == Change::OnlyOld).count(),
+        6
+    );
+}

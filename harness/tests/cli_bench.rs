@@ -1,0 +1,97 @@
+//! `judge bench`, `judge report` and `judge compare` as a user runs them: exit statuses, the files written,
+//! and what the commands print.
+
+use std::process::Command;
+
+fn judge(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the judge binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bench_then_report_then_compare() {
+    let dir = tempfile::tempdir().unwrap();
+    let report_dir = dir.path().join("report");
+    let report = report_dir.to_str().unwrap();
+    let (code, stdout, stderr) = judge(&[
+        "bench",
+        "--axis",
+        "S=64,128",
+        "--axis",
+        "B=2",
+        "--axis",
+        "D=8",
+        "--budget",
+        "100ms",
+        "--warmup",
+        "0s",
+        "--input-sets",
+        "2",
+        "--solution",
+        "cpu-naive",
+        "--solution",
+        "bad-drops-qjl",
+        "--report",
+        report,
+    ]);
+    // A wrong answer among the variants: exit status 1, like `judge run`.
+    assert_eq!(code, 1, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("b2-s64-d8-c16") && stdout.contains("wrong-answer"));
+    assert!(
+        stdout.contains("4 measurements: 2 pass, 2 wrong-answer"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.is_empty(),
+        "no progress when stderr is not a terminal: {stderr}"
+    );
+    let json = report_dir.join("results.json");
+    for file in [
+        "results.json",
+        "index.html",
+        "results.md",
+        "time-per-variant.png",
+    ] {
+        assert!(report_dir.join(file).is_file(), "{file} missing");
+    }
+
+    let again = dir.path().join("again");
+    let (code, stdout, _) = judge(&[
+        "report",
+        json.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("index.html"));
+    assert_eq!(
+        std::fs::read(report_dir.join("results.md")).unwrap(),
+        std::fs::read(again.join("results.md")).unwrap(),
+        "a re-rendered report is the same"
+    );
+
+    let (code, stdout, _) = judge(&["compare", json.to_str().unwrap(), json.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("2 within noise, 2 not timed"), "{stdout}");
+    assert!(stdout.contains("×1.000"));
+}
+
+#[test]
+fn usage_errors_are_reported_as_such() {
+    let (code, _, stderr) = judge(&["bench", "--axis", "S=0"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("S"), "{stderr}");
+    let (code, _, stderr) = judge(&["bench", "--solution", "no-such-variant"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown solution"));
+    let (code, _, stderr) = judge(&["report", "/nonexistent/results.json"]);
+    assert_eq!(code, 2, "{stderr}");
+}
