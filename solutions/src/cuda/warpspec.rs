@@ -1,0 +1,356 @@
+//! `cuda-warpspec`: a warp-specialised tensor-core kernel for Hopper (`kernels/cuda_warpspec.cu`; design and
+//! measurements in `kernels/NOTES.md`). A prologue computes `Qp` and `Qs` once per solve and splits them into
+//! fp16 hi + lo mma fragments; the main kernel, launched with programmatic dependent launch, streams 64-key tiles
+//! of indices, signs and gamma through a ring of shared-memory stages with bulk copies completing on mbarriers
+//! (one producer warp), while two groups of four consumer warps expand them into fp16 operands and run
+//! `mma.m16n8k16` with f32 accumulation.
+//!
+//! Needs compute capability 9.0 (bulk copies, mbarrier transaction counts, `griddepcontrol`); on older GPUs it
+//! reports itself unavailable.
+
+use cudarc::driver::CudaSlice;
+
+use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
+use super::{CudaError, Gpu, Kernel, Launch, WARPSPEC_CU, availability, gpu, param};
+use crate::problem::{Inputs, Shape};
+use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
+
+/// Keys per stage (the kernel's `TILE_KEYS`).
+const TILE_KEYS: usize = 64;
+/// Threads per block: one producer warp and two groups of four consumer warps (the kernel's `THREADS`).
+const THREADS: u32 = 32 * (1 + 4 * 2);
+/// Shared-memory offset of the Qp/Qs fragments (the kernel's `OFF_QF`), in bytes.
+const OFF_QF: usize = 1408;
+/// Most stages the kernel's barrier area holds.
+const MAX_STAGES: usize = 8;
+/// Bulk copies, mbarrier transaction counts and `griddepcontrol` need Hopper.
+const MIN_CC: (i32, i32) = (9, 0);
+
+/// The warp-specialised tensor-core variant.
+pub struct CudaWarpspec;
+
+impl Solution for CudaWarpspec {
+    fn name(&self) -> &str {
+        "cuda-warpspec"
+    }
+
+    fn description(&self) -> &str {
+        "Hopper: producer warp streams key tiles with bulk copies into an mbarrier ring; consumer warps run \
+         fp16 hi+lo mma.m16n8k16 against Qp/Qs computed once"
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Cuda
+    }
+
+    fn availability(&self) -> Availability {
+        availability(
+            MIN_CC,
+            "cuda-warpspec (bulk copies, mbarrier transaction counts)",
+        )
+    }
+
+    fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
+        let err = |context: &str| {
+            let context = context.to_owned();
+            move |error| SolveError::Cuda {
+                solution: "cuda-warpspec".to_owned(),
+                context,
+                error: Box::new(error),
+            }
+        };
+        let gpu = gpu().map_err(err("prepare"))?;
+        gpu.require(MIN_CC, "cuda-warpspec")
+            .map_err(err("prepare"))?;
+        let solve = WarpspecSolve::new(gpu, inputs.shape())
+            .map_err(err("prepare: compiling and allocating"))?;
+        let case = DeviceCase::upload(gpu, inputs, TILE_KEYS)
+            .map_err(err("prepare: uploading the inputs"))?;
+        Ok(Box::new(GpuPrepared::new(
+            "cuda-warpspec",
+            gpu,
+            case,
+            solve,
+        )))
+    }
+}
+
+/// Launch geometry of the main kernel for one shape on one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Bytes per key row in the staged arrays (D rounded up to 16).
+    pub row_bytes: usize,
+    /// Whether the key arrays are repacked to `row_bytes` first (D not a multiple of 16).
+    pub repack: bool,
+    /// k-steps of 16 dimensions (D rounded up to 64, over 16).
+    pub ksteps: usize,
+    /// Query tiles of 16 (1 or 2).
+    pub mtiles: usize,
+    /// Tiles of 64 keys.
+    pub tiles: usize,
+    /// Shared-memory stages.
+    pub stages: usize,
+    /// Bytes per stage.
+    pub stage_bytes: usize,
+    /// Dynamic shared memory per block, in bytes.
+    pub smem_bytes: usize,
+    /// Blocks (at most one per multiprocessor).
+    pub grid: usize,
+}
+
+fn round_up(x: usize, m: usize) -> usize {
+    x.div_ceil(m) * m
+}
+
+impl Plan {
+    /// The plan for `shape` on a device with `sms` multiprocessors and `smem_optin` bytes of shared memory per
+    /// block; `None` when fewer than two stages fit.
+    pub fn new(shape: Shape, sms: usize, smem_optin: usize) -> Option<Plan> {
+        let row_bytes = round_up(shape.d, 16);
+        let ksteps = round_up(shape.d, 64) / 16;
+        let mtiles = shape.b.div_ceil(16);
+        let tiles = shape.s.div_ceil(TILE_KEYS);
+        let fixed = round_up(OFF_QF + ksteps * mtiles * 2048, 128);
+        let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + TILE_KEYS * 4, 128);
+        let stages = (smem_optin.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES);
+        (stages >= 2).then_some(Plan {
+            row_bytes,
+            repack: !shape.d.is_multiple_of(16),
+            ksteps,
+            mtiles,
+            tiles,
+            stages,
+            stage_bytes,
+            smem_bytes: fixed + stages * stage_bytes,
+            grid: tiles.min(sms.max(1)),
+        })
+    }
+}
+
+struct WarpspecSolve {
+    plan: Plan,
+    prologue: Kernel,
+    scores: Kernel,
+    repack: Option<(Kernel, CudaSlice<u8>, CudaSlice<u8>)>,
+    qfrag: CudaSlice<u32>,
+    scales: CudaSlice<f32>,
+    cbtab: CudaSlice<u32>,
+}
+
+impl WarpspecSolve {
+    fn new(gpu: &Gpu, shape: Shape) -> Result<Self, CudaError> {
+        let plan = Plan::new(
+            shape,
+            gpu.info.multiprocessors as usize,
+            gpu.info.smem_per_block_optin as usize,
+        )
+        .ok_or_else(|| CudaError::Unsupported {
+            what: format!("cuda-warpspec at {shape}"),
+            needs: "shared memory for two stages".to_owned(),
+            device: gpu.info.name.clone(),
+            found: format!(
+                "{}.{} with {} bytes per block",
+                gpu.info.compute_capability.0,
+                gpu.info.compute_capability.1,
+                gpu.info.smem_per_block_optin
+            ),
+        })?;
+        let module = gpu.module(&WARPSPEC_CU)?;
+        let scores = module.kernel(if plan.mtiles == 1 {
+            "warpspec_scores_mt1"
+        } else {
+            "warpspec_scores_mt2"
+        })?;
+        scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
+        let padded = plan.tiles * TILE_KEYS;
+        let repack = if plan.repack {
+            Some((
+                module.kernel("warpspec_repack")?,
+                zeros(gpu, padded * plan.row_bytes, "repacked K_idx")?,
+                zeros(gpu, padded * plan.row_bytes, "repacked signs")?,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            plan,
+            prologue: module.kernel("warpspec_prologue")?,
+            scores,
+            repack,
+            qfrag: zeros(
+                gpu,
+                plan.ksteps * plan.mtiles * 4 * 32 * 4,
+                "Qp/Qs fragments",
+            )?,
+            scales: zeros(gpu, 64, "scales")?,
+            cbtab: zeros(gpu, 256, "codebook table")?,
+        })
+    }
+}
+
+impl Solve for WarpspecSolve {
+    fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
+        let stream = gpu.stream();
+        let shape = case.shape;
+        let plan = self.plan;
+        let (b, s, d, c) = (
+            shape.b as i32,
+            shape.s as i32,
+            shape.d as i32,
+            shape.c as i32,
+        );
+        let coef = shape.qjl_coef() as f32;
+        let (ks, mt) = (plan.ksteps as i32, plan.mtiles as i32);
+        let mut kidx = device_ptr(&case.k_idx, stream);
+        let mut signs = device_ptr(&case.signs, stream);
+        if let Some((kernel, idx_out, sgn_out)) = &self.repack {
+            let (idx_out, sgn_out) = (device_ptr(idx_out, stream), device_ptr(sgn_out, stream));
+            let (spad, drow) = ((plan.tiles * TILE_KEYS) as i32, plan.row_bytes as i32);
+            let mut params = [
+                param(&kidx),
+                param(&signs),
+                param(&idx_out),
+                param(&sgn_out),
+                param(&s),
+                param(&d),
+                param(&spad),
+                param(&drow),
+            ];
+            let blocks = (plan.tiles * TILE_KEYS * plan.row_bytes)
+                .div_ceil(256)
+                .min(8 * gpu.info.multiprocessors as usize);
+            // SAFETY: matches warpspec_repack(const u8*, const u8*, u8*, u8*, int, int, int, int); the sources
+            // hold [S, D] bytes, the outputs [Spad, Drow].
+            unsafe {
+                kernel.launch(
+                    stream,
+                    Launch {
+                        grid: (blocks as u32, 1),
+                        block: 256,
+                        smem: 0,
+                        pdl: false,
+                    },
+                    &mut params,
+                )?;
+            }
+            kidx = idx_out;
+            signs = sgn_out;
+        }
+        let (q, pi, s_mat, codebook) = (
+            device_ptr(&case.q, stream),
+            device_ptr(&case.pi, stream),
+            device_ptr(&case.s_mat, stream),
+            device_ptr(&case.codebook, stream),
+        );
+        let (qfrag, scales, cbtab) = (
+            device_ptr(&self.qfrag, stream),
+            device_ptr(&self.scales, stream),
+            device_ptr(&self.cbtab, stream),
+        );
+        let mut params = [
+            param(&q),
+            param(&pi),
+            param(&s_mat),
+            param(&codebook),
+            param(&b),
+            param(&d),
+            param(&c),
+            param(&coef),
+            param(&ks),
+            param(&mt),
+            param(&qfrag),
+            param(&scales),
+            param(&cbtab),
+        ];
+        // SAFETY: matches warpspec_prologue(const float* ×4, int, int, int, float, int, int, u32*, float*, u32*);
+        // qfrag holds KS·MT·4·32 16-byte units, scales 64 floats, cbtab 256 words.
+        unsafe {
+            self.prologue.launch(
+                stream,
+                Launch {
+                    grid: (plan.mtiles as u32 * 16, 2),
+                    block: 256,
+                    smem: 0,
+                    pdl: false,
+                },
+                &mut params,
+            )?;
+        }
+        let gamma = device_ptr(&case.gamma, stream);
+        let scores = device_ptr(&case.scores, stream);
+        let (drow, ntiles, ns, stage_bytes) = (
+            plan.row_bytes as i32,
+            plan.tiles as i32,
+            plan.stages as i32,
+            plan.stage_bytes as i32,
+        );
+        let mut params = [
+            param(&kidx),
+            param(&signs),
+            param(&gamma),
+            param(&qfrag),
+            param(&scales),
+            param(&cbtab),
+            param(&scores),
+            param(&b),
+            param(&s),
+            param(&drow),
+            param(&ks),
+            param(&ntiles),
+            param(&ns),
+            param(&stage_bytes),
+        ];
+        // SAFETY: matches warpspec_scores_mt{1,2}(const u8*, const u8*, const float*, const uint4*, const float*,
+        // const u32*, float*, int ×7); the key arrays hold tiles·64 rows of Drow bytes and gamma tiles·64 floats
+        // (zero-padded at upload or by the repack), scores [B, S]; the smem size was allowed in `new`.
+        unsafe {
+            self.scores.launch(
+                stream,
+                Launch {
+                    grid: (plan.grid as u32, 1),
+                    block: THREADS,
+                    smem: plan.smem_bytes as u32,
+                    pdl: true,
+                },
+                &mut params,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perf_plan_on_an_h100() {
+        let plan = Plan::new(Shape::PERF, 132, 227 * 1024).unwrap();
+        assert_eq!(
+            (
+                plan.row_bytes,
+                plan.ksteps,
+                plan.mtiles,
+                plan.tiles,
+                plan.stages
+            ),
+            (128, 8, 2, 512, 8)
+        );
+        assert!(!plan.repack);
+        assert_eq!(plan.stage_bytes, 16_640);
+        assert!(plan.smem_bytes <= 227 * 1024);
+        assert_eq!(plan.grid, 132);
+    }
+
+    #[test]
+    fn odd_and_large_shapes_fit() {
+        let odd = Plan::new(Shape::new(3, 30, 50, 8), 132, 227 * 1024).unwrap();
+        assert!(odd.repack);
+        assert_eq!(
+            (odd.row_bytes, odd.ksteps, odd.mtiles, odd.tiles),
+            (64, 4, 1, 1)
+        );
+        let big = Plan::new(Shape::new(32, 512, 256, 16), 132, 227 * 1024).unwrap();
+        assert!(big.stages >= 2 && big.smem_bytes <= 227 * 1024);
+        assert!(Plan::new(Shape::new(32, 512, 256, 16), 132, 48 * 1024).is_none());
+    }
+}
