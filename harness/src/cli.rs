@@ -40,6 +40,11 @@ pub enum Command {
     Case(CaseCommand),
     /// Measure how close the compressed estimate is to the true scores (MSE-only vs MSE+QJL).
     Quality(QualityArgs),
+    /// Time the CUDA variants on the GPU (CUDA events; warm and cold L2) next to a device copy of the same bytes.
+    #[command(after_help = AFTER_HELP.as_str())]
+    GpuBench(GpuBenchArgs),
+    /// Compile the CUDA kernels with NVRTC for an architecture (no GPU needed); print the resource report.
+    Kernels(KernelsArgs),
 }
 
 /// Options shared by commands that check outputs.
@@ -77,8 +82,53 @@ pub struct RunArgs {
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Fail (exit status 6) when a selected CUDA variant cannot run here, instead of skipping it.
+    #[arg(long)]
+    pub require_gpu: bool,
     #[command(flatten)]
     pub check: CheckArgs,
+}
+
+/// `judge gpu-bench`.
+#[derive(Debug, Clone, Args)]
+pub struct GpuBenchArgs {
+    /// Time this CUDA variant; repeat for several. Default: every CUDA variant.
+    #[arg(long = "solution", value_name = "NAME")]
+    pub solutions: Vec<String>,
+    /// Time the cases of this suite; repeat for several. Default: perf.
+    #[arg(long = "suite", value_name = "SUITE")]
+    pub suites: Vec<Suite>,
+    /// Independently generated input sets rotated per case.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub sets: u32,
+    /// Time budget per variant, case and regime, in seconds.
+    #[arg(long, default_value_t = 2.0, value_parser = positive)]
+    pub budget: f64,
+    /// Stop sampling once the median's relative error (95% interval half-width) is below this.
+    #[arg(long, default_value_t = 0.005, value_parser = positive)]
+    pub target_rel_err: f64,
+    /// Also time the copy after a memset flush, to show what dirty L2 lines cost.
+    #[arg(long)]
+    pub compare_flush: bool,
+    /// Write the results document (versioned JSON) here; it is rewritten after every entry.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// `judge kernels`.
+#[derive(Debug, Clone, Args)]
+pub struct KernelsArgs {
+    /// Architecture to compile for (`sm_90`, `compute_90`); default: the GPU's, when there is one.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Write each compiled image (`.cubin` or `.ptx`) and its log into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// `judge case …`.
@@ -144,6 +194,15 @@ pub struct QualityArgs {
     /// Write the statistics as JSON here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{v} must be finite and > 0"))
+    }
 }
 
 fn non_negative(s: &str) -> Result<f64, String> {

@@ -6,6 +6,7 @@
 //! * [`runner`]: one checked call of one solution on one case;
 //! * [`results`]: the versioned results document;
 //! * [`timing`]: the sampler trait and the sampling loop;
+//! * [`gpu`]: GPU timing (CUDA events, stream hold, L2 flush by reads) and the device-copy reference;
 //! * [`io`]: case files (`.npz`, `.safetensors`, JSON);
 //! * [`commands`] and [`cli`]: the `judge` command line.
 
@@ -14,6 +15,7 @@ pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod cpu_peak;
+pub mod gpu;
 pub mod io;
 pub mod meta;
 pub mod results;

@@ -114,6 +114,30 @@ pub struct Timing {
     pub samples_s: Vec<f64>,
     /// Their summary.
     pub summary: Summary,
+    /// The same measurement of a reference (a device copy of the same byte count), when one was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
+}
+
+/// What a timing is compared with: the "speed of light" for its byte count, measured the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// What the reference is.
+    pub kind: ReferenceKind,
+    /// Bytes it copies per call (it reads and writes each once).
+    pub bytes: u64,
+    /// Its samples, in seconds.
+    pub samples_s: Vec<f64>,
+    /// Their summary.
+    pub summary: Summary,
+}
+
+/// Kinds of reference measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferenceKind {
+    /// `cuMemcpyDtoDAsync` of `bytes` bytes under the same cache regime.
+    DeviceCopy,
 }
 
 impl Timing {
@@ -124,6 +148,7 @@ impl Timing {
             clock,
             samples_s,
             summary,
+            reference: None,
         })
     }
 }

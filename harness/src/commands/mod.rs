@@ -2,6 +2,8 @@
 //! knows its own exit status; `main` only maps them to the process exit code.
 
 mod case;
+pub mod gpu_bench;
+mod kernels;
 mod list;
 mod quality;
 pub mod run;
@@ -32,6 +34,9 @@ pub enum CommandError {
     /// The judge could not write its output.
     #[error("could not write results: {0}")]
     Output(FileError),
+    /// Something the command requires is missing on this machine (a GPU, a driver, NVRTC).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl CommandError {
@@ -42,6 +47,7 @@ impl CommandError {
                 ExitStatus::Usage
             }
             CommandError::Output(_) => ExitStatus::Internal,
+            CommandError::Unavailable(_) => ExitStatus::Unavailable,
         }
     }
 }
@@ -54,6 +60,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
         Command::Case(CaseCommand::Export(args)) => case::export(&args),
         Command::Case(CaseCommand::Info(args)) => case::info(&args),
         Command::Quality(args) => quality::quality(&args),
+        Command::GpuBench(args) => gpu_bench::gpu_bench(&args),
+        Command::Kernels(args) => kernels::kernels(&args),
     }
 }
 

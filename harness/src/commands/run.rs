@@ -211,8 +211,41 @@ fn select_solutions(args: &RunArgs) -> Result<Vec<Box<dyn Solution>>, CommandErr
         .collect()
 }
 
+/// With `--require-gpu`: an error naming every selected CUDA variant that cannot run here (or saying that
+/// none was selected).
+fn require_gpu(solutions: &[Box<dyn Solution>]) -> Result<(), CommandError> {
+    let cuda: Vec<&dyn Solution> = solutions
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|s| s.backend() == solutions::Backend::Cuda)
+        .collect();
+    if cuda.is_empty() {
+        return Err(CommandError::Unavailable(
+            "--require-gpu: no CUDA variant is selected".to_owned(),
+        ));
+    }
+    let missing: Vec<String> = cuda
+        .iter()
+        .filter_map(|s| match s.availability() {
+            solutions::Availability::Available => None,
+            solutions::Availability::Unavailable(reason) => Some(format!("{}: {reason}", s.name())),
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::Unavailable(format!(
+            "--require-gpu: {}",
+            missing.join("; ")
+        )))
+    }
+}
+
 pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     let solutions = select_solutions(args)?;
+    if args.require_gpu {
+        require_gpu(&solutions)?;
+    }
     let suites = if args.suites.is_empty() && args.cases.is_empty() {
         vec![Suite::Functional, Suite::Perf]
     } else {
@@ -229,8 +262,15 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
         tolerance,
         progress: !args.quiet,
     };
-    let mut results = ResultsFile::create(Meta::now(args.check.seed, tolerance), args.json.clone())
-        .map_err(CommandError::Output)?;
+    let mut meta = Meta::now(args.check.seed, tolerance);
+    if plan
+        .solutions
+        .iter()
+        .any(|s| s.backend() == solutions::Backend::Cuda)
+    {
+        meta.gpu = crate::gpu::gpu_info();
+    }
+    let mut results = ResultsFile::create(meta, args.json.clone()).map_err(CommandError::Output)?;
     let started = Instant::now();
     execute(&plan, &mut results)?;
     let entries = &results.doc().entries;
