@@ -15,10 +15,11 @@
 // warpspec_scores is launched with programmatic dependent launch: its producer warp starts streaming at once,
 // its consumers wait for the prologue (griddepcontrol.wait) before reading its results.
 //
-// warpspec_scores: persistent grid (one block per SM), 1 producer warp + 2 groups of 4 consumer warps.
+// warpspec_scores: persistent grid (one block per SM), 1 producer warp + 4 groups of 2 consumer warps.
 // The producer streams tiles of 64 keys (indices, signs, gamma) with bulk copies (cp.async.bulk) into a ring
 // of NS shared-memory stages, completing on an mbarrier per stage; consumer groups take tiles in turn, each
-// warp 16 keys of a tile, and release the stage through a second mbarrier.
+// warp 32 keys of a tile, and release the stage through a second mbarrier. The prologue's results (32 KB at the
+// perf shape) reach shared memory by one bulk copy on a third mbarrier.
 //
 // Dimension order: the mma's K index is a permutation of d. Within each group of 64 dimensions, thread t of a
 // quad (t = lane % 4) holds bytes [16t, 16t+16) of a key row; k-step j uses bytes 4j..4j+3 of those, which
@@ -29,8 +30,8 @@ typedef unsigned int u32;
 typedef unsigned long long u64;
 
 #define TILE_KEYS 64   // keys per stage
-#define NCW 4          // consumer warps per group (16 keys each)
-#define NGROUPS 2      // consumer groups
+#define NCW 2          // consumer warps per group (32 keys each)
+#define NGROUPS 4      // consumer groups
 #define THREADS (32 * (1 + NCW * NGROUPS))
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -140,13 +141,25 @@ extern "C" __global__ void __launch_bounds__(256) warpspec_prologue(
         if (d < D && b < B) {
             const float* row = M + (size_t)d * D;
             if ((D & 3) == 0) {
-                for (int c = part; c < D / 4; c += tpo) {
-                    const float4 m4 = *reinterpret_cast<const float4*>(row + 4 * c);
-                    acc = fmaf(qrow[4 * c], m4.x, acc);
-                    acc = fmaf(qrow[4 * c + 1], m4.y, acc);
-                    acc = fmaf(qrow[4 * c + 2], m4.z, acc);
-                    acc = fmaf(qrow[4 * c + 3], m4.w, acc);
+                // Issue up to 16 loads before the first use: one memory latency instead of one per load.
+                float part_sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+                for (int c0 = part; c0 < D / 4; c0 += 16 * tpo) {
+                    float4 m4[16];
+#pragma unroll
+                    for (int u = 0; u < 16; ++u) {
+                        const int c = c0 + u * tpo;
+                        m4[u] = c < D / 4 ? *reinterpret_cast<const float4*>(row + 4 * c) : make_float4(0.f, 0.f, 0.f, 0.f);
+                    }
+#pragma unroll
+                    for (int u = 0; u < 16; ++u) {
+                        const int c = min(c0 + u * tpo, D / 4 - 1);
+                        part_sum[u & 3] = fmaf(qrow[4 * c], m4[u].x, part_sum[u & 3]);
+                        part_sum[u & 3] = fmaf(qrow[4 * c + 1], m4[u].y, part_sum[u & 3]);
+                        part_sum[u & 3] = fmaf(qrow[4 * c + 2], m4[u].z, part_sum[u & 3]);
+                        part_sum[u & 3] = fmaf(qrow[4 * c + 3], m4[u].w, part_sum[u & 3]);
+                    }
                 }
+                acc = (part_sum[0] + part_sum[1]) + (part_sum[2] + part_sum[3]);
             } else {
                 for (int j = part; j < D; j += tpo) acc = fmaf(qrow[j], row[j], acc);
             }
@@ -209,7 +222,7 @@ extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx
 
 // ---------------------------------------------------------------------------------------------------------------
 // Main kernel. Shared memory layout (bytes), computed the same way on the host (warpspec.rs):
-//   [0, 128)                    full[NS], empty[NS] mbarriers (NS <= 8)
+//   [0, 128)                    full[NS], empty[NS] mbarriers (NS <= 7), then the fragments' mbarrier
 //   [128, 1152)                 codebook table, 256 x u32
 //   [1152, 1408)                alpha[32], beta[32]
 //   [1408, 1408 + KS*MT*2048)   Qp/Qs fragments
@@ -227,7 +240,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                                             int NS, int stage_bytes) {
     extern __shared__ __align__(128) unsigned char smem[];
     u64* full = reinterpret_cast<u64*>(smem);
-    u64* empty = full + 8;
+    u64* empty = full + 7;
+    u64* qbar = full + 14;
     u32* tab = reinterpret_cast<u32*>(smem + OFF_TAB);
     float* scl = reinterpret_cast<float*>(smem + OFF_SCALES);
     uint4* qf = reinterpret_cast<uint4*>(smem + OFF_QF);
@@ -242,6 +256,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             mbar_init(&full[i], 1);
             mbar_init(&empty[i], NCW);
         }
+        mbar_init(qbar, 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
@@ -263,16 +278,19 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         return;
     }
 
-    // Consumers: wait for the prologue's results, copy them to shared memory.
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-    const int ctid = tid - 32;
-    const int nconsumer = 32 * NCW * NGROUPS;
-    for (int i = ctid; i < KS * MT * 4 * 32; i += nconsumer) qf[i] = qfrag[i];
-    for (int i = ctid; i < 256; i += nconsumer) tab[i] = cbtab[i];
-    if (ctid < 64) scl[ctid] = scales[ctid];
-    asm volatile("bar.sync 1, %0;" ::"r"(nconsumer) : "memory");
+    // Consumers: one thread waits for the prologue and bulk-copies its results (fragments, codebook table,
+    // scales) into shared memory; every consumer waits for them on qbar.
+    if (tid == 32) {
+        asm volatile("griddepcontrol.wait;" ::: "memory");
+        const u32 qbytes = (u32)(KS * MT * 4 * 32 * 16);
+        mbar_arrive_expect_tx(qbar, qbytes + 1024 + 256);
+        bulk_g2s(qf, qfrag, qbytes, qbar);
+        bulk_g2s(tab, cbtab, 1024, qbar);
+        bulk_g2s(scl, scales, 256, qbar);
+    }
+    mbar_wait(qbar, 0);
 
-    const int cw = warp - 1, grp = cw / NCW, quarter = cw % NCW;
+    const int cw = warp - 1, grp = cw / NCW, half = cw % NCW;
     const int g = lane >> 2, t = lane & 3;
     float alpha[MT][2], beta[MT][2];
 #pragma unroll
@@ -292,19 +310,19 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         const unsigned char* ssgn = sidx + row_bytes;
         const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes);
 
-        float acc1[MT][2][4], acc2[MT][2][4];
+        float acc1[MT][4][4], acc2[MT][4][4];
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-            for (int i = 0; i < 2; ++i)
+            for (int i = 0; i < 4; ++i)
 #pragma unroll
                 for (int x = 0; x < 4; ++x) acc1[mt][i][x] = acc2[mt][i][x] = 0.0f;
 
         for (int G = 0; G < KG; ++G) {
-            uint4 ri[2], rs[2];
+            uint4 ri[4], rs[4];
 #pragma unroll
-            for (int i = 0; i < 2; ++i) {
-                const int off = (16 * quarter + 8 * i + g) * Drow + 64 * G + 16 * t;
+            for (int i = 0; i < 4; ++i) {
+                const int off = (32 * half + 8 * i + g) * Drow + 64 * G + 16 * t;
                 ri[i] = *reinterpret_cast<const uint4*>(sidx + off);
                 rs[i] = *reinterpret_cast<const uint4*>(ssgn + off);
             }
@@ -317,7 +335,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 #pragma unroll
                     for (int x = 0; x < 4; ++x) a[mt][x] = qf[((ks * MT + mt) * 4 + x) * 32 + lane];
 #pragma unroll
-                for (int i = 0; i < 2; ++i) {
+                for (int i = 0; i < 4; ++i) {
                     const u32 w = j == 0 ? ri[i].x : j == 1 ? ri[i].y : j == 2 ? ri[i].z : ri[i].w;
                     const u32 sw = j == 0 ? rs[i].x : j == 1 ? rs[i].y : j == 2 ? rs[i].z : rs[i].w;
                     const u32 e0 = tab[w & 0xffu], e1 = tab[(w >> 8) & 0xffu];
@@ -341,8 +359,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         // Epilogue: C fragment rows are queries (g, g + 8 of each tile), columns keys (2t, 2t + 1).
         const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
 #pragma unroll
-        for (int i = 0; i < 2; ++i) {
-            const int kl = 16 * quarter + 8 * i + 2 * t;
+        for (int i = 0; i < 4; ++i) {
+            const int kl = 32 * half + 8 * i + 2 * t;
             const int s = (int)(tile * TILE_KEYS) + kl;
             const float g0 = sgam[kl], g1 = sgam[kl + 1];
 #pragma unroll

@@ -506,6 +506,10 @@ impl Kernel {
         launch: Launch,
         params: &mut [*mut c_void],
     ) -> Result<(), CudaError> {
+        self._module
+            .ctx
+            .bind_to_thread()
+            .map_err(|e| driver_error(e, &format!("launching {}", self.name), "cuCtxSetCurrent"))?;
         let mut attr: sys::CUlaunchAttribute =
             // SAFETY: an all-zero launch attribute is a valid value of this plain C struct.
             unsafe { std::mem::zeroed() };

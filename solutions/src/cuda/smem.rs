@@ -1,7 +1,8 @@
 //! `cuda-smem`: the reduced form on CUDA cores in f32 (`kernels/cuda_smem.cu`). One small kernel computes
-//! `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` once per solve; the main kernel gives each block 128 keys, stages expanded
-//! codebook values and signs in shared memory, 32 dimensions at a time, and has each thread accumulate 4 queries
-//! × 4 keys of both sums in registers.
+//! `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` once per solve; the main kernel gives each block of 128 threads 128 keys,
+//! stages expanded codebook values and signs in shared memory, 32 dimensions at a time, and has each thread
+//! accumulate 8 queries × 4 keys of both sums in registers. On Hopper the two kernels overlap (programmatic
+//! dependent launch).
 
 use cudarc::driver::CudaSlice;
 
@@ -27,7 +28,7 @@ impl Solution for CudaSmem {
 
     fn description(&self) -> &str {
         "reduced form in f32 on CUDA cores: Qp, Qs once, then 128-key tiles expanded in shared memory, \
-         4×4 outputs per thread"
+         8×4 outputs per thread"
     }
 
     fn backend(&self) -> Backend {
@@ -95,12 +96,6 @@ impl Solve for SmemSolve {
             device_ptr(&case.s_mat, stream),
         );
         let (qpt, qst) = (device_ptr(&self.qpt, stream), device_ptr(&self.qst, stream));
-        let stride = if shape.d.is_multiple_of(2) {
-            shape.d + 1
-        } else {
-            shape.d + 2
-        };
-        let qproj_smem = (QP_STRIDE * stride + 8 * shape.d) * 4;
         let mut params = [
             param(&q),
             param(&pi),
@@ -111,14 +106,14 @@ impl Solve for SmemSolve {
             param(&qst),
         ];
         // SAFETY: the parameters match smem_qproj(const float*, const float*, const float*, int, int, float*,
-        // float*); Q is [B, D], Pi and S_mat [D, D], QpT and QsT [roundup(D, 32), 32].
+        // float*); Q is [B, D], Pi and S_mat [D, D], QpT and QsT [roundup(D, 32), 32] (rows b < 32 written).
         unsafe {
             self.qproj.launch(
                 stream,
                 Launch {
-                    grid: (shape.d.div_ceil(8) as u32, 2),
+                    grid: (QP_STRIDE as u32, 2),
                     block: 256,
-                    smem: qproj_smem as u32,
+                    smem: 0,
                     pdl: false,
                 },
                 &mut params,
@@ -153,9 +148,10 @@ impl Solve for SmemSolve {
                 stream,
                 Launch {
                     grid: (shape.s.div_ceil(TILE_KEYS) as u32, 1),
-                    block: 256,
+                    block: TILE_KEYS as u32,
                     smem: 0,
-                    pdl: false,
+                    // On Hopper the main kernel starts while smem_qproj runs (it waits with griddepcontrol).
+                    pdl: gpu.info.compute_capability >= (9, 0),
                 },
                 &mut params,
             )

@@ -2,7 +2,7 @@
 //! measurements in `kernels/NOTES.md`). A prologue computes `Qp` and `Qs` once per solve and splits them into
 //! fp16 hi + lo mma fragments; the main kernel, launched with programmatic dependent launch, streams 64-key tiles
 //! of indices, signs and gamma through a ring of shared-memory stages with bulk copies completing on mbarriers
-//! (one producer warp), while two groups of four consumer warps expand them into fp16 operands and run
+//! (one producer warp), while four groups of two consumer warps expand them into fp16 operands and run
 //! `mma.m16n8k16` with f32 accumulation.
 //!
 //! Needs compute capability 9.0 (bulk copies, mbarrier transaction counts, `griddepcontrol`); on older GPUs it
@@ -17,12 +17,12 @@ use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
 
 /// Keys per stage (the kernel's `TILE_KEYS`).
 const TILE_KEYS: usize = 64;
-/// Threads per block: one producer warp and two groups of four consumer warps (the kernel's `THREADS`).
+/// Threads per block: one producer warp and four groups of two consumer warps (the kernel's `THREADS`).
 const THREADS: u32 = 32 * (1 + 4 * 2);
 /// Shared-memory offset of the Qp/Qs fragments (the kernel's `OFF_QF`), in bytes.
 const OFF_QF: usize = 1408;
-/// Most stages the kernel's barrier area holds.
-const MAX_STAGES: usize = 8;
+/// Most stages the kernel's barrier area holds (7 full + 7 empty + 1 fragment mbarrier in 128 bytes).
+const MAX_STAGES: usize = 7;
 /// Bulk copies, mbarrier transaction counts and `griddepcontrol` need Hopper.
 const MIN_CC: (i32, i32) = (9, 0);
 
@@ -333,7 +333,7 @@ mod tests {
                 plan.tiles,
                 plan.stages
             ),
-            (128, 8, 2, 512, 8)
+            (128, 8, 2, 512, 7)
         );
         assert!(!plan.repack);
         assert_eq!(plan.stage_bytes, 16_640);
