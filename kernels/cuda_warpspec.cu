@@ -10,20 +10,20 @@
 //   Qs'.sign = Qs_hi.sign + Qs_lo.sign                        (2 mma; sign = +-1 is exact in fp16)
 // with f32 accumulation: about 22 bits of operand precision.
 //
-// warpspec_prologue (one block per query row and matrix) computes Qp, Qs once per solve, scales and splits
-// them and stores them in the A-fragment layout of mma.m16n8k16, with the codebook table and alpha/beta.
-// warpspec_scores is launched with programmatic dependent launch: its producer warp starts streaming at once,
-// its consumers wait for the prologue (griddepcontrol.wait) before reading its results.
+// qproj_f32 (kernels/qproj.cu) computes Qp, Qs in f32 once per solve, with the largest |value| of each row.
+// warpspec_scores is launched after it with programmatic dependent launch: its producer warp starts streaming at
+// once; its consumers wait for qproj_f32 (griddepcontrol.wait), then scale and split Qp/Qs into the A-fragment
+// layout of mma.m16n8k16 in shared memory (a format conversion of 32 x D values per block), build the codebook
+// table, and start.
 //
 // warpspec_scores: persistent grid (one block per SM), 1 producer warp + 4 groups of 2 consumer warps.
 // The producer streams tiles of 64 keys (indices, signs, gamma) with bulk copies (cp.async.bulk) into a ring
 // of NS shared-memory stages, completing on an mbarrier per stage; consumer groups take tiles in turn, each
-// warp 32 keys of a tile, and release the stage through a second mbarrier. The prologue's results (32 KB at the
-// perf shape) reach shared memory by one bulk copy on a third mbarrier.
+// warp 32 keys of a tile, and release the stage through a second mbarrier.
 //
 // Dimension order: the mma's K index is a permutation of d. Within each group of 64 dimensions, thread t of a
 // quad (t = lane % 4) holds bytes [16t, 16t+16) of a key row; k-step j uses bytes 4j..4j+3 of those, which
-// stand for K positions 2t, 2t+1, 2t+8, 2t+9 (the B-fragment rows of the thread). The prologue lays Qp/Qs out
+// stand for K positions 2t, 2t+1, 2t+8, 2t+9 (the B-fragment rows of the thread). Qp/Qs fragments are laid out
 // with the same permutation, so one 16-byte shared load gives a thread its operands for 4 k-steps.
 
 typedef unsigned int u32;
@@ -83,9 +83,10 @@ __device__ __forceinline__ void bulk_g2s(void* dst, const void* src, u32 bytes, 
         : "memory");
 }
 
-// D += A * B, m16n8k16, fp16 operands, f32 accumulators.
+// D += A * B, m16n8k16, fp16 operands, f32 accumulators. Volatile: the mma keep the order written below, where
+// consecutive ones update different accumulators (the compiler placed dependent ones back to back).
 __device__ __forceinline__ void mma16816(float (&d)[4], u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
         "{%0,%1,%2,%3};"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
@@ -96,113 +97,6 @@ __device__ __forceinline__ int exponent_of(float m) {
     int e = 0;
     if (m > 0.0f) frexpf(m, &e);
     return max(-120, min(120, e));  // keeps 2^-e and 2^e finite
-}
-
-// Block-wide max of v over 256 threads.
-__device__ float block_max(float v, float* red) {
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    __syncthreads();
-    if (lane == 0) red[warp] = v;
-    __syncthreads();
-    float m = red[0];
-    for (int i = 1; i < 8; ++i) m = fmaxf(m, red[i]);
-    return m;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Prologue. grid (MT*16, 2), 256 threads: row b = blockIdx.x of Qp (blockIdx.y = 0, from Pi) or Qs (1, S_mat).
-//
-// qfrag, in 16-byte units: index ((ks*MT + mt)*4 + arr*2 + hl)*32 + lane, arr 0 = Qp, 1 = Qs; hl 0 = hi,
-// 1 = lo; the unit holds the 4 A-fragment registers of that lane for k-step ks and query tile mt.
-// scales[b] = alpha[b], scales[32 + b] = beta[b]. cbtab[c] = split(cb[c] * 2^-ecb), zero past C.
-extern "C" __global__ void __launch_bounds__(256) warpspec_prologue(
-    const float* __restrict__ Q, const float* __restrict__ Pi, const float* __restrict__ Smat,
-    const float* __restrict__ codebook, int B, int D, int C, float coef, int KS, int MT, u32* __restrict__ qfrag,
-    float* __restrict__ scales, u32* __restrict__ cbtab) {
-    asm volatile("griddepcontrol.launch_dependents;");
-    __shared__ float qrow[256];
-    __shared__ float vals[256];
-    __shared__ float red[8];
-    const int tid = threadIdx.x, b = blockIdx.x, mat = blockIdx.y;
-    const float* M = mat == 0 ? Pi : Smat;
-    const int Dpad = KS * 16;
-    for (int j = tid; j < D; j += 256) qrow[j] = b < B ? Q[(size_t)b * D + j] : 0.0f;
-    __syncthreads();
-
-    // tpo threads per output (a power of two, at most 32), each summing a strided part of the dot product.
-    int p2 = 1;
-    while (p2 < D) p2 <<= 1;
-    const int tpo = min(32, max(1, 256 / p2));
-    const int part = tid % tpo, per_pass = 256 / tpo;
-    for (int base = 0; base < Dpad; base += per_pass) {  // uniform trip count: the shuffles see every lane
-        const int d = base + tid / tpo;
-        float acc = 0.0f;
-        if (d < D && b < B) {
-            const float* row = M + (size_t)d * D;
-            if ((D & 3) == 0) {
-                // Issue up to 16 loads before the first use: one memory latency instead of one per load.
-                float part_sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-                for (int c0 = part; c0 < D / 4; c0 += 16 * tpo) {
-                    float4 m4[16];
-#pragma unroll
-                    for (int u = 0; u < 16; ++u) {
-                        const int c = c0 + u * tpo;
-                        m4[u] = c < D / 4 ? *reinterpret_cast<const float4*>(row + 4 * c) : make_float4(0.f, 0.f, 0.f, 0.f);
-                    }
-#pragma unroll
-                    for (int u = 0; u < 16; ++u) {
-                        const int c = min(c0 + u * tpo, D / 4 - 1);
-                        part_sum[u & 3] = fmaf(qrow[4 * c], m4[u].x, part_sum[u & 3]);
-                        part_sum[u & 3] = fmaf(qrow[4 * c + 1], m4[u].y, part_sum[u & 3]);
-                        part_sum[u & 3] = fmaf(qrow[4 * c + 2], m4[u].z, part_sum[u & 3]);
-                        part_sum[u & 3] = fmaf(qrow[4 * c + 3], m4[u].w, part_sum[u & 3]);
-                    }
-                }
-                acc = (part_sum[0] + part_sum[1]) + (part_sum[2] + part_sum[3]);
-            } else {
-                for (int j = part; j < D; j += tpo) acc = fmaf(qrow[j], row[j], acc);
-            }
-        }
-        for (int o = tpo / 2; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-        if (part == 0 && d < Dpad) vals[d] = acc;
-    }
-    __syncthreads();
-    float m = 0.0f;
-    for (int d = tid; d < Dpad; d += 256) m = fmaxf(m, fabsf(vals[d]));
-    const int e = exponent_of(block_max(m, red));
-    float mc = 0.0f;
-    for (int c = tid; c < C; c += 256) mc = fmaxf(mc, fabsf(codebook[c]));
-    const int ecb = exponent_of(block_max(mc, red));
-    const float scale = ldexpf(1.0f, -e);
-
-    if (tid == 0) {
-        if (mat == 0)
-            scales[b] = ldexpf(1.0f, e + ecb);  // 1 / (2^-e * 2^-ecb)
-        else
-            scales[32 + b] = coef * ldexpf(1.0f, e);
-    }
-    if (mat == 0 && b == 0) {
-        const float cscale = ldexpf(1.0f, -ecb);
-        for (int c = tid; c < 256; c += 256) cbtab[c] = c < C ? split_f16(codebook[c] * cscale) : 0u;
-    }
-    // Fragments: row b is row r = b % 16 of query tile mt = b / 16: fragment row g = r % 8, upper half r / 8.
-    const int mt = b / 16, r = b % 16, g = r % 8, upper = r / 8;
-    for (int item = tid; item < KS * 4; item += 256) {
-        const int ks = item / 4, t = item % 4;
-        const int d0 = 64 * (ks / 4) + 16 * t + 4 * (ks % 4);
-        const u32 p0 = split_f16(vals[d0] * scale), p1 = split_f16(vals[d0 + 1] * scale);
-        const u32 p2v = split_f16(vals[d0 + 2] * scale), p3 = split_f16(vals[d0 + 3] * scale);
-        const u32 hi01 = (p0 & 0xffffu) | (p1 << 16), hi23 = (p2v & 0xffffu) | (p3 << 16);
-        const u32 lo01 = (p0 >> 16) | (p1 & 0xffff0000u), lo23 = (p2v >> 16) | (p3 & 0xffff0000u);
-        const int lane = g * 4 + t;
-        const size_t hi_unit = ((size_t)(ks * MT + mt) * 4 + mat * 2 + 0) * 32 + lane;
-        const size_t lo_unit = ((size_t)(ks * MT + mt) * 4 + mat * 2 + 1) * 32 + lane;
-        qfrag[hi_unit * 4 + upper] = hi01;
-        qfrag[hi_unit * 4 + 2 + upper] = hi23;
-        qfrag[lo_unit * 4 + upper] = lo01;
-        qfrag[lo_unit * 4 + 2 + upper] = lo23;
-    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -222,28 +116,34 @@ extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx
 
 // ---------------------------------------------------------------------------------------------------------------
 // Main kernel. Shared memory layout (bytes), computed the same way on the host (warpspec.rs):
-//   [0, 128)                    full[NS], empty[NS] mbarriers (NS <= 7), then the fragments' mbarrier
-//   [128, 1152)                 codebook table, 256 x u32
+//   [0, 128)                    full[NS], empty[NS] mbarriers (NS <= 8)
+//   [128, 1152)                 codebook table, 256 x u32 (fp16 hi | lo << 16)
 //   [1152, 1408)                alpha[32], beta[32]
-//   [1408, 1408 + KS*MT*2048)   Qp/Qs fragments
+//   [1408, 1664)                scale exponents e[2][32] (Qp, Qs rows); at 1664, a 32-float reduction area
+//   [1792, 1792 + KS*MT*2048)   Qp/Qs fragments: 16-byte unit ((ks*MT + mt)*4 + arr*2 + hl)*32 + lane holds the
+//                               A-fragment registers of lane for k-step ks, query tile mt, Qp/Qs (arr), hi/lo (hl)
 //   then NS stages of stage_bytes (128-aligned): indices [64][Drow], signs [64][Drow], gamma [64] f32.
 #define OFF_TAB 128
 #define OFF_SCALES 1152
-#define OFF_QF 1408
+#define OFF_EXP 1408
+#define OFF_RED 1664
+#define OFF_QF 1792
 
 template <int MT>
 __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ kidx,
                                             const unsigned char* __restrict__ signs,
-                                            const float* __restrict__ gamma, const uint4* __restrict__ qfrag,
-                                            const float* __restrict__ scales, const u32* __restrict__ cbtab,
-                                            float* __restrict__ scores, int B, int S, int Drow, int KS, int ntiles,
-                                            int NS, int stage_bytes) {
+                                            const float* __restrict__ gamma, const float* __restrict__ QT,
+                                            unsigned int* __restrict__ rowmax, const float* __restrict__ codebook,
+                                            float* __restrict__ scores, int B, int S, int C, float coef, int Drow,
+                                            int KS, int ntiles, int NS, int stage_bytes, int parity,
+                                            int ablation) {
     extern __shared__ __align__(128) unsigned char smem[];
     u64* full = reinterpret_cast<u64*>(smem);
-    u64* empty = full + 7;
-    u64* qbar = full + 14;
+    u64* empty = full + 8;
     u32* tab = reinterpret_cast<u32*>(smem + OFF_TAB);
     float* scl = reinterpret_cast<float*>(smem + OFF_SCALES);
+    int* sexp = reinterpret_cast<int*>(smem + OFF_EXP);
+    float* red = reinterpret_cast<float*>(smem + OFF_RED);
     uint4* qf = reinterpret_cast<uint4*>(smem + OFF_QF);
     unsigned char* stages = smem + ((OFF_QF + KS * MT * 2048 + 127) / 128) * 128;
 
@@ -256,7 +156,6 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             mbar_init(&full[i], 1);
             mbar_init(&empty[i], NCW);
         }
-        mbar_init(qbar, 1);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
@@ -269,6 +168,10 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                 if (k >= NS) mbar_wait(&empty[st], (u32)((k / NS - 1) & 1));
                 const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
                 unsigned char* base = stages + (size_t)st * stage_bytes;
+                if (ablation == 2) {
+                    mbar_arrive(&full[st]);
+                    continue;
+                }
                 mbar_arrive_expect_tx(&full[st], 2 * row_bytes + TILE_KEYS * 4);
                 bulk_g2s(base, kidx + tile * row_bytes, row_bytes, &full[st]);
                 bulk_g2s(base + row_bytes, signs + tile * row_bytes, row_bytes, &full[st]);
@@ -278,17 +181,62 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         return;
     }
 
-    // Consumers: one thread waits for the prologue and bulk-copies its results (fragments, codebook table,
-    // scales) into shared memory; every consumer waits for them on qbar.
-    if (tid == 32) {
-        asm volatile("griddepcontrol.wait;" ::: "memory");
-        const u32 qbytes = (u32)(KS * MT * 4 * 32 * 16);
-        mbar_arrive_expect_tx(qbar, qbytes + 1024 + 256);
-        bulk_g2s(qf, qfrag, qbytes, qbar);
-        bulk_g2s(tab, cbtab, 1024, qbar);
-        bulk_g2s(scl, scales, 256, qbar);
+    // Consumers: wait for qproj_f32, then build this block's operands in shared memory.
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    const int ctid = tid - 32;
+    const int nconsumer = 32 * NCW * NGROUPS;
+    const int Dpad = KS * 16;
+    if (blockIdx.x == 0 && ctid < 64) rowmax[(1 - parity) * 64 + ctid] = 0u;  // for the next solve
+    // Codebook: scaled by 2^-ecb (largest |level| then in [0.5, 1)) and split into fp16 hi + lo.
+    float mc = 0.0f;
+    for (int c = ctid; c < C; c += nconsumer) mc = fmaxf(mc, fabsf(codebook[c]));
+    for (int o = 16; o > 0; o >>= 1) mc = fmaxf(mc, __shfl_xor_sync(0xffffffffu, mc, o));
+    if (lane == 0) red[warp - 1] = mc;
+    if (ctid < 64) sexp[ctid] = exponent_of(__uint_as_float(rowmax[parity * 64 + ctid]));
+    asm volatile("bar.sync 1, %0;" ::"r"(nconsumer) : "memory");
+    mc = red[0];
+    for (int i = 1; i < NCW * NGROUPS; ++i) mc = fmaxf(mc, red[i]);
+    const int ecb = exponent_of(mc);
+    for (int c = ctid; c < 256; c += nconsumer) tab[c] = c < C ? split_f16(codebook[c] * ldexpf(1.0f, -ecb)) : 0u;
+    if (ctid < 32) {
+        scl[ctid] = ldexpf(1.0f, sexp[ctid] + ecb);            // alpha = 1 / (2^-e * 2^-ecb)
+        scl[32 + ctid] = coef * ldexpf(1.0f, sexp[32 + ctid]);  // beta = coef / 2^-e
     }
-    mbar_wait(qbar, 0);
+    // Fragments: item (mat, ks, t, b) takes rows d0..d0+3 of Qp (mat 0) or Qs (1) for query b, scaled by 2^-e
+    // of its row (largest |value| then in [0.5, 1)) and split. Consecutive threads take consecutive b, so the
+    // reads of QT[mat][d][b] coalesce; 8 items' loads are in flight at once.
+    const int nrows = MT * 16;
+    const int nitems = 2 * KS * 4 * nrows;
+    for (int i0 = 0; i0 < nitems; i0 += 8 * nconsumer) {
+        float v[8][4];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) {
+            const int item = i0 + u * nconsumer + ctid;
+            const int b = item % nrows, rest = item / nrows, t = rest % 4, ks = (rest / 4) % KS, mat = rest / (4 * KS);
+            const int d0 = 64 * (ks / 4) + 16 * t + 4 * (ks % 4);
+#pragma unroll
+            for (int q = 0; q < 4; ++q) v[u][q] = item < nitems ? QT[((size_t)mat * Dpad + d0 + q) * 32 + b] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < 8; ++u) {
+            const int item = i0 + u * nconsumer + ctid;
+            if (item < nitems) {
+                const int b = item % nrows, rest = item / nrows, t = rest % 4, ks = (rest / 4) % KS,
+                          mat = rest / (4 * KS);
+                const float sc = ldexpf(1.0f, -sexp[mat * 32 + b]);
+                const u32 p0 = split_f16(v[u][0] * sc), p1 = split_f16(v[u][1] * sc);
+                const u32 p2 = split_f16(v[u][2] * sc), p3 = split_f16(v[u][3] * sc);
+                const int mt = b / 16, r = b % 16, g8 = r % 8, upper = r / 8;
+                u32* hi = reinterpret_cast<u32*>(&qf[((ks * MT + mt) * 4 + mat * 2 + 0) * 32 + g8 * 4 + t]);
+                u32* lo = reinterpret_cast<u32*>(&qf[((ks * MT + mt) * 4 + mat * 2 + 1) * 32 + g8 * 4 + t]);
+                hi[upper] = (p0 & 0xffffu) | (p1 << 16);
+                hi[2 + upper] = (p2 & 0xffffu) | (p3 << 16);
+                lo[upper] = (p0 >> 16) | (p1 & 0xffff0000u);
+                lo[2 + upper] = (p2 >> 16) | (p3 & 0xffff0000u);
+            }
+        }
+    }
+    asm volatile("bar.sync 1, %0;" ::"r"(nconsumer) : "memory");
 
     const int cw = warp - 1, grp = cw / NCW, half = cw % NCW;
     const int g = lane >> 2, t = lane & 3;
@@ -318,7 +266,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 #pragma unroll
                 for (int x = 0; x < 4; ++x) acc1[mt][i][x] = acc2[mt][i][x] = 0.0f;
 
-        for (int G = 0; G < KG; ++G) {
+        for (int G = 0; G < (ablation == 1 ? 0 : KG); ++G) {
             uint4 ri[4], rs[4];
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
@@ -334,24 +282,50 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                 for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
                     for (int x = 0; x < 4; ++x) a[mt][x] = qf[((ks * MT + mt) * 4 + x) * 32 + lane];
+                // Two key tiles at a time: expand both, then three phases of mma on 8, 8 and 4 different
+                // accumulators, so no mma waits for the one just before it.
 #pragma unroll
-                for (int i = 0; i < 4; ++i) {
-                    const u32 w = j == 0 ? ri[i].x : j == 1 ? ri[i].y : j == 2 ? ri[i].z : ri[i].w;
-                    const u32 sw = j == 0 ? rs[i].x : j == 1 ? rs[i].y : j == 2 ? rs[i].z : rs[i].w;
-                    const u32 e0 = tab[w & 0xffu], e1 = tab[(w >> 8) & 0xffu];
-                    const u32 e2 = tab[(w >> 16) & 0xffu], e3 = tab[w >> 24];
-                    const u32 kh0 = __byte_perm(e0, e1, 0x5410), kh1 = __byte_perm(e2, e3, 0x5410);
-                    const u32 kl0 = __byte_perm(e0, e1, 0x7632), kl1 = __byte_perm(e2, e3, 0x7632);
-                    const u32 s0 = (__byte_perm(sw, 0u, 0x1000) & 0x80008000u) | 0x3c003c00u;
-                    const u32 s1 = (__byte_perm(sw, 0u, 0x3020) & 0x80008000u) | 0x3c003c00u;
+                for (int ip = 0; ip < 2; ++ip) {
+                    u32 kh[2][2], kl[2][2], sg[2][2];
 #pragma unroll
-                    for (int mt = 0; mt < MT; ++mt) {
-                        mma16816(acc1[mt][i], a[mt][0].x, a[mt][0].y, a[mt][0].z, a[mt][0].w, kh0, kh1);
-                        mma16816(acc1[mt][i], a[mt][1].x, a[mt][1].y, a[mt][1].z, a[mt][1].w, kh0, kh1);
-                        mma16816(acc1[mt][i], a[mt][0].x, a[mt][0].y, a[mt][0].z, a[mt][0].w, kl0, kl1);
-                        mma16816(acc2[mt][i], a[mt][2].x, a[mt][2].y, a[mt][2].z, a[mt][2].w, s0, s1);
-                        mma16816(acc2[mt][i], a[mt][3].x, a[mt][3].y, a[mt][3].z, a[mt][3].w, s0, s1);
+                    for (int ii = 0; ii < 2; ++ii) {
+                        const int i = 2 * ip + ii;
+                        const u32 w = j == 0 ? ri[i].x : j == 1 ? ri[i].y : j == 2 ? ri[i].z : ri[i].w;
+                        const u32 sw = j == 0 ? rs[i].x : j == 1 ? rs[i].y : j == 2 ? rs[i].z : rs[i].w;
+                        const u32 e0 = tab[w & 0xffu], e1 = tab[(w >> 8) & 0xffu];
+                        const u32 e2 = tab[(w >> 16) & 0xffu], e3 = tab[w >> 24];
+                        kh[ii][0] = __byte_perm(e0, e1, 0x5410);
+                        kh[ii][1] = __byte_perm(e2, e3, 0x5410);
+                        kl[ii][0] = __byte_perm(e0, e1, 0x7632);
+                        kl[ii][1] = __byte_perm(e2, e3, 0x7632);
+                        sg[ii][0] = (__byte_perm(sw, 0u, 0x1000) & 0x80008000u) | 0x3c003c00u;
+                        sg[ii][1] = (__byte_perm(sw, 0u, 0x3020) & 0x80008000u) | 0x3c003c00u;
                     }
+#pragma unroll
+                    for (int ii = 0; ii < 2; ++ii)
+#pragma unroll
+                        for (int mt = 0; mt < MT; ++mt) {
+                            const uint4& ph = a[mt][0];
+                            const uint4& sh = a[mt][2];
+                            mma16816(acc1[mt][2 * ip + ii], ph.x, ph.y, ph.z, ph.w, kh[ii][0], kh[ii][1]);
+                            mma16816(acc2[mt][2 * ip + ii], sh.x, sh.y, sh.z, sh.w, sg[ii][0], sg[ii][1]);
+                        }
+#pragma unroll
+                    for (int ii = 0; ii < 2; ++ii)
+#pragma unroll
+                        for (int mt = 0; mt < MT; ++mt) {
+                            const uint4& pl = a[mt][1];
+                            const uint4& sl = a[mt][3];
+                            mma16816(acc1[mt][2 * ip + ii], pl.x, pl.y, pl.z, pl.w, kh[ii][0], kh[ii][1]);
+                            mma16816(acc2[mt][2 * ip + ii], sl.x, sl.y, sl.z, sl.w, sg[ii][0], sg[ii][1]);
+                        }
+#pragma unroll
+                    for (int ii = 0; ii < 2; ++ii)
+#pragma unroll
+                        for (int mt = 0; mt < MT; ++mt) {
+                            const uint4& ph = a[mt][0];
+                            mma16816(acc1[mt][2 * ip + ii], ph.x, ph.y, ph.z, ph.w, kl[ii][0], kl[ii][1]);
+                        }
                 }
             }
         }
@@ -386,18 +360,22 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     }
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS, 1)
-    warpspec_scores_mt1(const unsigned char* __restrict__ kidx, const unsigned char* __restrict__ signs,
-                        const float* __restrict__ gamma, const uint4* __restrict__ qfrag,
-                        const float* __restrict__ scales, const u32* __restrict__ cbtab, float* __restrict__ scores,
-                        int B, int S, int Drow, int KS, int ntiles, int NS, int stage_bytes) {
-    scores_body<1>(kidx, signs, gamma, qfrag, scales, cbtab, scores, B, S, Drow, KS, ntiles, NS, stage_bytes);
+// QT: qproj_f32's output [2][Dpad][32]; rowmax: [2 parities][2][32], this solve's at `parity` (the other is
+// cleared for the next solve); codebook: [C]. ablation (a measurement aid, 0 in normal use): 1 = consumers skip
+// the mma (streaming and pipeline only), 2 = the producer loads nothing (compute on stale shared memory only).
+#define SCORES_PARAMS                                                                                      \
+    const unsigned char *__restrict__ kidx, const unsigned char *__restrict__ signs,                      \
+        const float *__restrict__ gamma, const float *__restrict__ QT, unsigned int *__restrict__ rowmax, \
+        const float *__restrict__ codebook, float *__restrict__ scores, int B, int S, int C, float coef,  \
+        int Drow, int KS, int ntiles, int NS, int stage_bytes, int parity, int ablation
+#define SCORES_ARGS \
+    kidx, signs, gamma, QT, rowmax, codebook, scores, B, S, C, coef, Drow, KS, ntiles, NS, stage_bytes, parity, \
+        ablation
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1) warpspec_scores_mt1(SCORES_PARAMS) {
+    scores_body<1>(SCORES_ARGS);
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS, 1)
-    warpspec_scores_mt2(const unsigned char* __restrict__ kidx, const unsigned char* __restrict__ signs,
-                        const float* __restrict__ gamma, const uint4* __restrict__ qfrag,
-                        const float* __restrict__ scales, const u32* __restrict__ cbtab, float* __restrict__ scores,
-                        int B, int S, int Drow, int KS, int ntiles, int NS, int stage_bytes) {
-    scores_body<2>(kidx, signs, gamma, qfrag, scales, cbtab, scores, B, S, Drow, KS, ntiles, NS, stage_bytes);
+extern "C" __global__ void __launch_bounds__(THREADS, 1) warpspec_scores_mt2(SCORES_PARAMS) {
+    scores_body<2>(SCORES_ARGS);
 }

@@ -3,10 +3,10 @@
 
 // Holds the stream until the host writes a non-zero value to *release (mapped, pinned host memory), so that
 // every launch of the measured call is queued before the GPU reaches the start event. Gives up after
-// timeout_ns (then *timed_out = 1 and the sample is discarded by the host).
+// timeout_ns (then *timed_out = 1 and the sample is discarded by the host). One block, one polling thread.
 extern "C" __global__ void judge_hold(const volatile unsigned int* release, unsigned long long timeout_ns,
                                       volatile unsigned int* timed_out) {
-    if (threadIdx.x != 0 || blockIdx.x != 0) return;
+    if (threadIdx.x != 0) return;
     unsigned long long start, now;
     asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
     while (*release == 0u) {
@@ -33,3 +33,7 @@ extern "C" __global__ void judge_flush_read(const uint4* __restrict__ buf, unsig
     }
     if (acc == 0x9e3779b9u) atomicAdd(sink, 1u);
 }
+
+// An empty kernel: timed like a solve, it measures the floor of the timing method (events, one launch, its
+// completion).
+extern "C" __global__ void judge_noop() {}

@@ -110,6 +110,10 @@ pub struct GpuBenchArgs {
     /// Also time the copy after a memset flush, to show what dirty L2 lines cost.
     #[arg(long)]
     pub compare_flush: bool,
+    /// Measurement aid: no poison between the warm regime's warming call and its timed call (the warm timed
+    /// output is then not told apart from the warming call's).
+    #[arg(long)]
+    pub warm_no_poison: bool,
     /// Write the results document (versioned JSON) here; it is rewritten after every entry.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

@@ -89,13 +89,14 @@ fn time_variant<'a>(
     prepared: Sets<'a>,
     regime: Regime,
     plan: &SamplingPlan,
-    sets: &[Case],
-    expected: &[Vec<f64>],
+    (sets, expected): (&[Case], &[Vec<f64>]),
     tolerance: Tolerance,
+    warm_poison: bool,
 ) -> (Measured, Sets<'a>) {
     let name = solution.name();
     let mut sampler = match GpuSampler::new(prepared, regime) {
-        Ok(s) => s,
+        Ok(s) if warm_poison => s,
+        Ok(s) => s.without_warm_poison(),
         Err(e) => return (Err(e.to_string()), Vec::new()),
     };
     let samples = guarded(name, "timing", || collect(&mut sampler, plan));
@@ -277,6 +278,22 @@ pub(super) fn gpu_bench(args: &GpuBenchArgs) -> Result<ExitStatus, CommandError>
         4 * info.l2_bytes / 1_000_000
     );
     let mut notes: Vec<String> = Vec::new();
+    let floor: Vec<String> = Regime::ALL
+        .iter()
+        .map(|&regime| {
+            crate::gpu::measure_empty(regime, &plan)
+                .ok()
+                .and_then(|s| Summary::of(&s.seconds))
+                .map_or_else(
+                    || format!("{regime} –"),
+                    |s| format!("{regime} {}", format_seconds(s.median)),
+                )
+        })
+        .collect();
+    notes.push(format!(
+        "floor of the method (an empty kernel timed the same way): {}",
+        floor.join(", ")
+    ));
     for suite in suites {
         for spec in suite.specs() {
             let sets = input_sets(suite, &spec, seed, args.sets as usize)?;
@@ -297,6 +314,7 @@ pub(super) fn gpu_bench(args: &GpuBenchArgs) -> Result<ExitStatus, CommandError>
                     sets.len(),
                     &plan,
                     FlushMethod::Read,
+                    !args.warm_no_poison,
                 )
                 .map_err(|e| CommandError::Usage(format!("timing the device copy: {e}")))?;
                 let summary = Summary::of(&samples.seconds).ok_or_else(|| {
@@ -320,6 +338,7 @@ pub(super) fn gpu_bench(args: &GpuBenchArgs) -> Result<ExitStatus, CommandError>
                     sets.len(),
                     &plan,
                     FlushMethod::Memset,
+                    true,
                 )
                 .map_err(|e| CommandError::Usage(format!("timing the device copy: {e}")))?;
                 if let Some(s) = Summary::of(&samples.seconds) {
@@ -383,9 +402,9 @@ pub(super) fn gpu_bench(args: &GpuBenchArgs) -> Result<ExitStatus, CommandError>
                         prepared,
                         regime,
                         &plan,
-                        &sets,
-                        &expected,
+                        (&sets, &expected),
                         tolerance,
+                        !args.warm_no_poison,
                     );
                     prepared = back;
                     let e = match outcome {

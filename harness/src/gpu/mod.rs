@@ -18,7 +18,8 @@
 //! decides how many samples to take.
 //!
 //! Entry points: [`GpuSampler::new`] (one variant, several input sets, one regime), [`measure_copy`] (the
-//! reference), [`gpu_info`] (for the results' `meta`).
+//! reference), [`measure_empty`] (the floor of the method: an empty kernel timed the same way), [`gpu_info`]
+//! (for the results' `meta`).
 
 mod sampler;
 mod timer;
@@ -31,7 +32,9 @@ use solutions::cuda::{CudaError, gpu};
 use crate::meta::GpuInfo;
 use crate::results::Mode;
 
-pub use sampler::{DeviceCopy, GpuSampler, Timed, measure_copy, measure_copy_with};
+pub use sampler::{
+    DeviceCopy, EmptyKernel, GpuSampler, Timed, measure_copy, measure_copy_with, measure_empty,
+};
 
 /// What the cache holds when the timed call starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

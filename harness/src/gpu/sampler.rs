@@ -51,6 +51,7 @@ pub struct GpuSampler<T> {
     start: CudaEvent,
     end: CudaEvent,
     taken: Vec<usize>,
+    warm_poison: bool,
     /// Samples taken again because the hold timed out.
     pub retries: usize,
 }
@@ -107,9 +108,17 @@ impl<T: Timed> GpuSampler<T> {
             start: event("creating the start event")?,
             end: event("creating the end event")?,
             taken: vec![0; sets.len()],
+            warm_poison: true,
             sets,
             retries: 0,
         })
+    }
+
+    /// Leaves out the poison between the warming call and the timed call of the warm regime (a measurement aid:
+    /// shows what the poison's dirty lines cost; the timed output can then not be told from the warming one).
+    pub fn without_warm_poison(mut self) -> Self {
+        self.warm_poison = false;
+        self
     }
 
     /// The regime.
@@ -143,7 +152,9 @@ impl<T: Timed> GpuSampler<T> {
         match self.regime {
             Regime::Warm => {
                 set.run()?;
-                set.poison()?;
+                if self.warm_poison {
+                    set.poison()?;
+                }
             }
             Regime::Cold => {
                 set.poison()?;
@@ -207,6 +218,58 @@ impl<T: Timed> Sampler for GpuSampler<T> {
             ),
         })
     }
+}
+
+/// An empty kernel (one block): timed like a solve, it gives the floor of the method itself — what the events,
+/// one launch and its completion cost with no work.
+pub struct EmptyKernel {
+    gpu: &'static Gpu,
+    kernel: solutions::cuda::Kernel,
+}
+
+impl EmptyKernel {
+    /// Loads the kernel.
+    pub fn new() -> Result<Self, CudaError> {
+        let gpu = gpu()?;
+        let kernel = gpu
+            .module(&solutions::cuda::HARNESS_CU)?
+            .kernel("judge_noop")?;
+        Ok(Self { gpu, kernel })
+    }
+}
+
+impl Timed for EmptyKernel {
+    fn stream(&self) -> Option<Arc<CudaStream>> {
+        Some(self.gpu.stream().clone())
+    }
+
+    fn poison(&mut self) -> Result<(), SolveError> {
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<(), SolveError> {
+        // SAFETY: judge_noop takes no parameters.
+        unsafe {
+            self.kernel.launch(
+                self.gpu.stream(),
+                solutions::cuda::Launch {
+                    grid: (1, 1),
+                    block: 32,
+                    smem: 0,
+                    pdl: false,
+                },
+                &mut [],
+            )
+        }
+        .map_err(|e| timer_error("empty kernel", e))
+    }
+}
+
+/// Times an empty kernel in `regime` under `plan`: the floor of the timing method on this GPU.
+pub fn measure_empty(regime: Regime, plan: &SamplingPlan) -> Result<Samples, SolveError> {
+    let empty = EmptyKernel::new().map_err(|e| timer_error("loading the empty kernel", e))?;
+    let mut sampler = GpuSampler::new(vec![empty], regime)?;
+    collect(&mut sampler, plan)
 }
 
 /// A device-to-device copy of a fixed number of bytes (`cuMemcpyDtoDAsync`): the reference the variants'
@@ -291,21 +354,25 @@ pub fn measure_copy(
     copies: usize,
     plan: &SamplingPlan,
 ) -> Result<Samples, SolveError> {
-    measure_copy_with(bytes, regime, copies, plan, FlushMethod::Read)
+    measure_copy_with(bytes, regime, copies, plan, FlushMethod::Read, true)
 }
 
-/// As [`measure_copy`], with a chosen flush method.
+/// As [`measure_copy`], with a chosen flush method, and with or without the warm regime's poison.
 pub fn measure_copy_with(
     bytes: u64,
     regime: Regime,
     copies: usize,
     plan: &SamplingPlan,
     method: FlushMethod,
+    warm_poison: bool,
 ) -> Result<Samples, SolveError> {
     let sets = (0..copies.max(1))
         .map(|_| DeviceCopy::new(bytes as usize))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| timer_error("allocating the copy buffers", e))?;
     let mut sampler = GpuSampler::with_flush(sets, regime, method)?;
+    if !warm_poison {
+        sampler = sampler.without_warm_poison();
+    }
     collect(&mut sampler, plan)
 }

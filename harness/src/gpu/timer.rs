@@ -84,8 +84,9 @@ impl Hold {
                     pdl: false,
                 },
                 &mut params,
-            )
+            )?;
         }
+        Ok(())
     }
 
     /// Lets the held stream go on.

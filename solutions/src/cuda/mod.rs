@@ -43,6 +43,11 @@ pub const HARNESS_CU: KernelSource = KernelSource {
     name: "harness.cu",
     text: include_str!("../../../kernels/harness.cu"),
 };
+/// The f32 query projections (`Qp`, `Qs`) both CUDA variants start from.
+pub const QPROJ_CU: KernelSource = KernelSource {
+    name: "qproj.cu",
+    text: include_str!("../../../kernels/qproj.cu"),
+};
 /// The kernels of `cuda-smem`.
 pub const SMEM_CU: KernelSource = KernelSource {
     name: "cuda_smem.cu",
@@ -54,7 +59,7 @@ pub const WARPSPEC_CU: KernelSource = KernelSource {
     text: include_str!("../../../kernels/cuda_warpspec.cu"),
 };
 /// Every kernel source, for tools that compile them all.
-pub const ALL_SOURCES: [KernelSource; 3] = [HARNESS_CU, SMEM_CU, WARPSPEC_CU];
+pub const ALL_SOURCES: [KernelSource; 4] = [HARNESS_CU, QPROJ_CU, SMEM_CU, WARPSPEC_CU];
 
 /// Options every kernel is compiled with.
 pub const COMPILE_OPTIONS: [&str; 2] = ["--std=c++17", "-lineinfo"];
@@ -402,11 +407,13 @@ impl Module {
             &format!("{} kernel {name}", self.source),
             "cuModuleGetFunction",
         )?;
-        Ok(Kernel {
+        let kernel = Kernel {
             raw,
             name,
             _module: self.clone(),
-        })
+        };
+        kernel.prefer_max_shared()?;
+        Ok(kernel)
     }
 }
 
@@ -472,6 +479,27 @@ impl Kernel {
             static_smem_bytes: self.attribute(F::CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES)?,
             max_threads: self.attribute(F::CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK)?,
         })
+    }
+
+    /// Asks for the largest shared-memory carve-out of the L1. Every kernel of the judge gets the same carve-out,
+    /// so consecutive kernels of a solve (and the timer's) never wait for the multiprocessors to reconfigure
+    /// their L1/shared split between them.
+    pub fn prefer_max_shared(&self) -> Result<(), CudaError> {
+        // SAFETY: live function; the attribute takes a percentage.
+        check(
+            unsafe {
+                sys::cuFuncSetAttribute(
+                    self.raw,
+                    sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+                    100,
+                )
+            },
+            &format!(
+                "kernel {}: preferring the largest shared-memory carve-out",
+                self.name
+            ),
+            "cuFuncSetAttribute",
+        )
     }
 
     /// Allows launches with up to `bytes` of dynamic shared memory.
@@ -561,6 +589,51 @@ impl Kernel {
             } else {
                 "cuLaunchKernel"
             },
+        )
+    }
+}
+
+/// Launches `qproj_f32` (`kernels/qproj.cu`): `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` into `qt` (device address of
+/// `[2][rows][32]` f32, zero in rows ≥ D), and with a non-zero `rowmax` the largest |value| of each of the 64
+/// rows by `atomicMax` (the 64 words must be zero before).
+///
+/// # Safety
+/// `q`, `pi`, `s_mat` must be device addresses of `[b, d]`, `[d, d]`, `[d, d]` f32 arrays, `qt` of
+/// `2·rows·32` f32 with `rows ≥ d`, and `rowmax` zero or of 64 u32 words, all valid until the kernel has run.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn launch_qproj(
+    kernel: &Kernel,
+    stream: &CudaStream,
+    (b, d): (usize, usize),
+    (q, pi, s_mat): (u64, u64, u64),
+    qt: u64,
+    rows: usize,
+    rowmax: u64,
+) -> Result<(), CudaError> {
+    let (b_i, d_i, rows_i) = (b as i32, d as i32, rows as i32);
+    let mut params = [
+        param(&q),
+        param(&pi),
+        param(&s_mat),
+        param(&b_i),
+        param(&d_i),
+        param(&rows_i),
+        param(&qt),
+        param(&rowmax),
+    ];
+    let smem = (32 * (d | 1) + 8 * d) * 4;
+    // SAFETY: matches qproj_f32(const float* ×3, int, int, int, float*, unsigned*); the caller guarantees the
+    // buffers.
+    unsafe {
+        kernel.launch(
+            stream,
+            Launch {
+                grid: (d.div_ceil(8) as u32, 2),
+                block: 256,
+                smem: smem as u32,
+                pdl: false,
+            },
+            &mut params,
         )
     }
 }

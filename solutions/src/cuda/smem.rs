@@ -7,7 +7,9 @@
 use cudarc::driver::CudaSlice;
 
 use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
-use super::{CudaError, Gpu, Kernel, Launch, SMEM_CU, availability, gpu, param};
+use super::{
+    CudaError, Gpu, Kernel, Launch, QPROJ_CU, SMEM_CU, availability, gpu, launch_qproj, param,
+};
 use crate::problem::Inputs;
 use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
 
@@ -61,20 +63,20 @@ impl Solution for CudaSmem {
 struct SmemSolve {
     qproj: Kernel,
     scores: Kernel,
-    qpt: CudaSlice<f32>,
-    qst: CudaSlice<f32>,
+    /// `[2][rows][32]`: Qp then Qs, transposed, rows = D rounded up to 32 (zero past D).
+    qt: CudaSlice<f32>,
+    rows: usize,
 }
 
 impl SmemSolve {
     fn new(gpu: &Gpu, inputs: &Inputs) -> Result<Self, CudaError> {
-        let module = gpu.module(&SMEM_CU)?;
         let d = inputs.shape().d;
         let rows = d.div_ceil(32) * 32; // the main kernel reads whole 32-row chunks
         Ok(Self {
-            qproj: module.kernel("smem_qproj")?,
-            scores: module.kernel("smem_scores")?,
-            qpt: zeros(gpu, rows * QP_STRIDE, "QpT")?,
-            qst: zeros(gpu, rows * QP_STRIDE, "QsT")?,
+            qproj: gpu.module(&QPROJ_CU)?.kernel("qproj_f32")?,
+            scores: gpu.module(&SMEM_CU)?.kernel("smem_scores")?,
+            qt: zeros(gpu, 2 * rows * QP_STRIDE, "QpT and QsT")?,
+            rows,
         })
     }
 }
@@ -90,33 +92,22 @@ impl Solve for SmemSolve {
             shape.c as i32,
         );
         let coef = shape.qjl_coef() as f32;
-        let (q, pi, s_mat) = (
-            device_ptr(&case.q, stream),
-            device_ptr(&case.pi, stream),
-            device_ptr(&case.s_mat, stream),
-        );
-        let (qpt, qst) = (device_ptr(&self.qpt, stream), device_ptr(&self.qst, stream));
-        let mut params = [
-            param(&q),
-            param(&pi),
-            param(&s_mat),
-            param(&b),
-            param(&d),
-            param(&qpt),
-            param(&qst),
-        ];
-        // SAFETY: the parameters match smem_qproj(const float*, const float*, const float*, int, int, float*,
-        // float*); Q is [B, D], Pi and S_mat [D, D], QpT and QsT [roundup(D, 32), 32] (rows b < 32 written).
+        let qt = device_ptr(&self.qt, stream);
+        let (qpt, qst) = (qt, qt + (self.rows * QP_STRIDE * 4) as u64);
+        // SAFETY: Q, Pi, S_mat have the shape's sizes; qt holds 2·rows·32 floats with rows ≥ D; no row maxima.
         unsafe {
-            self.qproj.launch(
+            launch_qproj(
+                &self.qproj,
                 stream,
-                Launch {
-                    grid: (QP_STRIDE as u32, 2),
-                    block: 256,
-                    smem: 0,
-                    pdl: false,
-                },
-                &mut params,
+                (shape.b, shape.d),
+                (
+                    device_ptr(&case.q, stream),
+                    device_ptr(&case.pi, stream),
+                    device_ptr(&case.s_mat, stream),
+                ),
+                qt,
+                self.rows,
+                0,
             )?;
         }
         let (kidx, signs, gamma, codebook, scores) = (

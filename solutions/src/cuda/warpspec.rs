@@ -1,9 +1,9 @@
 //! `cuda-warpspec`: a warp-specialised tensor-core kernel for Hopper (`kernels/cuda_warpspec.cu`; design and
-//! measurements in `kernels/NOTES.md`). A prologue computes `Qp` and `Qs` once per solve and splits them into
-//! fp16 hi + lo mma fragments; the main kernel, launched with programmatic dependent launch, streams 64-key tiles
+//! measurements in `kernels/NOTES.md`). `qproj_f32` computes `Qp` and `Qs` once per solve (with each row's
+//! largest magnitude); the main kernel, launched with programmatic dependent launch, streams 64-key tiles
 //! of indices, signs and gamma through a ring of shared-memory stages with bulk copies completing on mbarriers
-//! (one producer warp), while four groups of two consumer warps expand them into fp16 operands and run
-//! `mma.m16n8k16` with f32 accumulation.
+//! (one producer warp), while four groups of two consumer warps scale and split `Qp`/`Qs` into fp16 hi + lo mma
+//! fragments once per block, expand the tiles into fp16 operands and run `mma.m16n8k16` with f32 accumulation.
 //!
 //! Needs compute capability 9.0 (bulk copies, mbarrier transaction counts, `griddepcontrol`); on older GPUs it
 //! reports itself unavailable.
@@ -11,7 +11,9 @@
 use cudarc::driver::CudaSlice;
 
 use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
-use super::{CudaError, Gpu, Kernel, Launch, WARPSPEC_CU, availability, gpu, param};
+use super::{
+    CudaError, Gpu, Kernel, Launch, QPROJ_CU, WARPSPEC_CU, availability, gpu, launch_qproj, param,
+};
 use crate::problem::{Inputs, Shape};
 use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
 
@@ -20,9 +22,13 @@ const TILE_KEYS: usize = 64;
 /// Threads per block: one producer warp and four groups of two consumer warps (the kernel's `THREADS`).
 const THREADS: u32 = 32 * (1 + 4 * 2);
 /// Shared-memory offset of the Qp/Qs fragments (the kernel's `OFF_QF`), in bytes.
-const OFF_QF: usize = 1408;
-/// Most stages the kernel's barrier area holds (7 full + 7 empty + 1 fragment mbarrier in 128 bytes).
-const MAX_STAGES: usize = 7;
+const OFF_QF: usize = 1792;
+/// Most stages the kernel's barrier area holds (8 full + 8 empty mbarriers in 128 bytes).
+const MAX_STAGES: usize = 8;
+/// Environment variable of a measurement aid: `1` runs the main kernel without its mma (streaming and pipeline
+/// only), `2` without its loads (compute only), `3` launches only `qproj_f32`, `4` only the main kernel (on the
+/// previous solve's projections). The outputs are then wrong; never set in normal use.
+pub const ABLATION_ENV: &str = "JUDGE_WARPSPEC_ABLATION";
 /// Bulk copies, mbarrier transaction counts and `griddepcontrol` need Hopper.
 const MIN_CC: (i32, i32) = (9, 0);
 
@@ -129,12 +135,17 @@ impl Plan {
 
 struct WarpspecSolve {
     plan: Plan,
-    prologue: Kernel,
+    qproj: Kernel,
     scores: Kernel,
     repack: Option<(Kernel, CudaSlice<u8>, CudaSlice<u8>)>,
-    qfrag: CudaSlice<u32>,
-    scales: CudaSlice<f32>,
-    cbtab: CudaSlice<u32>,
+    /// `[2][ksteps·16][32]`: Qp then Qs, transposed, zero past D.
+    qt: CudaSlice<f32>,
+    /// `[2 parities][2][32]` row maxima (float bits): a solve fills one and clears the other for the next.
+    rowmax: CudaSlice<u32>,
+    /// Solves enqueued so far (its parity picks the row-maxima half).
+    solves: u64,
+    /// See [`ABLATION_ENV`]; 0 in normal use.
+    ablation: i32,
 }
 
 impl WarpspecSolve {
@@ -174,16 +185,16 @@ impl WarpspecSolve {
         };
         Ok(Self {
             plan,
-            prologue: module.kernel("warpspec_prologue")?,
+            qproj: gpu.module(&QPROJ_CU)?.kernel("qproj_f32")?,
             scores,
             repack,
-            qfrag: zeros(
-                gpu,
-                plan.ksteps * plan.mtiles * 4 * 32 * 4,
-                "Qp/Qs fragments",
-            )?,
-            scales: zeros(gpu, 64, "scales")?,
-            cbtab: zeros(gpu, 256, "codebook table")?,
+            qt: zeros(gpu, 2 * plan.ksteps * 16 * 32, "QpT and QsT")?,
+            rowmax: zeros(gpu, 128, "row maxima")?,
+            solves: 0,
+            ablation: std::env::var(ABLATION_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
         })
     }
 }
@@ -200,7 +211,6 @@ impl Solve for WarpspecSolve {
             shape.c as i32,
         );
         let coef = shape.qjl_coef() as f32;
-        let (ks, mt) = (plan.ksteps as i32, plan.mtiles as i32);
         let mut kidx = device_ptr(&case.k_idx, stream);
         let mut signs = device_ptr(&case.signs, stream);
         if let Some((kernel, idx_out, sgn_out)) = &self.repack {
@@ -236,50 +246,39 @@ impl Solve for WarpspecSolve {
             kidx = idx_out;
             signs = sgn_out;
         }
-        let (q, pi, s_mat, codebook) = (
-            device_ptr(&case.q, stream),
-            device_ptr(&case.pi, stream),
-            device_ptr(&case.s_mat, stream),
-            device_ptr(&case.codebook, stream),
-        );
-        let (qfrag, scales, cbtab) = (
-            device_ptr(&self.qfrag, stream),
-            device_ptr(&self.scales, stream),
-            device_ptr(&self.cbtab, stream),
-        );
-        let mut params = [
-            param(&q),
-            param(&pi),
-            param(&s_mat),
-            param(&codebook),
-            param(&b),
-            param(&d),
-            param(&c),
-            param(&coef),
-            param(&ks),
-            param(&mt),
-            param(&qfrag),
-            param(&scales),
-            param(&cbtab),
-        ];
-        // SAFETY: matches warpspec_prologue(const float* ×4, int, int, int, float, int, int, u32*, float*, u32*);
-        // qfrag holds KS·MT·4·32 16-byte units, scales 64 floats, cbtab 256 words.
-        unsafe {
-            self.prologue.launch(
-                stream,
-                Launch {
-                    grid: (plan.mtiles as u32 * 16, 2),
-                    block: 256,
-                    smem: 0,
-                    pdl: false,
-                },
-                &mut params,
-            )?;
+        let parity = (self.solves % 2) as i32;
+        self.solves += 1;
+        let qt = device_ptr(&self.qt, stream);
+        let rowmax = device_ptr(&self.rowmax, stream);
+        let rows = plan.ksteps * 16;
+        if self.ablation != 4 {
+            // SAFETY: Q, Pi, S_mat have the shape's sizes; qt holds 2·rows·32 floats with rows ≥ D; this solve's
+            // half of rowmax (64 words) was cleared by the previous solve's main kernel (or at allocation).
+            unsafe {
+                launch_qproj(
+                    &self.qproj,
+                    stream,
+                    (shape.b, shape.d),
+                    (
+                        device_ptr(&case.q, stream),
+                        device_ptr(&case.pi, stream),
+                        device_ptr(&case.s_mat, stream),
+                    ),
+                    qt,
+                    rows,
+                    rowmax + 256 * parity as u64,
+                )?;
+            }
         }
+        if self.ablation == 3 {
+            return Ok(());
+        }
+        let codebook = device_ptr(&case.codebook, stream);
         let gamma = device_ptr(&case.gamma, stream);
         let scores = device_ptr(&case.scores, stream);
-        let (drow, ntiles, ns, stage_bytes) = (
+        let (drow, ks, ntiles, ns, stage_bytes) = (
             plan.row_bytes as i32,
+            plan.ksteps as i32,
             plan.tiles as i32,
             plan.stages as i32,
             plan.stage_bytes as i32,
@@ -288,21 +287,27 @@ impl Solve for WarpspecSolve {
             param(&kidx),
             param(&signs),
             param(&gamma),
-            param(&qfrag),
-            param(&scales),
-            param(&cbtab),
+            param(&qt),
+            param(&rowmax),
+            param(&codebook),
             param(&scores),
             param(&b),
             param(&s),
+            param(&c),
+            param(&coef),
             param(&drow),
             param(&ks),
             param(&ntiles),
             param(&ns),
             param(&stage_bytes),
+            param(&parity),
+            param(&self.ablation),
         ];
-        // SAFETY: matches warpspec_scores_mt{1,2}(const u8*, const u8*, const float*, const uint4*, const float*,
-        // const u32*, float*, int ×7); the key arrays hold tiles·64 rows of Drow bytes and gamma tiles·64 floats
-        // (zero-padded at upload or by the repack), scores [B, S]; the smem size was allowed in `new`.
+        // SAFETY: matches warpspec_scores_mt{1,2}(const u8*, const u8*, const float*, const float*, unsigned*,
+        // const float*, float*, int, int, int, float, int ×7); the key arrays hold tiles·64 rows of Drow bytes and
+        // gamma tiles·64 floats (zero-padded at upload or by the repack), QT 2·ksteps·16·32 floats, rowmax 128
+        // words (the kernel reads this solve's half and clears the other), scores [B, S]; the shared memory size
+        // was allowed in `new`.
         unsafe {
             self.scores.launch(
                 stream,
@@ -333,7 +338,7 @@ mod tests {
                 plan.tiles,
                 plan.stages
             ),
-            (128, 8, 2, 512, 7)
+            (128, 8, 2, 512, 8)
         );
         assert!(!plan.repack);
         assert_eq!(plan.stage_bytes, 16_640);
