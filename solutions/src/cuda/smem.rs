@@ -141,7 +141,7 @@ impl Solve for SmemSolve {
                     grid: (shape.s.div_ceil(TILE_KEYS) as u32, 1),
                     block: TILE_KEYS as u32,
                     smem: 0,
-                    // On Hopper the main kernel starts while smem_qproj runs (it waits with griddepcontrol).
+                    // On Hopper the main kernel starts while qproj_f32 runs (it waits with griddepcontrol).
                     pdl: gpu.info.compute_capability >= (9, 0),
                 },
                 &mut params,
