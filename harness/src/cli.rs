@@ -74,6 +74,11 @@ pub enum Command {
     Compare(CompareArgs),
     /// Render the HTML, Markdown and PNG report of a results document.
     Report(ReportArgs),
+    /// Time the CUDA variants on the GPU (CUDA events; warm and cold L2) next to a device copy of the same bytes.
+    #[command(after_help = AFTER_HELP.as_str())]
+    GpuBench(GpuBenchArgs),
+    /// Compile the CUDA kernels with NVRTC for an architecture (no GPU needed); print the resource report.
+    Kernels(KernelsArgs),
 }
 
 /// `judge bench`.
@@ -185,6 +190,9 @@ pub struct RunArgs {
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Fail (exit status 6) when a selected CUDA variant cannot run here, instead of skipping it.
+    #[arg(long)]
+    pub require_gpu: bool,
     #[command(flatten)]
     pub check: CheckArgs,
     #[command(flatten)]
@@ -303,6 +311,52 @@ pub struct GateArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+}
+
+/// `judge gpu-bench`.
+#[derive(Debug, Clone, Args)]
+pub struct GpuBenchArgs {
+    /// Time this CUDA variant; repeat for several. Default: every CUDA variant.
+    #[arg(long = "solution", value_name = "NAME")]
+    pub solutions: Vec<String>,
+    /// Time the cases of this suite; repeat for several. Default: perf.
+    #[arg(long = "suite", value_name = "SUITE")]
+    pub suites: Vec<Suite>,
+    /// Independently generated input sets rotated per case.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub sets: u32,
+    /// Time budget per variant, case and regime, in seconds.
+    #[arg(long, default_value_t = 2.0, value_parser = positive)]
+    pub budget: f64,
+    /// Stop sampling once the median's relative error (95% interval half-width) is below this.
+    #[arg(long, default_value_t = 0.005, value_parser = positive)]
+    pub target_rel_err: f64,
+    /// Also time the copy after a memset flush, to show what dirty L2 lines cost.
+    #[arg(long)]
+    pub compare_flush: bool,
+    /// Measurement aid: no poison between the warm regime's warming call and its timed call (the warm timed
+    /// output is then not told apart from the warming call's).
+    #[arg(long)]
+    pub warm_no_poison: bool,
+    /// Write the results document (versioned JSON) here; it is rewritten after every entry.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// `judge kernels`.
+#[derive(Debug, Clone, Args)]
+pub struct KernelsArgs {
+    /// Architecture to compile for (`sm_90`, `compute_90`); default: the GPU's, when there is one.
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Write each compiled image (`.cubin` or `.ptx`) and its log into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// `judge case …`.

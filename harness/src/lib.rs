@@ -10,6 +10,7 @@
 //! * [`bench`]: `judge bench` (presets, axes, sampling every solution on every case);
 //! * [`compare`]: two results documents side by side, with a noise judgement;
 //! * [`report`]: HTML, Markdown and PNG/SVG charts rendered from a results document;
+//! * [`gpu`]: GPU timing (CUDA events, stream hold, L2 flush by reads) and the device-copy reference;
 //! * [`io`]: case files (`.npz`, `.safetensors`, JSON);
 //! * [`submission`]: submitted sources and libraries, and compiling them;
 //! * [`sandbox`]: the worker process that runs submitted code, its protocol and limits;
@@ -25,6 +26,7 @@ pub mod compare;
 pub mod cpu_peak;
 pub mod error_profile;
 pub mod gate;
+pub mod gpu;
 pub mod io;
 pub mod meta;
 pub mod report;

@@ -82,10 +82,19 @@ pub struct GpuInfo {
     pub name: String,
     /// Compute capability, such as `9.0`.
     pub compute_capability: String,
-    /// Driver version, such as `580.65`.
+    /// Driver release and the CUDA version it supports, such as `580.65.06 (CUDA 13.0)`.
     pub driver: String,
     /// Global memory, in bytes.
     pub memory_bytes: u64,
+    /// Multiprocessors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiprocessors: Option<u32>,
+    /// L2 cache size, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l2_bytes: Option<u64>,
+    /// Version of NVRTC that compiled the kernels, such as `13.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nvrtc: Option<String>,
 }
 
 /// Seconds since the Unix epoch, now.

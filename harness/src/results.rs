@@ -228,6 +228,30 @@ pub struct Timing {
     /// Independently generated input sets the calls rotated among.
     #[serde(default)]
     pub input_sets: Option<usize>,
+    /// The same measurement of a reference (a device copy of the same byte count), when one was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
+}
+
+/// What a timing is compared with: the "speed of light" for its byte count, measured the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// What the reference is.
+    pub kind: ReferenceKind,
+    /// Bytes it copies per call (it reads and writes each once).
+    pub bytes: u64,
+    /// Its samples, in seconds.
+    pub samples_s: Vec<f64>,
+    /// Their summary.
+    pub summary: Summary,
+}
+
+/// Kinds of reference measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferenceKind {
+    /// `cuMemcpyDtoDAsync` of `bytes` bytes under the same cache regime.
+    DeviceCopy,
 }
 
 impl Timing {
@@ -240,6 +264,7 @@ impl Timing {
             summary,
             stop: None,
             input_sets: None,
+            reference: None,
         })
     }
 }

@@ -262,6 +262,9 @@ impl GpuTiming for FakeGpu {
             compute_capability: "9.0".to_owned(),
             driver: "0".to_owned(),
             memory_bytes: 1 << 30,
+            multiprocessors: Some(132),
+            l2_bytes: Some(50 << 20),
+            nvrtc: None,
         }
     }
 }

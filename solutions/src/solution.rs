@@ -7,9 +7,12 @@
 //! and [`Prepared::read_output`]. Timing, checking and reporting belong to the harness.
 
 use std::fmt;
+use std::sync::Arc;
 
+use cudarc::driver::CudaStream;
 use serde::{Deserialize, Serialize};
 
+use crate::cuda::CudaError;
 use crate::problem::{InputError, Inputs};
 
 /// The value the harness writes into every output element before each call: a quiet NaN with a recognisable
@@ -72,6 +75,13 @@ pub enum SolveError {
         expected: usize,
         actual: usize,
     },
+    /// A CUDA call failed; `context` says which kernel or call of the variant.
+    #[error("{solution}: {context}: {error}")]
+    Cuda {
+        solution: String,
+        context: String,
+        error: Box<CudaError>,
+    },
     /// Any other failure, with what the variant was doing.
     #[error("{solution}: {context}: {message}")]
     Failed {
@@ -116,6 +126,12 @@ pub trait Prepared {
 
     /// Waits for outstanding work and copies the scores, `[B, S]` row-major, into `out`.
     fn read_output(&mut self, out: &mut [f32]) -> Result<(), SolveError>;
+
+    /// The CUDA stream on which [`Prepared::run`] enqueues all of its work, for the harness's GPU timer: it holds
+    /// this stream before the call and records its events on it. `None` (the default) for CPU variants.
+    fn cuda_stream(&self) -> Option<Arc<CudaStream>> {
+        None
+    }
 }
 
 /// Checks that a caller's output slice has `expected` elements; shared by every variant's `read_output`.

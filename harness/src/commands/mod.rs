@@ -6,6 +6,8 @@ mod case;
 pub mod check;
 mod compare;
 pub mod gate;
+pub mod gpu_bench;
+mod kernels;
 mod list;
 mod quality;
 mod report;
@@ -63,6 +65,9 @@ pub enum CommandError {
     /// A report could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// Something the command requires is missing on this machine (a GPU, a driver, NVRTC).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<GateError> for CommandError {
@@ -89,6 +94,7 @@ impl CommandError {
             | CommandError::Workdir(_)
             | CommandError::Bench(_)
             | CommandError::Report(_) => ExitStatus::Internal,
+            CommandError::Unavailable(_) => ExitStatus::Unavailable,
         }
     }
 }
@@ -107,6 +113,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
         Command::Bench(args) => bench::bench(&args),
         Command::Compare(args) => compare::compare(&args),
         Command::Report(args) => report::report(&args),
+        Command::GpuBench(args) => gpu_bench::gpu_bench(&args),
+        Command::Kernels(args) => kernels::kernels(&args),
     }
 }
 

@@ -307,12 +307,45 @@ fn enter_submissions(
     Ok(Some((Entrants { list, sandbox }, workspace)))
 }
 
+/// With `--require-gpu`: an error naming every selected CUDA variant that cannot run here (or saying that
+/// none was selected).
+fn require_gpu(solutions: &[Box<dyn Solution>]) -> Result<(), CommandError> {
+    let cuda: Vec<&dyn Solution> = solutions
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|s| s.backend() == solutions::Backend::Cuda)
+        .collect();
+    if cuda.is_empty() {
+        return Err(CommandError::Unavailable(
+            "--require-gpu: no CUDA variant is selected".to_owned(),
+        ));
+    }
+    let missing: Vec<String> = cuda
+        .iter()
+        .filter_map(|s| match s.availability() {
+            solutions::Availability::Available => None,
+            solutions::Availability::Unavailable(reason) => Some(format!("{}: {reason}", s.name())),
+        })
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::Unavailable(format!(
+            "--require-gpu: {}",
+            missing.join("; ")
+        )))
+    }
+}
+
 pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     let solutions = select_solutions(args)?;
     let (submissions, _workspace) = match enter_submissions(args, !args.quiet)? {
         Some((entrants, workspace)) => (Some(entrants), Some(workspace)),
         None => (None, None),
     };
+    if args.require_gpu {
+        require_gpu(&solutions)?;
+    }
     let suites = if args.suites.is_empty() && args.cases.is_empty() {
         vec![Suite::Functional, Suite::Perf]
     } else {
@@ -330,8 +363,15 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
         progress: !args.quiet,
         submissions,
     };
-    let mut results = ResultsFile::create(Meta::now(args.check.seed, tolerance), args.json.clone())
-        .map_err(CommandError::Output)?;
+    let mut meta = Meta::now(args.check.seed, tolerance);
+    if plan
+        .solutions
+        .iter()
+        .any(|s| s.backend() == solutions::Backend::Cuda)
+    {
+        meta.gpu = crate::gpu::gpu_info();
+    }
+    let mut results = ResultsFile::create(meta, args.json.clone()).map_err(CommandError::Output)?;
     let started = Instant::now();
     execute(&plan, &mut results)?;
     let entries = &results.doc().entries;

@@ -1,0 +1,297 @@
+//! GPU tests: every CUDA variant on the functional suite and the perf case (checked against the oracle, with
+//! the relative Frobenius error held to 1e-5), repeatability (a race shows as outputs that change between
+//! calls), timing sanity of the GPU sampler and the device copy, and NVRTC compilation of every kernel.
+//!
+//! They run under plain `cargo test`. Without a CUDA device (or without NVRTC, for the compile test) they are
+//! reported as *ignored*, never as passed, after a visible `skipped: …` line. Trials run one at a time: they
+//! share the GPU, and timing needs it to itself.
+
+use std::time::Duration;
+
+use harness::challenge::oracle;
+use harness::challenge::suites::{Case, Suite};
+use harness::check::{Tolerance, check};
+use harness::gpu::{GpuSampler, Regime, measure_copy};
+use harness::timing::{SamplingPlan, collect};
+use libtest_mimic::{Arguments, Failed, Trial};
+use solutions::{Availability, Backend, Prepared, Shape, Solution};
+
+/// The relative Frobenius error every CUDA variant must stay within (issue target; the default tolerance is
+/// far looser).
+const MAX_REL_FROBENIUS: f64 = 1e-5;
+
+fn cuda_variants() -> Vec<Box<dyn Solution>> {
+    solutions::registry()
+        .into_iter()
+        .filter(|s| s.backend() == Backend::Cuda)
+        .collect()
+}
+
+fn build(suite: Suite, name: &str, seed: u64) -> Result<Case, Failed> {
+    let spec = suite
+        .specs()
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| Failed::from(format!("no case {name} in {suite}")))?;
+    spec.build(Some(suite), seed)
+        .map_err(|e| Failed::from(format!("generating {name}: {e}")))
+}
+
+fn solve_once(prepared: &mut dyn Prepared, len: usize) -> Result<Vec<f32>, Failed> {
+    let mut out = vec![0.0f32; len];
+    prepared.poison_output().map_err(|e| e.to_string())?;
+    prepared.run().map_err(|e| e.to_string())?;
+    prepared.synchronize().map_err(|e| e.to_string())?;
+    prepared.read_output(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn correctness(variant: &str, suite: Suite, case: &str) -> Result<(), Failed> {
+    let solution = solutions::find(variant).ok_or("unknown variant")?;
+    if let Availability::Unavailable(reason) = solution.availability() {
+        return Err(format!("{variant} cannot run on this GPU: {reason}").into());
+    }
+    let case = build(suite, case, harness::challenge::suites::DEFAULT_SEED)?;
+    let expected = oracle::scores(&case.inputs);
+    let mut prepared = solution.prepare(&case.inputs).map_err(|e| e.to_string())?;
+    let out = solve_once(prepared.as_mut(), case.inputs.shape().output_len())?;
+    let report = check(
+        &out,
+        &expected,
+        case.inputs.shape(),
+        Tolerance {
+            atol: 1e-3,
+            rtol: 1e-3,
+        },
+    );
+    if !report.passed {
+        return Err(report.reason().unwrap_or_default().into());
+    }
+    if report.rel_frobenius > MAX_REL_FROBENIUS {
+        return Err(format!(
+            "relative Frobenius error {:.2e} > {MAX_REL_FROBENIUS:e}",
+            report.rel_frobenius
+        )
+        .into());
+    }
+    println!(
+        "    {variant} {}: rel frob {:.2e}, max abs {:.2e}",
+        case.name, report.rel_frobenius, report.max_abs_err
+    );
+    Ok(())
+}
+
+fn repeatable(variant: &str) -> Result<(), Failed> {
+    let solution = solutions::find(variant).ok_or("unknown variant")?;
+    let case = build(Suite::Perf, "perf", 7)?;
+    let mut prepared = solution.prepare(&case.inputs).map_err(|e| e.to_string())?;
+    let len = case.inputs.shape().output_len();
+    let first = solve_once(prepared.as_mut(), len)?;
+    for call in 1..5 {
+        let again = solve_once(prepared.as_mut(), len)?;
+        if let Some(i) = (0..len).find(|&i| again[i].to_bits() != first[i].to_bits()) {
+            return Err(format!(
+                "call {call} differs from call 0 at flat index {i}: {} vs {} (a race?)",
+                again[i], first[i]
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn quick_plan() -> SamplingPlan {
+    SamplingPlan {
+        warmup_calls: 3,
+        warmup_time: Duration::from_millis(10),
+        min_samples: 20,
+        max_samples: 400,
+        target_rel_err: 0.01,
+        budget: Duration::from_millis(400),
+    }
+}
+
+fn copy_timing() -> Result<(), Failed> {
+    let bytes = Shape::PERF.min_bytes();
+    let warm = collect_median(measure_copy(bytes, Regime::Warm, 2, &quick_plan()))?;
+    let cold = collect_median(measure_copy(bytes, Regime::Cold, 2, &quick_plan()))?;
+    println!(
+        "    device copy of {bytes} B: warm {:.2} µs, cold {:.2} µs",
+        warm * 1e6,
+        cold * 1e6
+    );
+    if !(warm > 0.0 && cold > 0.0) {
+        return Err("non-positive copy times".into());
+    }
+    if cold < 0.9 * warm {
+        return Err(format!("cold copy ({cold:e} s) faster than warm ({warm:e} s)").into());
+    }
+    // Bytes read + written over the time: no GPU of today moves 20 TB/s from DRAM.
+    if 2.0 * bytes as f64 / cold > 20e12 {
+        return Err(format!(
+            "cold copy at {:.1} TB/s is implausible",
+            2.0 * bytes as f64 / cold / 1e12
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn collect_median(
+    samples: Result<harness::timing::Samples, solutions::SolveError>,
+) -> Result<f64, Failed> {
+    let samples = samples.map_err(|e| e.to_string())?;
+    harness::stats::Summary::of(&samples.seconds)
+        .map(|s| s.median)
+        .ok_or_else(|| "no samples".into())
+}
+
+fn variant_timing(variant: &str) -> Result<(), Failed> {
+    let solution = solutions::find(variant).ok_or("unknown variant")?;
+    if let Availability::Unavailable(reason) = solution.availability() {
+        return Err(format!("{variant} cannot run on this GPU: {reason}").into());
+    }
+    let cases: Vec<Case> = (0..2)
+        .map(|i| build(Suite::Perf, "perf", 100 + i))
+        .collect::<Result<_, _>>()?;
+    let expected: Vec<Vec<f64>> = cases.iter().map(|c| oracle::scores(&c.inputs)).collect();
+    let mut medians = Vec::new();
+    for regime in Regime::ALL {
+        let sets = cases
+            .iter()
+            .map(|c| solution.prepare(&c.inputs))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let mut sampler = GpuSampler::new(sets, regime).map_err(|e| e.to_string())?;
+        let median = collect_median(collect(&mut sampler, &quick_plan()))?;
+        for (i, set) in sampler.sets_mut().iter_mut().enumerate() {
+            let mut out = vec![0.0f32; Shape::PERF.output_len()];
+            set.read_output(&mut out).map_err(|e| e.to_string())?;
+            let report = check(
+                &out,
+                &expected[i],
+                Shape::PERF,
+                Tolerance {
+                    atol: 1e-3,
+                    rtol: 1e-3,
+                },
+            );
+            if !report.passed {
+                return Err(format!(
+                    "{regime}: timed output of set {i}: {}",
+                    report.reason().unwrap_or_default()
+                )
+                .into());
+            }
+        }
+        println!("    {variant} perf {regime}: median {:.2} µs", median * 1e6);
+        medians.push(median);
+    }
+    if medians[1] < 0.8 * medians[0] {
+        return Err(format!(
+            "cold ({:e} s) much faster than warm ({:e} s)",
+            medians[1], medians[0]
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn kernels_compile() -> Result<(), Failed> {
+    let nvrtc = solutions::cuda::nvrtc::nvrtc().map_err(|e| e.to_string())?;
+    let options: Vec<String> = solutions::cuda::COMPILE_OPTIONS
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    for arch in ["sm_90", "sm_80"] {
+        if !nvrtc.archs.contains(&arch[3..].parse::<i32>().unwrap_or(0)) {
+            continue;
+        }
+        for source in solutions::cuda::ALL_SOURCES {
+            // The Hopper kernel uses sm_90 instructions; it is only compiled for sm_90.
+            if arch != "sm_90" && source.name == "cuda_warpspec.cu" {
+                continue;
+            }
+            nvrtc
+                .compile(source.name, source.text, arch, &options)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    if args.test_threads.is_none() {
+        args.test_threads = Some(1);
+    }
+    let device = solutions::cuda::gpu().map(|g| g.info.clone());
+    let nvrtc = solutions::cuda::nvrtc::nvrtc();
+    match (&device, &nvrtc) {
+        (Ok(info), Ok(n)) => println!(
+            "GPU tests on {} ({}), NVRTC {}.{}",
+            info.name,
+            info.sm(),
+            n.version.0,
+            n.version.1
+        ),
+        (Err(e), _) => {
+            println!("skipped: no CUDA device ({e}); the GPU tests are reported as ignored")
+        }
+        (Ok(_), Err(e)) => println!("skipped: {e}; the GPU tests are reported as ignored"),
+    }
+    let gpu_ok = device.is_ok() && nvrtc.is_ok();
+    let mut trials = Vec::new();
+    trials.push(
+        Trial::test("nvrtc/kernels-compile", kernels_compile).with_ignored_flag(nvrtc.is_err()),
+    );
+    if nvrtc.is_err() {
+        println!("skipped: nvrtc/kernels-compile (NVRTC not found)");
+    }
+    let mut cases: Vec<(Suite, &'static str)> = Suite::Functional
+        .specs()
+        .into_iter()
+        .map(|s| (Suite::Functional, s.name))
+        .collect();
+    cases.push((Suite::Perf, "perf"));
+    cases.push((Suite::Example, "worked-example"));
+    for variant in cuda_variants() {
+        let name = variant.name().to_owned();
+        // A variant this GPU cannot run (too old an architecture) is ignored with its reason, not failed.
+        let unavailable = match (gpu_ok, variant.availability()) {
+            (false, _) => true,
+            (true, Availability::Unavailable(reason)) => {
+                println!("skipped: {name} ({reason})");
+                true
+            }
+            (true, Availability::Available) => false,
+        };
+        for (suite, case) in &cases {
+            let (n, s, c) = (name.clone(), *suite, *case);
+            trials.push(
+                Trial::test(format!("correctness/{name}/{case}"), move || {
+                    correctness(&n, s, c)
+                })
+                .with_ignored_flag(unavailable),
+            );
+        }
+        let n = name.clone();
+        trials.push(
+            Trial::test(format!("repeatable/{name}/perf"), move || repeatable(&n))
+                .with_ignored_flag(unavailable),
+        );
+        let n = name.clone();
+        trials.push(
+            Trial::test(format!("timing/{name}/perf"), move || variant_timing(&n))
+                .with_ignored_flag(unavailable),
+        );
+    }
+    trials.push(Trial::test("timing/device-copy", copy_timing).with_ignored_flag(!gpu_ok));
+    if !gpu_ok {
+        println!(
+            "skipped: {} GPU trials (no CUDA device); run `cargo test --test gpu` on a GPU machine",
+            trials.len() - 1
+        );
+    }
+    libtest_mimic::run(&args, trials).exit();
+}

@@ -1,0 +1,381 @@
+// cuda-warpspec: a warp-specialised tensor-core kernel for Hopper (sm_90).
+//
+// Reduced form, as two products on the tensor cores (M = queries, N = keys, K = dimensions):
+//
+//   scores[b,s] = alpha[b] * sum_d Qp'[b,d] * cb'[K_idx[s,d]] + beta[b] * gamma[s] * sum_d Qs'[b,d] * sign[s,d]
+//
+// where Qp', Qs' and cb' are Qp, Qs and the codebook scaled by powers of two (alpha, beta undo the scaling and
+// fold in sqrt(pi/2)/D). Each f32 operand x is split into fp16 hi + lo (hi = rn(x), lo = rn(x - hi)), and
+//   Qp'.cb' ~ Qp_hi.cb_hi + Qp_lo.cb_hi + Qp_hi.cb_lo        (3 mma; the dropped lo.lo term is ~2^-22)
+//   Qs'.sign = Qs_hi.sign + Qs_lo.sign                        (2 mma; sign = +-1 is exact in fp16)
+// with f32 accumulation: about 22 bits of operand precision.
+//
+// qproj_f32 (kernels/qproj.cu) computes Qp, Qs in f32 once per solve, with the largest |value| of each row.
+// warpspec_scores is launched after it with programmatic dependent launch: its producer warp starts streaming at
+// once; its consumers wait for qproj_f32 (griddepcontrol.wait), then scale and split Qp/Qs into the A-fragment
+// layout of mma.m16n8k16 in shared memory (a format conversion of 32 x D values per block), build the codebook
+// table, and start.
+//
+// warpspec_scores: persistent grid (one block per SM), 1 producer warp + 4 groups of 2 consumer warps.
+// The producer streams tiles of 64 keys (indices, signs, gamma) with bulk copies (cp.async.bulk) into a ring
+// of NS shared-memory stages, completing on an mbarrier per stage; consumer groups take tiles in turn, each
+// warp 32 keys of a tile, and release the stage through a second mbarrier.
+//
+// Dimension order: the mma's K index is a permutation of d. Within each group of 64 dimensions, thread t of a
+// quad (t = lane % 4) holds bytes [16t, 16t+16) of a key row; k-step j uses bytes 4j..4j+3 of those, which
+// stand for K positions 2t, 2t+1, 2t+8, 2t+9 (the B-fragment rows of the thread). Qp/Qs fragments are laid out
+// with the same permutation, so one 16-byte shared load gives a thread its operands for 4 k-steps.
+
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+#define TILE_KEYS 64   // keys per stage
+#define NCW 2          // consumer warps per group (32 keys each)
+#define NGROUPS 4      // consumer groups
+#define THREADS (32 * (1 + NCW * NGROUPS))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Small device helpers (PTX for sm_90).
+
+__device__ __forceinline__ u32 smem_u32(const void* p) { return (u32)__cvta_generic_to_shared(p); }
+
+// fp16 hi/lo split of x, packed as {hi in bits 0..15, lo in bits 16..31}.
+__device__ __forceinline__ u32 split_f16(float x) {
+    unsigned short h, l;
+    float hf;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
+    asm("cvt.f32.f16 %0, %1;" : "=f"(hf) : "h"(h));
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(l) : "f"(x - hf));
+    return (u32)h | ((u32)l << 16);
+}
+
+__device__ __forceinline__ void mbar_init(u64* bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count) : "memory");
+}
+
+__device__ __forceinline__ void mbar_arrive_expect_tx(u64* bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes)
+                 : "memory");
+}
+
+__device__ __forceinline__ void mbar_arrive(u64* bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(bar)) : "memory");
+}
+
+__device__ __forceinline__ void mbar_wait(u64* bar, u32 parity) {
+    asm volatile(
+        "{\n\t"
+        ".reg .pred done;\n\t"
+        "spin:\n\t"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n\t"
+        "@!done bra spin;\n\t"
+        "}" ::"r"(smem_u32(bar)),
+        "r"(parity)
+        : "memory");
+}
+
+// Bulk copy of `bytes` (a multiple of 16) from global to shared memory, completing on `bar`.
+__device__ __forceinline__ void bulk_g2s(void* dst, const void* src, u32 bytes, u64* bar) {
+    asm volatile(
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+            smem_u32(dst)),
+        "l"(src), "r"(bytes), "r"(smem_u32(bar))
+        : "memory");
+}
+
+// D += A * B, m16n8k16, fp16 operands, f32 accumulators. Volatile: the mma keep the order written below, where
+// consecutive ones update different accumulators (the compiler placed dependent ones back to back).
+__device__ __forceinline__ void mma16816(float (&d)[4], u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// Exponent e with m < 2^e <= 2m for m > 0 (0 when m == 0), clamped to [-120, 120].
+__device__ __forceinline__ int exponent_of(float m) {
+    int e = 0;
+    if (m > 0.0f) frexpf(m, &e);
+    return max(-120, min(120, e));  // keeps 2^-e and 2^e finite
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Repack for D not a multiple of 16 (rows must be 16-byte multiples for bulk copies): [S][D] -> [Spad][Drow],
+// zero-filled. Part of the solve when it is needed.
+extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx, const unsigned char* __restrict__ sgn,
+                                           unsigned char* __restrict__ idx_out, unsigned char* __restrict__ sgn_out,
+                                           int S, int D, int Spad, int Drow) {
+    const size_t total = (size_t)Spad * Drow;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+        const int s = (int)(i / Drow), d = (int)(i % Drow);
+        const bool ok = s < S && d < D;
+        idx_out[i] = ok ? idx[(size_t)s * D + d] : 0;
+        sgn_out[i] = ok ? sgn[(size_t)s * D + d] : 0;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main kernel. Shared memory layout (bytes), computed the same way on the host (warpspec.rs):
+//   [0, 128)                    full[NS], empty[NS] mbarriers (NS <= 8)
+//   [128, 1152)                 codebook table, 256 x u32 (fp16 hi | lo << 16)
+//   [1152, 1408)                alpha[32], beta[32]
+//   [1408, 1664)                scale exponents e[2][32] (Qp, Qs rows); at 1664, a 32-float reduction area
+//   [1792, 1792 + KS*MT*2048)   Qp/Qs fragments: 16-byte unit ((ks*MT + mt)*4 + arr*2 + hl)*32 + lane holds the
+//                               A-fragment registers of lane for k-step ks, query tile mt, Qp/Qs (arr), hi/lo (hl)
+//   then NS stages of stage_bytes (128-aligned): indices [64][Drow], signs [64][Drow], gamma [64] f32.
+#define OFF_TAB 128
+#define OFF_SCALES 1152
+#define OFF_EXP 1408
+#define OFF_RED 1664
+#define OFF_QF 1792
+
+template <int MT>
+__device__ __forceinline__ void scores_body(const unsigned char* __restrict__ kidx,
+                                            const unsigned char* __restrict__ signs,
+                                            const float* __restrict__ gamma, const float* __restrict__ QT,
+                                            unsigned int* __restrict__ rowmax, const float* __restrict__ codebook,
+                                            float* __restrict__ scores, int B, int S, int C, float coef, int Drow,
+                                            int KS, int ntiles, int NS, int stage_bytes, int parity,
+                                            int ablation) {
+    extern __shared__ __align__(128) unsigned char smem[];
+    u64* full = reinterpret_cast<u64*>(smem);
+    u64* empty = full + 8;
+    u32* tab = reinterpret_cast<u32*>(smem + OFF_TAB);
+    float* scl = reinterpret_cast<float*>(smem + OFF_SCALES);
+    int* sexp = reinterpret_cast<int*>(smem + OFF_EXP);
+    float* red = reinterpret_cast<float*>(smem + OFF_RED);
+    uint4* qf = reinterpret_cast<uint4*>(smem + OFF_QF);
+    unsigned char* stages = smem + ((OFF_QF + KS * MT * 2048 + 127) / 128) * 128;
+
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int my_tiles = blockIdx.x < ntiles ? (ntiles - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+    const u32 row_bytes = (u32)(TILE_KEYS * Drow);
+
+    if (tid == 0) {
+        for (int i = 0; i < NS; ++i) {
+            mbar_init(&full[i], 1);
+            mbar_init(&empty[i], NCW);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+
+    if (warp == 0) {
+        // Producer: one thread issues the bulk copies of every tile of this block, NS stages ahead.
+        if (lane == 0) {
+            for (int k = 0; k < my_tiles; ++k) {
+                const int st = k % NS;
+                if (k >= NS) mbar_wait(&empty[st], (u32)((k / NS - 1) & 1));
+                const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
+                unsigned char* base = stages + (size_t)st * stage_bytes;
+                if (ablation == 2) {
+                    mbar_arrive(&full[st]);
+                    continue;
+                }
+                mbar_arrive_expect_tx(&full[st], 2 * row_bytes + TILE_KEYS * 4);
+                bulk_g2s(base, kidx + tile * row_bytes, row_bytes, &full[st]);
+                bulk_g2s(base + row_bytes, signs + tile * row_bytes, row_bytes, &full[st]);
+                bulk_g2s(base + 2 * row_bytes, gamma + tile * TILE_KEYS, TILE_KEYS * 4, &full[st]);
+            }
+        }
+        return;
+    }
+
+    // Consumers: wait for qproj_f32, then build this block's operands in shared memory.
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    const int ctid = tid - 32;
+    const int nconsumer = 32 * NCW * NGROUPS;
+    const int Dpad = KS * 16;
+    if (blockIdx.x == 0 && ctid < 64) rowmax[(1 - parity) * 64 + ctid] = 0u;  // for the next solve
+    // Codebook: scaled by 2^-ecb (largest |level| then in [0.5, 1)) and split into fp16 hi + lo.
+    float mc = 0.0f;
+    for (int c = ctid; c < C; c += nconsumer) mc = fmaxf(mc, fabsf(codebook[c]));
+    for (int o = 16; o > 0; o >>= 1) mc = fmaxf(mc, __shfl_xor_sync(0xffffffffu, mc, o));
+    if (lane == 0) red[warp - 1] = mc;
+    if (ctid < 64) sexp[ctid] = exponent_of(__uint_as_float(rowmax[parity * 64 + ctid]));
+    asm volatile("bar.sync 1, %0;" ::"r"(nconsumer) : "memory");
+    mc = red[0];
+    for (int i = 1; i < NCW * NGROUPS; ++i) mc = fmaxf(mc, red[i]);
+    const int ecb = exponent_of(mc);
+    for (int c = ctid; c < 256; c += nconsumer) tab[c] = c < C ? split_f16(codebook[c] * ldexpf(1.0f, -ecb)) : 0u;
+    if (ctid < 32) {
+        scl[ctid] = ldexpf(1.0f, sexp[ctid] + ecb);            // alpha = 1 / (2^-e * 2^-ecb)
+        scl[32 + ctid] = coef * ldexpf(1.0f, sexp[32 + ctid]);  // beta = coef / 2^-e
+    }
+    // Fragments: item (mat, ks, t, b) takes rows d0..d0+3 of Qp (mat 0) or Qs (1) for query b, scaled by 2^-e
+    // of its row (largest |value| then in [0.5, 1)) and split. Consecutive threads take consecutive b, so the
+    // reads of QT[mat][d][b] coalesce; 8 items' loads are in flight at once.
+    const int nrows = MT * 16;
+    const int nitems = 2 * KS * 4 * nrows;
+    for (int i0 = 0; i0 < nitems; i0 += 8 * nconsumer) {
+        float v[8][4];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) {
+            const int item = i0 + u * nconsumer + ctid;
+            const int b = item % nrows, rest = item / nrows, t = rest % 4, ks = (rest / 4) % KS, mat = rest / (4 * KS);
+            const int d0 = 64 * (ks / 4) + 16 * t + 4 * (ks % 4);
+#pragma unroll
+            for (int q = 0; q < 4; ++q) v[u][q] = item < nitems ? QT[((size_t)mat * Dpad + d0 + q) * 32 + b] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < 8; ++u) {
+            const int item = i0 + u * nconsumer + ctid;
+            if (item < nitems) {
+                const int b = item % nrows, rest = item / nrows, t = rest % 4, ks = (rest / 4) % KS,
+                          mat = rest / (4 * KS);
+                const float sc = ldexpf(1.0f, -sexp[mat * 32 + b]);
+                const u32 p0 = split_f16(v[u][0] * sc), p1 = split_f16(v[u][1] * sc);
+                const u32 p2 = split_f16(v[u][2] * sc), p3 = split_f16(v[u][3] * sc);
+                const int mt = b / 16, r = b % 16, g8 = r % 8, upper = r / 8;
+                u32* hi = reinterpret_cast<u32*>(&qf[((ks * MT + mt) * 4 + mat * 2 + 0) * 32 + g8 * 4 + t]);
+                u32* lo = reinterpret_cast<u32*>(&qf[((ks * MT + mt) * 4 + mat * 2 + 1) * 32 + g8 * 4 + t]);
+                hi[upper] = (p0 & 0xffffu) | (p1 << 16);
+                hi[2 + upper] = (p2 & 0xffffu) | (p3 << 16);
+                lo[upper] = (p0 >> 16) | (p1 & 0xffff0000u);
+                lo[2 + upper] = (p2 >> 16) | (p3 & 0xffff0000u);
+            }
+        }
+    }
+    asm volatile("bar.sync 1, %0;" ::"r"(nconsumer) : "memory");
+
+    const int cw = warp - 1, grp = cw / NCW, half = cw % NCW;
+    const int g = lane >> 2, t = lane & 3;
+    float alpha[MT][2], beta[MT][2];
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            alpha[mt][h] = scl[16 * mt + g + 8 * h];
+            beta[mt][h] = scl[32 + 16 * mt + g + 8 * h];
+        }
+    const int KG = KS / 4;
+    const bool even_s = (S & 1) == 0;
+
+    for (int k = grp; k < my_tiles; k += NGROUPS) {
+        const int st = k % NS;
+        mbar_wait(&full[st], (u32)((k / NS) & 1));
+        const unsigned char* sidx = stages + (size_t)st * stage_bytes;
+        const unsigned char* ssgn = sidx + row_bytes;
+        const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes);
+
+        float acc1[MT][4][4], acc2[MT][4][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+#pragma unroll
+                for (int x = 0; x < 4; ++x) acc1[mt][i][x] = acc2[mt][i][x] = 0.0f;
+
+        for (int G = 0; G < (ablation == 1 ? 0 : KG); ++G) {
+            uint4 ri[4], rs[4];
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int off = (32 * half + 8 * i + g) * Drow + 64 * G + 16 * t;
+                ri[i] = *reinterpret_cast<const uint4*>(sidx + off);
+                rs[i] = *reinterpret_cast<const uint4*>(ssgn + off);
+            }
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int ks = 4 * G + j;
+                uint4 a[MT][4];
+#pragma unroll
+                for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                    for (int x = 0; x < 4; ++x) a[mt][x] = qf[((ks * MT + mt) * 4 + x) * 32 + lane];
+                // Two key tiles at a time: expand both, then three phases of mma on 8, 8 and 4 different
+                // accumulators, so no mma waits for the one just before it.
+#pragma unroll
+                for (int ip = 0; ip < 2; ++ip) {
+                    u32 kh[2][2], kl[2][2], sg[2][2];
+#pragma unroll
+                    for (int ii = 0; ii < 2; ++ii) {
+                        const int i = 2 * ip + ii;
+                        const u32 w = j == 0 ? ri[i].x : j == 1 ? ri[i].y : j == 2 ? ri[i].z : ri[i].w;
+                        const u32 sw = j == 0 ? rs[i].x : j == 1 ? rs[i].y : j == 2 ? rs[i].z : rs[i].w;
+                        const u32 e0 = tab[w & 0xffu], e1 = tab[(w >> 8) & 0xffu];
+                        const u32 e2 = tab[(w >> 16) & 0xffu], e3 = tab[w >> 24];
+                        kh[ii][0] = __byte_perm(e0, e1, 0x5410);
+                        kh[ii][1] = __byte_perm(e2, e3, 0x5410);
+                        kl[ii][0] = __byte_perm(e0, e1, 0x7632);
+                        kl[ii][1] = __byte_perm(e2, e3, 0x7632);
+                        sg[ii][0] = (__byte_perm(sw, 0u, 0x1000) & 0x80008000u) | 0x3c003c00u;
+                        sg[ii][1] = (__byte_perm(sw, 0u, 0x3020) & 0x80008000u) | 0x3c003c00u;
+                    }
+#pragma unroll
+                    for (int ii = 0; ii < 2; ++ii)
+#pragma unroll
+                        for (int mt = 0; mt < MT; ++mt) {
+                            const uint4& ph = a[mt][0];
+                            const uint4& sh = a[mt][2];
+                            mma16816(acc1[mt][2 * ip + ii], ph.x, ph.y, ph.z, ph.w, kh[ii][0], kh[ii][1]);
+                            mma16816(acc2[mt][2 * ip + ii], sh.x, sh.y, sh.z, sh.w, sg[ii][0], sg[ii][1]);
+                        }
+#pragma unroll
+                    for (int ii = 0; ii < 2; ++ii)
+#pragma unroll
+                        for (int mt = 0; mt < MT; ++mt) {
+                            const uint4& pl = a[mt][1];
+                            const uint4& sl = a[mt][3];
+                            mma16816(acc1[mt][2 * ip + ii], pl.x, pl.y, pl.z, pl.w, kh[ii][0], kh[ii][1]);
+                            mma16816(acc2[mt][2 * ip + ii], sl.x, sl.y, sl.z, sl.w, sg[ii][0], sg[ii][1]);
+                        }
+#pragma unroll
+                    for (int ii = 0; ii < 2; ++ii)
+#pragma unroll
+                        for (int mt = 0; mt < MT; ++mt) {
+                            const uint4& ph = a[mt][0];
+                            mma16816(acc1[mt][2 * ip + ii], ph.x, ph.y, ph.z, ph.w, kl[ii][0], kl[ii][1]);
+                        }
+                }
+            }
+        }
+
+        // Epilogue: C fragment rows are queries (g, g + 8 of each tile), columns keys (2t, 2t + 1).
+        const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            const int kl = 32 * half + 8 * i + 2 * t;
+            const int s = (int)(tile * TILE_KEYS) + kl;
+            const float g0 = sgam[kl], g1 = sgam[kl + 1];
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const int b = 16 * mt + g + 8 * h;
+                    if (b >= B || s >= S) continue;
+                    const float v0 = fmaf(beta[mt][h] * g0, acc2[mt][i][2 * h], alpha[mt][h] * acc1[mt][i][2 * h]);
+                    const float v1 =
+                        fmaf(beta[mt][h] * g1, acc2[mt][i][2 * h + 1], alpha[mt][h] * acc1[mt][i][2 * h + 1]);
+                    float* dst = scores + (size_t)b * S + s;
+                    if (even_s) {
+                        *reinterpret_cast<float2*>(dst) = make_float2(v0, v1);  // s even, S even: s + 1 < S
+                    } else {
+                        dst[0] = v0;
+                        if (s + 1 < S) dst[1] = v1;
+                    }
+                }
+        }
+        __syncwarp();
+        if (lane == 0) mbar_arrive(&empty[st]);
+    }
+}
+
+// QT: qproj_f32's output [2][Dpad][32]; rowmax: [2 parities][2][32], this solve's at `parity` (the other is
+// cleared for the next solve); codebook: [C]. ablation (a measurement aid, 0 in normal use): 1 = consumers skip
+// the mma (streaming and pipeline only), 2 = the producer loads nothing (compute on stale shared memory only).
+#define SCORES_PARAMS                                                                                      \
+    const unsigned char *__restrict__ kidx, const unsigned char *__restrict__ signs,                      \
+        const float *__restrict__ gamma, const float *__restrict__ QT, unsigned int *__restrict__ rowmax, \
+        const float *__restrict__ codebook, float *__restrict__ scores, int B, int S, int C, float coef,  \
+        int Drow, int KS, int ntiles, int NS, int stage_bytes, int parity, int ablation
+#define SCORES_ARGS \
+    kidx, signs, gamma, QT, rowmax, codebook, scores, B, S, C, coef, Drow, KS, ntiles, NS, stage_bytes, parity, \
+        ablation
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1) warpspec_scores_mt1(SCORES_PARAMS) {
+    scores_body<1>(SCORES_ARGS);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1) warpspec_scores_mt2(SCORES_PARAMS) {
+    scores_body<2>(SCORES_ARGS);
+}

@@ -1,0 +1,180 @@
+//! Device copies of one input set and the [`Prepared`] shared by the CUDA variants: upload (with optional
+//! padding of the key rows), poison, synchronize, read back. A variant adds its kernels as a [`Solve`].
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DeviceRepr, ValidAsZeroBits};
+
+use super::{CudaError, Gpu, check, driver_error};
+use crate::problem::{Inputs, Shape};
+use crate::solution::{POISON, Prepared, SolveError, check_output_len};
+
+/// The raw device address of `slice` (for kernel parameters).
+pub fn device_ptr<T>(slice: &CudaSlice<T>, stream: &CudaStream) -> u64 {
+    // Event tracking is off for the judge's context, so the returned guard records nothing.
+    let (ptr, _guard) = slice.device_ptr(stream);
+    ptr
+}
+
+/// A zero-filled device buffer of `len` elements.
+pub fn zeros<T: DeviceRepr + ValidAsZeroBits>(
+    gpu: &Gpu,
+    len: usize,
+    what: &str,
+) -> Result<CudaSlice<T>, CudaError> {
+    gpu.stream()
+        .alloc_zeros::<T>(len.max(1))
+        .map_err(|e| driver_error(e, &format!("allocating {what}"), "cuMemAlloc"))
+}
+
+/// `data` on the device, in a buffer of `len ≥ data.len()` elements whose tail is zero.
+pub fn upload<T: DeviceRepr + ValidAsZeroBits>(
+    gpu: &Gpu,
+    data: &[T],
+    len: usize,
+    what: &str,
+) -> Result<CudaSlice<T>, CudaError> {
+    let mut buf = zeros::<T>(gpu, len.max(data.len()), what)?;
+    if !data.is_empty() {
+        let mut head = buf.slice_mut(0..data.len());
+        gpu.stream()
+            .memcpy_htod(data, &mut head)
+            .map_err(|e| driver_error(e, &format!("uploading {what}"), "cuMemcpyHtoDAsync"))?;
+    }
+    Ok(buf)
+}
+
+/// One input set on the device, and its output buffer.
+pub struct DeviceCase {
+    /// The shape.
+    pub shape: Shape,
+    /// Keys per padded block: `k_idx`, `qjl_signs` and `gamma` hold `padded_keys` rows, zero past `S`.
+    pub padded_keys: usize,
+    /// `[B, D]` queries.
+    pub q: CudaSlice<f32>,
+    /// `[padded_keys, D]` codebook indices.
+    pub k_idx: CudaSlice<u8>,
+    /// `[padded_keys, D]` signs, as bytes (0x01 or 0xff).
+    pub signs: CudaSlice<u8>,
+    /// `[padded_keys]` residual norms.
+    pub gamma: CudaSlice<f32>,
+    /// `[D, D]` rotation.
+    pub pi: CudaSlice<f32>,
+    /// `[D, D]` projection.
+    pub s_mat: CudaSlice<f32>,
+    /// `[C]` levels.
+    pub codebook: CudaSlice<f32>,
+    /// `[B, S]` output.
+    pub scores: CudaSlice<f32>,
+}
+
+impl DeviceCase {
+    /// Uploads `inputs`, padding the key arrays to a multiple of `key_multiple` rows with zeros.
+    pub fn upload(gpu: &Gpu, inputs: &Inputs, key_multiple: usize) -> Result<Self, CudaError> {
+        let shape = inputs.shape();
+        let padded_keys = shape.s.div_ceil(key_multiple.max(1)) * key_multiple.max(1);
+        let signs: Vec<u8> = inputs.qjl_signs.iter().map(|&v| v as u8).collect();
+        let case = Self {
+            shape,
+            padded_keys,
+            q: upload(gpu, &inputs.q, inputs.q.len(), "Q")?,
+            k_idx: upload(gpu, &inputs.k_idx, padded_keys * shape.d, "K_idx")?,
+            signs: upload(gpu, &signs, padded_keys * shape.d, "qjl_signs")?,
+            gamma: upload(gpu, &inputs.gamma, padded_keys, "gamma")?,
+            pi: upload(gpu, &inputs.pi, inputs.pi.len(), "Pi")?,
+            s_mat: upload(gpu, &inputs.s_mat, inputs.s_mat.len(), "S_mat")?,
+            codebook: upload(gpu, &inputs.codebook, inputs.codebook.len(), "codebook")?,
+            scores: zeros(gpu, shape.output_len(), "scores")?,
+        };
+        gpu.stream()
+            .synchronize()
+            .map_err(|e| driver_error(e, "finishing the upload", "cuStreamSynchronize"))?;
+        Ok(case)
+    }
+}
+
+/// The kernels of one variant, enqueued on the judge's stream for one solve.
+pub trait Solve {
+    /// Enqueues exactly one solve of `case` into `case.scores`.
+    fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError>;
+}
+
+/// A prepared CUDA variant: one input set on the device and the variant's kernels.
+pub struct GpuPrepared<S> {
+    name: &'static str,
+    gpu: &'static Gpu,
+    case: DeviceCase,
+    solve: S,
+}
+
+impl<S: Solve> GpuPrepared<S> {
+    /// Wraps an uploaded case and a variant's kernels.
+    pub fn new(name: &'static str, gpu: &'static Gpu, case: DeviceCase, solve: S) -> Self {
+        Self {
+            name,
+            gpu,
+            case,
+            solve,
+        }
+    }
+
+    fn err(&self, context: &str) -> impl Fn(CudaError) -> SolveError + '_ {
+        let context = context.to_owned();
+        move |error| SolveError::Cuda {
+            solution: self.name.to_owned(),
+            context: context.clone(),
+            error: Box::new(error),
+        }
+    }
+}
+
+impl<S: Solve> Prepared for GpuPrepared<S> {
+    fn poison_output(&mut self) -> Result<(), SolveError> {
+        self.gpu.bind().map_err(self.err("poison"))?;
+        let stream = self.gpu.stream();
+        let ptr = device_ptr(&self.case.scores, stream);
+        // SAFETY: `scores` holds output_len f32 words; the memset is ordered on the judge's stream.
+        let status = unsafe {
+            cudarc::driver::sys::cuMemsetD32Async(
+                ptr,
+                POISON.to_bits(),
+                self.case.shape.output_len(),
+                stream.cu_stream(),
+            )
+        };
+        check(status, "poisoning the output", "cuMemsetD32Async").map_err(self.err("poison"))
+    }
+
+    fn run(&mut self) -> Result<(), SolveError> {
+        let gpu = self.gpu;
+        gpu.bind().map_err(self.err("run"))?;
+        let result = self.solve.enqueue(gpu, &self.case);
+        result.map_err(|error| SolveError::Cuda {
+            solution: self.name.to_owned(),
+            context: "run".to_owned(),
+            error: Box::new(error),
+        })
+    }
+
+    fn synchronize(&mut self) -> Result<(), SolveError> {
+        self.gpu
+            .stream()
+            .synchronize()
+            .map_err(|e| driver_error(e, "waiting for the solve", "cuStreamSynchronize"))
+            .map_err(self.err("synchronize"))
+    }
+
+    fn read_output(&mut self, out: &mut [f32]) -> Result<(), SolveError> {
+        check_output_len(self.name, out, self.case.shape.output_len())?;
+        let stream = self.gpu.stream();
+        stream
+            .memcpy_dtoh(&self.case.scores, out)
+            .and_then(|()| stream.synchronize())
+            .map_err(|e| driver_error(e, "reading the scores back", "cuMemcpyDtoHAsync"))
+            .map_err(self.err("read_output"))
+    }
+
+    fn cuda_stream(&self) -> Option<Arc<CudaStream>> {
+        Some(self.gpu.stream().clone())
+    }
+}

@@ -1,0 +1,151 @@
+//! `cuda-smem`: the reduced form on CUDA cores in f32 (`kernels/cuda_smem.cu`). One small kernel computes
+//! `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` once per solve; the main kernel gives each block of 128 threads 128 keys,
+//! stages expanded codebook values and signs in shared memory, 32 dimensions at a time, and has each thread
+//! accumulate 8 queries × 4 keys of both sums in registers. On Hopper the two kernels overlap (programmatic
+//! dependent launch).
+
+use cudarc::driver::CudaSlice;
+
+use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
+use super::{
+    CudaError, Gpu, Kernel, Launch, QPROJ_CU, SMEM_CU, availability, gpu, launch_qproj, param,
+};
+use crate::problem::Inputs;
+use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
+
+/// Queries per row of the transposed `Qp`/`Qs` buffers (the kernel's fixed padding).
+const QP_STRIDE: usize = 32;
+/// Keys per block of `smem_scores`.
+const TILE_KEYS: usize = 128;
+/// Oldest architecture the variant is built for (NVRTC 12/13 compile for sm_75 and newer).
+const MIN_CC: (i32, i32) = (7, 5);
+
+/// The reduced form on CUDA cores with shared-memory tiles.
+pub struct CudaSmem;
+
+impl Solution for CudaSmem {
+    fn name(&self) -> &str {
+        "cuda-smem"
+    }
+
+    fn description(&self) -> &str {
+        "reduced form in f32 on CUDA cores: Qp, Qs once, then 128-key tiles expanded in shared memory, \
+         8×4 outputs per thread"
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Cuda
+    }
+
+    fn availability(&self) -> Availability {
+        availability(MIN_CC, "cuda-smem")
+    }
+
+    fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
+        let err = |context: &str| {
+            let context = context.to_owned();
+            move |error| SolveError::Cuda {
+                solution: "cuda-smem".to_owned(),
+                context,
+                error: Box::new(error),
+            }
+        };
+        let gpu = gpu().map_err(err("prepare"))?;
+        gpu.require(MIN_CC, "cuda-smem").map_err(err("prepare"))?;
+        let solve =
+            SmemSolve::new(gpu, inputs).map_err(err("prepare: compiling and allocating"))?;
+        let case =
+            DeviceCase::upload(gpu, inputs, 1).map_err(err("prepare: uploading the inputs"))?;
+        Ok(Box::new(GpuPrepared::new("cuda-smem", gpu, case, solve)))
+    }
+}
+
+struct SmemSolve {
+    qproj: Kernel,
+    scores: Kernel,
+    /// `[2][rows][32]`: Qp then Qs, transposed, rows = D rounded up to 32 (zero past D).
+    qt: CudaSlice<f32>,
+    rows: usize,
+}
+
+impl SmemSolve {
+    fn new(gpu: &Gpu, inputs: &Inputs) -> Result<Self, CudaError> {
+        let d = inputs.shape().d;
+        let rows = d.div_ceil(32) * 32; // the main kernel reads whole 32-row chunks
+        Ok(Self {
+            qproj: gpu.module(&QPROJ_CU)?.kernel("qproj_f32")?,
+            scores: gpu.module(&SMEM_CU)?.kernel("smem_scores")?,
+            qt: zeros(gpu, 2 * rows * QP_STRIDE, "QpT and QsT")?,
+            rows,
+        })
+    }
+}
+
+impl Solve for SmemSolve {
+    fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
+        let stream = gpu.stream();
+        let shape = case.shape;
+        let (b, s, d, c) = (
+            shape.b as i32,
+            shape.s as i32,
+            shape.d as i32,
+            shape.c as i32,
+        );
+        let coef = shape.qjl_coef() as f32;
+        let qt = device_ptr(&self.qt, stream);
+        let (qpt, qst) = (qt, qt + (self.rows * QP_STRIDE * 4) as u64);
+        // SAFETY: Q, Pi, S_mat have the shape's sizes; qt holds 2·rows·32 floats with rows ≥ D; no row maxima.
+        unsafe {
+            launch_qproj(
+                &self.qproj,
+                stream,
+                (shape.b, shape.d),
+                (
+                    device_ptr(&case.q, stream),
+                    device_ptr(&case.pi, stream),
+                    device_ptr(&case.s_mat, stream),
+                ),
+                qt,
+                self.rows,
+                0,
+            )?;
+        }
+        let (kidx, signs, gamma, codebook, scores) = (
+            device_ptr(&case.k_idx, stream),
+            device_ptr(&case.signs, stream),
+            device_ptr(&case.gamma, stream),
+            device_ptr(&case.codebook, stream),
+            device_ptr(&case.scores, stream),
+        );
+        let mut params = [
+            param(&kidx),
+            param(&signs),
+            param(&gamma),
+            param(&codebook),
+            param(&qpt),
+            param(&qst),
+            param(&scores),
+            param(&b),
+            param(&s),
+            param(&d),
+            param(&c),
+            param(&coef),
+        ];
+        // SAFETY: the parameters match smem_scores(const u8*, const u8*, const float*, const float*,
+        // const float*, const float*, float*, int, int, int, int, float); the buffers have the sizes the kernel
+        // reads (keys [S, D], gamma [S], codebook [C], QpT/QsT [roundup(D, 32), 32]) and writes (scores [B, S]).
+        unsafe {
+            self.scores.launch(
+                stream,
+                Launch {
+                    grid: (shape.s.div_ceil(TILE_KEYS) as u32, 1),
+                    block: TILE_KEYS as u32,
+                    smem: 0,
+                    // On Hopper the main kernel starts while qproj_f32 runs (it waits with griddepcontrol).
+                    pdl: gpu.info.compute_capability >= (9, 0),
+                },
+                &mut params,
+            )
+        }
+    }
+}

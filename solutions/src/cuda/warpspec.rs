@@ -1,0 +1,361 @@
+//! `cuda-warpspec`: a warp-specialised tensor-core kernel for Hopper (`kernels/cuda_warpspec.cu`; design and
+//! measurements in `kernels/NOTES.md`). `qproj_f32` computes `Qp` and `Qs` once per solve (with each row's
+//! largest magnitude); the main kernel, launched with programmatic dependent launch, streams 64-key tiles
+//! of indices, signs and gamma through a ring of shared-memory stages with bulk copies completing on mbarriers
+//! (one producer warp), while four groups of two consumer warps scale and split `Qp`/`Qs` into fp16 hi + lo mma
+//! fragments once per block, expand the tiles into fp16 operands and run `mma.m16n8k16` with f32 accumulation.
+//!
+//! Needs compute capability 9.0 (bulk copies, mbarrier transaction counts, `griddepcontrol`); on older GPUs it
+//! reports itself unavailable.
+
+use cudarc::driver::CudaSlice;
+
+use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
+use super::{
+    CudaError, Gpu, Kernel, Launch, QPROJ_CU, WARPSPEC_CU, availability, gpu, launch_qproj, param,
+};
+use crate::problem::{Inputs, Shape};
+use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
+
+/// Keys per stage (the kernel's `TILE_KEYS`).
+const TILE_KEYS: usize = 64;
+/// Threads per block: one producer warp and four groups of two consumer warps (the kernel's `THREADS`).
+const THREADS: u32 = 32 * (1 + 4 * 2);
+/// Shared-memory offset of the Qp/Qs fragments (the kernel's `OFF_QF`), in bytes.
+const OFF_QF: usize = 1792;
+/// Most stages the kernel's barrier area holds (8 full + 8 empty mbarriers in 128 bytes).
+const MAX_STAGES: usize = 8;
+/// Environment variable of a measurement aid: `1` runs the main kernel without its mma (streaming and pipeline
+/// only), `2` without its loads (compute only), `3` launches only `qproj_f32`, `4` only the main kernel (on the
+/// previous solve's projections). The outputs are then wrong; never set in normal use.
+pub const ABLATION_ENV: &str = "JUDGE_WARPSPEC_ABLATION";
+/// Bulk copies, mbarrier transaction counts and `griddepcontrol` need Hopper.
+const MIN_CC: (i32, i32) = (9, 0);
+
+/// The warp-specialised tensor-core variant.
+pub struct CudaWarpspec;
+
+impl Solution for CudaWarpspec {
+    fn name(&self) -> &str {
+        "cuda-warpspec"
+    }
+
+    fn description(&self) -> &str {
+        "Hopper: producer warp streams key tiles with bulk copies into an mbarrier ring; consumer warps run \
+         fp16 hi+lo mma.m16n8k16 against Qp/Qs computed once"
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Cuda
+    }
+
+    fn availability(&self) -> Availability {
+        availability(
+            MIN_CC,
+            "cuda-warpspec (bulk copies, mbarrier transaction counts)",
+        )
+    }
+
+    fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
+        let err = |context: &str| {
+            let context = context.to_owned();
+            move |error| SolveError::Cuda {
+                solution: "cuda-warpspec".to_owned(),
+                context,
+                error: Box::new(error),
+            }
+        };
+        let gpu = gpu().map_err(err("prepare"))?;
+        gpu.require(MIN_CC, "cuda-warpspec")
+            .map_err(err("prepare"))?;
+        let solve = WarpspecSolve::new(gpu, inputs.shape())
+            .map_err(err("prepare: compiling and allocating"))?;
+        let case = DeviceCase::upload(gpu, inputs, TILE_KEYS)
+            .map_err(err("prepare: uploading the inputs"))?;
+        Ok(Box::new(GpuPrepared::new(
+            "cuda-warpspec",
+            gpu,
+            case,
+            solve,
+        )))
+    }
+}
+
+/// Launch geometry of the main kernel for one shape on one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Bytes per key row in the staged arrays (D rounded up to 16).
+    pub row_bytes: usize,
+    /// Whether the key arrays are repacked to `row_bytes` first (D not a multiple of 16).
+    pub repack: bool,
+    /// k-steps of 16 dimensions (D rounded up to 64, over 16).
+    pub ksteps: usize,
+    /// Query tiles of 16 (1 or 2).
+    pub mtiles: usize,
+    /// Tiles of 64 keys.
+    pub tiles: usize,
+    /// Shared-memory stages.
+    pub stages: usize,
+    /// Bytes per stage.
+    pub stage_bytes: usize,
+    /// Dynamic shared memory per block, in bytes.
+    pub smem_bytes: usize,
+    /// Blocks (at most one per multiprocessor).
+    pub grid: usize,
+}
+
+fn round_up(x: usize, m: usize) -> usize {
+    x.div_ceil(m) * m
+}
+
+impl Plan {
+    /// The plan for `shape` on a device with `sms` multiprocessors and `smem_optin` bytes of shared memory per
+    /// block; `None` when fewer than two stages fit.
+    pub fn new(shape: Shape, sms: usize, smem_optin: usize) -> Option<Plan> {
+        let row_bytes = round_up(shape.d, 16);
+        let ksteps = round_up(shape.d, 64) / 16;
+        let mtiles = shape.b.div_ceil(16);
+        let tiles = shape.s.div_ceil(TILE_KEYS);
+        let fixed = round_up(OFF_QF + ksteps * mtiles * 2048, 128);
+        let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + TILE_KEYS * 4, 128);
+        let stages = (smem_optin.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES);
+        (stages >= 2).then_some(Plan {
+            row_bytes,
+            repack: !shape.d.is_multiple_of(16),
+            ksteps,
+            mtiles,
+            tiles,
+            stages,
+            stage_bytes,
+            smem_bytes: fixed + stages * stage_bytes,
+            grid: tiles.min(sms.max(1)),
+        })
+    }
+}
+
+struct WarpspecSolve {
+    plan: Plan,
+    qproj: Kernel,
+    scores: Kernel,
+    repack: Option<(Kernel, CudaSlice<u8>, CudaSlice<u8>)>,
+    /// `[2][ksteps·16][32]`: Qp then Qs, transposed, zero past D.
+    qt: CudaSlice<f32>,
+    /// `[2 parities][2][32]` row maxima (float bits): a solve fills one and clears the other for the next.
+    rowmax: CudaSlice<u32>,
+    /// Solves enqueued so far (its parity picks the row-maxima half).
+    solves: u64,
+    /// See [`ABLATION_ENV`]; 0 in normal use.
+    ablation: i32,
+}
+
+impl WarpspecSolve {
+    fn new(gpu: &Gpu, shape: Shape) -> Result<Self, CudaError> {
+        let plan = Plan::new(
+            shape,
+            gpu.info.multiprocessors as usize,
+            gpu.info.smem_per_block_optin as usize,
+        )
+        .ok_or_else(|| CudaError::Unsupported {
+            what: format!("cuda-warpspec at {shape}"),
+            needs: "shared memory for two stages".to_owned(),
+            device: gpu.info.name.clone(),
+            found: format!(
+                "{}.{} with {} bytes per block",
+                gpu.info.compute_capability.0,
+                gpu.info.compute_capability.1,
+                gpu.info.smem_per_block_optin
+            ),
+        })?;
+        let module = gpu.module(&WARPSPEC_CU)?;
+        let scores = module.kernel(if plan.mtiles == 1 {
+            "warpspec_scores_mt1"
+        } else {
+            "warpspec_scores_mt2"
+        })?;
+        scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
+        let padded = plan.tiles * TILE_KEYS;
+        let repack = if plan.repack {
+            Some((
+                module.kernel("warpspec_repack")?,
+                zeros(gpu, padded * plan.row_bytes, "repacked K_idx")?,
+                zeros(gpu, padded * plan.row_bytes, "repacked signs")?,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            plan,
+            qproj: gpu.module(&QPROJ_CU)?.kernel("qproj_f32")?,
+            scores,
+            repack,
+            qt: zeros(gpu, 2 * plan.ksteps * 16 * 32, "QpT and QsT")?,
+            rowmax: zeros(gpu, 128, "row maxima")?,
+            solves: 0,
+            ablation: std::env::var(ABLATION_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        })
+    }
+}
+
+impl Solve for WarpspecSolve {
+    fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
+        let stream = gpu.stream();
+        let shape = case.shape;
+        let plan = self.plan;
+        let (b, s, d, c) = (
+            shape.b as i32,
+            shape.s as i32,
+            shape.d as i32,
+            shape.c as i32,
+        );
+        let coef = shape.qjl_coef() as f32;
+        let mut kidx = device_ptr(&case.k_idx, stream);
+        let mut signs = device_ptr(&case.signs, stream);
+        if let Some((kernel, idx_out, sgn_out)) = &self.repack {
+            let (idx_out, sgn_out) = (device_ptr(idx_out, stream), device_ptr(sgn_out, stream));
+            let (spad, drow) = ((plan.tiles * TILE_KEYS) as i32, plan.row_bytes as i32);
+            let mut params = [
+                param(&kidx),
+                param(&signs),
+                param(&idx_out),
+                param(&sgn_out),
+                param(&s),
+                param(&d),
+                param(&spad),
+                param(&drow),
+            ];
+            let blocks = (plan.tiles * TILE_KEYS * plan.row_bytes)
+                .div_ceil(256)
+                .min(8 * gpu.info.multiprocessors as usize);
+            // SAFETY: matches warpspec_repack(const u8*, const u8*, u8*, u8*, int, int, int, int); the sources
+            // hold [S, D] bytes, the outputs [Spad, Drow].
+            unsafe {
+                kernel.launch(
+                    stream,
+                    Launch {
+                        grid: (blocks as u32, 1),
+                        block: 256,
+                        smem: 0,
+                        pdl: false,
+                    },
+                    &mut params,
+                )?;
+            }
+            kidx = idx_out;
+            signs = sgn_out;
+        }
+        let parity = (self.solves % 2) as i32;
+        self.solves += 1;
+        let qt = device_ptr(&self.qt, stream);
+        let rowmax = device_ptr(&self.rowmax, stream);
+        let rows = plan.ksteps * 16;
+        if self.ablation != 4 {
+            // SAFETY: Q, Pi, S_mat have the shape's sizes; qt holds 2·rows·32 floats with rows ≥ D; this solve's
+            // half of rowmax (64 words) was cleared by the previous solve's main kernel (or at allocation).
+            unsafe {
+                launch_qproj(
+                    &self.qproj,
+                    stream,
+                    (shape.b, shape.d),
+                    (
+                        device_ptr(&case.q, stream),
+                        device_ptr(&case.pi, stream),
+                        device_ptr(&case.s_mat, stream),
+                    ),
+                    qt,
+                    rows,
+                    rowmax + 256 * parity as u64,
+                )?;
+            }
+        }
+        if self.ablation == 3 {
+            return Ok(());
+        }
+        let codebook = device_ptr(&case.codebook, stream);
+        let gamma = device_ptr(&case.gamma, stream);
+        let scores = device_ptr(&case.scores, stream);
+        let (drow, ks, ntiles, ns, stage_bytes) = (
+            plan.row_bytes as i32,
+            plan.ksteps as i32,
+            plan.tiles as i32,
+            plan.stages as i32,
+            plan.stage_bytes as i32,
+        );
+        let mut params = [
+            param(&kidx),
+            param(&signs),
+            param(&gamma),
+            param(&qt),
+            param(&rowmax),
+            param(&codebook),
+            param(&scores),
+            param(&b),
+            param(&s),
+            param(&c),
+            param(&coef),
+            param(&drow),
+            param(&ks),
+            param(&ntiles),
+            param(&ns),
+            param(&stage_bytes),
+            param(&parity),
+            param(&self.ablation),
+        ];
+        // SAFETY: matches warpspec_scores_mt{1,2}(const u8*, const u8*, const float*, const float*, unsigned*,
+        // const float*, float*, int, int, int, float, int ×7); the key arrays hold tiles·64 rows of Drow bytes and
+        // gamma tiles·64 floats (zero-padded at upload or by the repack), QT 2·ksteps·16·32 floats, rowmax 128
+        // words (the kernel reads this solve's half and clears the other), scores [B, S]; the shared memory size
+        // was allowed in `new`.
+        unsafe {
+            self.scores.launch(
+                stream,
+                Launch {
+                    grid: (plan.grid as u32, 1),
+                    block: THREADS,
+                    smem: plan.smem_bytes as u32,
+                    pdl: true,
+                },
+                &mut params,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perf_plan_on_an_h100() {
+        let plan = Plan::new(Shape::PERF, 132, 227 * 1024).unwrap();
+        assert_eq!(
+            (
+                plan.row_bytes,
+                plan.ksteps,
+                plan.mtiles,
+                plan.tiles,
+                plan.stages
+            ),
+            (128, 8, 2, 512, 8)
+        );
+        assert!(!plan.repack);
+        assert_eq!(plan.stage_bytes, 16_640);
+        assert!(plan.smem_bytes <= 227 * 1024);
+        assert_eq!(plan.grid, 132);
+    }
+
+    #[test]
+    fn odd_and_large_shapes_fit() {
+        let odd = Plan::new(Shape::new(3, 30, 50, 8), 132, 227 * 1024).unwrap();
+        assert!(odd.repack);
+        assert_eq!(
+            (odd.row_bytes, odd.ksteps, odd.mtiles, odd.tiles),
+            (64, 4, 1, 1)
+        );
+        let big = Plan::new(Shape::new(32, 512, 256, 16), 132, 227 * 1024).unwrap();
+        assert!(big.stages >= 2 && big.smem_bytes <= 227 * 1024);
+        assert!(Plan::new(Shape::new(32, 512, 256, 16), 132, 48 * 1024).is_none());
+    }
+}
