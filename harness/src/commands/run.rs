@@ -243,25 +243,7 @@ fn select_solutions(args: &RunArgs) -> Result<Vec<Box<dyn Solution>>, CommandErr
     }
     args.solutions
         .iter()
-        .map(|name| {
-            solutions::find(name)
-                .or_else(|| {
-                    solutions::known_bad::all()
-                        .into_iter()
-                        .find(|b| b.name() == name)
-                        .map(|b| Box::new(b) as Box<dyn Solution>)
-                })
-                .ok_or_else(|| {
-                    let known: Vec<String> = solutions::registry()
-                        .iter()
-                        .map(|s| s.name().to_owned())
-                        .collect();
-                    CommandError::Usage(format!(
-                        "unknown solution '{name}'; known: {}",
-                        known.join(", ")
-                    ))
-                })
-        })
+        .map(|name| super::solution_by_name(name))
         .collect()
 }
 
