@@ -483,6 +483,15 @@ fn the_report_holds_every_variant_and_no_external_reference() {
     }
     let markdown = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(markdown.contains("| cpu-naive |") && markdown.contains("wrong-answer"));
+    // The GPU regimes are explained, and the copies behind "× copy" listed, in both formats.
+    for text in [&html, &markdown] {
+        assert!(text.contains(
+            "Warm: the same inputs solved just before (output poisoned in between); cold: L2 flushed by \
+             reading 200 MB"
+        ));
+        assert!(text.contains("the × copy references"));
+    }
+    assert!(markdown.contains("| b2-s64-d8-c4 | 2,"), "{markdown}");
 }
 
 #[test]
