@@ -74,9 +74,6 @@ pub enum Command {
     Compare(CompareArgs),
     /// Render the HTML, Markdown and PNG report of a results document.
     Report(ReportArgs),
-    /// Time the CUDA variants on the GPU (CUDA events; warm and cold L2) next to a device copy of the same bytes.
-    #[command(after_help = AFTER_HELP.as_str())]
-    GpuBench(GpuBenchArgs),
     /// Compile the CUDA kernels with NVRTC for an architecture (no GPU needed); print the resource report.
     Kernels(KernelsArgs),
 }
@@ -126,8 +123,28 @@ pub struct BenchArgs {
     /// No progress display on stderr (it is also hidden when stderr is not a terminal).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Time variants whose output is wrong too (for ablations that switch parts of a solve off); they keep
+    /// the wrong-answer verdict and are left out of the charts.
+    #[arg(long)]
+    pub time_wrong_answers: bool,
     #[command(flatten)]
     pub check: CheckArgs,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+}
+
+/// Options of `judge bench` about timing CUDA variants.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "GPU timing")]
+pub struct GpuArgs {
+    /// Also time each case's device copy cold after a memset flush, to show what the dirty L2 lines it
+    /// leaves cost against the read flush that cold samples use.
+    #[arg(long)]
+    pub compare_flush: bool,
+    /// Measurement aid: no poison between the warm regime's warming call and its timed call (the warm
+    /// timed output is then not told apart from the warming call's).
+    #[arg(long)]
+    pub warm_no_poison: bool,
 }
 
 /// `judge compare`.
@@ -311,41 +328,6 @@ pub struct GateArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
-}
-
-/// `judge gpu-bench`.
-#[derive(Debug, Clone, Args)]
-pub struct GpuBenchArgs {
-    /// Time this CUDA variant; repeat for several. Default: every CUDA variant.
-    #[arg(long = "solution", value_name = "NAME")]
-    pub solutions: Vec<String>,
-    /// Time the cases of this suite; repeat for several. Default: perf.
-    #[arg(long = "suite", value_name = "SUITE")]
-    pub suites: Vec<Suite>,
-    /// Independently generated input sets rotated per case.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub sets: u32,
-    /// Time budget per variant, case and regime, in seconds.
-    #[arg(long, default_value_t = 2.0, value_parser = positive)]
-    pub budget: f64,
-    /// Stop sampling once the median's relative error (95% interval half-width) is below this.
-    #[arg(long, default_value_t = 0.005, value_parser = positive)]
-    pub target_rel_err: f64,
-    /// Also time the copy after a memset flush, to show what dirty L2 lines cost.
-    #[arg(long)]
-    pub compare_flush: bool,
-    /// Measurement aid: no poison between the warm regime's warming call and its timed call (the warm timed
-    /// output is then not told apart from the warming call's).
-    #[arg(long)]
-    pub warm_no_poison: bool,
-    /// Write the results document (versioned JSON) here; it is rewritten after every entry.
-    #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// No progress lines on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
-    #[command(flatten)]
-    pub check: CheckArgs,
 }
 
 /// `judge kernels`.

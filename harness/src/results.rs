@@ -72,6 +72,50 @@ pub struct Meta {
     /// How a bench sampled, when the document comes from `judge bench`.
     #[serde(default)]
     pub bench: Option<BenchMeta>,
+    /// How GPU variants were timed, when a bench timed any on a GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_timing: Option<GpuMethod>,
+}
+
+/// How a bench timed GPU variants (DESIGN.md §5, [`crate::gpu`]): CUDA events around one solve, the stream
+/// held by a host-released kernel until the whole call is queued, a device-wide synchronize after every sample;
+/// each mode's cache regime, the floor of the method, and the optional flush comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuMethod {
+    /// The cache regime of warm samples.
+    pub warm: CacheRegime,
+    /// The cache regime of cold samples.
+    pub cold: CacheRegime,
+    /// The floor of the method: the median of an empty kernel timed the same way, warm, in seconds (absent
+    /// when it could not be measured).
+    pub empty_kernel_warm_s: Option<f64>,
+    /// The same, cold, in seconds.
+    pub empty_kernel_cold_s: Option<f64>,
+    /// Device copies timed cold after both flush methods (`judge bench --compare-flush`), one per byte count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flush_comparison: Vec<FlushComparison>,
+}
+
+impl GpuMethod {
+    /// The cache regime of `mode`; `None` for a mode GPU variants are not timed in.
+    pub fn regime(&self, mode: Mode) -> Option<CacheRegime> {
+        match mode {
+            Mode::Warm => Some(self.warm),
+            Mode::Cold => Some(self.cold),
+            Mode::Check => None,
+        }
+    }
+}
+
+/// A device copy timed cold after each flush method: what dirty L2 lines left by a memset flush cost.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FlushComparison {
+    /// Bytes copied (a case's minimal byte count).
+    pub bytes: u64,
+    /// Median after the read flush, in seconds.
+    pub read_flush_s: f64,
+    /// Median after the memset flush, in seconds.
+    pub memset_flush_s: f64,
 }
 
 /// The CPU's measured limits, as recorded in a document (see [`crate::cpu_peak`]).
@@ -159,6 +203,7 @@ impl Meta {
             gpu: None,
             cpu_peak: None,
             bench: None,
+            gpu_timing: None,
         }
     }
 }
@@ -231,6 +276,57 @@ pub struct Timing {
     /// The same measurement of a reference (a device copy of the same byte count), when one was taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<Reference>,
+    /// What the caches held when each timed call started, when the sampler controls it (GPU samplers do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regime: Option<CacheRegime>,
+}
+
+/// What the caches held when a timed call started (DESIGN.md §5). GPU samplers set it up before every sample
+/// and record it with the timing, so a document says how its warm and cold numbers were taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum CacheRegime {
+    /// Warm: the same input set was solved (untimed) just before the timed call, so its inputs and outputs
+    /// were in L2 as far as they fit; the output was poisoned in between unless `output_poisoned` is false.
+    SameInputsSolved {
+        /// Whether the output was poisoned between the warming call and the timed one.
+        output_poisoned: bool,
+    },
+    /// Cold: the L2 was flushed by reading a buffer of `bytes` bytes, leaving clean lines of that buffer only
+    /// (no input bytes, nothing to write back).
+    ReadFlush {
+        /// Size of the flush buffer, in bytes.
+        bytes: u64,
+    },
+    /// Cold: the L2 was flushed by writing (memset) a buffer of `bytes` bytes, leaving dirty lines that are
+    /// written back during the timed call (kept only to show what that costs).
+    MemsetFlush {
+        /// Size of the flush buffer, in bytes.
+        bytes: u64,
+    },
+}
+
+impl CacheRegime {
+    /// One sentence for tables and reports: `the same inputs solved just before`, `L2 flushed by reading 209 MB`.
+    pub fn describe(&self) -> String {
+        match *self {
+            CacheRegime::SameInputsSolved {
+                output_poisoned: true,
+            } => "the same inputs solved just before (output poisoned in between)".to_owned(),
+            CacheRegime::SameInputsSolved {
+                output_poisoned: false,
+            } => "the same inputs solved just before (output not poisoned)".to_owned(),
+            CacheRegime::ReadFlush { bytes } => {
+                format!("L2 flushed by reading {} MB", bytes / 1_000_000)
+            }
+            CacheRegime::MemsetFlush { bytes } => {
+                format!(
+                    "L2 flushed by a memset of {} MB (dirty lines)",
+                    bytes / 1_000_000
+                )
+            }
+        }
+    }
 }
 
 /// What a timing is compared with: the "speed of light" for its byte count, measured the same way.
@@ -244,6 +340,19 @@ pub struct Reference {
     pub samples_s: Vec<f64>,
     /// Their summary.
     pub summary: Summary,
+}
+
+impl Reference {
+    /// A device copy of `bytes` bytes from its samples (seconds); `None` when there are none.
+    pub fn device_copy(bytes: u64, samples_s: Vec<f64>) -> Option<Self> {
+        let summary = Summary::of(&samples_s)?;
+        Some(Self {
+            kind: ReferenceKind::DeviceCopy,
+            bytes,
+            samples_s,
+            summary,
+        })
+    }
 }
 
 /// Kinds of reference measurement.
@@ -265,6 +374,7 @@ impl Timing {
             stop: None,
             input_sets: None,
             reference: None,
+            regime: None,
         })
     }
 }
@@ -314,18 +424,16 @@ impl Entry {
 }
 
 /// What a speed-of-light comparison is made against (see [`SpeedOfLight`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Basis {
     /// The CPU's measured FMA throughput, in GFLOP/s.
     FmaPeak {
         /// GFLOP/s.
         gflops: f64,
     },
-    /// A device copy of the case's minimal byte count under the same cache regime, in seconds.
-    DeviceCopy {
-        /// Seconds.
-        seconds: f64,
-    },
+    /// A device copy of the case's minimal byte count measured under the same cache regime (its median is the
+    /// floor; the whole measurement is kept with the entry's timing).
+    DeviceCopy(Reference),
 }
 
 /// How far a time is from the limit of the machine.
@@ -383,7 +491,7 @@ pub struct Derived {
 
 impl Derived {
     /// The metrics of `shape` solved in `median_s` seconds (> 0), against `basis` when known.
-    pub fn new(shape: Shape, median_s: f64, basis: Option<Basis>) -> Self {
+    pub fn new(shape: Shape, median_s: f64, basis: Option<&Basis>) -> Self {
         let flops = shape.reduced_flops() as f64;
         let gflops = flops / median_s / 1e9;
         Self {
@@ -392,13 +500,13 @@ impl Derived {
             intensity: flops / shape.min_bytes() as f64,
             speed_of_light: basis.map(|b| match b {
                 Basis::FmaPeak { gflops: peak } => SpeedOfLight::FmaPeak {
-                    peak_gflops: peak,
+                    peak_gflops: *peak,
                     percent: 100.0 * gflops / peak,
                     floor_s: flops / (peak * 1e9),
                 },
-                Basis::DeviceCopy { seconds } => SpeedOfLight::DeviceCopy {
-                    copy_s: seconds,
-                    ratio: median_s / seconds,
+                Basis::DeviceCopy(copy) => SpeedOfLight::DeviceCopy {
+                    copy_s: copy.summary.median,
+                    ratio: median_s / copy.summary.median,
                 },
             }),
         }
@@ -544,7 +652,7 @@ mod tests {
         // Perf shape: 12,861,504 bytes and 4·32·128·(128 + 32768) = 538,968,064 FLOPs.
         let shape = Shape::PERF;
         assert_eq!(shape.reduced_flops(), 538_968_064);
-        let d = Derived::new(shape, 0.01, Some(Basis::FmaPeak { gflops: 100.0 }));
+        let d = Derived::new(shape, 0.01, Some(&Basis::FmaPeak { gflops: 100.0 }));
         assert!((d.gbps - 1.286_150_4).abs() < 1e-9);
         assert!((d.gflops - 53.896_806_4).abs() < 1e-9);
         assert!((d.intensity - 538_968_064.0 / 12_861_504.0).abs() < 1e-12);
@@ -557,7 +665,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let g = Derived::new(shape, 9e-6, Some(Basis::DeviceCopy { seconds: 6e-6 }));
+        let copy = Reference::device_copy(shape.min_bytes(), vec![5e-6, 6e-6, 7e-6]).unwrap();
+        let g = Derived::new(shape, 9e-6, Some(&Basis::DeviceCopy(copy)));
         assert_eq!(
             g.speed_of_light.map(|s| (s.label(), s.floor_s())),
             Some(("×1.50 copy".to_owned(), 6e-6))

@@ -43,6 +43,19 @@ impl Table {
         self.rows.is_empty()
     }
 
+    /// The column headers with their alignments.
+    pub fn columns(&self) -> impl Iterator<Item = (&str, Align)> {
+        self.headers
+            .iter()
+            .map(String::as_str)
+            .zip(self.aligns.iter().copied())
+    }
+
+    /// The data rows.
+    pub fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+
     fn widths(&self) -> Vec<usize> {
         let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {

@@ -15,7 +15,8 @@ use harness::compare::{Change, compare};
 use harness::meta::GpuInfo;
 use harness::report;
 use harness::results::{
-    BenchMeta, Clock, CpuCeilings, Mode, ResultsDoc, ResultsFile, SpeedOfLight,
+    BenchMeta, CacheRegime, Clock, CpuCeilings, GpuMethod, Mode, Reference, ResultsDoc,
+    ResultsFile, SpeedOfLight,
 };
 use harness::timing::{Sampler, SamplingPlan, StopReason};
 use harness::verdict::Verdict;
@@ -94,6 +95,7 @@ fn plan() -> BenchPlan {
         tolerance: DEFAULT_TOLERANCE,
         sampling: sampling(),
         input_sets: 2,
+        time_wrong_answers: false,
     }
 }
 
@@ -224,14 +226,39 @@ fn without_a_gpu_sampler_cuda_variants_are_skipped_with_a_reason() {
 }
 
 /// A stand-in GPU timing backend: fixed times, warm 10 µs and cold 15 µs per solve, a 4 µs warm copy and a
-/// 5 µs cold one.
-struct FakeGpu;
+/// 5 µs cold one. With `garbage_after_timing`, the output read back after sampling is all zeros (a variant that
+/// goes wrong only when timed).
+struct FakeGpu {
+    garbage_after_timing: bool,
+}
 
-struct Fixed(f64);
+struct Fixed {
+    seconds: f64,
+    garbage: bool,
+}
 
 impl Sampler for Fixed {
     fn sample(&mut self) -> Result<f64, SolveError> {
-        Ok(self.0)
+        Ok(self.seconds)
+    }
+    fn read_output(&mut self, _set: usize, out: &mut [f32]) -> Option<Result<(), SolveError>> {
+        if !self.garbage {
+            return None;
+        }
+        out.fill(0.0);
+        Some(Ok(()))
+    }
+}
+
+fn fake_method() -> GpuMethod {
+    GpuMethod {
+        warm: CacheRegime::SameInputsSolved {
+            output_poisoned: true,
+        },
+        cold: CacheRegime::ReadFlush { bytes: 209_715_200 },
+        empty_kernel_warm_s: Some(3.1e-6),
+        empty_kernel_cold_s: None,
+        flush_comparison: Vec::new(),
     }
 }
 
@@ -246,15 +273,15 @@ impl GpuTiming for FakeGpu {
         sets: Vec<Box<dyn Prepared + 's>>,
     ) -> Result<Box<dyn Sampler + 's>, SolveError> {
         assert_eq!(sets.len(), 2, "every input set is handed over");
-        Ok(Box::new(Fixed(if mode == Mode::Cold {
-            15e-6
-        } else {
-            10e-6
-        })))
+        Ok(Box::new(Fixed {
+            seconds: if mode == Mode::Cold { 15e-6 } else { 10e-6 },
+            garbage: self.garbage_after_timing,
+        }))
     }
-    fn copy_seconds(&mut self, mode: Mode, bytes: u64) -> Result<f64, SolveError> {
+    fn copy(&mut self, mode: Mode, bytes: u64) -> Result<Reference, SolveError> {
         assert!(bytes > 0);
-        Ok(if mode == Mode::Cold { 5e-6 } else { 4e-6 })
+        let t = if mode == Mode::Cold { 5e-6 } else { 4e-6 };
+        Ok(Reference::device_copy(bytes, vec![t * 0.9, t, t * 1.1]).unwrap())
     }
     fn info(&self) -> GpuInfo {
         GpuInfo {
@@ -267,20 +294,30 @@ impl GpuTiming for FakeGpu {
             nvrtc: None,
         }
     }
+    fn method(&self) -> GpuMethod {
+        fake_method()
+    }
 }
 
-#[test]
-fn an_attached_gpu_timing_measures_cuda_variants_warm_and_cold() {
+fn run_fake_gpu(garbage_after_timing: bool) -> (ResultsDoc, MachineSamplers) {
     let plan = BenchPlan {
         solutions: vec![Box::new(FakeCuda { available: true })],
         cases: vec![BenchCase::swept(Shape::new(1, 16, 4, 2))],
         ..plan()
     };
-    let mut samplers = MachineSamplers::new(Some(CPU())).with_gpu(Box::new(FakeGpu));
+    let mut samplers = MachineSamplers::new(Some(CPU())).with_gpu(Box::new(FakeGpu {
+        garbage_after_timing,
+    }));
     let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
     let mut results = ResultsFile::create(meta, None).unwrap();
     execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
-    let entries = &results.doc().entries;
+    (results.doc().clone(), samplers)
+}
+
+#[test]
+fn an_attached_gpu_timing_measures_cuda_variants_warm_and_cold() {
+    let (doc, samplers) = run_fake_gpu(false);
+    let entries = &doc.entries;
     let got: Vec<(Mode, Verdict, Option<SpeedOfLight>)> = entries
         .iter()
         .map(|e| (e.mode, e.verdict, e.derived.and_then(|d| d.speed_of_light)))
@@ -306,15 +343,83 @@ fn an_attached_gpu_timing_measures_cuda_variants_warm_and_cold() {
             ),
         ]
     );
-    assert!(
-        entries
-            .iter()
-            .all(|e| e.timing.as_ref().unwrap().clock == Clock::CudaEvents)
+    for e in entries {
+        let timing = e.timing.as_ref().unwrap();
+        assert_eq!(timing.clock, Clock::CudaEvents);
+        // The copy the ratio was taken against travels with the entry, samples and all.
+        let reference = timing.reference.as_ref().unwrap();
+        assert_eq!(reference.bytes, Shape::new(1, 16, 4, 2).min_bytes());
+        assert_eq!(reference.samples_s.len(), 3);
+        assert_eq!(
+            e.derived.unwrap().speed_of_light.unwrap().floor_s(),
+            reference.summary.median
+        );
+        // And the entry says which cache regime it was taken in.
+        assert_eq!(timing.regime, fake_method().regime(e.mode));
+    }
+    assert_eq!(
+        entries[0]
+            .timing
+            .as_ref()
+            .unwrap()
+            .regime
+            .unwrap()
+            .describe(),
+        "the same inputs solved just before (output poisoned in between)"
     );
     assert_eq!(
         samplers_gpu_name(&samplers),
         Some("stand-in GPU".to_owned())
     );
+    assert_eq!(doc.meta.gpu_timing, Some(fake_method()));
+}
+
+#[test]
+fn a_variant_whose_timed_output_is_wrong_is_a_wrong_answer() {
+    let (doc, _) = run_fake_gpu(true);
+    for e in &doc.entries {
+        assert_eq!(e.verdict, Verdict::WrongAnswer, "{}", e.mode);
+        let reason = e.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.starts_with("the output of the last timed call on input set 0 is wrong"),
+            "{reason}"
+        );
+        assert!(!e.check.as_ref().unwrap().passed);
+        assert!(e.timing.is_some(), "the time is kept, for the record");
+    }
+}
+
+#[test]
+fn wrong_answers_are_timed_only_when_asked() {
+    let bad_plan = |time_wrong_answers| BenchPlan {
+        solutions: vec![Box::new(KnownBad(Mistake::DropsQjl))],
+        cases: vec![BenchCase::swept(Shape::new(2, 64, 8, 4))],
+        time_wrong_answers,
+        ..plan()
+    };
+    for asked in [false, true] {
+        let mut samplers = Scripted::new(&[], CPU());
+        let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+        let mut results = ResultsFile::create(meta, None).unwrap();
+        execute(
+            &bad_plan(asked),
+            &mut samplers,
+            &mut results,
+            &mut Progress::hidden(),
+        )
+        .unwrap();
+        let entry = &results.doc().entries[0];
+        assert_eq!(entry.verdict, Verdict::WrongAnswer);
+        assert_eq!(entry.timing.is_some(), asked);
+        assert_eq!(
+            entry
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .ends_with("(timed anyway, as asked)"),
+            asked
+        );
+    }
 }
 
 fn samplers_gpu_name(samplers: &MachineSamplers) -> Option<String> {
@@ -378,6 +483,15 @@ fn the_report_holds_every_variant_and_no_external_reference() {
     }
     let markdown = std::fs::read_to_string(&files.markdown).unwrap();
     assert!(markdown.contains("| cpu-naive |") && markdown.contains("wrong-answer"));
+    // The GPU regimes are explained, and the copies behind "× copy" listed, in both formats.
+    for text in [&html, &markdown] {
+        assert!(text.contains(
+            "Warm: the same inputs solved just before (output poisoned in between); cold: L2 flushed by \
+             reading 200 MB"
+        ));
+        assert!(text.contains("the × copy references"));
+    }
+    assert!(markdown.contains("| b2-s64-d8-c4 | 2,"), "{markdown}");
 }
 
 #[test]

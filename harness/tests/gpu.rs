@@ -1,6 +1,7 @@
 //! GPU tests: every CUDA variant on the functional suite and the perf case (checked against the oracle, with
 //! the relative Frobenius error held to 1e-5), repeatability (a race shows as outputs that change between
-//! calls), timing sanity of the GPU sampler and the device copy, and NVRTC compilation of every kernel.
+//! calls), timing sanity of the GPU sampler and the device copy, a short `judge bench` of the CUDA variants
+//! through the GPU timer, and NVRTC compilation of every kernel.
 //!
 //! They run under plain `cargo test`. Without a CUDA device (or without NVRTC, for the compile test) they are
 //! reported as *ignored*, never as passed, after a visible `skipped: …` line. Trials run one at a time: they
@@ -8,11 +9,17 @@
 
 use std::time::Duration;
 
+use harness::bench::plan::BenchCase;
+use harness::bench::progress::Progress;
+use harness::bench::sampler::MachineSamplers;
+use harness::bench::{BenchPlan, execute};
 use harness::challenge::oracle;
 use harness::challenge::suites::{Case, Suite};
 use harness::check::{Tolerance, check};
-use harness::gpu::{GpuSampler, Regime, measure_copy};
+use harness::gpu::{CudaTiming, GpuOptions, GpuSampler, Regime, measure_copy};
+use harness::results::{CacheRegime, Mode, ResultsFile, SpeedOfLight};
 use harness::timing::{SamplingPlan, collect};
+use harness::verdict::Verdict;
 use libtest_mimic::{Arguments, Failed, Trial};
 use solutions::{Availability, Backend, Prepared, Shape, Solution};
 
@@ -197,6 +204,97 @@ fn variant_timing(variant: &str) -> Result<(), Failed> {
     Ok(())
 }
 
+/// `judge bench`'s path: the CUDA variants through [`CudaTiming`] on a mid-size case, warm and cold, each entry
+/// with its cache regime and the device copy it is compared with.
+fn bench_path() -> Result<(), Failed> {
+    let shape = Shape::new(32, 4096, 128, 16);
+    let plan = BenchPlan {
+        solutions: cuda_variants()
+            .into_iter()
+            .filter(|s| s.availability().is_available())
+            .collect(),
+        cases: vec![BenchCase::swept(shape)],
+        seed: harness::challenge::suites::DEFAULT_SEED,
+        tolerance: harness::challenge::DEFAULT_TOLERANCE,
+        sampling: quick_plan(),
+        input_sets: 2,
+        time_wrong_answers: false,
+    };
+    let timing = CudaTiming::new(plan.sampling, plan.input_sets, GpuOptions::default())
+        .map_err(|e| e.to_string())?;
+    let mut samplers = MachineSamplers::new(None).with_gpu(Box::new(timing));
+    let meta = harness::results::Meta::now(plan.seed, plan.tolerance);
+    let mut results = ResultsFile::create(meta, None).map_err(|e| e.to_string())?;
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden())
+        .map_err(|e| e.to_string())?;
+    let doc = results.doc();
+    if doc.entries.len() != 2 * plan.solutions.len() {
+        return Err(format!("{} entries", doc.entries.len()).into());
+    }
+    let method = doc
+        .meta
+        .gpu_timing
+        .as_ref()
+        .ok_or("no GPU method in the document")?;
+    if !matches!(method.cold, CacheRegime::ReadFlush { .. }) || method.empty_kernel_warm_s.is_none()
+    {
+        return Err(format!("unexpected method record {method:?}").into());
+    }
+    for e in &doc.entries {
+        let timing = e.timing.as_ref().ok_or_else(|| {
+            format!(
+                "{} {}: {} {}",
+                e.solution,
+                e.mode,
+                e.verdict,
+                e.reason.clone().unwrap_or_default()
+            )
+        })?;
+        if e.verdict != Verdict::Pass || timing.regime != method.regime(e.mode) {
+            return Err(format!(
+                "{} {}: {} {:?}",
+                e.solution, e.mode, e.verdict, timing.regime
+            )
+            .into());
+        }
+        let copy = timing
+            .reference
+            .as_ref()
+            .ok_or("no device-copy reference")?;
+        let ratio = match e.derived.and_then(|d| d.speed_of_light) {
+            Some(SpeedOfLight::DeviceCopy { ratio, .. }) => ratio,
+            other => return Err(format!("speed of light {other:?}").into()),
+        };
+        println!(
+            "    {} {} {}: median {:.2} µs, copy {:.2} µs, ×{ratio:.2} copy",
+            e.solution,
+            e.case.name,
+            e.mode,
+            timing.summary.median * 1e6,
+            copy.summary.median * 1e6
+        );
+        // A solve moves each byte once, a copy reads and writes it: a ratio far under 0.5 is not credible.
+        if ratio < 0.3 {
+            return Err(
+                format!("{} {}: ×{ratio:.2} copy is implausible", e.solution, e.mode).into(),
+            );
+        }
+    }
+    let copy = |mode| {
+        doc.entries
+            .iter()
+            .find(|e| e.mode == mode)
+            .and_then(|e| e.timing.as_ref()?.reference.as_ref())
+            .map(|r| r.summary.median)
+    };
+    if let (Some(warm), Some(cold)) = (copy(Mode::Warm), copy(Mode::Cold))
+        && cold < 0.9 * warm
+    {
+        return Err(format!("cold copy ({cold:e} s) faster than warm ({warm:e} s)").into());
+    }
+    Ok(())
+}
+
 fn kernels_compile() -> Result<(), Failed> {
     let nvrtc = solutions::cuda::nvrtc::nvrtc().map_err(|e| e.to_string())?;
     let options: Vec<String> = solutions::cuda::COMPILE_OPTIONS
@@ -287,6 +385,7 @@ fn main() {
         );
     }
     trials.push(Trial::test("timing/device-copy", copy_timing).with_ignored_flag(!gpu_ok));
+    trials.push(Trial::test("bench/cuda-variants", bench_path).with_ignored_flag(!gpu_ok));
     if !gpu_ok {
         println!(
             "skipped: {} GPU trials (no CUDA device); run `cargo test --test gpu` on a GPU machine",

@@ -1,8 +1,10 @@
-//! One measurement: a solution on a case, checked first (a wrong variant is reported, never timed), then
-//! sampled in every mode its backend's regime lists, over rotating input sets.
+//! One measurement: a solution on a case, checked first (a wrong variant is reported, never timed unless the
+//! plan says so), then sampled in every mode its backend's regime lists, over rotating input sets; the last
+//! timed output of set 0 is checked again, when the sampler can read it back.
 
 use solutions::{Availability, Prepared, Solution, SolveError};
 
+use super::BenchPlan;
 use super::progress::Progress;
 use super::sampler::{Regime, Samplers};
 use crate::challenge::suites::Case;
@@ -11,7 +13,7 @@ use crate::commands::format_seconds;
 use crate::error_profile::ErrorProfile;
 use crate::results::{Basis, CaseInfo, Derived, Entry, Mode, Timing};
 use crate::runner::guarded;
-use crate::timing::{SamplingPlan, StopReason, collect_observed};
+use crate::timing::{StopReason, collect_observed};
 use crate::verdict::Verdict;
 
 /// The correctness check of one solution on one case, on input set 0.
@@ -21,17 +23,17 @@ struct Checked {
 }
 
 /// Measures `solution` on `sets` (input sets of one case; set 0 is checked against `expected`, the
-/// oracle's scores of set 0). Returns one entry per mode of the backend's regime (one entry in mode `warm`
-/// when the backend is not measured here).
+/// oracle's scores of set 0) with the tolerance and sampling of `plan`. Returns one entry per mode of the
+/// backend's regime (one entry in mode `warm` when the backend is not measured here).
 pub fn measure(
     solution: &dyn Solution,
     sets: &[Case],
     expected: &[f64],
-    tolerance: Tolerance,
-    sampling: &SamplingPlan,
+    plan: &BenchPlan,
     samplers: &mut dyn Samplers,
     progress: &mut Progress,
 ) -> Vec<Entry> {
+    let tolerance = plan.tolerance;
     let case = &sets[0];
     let template = Entry {
         solution: solution.name().to_owned(),
@@ -78,8 +80,8 @@ pub fn measure(
         errors: Some(checked.errors),
         ..template
     };
-    if !checked.report.passed {
-        let reason = checked.report.reason().unwrap_or_default();
+    let wrong = (!checked.report.passed).then(|| checked.report.reason().unwrap_or_default());
+    if let (Some(reason), false) = (&wrong, plan.time_wrong_answers) {
         return modes
             .iter()
             .map(|&m| fail(&template, m, Verdict::WrongAnswer, reason.clone()))
@@ -89,29 +91,53 @@ pub fn measure(
     let mut entries = Vec::new();
     for &mode in &modes {
         progress.start(format!("{name} · {} · {mode}", case.name));
-        let entry = match time_mode(
+        let subject = Subject {
             solution,
-            first.take(),
             sets,
-            mode,
-            sampling,
-            samplers,
-            progress,
-        ) {
+            expected,
+        };
+        let entry = match time_mode(&subject, first.take(), mode, plan, samplers, progress) {
             Err(e) => fail(&template, mode, Verdict::RuntimeError, e.to_string()),
             Ok(sampled) => {
+                let reference = match &sampled.basis {
+                    Some(Basis::DeviceCopy(copy)) => Some(copy.clone()),
+                    _ => None,
+                };
                 let timing = Timing::from_samples(clock, sampled.seconds).map(|mut t| {
                     t.stop = Some(sampled.stop);
                     t.input_sets = Some(sets.len());
+                    t.reference = reference;
+                    t.regime = samplers.cache_regime(solution.backend(), mode);
                     t
                 });
-                let derived = timing
-                    .as_ref()
-                    .map(|t| Derived::new(case.inputs.shape(), t.summary.median, sampled.basis));
+                let derived = timing.as_ref().map(|t| {
+                    Derived::new(
+                        case.inputs.shape(),
+                        t.summary.median,
+                        sampled.basis.as_ref(),
+                    )
+                });
+                let (verdict, reason, report) = match (&wrong, sampled.last_output) {
+                    (Some(reason), _) => (
+                        Verdict::WrongAnswer,
+                        Some(format!("{reason} (timed anyway, as asked)")),
+                        template.check.clone(),
+                    ),
+                    (None, Some(last)) if !last.passed => (
+                        Verdict::WrongAnswer,
+                        Some(format!(
+                            "the output of the last timed call on input set 0 is wrong: {}",
+                            last.reason().unwrap_or_default()
+                        )),
+                        Some(last),
+                    ),
+                    (None, _) => (Verdict::Pass, sampled.note, template.check.clone()),
+                };
                 Entry {
                     mode,
-                    verdict: Verdict::Pass,
-                    reason: sampled.note,
+                    verdict,
+                    reason,
+                    check: report,
                     timing,
                     derived,
                     ..template.clone()
@@ -133,19 +159,32 @@ struct Sampled {
     basis: Option<Basis>,
     /// Why the basis is missing, when asking for it failed.
     note: Option<String>,
+    /// The check of the last timed output of input set 0, when the sampler can read it back.
+    last_output: Option<CheckReport>,
+}
+
+/// What one measurement times: a solution, the input sets of one case, and the oracle's scores of set 0.
+struct Subject<'a> {
+    solution: &'a dyn Solution,
+    sets: &'a [Case],
+    expected: &'a [f64],
 }
 
 /// Prepares the input sets (reusing `first` for set 0), asks for the speed-of-light basis and the sampler,
-/// and samples.
+/// samples, and checks the last timed output of set 0 against the oracle.
 fn time_mode<'a>(
-    solution: &'a dyn Solution,
+    subject: &Subject<'a>,
     first: Option<Box<dyn Prepared + 'a>>,
-    sets: &'a [Case],
     mode: Mode,
-    sampling: &SamplingPlan,
+    plan: &BenchPlan,
     samplers: &mut dyn Samplers,
     progress: &mut Progress,
 ) -> Result<Sampled, SolveError> {
+    let Subject {
+        solution,
+        sets,
+        expected,
+    } = *subject;
     let name = solution.name();
     let mut prepared: Vec<Box<dyn Prepared + 'a>> = Vec::with_capacity(sets.len());
     for (i, set) in sets.iter().enumerate() {
@@ -158,21 +197,31 @@ fn time_mode<'a>(
         prepared.insert(0, p);
     }
     let shape = sets[0].inputs.shape();
+    progress.status(format!(
+        "{name} · {} · {mode} · speed-of-light reference",
+        sets[0].name
+    ));
     let (basis, note) = match samplers.basis(solution.backend(), mode, shape) {
         Ok(b) => (b, None),
         Err(e) => (None, Some(format!("no speed-of-light basis: {e}"))),
     };
     let mut sampler = samplers.sampler(solution, mode, prepared)?;
     let samples = guarded(name, "sampling", || {
-        collect_observed(sampler.as_mut(), sampling, &mut |phase| {
+        collect_observed(sampler.as_mut(), &plan.sampling, &mut |phase| {
             progress.phase(phase)
         })
     })?;
+    let mut out = vec![0.0f32; shape.output_len()];
+    let last_output = guarded(name, "read_output", || {
+        sampler.read_output(0, &mut out).transpose()
+    })?
+    .map(|()| check(&out, expected, shape, plan.tolerance));
     Ok(Sampled {
         seconds: samples.seconds,
         stop: samples.stop,
         basis,
         note,
+        last_output,
     })
 }
 

@@ -16,7 +16,7 @@ pub mod sampler;
 
 use std::time::Instant;
 
-use solutions::Solution;
+use solutions::{Backend, Solution};
 
 use crate::challenge::generate::GenerateError;
 use crate::challenge::oracle;
@@ -64,6 +64,9 @@ pub struct BenchPlan {
     pub sampling: SamplingPlan,
     /// Independently generated input sets per case (at least 1), rotated between calls.
     pub input_sets: usize,
+    /// Time variants whose output is wrong too (for ablations that switch parts of a solve off); they keep
+    /// their wrong-answer verdict.
+    pub time_wrong_answers: bool,
 }
 
 /// The number of entries `plan` will produce: per case, one per mode of each solution's regime (one for a
@@ -120,11 +123,16 @@ pub fn execute(
                 solution.as_ref(),
                 &sets,
                 &expected,
-                plan.tolerance,
-                &plan.sampling,
+                plan,
                 samplers,
                 progress,
             );
+            // The GPU's method record grows as it measures (flush comparisons): keep the document current.
+            if solution.backend() == Backend::Cuda
+                && let Some(method) = samplers.gpu_method()
+            {
+                results.meta_mut().gpu_timing = Some(method);
+            }
             for entry in entries {
                 progress.finish(&measure::entry_line(&entry));
                 results.push(entry).map_err(BenchError::Output)?;

@@ -1,19 +1,20 @@
 //! Which sampler times which backend: the one place where a backend's timing regime plugs into `judge bench`.
 //!
-//! [`Samplers`] answers three questions per backend: in which modes (warm, cold) and with which clock its
-//! solutions are measured ([`Samplers::regime`]), what times one solve ([`Samplers::sampler`], a
-//! [`crate::timing::Sampler`] over the prepared input sets), and what "speed of light" the times are compared
-//! with ([`Samplers::basis`]: the CPU's measured FMA peak, or a same-size device copy under the same cache
-//! regime). [`MachineSamplers`] is the real one: CPU variants through [`CpuSampler`], CUDA variants through a
-//! [`GpuTiming`] that the CUDA backend provides (attached with [`MachineSamplers::with_gpu`]). [`Scripted`]
-//! replays fixed times so whole benches are testable.
+//! [`Samplers`] answers, per backend: in which modes (warm, cold) and with which clock its solutions are
+//! measured ([`Samplers::regime`]), what times one solve ([`Samplers::sampler`], a [`crate::timing::Sampler`]
+//! over the prepared input sets), what the caches hold when a timed call starts ([`Samplers::cache_regime`]),
+//! and what "speed of light" the times are compared with ([`Samplers::basis`]: the CPU's measured FMA peak, or
+//! a same-size device copy measured under the same cache regime). [`MachineSamplers`] is the real one: CPU
+//! variants through [`CpuSampler`], CUDA variants through a [`GpuTiming`] (the CUDA backend's is
+//! [`crate::gpu::CudaTiming`], attached with [`MachineSamplers::with_gpu`]). [`Scripted`] replays fixed times
+//! so whole benches are testable.
 
 use std::collections::HashMap;
 
 use solutions::{Backend, Prepared, Shape, Solution, SolveError};
 
 use crate::meta::GpuInfo;
-use crate::results::{Basis, Clock, CpuCeilings, Mode};
+use crate::results::{Basis, CacheRegime, Clock, CpuCeilings, GpuMethod, Mode, Reference};
 use crate::timing::{CpuSampler, Sampler};
 
 /// How solutions of one backend are measured here.
@@ -33,9 +34,9 @@ pub enum Regime {
     },
 }
 
-/// The reason CUDA variants are not timed while no GPU sampler is built into the judge.
+/// Why CUDA variants are not timed when no [`GpuTiming`] is attached and no other reason was given.
 pub const NO_GPU_SAMPLER: &str =
-    "this judge has no GPU sampler yet (CUDA events, L2 flush): CUDA variants are not timed";
+    "no GPU timing is attached to this bench: CUDA variants are not timed";
 
 /// Chooses and builds the sampler of each measurement, and knows the limits of the machine.
 pub trait Samplers {
@@ -60,15 +61,22 @@ pub trait Samplers {
         shape: Shape,
     ) -> Result<Option<Basis>, SolveError>;
 
+    /// What the caches hold when a timed call of `backend` in `mode` starts, when the sampler sets it up.
+    fn cache_regime(&self, backend: Backend, mode: Mode) -> Option<CacheRegime>;
+
     /// The CPU's measured limits, for the results document and the roofline.
     fn cpu_ceilings(&self) -> Option<CpuCeilings>;
 
     /// The GPU measured on, for the results document.
     fn gpu(&self) -> Option<GpuInfo>;
+
+    /// How GPU variants are timed (regimes, floor of the method, flush comparisons so far), for the results
+    /// document.
+    fn gpu_method(&self) -> Option<GpuMethod>;
 }
 
 /// What a GPU backend gives `judge bench`: its modes, a sampler per measurement, the speed-of-light copy, and
-/// the device's description. The CUDA backend implements it and is attached with
+/// the device's description. The CUDA backend's is [`crate::gpu::CudaTiming`], attached with
 /// [`MachineSamplers::with_gpu`]; every CUDA variant is then measured through it.
 pub trait GpuTiming {
     /// The modes CUDA variants are measured in, in order (warm, then cold with the L2 flushed).
@@ -83,32 +91,58 @@ pub trait GpuTiming {
         sets: Vec<Box<dyn Prepared + 's>>,
     ) -> Result<Box<dyn Sampler + 's>, SolveError>;
 
-    /// The median time of a device copy of `bytes` bytes under the cache regime of `mode`, in seconds.
-    fn copy_seconds(&mut self, mode: Mode, bytes: u64) -> Result<f64, SolveError>;
+    /// A device copy of `bytes` bytes timed the same way under the cache regime of `mode` (samples in
+    /// seconds). Each (mode, byte count) is measured once per bench and handed out again.
+    fn copy(&mut self, mode: Mode, bytes: u64) -> Result<Reference, SolveError>;
 
     /// The device measured on.
     fn info(&self) -> GpuInfo;
+
+    /// How the samples are taken: the cache regime of each mode, the floor of the method, and what else was
+    /// measured so far.
+    fn method(&self) -> GpuMethod;
 }
 
 /// The samplers of this machine: CPU variants timed by the wall clock in warm mode against the measured
-/// FMA peak; CUDA variants through the attached [`GpuTiming`], or skipped with [`NO_GPU_SAMPLER`] when none
-/// is attached.
-#[derive(Default)]
+/// FMA peak; CUDA variants through the attached [`GpuTiming`], or skipped with a reason when none is attached.
 pub struct MachineSamplers {
     cpu: Option<CpuCeilings>,
-    gpu: Option<Box<dyn GpuTiming>>,
+    gpu: Result<Box<dyn GpuTiming>, String>,
+}
+
+impl Default for MachineSamplers {
+    fn default() -> Self {
+        Self::new(None)
+    }
 }
 
 impl MachineSamplers {
-    /// Samplers comparing CPU times with `cpu` (measure it with [`crate::cpu_peak::measure`]); no GPU.
+    /// Samplers comparing CPU times with `cpu` (measure it with [`crate::cpu_peak::measure`]); CUDA variants
+    /// are skipped with [`NO_GPU_SAMPLER`].
     pub fn new(cpu: Option<CpuCeilings>) -> Self {
-        Self { cpu, gpu: None }
+        Self {
+            cpu,
+            gpu: Err(NO_GPU_SAMPLER.to_owned()),
+        }
+    }
+
+    /// The same, comparing CPU times with `cpu`.
+    pub fn with_cpu(self, cpu: Option<CpuCeilings>) -> Self {
+        Self { cpu, ..self }
     }
 
     /// The same, measuring CUDA variants through `gpu`.
     pub fn with_gpu(self, gpu: Box<dyn GpuTiming>) -> Self {
         Self {
-            gpu: Some(gpu),
+            gpu: Ok(gpu),
+            ..self
+        }
+    }
+
+    /// The same, skipping CUDA variants with `reason` (for example why the GPU timer could not be set up).
+    pub fn without_gpu(self, reason: String) -> Self {
+        Self {
+            gpu: Err(reason),
             ..self
         }
     }
@@ -121,12 +155,12 @@ impl Samplers for MachineSamplers {
                 modes: vec![Mode::Warm],
                 clock: Clock::Wall,
             },
-            (Backend::Cuda, Some(gpu)) => Regime::Measured {
+            (Backend::Cuda, Ok(gpu)) => Regime::Measured {
                 modes: gpu.modes(),
                 clock: Clock::CudaEvents,
             },
-            (Backend::Cuda, None) => Regime::Unsupported {
-                reason: NO_GPU_SAMPLER.to_owned(),
+            (Backend::Cuda, Err(reason)) => Regime::Unsupported {
+                reason: reason.clone(),
             },
         }
     }
@@ -147,7 +181,7 @@ impl Samplers for MachineSamplers {
         }
         match (solution.backend(), mode, &mut self.gpu) {
             (Backend::Cpu, Mode::Warm, _) => Ok(Box::new(CpuSampler::new(sets))),
-            (Backend::Cuda, _, Some(gpu)) => gpu.sampler(solution, mode, sets),
+            (Backend::Cuda, _, Ok(gpu)) => gpu.sampler(solution, mode, sets),
             (backend, mode, _) => Err(unsupported(format!(
                 "{backend} solutions are not timed in {mode} mode here"
             ))),
@@ -164,11 +198,16 @@ impl Samplers for MachineSamplers {
             (Backend::Cpu, _) => self.cpu.as_ref().map(|c| Basis::FmaPeak {
                 gflops: c.fma_gflops,
             }),
-            (Backend::Cuda, Some(gpu)) => Some(Basis::DeviceCopy {
-                seconds: gpu.copy_seconds(mode, shape.min_bytes())?,
-            }),
-            (Backend::Cuda, None) => None,
+            (Backend::Cuda, Ok(gpu)) => Some(Basis::DeviceCopy(gpu.copy(mode, shape.min_bytes())?)),
+            (Backend::Cuda, Err(_)) => None,
         })
+    }
+
+    fn cache_regime(&self, backend: Backend, mode: Mode) -> Option<CacheRegime> {
+        match (backend, &self.gpu) {
+            (Backend::Cuda, Ok(gpu)) => gpu.method().regime(mode),
+            _ => None,
+        }
     }
 
     fn cpu_ceilings(&self) -> Option<CpuCeilings> {
@@ -176,7 +215,11 @@ impl Samplers for MachineSamplers {
     }
 
     fn gpu(&self) -> Option<GpuInfo> {
-        self.gpu.as_ref().map(|g| g.info())
+        self.gpu.as_ref().ok().map(|g| g.info())
+    }
+
+    fn gpu_method(&self) -> Option<GpuMethod> {
+        self.gpu.as_ref().ok().map(|g| g.method())
     }
 }
 
@@ -185,7 +228,8 @@ impl Samplers for MachineSamplers {
 ///
 /// Each solution gets its base time (seconds) from the table, or 1 ms; cold mode adds half of it. Samples
 /// cycle through `base × (1, 1.01, 0.99, 1.02, 0.98)`. CPU solutions are measured warm against the given FMA
-/// peak, CUDA ones warm and cold against a 2 µs device copy; the sampler never runs the solve itself.
+/// peak; CUDA ones warm and cold, in the cache regimes of [`scripted_gpu_method`], against a 2 µs device copy,
+/// on [`scripted_gpu`]. The sampler never runs the solve itself.
 #[derive(Debug, Clone)]
 pub struct Scripted {
     times: HashMap<String, f64>,
@@ -221,6 +265,32 @@ impl Sampler for Replay {
     }
 }
 
+/// The cache regimes [`Scripted`] says its CUDA samples were taken in.
+pub fn scripted_gpu_method() -> GpuMethod {
+    GpuMethod {
+        warm: CacheRegime::SameInputsSolved {
+            output_poisoned: true,
+        },
+        cold: CacheRegime::ReadFlush { bytes: 200_000_000 },
+        empty_kernel_warm_s: Some(3e-6),
+        empty_kernel_cold_s: Some(3e-6),
+        flush_comparison: Vec::new(),
+    }
+}
+
+/// The GPU [`Scripted`] says it measured on.
+pub fn scripted_gpu() -> GpuInfo {
+    GpuInfo {
+        name: "scripted GPU".to_owned(),
+        compute_capability: "9.0".to_owned(),
+        driver: "none".to_owned(),
+        memory_bytes: 80 << 30,
+        multiprocessors: Some(132),
+        l2_bytes: Some(50 << 20),
+        nvrtc: None,
+    }
+}
+
 impl Samplers for Scripted {
     fn regime(&self, backend: Backend) -> Regime {
         match backend {
@@ -252,14 +322,29 @@ impl Samplers for Scripted {
         &mut self,
         backend: Backend,
         _mode: Mode,
-        _shape: Shape,
+        shape: Shape,
     ) -> Result<Option<Basis>, SolveError> {
         Ok(Some(match backend {
             Backend::Cpu => Basis::FmaPeak {
                 gflops: self.cpu.fma_gflops,
             },
-            Backend::Cuda => Basis::DeviceCopy { seconds: 2e-6 },
+            Backend::Cuda => Basis::DeviceCopy(
+                Reference::device_copy(shape.min_bytes(), vec![2e-6; 3]).ok_or_else(|| {
+                    SolveError::Failed {
+                        solution: "scripted GPU".to_owned(),
+                        context: "device copy".to_owned(),
+                        message: "no samples".to_owned(),
+                    }
+                })?,
+            ),
         }))
+    }
+
+    fn cache_regime(&self, backend: Backend, mode: Mode) -> Option<CacheRegime> {
+        match backend {
+            Backend::Cuda => scripted_gpu_method().regime(mode),
+            Backend::Cpu => None,
+        }
     }
 
     fn cpu_ceilings(&self) -> Option<CpuCeilings> {
@@ -267,6 +352,10 @@ impl Samplers for Scripted {
     }
 
     fn gpu(&self) -> Option<GpuInfo> {
-        None
+        Some(scripted_gpu())
+    }
+
+    fn gpu_method(&self) -> Option<GpuMethod> {
+        Some(scripted_gpu_method())
     }
 }

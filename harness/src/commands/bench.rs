@@ -1,22 +1,24 @@
-//! `judge bench`: measures the CPU's ceilings, checks then samples every selected solution on every case of
-//! the preset (or of its axes), rewrites the results document after every measurement, prints the table, and
-//! renders the report when asked.
+//! `judge bench`: sets up the GPU timer when CUDA variants are selected and measures the CPU's ceilings when
+//! CPU variants are, checks then samples every selected solution on every case of the preset (or of its
+//! axes), rewrites the results document after every measurement, prints the table, and renders the report
+//! when asked.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use solutions::Solution;
+use solutions::{Backend, Solution};
 
 use crate::bench::plan::BenchCase;
 use crate::bench::progress::Progress;
 use crate::bench::sampler::{MachineSamplers, Samplers};
 use crate::bench::{BenchPlan, entry_count, execute};
 use crate::check::Tolerance;
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, GpuArgs};
 use crate::cpu_peak;
+use crate::gpu::{CudaTiming, FlushMethod, GpuOptions};
 use crate::report;
 use crate::report::html::format_utc;
-use crate::report::tables::{bench_table, verdict_summary};
+use crate::report::tables::{bench_table, copy_table, gpu_line, gpu_method_text, verdict_summary};
 use crate::results::{BenchMeta, CpuCeilings, Meta, ResultsFile};
 use crate::timing::SamplingPlan;
 use crate::verdict::ExitStatus;
@@ -74,6 +76,35 @@ fn create_parent(path: &std::path::Path) -> Result<(), CommandError> {
     }
 }
 
+/// How the GPU timer is set up for `args`.
+fn gpu_options(args: &GpuArgs) -> GpuOptions {
+    GpuOptions {
+        flush: FlushMethod::Read,
+        warm_poison: !args.warm_no_poison,
+        compare_flush: args.compare_flush,
+    }
+}
+
+/// The samplers of this bench: a GPU timer when a selected CUDA variant can run here (CUDA variants are
+/// skipped with the reason when it cannot be set up), no CPU ceilings yet.
+fn machine_samplers(plan: &BenchPlan, gpu: &GpuArgs, quiet: bool) -> MachineSamplers {
+    let samplers = MachineSamplers::new(None);
+    let cuda_here = plan
+        .solutions
+        .iter()
+        .any(|s| s.backend() == Backend::Cuda && s.availability().is_available());
+    if !cuda_here {
+        return samplers;
+    }
+    if !quiet {
+        eprintln!("setting up the GPU timer: flush buffer, stream hold, floor of the method");
+    }
+    match CudaTiming::new(plan.sampling, plan.input_sets, gpu_options(gpu)) {
+        Ok(timing) => samplers.with_gpu(Box::new(timing)),
+        Err(e) => samplers.without_gpu(format!("the GPU timer could not be set up: {e}")),
+    }
+}
+
 pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     let solutions = select_solutions(&args.solutions)?;
     let cases = select_cases(args)?;
@@ -109,14 +140,17 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
         tolerance,
         sampling,
         input_sets: args.input_sets,
+        time_wrong_answers: args.time_wrong_answers,
     };
-    let mut samplers = MachineSamplers::new(None);
+    let mut samplers = machine_samplers(&plan, &args.gpu, args.quiet);
     let mut progress = Progress::new(entry_count(&plan, &samplers), args.quiet);
-    progress.status("measuring the CPU's FMA peak and read bandwidth".to_owned());
-    // CUDA variants are timed once a GPU backend is attached here with `MachineSamplers::with_gpu`.
-    samplers = MachineSamplers::new(Some(CpuCeilings::from(cpu_peak::measure())));
+    if plan.solutions.iter().any(|s| s.backend() == Backend::Cpu) {
+        progress.status("measuring the CPU's FMA peak and read bandwidth".to_owned());
+        samplers = samplers.with_cpu(Some(CpuCeilings::from(cpu_peak::measure())));
+    }
     meta.cpu_peak = samplers.cpu_ceilings();
     meta.gpu = samplers.gpu();
+    meta.gpu_timing = samplers.gpu_method();
     meta.bench = Some(BenchMeta::new(
         args.preset,
         args.axes.iter().map(|a| a.spec.clone()).collect(),
@@ -142,6 +176,19 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
             "CPU ceilings: {:.1} GFLOP/s FMA peak ({}, {} threads), {:.1} GB/s read",
             c.fma_gflops, c.simd, c.threads, c.read_gbps
         );
+    }
+    if let Some(gpu) = &doc.meta.gpu {
+        println!("{}", gpu_line(gpu));
+    }
+    if let Some(method) = &doc.meta.gpu_timing {
+        println!("{}", gpu_method_text(method));
+    }
+    if let Some(copies) = copy_table(doc) {
+        println!("\nDevice copies of each case's minimal bytes (the × copy references):");
+        print!("{}", copies.render_text());
+    }
+    if (args.gpu.compare_flush || args.gpu.warm_no_poison) && doc.meta.gpu_timing.is_none() {
+        println!("note: no CUDA variant was timed, so the GPU timing options had no effect");
     }
     println!("results written to {}", path.display());
     if let Some(dir) = &args.report {

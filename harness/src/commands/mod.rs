@@ -6,7 +6,6 @@ mod case;
 pub mod check;
 mod compare;
 pub mod gate;
-pub mod gpu_bench;
 mod kernels;
 mod list;
 mod quality;
@@ -113,7 +112,6 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
         Command::Bench(args) => bench::bench(&args),
         Command::Compare(args) => compare::compare(&args),
         Command::Report(args) => report::report(&args),
-        Command::GpuBench(args) => gpu_bench::gpu_bench(&args),
         Command::Kernels(args) => kernels::kernels(&args),
     }
 }

@@ -17,12 +17,14 @@
 //! Samplers rotate among several prepared input sets; the caller's [`crate::timing::collect`] warms up and
 //! decides how many samples to take.
 //!
-//! Entry points: [`GpuSampler::new`] (one variant, several input sets, one regime), [`measure_copy`] (the
-//! reference), [`measure_empty`] (the floor of the method: an empty kernel timed the same way), [`gpu_info`]
-//! (for the results' `meta`).
+//! Entry points: [`CudaTiming`] (what `judge bench` times CUDA variants with: a
+//! [`crate::bench::sampler::GpuTiming`] built on the pieces below), [`GpuSampler::new`] (one variant, several
+//! input sets, one regime), [`measure_copy`] (the reference), [`measure_empty`] (the floor of the method: an
+//! empty kernel timed the same way), [`gpu_info`] (for the results' `meta`).
 
 mod sampler;
 mod timer;
+mod timing;
 
 use std::fmt;
 
@@ -35,6 +37,8 @@ use crate::results::Mode;
 pub use sampler::{
     DeviceCopy, EmptyKernel, GpuSampler, Timed, measure_copy, measure_copy_with, measure_empty,
 };
+pub use timer::flush_bytes;
+pub use timing::{CudaTiming, GpuOptions, cache_regime};
 
 /// What the cache holds when the timed call starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,6 +65,23 @@ impl Regime {
 impl fmt::Display for Regime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// A mode that is not a GPU cache regime (`check`: one untimed-by-events correctness call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("GPU variants are timed warm or cold, not in {0} mode")]
+pub struct NotARegime(pub Mode);
+
+impl TryFrom<Mode> for Regime {
+    type Error = NotARegime;
+
+    fn try_from(mode: Mode) -> Result<Regime, NotARegime> {
+        match mode {
+            Mode::Warm => Ok(Regime::Warm),
+            Mode::Cold => Ok(Regime::Cold),
+            Mode::Check => Err(NotARegime(mode)),
+        }
     }
 }
 

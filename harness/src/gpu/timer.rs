@@ -112,6 +112,12 @@ impl Drop for Hold {
     }
 }
 
+/// The size of the flush buffer on a GPU with `l2_bytes` of L2, in bytes: 4× the L2, at least 64 MiB.
+pub const fn flush_bytes(l2_bytes: u64) -> u64 {
+    let bytes = 4 * l2_bytes;
+    if bytes > 64 << 20 { bytes } else { 64 << 20 }
+}
+
 /// Empties the L2 of everything but clean lines of its own buffer.
 pub struct Flush {
     kernel: Kernel,
@@ -126,7 +132,7 @@ impl Flush {
     /// A flush buffer of 4× the device's L2 (at least 64 MiB).
     pub fn new(gpu: &Gpu, method: FlushMethod) -> Result<Self, CudaError> {
         let kernel = gpu.module(&HARNESS_CU)?.kernel("judge_flush_read")?;
-        let bytes = (4 * gpu.info.l2_bytes as usize).max(64 << 20);
+        let bytes = flush_bytes(gpu.info.l2_bytes) as usize;
         let flush = Flush {
             kernel,
             method,

@@ -136,6 +136,8 @@ impl TimePoint {
 pub struct VariantRow {
     /// The series.
     pub key: SeriesKey,
+    /// The solution's backend (which floors apply to the row).
+    pub backend: Backend,
     /// The time, when timed.
     pub time: Option<TimePoint>,
     /// The verdict (why there is no time when there is none).
@@ -150,6 +152,7 @@ pub fn variant_rows(doc: &ResultsDoc, case: &CaseInfo) -> Vec<VariantRow> {
         .filter(|e| e.case.name == case.name && e.case.shape == case.shape && e.mode != Mode::Check)
         .map(|e| VariantRow {
             key: key(doc, e),
+            backend: e.backend,
             time: if e.verdict == Verdict::Pass {
                 TimePoint::of(e)
             } else {

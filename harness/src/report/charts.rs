@@ -17,6 +17,7 @@ use super::analysis::{
     self, RooflinePoint, SeriesKey, Sweep, TimePoint, VariantRow, copy_bandwidths, cpu_floors,
 };
 use super::font;
+use crate::commands::format_seconds;
 use crate::error_profile::ErrorProfile;
 use crate::results::{CaseInfo, CpuCeilings, Mode, ResultsDoc};
 use crate::verdict::Verdict;
@@ -112,22 +113,26 @@ impl ChartKind {
         match self {
             ChartKind::TimePerVariant => {
                 "Median time of one call per variant at the headline case (log scale; shorter is faster), \
-                 fastest at the top. The whisker spans the 10th to 90th percentile of the samples. Dashed \
-                 lines are floors no variant can beat: for CPU variants, the reduced form's FLOPs at the \
-                 measured FMA peak and the minimal bytes at the measured read bandwidth; for GPU variants, \
-                 a device copy of the same bytes. Variants without a bar were not timed (skipped, or a wrong \
-                 answer)."
+                 fastest at the top; pale bars are cold. The whisker spans the 10th to 90th percentile of \
+                 the samples. Dashed lines, drawn across the rows they bound, are floors: for CPU variants, \
+                 the reduced form's FLOPs at the measured FMA peak and the minimal bytes at the measured read \
+                 bandwidth; for GPU variants, a device copy of the same bytes timed the same way in the same \
+                 mode (×1 copy). Variants without a bar were not timed (skipped, or a wrong answer)."
             }
             ChartKind::TimeVsS => {
-                "Median time against the number of keys S with B, D and C fixed (log-log). A line of slope 1 \
-                 means time proportional to S; a flatter start means fixed costs (launch, threads) dominate \
-                 small cases. Dashed lines are the floors at each S."
+                "Median time against the number of keys S with B, D and C fixed (log-log); hollow points are \
+                 cold. A line of slope 1 means time proportional to S; a flatter start means fixed costs \
+                 (launch, threads) dominate small cases. Dashed lines are the floors at each S: the CPU's, \
+                 and for GPU variants a device copy of the same bytes in each mode."
             }
             ChartKind::Roofline => {
                 "Each point is one measured case: its arithmetic intensity (reduced-form FLOPs per minimal \
                  byte, fixed by the shape) and the bandwidth it achieved (minimal bytes over median time). \
-                 The solid line is the roof: the measured read bandwidth, then, past the ridge, the measured \
-                 FMA peak divided by the intensity. The gap between a point and the roof is what is left."
+                 The solid line is the CPU's roof: the measured read bandwidth, then, past the ridge, the \
+                 measured FMA peak divided by the intensity. A dashed line is where a GPU variant would be \
+                 if it took as long as a device copy of its bytes (the fastest copy measured, per mode; the \
+                 copy itself moves twice those bytes, read and written). The gap between a point and its \
+                 roof is what is left."
             }
             ChartKind::Errors => {
                 "How far each variant's output elements are from the f64 oracle, in units of what the \
@@ -152,11 +157,27 @@ pub struct ChartError {
 
 type Drawn = Result<(), Box<dyn Error>>;
 
+/// A floor of the "time per variant" chart: drawn across the rows of the backend (and mode) it bounds.
+struct RowFloor {
+    label: String,
+    seconds: f64,
+    colour: RGBColor,
+    backend: Backend,
+    /// `None`: every mode of the backend.
+    mode: Option<Mode>,
+}
+
+impl RowFloor {
+    fn applies_to(&self, row: &VariantRow) -> bool {
+        row.backend == self.backend && self.mode.is_none_or(|m| m == row.key.mode)
+    }
+}
+
 enum Data {
     PerVariant {
         case: CaseInfo,
         rows: Vec<VariantRow>,
-        floors: Vec<(String, f64, RGBColor)>,
+        floors: Vec<RowFloor>,
     },
     Sweep {
         sweep: Sweep,
@@ -196,27 +217,42 @@ impl Chart {
                 });
                 if let (Some(cpu), true) = (&doc.meta.cpu_peak, has_cpu) {
                     let (fma, bw) = cpu_floors(case.shape, cpu);
-                    floors.push((
-                        format!("CPU FMA-peak floor ({:.0} GFLOP/s)", cpu.fma_gflops),
-                        fma,
-                        FLOOR,
-                    ));
-                    floors.push((
-                        format!("CPU read-bandwidth floor ({:.1} GB/s)", cpu.read_gbps),
-                        bw,
-                        BANDWIDTH,
-                    ));
+                    floors.push(RowFloor {
+                        label: format!("CPU FMA-peak floor ({:.0} GFLOP/s)", cpu.fma_gflops),
+                        seconds: fma,
+                        colour: FLOOR,
+                        backend: Backend::Cpu,
+                        mode: None,
+                    });
+                    floors.push(RowFloor {
+                        label: format!("CPU read-bandwidth floor ({:.1} GB/s)", cpu.read_gbps),
+                        seconds: bw,
+                        colour: BANDWIDTH,
+                        backend: Backend::Cpu,
+                        mode: None,
+                    });
                 }
                 for e in doc
                     .entries
                     .iter()
                     .filter(|e| e.case.name == case.name && e.case.shape == case.shape)
                 {
-                    if let Some(copy) = analysis::copy_floor(e) {
-                        let label = format!("device copy, {}", e.mode);
-                        if !floors.iter().any(|(l, _, _)| *l == label) {
-                            floors.push((label, copy, copy_colour(e.mode)));
-                        }
+                    if let Some(copy) = analysis::copy_floor(e)
+                        && !floors
+                            .iter()
+                            .any(|f| f.backend == e.backend && f.mode == Some(e.mode))
+                    {
+                        floors.push(RowFloor {
+                            label: format!(
+                                "device copy of the same bytes, {} ({})",
+                                e.mode,
+                                format_seconds(copy)
+                            ),
+                            seconds: copy,
+                            colour: copy_colour(e.mode),
+                            backend: e.backend,
+                            mode: Some(e.mode),
+                        });
                     }
                 }
                 Data::PerVariant { case, rows, floors }
@@ -521,22 +557,22 @@ fn time_per_variant<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     case: &CaseInfo,
     rows: &[VariantRow],
-    floors: &[(String, f64, RGBColor)],
+    floors: &[RowFloor],
 ) -> Drawn
 where
     DB::ErrorType: 'static,
 {
     let legend: Vec<LegendItem> = floors
         .iter()
-        .map(|(label, _, c)| LegendItem {
-            label: label.clone(),
-            colour: *c,
+        .map(|f| LegendItem {
+            label: f.label.clone(),
+            colour: f.colour,
             mark: Mark::Dashed,
         })
         .collect();
     let area = with_legend(root, &legend)?;
     let timed: Vec<&TimePoint> = rows.iter().filter_map(|r| r.time.as_ref()).collect();
-    let floor_values = floors.iter().map(|(_, v, _)| *v);
+    let floor_values = floors.iter().map(|f| f.seconds);
     let lo_data = timed
         .iter()
         .map(|t| t.p10.min(t.median))
@@ -586,10 +622,6 @@ where
     // Row i spans [i·ROW, (i + 1)·ROW] with its centre at the key point; bars at most 44 px thick.
     let row_px = f64::from(chart.plotting_area().dim_in_pixel().1) / n.max(1) as f64;
     let half = (f64::from(ROW) * (22.0 / row_px).min(0.36)) as i32;
-    let text_x = floors
-        .iter()
-        .map(|(_, v, _)| v * unit.per_second * 1.25)
-        .fold(lo * 1.15, f64::max);
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -605,12 +637,35 @@ where
     for (slot, row) in rows.iter().rev().enumerate() {
         let y = slot as i32 * ROW + ROW / 2;
         let c = colour(&row.key);
+        let row_floors: Vec<&RowFloor> = floors.iter().filter(|f| f.applies_to(row)).collect();
+        // Each floor is drawn across the rows it bounds only, so it never crosses another row's label.
+        for f in &row_floors {
+            let x = f.seconds * unit.per_second;
+            chart.draw_series(DashedLineSeries::new(
+                vec![(x, slot as i32 * ROW), (x, (slot as i32 + 1) * ROW)],
+                8,
+                6,
+                f.colour.stroke_width(2),
+            ))?;
+        }
         match &row.time {
             Some(t) => {
                 let median = t.median * unit.per_second;
-                let bar =
-                    Rectangle::new([(lo, y - half), (median, y + half)], c.mix(0.85).filled());
-                chart.draw_series(std::iter::once(bar))?;
+                // Cold bars are drawn pale with an outline, as cold series are hollow elsewhere.
+                let corners = [(lo, y - half), (median, y + half)];
+                if row.key.mode == Mode::Cold {
+                    chart.draw_series(std::iter::once(Rectangle::new(
+                        corners,
+                        c.mix(0.3).filled(),
+                    )))?;
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new(corners, c.stroke_width(2))))?;
+                } else {
+                    chart.draw_series(std::iter::once(Rectangle::new(
+                        corners,
+                        c.mix(0.85).filled(),
+                    )))?;
+                }
                 let (p10, p90) = (t.p10 * unit.per_second, t.p90 * unit.per_second);
                 chart.draw_series(std::iter::once(PathElement::new(
                     vec![(p10, y), (p90, y)],
@@ -618,10 +673,10 @@ where
                 )))?;
                 let spread = t
                     .rel_err
-                    .map(|r| format!(" ± {}%", compact_number(100.0 * r)))
+                    .map(|r| format!(" ±{:.1}%", 100.0 * r))
                     .unwrap_or_default();
                 chart.draw_series(std::iter::once(Text::new(
-                    format!("{} {}{spread}", compact_number(median), unit.name),
+                    format!("{}{spread}", format_seconds(t.median)),
                     (p90.max(median) * 1.08, y),
                     label_style.pos(Pos::new(HPos::Left, VPos::Center)),
                 )))?;
@@ -632,6 +687,10 @@ where
                     Verdict::Pass => "not timed".to_owned(),
                     other => format!("{}: not timed", other.name().replace('-', " ")),
                 };
+                let text_x = row_floors
+                    .iter()
+                    .map(|f| f.seconds * unit.per_second * 1.25)
+                    .fold(lo * 1.15, f64::max);
                 chart.draw_series(std::iter::once(Text::new(
                     why,
                     (text_x, y),
@@ -641,15 +700,6 @@ where
                 )))?;
             }
         }
-    }
-    for (_, value, c) in floors {
-        let x = value * unit.per_second;
-        chart.draw_series(DashedLineSeries::new(
-            vec![(x, 0), (x, ROW * n as i32)],
-            8,
-            6,
-            c.stroke_width(2),
-        ))?;
     }
     Ok(())
 }
@@ -700,7 +750,7 @@ where
     }
     for (mode, points) in &sweep.copy_floors {
         legend.push(LegendItem {
-            label: format!("device copy, {mode}"),
+            label: format!("device copy of the same bytes, {mode}"),
             colour: copy_colour(*mode),
             mark: Mark::Dashed,
         });
@@ -836,7 +886,7 @@ where
     }
     for (mode, gbps) in copies {
         legend.push(LegendItem {
-            label: format!("device copy, {mode}: {gbps:.0} GB/s"),
+            label: format!("as fast as a device copy, {mode}: {gbps:.0} GB/s"),
             colour: copy_colour(*mode),
             mark: Mark::Dashed,
         });

@@ -5,9 +5,13 @@
 use std::fmt::Write as _;
 
 use super::charts::ChartKind;
-use super::tables::{ci_cell, outliers_cell, rate, shape_cell, stop_cell, verdict_summary};
+use super::tables::{
+    ci_cell, copy_table, gpu_line, gpu_method_text, outliers_cell, rate, shape_cell, stop_cell,
+    verdict_summary,
+};
 use crate::commands::{format_error, format_seconds};
 use crate::results::{Entry, ResultsDoc};
+use crate::table::{Align, Table};
 
 /// A chart as the page shows it: drawn (SVG text) or skipped with the reason.
 pub struct ChartSection {
@@ -129,6 +133,7 @@ pub fn render(doc: &ResultsDoc, charts: &[ChartSection], source: &str) -> String
     machine(&mut h, doc);
     settings(&mut h, doc);
     results(&mut h, doc);
+    copies(&mut h, doc);
     charts_section(&mut h, charts);
     failures(&mut h, &doc.entries);
     reading(&mut h);
@@ -178,17 +183,7 @@ fn machine(h: &mut String, doc: &ResultsDoc) {
         None => fact(h, "CPU ceilings", "not measured"),
     }
     match &doc.meta.gpu {
-        Some(g) => fact(
-            h,
-            "GPU",
-            &format!(
-                "{} (compute capability {}, driver {}, {:.1} GiB)",
-                g.name,
-                g.compute_capability,
-                g.driver,
-                g.memory_bytes as f64 / (1u64 << 30) as f64
-            ),
-        ),
+        Some(g) => fact(h, "GPU", gpu_line(g).trim_start_matches("GPU: ")),
         None => fact(h, "GPU", "none used"),
     }
     h.push_str("</dl>\n");
@@ -227,7 +222,39 @@ fn settings(h: &mut String, doc: &ResultsDoc) {
             ),
         );
     }
+    if let Some(method) = &meta.gpu_timing {
+        fact(h, "GPU timing", &gpu_method_text(method));
+    }
     h.push_str("</dl>\n");
+}
+
+fn copies(h: &mut String, doc: &ResultsDoc) {
+    if let Some(copies) = copy_table(doc) {
+        h.push_str(
+            "<h3>Device copies (the × copy references)</h3>\n<p class=\"lead\">A device-to-device copy of each \
+             case's minimal bytes, timed like the GPU variants in each mode; GB/s counts the bytes read and \
+             written.</p>\n",
+        );
+        plain_table(h, &copies);
+    }
+}
+
+/// A [`Table`] as an HTML table (right-aligned columns numeric).
+fn plain_table(h: &mut String, table: &Table) {
+    h.push_str("<div class=\"table-wrap\"><table>\n");
+    let headers: Vec<(&str, bool)> = table
+        .columns()
+        .map(|(name, align)| (name, align == Align::Right))
+        .collect();
+    header_row(h, &headers);
+    for row in table.rows() {
+        h.push_str("<tr>");
+        for (text, (_, num)) in row.iter().zip(&headers) {
+            cell(h, if *num { "num" } else { "" }, text);
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table></div>\n");
 }
 
 fn cell(h: &mut String, class: &str, text: &str) {
@@ -252,6 +279,15 @@ fn results(h: &mut String, doc: &ResultsDoc) {
     if doc.entries.is_empty() {
         h.push_str("<p class=\"skip\">No entries.</p>\n");
         return;
+    }
+    if let Some(method) = &doc.meta.gpu_timing {
+        let _ = writeln!(
+            h,
+            "<p class=\"lead\">GPU modes: <i>warm</i>: {}; <i>cold</i>: {}. <i>× copy</i> is the median over \
+             that of a device copy of the same bytes in the same mode.</p>",
+            escape(&method.warm.describe()),
+            escape(&method.cold.describe())
+        );
     }
     let headers: [(&str, bool); 12] = [
         ("solution", false),
@@ -478,8 +514,12 @@ fn reading(h: &mut String) {
          <li><b>speed of light</b>: for CPU variants, achieved GFLOP/s as a percentage of the CPU's measured FMA \
          peak; for GPU variants, the median time as a multiple of a device copy of the same bytes under the same \
          cache regime (×1 would be copy speed).</li>\n\
-         <li><b>modes</b>: <i>warm</i> calls rotate among several independently generated input sets with caches \
-         as the previous call left them; <i>cold</i> (GPU) flushes the input bytes from L2 before each call.</li>\n\
+         <li><b>modes</b>: calls rotate among several independently generated input sets. CPU variants are \
+         timed <i>warm</i> only, with caches as the previous call left them. GPU variants are timed in two \
+         regimes: <i>warm</i>, where the same input set was solved (untimed) just before the timed call, so \
+         its bytes are in L2 as far as they fit; and <i>cold</i>, where the L2 was flushed by reading a buffer \
+         of four times its size, leaving no input bytes and no dirty lines. The device copy behind \
+         <i>× copy</i> is timed in the same regime.</li>\n\
          </ul>\n",
     );
 }

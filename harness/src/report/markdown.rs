@@ -1,7 +1,7 @@
 //! The Markdown report: a short header and the results table, for pull requests and CI job summaries.
 
 use super::html::format_utc;
-use super::tables::{bench_table, verdict_summary};
+use super::tables::{bench_table, copy_table, gpu_line, gpu_method_text, verdict_summary};
 use crate::results::ResultsDoc;
 
 /// The Markdown text for `doc`.
@@ -28,11 +28,20 @@ pub fn render(doc: &ResultsDoc) -> String {
             c.fma_gflops, c.read_gbps
         ));
     }
-    if let Some(g) = &meta.gpu {
-        machine.push_str(&format!("; GPU {} (driver {})", g.name, g.driver));
-    }
     out.push_str(&machine);
     out.push_str("\n\n");
+    if let Some(g) = &meta.gpu {
+        out.push_str(&gpu_line(g));
+        out.push_str("\n\n");
+    }
+    if let Some(method) = &meta.gpu_timing {
+        out.push_str(&gpu_method_text(method));
+        out.push_str(" *× copy* is the median over that of a device copy of the case's minimal bytes, timed the same way in the same mode.\n\n");
+    }
     out.push_str(&bench_table(&doc.entries).render_markdown());
+    if let Some(copies) = copy_table(doc) {
+        out.push_str("\nDevice copies of each case's minimal bytes (the × copy references):\n\n");
+        out.push_str(&copies.render_markdown());
+    }
     out
 }

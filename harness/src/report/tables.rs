@@ -1,8 +1,11 @@
 //! The results table of a bench, as a [`Table`] (rendered for the terminal or as Markdown), and one-line
 //! summaries shared by the terminal, Markdown and HTML outputs.
 
+use solutions::Backend;
+
 use crate::commands::format_seconds;
-use crate::results::{Entry, Mode};
+use crate::meta::GpuInfo;
+use crate::results::{Entry, GpuMethod, Mode, Reference, ResultsDoc};
 use crate::table::{Align, Table};
 use crate::timing::StopReason;
 use crate::verdict::Verdict;
@@ -166,4 +169,173 @@ pub fn verdict_summary(entries: &[Entry]) -> String {
         "measurements"
     };
     format!("{} {noun}: {}", entries.len(), counts.join(", "))
+}
+
+/// The GPU in one line: `GPU: NVIDIA H100 80GB HBM3 (compute capability 9.0, 132 SMs, 50 MiB L2, 79.2 GiB),
+/// driver 580.159.04 (CUDA 13.0), NVRTC 13.0`.
+pub fn gpu_line(gpu: &GpuInfo) -> String {
+    let mut parts = vec![format!("compute capability {}", gpu.compute_capability)];
+    if let Some(sms) = gpu.multiprocessors {
+        parts.push(format!("{sms} SMs"));
+    }
+    if let Some(l2) = gpu.l2_bytes {
+        parts.push(format!("{} MiB L2", l2 >> 20));
+    }
+    parts.push(format!(
+        "{:.1} GiB",
+        gpu.memory_bytes as f64 / (1u64 << 30) as f64
+    ));
+    let nvrtc = gpu
+        .nvrtc
+        .as_ref()
+        .map(|n| format!(", NVRTC {n}"))
+        .unwrap_or_default();
+    format!(
+        "GPU: {} ({}), driver {}{nvrtc}",
+        gpu.name,
+        parts.join(", "),
+        gpu.driver
+    )
+}
+
+/// How GPU times were taken, in two sentences: the method, each mode's cache regime, and the floor of the
+/// method.
+pub fn gpu_method_text(method: &GpuMethod) -> String {
+    let floor = match (method.empty_kernel_warm_s, method.empty_kernel_cold_s) {
+        (Some(w), Some(c)) => format!(
+            " Floor of the method (an empty kernel timed the same way): {} warm, {} cold.",
+            format_seconds(w),
+            format_seconds(c)
+        ),
+        (Some(t), None) | (None, Some(t)) => format!(
+            " Floor of the method (an empty kernel timed the same way): {}.",
+            format_seconds(t)
+        ),
+        (None, None) => String::new(),
+    };
+    format!(
+        "GPU times: CUDA events around one solve, the stream held until the whole call is queued, a \
+         device-wide synchronize after each sample. Warm: {}; cold: {} (no input bytes and no dirty lines in \
+         L2).{floor}",
+        method.warm.describe(),
+        method.cold.describe()
+    )
+}
+
+/// The device copies of one case that GPU variants were compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseCopies {
+    /// The case's name.
+    pub case: String,
+    /// Bytes copied (the case's minimal byte count).
+    pub bytes: u64,
+    /// The copy measured in each mode.
+    pub by_mode: Vec<(Mode, Reference)>,
+}
+
+impl CaseCopies {
+    /// The copy measured in `mode`, if any.
+    pub fn get(&self, mode: Mode) -> Option<&Reference> {
+        self.by_mode
+            .iter()
+            .find(|(m, _)| *m == mode)
+            .map(|(_, r)| r)
+    }
+}
+
+/// The device-copy references GPU entries carry, per case in entry order.
+pub fn copy_references(doc: &ResultsDoc) -> Vec<CaseCopies> {
+    let mut out: Vec<CaseCopies> = Vec::new();
+    for e in doc.entries.iter().filter(|e| e.backend == Backend::Cuda) {
+        let Some(reference) = e.timing.as_ref().and_then(|t| t.reference.as_ref()) else {
+            continue;
+        };
+        let i = match out.iter().position(|c| c.case == e.case.name) {
+            Some(i) => i,
+            None => {
+                out.push(CaseCopies {
+                    case: e.case.name.clone(),
+                    bytes: reference.bytes,
+                    by_mode: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        if out[i].get(e.mode).is_none() {
+            out[i].by_mode.push((e.mode, reference.clone()));
+        }
+    }
+    out
+}
+
+/// `12,861,504`.
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// The device copies GPU times were compared with ("× copy"), one row per case: median warm and cold, the
+/// copy's bandwidth (bytes read + written over the median), and the cold copy after a memset flush when
+/// `--compare-flush` measured it. `None` when no entry carries a copy.
+pub fn copy_table(doc: &ResultsDoc) -> Option<Table> {
+    let rows = copy_references(doc);
+    if rows.is_empty() {
+        return None;
+    }
+    let comparison = doc
+        .meta
+        .gpu_timing
+        .as_ref()
+        .map(|m| m.flush_comparison.as_slice())
+        .unwrap_or_default();
+    let mut headers = vec![
+        ("case", Align::Left),
+        ("bytes", Align::Right),
+        ("copy warm", Align::Right),
+        ("copy cold", Align::Right),
+        ("copy GB/s warm / cold", Align::Right),
+    ];
+    if !comparison.is_empty() {
+        headers.push(("cold after a memset flush", Align::Right));
+    }
+    let mut table = Table::new(&headers);
+    for copies in rows {
+        let time = |mode| {
+            copies
+                .get(mode)
+                .map(|r| format_seconds(r.summary.median))
+                .unwrap_or_default()
+        };
+        let gbps = |mode| {
+            copies
+                .get(mode)
+                .map(|r| rate(2.0 * r.bytes as f64 / r.summary.median / 1e9))
+                .unwrap_or_else(|| "–".to_owned())
+        };
+        let mut row = vec![
+            copies.case.clone(),
+            thousands(copies.bytes),
+            time(Mode::Warm),
+            time(Mode::Cold),
+            format!("{} / {}", gbps(Mode::Warm), gbps(Mode::Cold)),
+        ];
+        if !comparison.is_empty() {
+            row.push(
+                comparison
+                    .iter()
+                    .find(|c| c.bytes == copies.bytes)
+                    .map(|c| format_seconds(c.memset_flush_s))
+                    .unwrap_or_default(),
+            );
+        }
+        table.push(row);
+    }
+    Some(table)
 }
