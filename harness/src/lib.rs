@@ -7,7 +7,7 @@
 //! * [`results`]: the versioned results document;
 //! * [`timing`]: the sampler trait and the sampling loop;
 //! * [`stats`]: summaries, the median's confidence interval, outliers;
-//! * [`bench`]: `judge bench` (presets, axes, sampling every solution on every case);
+//! * [`bench`](mod@bench): `judge bench` (presets, axes, sampling every solution on every case);
 //! * [`compare`]: two results documents side by side, with a noise judgement;
 //! * [`report`]: HTML, Markdown and PNG/SVG charts rendered from a results document;
 //! * [`gpu`]: GPU timing (CUDA events, stream hold, L2 flush by reads) and the device-copy reference;
