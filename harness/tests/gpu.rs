@@ -307,7 +307,7 @@ fn kernels_compile() -> Result<(), Failed> {
         }
         for source in solutions::cuda::ALL_SOURCES {
             // The Hopper kernel uses sm_90 instructions; it is only compiled for sm_90.
-            if arch != "sm_90" && source.name == "cuda_warpspec.cu" {
+            if arch != "sm_90" && source.name.starts_with("cuda_warpspec") {
                 continue;
             }
             nvrtc

@@ -10,12 +10,15 @@
 //! * [`Gpu`] (through [`gpu`]): device facts, the context, the stream, compiled modules;
 //! * [`Module`] and [`Kernel`]: a loaded module and one of its `extern "C"` kernels, launched with raw
 //!   parameters;
-//! * [`smem`] and [`warpspec`]: the two CUDA variants.
+//! * [`smem`] and [`warpspec`]: the two CUDA variants; [`onelaunch`]: their one-launch kernels (v5), selected
+//!   with `JUDGE_CUDA_ONE_LAUNCH`.
 
 pub mod buffers;
 mod cache;
 pub mod nvrtc;
+pub mod onelaunch;
 pub mod smem;
+pub mod trace;
 pub mod warpspec;
 
 use std::collections::HashMap;
@@ -58,8 +61,32 @@ pub const WARPSPEC_CU: KernelSource = KernelSource {
     name: "cuda_warpspec.cu",
     text: include_str!("../../../kernels/cuda_warpspec.cu"),
 };
+/// The one-launch kernel of `cuda-smem` (v5, [`onelaunch`]), after the fused projection and grid barrier
+/// (`kernels/onelaunch_proj.cu`, prepended).
+pub const SMEM_1L_CU: KernelSource = KernelSource {
+    name: "cuda_smem_1l.cu",
+    text: concat!(
+        include_str!("../../../kernels/onelaunch_proj.cu"),
+        include_str!("../../../kernels/cuda_smem_1l.cu")
+    ),
+};
+/// The one-launch kernel of `cuda-warpspec` (v5, [`onelaunch`]), after the fused projection.
+pub const WARPSPEC_1L_CU: KernelSource = KernelSource {
+    name: "cuda_warpspec_1l.cu",
+    text: concat!(
+        include_str!("../../../kernels/onelaunch_proj.cu"),
+        include_str!("../../../kernels/cuda_warpspec_1l.cu")
+    ),
+};
 /// Every kernel source, for tools that compile them all.
-pub const ALL_SOURCES: [KernelSource; 4] = [HARNESS_CU, QPROJ_CU, SMEM_CU, WARPSPEC_CU];
+pub const ALL_SOURCES: [KernelSource; 6] = [
+    HARNESS_CU,
+    QPROJ_CU,
+    SMEM_CU,
+    WARPSPEC_CU,
+    SMEM_1L_CU,
+    WARPSPEC_1L_CU,
+];
 
 /// Options every kernel is compiled with.
 pub const COMPILE_OPTIONS: [&str; 2] = ["--std=c++17", "-lineinfo"];
@@ -180,7 +207,8 @@ pub struct Gpu {
     stream: Arc<CudaStream>,
     /// Facts about the device.
     pub info: DeviceInfo,
-    modules: Mutex<HashMap<&'static str, Arc<Module>>>,
+    /// Loaded modules by source name and whether they were built for the architecture-specific target.
+    modules: Mutex<HashMap<(&'static str, bool), Arc<Module>>>,
 }
 
 static GPU: OnceLock<Result<Gpu, CudaError>> = OnceLock::new();
@@ -324,23 +352,38 @@ impl Gpu {
 
     /// The module of `source`, compiled for this device on first use (or read from the disk cache).
     pub fn module(&self, source: &KernelSource) -> Result<Arc<Module>, CudaError> {
+        self.load_module(source, false)
+    }
+
+    /// As [`Gpu::module`], compiled for the architecture-specific target of this device where there is one
+    /// (`sm_90a` on compute capability 9.0, which has `wgmma` and `setmaxnreg`); the plain target elsewhere.
+    /// [`Module::arch`] says which.
+    pub fn module_arch_specific(&self, source: &KernelSource) -> Result<Arc<Module>, CudaError> {
+        self.load_module(source, true)
+    }
+
+    fn load_module(&self, source: &KernelSource, specific: bool) -> Result<Arc<Module>, CudaError> {
         let mut modules = self
             .modules
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(m) = modules.get(source.name) {
+        if let Some(m) = modules.get(&(source.name, specific)) {
             return Ok(m.clone());
         }
         let nvrtc = nvrtc::nvrtc()?;
         let (major, minor) = self.info.compute_capability;
-        let (arch, _) = nvrtc
-            .arch_for(major, minor)
-            .ok_or_else(|| CudaError::Unsupported {
-                what: format!("NVRTC {}.{}", nvrtc.version.0, nvrtc.version.1),
-                needs: format!("an architecture it can compile for ({:?})", nvrtc.archs),
-                device: self.info.name.clone(),
-                found: format!("{major}.{minor}"),
-            })?;
+        let (mut arch, is_ptx) =
+            nvrtc
+                .arch_for(major, minor)
+                .ok_or_else(|| CudaError::Unsupported {
+                    what: format!("NVRTC {}.{}", nvrtc.version.0, nvrtc.version.1),
+                    needs: format!("an architecture it can compile for ({:?})", nvrtc.archs),
+                    device: self.info.name.clone(),
+                    found: format!("{major}.{minor}"),
+                })?;
+        if specific && !is_ptx && (major, minor) == (9, 0) {
+            arch.push('a');
+        }
         let options: Vec<String> = COMPILE_OPTIONS.iter().map(|s| (*s).to_owned()).collect();
         let compiled = cache::compile_cached(nvrtc, source, &arch, &options)?;
         self.bind()?;
@@ -364,7 +407,7 @@ impl Gpu {
             arch,
             ctx: self.ctx.clone(),
         });
-        modules.insert(source.name, module.clone());
+        modules.insert((source.name, specific), module.clone());
         Ok(module)
     }
 }
@@ -519,6 +562,53 @@ impl Kernel {
                 self.name
             ),
             "cuFuncSetAttribute",
+        )
+    }
+
+    /// Enqueues the kernel on `stream` as a cooperative launch: every block is resident at once (the driver
+    /// fails the launch otherwise), so blocks may wait for each other (a grid-wide barrier). `launch.pdl` is
+    /// ignored.
+    ///
+    /// # Safety
+    /// As [`Kernel::launch`].
+    pub unsafe fn launch_cooperative(
+        &self,
+        stream: &CudaStream,
+        launch: Launch,
+        params: &mut [*mut c_void],
+    ) -> Result<(), CudaError> {
+        self._module
+            .ctx
+            .bind_to_thread()
+            .map_err(|e| driver_error(e, &format!("launching {}", self.name), "cuCtxSetCurrent"))?;
+        let mut attr: sys::CUlaunchAttribute =
+            // SAFETY: an all-zero launch attribute is a valid value of this plain C struct.
+            unsafe { std::mem::zeroed() };
+        attr.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+        attr.value.cooperative = 1;
+        let config = sys::CUlaunchConfig {
+            gridDimX: launch.grid.0,
+            gridDimY: launch.grid.1,
+            gridDimZ: 1,
+            blockDimX: launch.block,
+            blockDimY: 1,
+            blockDimZ: 1,
+            sharedMemBytes: launch.smem,
+            hStream: stream.cu_stream(),
+            attrs: &mut attr,
+            numAttrs: 1,
+        };
+        // SAFETY: the caller guarantees `params`; `config` and `attr` outlive the call.
+        let status = unsafe {
+            sys::cuLaunchKernelEx(&config, self.raw, params.as_mut_ptr(), std::ptr::null_mut())
+        };
+        check(
+            status,
+            &format!(
+                "launching {} cooperatively (grid {}×{}, block {}, {} B shared)",
+                self.name, launch.grid.0, launch.grid.1, launch.block, launch.smem
+            ),
+            "cuLaunchKernelEx",
         )
     }
 

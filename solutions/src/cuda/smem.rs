@@ -52,6 +52,13 @@ impl Solution for CudaSmem {
         };
         let gpu = gpu().map_err(err("prepare"))?;
         gpu.require(MIN_CC, "cuda-smem").map_err(err("prepare"))?;
+        if super::onelaunch::selected() {
+            let solve = super::onelaunch::SmemSolve::new(gpu, inputs.shape())
+                .map_err(err("prepare: compiling and allocating (one launch)"))?;
+            let case =
+                DeviceCase::upload(gpu, inputs, 1).map_err(err("prepare: uploading the inputs"))?;
+            return Ok(Box::new(GpuPrepared::new("cuda-smem", gpu, case, solve)));
+        }
         let solve =
             SmemSolve::new(gpu, inputs).map_err(err("prepare: compiling and allocating"))?;
         let case =

@@ -27,7 +27,9 @@ const OFF_QF: usize = 1792;
 const MAX_STAGES: usize = 8;
 /// Environment variable of a measurement aid: `1` runs the main kernel without its mma (streaming and pipeline
 /// only), `2` without its loads (compute only), `3` launches only `qproj_f32`, `4` only the main kernel (on the
-/// previous solve's projections). The outputs are then wrong; never set in normal use.
+/// previous solve's projections). The outputs are then wrong; never set in normal use. With the one-launch
+/// kernel (`JUDGE_CUDA_ONE_LAUNCH`): `1` no products, `2` no loads, `3` stop after the projection, the grid
+/// barrier and the operand build, `4` skip the projection and the barrier.
 pub const ABLATION_ENV: &str = "JUDGE_WARPSPEC_ABLATION";
 /// Bulk copies, mbarrier transaction counts and `griddepcontrol` need Hopper.
 const MIN_CC: (i32, i32) = (9, 0);
@@ -68,6 +70,18 @@ impl Solution for CudaWarpspec {
         let gpu = gpu().map_err(err("prepare"))?;
         gpu.require(MIN_CC, "cuda-warpspec")
             .map_err(err("prepare"))?;
+        if super::onelaunch::selected() {
+            let solve = super::onelaunch::WarpspecSolve::new(gpu, inputs.shape())
+                .map_err(err("prepare: compiling and allocating (one launch)"))?;
+            let case = DeviceCase::upload(gpu, inputs, TILE_KEYS)
+                .map_err(err("prepare: uploading the inputs"))?;
+            return Ok(Box::new(GpuPrepared::new(
+                "cuda-warpspec",
+                gpu,
+                case,
+                solve,
+            )));
+        }
         let solve = WarpspecSolve::new(gpu, inputs.shape())
             .map_err(err("prepare: compiling and allocating"))?;
         let case = DeviceCase::upload(gpu, inputs, TILE_KEYS)

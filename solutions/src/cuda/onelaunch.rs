@@ -1,0 +1,491 @@
+//! The one-launch kernels of both CUDA variants (v5; `kernels/onelaunch_proj.cu`, `kernels/cuda_smem_1l.cu`,
+//! `kernels/cuda_warpspec_1l.cu`; measurements in `kernels/NOTES.md`). Selected with `JUDGE_CUDA_ONE_LAUNCH`
+//! set (any value); the default kernels of [`super::smem`] and [`super::warpspec`] are faster today.
+//!
+//! A persistent grid (at most one block per multiprocessor, launched cooperatively so all blocks are resident)
+//! computes `Qp`/`Qs` once, each block a slice of the rows of `[Pi; S_mat]`, and meets at a grid-wide barrier
+//! (an atomic counter that is never reset: solve `e` waits for `e·grid`). Then:
+//! * `cuda-smem`: tiles of 256 keys; per chunk of 32 dimensions the block expands codebook values and
+//!   `coef·gamma·sign` into shared memory and each thread accumulates 8 queries × 4 keys in f32.
+//! * `cuda-warpspec`: a producer warp streams 64-key tiles of indices, signs and gamma into a ring of
+//!   shared-memory stages (bulk copies on mbarriers) from the kernel's start; after the barrier each block writes
+//!   the constant operands — `Qp` as fp16 hi + lo, `Qs` as three int8 limbs — into shared memory, and two
+//!   consumer warpgroups expand the indices into fp16 operands in registers and run `wgmma` (fp16 with f32
+//!   accumulation for the codebook term; int8 with the raw sign bytes and s32 accumulation for the sign term).
+//!   `wgmma` needs the module built for `sm_90a`; elsewhere, or with `JUDGE_WARPSPEC_MMA=sync`, the same kernel
+//!   runs with `mma.sync`.
+//!
+//! `JUDGE_KERNEL_TRACE` (see [`super::trace`]) prints per-phase timestamps of these kernels.
+
+use cudarc::driver::CudaSlice;
+
+use super::buffers::{DeviceCase, Solve, device_ptr, zeros};
+use super::trace::Trace;
+use super::warpspec::ABLATION_ENV;
+use super::{CudaError, Gpu, Kernel, Launch, SMEM_1L_CU, WARPSPEC_1L_CU, param};
+use crate::problem::Shape;
+
+/// Environment variable that selects these kernels for `cuda-smem` and `cuda-warpspec`.
+pub const ONE_LAUNCH_ENV: &str = "JUDGE_CUDA_ONE_LAUNCH";
+
+/// Whether the one-launch kernels are selected.
+pub fn selected() -> bool {
+    std::env::var_os(ONE_LAUNCH_ENV).is_some()
+}
+
+/// Queries per row of the `Qp`/`Qs` buffers.
+const QP_STRIDE: usize = 32;
+/// Keys per tile of `smem_scores` (v5).
+const SMEM_TILE_KEYS: usize = 256;
+/// Threads per block of `smem_scores` (v5).
+const SMEM_THREADS: u32 = 256;
+/// Dimensions per chunk of `smem_scores` (v5).
+const CHUNK: usize = 32;
+/// Keys per stage of the warpspec kernel (its `TILE_KEYS`).
+const TILE_KEYS: usize = 64;
+/// Threads per block of the warpspec kernel: two consumer warpgroups and a producer warp.
+const THREADS: u32 = 32 * (8 + 1);
+/// Shared-memory offset of the warpspec kernel's constant operands (its `OFF_OPS`), in bytes.
+const OFF_OPS: usize = 4096;
+/// Most stages the warpspec kernel's barrier area holds (its `MAX_STAGES`).
+const MAX_STAGES: usize = 16;
+/// Environment variable: `sync` runs the warpspec kernel's `mma.sync` path even where `wgmma` is available;
+/// `swap` builds the `wgmma` descriptors with their two byte offsets exchanged (a diagnostic of the layout).
+pub const MMA_ENV: &str = "JUDGE_WARPSPEC_MMA";
+
+fn round_up(x: usize, m: usize) -> usize {
+    x.div_ceil(m) * m
+}
+
+/// Launch geometry of `smem_scores` for one shape on one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmemPlan {
+    /// Rows of the `Qp`/`Qs` buffers: D rounded up to a chunk.
+    pub rows: usize,
+    /// Tiles of 256 keys.
+    pub tiles: usize,
+    /// Blocks: one per multiprocessor at most (all resident: the kernel has a grid-wide barrier).
+    pub grid: usize,
+    /// Dynamic shared memory per block, in bytes.
+    pub smem_bytes: usize,
+}
+
+impl SmemPlan {
+    /// The plan for `shape` on a device with `sms` multiprocessors and `smem_optin` bytes of shared memory per
+    /// block; `None` when the block's shared memory does not fit.
+    pub fn new(shape: Shape, sms: usize, smem_optin: usize) -> Option<SmemPlan> {
+        let rows = shape.d.div_ceil(CHUNK) * CHUNK;
+        let tiles = shape.s.div_ceil(SMEM_TILE_KEYS);
+        // codebook, V and W double-buffered, then Qp and Qs.
+        let smem_bytes = 4 * (256 + 2 * 2 * CHUNK * SMEM_TILE_KEYS + 2 * rows * QP_STRIDE);
+        (smem_bytes <= smem_optin).then_some(SmemPlan {
+            rows,
+            tiles,
+            grid: tiles.min(sms.max(1)),
+            smem_bytes,
+        })
+    }
+}
+
+pub(super) struct SmemSolve {
+    plan: SmemPlan,
+    scores: Kernel,
+    /// `[2][rows][32]`: Qp then Qs, transposed, zero past D (written by the kernel, rows < D).
+    qt: CudaSlice<f32>,
+    /// The grid barrier's counter (never reset: solve `e` waits for `e·grid`).
+    sync: CudaSlice<u32>,
+    /// Solves enqueued so far.
+    solves: u32,
+    /// The phase trace (a measurement aid), when asked for.
+    trace: Option<Trace>,
+}
+
+impl SmemSolve {
+    pub(super) fn new(gpu: &'static Gpu, shape: Shape) -> Result<Self, CudaError> {
+        let plan = SmemPlan::new(
+            shape,
+            gpu.info.multiprocessors as usize,
+            gpu.info.smem_per_block_optin as usize,
+        )
+        .ok_or_else(|| CudaError::Unsupported {
+            what: format!("cuda-smem at {shape}"),
+            needs: "more shared memory per block".to_owned(),
+            device: gpu.info.name.clone(),
+            found: format!(
+                "{}.{} with {} bytes per block",
+                gpu.info.compute_capability.0,
+                gpu.info.compute_capability.1,
+                gpu.info.smem_per_block_optin
+            ),
+        })?;
+        let scores = gpu.module(&SMEM_1L_CU)?.kernel("smem_scores")?;
+        scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
+        Ok(Self {
+            plan,
+            scores,
+            qt: zeros(gpu, 2 * plan.rows * QP_STRIDE, "QpT and QsT")?,
+            sync: zeros(gpu, 1, "the grid barrier counter")?,
+            solves: 0,
+            trace: Trace::from_env(gpu, format!("cuda-smem at {shape}"), plan.grid)?,
+        })
+    }
+}
+
+impl Solve for SmemSolve {
+    fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
+        let stream = gpu.stream();
+        let shape = case.shape;
+        let plan = self.plan;
+        let (b, s, d, c) = (
+            shape.b as i32,
+            shape.s as i32,
+            shape.d as i32,
+            shape.c as i32,
+        );
+        let coef = shape.qjl_coef() as f32;
+        let (dp, ntiles) = (plan.rows as i32, plan.tiles as i32);
+        self.solves = self.solves.wrapping_add(1);
+        let epoch = self.solves;
+        let trace = self.trace.as_ref().map_or(0, Trace::ptr);
+        let (kidx, signs, gamma, q, pi, s_mat, codebook, qt, sync, scores) = (
+            device_ptr(&case.k_idx, stream),
+            device_ptr(&case.signs, stream),
+            device_ptr(&case.gamma, stream),
+            device_ptr(&case.q, stream),
+            device_ptr(&case.pi, stream),
+            device_ptr(&case.s_mat, stream),
+            device_ptr(&case.codebook, stream),
+            device_ptr(&self.qt, stream),
+            device_ptr(&self.sync, stream),
+            device_ptr(&case.scores, stream),
+        );
+        let mut params = [
+            param(&kidx),
+            param(&signs),
+            param(&gamma),
+            param(&q),
+            param(&pi),
+            param(&s_mat),
+            param(&codebook),
+            param(&qt),
+            param(&sync),
+            param(&scores),
+            param(&b),
+            param(&s),
+            param(&d),
+            param(&c),
+            param(&coef),
+            param(&dp),
+            param(&ntiles),
+            param(&epoch),
+            param(&trace),
+        ];
+        // SAFETY: the parameters match smem_scores(const u8* ×2, const float* ×5, float*, unsigned*, float*,
+        // int ×4, float, int, int, unsigned); the buffers have the sizes the kernel reads (keys [S, D], gamma [S],
+        // Q [B, D], Pi and S_mat [D, D], codebook [C]) and writes (QT [2, rows, 32] rows < D, scores [B, S]); the
+        // counter is this solve's alone (solves on the judge's stream run one after another); the shared memory
+        // size was allowed in `new`; the grid is at most one block per multiprocessor and the launch is
+        // cooperative (all blocks resident, or the launch fails).
+        unsafe {
+            self.scores.launch_cooperative(
+                stream,
+                Launch {
+                    grid: (plan.grid as u32, 1),
+                    block: SMEM_THREADS,
+                    smem: plan.smem_bytes as u32,
+                    pdl: false,
+                },
+                &mut params,
+            )
+        }
+    }
+}
+
+/// Launch geometry of the main kernel for one shape on one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarpspecPlan {
+    /// Bytes per key row in the staged arrays (D rounded up to 16).
+    pub row_bytes: usize,
+    /// Whether the key arrays are repacked to `row_bytes` first (D not a multiple of 16).
+    pub repack: bool,
+    /// fp16 k-steps of 16 dimensions (D rounded up to 64, over 16).
+    pub ksteps: usize,
+    /// Tiles of 64 keys.
+    pub tiles: usize,
+    /// Shared-memory stages.
+    pub stages: usize,
+    /// Bytes per stage.
+    pub stage_bytes: usize,
+    /// Offset of the first stage in shared memory.
+    pub off_stages: usize,
+    /// Dynamic shared memory per block, in bytes.
+    pub smem_bytes: usize,
+    /// Blocks: one per multiprocessor at most (all resident: the kernel has a grid-wide barrier).
+    pub grid: usize,
+}
+
+impl WarpspecPlan {
+    /// The plan for `shape` on a device with `sms` multiprocessors and `smem_optin` bytes of shared memory per
+    /// block; `None` when fewer than two stages fit.
+    pub fn new(shape: Shape, sms: usize, smem_optin: usize) -> Option<WarpspecPlan> {
+        let row_bytes = round_up(shape.d, 16);
+        let ksteps = round_up(shape.d, 64) / 16;
+        let tiles = shape.s.div_ceil(TILE_KEYS);
+        let grid = tiles.min(sms.max(1));
+        // Constant operands: Qp hi, Qp lo (1 KB per k-step), Qs limbs (3 KB per k-step of 32).
+        let ops = ksteps * 2048 + ksteps / 2 * 3072;
+        let off_stages = round_up(OFF_OPS + ops, 128);
+        let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + TILE_KEYS * 4, 128);
+        // A block needs at most its own tiles in flight.
+        let per_block = tiles.div_ceil(grid.max(1));
+        let stages = (smem_optin.saturating_sub(off_stages + 64) / stage_bytes)
+            .min(MAX_STAGES)
+            .min(per_block.max(2));
+        (stages >= 2).then_some(WarpspecPlan {
+            row_bytes,
+            repack: !shape.d.is_multiple_of(16),
+            ksteps,
+            tiles,
+            stages,
+            stage_bytes,
+            off_stages,
+            smem_bytes: off_stages + stages * stage_bytes + 64,
+            grid,
+        })
+    }
+}
+
+pub(super) struct WarpspecSolve {
+    plan: WarpspecPlan,
+    scores: Kernel,
+    repack: Option<(Kernel, CudaSlice<u8>, CudaSlice<u8>)>,
+    /// `[2][32][ksteps·16]`: Qp then Qs, zero past D (written by the kernel, d < D).
+    qt: CudaSlice<f32>,
+    /// The grid barrier's counter (never reset: solve `e` waits for `e·grid`).
+    sync: CudaSlice<u32>,
+    /// Solves enqueued so far.
+    solves: u32,
+    /// The phase trace (a measurement aid), when asked for.
+    trace: Option<Trace>,
+    /// The descriptors' byte offsets (leading, stride).
+    lbo_sbo: (u32, u32),
+    /// See [`ABLATION_ENV`]; 0 in normal use.
+    ablation: i32,
+}
+
+impl WarpspecSolve {
+    pub(super) fn new(gpu: &'static Gpu, shape: Shape) -> Result<Self, CudaError> {
+        let plan = WarpspecPlan::new(
+            shape,
+            gpu.info.multiprocessors as usize,
+            gpu.info.smem_per_block_optin as usize,
+        )
+        .ok_or_else(|| CudaError::Unsupported {
+            what: format!("cuda-warpspec at {shape}"),
+            needs: "shared memory for two stages".to_owned(),
+            device: gpu.info.name.clone(),
+            found: format!(
+                "{}.{} with {} bytes per block",
+                gpu.info.compute_capability.0,
+                gpu.info.compute_capability.1,
+                gpu.info.smem_per_block_optin
+            ),
+        })?;
+        let mode = std::env::var(MMA_ENV).unwrap_or_default();
+        let module = gpu.module_arch_specific(&WARPSPEC_1L_CU)?;
+        let wgmma = module.arch.ends_with('a') && mode != "sync";
+        let scores = module.kernel(if wgmma {
+            "warpspec_scores_wgmma"
+        } else {
+            "warpspec_scores_mma"
+        })?;
+        scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
+        let padded = plan.tiles * TILE_KEYS;
+        let repack = if plan.repack {
+            Some((
+                module.kernel("warpspec_repack")?,
+                zeros(gpu, padded * plan.row_bytes, "repacked K_idx")?,
+                zeros(gpu, padded * plan.row_bytes, "repacked signs")?,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            plan,
+            scores,
+            repack,
+            qt: zeros(gpu, 2 * plan.ksteps * 16 * 32, "QpT and QsT")?,
+            sync: zeros(gpu, 1, "the grid barrier counter")?,
+            solves: 0,
+            trace: Trace::from_env(gpu, format!("cuda-warpspec at {shape}"), plan.grid)?,
+            lbo_sbo: if mode == "swap" {
+                (256, 128)
+            } else {
+                (128, 256)
+            },
+            ablation: std::env::var(ABLATION_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        })
+    }
+}
+
+impl Solve for WarpspecSolve {
+    fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
+        let stream = gpu.stream();
+        let shape = case.shape;
+        let plan = self.plan;
+        let (b, s, d, c) = (
+            shape.b as i32,
+            shape.s as i32,
+            shape.d as i32,
+            shape.c as i32,
+        );
+        let coef = shape.qjl_coef() as f32;
+        let mut kidx = device_ptr(&case.k_idx, stream);
+        let mut signs = device_ptr(&case.signs, stream);
+        if let Some((kernel, idx_out, sgn_out)) = &self.repack {
+            let (idx_out, sgn_out) = (device_ptr(idx_out, stream), device_ptr(sgn_out, stream));
+            let (spad, drow) = ((plan.tiles * TILE_KEYS) as i32, plan.row_bytes as i32);
+            let mut params = [
+                param(&kidx),
+                param(&signs),
+                param(&idx_out),
+                param(&sgn_out),
+                param(&s),
+                param(&d),
+                param(&spad),
+                param(&drow),
+            ];
+            let blocks = (plan.tiles * TILE_KEYS * plan.row_bytes)
+                .div_ceil(256)
+                .min(8 * gpu.info.multiprocessors as usize);
+            // SAFETY: matches warpspec_repack(const u8*, const u8*, u8*, u8*, int, int, int, int); the sources
+            // hold [S, D] bytes, the outputs [Spad, Drow].
+            unsafe {
+                kernel.launch(
+                    stream,
+                    Launch {
+                        grid: (blocks as u32, 1),
+                        block: 256,
+                        smem: 0,
+                        pdl: false,
+                    },
+                    &mut params,
+                )?;
+            }
+            kidx = idx_out;
+            signs = sgn_out;
+        }
+        self.solves = self.solves.wrapping_add(1);
+        let epoch = self.solves;
+        let trace = self.trace.as_ref().map_or(0, Trace::ptr);
+        let (gamma, q, pi, s_mat, codebook, qt, sync, scores) = (
+            device_ptr(&case.gamma, stream),
+            device_ptr(&case.q, stream),
+            device_ptr(&case.pi, stream),
+            device_ptr(&case.s_mat, stream),
+            device_ptr(&case.codebook, stream),
+            device_ptr(&self.qt, stream),
+            device_ptr(&self.sync, stream),
+            device_ptr(&case.scores, stream),
+        );
+        let (drow, ks, ntiles, ns, stage_bytes, off_stages) = (
+            plan.row_bytes as i32,
+            plan.ksteps as i32,
+            plan.tiles as i32,
+            plan.stages as i32,
+            plan.stage_bytes as i32,
+            plan.off_stages as i32,
+        );
+        let (lbo, sbo) = self.lbo_sbo;
+        let mut params = [
+            param(&kidx),
+            param(&signs),
+            param(&gamma),
+            param(&q),
+            param(&pi),
+            param(&s_mat),
+            param(&codebook),
+            param(&qt),
+            param(&sync),
+            param(&scores),
+            param(&b),
+            param(&s),
+            param(&d),
+            param(&c),
+            param(&coef),
+            param(&drow),
+            param(&ks),
+            param(&ntiles),
+            param(&ns),
+            param(&stage_bytes),
+            param(&off_stages),
+            param(&epoch),
+            param(&lbo),
+            param(&sbo),
+            param(&self.ablation),
+            param(&trace),
+        ];
+        // SAFETY: matches warpspec_scores_{wgmma,mma}(const u8* ×2, const float* ×5, float*, unsigned*, float*,
+        // int ×4, float, int ×6, unsigned ×3, int); the key arrays hold tiles·64 rows of Drow bytes and gamma
+        // tiles·64 floats (zero-padded at upload or by the repack), Q [B, D], Pi and S_mat [D, D], codebook [C],
+        // QT 2·ksteps·16·32 floats (rows < D written), scores [B, S]; the counter is this solve's alone (solves
+        // on the judge's stream run one after another); the shared memory size was allowed in `new`; the grid
+        // is at most one block per multiprocessor and the launch is cooperative (all blocks resident, or the
+        // launch fails).
+        unsafe {
+            self.scores.launch_cooperative(
+                stream,
+                Launch {
+                    grid: (plan.grid as u32, 1),
+                    block: THREADS,
+                    smem: plan.smem_bytes as u32,
+                    pdl: false,
+                },
+                &mut params,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smem_plans_fit_an_h100() {
+        let perf = SmemPlan::new(Shape::PERF, 132, 227 * 1024).unwrap();
+        assert_eq!((perf.rows, perf.tiles, perf.grid), (128, 128, 128));
+        let big = SmemPlan::new(Shape::new(32, 512, 256, 16), 132, 227 * 1024).unwrap();
+        assert!(big.smem_bytes <= 227 * 1024);
+        assert_eq!((big.rows, big.grid), (256, 2));
+        assert!(SmemPlan::new(Shape::PERF, 132, 96 * 1024).is_none());
+    }
+
+    #[test]
+    fn warpspec_plans_fit_an_h100() {
+        let plan = WarpspecPlan::new(Shape::PERF, 132, 227 * 1024).unwrap();
+        assert_eq!(
+            (
+                plan.row_bytes,
+                plan.ksteps,
+                plan.tiles,
+                plan.stages,
+                plan.grid
+            ),
+            (128, 8, 512, 4, 132)
+        );
+        assert!(!plan.repack && plan.smem_bytes <= 227 * 1024);
+        let odd = WarpspecPlan::new(Shape::new(3, 30, 50, 8), 132, 227 * 1024).unwrap();
+        assert!(odd.repack);
+        assert_eq!(
+            (odd.row_bytes, odd.ksteps, odd.tiles, odd.grid),
+            (64, 4, 1, 1)
+        );
+        let big = WarpspecPlan::new(Shape::new(32, 65_536, 256, 16), 132, 227 * 1024).unwrap();
+        assert!(big.stages >= 2 && big.smem_bytes <= 227 * 1024);
+        assert!(WarpspecPlan::new(Shape::new(32, 512, 256, 16), 132, 48 * 1024).is_none());
+    }
+}
