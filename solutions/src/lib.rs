@@ -8,6 +8,7 @@
 //! The harness owns generation, the oracle, checking, timing and reporting; a variant never judges itself.
 
 pub mod cpu_naive;
+pub mod cpu_tiled;
 pub mod known_bad;
 pub mod problem;
 pub mod solution;
@@ -19,7 +20,10 @@ pub use solution::{Availability, Backend, POISON, Prepared, Solution, SolveError
 ///
 /// Variants that cannot run on this machine are still listed; their [`Solution::availability`] says why.
 pub fn registry() -> Vec<Box<dyn Solution>> {
-    vec![Box::new(cpu_naive::CpuNaive)]
+    vec![
+        Box::new(cpu_naive::CpuNaive),
+        Box::new(cpu_tiled::CpuTiled::new()),
+    ]
 }
 
 /// Looks a built-in variant up by its name (as `judge list` prints it).

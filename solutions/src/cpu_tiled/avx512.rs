@@ -1,0 +1,495 @@
+//! The AVX-512 path: 16 keys per vector, [`KV`] vectors (48 keys) per tile, queries in blocks of [`QB`].
+//!
+//! **Decode** (once per tile, shared by every query): for each group of 16 keys and each block of 64 dimensions,
+//! the 16 rows of indices and signs are loaded as bytes, the sign bit is merged into bit 7 of the index byte (for
+//! C ≤ 32, whose indices need at most 5 bits), and one 16 × 64 byte transpose (64 unpacks) turns key-major bytes
+//! into dimension-major ones. From the transposed bytes, `vpmovb2m` yields, per dimension, a 16-bit mask of the
+//! keys whose sign is +1, and `vpmovzxbd` + `vpermps` (a 16-entry table in a register; `vpermi2ps` for 32) turn
+//! indices into codebook values; both instructions ignore bit 7, so the merged sign costs nothing. For C > 32
+//! indices and signs are transposed separately and the values gathered.
+//!
+//! **Kernel**: for [`QB`] queries × 48 keys, 12 accumulators take `Qp[b,d]·value` (FMA pipes) and 12 take the
+//! QJL weight `2·Qs[b,d]` under the sign mask (add pipes); the decoded values are loaded once per dimension and
+//! used by all [`QB`] queries, the query weights are broadcast once and used by all three vectors.
+//!
+//! The transpose leaves dimension `d = 64·k + 16·L + c` (lane `L`, byte column `c`) in slot
+//! `64·k + 4·c + L` of the transposed buffer; [`slot`] maps one to the other.
+
+use std::arch::x86_64::*;
+
+use super::aligned::Aligned;
+use super::project::{Projection, QueryBlock};
+use crate::problem::Inputs;
+
+/// 16-key vectors per tile.
+pub(crate) const KV: usize = 3;
+/// Keys per tile.
+pub(crate) const TILE: usize = 16 * KV;
+/// Queries per block.
+pub(crate) const QB: usize = 4;
+
+/// Dimensions per transpose block.
+const DIM_BLOCK: usize = 64;
+
+/// Per-task scratch of the AVX-512 path.
+pub(crate) struct Scratch {
+    /// Codebook values, `[D][TILE]`, dimensions in kernel order.
+    vals: Aligned<f32>,
+    /// Sign masks, `[D][KV]`, dimensions in kernel order: bit `l` of entry `j` is set where key `16·j + l` has
+    /// sign +1.
+    masks: Aligned<u16>,
+    /// `sqrt(pi/2)/D · gamma` of the tile's keys (0 past the end of the input).
+    cg: Aligned<f32>,
+    /// Transposed index bytes of one 16-key × 64-dimension block, `[slot][16 keys]`.
+    bytes: Aligned<u8>,
+}
+
+impl Scratch {
+    /// Scratch for dimension `d`.
+    pub(crate) fn new(d: usize) -> Self {
+        Self {
+            vals: Aligned::zeroed(d * TILE),
+            masks: Aligned::zeroed(d * KV),
+            cg: Aligned::zeroed(TILE),
+            bytes: Aligned::zeroed(DIM_BLOCK * 16),
+        }
+    }
+}
+
+/// The order in which the kernel visits the dimensions: within each whole block of 64, the transpose's slot
+/// order (so decoding a block is one linear pass); in a last, partial block, plain order.
+pub(crate) fn kernel_order(d: usize) -> Vec<usize> {
+    let whole = d / DIM_BLOCK * DIM_BLOCK;
+    (0..d)
+        .map(|k| {
+            if k < whole {
+                let j = k % DIM_BLOCK;
+                k - j + 16 * (j % 4) + j / 4
+            } else {
+                k
+            }
+        })
+        .collect()
+}
+
+/// The slot of dimension `d` (counted from the start of its block) in the transposed buffers.
+#[inline(always)]
+const fn slot(d: usize) -> usize {
+    4 * (d % 16) + d / 16
+}
+
+/// [`Projection::compute`] compiled for AVX-512.
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) fn project(proj: &mut Projection, inputs: &Inputs) {
+    proj.compute(inputs);
+}
+
+/// Solves keys `s0 .. s0 + rows[0].len()` into `rows` (one slice per query).
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) fn solve_chunk(
+    inputs: &Inputs,
+    proj: &Projection,
+    s0: usize,
+    rows: &mut [&mut [f32]],
+    scratch: &mut Scratch,
+) {
+    let n = rows.first().map_or(0, |r| r.len());
+    let c = inputs.shape().c;
+    for col in (0..n).step_by(TILE) {
+        let nk = TILE.min(n - col);
+        // The next tile's keys arrive while this one is decoded and computed.
+        if col + TILE < n {
+            prefetch_keys(inputs, s0 + col + TILE, TILE.min(n - col - TILE));
+        }
+        match c {
+            0..=16 => decode::<TABLE16>(inputs, proj.codebook(), s0 + col, nk, scratch),
+            17..=32 => decode::<TABLE32>(inputs, proj.codebook(), s0 + col, nk, scratch),
+            _ => decode::<GATHER>(inputs, proj.codebook(), s0 + col, nk, scratch),
+        }
+        for blk in proj.blocks() {
+            let out = &mut rows[blk.b0..blk.b0 + blk.len];
+            match blk.len {
+                1 => kernel::<1>(scratch, &blk, out, col, nk),
+                2 => kernel::<2>(scratch, &blk, out, col, nk),
+                3 => kernel::<3>(scratch, &blk, out, col, nk),
+                _ => kernel::<QB>(scratch, &blk, out, col, nk),
+            }
+        }
+    }
+}
+
+/// Codebook lookup modes: a 16-entry table in one register (C ≤ 16), a 32-entry table in two (C ≤ 32), or a
+/// gather from the 256-entry table.
+const TABLE16: u8 = 0;
+const TABLE32: u8 = 1;
+const GATHER: u8 = 2;
+
+/// Decodes keys `s0 .. s0 + nk` (`1 ≤ nk ≤ TILE`) into `scratch`; `codebook` has 256 entries.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn decode<const LOOKUP: u8>(
+    inputs: &Inputs,
+    codebook: &[f32],
+    s0: usize,
+    nk: usize,
+    scratch: &mut Scratch,
+) {
+    let shape = inputs.shape();
+    let d = shape.d;
+    debug_assert_eq!(codebook.len(), 256);
+    debug_assert!(s0 + nk <= shape.s && nk <= TILE);
+
+    let coef = shape.qjl_coef() as f32;
+    for (l, cg) in scratch.cg.as_mut_slice().iter_mut().enumerate() {
+        *cg = if l < nk {
+            coef * inputs.gamma[s0 + l]
+        } else {
+            0.0
+        };
+    }
+    // SAFETY: the padded codebook holds 256 floats, so offsets 0 and 16 have 16 readable floats each.
+    let table = unsafe {
+        [
+            _mm512_loadu_ps(codebook.as_ptr()),
+            _mm512_loadu_ps(codebook.as_ptr().add(16)),
+        ]
+    };
+    // SAFETY: `i8` and `u8` have the same size and alignment, and every byte is a valid `u8`.
+    let sign_bytes = unsafe {
+        std::slice::from_raw_parts(
+            inputs.qjl_signs.as_ptr().cast::<u8>(),
+            inputs.qjl_signs.len(),
+        )
+    };
+    let vals = scratch.vals.as_mut_slice().as_chunks_mut::<TILE>().0;
+    let masks = scratch.masks.as_mut_slice().as_chunks_mut::<KV>().0;
+    for g in 0..KV {
+        let keys = nk.saturating_sub(16 * g).min(16);
+        if keys == 0 {
+            // Past the end of the input: the kernel computes these lanes from stale (finite) values and never
+            // stores them.
+            break;
+        }
+        let first = s0 + 16 * g;
+        for d0 in (0..d).step_by(DIM_BLOCK) {
+            let width = DIM_BLOCK.min(d - d0);
+            // Per column of the transpose, the keys whose sign is +1 (bit 7 clear), 16 bits per lane.
+            let positive: [u64; 16] = if LOOKUP == GATHER {
+                // Indices may use all 8 bits: transpose indices and signs separately.
+                let idx = transpose(&load_rows(&inputs.k_idx, None, d, first, keys, d0, width));
+                store_bytes(&idx, &mut scratch.bytes);
+                positive_masks(&transpose(&load_rows(
+                    sign_bytes, None, d, first, keys, d0, width,
+                )))
+            } else {
+                // Indices fit in 5 bits: carry the sign in bit 7 through one transpose.
+                let merged = transpose(&load_rows(
+                    &inputs.k_idx,
+                    Some(sign_bytes),
+                    d,
+                    first,
+                    keys,
+                    d0,
+                    width,
+                ));
+                store_bytes(&merged, &mut scratch.bytes);
+                positive_masks(&merged)
+            };
+            let bytes = scratch.bytes.as_slice().as_chunks::<16>().0;
+            if width == DIM_BLOCK {
+                // Kernel position d0 + j is slot j.
+                let block_vals = &mut vals[d0..d0 + DIM_BLOCK];
+                let block_masks = &mut masks[d0..d0 + DIM_BLOCK];
+                for (j, (v, lane_bytes)) in block_vals.iter_mut().zip(bytes).enumerate() {
+                    store_values(
+                        &mut v[16 * g..16 * g + 16],
+                        lookup::<LOOKUP>(lane_bytes, &table, codebook),
+                    );
+                    block_masks[j][g] = (positive[j / 4] >> (16 * (j % 4))) as u16;
+                }
+            } else {
+                // Kernel position d0 + k is dimension d0 + k, held in slot(k).
+                for k in 0..width {
+                    let j = slot(k);
+                    let values = lookup::<LOOKUP>(&bytes[j], &table, codebook);
+                    store_values(&mut vals[d0 + k][16 * g..16 * g + 16], values);
+                    masks[d0 + k][g] = (positive[j / 4] >> (16 * (j % 4))) as u16;
+                }
+            }
+        }
+    }
+}
+
+/// The codebook values of 16 index bytes (bit 7 ignored by the table lookups).
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn lookup<const LOOKUP: u8>(
+    lane_bytes: &[u8; 16],
+    table: &[__m512; 2],
+    codebook: &[f32],
+) -> __m512 {
+    // SAFETY: `lane_bytes` holds 16 readable bytes.
+    let index = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(lane_bytes.as_ptr().cast()) });
+    match LOOKUP {
+        TABLE16 => _mm512_permutexvar_ps(index, table[0]),
+        TABLE32 => _mm512_permutex2var_ps(table[0], index, table[1]),
+        // SAFETY: every lane of `index` is a zero-extended byte (< 256) and `codebook` has 256 floats.
+        _ => unsafe { _mm512_i32gather_ps::<4>(index, codebook.as_ptr()) },
+    }
+}
+
+/// Stores 16 floats into `dst`, which starts on a cache line.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn store_values(dst: &mut [f32], values: __m512) {
+    assert_eq!(dst.len(), 16);
+    debug_assert_eq!(dst.as_ptr() as usize % 64, 0);
+    // SAFETY: `dst` has 16 writable floats, 64-byte aligned (rows of `vals` are 192 bytes from a line-aligned
+    // start, and `dst` starts at a multiple of 16 floats within its row).
+    unsafe { _mm512_store_ps(dst.as_mut_ptr(), values) };
+}
+
+/// Loads `width` bytes from column `d0` of rows `first .. first + keys` of the `[S, D]` byte matrix `src`;
+/// with `signs`, bit 7 of each byte is replaced by bit 7 of the matching sign byte. Rows past `keys` and
+/// bytes past `width` are zero.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn load_rows(
+    src: &[u8],
+    signs: Option<&[u8]>,
+    d: usize,
+    first: usize,
+    keys: usize,
+    d0: usize,
+    width: usize,
+) -> [__m512i; 16] {
+    let lanes: u64 = if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
+    assert!((1..=16).contains(&keys) && d0 + width <= d);
+    assert!((first + keys) * d <= src.len());
+    assert!(signs.is_none_or(|s| s.len() == src.len()));
+    let high = _mm512_set1_epi8(0x80u8 as i8);
+    let mut out = [_mm512_setzero_si512(); 16];
+    // A fixed trip count and no slicing in the body keep `out` in registers; rows past `keys` load nothing
+    // (mask 0) from an address inside the first row.
+    for (r, v) in out.iter_mut().enumerate() {
+        let (row, mask) = if r < keys {
+            (first + r, lanes)
+        } else {
+            (first, 0)
+        };
+        let offset = row * d + d0;
+        // SAFETY: `row < first + keys`, so `offset + width <= (first + keys)·d <= src.len()` (checked above):
+        // the address is inside `src` and the load mask enables at most the `width` bytes that follow it, all in
+        // bounds; masked-off bytes are neither read nor faulted on.
+        *v = unsafe { _mm512_maskz_loadu_epi8(mask, src.as_ptr().add(offset).cast()) };
+        if let Some(signs) = signs {
+            // SAFETY: as above; `signs` has the length of `src` (checked above).
+            let sign = unsafe { _mm512_maskz_loadu_epi8(mask, signs.as_ptr().add(offset).cast()) };
+            // Bit select: bit 7 from the sign, bits 0..6 from the index.
+            *v = _mm512_ternarylogic_epi32::<0xE4>(sign, *v, high);
+        }
+    }
+    out
+}
+
+/// Asks for the index and sign bytes of keys `first .. first + count` to be brought into the cache.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn prefetch_keys(inputs: &Inputs, first: usize, count: usize) {
+    let d = inputs.shape().d;
+    let bytes = first * d..(first + count) * d;
+    for array in [
+        inputs.k_idx.as_ptr(),
+        inputs.qjl_signs.as_ptr().cast::<u8>(),
+    ] {
+        for offset in bytes.clone().step_by(64) {
+            // SAFETY: `offset < (first + count)·d <= S·D`, inside both arrays; a prefetch has no other effect.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(array.add(offset).cast()) };
+        }
+    }
+}
+
+/// Transposes 16 rows of 64 bytes, independently in each 128-bit lane: output `c` holds, in lane `L`, the 16
+/// bytes of column `16·L + c` (row 0 first).
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+// The stages read most clearly as index arithmetic on the register arrays.
+#[allow(clippy::needless_range_loop)]
+fn transpose(r: &[__m512i; 16]) -> [__m512i; 16] {
+    let zero = _mm512_setzero_si512();
+    // Bytes → 16-bit units of (row 2g, row 2g+1); half h holds columns 8h .. 8h+7.
+    let mut a = [[zero; 2]; 8];
+    for g in 0..8 {
+        a[g][0] = _mm512_unpacklo_epi8(r[2 * g], r[2 * g + 1]);
+        a[g][1] = _mm512_unpackhi_epi8(r[2 * g], r[2 * g + 1]);
+    }
+    // → 32-bit units of rows 4q .. 4q+3; columns 8h + 4h2 ..
+    let mut b = [[[zero; 2]; 2]; 4];
+    for q in 0..4 {
+        for h in 0..2 {
+            b[q][h][0] = _mm512_unpacklo_epi16(a[2 * q][h], a[2 * q + 1][h]);
+            b[q][h][1] = _mm512_unpackhi_epi16(a[2 * q][h], a[2 * q + 1][h]);
+        }
+    }
+    // → 64-bit units of rows 8o .. 8o+7; columns 8h + 4h2 + 2h3 ..
+    let mut c = [[[[zero; 2]; 2]; 2]; 2];
+    for o in 0..2 {
+        for h in 0..2 {
+            for h2 in 0..2 {
+                c[o][h][h2][0] = _mm512_unpacklo_epi32(b[2 * o][h][h2], b[2 * o + 1][h][h2]);
+                c[o][h][h2][1] = _mm512_unpackhi_epi32(b[2 * o][h][h2], b[2 * o + 1][h][h2]);
+            }
+        }
+    }
+    // → 128-bit units of all 16 rows; column 8h + 4h2 + 2h3 + h4.
+    let mut out = [zero; 16];
+    for h in 0..2 {
+        for h2 in 0..2 {
+            for h3 in 0..2 {
+                let col = 8 * h + 4 * h2 + 2 * h3;
+                out[col] = _mm512_unpacklo_epi64(c[0][h][h2][h3], c[1][h][h2][h3]);
+                out[col + 1] = _mm512_unpackhi_epi64(c[0][h][h2][h3], c[1][h][h2][h3]);
+            }
+        }
+    }
+    out
+}
+
+/// Stores the 16 transposed registers: register `c`, lane `L` goes to slot `4·c + L`.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn store_bytes(t: &[__m512i; 16], bytes: &mut Aligned<u8>) {
+    let dst = bytes.as_mut_slice().as_chunks_mut::<64>().0;
+    for (v, dst) in t.iter().zip(dst) {
+        // SAFETY: `dst` has 64 writable bytes.
+        unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), *v) };
+    }
+}
+
+/// Per transposed register, the mask of bytes whose bit 7 is clear (sign +1).
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn positive_masks(t: &[__m512i; 16]) -> [u64; 16] {
+    let mut out = [0u64; 16];
+    for (m, v) in out.iter_mut().zip(t) {
+        *m = !_mm512_movepi8_mask(*v);
+    }
+    out
+}
+
+/// `N` queries × [`TILE`] keys, accumulated over D, then combined and stored.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn kernel<const N: usize>(
+    scratch: &Scratch,
+    blk: &QueryBlock<'_>,
+    rows: &mut [&mut [f32]],
+    col: usize,
+    nk: usize,
+) {
+    let vals = scratch.vals.as_slice().as_chunks::<TILE>().0;
+    let masks = scratch.masks.as_slice().as_chunks::<KV>().0;
+    let qp = blk.qp.as_chunks::<N>().0;
+    let w = blk.w.as_chunks::<N>().0;
+    let mut acc = [[_mm512_setzero_ps(); KV]; N];
+    let mut sg = [[_mm512_setzero_ps(); KV]; N];
+    for (t, sg) in sg.iter_mut().enumerate() {
+        *sg = [_mm512_set1_ps(blk.neg_sum[t]); KV];
+    }
+    for ((row, m), (a, ww)) in vals.iter().zip(masks).zip(qp.iter().zip(w)) {
+        let mut v = [_mm512_setzero_ps(); KV];
+        for (j, v) in v.iter_mut().enumerate() {
+            // SAFETY: `row` is `[f32; TILE]` starting on a cache line (the buffer is line-aligned and a row is
+            // 192 bytes), so each of its KV 16-float vectors is readable and 64-byte aligned.
+            *v = unsafe { _mm512_load_ps(row.as_ptr().add(16 * j)) };
+        }
+        for t in 0..N {
+            let qa = _mm512_set1_ps(a[t]);
+            let qw = _mm512_set1_ps(ww[t]);
+            for j in 0..KV {
+                acc[t][j] = _mm512_fmadd_ps(qa, v[j], acc[t][j]);
+                sg[t][j] = _mm512_mask_add_ps(sg[t][j], m[j], sg[t][j], qw);
+            }
+        }
+    }
+    let cg = scratch.cg.as_slice();
+    for j in 0..KV {
+        let lo = 16 * j;
+        if lo >= nk {
+            break;
+        }
+        let count = (nk - lo).min(16);
+        // SAFETY: `cg` holds TILE floats.
+        let cgv = unsafe { _mm512_loadu_ps(cg.as_ptr().add(lo)) };
+        for (t, row) in rows.iter_mut().enumerate().take(N) {
+            let res = _mm512_fmadd_ps(sg[t][j], cgv, acc[t][j]);
+            let dst = &mut row[col + lo..col + lo + count];
+            // SAFETY: `dst` has `count` writable floats and the store mask enables exactly `count` lanes;
+            // masked-off lanes are neither written nor faulted on.
+            unsafe { _mm512_mask_storeu_ps(dst.as_mut_ptr(), ((1u32 << count) - 1) as u16, res) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_order_is_a_permutation_matching_the_slots() {
+        for d in [1usize, 37, 64, 100, 128, 256] {
+            let order = kernel_order(d);
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..d).collect::<Vec<_>>(), "d={d}");
+            // In whole blocks, position d0 + j holds the dimension whose slot is j.
+            for (k, &dim) in order.iter().enumerate().take(d / DIM_BLOCK * DIM_BLOCK) {
+                assert_eq!(slot(dim % DIM_BLOCK), k % DIM_BLOCK);
+                assert_eq!(dim / DIM_BLOCK, k / DIM_BLOCK);
+            }
+        }
+        let mut slots: Vec<usize> = (0..64).map(slot).collect();
+        slots.sort_unstable();
+        assert_eq!(slots, (0..64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn transpose_matches_the_definition() {
+        if !(is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")) {
+            return;
+        }
+        let rows: Vec<[u8; 64]> = (0..16)
+            .map(|r| std::array::from_fn(|c| (r * 64 + c) as u8 ^ 0x5a))
+            .collect();
+        // SAFETY: AVX-512F/BW were detected above.
+        let out = unsafe { transpose_bytes(&rows) };
+        for (col, v) in out.iter().enumerate() {
+            for lane in 0..4 {
+                for r in 0..16 {
+                    assert_eq!(
+                        v[16 * lane + r],
+                        rows[r][16 * lane + col],
+                        "col {col} lane {lane} row {r}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn transpose_bytes(rows: &[[u8; 64]]) -> Vec<[u8; 64]> {
+        // SAFETY: each row has 64 readable bytes.
+        let r: [__m512i; 16] =
+            std::array::from_fn(|i| unsafe { _mm512_loadu_si512(rows[i].as_ptr().cast()) });
+        transpose(&r)
+            .iter()
+            .map(|v| {
+                let mut out = [0u8; 64];
+                // SAFETY: `out` has 64 writable bytes.
+                unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), *v) };
+                out
+            })
+            .collect()
+    }
+}
