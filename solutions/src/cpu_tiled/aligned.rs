@@ -14,8 +14,10 @@ struct Line([u8; 64]);
 /// Every bit pattern (including all zeros) must be a valid value, and the alignment must divide 64.
 pub(crate) unsafe trait Plain: Copy {}
 
-// SAFETY: f32, u16 and u8 accept every bit pattern and are aligned to at most 4 bytes.
+// SAFETY: f32, u32, u16 and u8 accept every bit pattern and are aligned to at most 4 bytes.
 unsafe impl Plain for f32 {}
+// SAFETY: as above.
+unsafe impl Plain for u32 {}
 // SAFETY: as above.
 unsafe impl Plain for u16 {}
 // SAFETY: as above.

@@ -131,6 +131,11 @@ impl Detected {
         }
     }
 
+    /// Whether this path's kernel adds the QJL term through the projection's sign tables.
+    fn uses_sign_tables(self) -> bool {
+        matches!(self.0, Isa::Avx512)
+    }
+
     /// Keys per tile of this path.
     fn tile(self) -> usize {
         match self.0 {
@@ -308,7 +313,12 @@ impl Solution for CpuTiled {
             inputs,
             isa,
             chunk_keys,
-            proj: Projection::new(shape.b, isa.query_block(), isa.kernel_order(shape.d)),
+            proj: Projection::new(
+                shape.b,
+                isa.query_block(),
+                isa.kernel_order(shape.d),
+                isa.uses_sign_tables(),
+            ),
             scratch: (0..chunks).map(|_| isa.scratch(shape)).collect(),
             out,
         }))
