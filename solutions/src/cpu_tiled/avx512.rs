@@ -1,20 +1,23 @@
 //! The AVX-512 path: 16 keys per vector, [`KV`] vectors (48 keys) per tile, queries in blocks of [`QB`].
+//! Needs AVX-512F and AVX-512BW only.
 //!
 //! **Decode** (once per tile, shared by every query): for each group of 16 keys and each block of 64 dimensions,
 //! the 16 rows of indices and signs are loaded as bytes, the sign bit is merged into bit 7 of the index byte (for
-//! C ≤ 32, whose indices need at most 5 bits), and one 16 × 64 byte transpose (64 unpacks) turns key-major bytes
-//! into dimension-major ones. From the transposed bytes, `vpmovzxbd` + `vpermps` (a 16-entry table in a register;
-//! `vpermi2ps` for 32) turn indices into codebook values, ignoring bit 7, and `vpmovb2m` yields per dimension the
-//! 16-bit mask of keys whose sign is +1; the masks of 4 consecutive kernel positions become one 4-bit number per
-//! key. For C > 32 indices and signs are transposed separately and the values gathered.
+//! C ≤ 32, whose indices need at most 5 bits), and one 16 × 64 byte transpose (64 unpacks, straight-line code)
+//! turns key-major bytes into dimension-major ones, all in registers. From each transposed register (4 kernel
+//! positions × 16 keys), `vpmovzxbd` + `vpermps` (a 16-entry table in a register; `vpermi2ps` for 32) give the
+//! codebook values, ignoring bit 7, and a byte shuffle plus two multiply-adds give each key's 4 sign bits as one
+//! number. For C > 32 indices and signs are transposed separately and the values gathered. Nothing decoded goes
+//! through memory before it is final: reloading just-stored vectors in narrower pieces defeats store-to-load
+//! forwarding and cost more than the decoding itself.
 //!
 //! **Kernel**: for [`QB`] queries × 48 keys, 12 accumulators take `Qp[b,d]·value` by FMA, and 12 take the QJL
 //! weights by table lookup: per group of 4 positions, one `vpermps` of the query's 16-entry sign table (see
-//! [`super::project`]) by the keys' 4-bit numbers replaces 4 masked adds. On Zen 4 this matters: measured in a
-//! loop shaped like this kernel, a dimension costs 12.0 cycles with FMAs alone, 13.2 with the table lookups,
-//! and 20.7 with merge-masked adds, which do not overlap with the FMAs. Decoded values are loaded once per
-//! dimension and used by every query of the block; each query weight is broadcast once and used by all three
-//! vectors.
+//! [`super::project`]) by the keys' 4-bit numbers replaces 4 masked adds. Measured on Zen 4 in loops shaped like
+//! this kernel (cycles per position, 12 FMAs): FMAs alone 12.1; with the sign term by table lookup 14–15; by
+//! merge-masked adds, which do not overlap with the FMAs, 20.7; as 12 more FMAs on 0/1 values, 23. Decoded values
+//! are loaded once per position and used by every query of the block; each query weight is broadcast once and
+//! used by all three vectors.
 //!
 //! The transpose leaves dimension `d = 64·k + 16·L + c` (lane `L`, byte column `c`) in slot `64·k + 4·c + L`;
 //! within whole blocks of 64 the kernel visits dimensions in slot order ([`kernel_order`]), so a transposed
@@ -130,8 +133,10 @@ const TABLE16: u8 = 0;
 const TABLE32: u8 = 1;
 const GATHER: u8 = 2;
 
-/// Decodes keys `s0 .. s0 + nk` (`1 ≤ nk ≤ TILE`) into `scratch`; `codebook` has 256 entries.
+/// Decodes keys `s0 .. s0 + nk` (`1 ≤ nk ≤ TILE`) into `scratch`; `codebook` has 256 entries. Kept out of
+/// line, like the kernel, so that each gets the register file to itself.
 #[target_feature(enable = "avx512f,avx512bw")]
+#[inline(never)]
 fn decode<const LOOKUP: u8>(
     inputs: &Inputs,
     codebook: &[f32],
@@ -188,14 +193,13 @@ fn decode<const LOOKUP: u8>(
         let first = s0 + 16 * g;
         for d0 in (0..d).step_by(DIM_BLOCK) {
             let width = DIM_BLOCK.min(d - d0);
-            // Per column of the transpose, the keys whose sign is +1 (bit 7 clear), 16 bits per lane.
-            let positive: [u64; 16] = if LOOKUP == GATHER {
+            // Transposed indices and signs (one register per column; sign in bit 7).
+            let (idx, sgn) = if LOOKUP == GATHER {
                 // Indices may use all 8 bits: transpose indices and signs separately.
-                let idx = transpose(&load_rows(&inputs.k_idx, None, d, first, keys, d0, width));
-                store_bytes(&idx, &mut scratch.bytes);
-                positive_masks(&transpose(&load_rows(
-                    sign_bytes, None, d, first, keys, d0, width,
-                )))
+                (
+                    transpose(&load_rows(&inputs.k_idx, None, d, first, keys, d0, width)),
+                    transpose(&load_rows(sign_bytes, None, d, first, keys, d0, width)),
+                )
             } else {
                 // Indices fit in 5 bits: carry the sign in bit 7 through one transpose.
                 let merged = transpose(&load_rows(
@@ -207,43 +211,107 @@ fn decode<const LOOKUP: u8>(
                     d0,
                     width,
                 ));
-                store_bytes(&merged, &mut scratch.bytes);
-                positive_masks(&merged)
+                (merged, merged)
             };
-            let bytes = scratch.bytes.as_slice().as_chunks::<16>().0;
-            // Sign mask of each kernel position of the block (0 past its width).
-            let mut masks = [0u16; DIM_BLOCK];
             if width == DIM_BLOCK {
-                // Kernel position d0 + j is slot j = 4·c + L: lane L of column c.
-                for (v, lane_bytes) in vals[d0..d0 + DIM_BLOCK].iter_mut().zip(bytes) {
-                    store_values(
-                        &mut v[16 * g..16 * g + 16],
-                        lookup::<LOOKUP>(lane_bytes, &table, codebook),
-                    );
+                // Kernel position d0 + 4·c + L is lane L of transposed column c: decode from registers (the
+                // columns are unrolled so that every index is a constant and nothing goes through memory).
+                macro_rules! column {
+                    ($c:literal) => {{
+                        let first_position = d0 + 4 * $c;
+                        let lanes = [
+                            lane_indices::<0>(idx[$c]),
+                            lane_indices::<1>(idx[$c]),
+                            lane_indices::<2>(idx[$c]),
+                            lane_indices::<3>(idx[$c]),
+                        ];
+                        for (lane, index) in lanes.into_iter().enumerate() {
+                            store_values(
+                                &mut vals[first_position + lane][16 * g..16 * g + 16],
+                                lookup::<LOOKUP>(index, &table, codebook),
+                            );
+                        }
+                        let nibble = positive_nibbles(sgn[$c]);
+                        let dst = &mut nibs[first_position / GROUP][16 * g..16 * g + 16];
+                        // SAFETY: `dst` has 16 writable u32.
+                        unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), nibble) };
+                    }};
                 }
-                for (four, column) in masks.as_chunks_mut::<4>().0.iter_mut().zip(positive) {
-                    *four = std::array::from_fn(|lane| (column >> (16 * lane)) as u16);
-                }
+                column!(0);
+                column!(1);
+                column!(2);
+                column!(3);
+                column!(4);
+                column!(5);
+                column!(6);
+                column!(7);
+                column!(8);
+                column!(9);
+                column!(10);
+                column!(11);
+                column!(12);
+                column!(13);
+                column!(14);
+                column!(15);
             } else {
-                // Kernel position d0 + k is dimension d0 + k, held in slot(k).
+                // A last, partial block: kernel position d0 + k is dimension d0 + k, held in slot(k).
+                store_bytes(&idx, &mut scratch.bytes);
+                let bytes = scratch.bytes.as_slice().as_chunks::<16>().0;
+                let positive = positive_masks(&sgn);
+                let mut masks = [0u16; DIM_BLOCK];
                 for k in 0..width {
                     let j = slot(k);
-                    let values = lookup::<LOOKUP>(&bytes[j], &table, codebook);
+                    // SAFETY: `bytes[j]` holds 16 readable bytes.
+                    let index =
+                        _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(bytes[j].as_ptr().cast()) });
+                    let values = lookup::<LOOKUP>(index, &table, codebook);
                     store_values(&mut vals[d0 + k][16 * g..16 * g + 16], values);
                     masks[k] = (positive[j / 4] >> (16 * (j % 4))) as u16;
                 }
-            }
-            for (h, group) in masks[..width.next_multiple_of(GROUP)]
-                .as_chunks::<GROUP>()
-                .0
-                .iter()
-                .enumerate()
-            {
-                let dst = &mut nibs[d0 / GROUP + h][16 * g..16 * g + 16];
-                store_nibbles(dst, group);
+                for (h, group) in masks[..width.next_multiple_of(GROUP)]
+                    .as_chunks::<GROUP>()
+                    .0
+                    .iter()
+                    .enumerate()
+                {
+                    store_nibbles(&mut nibs[d0 / GROUP + h][16 * g..16 * g + 16], group);
+                }
             }
         }
     }
+}
+
+/// The 16 bytes of 128-bit lane `L` of `v`, zero-extended to 32-bit lanes.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn lane_indices<const L: i32>(v: __m512i) -> __m512i {
+    _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32::<L>(v))
+}
+
+/// For a transposed register (lane `L` = 16 keys' bytes of one kernel position `L`, sign in bit 7), the 4-bit
+/// number per key whose bit `L` is set where that key's sign at position `L` is +1.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn positive_nibbles(v: __m512i) -> __m512i {
+    // 4 × 4 transpose of 32-bit units across lanes: lane q now holds, in unit L, keys 4q .. 4q+3 of position L.
+    let units = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
+        v,
+    );
+    // 4 × 4 byte transpose within each lane: unit i now holds key 4q + i at positions 0..3.
+    let per_key = _mm512_shuffle_epi8(
+        units,
+        _mm512_broadcast_i32x4(_mm_setr_epi8(
+            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
+        )),
+    );
+    // Byte = 1 where bit 7 is clear (sign +1), else 0: (!(x >> 7)) & 1.
+    let shifted = _mm512_srli_epi16::<7>(per_key);
+    let bits =
+        _mm512_ternarylogic_epi32::<0x0C>(shifted, _mm512_set1_epi8(1), _mm512_setzero_si512());
+    // Σ bit_L · 2^L over the 4 bytes of each unit.
+    let pairs = _mm512_maddubs_epi16(bits, _mm512_set1_epi16(0x0201));
+    _mm512_madd_epi16(pairs, _mm512_set1_epi32(0x0004_0001))
 }
 
 /// Stores, for 16 keys, the 4-bit numbers whose bit `i` is bit `l` (the key) of `masks[i]`.
@@ -259,16 +327,11 @@ fn store_nibbles(dst: &mut [u32], masks: &[u16; GROUP]) {
     unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), v) };
 }
 
-/// The codebook values of 16 index bytes (bit 7 ignored by the table lookups).
+/// The codebook values of 16 indices, one per 32-bit lane (bits above the table size are ignored by the table
+/// lookups; the gather needs them zero).
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
-fn lookup<const LOOKUP: u8>(
-    lane_bytes: &[u8; 16],
-    table: &[__m512; 2],
-    codebook: &[f32],
-) -> __m512 {
-    // SAFETY: `lane_bytes` holds 16 readable bytes.
-    let index = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(lane_bytes.as_ptr().cast()) });
+fn lookup<const LOOKUP: u8>(index: __m512i, table: &[__m512; 2], codebook: &[f32]) -> __m512 {
     match LOOKUP {
         TABLE16 => _mm512_permutexvar_ps(index, table[0]),
         TABLE32 => _mm512_permutex2var_ps(table[0], index, table[1]),
@@ -363,46 +426,84 @@ fn prefetch_keys(inputs: &Inputs, first: usize, count: usize, part: usize, parts
 /// bytes of column `16·L + c` (row 0 first).
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
-// The stages read most clearly as index arithmetic on the register arrays.
-#[allow(clippy::needless_range_loop)]
 fn transpose(r: &[__m512i; 16]) -> [__m512i; 16] {
-    let zero = _mm512_setzero_si512();
-    // Bytes → 16-bit units of (row 2g, row 2g+1); half h holds columns 8h .. 8h+7.
-    let mut a = [[zero; 2]; 8];
-    for g in 0..8 {
-        a[g][0] = _mm512_unpacklo_epi8(r[2 * g], r[2 * g + 1]);
-        a[g][1] = _mm512_unpackhi_epi8(r[2 * g], r[2 * g + 1]);
-    }
-    // → 32-bit units of rows 4q .. 4q+3; columns 8h + 4h2 ..
-    let mut b = [[[zero; 2]; 2]; 4];
-    for q in 0..4 {
-        for h in 0..2 {
-            b[q][h][0] = _mm512_unpacklo_epi16(a[2 * q][h], a[2 * q + 1][h]);
-            b[q][h][1] = _mm512_unpackhi_epi16(a[2 * q][h], a[2 * q + 1][h]);
-        }
-    }
-    // → 64-bit units of rows 8o .. 8o+7; columns 8h + 4h2 + 2h3 ..
-    let mut c = [[[[zero; 2]; 2]; 2]; 2];
-    for o in 0..2 {
-        for h in 0..2 {
-            for h2 in 0..2 {
-                c[o][h][h2][0] = _mm512_unpacklo_epi32(b[2 * o][h][h2], b[2 * o + 1][h][h2]);
-                c[o][h][h2][1] = _mm512_unpackhi_epi32(b[2 * o][h][h2], b[2 * o + 1][h][h2]);
-            }
-        }
-    }
-    // → 128-bit units of all 16 rows; column 8h + 4h2 + 2h3 + h4.
-    let mut out = [zero; 16];
-    for h in 0..2 {
-        for h2 in 0..2 {
-            for h3 in 0..2 {
-                let col = 8 * h + 4 * h2 + 2 * h3;
-                out[col] = _mm512_unpacklo_epi64(c[0][h][h2][h3], c[1][h][h2][h3]);
-                out[col + 1] = _mm512_unpackhi_epi64(c[0][h][h2][h3], c[1][h][h2][h3]);
-            }
-        }
-    }
-    out
+    // Straight-line code with constant indices, so that all 16 rows stay in registers.
+    // Stage 1: bytes → 16-bit units of rows (2g, 2g+1); a[2g + h] holds columns 8h .. 8h+7.
+    let a = [
+        _mm512_unpacklo_epi8(r[0], r[1]),
+        _mm512_unpackhi_epi8(r[0], r[1]),
+        _mm512_unpacklo_epi8(r[2], r[3]),
+        _mm512_unpackhi_epi8(r[2], r[3]),
+        _mm512_unpacklo_epi8(r[4], r[5]),
+        _mm512_unpackhi_epi8(r[4], r[5]),
+        _mm512_unpacklo_epi8(r[6], r[7]),
+        _mm512_unpackhi_epi8(r[6], r[7]),
+        _mm512_unpacklo_epi8(r[8], r[9]),
+        _mm512_unpackhi_epi8(r[8], r[9]),
+        _mm512_unpacklo_epi8(r[10], r[11]),
+        _mm512_unpackhi_epi8(r[10], r[11]),
+        _mm512_unpacklo_epi8(r[12], r[13]),
+        _mm512_unpackhi_epi8(r[12], r[13]),
+        _mm512_unpacklo_epi8(r[14], r[15]),
+        _mm512_unpackhi_epi8(r[14], r[15]),
+    ];
+    // Stage 2: 32-bit units of rows 4q .. 4q+3; b[4q + 2h + h2] holds columns 8h + 4h2 ...
+    let b = [
+        _mm512_unpacklo_epi16(a[0], a[2]),
+        _mm512_unpackhi_epi16(a[0], a[2]),
+        _mm512_unpacklo_epi16(a[1], a[3]),
+        _mm512_unpackhi_epi16(a[1], a[3]),
+        _mm512_unpacklo_epi16(a[4], a[6]),
+        _mm512_unpackhi_epi16(a[4], a[6]),
+        _mm512_unpacklo_epi16(a[5], a[7]),
+        _mm512_unpackhi_epi16(a[5], a[7]),
+        _mm512_unpacklo_epi16(a[8], a[10]),
+        _mm512_unpackhi_epi16(a[8], a[10]),
+        _mm512_unpacklo_epi16(a[9], a[11]),
+        _mm512_unpackhi_epi16(a[9], a[11]),
+        _mm512_unpacklo_epi16(a[12], a[14]),
+        _mm512_unpackhi_epi16(a[12], a[14]),
+        _mm512_unpacklo_epi16(a[13], a[15]),
+        _mm512_unpackhi_epi16(a[13], a[15]),
+    ];
+    // Stage 3: 64-bit units of rows 8o .. 8o+7; c[8o + 4h + 2h2 + h3] holds columns 8h + 4h2 + 2h3 ...
+    let c = [
+        _mm512_unpacklo_epi32(b[0], b[4]),
+        _mm512_unpackhi_epi32(b[0], b[4]),
+        _mm512_unpacklo_epi32(b[1], b[5]),
+        _mm512_unpackhi_epi32(b[1], b[5]),
+        _mm512_unpacklo_epi32(b[2], b[6]),
+        _mm512_unpackhi_epi32(b[2], b[6]),
+        _mm512_unpacklo_epi32(b[3], b[7]),
+        _mm512_unpackhi_epi32(b[3], b[7]),
+        _mm512_unpacklo_epi32(b[8], b[12]),
+        _mm512_unpackhi_epi32(b[8], b[12]),
+        _mm512_unpacklo_epi32(b[9], b[13]),
+        _mm512_unpackhi_epi32(b[9], b[13]),
+        _mm512_unpacklo_epi32(b[10], b[14]),
+        _mm512_unpackhi_epi32(b[10], b[14]),
+        _mm512_unpacklo_epi32(b[11], b[15]),
+        _mm512_unpackhi_epi32(b[11], b[15]),
+    ];
+    // Stage 4: 128-bit units of all 16 rows; output 8h + 4h2 + 2h3 + h4 is that column.
+    [
+        _mm512_unpacklo_epi64(c[0], c[8]),
+        _mm512_unpackhi_epi64(c[0], c[8]),
+        _mm512_unpacklo_epi64(c[1], c[9]),
+        _mm512_unpackhi_epi64(c[1], c[9]),
+        _mm512_unpacklo_epi64(c[2], c[10]),
+        _mm512_unpackhi_epi64(c[2], c[10]),
+        _mm512_unpacklo_epi64(c[3], c[11]),
+        _mm512_unpackhi_epi64(c[3], c[11]),
+        _mm512_unpacklo_epi64(c[4], c[12]),
+        _mm512_unpackhi_epi64(c[4], c[12]),
+        _mm512_unpacklo_epi64(c[5], c[13]),
+        _mm512_unpackhi_epi64(c[5], c[13]),
+        _mm512_unpacklo_epi64(c[6], c[14]),
+        _mm512_unpackhi_epi64(c[6], c[14]),
+        _mm512_unpacklo_epi64(c[7], c[15]),
+        _mm512_unpackhi_epi64(c[7], c[15]),
+    ]
 }
 
 /// Stores the 16 transposed registers: register `c`, lane `L` goes to slot `4·c + L`.
@@ -429,6 +530,7 @@ fn positive_masks(t: &[__m512i; 16]) -> [u64; 16] {
 
 /// `N` queries × [`TILE`] keys, accumulated over D, then combined and stored.
 #[target_feature(enable = "avx512f,avx512bw")]
+#[inline(never)]
 fn kernel<const N: usize>(
     scratch: &Scratch,
     blk: &QueryBlock<'_>,
