@@ -56,15 +56,17 @@ impl Tile {
     /// Decodes keys `s0 .. s0 + nk` (`1 ≤ nk ≤ TILE`) of `inputs`; `codebook` has 256 entries.
     #[inline(always)]
     pub(crate) fn decode(&mut self, inputs: &Inputs, codebook: &[f32], s0: usize, nk: usize) {
-        let shape = inputs.shape();
-        let d = shape.d;
-        let coef = shape.qjl_coef() as f32;
-        let table: &[f32; 256] = codebook
-            .try_into()
-            .expect("the projection pads the codebook to 256 entries");
-        let vals = self.vals.as_mut_slice().as_chunks_mut::<TILE>().0;
-        let pos = self.pos.as_mut_slice().as_chunks_mut::<TILE>().0;
+        self.start(inputs, s0, nk);
+        self.decode_dims(inputs, codebook, s0, nk, 0..inputs.shape().d);
+    }
+
+    /// Sets the coefficients of keys `s0 .. s0 + nk` and zeroes the lanes past `nk`.
+    #[inline(always)]
+    pub(crate) fn start(&mut self, inputs: &Inputs, s0: usize, nk: usize) {
+        let coef = inputs.shape().qjl_coef() as f32;
         if nk < TILE {
+            let vals = self.vals.as_mut_slice().as_chunks_mut::<TILE>().0;
+            let pos = self.pos.as_mut_slice().as_chunks_mut::<TILE>().0;
             for row in vals.iter_mut().chain(pos.iter_mut()) {
                 row[nk..].fill(0.0);
             }
@@ -76,10 +78,28 @@ impl Tile {
                 0.0
             };
         }
+    }
+
+    /// Decodes dimensions `dims` of keys `s0 .. s0 + nk`, one element at a time.
+    #[inline(always)]
+    pub(crate) fn decode_dims(
+        &mut self,
+        inputs: &Inputs,
+        codebook: &[f32],
+        s0: usize,
+        nk: usize,
+        dims: std::ops::Range<usize>,
+    ) {
+        let d = inputs.shape().d;
+        let table: &[f32; 256] = codebook
+            .try_into()
+            .expect("the projection pads the codebook to 256 entries");
+        let vals = &mut self.vals.as_mut_slice().as_chunks_mut::<TILE>().0[dims.clone()];
+        let pos = &mut self.pos.as_mut_slice().as_chunks_mut::<TILE>().0[dims.clone()];
         for l in 0..nk.min(TILE) {
             let s = s0 + l;
-            let idx = &inputs.k_idx[s * d..(s + 1) * d];
-            let signs = &inputs.qjl_signs[s * d..(s + 1) * d];
+            let idx = &inputs.k_idx[s * d + dims.start..s * d + dims.end];
+            let signs = &inputs.qjl_signs[s * d + dims.start..s * d + dims.end];
             for ((v, p), (&i, &sign)) in vals
                 .iter_mut()
                 .zip(pos.iter_mut())
@@ -89,6 +109,18 @@ impl Tile {
                 p[l] = if sign > 0 { 1.0 } else { 0.0 };
             }
         }
+    }
+
+    /// `vals`, `pos` and `cg`, for a decoder of its own (the AVX2 path's).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn parts_mut(
+        &mut self,
+    ) -> (&mut [[f32; TILE]], &mut [[f32; TILE]], &mut [f32; TILE]) {
+        (
+            self.vals.as_mut_slice().as_chunks_mut().0,
+            self.pos.as_mut_slice().as_chunks_mut().0,
+            &mut self.cg,
+        )
     }
 }
 
