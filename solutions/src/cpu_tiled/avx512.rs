@@ -561,8 +561,11 @@ fn kernel<const N: usize>(
     }
     // Whole groups of 4 positions, then the last, partial group (its missing positions weigh 0 in the tables).
     let whole = d / GROUP;
+    // An opaque trip count keeps the 4 positions of a group a loop: unrolled, the compiler loads all 12 value
+    // vectors up front and runs out of registers.
+    let group = std::hint::black_box(GROUP);
     for g in 0..whole {
-        for i in 0..GROUP {
+        for i in 0..group {
             fma_position(&mut acc, &vals[GROUP * g + i], &qp[GROUP * g + i]);
         }
         lookup_group(&mut sg, &nibs[g], &tables[g * N..(g + 1) * N]);
