@@ -8,6 +8,8 @@
 //! cargo bench -p harness --bench cpu -- perf/     # criterion filters work as usual
 //! ```
 //!
+//! The FMA peak is measured before and after the benchmarks, and the higher of the two is used.
+//!
 //! Times are warm: one input set, called back to back, so its 12.9 MB stay in the last-level cache between
 //! calls. The median is criterion's (the median over samples of each sample's time per call), recomputed from
 //! the samples criterion takes, so the summary and criterion's report agree.
@@ -165,6 +167,18 @@ fn main() {
     }
     criterion.final_summary();
     if !results.is_empty() {
-        print_summary(&peak, &results);
+        // The peak is measured before and after the benchmarks and the better one kept: on a shared machine a
+        // busy moment during one measurement would otherwise inflate the percentages.
+        let after = cpu_peak::measure();
+        println!(
+            "\nFMA peak measured before: {:.1} GFLOP/s, after: {:.1} GFLOP/s",
+            peak.fma_gflops, after.fma_gflops
+        );
+        let best = if after.fma_gflops > peak.fma_gflops {
+            after
+        } else {
+            peak
+        };
+        print_summary(&best, &results);
     }
 }
