@@ -8,12 +8,13 @@
 //!    task writes its own column range of every output row (`[B, S]` row-major; ranges start on 16-key, that
 //!    is 64-byte, boundaries of each row and the buffer starts on a cache line);
 //! 3. in each chunk, decodes one tile of keys at a time (indices to codebook values, signs to a form the kernel
-//!    adds without multiplying) and runs a register-blocked kernel over every block of queries, so each decoded
+//!    uses without multiplying) and runs a register-blocked kernel over every block of queries, so each decoded
 //!    value is loaded once per block of queries and reused by all of them.
 //!
-//! The AVX-512 path keeps the signs as bit masks and adds the QJL weights with masked adds, which run on the
-//! floating-point add pipes beside the FMAs of the codebook term: the two halves of the work overlap instead of
-//! queueing for the FMA pipes.
+//! The AVX-512 path (module `avx512`) adds the QJL term by table lookup: the signs of 4 dimensions form one 4-bit
+//! number per key, which picks one of 16 precomputed sums of the query's weights, so that term costs one permute
+//! and one add per 4 dimensions instead of 4 multiply-adds, and the FMAs are left to the codebook term. The
+//! other paths multiply by 0.0 / 1.0.
 
 mod aligned;
 #[cfg(target_arch = "x86_64")]
@@ -39,7 +40,7 @@ use project::Projection;
 /// An instruction-set path of `cpu-tiled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Isa {
-    /// x86-64 with AVX-512F and AVX-512BW: 16 keys per vector, signs as mask registers.
+    /// x86-64 with AVX-512F and AVX-512BW: 16 keys per vector, the QJL term by table lookup.
     Avx512,
     /// x86-64 with AVX2 and FMA: 8 keys per vector.
     Avx2,

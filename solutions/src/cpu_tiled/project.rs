@@ -2,8 +2,8 @@
 //! per-query sum `−Σ_d (Q·S_matᵀ)[b,d]`, and the codebook padded to 256 entries.
 //!
 //! With `p[s,d] = 1` where `qjl_signs[s,d] = +1` and 0 where it is −1, the QJL sum is
-//! `Σ_d Qs[b,d]·sigma[s,d] = Σ_d 2·Qs[b,d]·p[s,d] − Σ_d Qs[b,d]`, so a kernel only adds the weight `2·Qs` where
-//! the sign is positive (one masked add, no multiply) and starts from `−Σ_d Qs`.
+//! `Σ_d Qs[b,d]·sigma[s,d] = Σ_d 2·Qs[b,d]·p[s,d] − Σ_d Qs[b,d]`, so a kernel only sums the weight `2·Qs` where
+//! the sign is positive and starts from `−Σ_d Qs`.
 //!
 //! For kernels that add the QJL term by table lookup, it also builds, per query and per group of 4 consecutive
 //! kernel positions `4g .. 4g+4`, the 16 sums `T[g][n] = Σ_{i : bit i of n} 2·Qs[b, 4g+i]` (positions past D
