@@ -101,7 +101,7 @@ fn exported_cases_run_and_describe_themselves() {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let table = text(&out.stdout);
         assert!(
-            table.contains(" 1 pass") && !table.contains("wrong-answer"),
+            table.contains(" 2 pass") && !table.contains("wrong-answer"),
             "{table}"
         );
         // npz stores no name: the file's stem names the case; safetensors keeps it.

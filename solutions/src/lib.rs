@@ -9,6 +9,7 @@
 //! The harness owns generation, the oracle, checking, timing and reporting; a variant never judges itself.
 
 pub mod cpu_naive;
+pub mod cpu_tiled;
 pub mod cuda;
 pub mod known_bad;
 pub mod problem;
@@ -23,6 +24,7 @@ pub use solution::{Availability, Backend, POISON, Prepared, Solution, SolveError
 pub fn registry() -> Vec<Box<dyn Solution>> {
     vec![
         Box::new(cpu_naive::CpuNaive),
+        Box::new(cpu_tiled::CpuTiled::new()),
         Box::new(cuda::smem::CudaSmem),
         Box::new(cuda::warpspec::CudaWarpspec),
     ]

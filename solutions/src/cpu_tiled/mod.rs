@@ -1,0 +1,383 @@
+//! `cpu-tiled`: the reduced form on every core, with the SIMD path chosen at run time (AVX-512, AVX2+FMA, NEON or
+//! portable scalar code).
+//!
+//! One solve:
+//!
+//! 1. projects the queries once: `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` (see [`project`] for the exact form kept);
+//! 2. splits the keys into contiguous chunks, one rayon task each, every chunk a whole number of tiles, so each
+//!    task writes its own column range of every output row (`[B, S]` row-major; ranges start on 16-key, that
+//!    is 64-byte, boundaries of each row and the buffer starts on a cache line);
+//! 3. in each chunk, decodes one tile of keys at a time (indices to codebook values, signs to a form the kernel
+//!    uses without multiplying) and runs a register-blocked kernel over every block of queries, so each decoded
+//!    value is loaded once per block of queries and reused by all of them.
+//!
+//! The AVX-512 path (module `avx512`) adds the QJL term by table lookup: the signs of 4 dimensions form one 4-bit
+//! number per key, which picks one of 16 precomputed sums of the query's weights, so that term costs one permute
+//! and one add per 4 dimensions instead of 4 multiply-adds, and the FMAs are left to the codebook term. The
+//! other paths multiply by 0.0 / 1.0.
+
+mod aligned;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "aarch64")]
+mod neon;
+mod portable;
+mod project;
+
+use std::fmt;
+
+use rayon::prelude::*;
+
+use crate::problem::{Inputs, Shape};
+use crate::solution::{
+    Availability, Backend, POISON, Prepared, Solution, SolveError, check_output_len,
+};
+use aligned::Aligned;
+use project::Projection;
+
+/// An instruction-set path of `cpu-tiled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// x86-64 with AVX-512F and AVX-512BW: 16 keys per vector, the QJL term by table lookup.
+    Avx512,
+    /// x86-64 with AVX2 and FMA: 8 keys per vector.
+    Avx2,
+    /// aarch64 with NEON: 4 keys per vector.
+    Neon,
+    /// Plain Rust, any machine.
+    Scalar,
+}
+
+impl Isa {
+    /// Every path, fastest first.
+    pub const ALL: [Isa; 4] = [Isa::Avx512, Isa::Avx2, Isa::Neon, Isa::Scalar];
+
+    /// The short name (`avx512`, `avx2`, `neon`, `scalar`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Neon => "neon",
+            Isa::Scalar => "scalar",
+        }
+    }
+
+    /// Whether this CPU can run the path (detected at run time).
+    pub fn is_supported(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => std::arch::is_aarch64_feature_detected!("neon"),
+            Isa::Scalar => true,
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The fastest path this CPU supports.
+    pub fn best() -> Isa {
+        Isa::ALL
+            .into_iter()
+            .find(|isa| isa.is_supported())
+            .unwrap_or(Isa::Scalar)
+    }
+
+    /// What this CPU lacks for the path.
+    fn missing(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "this CPU lacks AVX-512F/BW (or is not x86-64)",
+            Isa::Avx2 => "this CPU lacks AVX2 and FMA (or is not x86-64)",
+            Isa::Neon => "this CPU lacks NEON (or is not aarch64)",
+            Isa::Scalar => "",
+        }
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A path that was detected on this CPU; the only way to reach the `unsafe` SIMD code.
+#[derive(Debug, Clone, Copy)]
+struct Detected(Isa);
+
+impl Detected {
+    fn new(isa: Isa) -> Option<Self> {
+        isa.is_supported().then_some(Detected(isa))
+    }
+
+    /// Queries per block of this path's kernel.
+    fn query_block(self) -> usize {
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::QB,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::QB,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => neon::QB,
+            _ => portable::QB,
+        }
+    }
+
+    /// Whether this path's kernel adds the QJL term through the projection's sign tables.
+    fn uses_sign_tables(self) -> bool {
+        matches!(self.0, Isa::Avx512)
+    }
+
+    /// Keys per tile of this path.
+    fn tile(self) -> usize {
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::TILE,
+            _ => portable::TILE,
+        }
+    }
+
+    /// The order in which this path's kernel visits the dimensions (`order[k]` = dimension at position `k`).
+    fn kernel_order(self, d: usize) -> Vec<usize> {
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => avx512::kernel_order(d),
+            _ => (0..d).collect(),
+        }
+    }
+
+    fn scratch(self, shape: Shape) -> Scratch {
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => Scratch::Avx512(avx512::Scratch::new(shape.d)),
+            _ => Scratch::Tile(portable::Scratch::new(shape.d)),
+        }
+    }
+
+    fn project(self, proj: &mut Projection, inputs: &Inputs) {
+        match self.0 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Detected` exists only for paths this CPU supports.
+            Isa::Avx512 => unsafe { avx512::project(proj, inputs) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { avx2::project(proj, inputs) },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            Isa::Neon => unsafe { neon::project(proj, inputs) },
+            _ => proj.compute(inputs),
+        }
+    }
+
+    fn solve_chunk(
+        self,
+        inputs: &Inputs,
+        proj: &Projection,
+        s0: usize,
+        rows: &mut [&mut [f32]],
+        scratch: &mut Scratch,
+    ) {
+        match (self.0, scratch) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Detected` exists only for paths this CPU supports.
+            (Isa::Avx512, Scratch::Avx512(s)) => unsafe {
+                avx512::solve_chunk(inputs, proj, s0, rows, s)
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            (Isa::Avx2, Scratch::Tile(s)) => unsafe {
+                avx2::solve_chunk(inputs, proj, s0, rows, s)
+            },
+            #[cfg(target_arch = "aarch64")]
+            // SAFETY: as above.
+            (Isa::Neon, Scratch::Tile(s)) => unsafe {
+                neon::solve_chunk(inputs, proj, s0, rows, s)
+            },
+            (_, Scratch::Tile(s)) => portable::solve_chunk(inputs, proj, s0, rows, s),
+            #[cfg(target_arch = "x86_64")]
+            (_, Scratch::Avx512(_)) => {
+                unreachable!("AVX-512 scratch is made only for the AVX-512 path")
+            }
+        }
+    }
+}
+
+/// Per-task scratch, by tile layout.
+enum Scratch {
+    Tile(portable::Scratch),
+    #[cfg(target_arch = "x86_64")]
+    Avx512(avx512::Scratch),
+}
+
+/// Multiply-adds (B·S·D) below which one chunk is cheaper than waking other threads.
+const MIN_WORK_PER_CHUNK: usize = 1 << 18;
+
+/// Chunks per rayon thread: enough for work stealing to even out a late start.
+const CHUNKS_PER_THREAD: usize = 8;
+
+/// Keys per chunk: a whole number of tiles, so chunk boundaries fall on tile (and cache-line) boundaries.
+fn chunk_keys(shape: Shape, tile: usize) -> usize {
+    let tiles = shape.s.div_ceil(tile);
+    let by_work = (shape.b * shape.s * shape.d / MIN_WORK_PER_CHUNK).max(1);
+    let chunks = by_work
+        .min(rayon::current_num_threads() * CHUNKS_PER_THREAD)
+        .clamp(1, tiles);
+    tiles.div_ceil(chunks) * tile
+}
+
+/// The tiled, multi-threaded SIMD variant.
+pub struct CpuTiled {
+    isa: Isa,
+    name: String,
+    description: String,
+}
+
+impl CpuTiled {
+    /// The variant on the fastest path this CPU supports (what `registry()` lists, as `cpu-tiled`).
+    pub fn new() -> Self {
+        let isa = Isa::best();
+        Self::named(isa, "cpu-tiled".to_owned())
+    }
+
+    /// The variant forced onto `isa` (named `cpu-tiled-<isa>`); unavailable where the CPU lacks it. For tests
+    /// and comparisons of the paths on one machine.
+    pub fn with_isa(isa: Isa) -> Self {
+        Self::named(isa, format!("cpu-tiled-{}", isa.name()))
+    }
+
+    fn named(isa: Isa, name: String) -> Self {
+        let description = format!(
+            "reduced form (Q·Piᵀ, Q·S_matᵀ once), keys decoded per tile and reused by register-blocked \
+             queries; rayon over key chunks; SIMD path: {isa}"
+        );
+        Self {
+            isa,
+            name,
+            description,
+        }
+    }
+
+    /// The SIMD path this variant runs.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+}
+
+impl Default for CpuTiled {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Solution for CpuTiled {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn description(&self) -> &str {
+        &self.description
+    }
+
+    fn backend(&self) -> Backend {
+        Backend::Cpu
+    }
+
+    fn availability(&self) -> Availability {
+        if self.isa.is_supported() {
+            Availability::Available
+        } else {
+            Availability::Unavailable(self.isa.missing().to_owned())
+        }
+    }
+
+    fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
+        let isa = Detected::new(self.isa).ok_or_else(|| SolveError::Unavailable {
+            solution: self.name.clone(),
+            reason: self.isa.missing().to_owned(),
+        })?;
+        let shape = inputs.shape();
+        let chunk_keys = chunk_keys(shape, isa.tile());
+        let chunks = shape.s.div_ceil(chunk_keys);
+        let mut out = Aligned::zeroed(shape.output_len());
+        out.as_mut_slice().fill(POISON);
+        Ok(Box::new(TiledPrepared {
+            name: self.name.clone(),
+            inputs,
+            isa,
+            chunk_keys,
+            proj: Projection::new(
+                shape.b,
+                isa.query_block(),
+                isa.kernel_order(shape.d),
+                isa.uses_sign_tables(),
+            ),
+            scratch: (0..chunks).map(|_| isa.scratch(shape)).collect(),
+            out,
+        }))
+    }
+}
+
+/// One prepared input set of `cpu-tiled`: the projection buffers, per-chunk scratch and the output.
+struct TiledPrepared<'a> {
+    name: String,
+    inputs: &'a Inputs,
+    isa: Detected,
+    chunk_keys: usize,
+    proj: Projection,
+    scratch: Vec<Scratch>,
+    /// `[B, S]` row-major scores.
+    out: Aligned<f32>,
+}
+
+impl Prepared for TiledPrepared<'_> {
+    fn poison_output(&mut self) -> Result<(), SolveError> {
+        self.out.as_mut_slice().fill(POISON);
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<(), SolveError> {
+        let (inputs, isa, chunk_keys) = (self.inputs, self.isa, self.chunk_keys);
+        let shape = inputs.shape();
+        isa.project(&mut self.proj, inputs);
+        // Task c gets columns c·chunk_keys .. of every row.
+        let mut pieces: Vec<Vec<&mut [f32]>> = (0..self.scratch.len())
+            .map(|_| Vec::with_capacity(shape.b))
+            .collect();
+        for row in self.out.as_mut_slice().chunks_mut(shape.s) {
+            for (piece, part) in pieces.iter_mut().zip(row.chunks_mut(chunk_keys)) {
+                piece.push(part);
+            }
+        }
+        let proj = &self.proj;
+        if pieces.len() == 1 {
+            isa.solve_chunk(inputs, proj, 0, &mut pieces[0], &mut self.scratch[0]);
+        } else {
+            pieces
+                .into_par_iter()
+                .zip(self.scratch.par_iter_mut())
+                .enumerate()
+                .for_each(|(c, (mut rows, scratch))| {
+                    isa.solve_chunk(inputs, proj, c * chunk_keys, &mut rows, scratch);
+                });
+        }
+        Ok(())
+    }
+
+    fn read_output(&mut self, out: &mut [f32]) -> Result<(), SolveError> {
+        check_output_len(&self.name, out, self.out.as_slice().len())?;
+        out.copy_from_slice(self.out.as_slice());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""The reduced form of the TurboQuant attention-scores challenge in NumPy, timed: the baseline `cpu-tiled` is
+compared with.
+
+It reads a case written by the judge, computes, from the raw inputs on every call,
+
+    Qp = Q @ Pi.T
+    Qs = Q @ S_mat.T
+    scores = Qp @ codebook[K_idx].T + coef * gamma * (Qs @ qjl_signs.T)      with coef = sqrt(pi/2) / D
+
+in float32 (the two large products go to NumPy's BLAS, OpenBLAS in the PyPI wheels), reports the median time
+over repeated calls, and checks the result against the scores stored in the file (the judge's f64 oracle).
+
+How to run it (from the repository root):
+
+    pip install numpy
+    cargo run --release -p harness --bin judge -- case export --suite perf --out /tmp/perf.npz
+    python3 tools/numpy_reduced.py /tmp/perf.npz
+
+then, for the Rust side of the comparison in the same session:
+
+    cargo bench -p harness --bench cpu
+
+Options: --repeats N (timed calls, default 30), --warmup N (untimed calls first, default 3). BLAS uses every core
+unless told otherwise (for example OPENBLAS_NUM_THREADS=1). Exit status: 0 when the scores match the stored
+ones within the challenge's tolerance (|x - ref| <= 1e-3 + 1e-3·|ref|), 1 when they do not, 2 on bad input.
+"""
+
+import argparse
+import math
+import sys
+import time
+
+import numpy as np
+
+FIELDS = {
+    "Q": np.float32,
+    "K_idx": np.uint8,
+    "qjl_signs": np.int8,
+    "gamma": np.float32,
+    "Pi": np.float32,
+    "S_mat": np.float32,
+    "codebook": np.float32,
+    "scores": np.float32,
+}
+
+
+def reduced_form(q, k_idx, signs, gamma, pi, s_mat, codebook):
+    """Scores [B, S] from raw inputs, in float32."""
+    d = q.shape[1]
+    coef = np.float32(math.sqrt(math.pi / 2.0) / d)
+    qp = q @ pi.T
+    qs = q @ s_mat.T
+    values = codebook[k_idx]  # [S, D] float32; K_idx is uint8, so indices >= 128 stay positive
+    return qp @ values.T + (coef * gamma) * (qs @ signs.astype(np.float32).T)
+
+
+def fail(message):
+    """Reports bad input and exits with status 2."""
+    print(message, file=sys.stderr)
+    sys.exit(2)
+
+
+def load(path):
+    try:
+        case = np.load(path)
+    except (OSError, ValueError) as e:
+        fail(f"{path}: cannot read: {e}")
+    arrays = {}
+    for name, dtype in FIELDS.items():
+        if name not in case.files:
+            fail(f"{path}: no '{name}' array (write the case with `judge case export ... --out FILE.npz`)")
+        a = case[name]
+        if a.dtype != dtype:
+            fail(f"{path}: '{name}' is {a.dtype}, expected {np.dtype(dtype)}")
+        arrays[name] = a
+    return arrays
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("case", help=".npz case file written by `judge case export`")
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls (default 30)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
+    args = parser.parse_args()
+    if args.repeats < 1 or args.warmup < 0:
+        parser.error("--repeats must be at least 1 and --warmup at least 0")
+
+    a = load(args.case)
+    inputs = [a[k] for k in ("Q", "K_idx", "qjl_signs", "gamma", "Pi", "S_mat", "codebook")]
+    b, d = a["Q"].shape
+    s = a["K_idx"].shape[0]
+    c = a["codebook"].shape[0]
+
+    for _ in range(args.warmup):
+        reduced_form(*inputs)
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        out = reduced_form(*inputs)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    median = float(np.median(times))
+
+    ref = a["scores"].astype(np.float64)
+    got = out.astype(np.float64)
+    err = np.abs(got - ref)
+    rel_frob = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), np.finfo(np.float64).tiny))
+    passed = bool(np.all(err <= 1e-3 + 1e-3 * np.abs(ref)))
+    flops = 4.0 * b * s * d  # 2·B·S·D·2, the count the cpu bench uses
+
+    print(f"case: {args.case}  B={b} S={s} D={d} C={c}")
+    print(f"numpy {np.__version__}, BLAS: {blas_name()}")
+    print(
+        f"reduced form: median {median * 1e3:.3f} ms  min {times[0] * 1e3:.3f} ms  "
+        f"max {times[-1] * 1e3:.3f} ms over {args.repeats} calls; {flops / median / 1e9:.1f} GFLOP/s (2·B·S·D·2)"
+    )
+    print(
+        f"check against stored scores: max abs err {err.max():.2e}, rel Frobenius {rel_frob:.2e}: "
+        f"{'pass' if passed else 'FAIL'} (atol = rtol = 1e-3)"
+    )
+    return 0 if passed else 1
+
+
+def blas_name():
+    try:
+        info = np.show_config(mode="dicts")
+        blas = info["Build Dependencies"]["blas"]
+        return f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except (TypeError, KeyError):
+        return "unknown"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
