@@ -35,6 +35,7 @@ use crate::results::Mode;
 pub use sampler::{
     DeviceCopy, EmptyKernel, GpuSampler, Timed, measure_copy, measure_copy_with, measure_empty,
 };
+pub use timer::Hold;
 
 /// What the cache holds when the timed call starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
