@@ -104,6 +104,7 @@ fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>
         call_s: 1.5,
         startup_s: 30.0,
         memory_bytes: 256 * MIB,
+        ..Limits::default()
     };
     GatePlan {
         submission: Submission::new(submission, None).unwrap(),

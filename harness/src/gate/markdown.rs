@@ -139,6 +139,16 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
                 perf.median_s / floor.seconds
             );
         }
+        if let Some(busy) = &perf.busy_after {
+            let _ = writeln!(
+                md,
+                "- device busy after the end event: fastest {}, median {} over {} calls (work left on another \
+                 stream shows here)",
+                format_seconds(busy.fastest_s),
+                format_seconds(busy.median_s),
+                busy.calls
+            );
+        }
         if let Some(c) = &perf.baseline {
             let _ = writeln!(
                 md,
