@@ -128,14 +128,18 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
             format_seconds(perf.repeat_median_s)
         );
         if let Some(floor) = &perf.floor {
+            let flops = match (floor.flops_s, floor.peak_gflops) {
+                (Some(t), Some(peak)) => {
+                    format!(", flops {} at {peak:.0} GFLOP/s", format_seconds(t))
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 md,
-                "- physical floor {} (bytes {} at {:.0} GB/s, flops {} at {:.0} GFLOP/s): the median is {:.1}× above it",
+                "- physical floor {} (bytes {} at {:.0} GB/s{flops}): the median is {:.1}× above it",
                 format_seconds(floor.seconds),
                 format_seconds(floor.bytes_s),
                 floor.bandwidth_gbps,
-                format_seconds(floor.flops_s),
-                floor.peak_gflops,
                 perf.median_s / floor.seconds
             );
         }

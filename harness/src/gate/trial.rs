@@ -714,17 +714,21 @@ pub fn assess(measured: Measured, floor: Option<Floor>, baseline: Option<&Baseli
     if let Some(floor) = floor
         && measured.fastest_s < floor.threshold()
     {
+        let flops = match (floor.flops_s, floor.peak_gflops) {
+            (Some(t), Some(peak)) => format!(
+                "; {} flops at {peak:.0} GFLOP/s: {}",
+                floor.flops,
+                format_seconds(t)
+            ),
+            _ => String::new(),
+        };
         findings.push(format!(
-            "a call took {}, below a quarter of the physical floor of {} ({} bytes at {:.0} GB/s: {}; \
-             {} flops at {:.0} GFLOP/s: {})",
+            "a call took {}, below a quarter of the physical floor of {} ({} bytes at {:.0} GB/s: {}{flops})",
             format_seconds(measured.fastest_s),
             format_seconds(floor.seconds),
             floor.bytes,
             floor.bandwidth_gbps,
             format_seconds(floor.bytes_s),
-            floor.flops,
-            floor.peak_gflops,
-            format_seconds(floor.flops_s),
         ));
     }
     if repeat_ratio < REPEAT_RATIO {
