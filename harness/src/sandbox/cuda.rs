@@ -119,9 +119,18 @@ impl CudaExecutor {
                 None
             }
         };
+        let legacy = ctx.default_stream();
+        if let Some(hold) = &hold {
+            // One launch now, so that what the context sets up at its first launch (local memory for every
+            // resident thread) is in place before the memory in use is first read, and not counted as the
+            // submission's.
+            hold.enqueue_for(&legacy, 0)?;
+            hold.release();
+            gpu.synchronize_device("a first launch on the device")?;
+        }
         Ok(CudaExecutor {
             gpu,
-            legacy: ctx.default_stream(),
+            legacy,
             hold,
             start: event("creating the start event")?,
             end: event("creating the end event")?,
