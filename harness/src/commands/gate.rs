@@ -145,24 +145,6 @@ fn print_summary(summary: &GateSummary) {
                 busy.calls
             );
         }
-        if let Some(busy) = &perf.busy_after {
-            println!(
-                "device busy after the end event: fastest {}, median {} ({} of {} calls unheld)",
-                format_seconds(busy.fastest_s),
-                format_seconds(busy.median_s),
-                busy.unheld,
-                busy.calls
-            );
-        }
-        if let Some(busy) = &perf.busy_after {
-            println!(
-                "device busy after the end event: fastest {}, median {} ({} of {} calls unheld)",
-                format_seconds(busy.fastest_s),
-                format_seconds(busy.median_s),
-                busy.unheld,
-                busy.calls
-            );
-        }
         if let Some(c) = &perf.baseline {
             println!(
                 "baseline {} ({}, {}): {:.2}× (allowed {:.2}×)",

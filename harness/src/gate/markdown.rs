@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use solutions::Backend;
+
 use super::{GateSummary, SeedSource};
 use crate::commands::{format_error, format_seconds};
 use crate::results::{Clock, Entry};
@@ -61,9 +63,16 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
     );
     let _ = writeln!(md, "| seed | {} ({seed_note}) |", summary.seed);
     let _ = writeln!(md, "| reproduce | `{}` |", summary.reproduce());
+    let device = match summary.backend {
+        Backend::Cuda => format!(
+            ", {} MiB of device memory",
+            summary.limits.device_memory_bytes >> 20
+        ),
+        Backend::Cpu => String::new(),
+    };
     let _ = writeln!(
         md,
-        "| limits | {} s per call, {} MiB of memory |",
+        "| limits | {} s per call, {} MiB of memory{device} |",
         summary.limits.call_s,
         summary.limits.memory_bytes >> 20
     );
