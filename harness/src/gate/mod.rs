@@ -156,10 +156,14 @@ impl GateSummary {
             .unwrap_or(ExitStatus::Internal)
     }
 
-    /// The command line that reproduces this run.
+    /// The command line that reproduces this run (with `--backend` for a prebuilt library).
     pub fn reproduce(&self) -> String {
+        let backend = match self.kind {
+            SourceKind::Library => format!(" --backend {}", self.backend),
+            _ => String::new(),
+        };
         format!(
-            "judge gate --submission {} --seed {}",
+            "judge gate --submission {}{backend} --seed {}",
             self.submission.display(),
             self.seed
         )
