@@ -100,7 +100,10 @@ fn exported_cases_run_and_describe_themselves() {
         let out = judge(&["run", "--all", "--case", p, "--quiet"]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let table = text(&out.stdout);
-        assert!(table.contains(" 1 pass") && !table.contains("wrong-answer"), "{table}");
+        assert!(
+            table.contains(" 1 pass") && !table.contains("wrong-answer"),
+            "{table}"
+        );
         // npz stores no name: the file's stem names the case; safetensors keeps it.
         assert!(
             table.contains(if ext == "npz" { "c  " } else { "public-05" }),
