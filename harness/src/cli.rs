@@ -246,6 +246,10 @@ pub struct SandboxArgs {
     /// Resident-memory limit of the worker, in MiB; past it the worker is killed (verdict memory-limit).
     #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes / MIB)]
     pub memory_limit: u64,
+    /// Device-memory limit of a CUDA submission, in MiB: what it may hold when a call returns, beyond the
+    /// worker's own use; past it the worker is killed (verdict memory-limit).
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().device_memory_bytes / MIB)]
+    pub device_memory_limit: u64,
     /// Wall-clock limit of compiling a submission, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = positive)]
     pub compile_time_limit: f64,
@@ -257,6 +261,7 @@ impl SandboxArgs {
         Limits {
             call_s: self.time_limit,
             memory_bytes: self.memory_limit.saturating_mul(MIB),
+            device_memory_bytes: self.device_memory_limit.saturating_mul(MIB),
             ..Limits::default()
         }
     }

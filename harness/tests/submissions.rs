@@ -3,13 +3,17 @@
 //! run in this process on a reduced case list with small limits. The judge must survive the crashing, hanging
 //! and memory-hungry ones: each test goes on to check every case's verdict after them.
 //!
-//! The `.cu` fixtures are checked here only for a well-formed header; running them needs the CUDA worker.
+//! The `.cu` fixtures are checked here only for a well-formed header; `tests/gpu_submissions.rs` runs them on a
+//! GPU.
+
+mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::{expectation, fixture_files, fixtures, reduced_functional};
 use harness::challenge::DEFAULT_TOLERANCE;
 use harness::challenge::generate::Generator;
 use harness::challenge::suites::{CaseSpec, Suite};
@@ -26,41 +30,6 @@ use harness::verdict::Verdict;
 use solutions::Shape;
 
 const SEED: u64 = 20_250_419;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/submissions")
-}
-
-/// What a fixture's header says it must get.
-#[derive(Debug)]
-struct Expectation {
-    verdict: Verdict,
-    reason: Option<String>,
-    baseline: Option<PathBuf>,
-}
-
-fn expectation(path: &Path) -> Expectation {
-    let text = std::fs::read_to_string(path).unwrap();
-    let field = |key: &str| {
-        text.lines()
-            .take_while(|l| l.starts_with("//"))
-            .find_map(|l| {
-                l.strip_prefix("//")?
-                    .trim()
-                    .strip_prefix(key)?
-                    .strip_prefix(':')
-            })
-            .map(|v| v.trim().to_owned())
-    };
-    let verdict =
-        field("expect").unwrap_or_else(|| panic!("{}: no `// expect:` line", path.display()));
-    Expectation {
-        verdict: Verdict::from_name(&verdict)
-            .unwrap_or_else(|| panic!("{}: unknown verdict '{verdict}'", path.display())),
-        reason: field("expect-reason"),
-        baseline: field("expect-baseline").map(|p| path.parent().unwrap().join(p)),
-    }
-}
 
 /// A quick measurement of this CPU's limits, shared by every test of this file.
 fn peak() -> CpuPeak {
@@ -79,21 +48,7 @@ fn peak() -> CpuPeak {
 /// The reduced case list: S = 1 (public-01), S not a multiple of 4 or 8 (public-07), D not a power of two,
 /// C = 256 with indices ≥ 128, and a small timed case.
 fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>) -> GatePlan {
-    let functional = Suite::Functional
-        .specs()
-        .into_iter()
-        .filter(|s| {
-            [
-                "public-01",
-                "public-03",
-                "public-06",
-                "public-07",
-                "edge-c256-high-idx",
-            ]
-            .contains(&s.name)
-        })
-        .map(|s| CaseRef::Spec(Suite::Functional, s))
-        .collect();
+    let functional = reduced_functional();
     let timed = CaseSpec {
         name: "perf-small",
         shape: Shape::new(32, 1024, 256, 16),
@@ -104,6 +59,7 @@ fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>
         call_s: 1.5,
         startup_s: 30.0,
         memory_bytes: 256 * MIB,
+        ..Limits::default()
     };
     GatePlan {
         submission: Submission::new(submission, None).unwrap(),
@@ -275,21 +231,14 @@ fn the_good_solution_is_timed_and_checked_on_every_call() {
 
 #[test]
 fn cuda_fixtures_state_their_verdicts() {
-    let mut count = 0;
-    for dir in ["good", "bad"] {
-        for entry in std::fs::read_dir(fixtures().join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "cu") {
-                let e = expectation(&path);
-                assert_eq!(
-                    dir == "good",
-                    e.verdict == Verdict::Pass,
-                    "{}",
-                    path.display()
-                );
-                count += 1;
-            }
-        }
+    let files = fixture_files("cu");
+    for file in &files {
+        let e = expectation(&fixtures().join(file));
+        assert_eq!(
+            file.starts_with("good/"),
+            e.verdict == Verdict::Pass,
+            "{file}"
+        );
     }
-    assert!(count >= 8, "only {count} CUDA fixtures");
+    assert!(files.len() >= 8, "only {} CUDA fixtures", files.len());
 }

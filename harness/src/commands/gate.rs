@@ -123,11 +123,26 @@ fn print_summary(summary: &GateSummary) {
             format_seconds(perf.repeat_median_s)
         );
         if let Some(floor) = &perf.floor {
+            match floor.peak_gflops {
+                Some(peak) => println!(
+                    "physical floor {} ({:.0} GB/s, {peak:.0} GFLOP/s measured here)",
+                    format_seconds(floor.seconds),
+                    floor.bandwidth_gbps,
+                ),
+                None => println!(
+                    "physical floor {} (the bytes at {:.0} GB/s, a device copy measured here)",
+                    format_seconds(floor.seconds),
+                    floor.bandwidth_gbps,
+                ),
+            }
+        }
+        if let Some(busy) = &perf.busy_after {
             println!(
-                "physical floor {} ({:.0} GB/s, {:.0} GFLOP/s measured here)",
-                format_seconds(floor.seconds),
-                floor.bandwidth_gbps,
-                floor.peak_gflops
+                "device busy after the end event: fastest {}, median {} ({} of {} calls unheld)",
+                format_seconds(busy.fastest_s),
+                format_seconds(busy.median_s),
+                busy.unheld,
+                busy.calls
             );
         }
         if let Some(c) = &perf.baseline {

@@ -6,6 +6,10 @@
 //! The fraction is deliberately generous ([`SUSPICIOUS_FRACTION`]): warm caches read faster than memory, a
 //! peak measured on a busy machine reads low, and cleverer arithmetic (tables instead of multiplies) needs
 //! fewer flops than the reduced form. Only a time several times below every honest explanation is flagged.
+//!
+//! On a GPU the floor is the byte term alone ([`Floor::gpu`]), at the bandwidth of a device-to-device copy
+//! measured on the device: tensor cores do the reduced form's flops in less time than the bytes take, so no
+//! flop rate bounds an honest kernel from below.
 
 use serde::{Deserialize, Serialize};
 use solutions::Shape;
@@ -26,12 +30,14 @@ pub struct Floor {
     pub flops: u64,
     /// Bytes that must move, over the measured bandwidth, in seconds.
     pub bytes_s: f64,
-    /// Flops of the reduced form, over the measured peak, in seconds.
-    pub flops_s: f64,
+    /// Flops of the reduced form, over the measured peak, in seconds (`None` on a GPU: not a bound).
+    #[serde(default)]
+    pub flops_s: Option<f64>,
     /// The bandwidth used, in GB/s.
     pub bandwidth_gbps: f64,
-    /// The peak used, in GFLOP/s.
-    pub peak_gflops: f64,
+    /// The peak used, in GFLOP/s (`None` on a GPU).
+    #[serde(default)]
+    pub peak_gflops: Option<f64>,
 }
 
 impl Floor {
@@ -44,9 +50,25 @@ impl Floor {
             bytes: shape.min_bytes(),
             flops: shape.reduced_flops(),
             bytes_s,
-            flops_s,
+            flops_s: Some(flops_s),
             bandwidth_gbps,
-            peak_gflops,
+            peak_gflops: Some(peak_gflops),
+        }
+    }
+
+    /// The GPU floor of `shape`: its bytes at the bandwidth of a device copy of `copy_bytes` bytes that took
+    /// `copy_s` seconds (a copy reads and writes its bytes, so it moves twice `copy_bytes`).
+    pub fn gpu(shape: Shape, copy_bytes: u64, copy_s: f64) -> Floor {
+        let bandwidth_gbps = 2.0 * copy_bytes as f64 / copy_s / 1e9;
+        let bytes_s = shape.min_bytes() as f64 / (bandwidth_gbps * 1e9);
+        Floor {
+            seconds: bytes_s,
+            bytes: shape.min_bytes(),
+            flops: shape.reduced_flops(),
+            bytes_s,
+            flops_s: None,
+            bandwidth_gbps,
+            peak_gflops: None,
         }
     }
 
@@ -70,8 +92,18 @@ mod tests {
         // The perf shape at 3 TB/s and 67 TFLOP/s (an H100, DESIGN.md §2): bytes ≈ 4.3 µs, flops ≈ 8 µs.
         let f = Floor::new(Shape::PERF, 3000.0, 67_000.0);
         assert!((f.bytes_s - 4.29e-6).abs() < 0.01e-6, "{f:?}");
-        assert!((f.flops_s - 8.05e-6).abs() < 0.01e-6, "{f:?}");
-        assert_eq!(f.seconds, f.flops_s);
+        let flops_s = f.flops_s.unwrap();
+        assert!((flops_s - 8.05e-6).abs() < 0.01e-6, "{f:?}");
+        assert_eq!(f.seconds, flops_s);
         assert_eq!(f.threshold(), f.seconds * SUSPICIOUS_FRACTION);
+    }
+
+    #[test]
+    fn the_gpu_floor_is_the_bytes_at_the_copy_bandwidth() {
+        // A copy of the perf case's bytes in 7.2 µs (an H100, warm): 3.57 TB/s, a floor of half the copy.
+        let f = Floor::gpu(Shape::PERF, Shape::PERF.min_bytes(), 7.2e-6);
+        assert!((f.bandwidth_gbps - 3572.6).abs() < 1.0, "{f:?}");
+        assert!((f.seconds - 3.6e-6).abs() < 1e-9, "{f:?}");
+        assert_eq!((f.flops_s, f.peak_gflops), (None, None));
     }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use solutions::Backend;
+
 use super::{GateSummary, SeedSource};
 use crate::commands::{format_error, format_seconds};
 use crate::results::{Clock, Entry};
@@ -61,9 +63,16 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
     );
     let _ = writeln!(md, "| seed | {} ({seed_note}) |", summary.seed);
     let _ = writeln!(md, "| reproduce | `{}` |", summary.reproduce());
+    let device = match summary.backend {
+        Backend::Cuda => format!(
+            ", {} MiB of device memory",
+            summary.limits.device_memory_bytes >> 20
+        ),
+        Backend::Cpu => String::new(),
+    };
     let _ = writeln!(
         md,
-        "| limits | {} s per call, {} MiB of memory |",
+        "| limits | {} s per call, {} MiB of memory{device} |",
         summary.limits.call_s,
         summary.limits.memory_bytes >> 20
     );
@@ -128,15 +137,29 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
             format_seconds(perf.repeat_median_s)
         );
         if let Some(floor) = &perf.floor {
+            let flops = match (floor.flops_s, floor.peak_gflops) {
+                (Some(t), Some(peak)) => {
+                    format!(", flops {} at {peak:.0} GFLOP/s", format_seconds(t))
+                }
+                _ => String::new(),
+            };
             let _ = writeln!(
                 md,
-                "- physical floor {} (bytes {} at {:.0} GB/s, flops {} at {:.0} GFLOP/s): the median is {:.1}× above it",
+                "- physical floor {} (bytes {} at {:.0} GB/s{flops}): the median is {:.1}× above it",
                 format_seconds(floor.seconds),
                 format_seconds(floor.bytes_s),
                 floor.bandwidth_gbps,
-                format_seconds(floor.flops_s),
-                floor.peak_gflops,
                 perf.median_s / floor.seconds
+            );
+        }
+        if let Some(busy) = &perf.busy_after {
+            let _ = writeln!(
+                md,
+                "- device busy after the end event: fastest {}, median {} over {} calls (work left on another \
+                 stream shows here)",
+                format_seconds(busy.fastest_s),
+                format_seconds(busy.median_s),
+                busy.calls
             );
         }
         if let Some(c) = &perf.baseline {

@@ -55,12 +55,13 @@ pub fn os_seed() -> std::io::Result<u64> {
     Ok(u64::from_le_bytes(bytes))
 }
 
-/// Where the CPU limits behind the physical floor come from.
+/// Where the limits behind the physical floor come from. A CUDA submission's floor always comes from a device
+/// copy timed on the device before the perf case (unless [`FloorSource::Off`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FloorSource {
     /// Measure them on this machine before the perf case (about half a second).
     Measure,
-    /// Use these.
+    /// Use these CPU limits (for host-pointer submissions).
     Fixed(CpuPeak),
     /// No floor check.
     Off,
@@ -89,7 +90,7 @@ pub struct GatePlan {
     pub sampling: SamplingPlan,
     /// The baseline to compare with.
     pub baseline: Option<BaselineSpec>,
-    /// The CPU limits behind the floor.
+    /// The limits behind the floor.
     pub floor: FloorSource,
     /// Print progress lines on stderr.
     pub progress: bool,
@@ -155,10 +156,14 @@ impl GateSummary {
             .unwrap_or(ExitStatus::Internal)
     }
 
-    /// The command line that reproduces this run.
+    /// The command line that reproduces this run (with `--backend` for a prebuilt library).
     pub fn reproduce(&self) -> String {
+        let backend = match self.kind {
+            SourceKind::Library => format!(" --backend {}", self.backend),
+            _ => String::new(),
+        };
         format!(
-            "judge gate --submission {} --seed {}",
+            "judge gate --submission {}{backend} --seed {}",
             self.submission.display(),
             self.seed
         )
@@ -362,13 +367,10 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
 }
 
 fn floor_for(plan: &GatePlan, built: &Built, shape: solutions::Shape) -> Option<Floor> {
-    if built.backend != Backend::Cpu {
-        return None;
-    }
-    match plan.floor {
-        FloorSource::Off => None,
-        FloorSource::Fixed(peak) => Some(Floor::cpu(shape, &peak)),
-        FloorSource::Measure => {
+    match (built.backend, plan.floor) {
+        (_, FloorSource::Off) => None,
+        (Backend::Cpu, FloorSource::Fixed(peak)) => Some(Floor::cpu(shape, &peak)),
+        (Backend::Cpu, FloorSource::Measure) => {
             if plan.progress {
                 eprintln!(
                     "measuring this CPU's FMA peak and memory bandwidth for the physical floor"
@@ -376,7 +378,48 @@ fn floor_for(plan: &GatePlan, built: &Built, shape: solutions::Shape) -> Option<
             }
             Some(Floor::cpu(shape, &cpu_peak::measure()))
         }
+        (Backend::Cuda, _) => {
+            if plan.progress {
+                eprintln!(
+                    "timing a device copy of {} bytes for the physical floor",
+                    shape.min_bytes()
+                );
+            }
+            match gpu_floor(shape) {
+                Ok(floor) => Some(floor),
+                Err(e) => {
+                    if plan.progress {
+                        eprintln!("no physical floor: timing the device copy failed: {e}");
+                    }
+                    None
+                }
+            }
+        }
     }
+}
+
+/// The GPU floor of `shape` from a device copy of its bytes, timed here like the submission's calls (CUDA
+/// events, stream hold, warm L2), median of the samples.
+fn gpu_floor(shape: solutions::Shape) -> Result<Floor, solutions::SolveError> {
+    let bytes = shape.min_bytes();
+    let plan = SamplingPlan {
+        warmup_calls: 3,
+        warmup_time: std::time::Duration::from_millis(20),
+        min_samples: 20,
+        max_samples: 200,
+        target_rel_err: 0.01,
+        budget: std::time::Duration::from_millis(300),
+    };
+    let samples = crate::gpu::measure_copy(bytes, crate::gpu::Regime::Warm, 2, &plan)?;
+    let median = crate::stats::Summary::of(&samples.seconds)
+        .map(|s| s.median)
+        .filter(|&m| m > 0.0)
+        .ok_or_else(|| solutions::SolveError::Failed {
+            solution: crate::gpu::TIMER.to_owned(),
+            context: "timing a device copy".to_owned(),
+            message: "no positive sample".to_owned(),
+        })?;
+    Ok(Floor::gpu(shape, bytes, median))
 }
 
 fn finish<'e>(

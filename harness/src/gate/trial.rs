@@ -13,7 +13,11 @@
 //!   keyed on contents hits on the second, and its time gives it away), and a tweaked view. Times are
 //!   compared by their fastest call: a busy machine only ever makes calls slower, a cache makes every hit
 //!   fast. Then the time is judged: against the physical floor, against the repeated
-//!   calls, against the judge's own clock, and against the baseline.
+//!   calls, against the judge's own clock (host submissions) or against how long the device stayed busy
+//!   after the end event (CUDA submissions), and against the baseline.
+//!
+//! A CUDA worker also reports the device memory the submission holds after each call; over the limit, the
+//! worker is killed (memory-limit).
 
 use serde::{Deserialize, Serialize};
 use solutions::problem::Position;
@@ -27,7 +31,7 @@ use crate::challenge::suites::Case;
 use crate::check::{CheckReport, Tolerance, check};
 use crate::commands::format_seconds;
 use crate::results::{CaseInfo, Clock, Derived, Entry, Mode, Timing};
-use crate::sandbox::protocol::{Request, Response, SlotLayout};
+use crate::sandbox::protocol::{DeviceCall, Request, Response, SlotLayout};
 use crate::sandbox::region::Region;
 use crate::sandbox::{SandboxConfig, SandboxError, Worker};
 use crate::stats::Summary;
@@ -45,6 +49,10 @@ pub const REPEAT_RATIO: f64 = 0.5;
 pub const CLOCK_ALLOWANCE_S: f64 = 2e-3;
 /// Beyond the allowance, the round trip may be at most this many times the worker's clock.
 pub const CLOCK_RATIO: f64 = 2.0;
+/// A CUDA submission whose every call left the device busy for longer than this after the end event had
+/// completed left work running where the timer does not look (a device-wide synchronise of an idle device
+/// takes a few microseconds), in seconds.
+pub const BUSY_AFTER_ALLOWANCE_S: f64 = 20e-6;
 
 /// What a trial needs besides the submission and the case.
 #[derive(Debug, Clone, Copy)]
@@ -87,12 +95,30 @@ pub struct PerfReport {
     pub round_trip_median_s: f64,
     /// The clock that timed the calls.
     pub clock: Clock,
+    /// CUDA submissions: how long the device stayed busy after the end event, over every call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy_after: Option<BusyAfter>,
     /// The physical floor, when known.
     pub floor: Option<Floor>,
     /// The comparison with the baseline, when given.
     pub baseline: Option<Comparison>,
     /// Why the time is suspicious, if it is.
     pub findings: Vec<String>,
+}
+
+/// How long the device stayed busy after the end event of a CUDA submission's calls (see
+/// [`DeviceCall::busy_after_s`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BusyAfter {
+    /// The shortest of any call, in seconds.
+    pub fastest_s: f64,
+    /// The median, in seconds.
+    pub median_s: f64,
+    /// The calls measured.
+    pub calls: usize,
+    /// Calls whose stream hold gave up before `solve` returned (it waited for the device itself): their times
+    /// include host work.
+    pub unheld: usize,
 }
 
 /// The result of one trial.
@@ -255,6 +281,7 @@ struct CallRecord {
     label: String,
     seconds: f64,
     round_trip_s: f64,
+    device: Option<DeviceCall>,
     report: CheckReport,
     changed: Option<Change>,
 }
@@ -343,10 +370,17 @@ impl Rig {
         let (response, round_trip) =
             self.worker
                 .request(&Request::Call { slot: slot as u32 }, limit, &during)?;
-        let seconds = match response {
-            Response::Done { seconds, clock } if seconds.is_finite() && seconds >= 0.0 => {
+        let (seconds, device) = match response {
+            Response::Done {
+                seconds,
+                clock,
+                device,
+            } if seconds.is_finite()
+                && seconds >= 0.0
+                && device.is_none_or(|d| d.busy_after_s.is_finite() && d.busy_after_s >= 0.0) =>
+            {
                 self.clock = clock;
-                seconds
+                (seconds, device)
             }
             other => {
                 return Err(self.worker.broken(
@@ -357,6 +391,11 @@ impl Rig {
         };
         // The worker stops itself after answering: copy the slot out while nothing of it runs.
         self.worker.await_frozen(&during)?;
+        if let Some(held) = device.map(|d| d.memory_bytes)
+            && held > self.worker.limits().device_memory_bytes
+        {
+            return Err(self.worker.over_device_memory(&during, held));
+        }
         let output = self.region.read_output(&layout, self.shape);
         let after = self.region.read_inputs(&layout, self.shape);
         self.worker.thaw();
@@ -365,6 +404,7 @@ impl Rig {
             label: view.label.clone(),
             seconds,
             round_trip_s: round_trip.as_secs_f64(),
+            device,
             report: check(&output, &view.expected, self.shape, tolerance),
             changed: first_change(&view.parts, &after),
         })
@@ -448,6 +488,7 @@ struct FreshSampler<'r, 'c> {
     last: Option<(View, usize)>,
     seconds: Vec<f64>,
     round_trips: Vec<f64>,
+    devices: Vec<DeviceCall>,
     failure: Option<Failed>,
 }
 
@@ -479,6 +520,7 @@ impl Sampler for FreshSampler<'_, '_> {
                 }
                 self.seconds.push(record.seconds);
                 self.round_trips.push(record.round_trip_s);
+                self.devices.extend(record.device);
                 self.last = Some((view, slot));
                 Ok(record.seconds)
             }
@@ -509,6 +551,7 @@ pub fn timed_case(
         last: None,
         seconds: Vec::new(),
         round_trips: Vec::new(),
+        devices: Vec::new(),
         failure: None,
     };
     let sampled = collect(&mut sampler, options.sampling);
@@ -518,6 +561,7 @@ pub fn timed_case(
         std::mem::take(&mut sampler.seconds),
         std::mem::take(&mut sampler.round_trips),
     );
+    let mut devices = std::mem::take(&mut sampler.devices);
     let samples = match (sampled, failure) {
         (Ok(samples), None) => samples,
         (_, Some(Failed::Sandbox(e))) => return CaseResult::from_sandbox(e, rig.calls),
@@ -557,6 +601,7 @@ pub fn timed_case(
                 return Ok(rig.wrong(record, reason, timing));
             }
             times[i] = record.seconds;
+            devices.extend(record.device);
         }
         fresh_seconds.push(times[0]);
         pairs.push((times[0], times[1]));
@@ -571,6 +616,7 @@ pub fn timed_case(
     if let Some(reason) = record.failure() {
         return Ok(rig.wrong(record, reason, timing));
     }
+    devices.extend(record.device);
     let calls = rig.calls;
     let clock = rig.clock;
     let stderr = rig.worker.stderr_text();
@@ -588,6 +634,7 @@ pub fn timed_case(
             pairs: &pairs,
             round_trips: &round_trips,
             all_fresh: &fresh_seconds,
+            devices: &devices,
             clock,
             stop: samples.stop,
         },
@@ -640,6 +687,8 @@ pub struct Measured<'a> {
     pub pairs: &'a [(f64, f64)],
     /// The judge's round trip of the sampled fresh calls, in seconds.
     pub round_trips: &'a [f64],
+    /// What a CUDA worker saw of the device on every call (warm-up and probes included); empty on the host.
+    pub devices: &'a [DeviceCall],
     /// The clock of the worker's times.
     pub clock: Clock,
     /// Why sampling stopped.
@@ -665,17 +714,21 @@ pub fn assess(measured: Measured, floor: Option<Floor>, baseline: Option<&Baseli
     if let Some(floor) = floor
         && measured.fastest_s < floor.threshold()
     {
+        let flops = match (floor.flops_s, floor.peak_gflops) {
+            (Some(t), Some(peak)) => format!(
+                "; {} flops at {peak:.0} GFLOP/s: {}",
+                floor.flops,
+                format_seconds(t)
+            ),
+            _ => String::new(),
+        };
         findings.push(format!(
-            "a call took {}, below a quarter of the physical floor of {} ({} bytes at {:.0} GB/s: {}; \
-             {} flops at {:.0} GFLOP/s: {})",
+            "a call took {}, below a quarter of the physical floor of {} ({} bytes at {:.0} GB/s: {}{flops})",
             format_seconds(measured.fastest_s),
             format_seconds(floor.seconds),
             floor.bytes,
             floor.bandwidth_gbps,
             format_seconds(floor.bytes_s),
-            floor.flops,
-            floor.peak_gflops,
-            format_seconds(floor.flops_s),
         ));
     }
     if repeat_ratio < REPEAT_RATIO {
@@ -686,6 +739,26 @@ pub fn assess(measured: Measured, floor: Option<Floor>, baseline: Option<&Baseli
             format_seconds(fastest_repeat),
             format_seconds(fastest_fresh),
             format_seconds(repeat_median_s),
+            format_seconds(median_s),
+        ));
+    }
+    let busy_after = (!measured.devices.is_empty()).then(|| {
+        let busy: Vec<f64> = measured.devices.iter().map(|d| d.busy_after_s).collect();
+        BusyAfter {
+            fastest_s: fastest(&mut busy.iter().copied()),
+            median_s: median(&busy),
+            calls: busy.len(),
+            unheld: measured.devices.iter().filter(|d| !d.held).count(),
+        }
+    });
+    if let Some(busy) = busy_after
+        && busy.fastest_s > BUSY_AFTER_ALLOWANCE_S
+    {
+        findings.push(format!(
+            "the device was still busy after the end event on every call (for at least {}, median {}), though \
+             the events saw {}: work left running on a stream the default stream does not wait for",
+            format_seconds(busy.fastest_s),
+            format_seconds(busy.median_s),
             format_seconds(median_s),
         ));
     }
@@ -708,6 +781,7 @@ pub fn assess(measured: Measured, floor: Option<Floor>, baseline: Option<&Baseli
         repeat_ratio,
         round_trip_median_s,
         clock: measured.clock,
+        busy_after,
         floor,
         baseline: baseline.map(|b| b.compare(median_s)),
         findings,
@@ -729,6 +803,7 @@ mod tests {
                 .fold(f64::INFINITY, f64::min),
             pairs,
             round_trips: trips,
+            devices: &[],
             clock: Clock::Wall,
             stop: StopReason::Converged,
         }

@@ -37,6 +37,7 @@ use crate::results::Mode;
 pub use sampler::{
     DeviceCopy, EmptyKernel, GpuSampler, Timed, measure_copy, measure_copy_with, measure_empty,
 };
+pub use timer::Hold;
 pub use timer::flush_bytes;
 pub use timing::{CudaTiming, GpuOptions, cache_regime};
 

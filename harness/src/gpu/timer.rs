@@ -59,8 +59,13 @@ impl Hold {
         mapped.map(|()| hold)
     }
 
-    /// Clears the flags and enqueues the hold kernel on `stream`.
+    /// Clears the flags and enqueues the hold kernel on `stream`, giving up after [`HOLD_TIMEOUT_NS`].
     pub fn enqueue(&self, stream: &CudaStream) -> Result<(), CudaError> {
+        self.enqueue_for(stream, HOLD_TIMEOUT_NS)
+    }
+
+    /// Clears the flags and enqueues the hold kernel on `stream`, giving up after `timeout_ns` nanoseconds.
+    pub fn enqueue_for(&self, stream: &CudaStream, timeout_ns: u64) -> Result<(), CudaError> {
         // SAFETY: `host` points to two live u32 words; no kernel reads them now (the previous sample ended
         // with a device-wide synchronize).
         unsafe {
@@ -70,7 +75,7 @@ impl Hold {
         fence(Ordering::SeqCst);
         let release = self.device;
         let timed_out = self.device + 4;
-        let timeout = HOLD_TIMEOUT_NS;
+        let timeout = timeout_ns;
         let mut params = [param(&release), param(&timeout), param(&timed_out)];
         // SAFETY: matches judge_hold(const volatile unsigned*, unsigned long long, volatile unsigned*); both
         // pointers are mapped pinned words that outlive the kernel.

@@ -1,5 +1,5 @@
-//! The limits a worker runs under: wall-clock time per request, resident memory, and the address-space
-//! backstop set with `setrlimit` before the worker's program starts.
+//! The limits a worker runs under: wall-clock time per request, resident memory, device memory (CUDA
+//! submissions), and the address-space backstop set with `setrlimit` before the worker's program starts.
 
 use std::time::Duration;
 
@@ -20,6 +20,14 @@ pub struct Limits {
     /// Largest resident set of the worker, in bytes. It counts the case's shared buffers (twice the case's
     /// input and output bytes) and the worker's own few megabytes, as well as what the submission allocates.
     pub memory_bytes: u64,
+    /// Most device memory a CUDA submission may hold when a call returns, in bytes, beyond what the worker's
+    /// context and its own buffers use (see [`crate::sandbox::protocol::DeviceCall::memory_bytes`]).
+    #[serde(default = "default_device_memory")]
+    pub device_memory_bytes: u64,
+}
+
+fn default_device_memory() -> u64 {
+    Limits::default().device_memory_bytes
 }
 
 impl Default for Limits {
@@ -28,6 +36,7 @@ impl Default for Limits {
             call_s: 10.0,
             startup_s: 20.0,
             memory_bytes: 4096 * MIB,
+            device_memory_bytes: 4096 * MIB,
         }
     }
 }

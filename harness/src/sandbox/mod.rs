@@ -2,10 +2,12 @@
 //! buffers for the data (DESIGN.md §6).
 //!
 //! The judge re-executes itself as `judge worker` ([`worker`]); the child loads the submission's library and
-//! runs the calls the judge asks for ([`protocol`]) on arrays in a shared region ([`region`]). The judge
+//! runs the calls the judge asks for ([`protocol`]) on arrays in a shared region ([`region`]), on the host or,
+//! for CUDA submissions, on device copies of them ([`cuda`]). The judge
 //! ([`supervisor`]) holds the oracle and does every check; it watches the child's wall-clock time and memory
 //! ([`limits`]) and turns a crash (with its [`signal`] named), a hang or memory exhaustion into a verdict.
 
+pub mod cuda;
 pub mod limits;
 pub mod protocol;
 pub mod region;

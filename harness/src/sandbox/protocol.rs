@@ -10,13 +10,14 @@
 //! | `hello {protocol}` | `ready {protocol, pid}` | checks the protocol version |
 //! | `load {library, backend}` | `loaded` | `dlopen`s the library, finds `solve` |
 //! | `attach {region, len, shape, slots}` | `attached` | maps the region (a CUDA worker also allocates one device buffer per slot) |
-//! | `call {slot}` | `done {seconds, clock}` | runs exactly one `solve` on that slot and times it |
+//! | `call {slot}` | `done {seconds, clock, device}` | runs exactly one `solve` on that slot and times it |
 //! | `exit` | (none) | exits |
 //!
 //! After answering `call` with `done` the worker stops itself with `SIGSTOP`; the judge waits until it is
 //! stopped, copies the slot's output and inputs out, and wakes it with `SIGCONT`. So the judge sees exactly
 //! what `solve` left when it returned, whatever threads or streams the submission left running (on a GPU the
-//! worker synchronises the whole device before answering).
+//! worker synchronises the whole device and copies the device's output and inputs into the slot before
+//! answering, and adds to `done` what it saw of the device: [`DeviceCall`]).
 //!
 //! Any request can instead be answered with `failed {stage, message}`. The judge treats everything it reads
 //! as untrusted: a frame that is too long or does not decode ends the worker with a protocol error.
@@ -31,7 +32,7 @@ use solutions::{Backend, Field, Shape};
 use crate::results::Clock;
 
 /// Version of this protocol; the worker refuses a `hello` with any other.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest frame either side accepts, in bytes.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -93,6 +94,9 @@ pub enum Response {
         seconds: f64,
         /// Which clock took it.
         clock: Clock,
+        /// What the worker saw of the device around the call (CUDA submissions only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<DeviceCall>,
     },
     /// The request could not be carried out.
     Failed {
@@ -103,12 +107,32 @@ pub enum Response {
     },
 }
 
+/// What a CUDA worker saw of the device around one call: the signals of work left running on another stream
+/// and of memory hoarded on the device, which the judge judges (the worker only reports).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DeviceCall {
+    /// How long the device stayed busy after the end event had completed, in seconds: the time a device-wide
+    /// synchronise took once the default stream was done. Near zero unless `solve` left work running on a
+    /// stream the default stream does not wait for.
+    pub busy_after_s: f64,
+    /// Whether the stream hold lasted until `solve` returned, so that the start event was reached only after
+    /// every launch was queued (false: `solve` waited for the device itself, or no hold kernel was available;
+    /// the time then includes host work).
+    pub held: bool,
+    /// Device memory in use after the call beyond what was in use before the first call, less the worker's
+    /// own buffers, in bytes: what the submission holds (device-wide: another process's allocations during
+    /// the call count too).
+    pub memory_bytes: u64,
+}
+
 /// The step a `failed` answer is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     /// Agreeing on the protocol.
     Hello,
+    /// Opening the CUDA device for a device-pointer submission (before its library is loaded).
+    Device,
     /// Loading the library (`dlopen`).
     Load,
     /// Finding `solve` in it.
@@ -126,6 +150,7 @@ impl Stage {
     pub const fn describe(self) -> &'static str {
         match self {
             Stage::Hello => "starting the worker",
+            Stage::Device => "opening the CUDA device",
             Stage::Load => "loading the library",
             Stage::Symbol => "finding `solve` in the library",
             Stage::Attach => "mapping the case's buffers",

@@ -1,7 +1,7 @@
 //! The judge's side of a worker: starts it confined (own process group, no core dumps, an address-space
 //! backstop, killed if the judge dies), sends requests, and turns every way a worker can fail into a typed
-//! error: a crash with its signal, a hang past the wall-clock limit, a resident set over the memory limit, a
-//! broken protocol.
+//! error: a crash with its signal, a hang past the wall-clock limit, a resident set over the memory limit (or,
+//! as the worker reports it, device memory over the device limit), a broken protocol.
 //!
 //! Two helper threads per worker read its channel and its stderr, so the judge can wait for an answer with a
 //! deadline while it samples the worker's memory every few milliseconds; the last few kilobytes of stderr
@@ -141,6 +141,23 @@ pub enum SandboxError {
         /// The end of its stderr.
         stderr: String,
     },
+    /// A CUDA submission held more device memory than the limit when a call returned; the worker was killed.
+    #[error(
+        "the submission held {:.1} MiB of device memory after {during}, over the limit of {} MiB; the worker \
+         was killed",
+        *bytes as f64 / MIB as f64,
+        limit_bytes / MIB
+    )]
+    DeviceMemoryLimit {
+        /// What the judge had asked for.
+        during: String,
+        /// Device memory the submission held, in bytes.
+        bytes: u64,
+        /// The limit, in bytes.
+        limit_bytes: u64,
+        /// The end of its stderr.
+        stderr: String,
+    },
     /// The worker said something that is not an answer of the protocol (something wrote to its channel), or
     /// closed its channel and did not exit.
     #[error("the worker broke the protocol while {during}: {reason}")]
@@ -175,8 +192,12 @@ impl SandboxError {
                 Some(Verdict::RuntimeError)
             }
             SandboxError::TimedOut { .. } => Some(Verdict::Timeout),
-            SandboxError::MemoryLimit { .. } => Some(Verdict::MemoryLimit),
+            SandboxError::MemoryLimit { .. } | SandboxError::DeviceMemoryLimit { .. } => {
+                Some(Verdict::MemoryLimit)
+            }
             SandboxError::Refused { stage, .. } => Some(match stage {
+                // Nothing of the submission has run yet: the judge cannot run it here.
+                Stage::Device => Verdict::Skipped,
                 Stage::Load | Stage::Symbol => Verdict::CompileError,
                 _ => Verdict::RuntimeError,
             }),
@@ -190,6 +211,7 @@ impl SandboxError {
             SandboxError::Died { stderr, .. }
             | SandboxError::TimedOut { stderr, .. }
             | SandboxError::MemoryLimit { stderr, .. }
+            | SandboxError::DeviceMemoryLimit { stderr, .. }
             | SandboxError::Protocol { stderr, .. }
             | SandboxError::Refused { stderr, .. } => {
                 Some(stderr.as_str()).filter(|s| !s.trim().is_empty())
@@ -447,6 +469,17 @@ impl Worker {
             }
             drop(tail);
             std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Ends a worker whose submission holds `bytes` of device memory, over the limit, and says so.
+    pub fn over_device_memory(&mut self, during: &str, bytes: u64) -> SandboxError {
+        self.kill();
+        SandboxError::DeviceMemoryLimit {
+            during: during.to_owned(),
+            bytes,
+            limit_bytes: self.limits.device_memory_bytes,
+            stderr: self.stderr_text(),
         }
     }
 

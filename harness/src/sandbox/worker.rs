@@ -9,8 +9,8 @@
 //!
 //! What differs between backends lives behind [`Executor`]: where the pointers handed to `solve` point and
 //! how a call is staged and timed. [`HostExecutor`] passes pointers into the shared region and times with the
-//! monotonic clock. A CUDA executor (one device buffer set per slot; copy in, poison, flush, hold, CUDA
-//! events, device-wide synchronise, copy outputs and inputs back) slots in beside it.
+//! monotonic clock; [`CudaExecutor`] hands `solve` device buffers (one set per slot), times it with CUDA events
+//! and synchronises the whole device before copying the output and the inputs back into the slot.
 
 use std::ffi::c_int;
 use std::fs::File;
@@ -20,11 +20,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use solutions::cuda::CudaError;
 use solutions::{Backend, Field, Shape};
 
+use super::cuda::CudaExecutor;
 use super::protocol::{
-    FrameError, PROTOCOL_VERSION, Request, Response, SlotLayout, Stage, field_bytes, read_frame,
-    write_frame,
+    DeviceCall, FrameError, PROTOCOL_VERSION, Request, Response, SlotLayout, Stage, field_bytes,
+    read_frame, write_frame,
 };
 use super::region::Region;
 use crate::results::Clock;
@@ -126,17 +128,58 @@ fn take_channel() -> io::Result<(File, File)> {
     Ok((input, output))
 }
 
+/// What one call measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Call {
+    /// Its duration by the executor's clock, in seconds.
+    pub seconds: f64,
+    /// What a device executor saw of the device around it.
+    pub device: Option<DeviceCall>,
+}
+
+/// Why an executor could not stage, run or read back a call (or get ready for a case).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The judge asked for a slot the case does not have.
+    #[error("no slot {index}")]
+    NoSlot {
+        /// The slot asked for.
+        index: usize,
+    },
+    /// A slot's array does not fit in the region.
+    #[error("slot {index}: {field} lies outside the region")]
+    OutsideRegion {
+        /// The slot.
+        index: usize,
+        /// The array.
+        field: Field,
+    },
+    /// A dimension does not fit the contract's `int`.
+    #[error("dimension {value} overflows int")]
+    Dimension {
+        /// The dimension.
+        value: usize,
+    },
+    /// A CUDA driver call failed (after `solve`, usually an error of the submission's kernels).
+    #[error(transparent)]
+    Cuda(#[from] CudaError),
+}
+
 /// How one backend hands buffers to `solve` and times a call.
 pub trait Executor {
     /// The clock [`Executor::call`] reads.
     fn clock(&self) -> Clock;
 
     /// Gets ready for a newly mapped region (a device backend allocates its buffers here).
-    fn attach(&mut self, region: &Region, shape: Shape, slots: &[SlotLayout])
-    -> Result<(), String>;
+    fn attach(
+        &mut self,
+        region: &Region,
+        shape: Shape,
+        slots: &[SlotLayout],
+    ) -> Result<(), ExecutorError>;
 
-    /// Runs `solve` once on slot `index` and returns its duration in seconds. When it returns, the slot's
-    /// output (and its inputs, as the call left them) must be in the region for the judge to read.
+    /// Runs `solve` once on slot `index` and says how long it took. When it returns, the slot's output (and
+    /// its inputs, as the call left them) must be in the region for the judge to read.
     fn call(
         &mut self,
         solve: SolveFn,
@@ -144,7 +187,7 @@ pub trait Executor {
         shape: Shape,
         slots: &[SlotLayout],
         index: usize,
-    ) -> Result<f64, String>;
+    ) -> Result<Call, ExecutorError>;
 }
 
 /// Host pointers straight into the shared region, timed by the monotonic clock.
@@ -156,7 +199,7 @@ impl Executor for HostExecutor {
         Clock::Wall
     }
 
-    fn attach(&mut self, _: &Region, _: Shape, _: &[SlotLayout]) -> Result<(), String> {
+    fn attach(&mut self, _: &Region, _: Shape, _: &[SlotLayout]) -> Result<(), ExecutorError> {
         Ok(())
     }
 
@@ -167,12 +210,12 @@ impl Executor for HostExecutor {
         shape: Shape,
         slots: &[SlotLayout],
         index: usize,
-    ) -> Result<f64, String> {
-        let slot = slots.get(index).ok_or_else(|| format!("no slot {index}"))?;
+    ) -> Result<Call, ExecutorError> {
+        let slot = slots.get(index).ok_or(ExecutorError::NoSlot { index })?;
         let at = |field: Field| {
             region
                 .address(slot.offset(field), field_bytes(shape, field))
-                .ok_or_else(|| format!("slot {index}: {field} lies outside the region"))
+                .ok_or(ExecutorError::OutsideRegion { index, field })
         };
         let (q, k_idx, signs, gamma) = (
             at(Field::Q)?,
@@ -186,7 +229,7 @@ impl Executor for HostExecutor {
             at(Field::Codebook)?,
             at(Field::Scores)?,
         );
-        let dim = |v: usize| c_int::try_from(v).map_err(|_| format!("dimension {v} overflows int"));
+        let dim = |v: usize| c_int::try_from(v).map_err(|_| ExecutorError::Dimension { value: v });
         let (b, s, d, c) = (dim(shape.b)?, dim(shape.s)?, dim(shape.d)?, dim(shape.c)?);
         let start = Instant::now();
         // SAFETY: `solve` has the contract's signature (it was looked up by that name in a library built for
@@ -209,7 +252,10 @@ impl Executor for HostExecutor {
                 c,
             );
         }
-        Ok(start.elapsed().as_secs_f64())
+        Ok(Call {
+            seconds: start.elapsed().as_secs_f64(),
+            device: None,
+        })
     }
 }
 
@@ -273,13 +319,11 @@ impl State {
         if self.loaded.is_some() {
             return Err(failed(Stage::Sequence, "a library is already loaded"));
         }
+        // The executor comes first, so nothing of the submission has run when the device is opened.
         let executor: Box<dyn Executor> = match backend {
             Backend::Cpu => Box::new(HostExecutor),
             Backend::Cuda => {
-                return Err(failed(
-                    Stage::Load,
-                    "this worker has no CUDA executor: it runs host-pointer (cpu) submissions only",
-                ));
+                Box::new(CudaExecutor::new().map_err(|e| failed(Stage::Device, chain(&e)))?)
             }
         };
         // SAFETY: loading runs the library's initialisers, which are submitted code; containing submitted
@@ -325,7 +369,10 @@ impl State {
             .as_mut()
             .ok_or_else(|| "attach before load".to_owned())?;
         let region = Region::open(path, len).map_err(|e| format!("{}: {e}", path.display()))?;
-        loaded.executor.attach(&region, shape, &slots)?;
+        loaded
+            .executor
+            .attach(&region, shape, &slots)
+            .map_err(|e| chain(&e))?;
         if let Some(old) = self.attached.take() {
             self.retired.push(old.region);
         }
@@ -348,11 +395,12 @@ impl State {
             &attached.slots,
             index,
         ) {
-            Ok(seconds) => Response::Done {
-                seconds,
+            Ok(call) => Response::Done {
+                seconds: call.seconds,
                 clock: loaded.executor.clock(),
+                device: call.device,
             },
-            Err(message) => failed(Stage::Call, message),
+            Err(error) => failed(Stage::Call, chain(&error)),
         }
     }
 }

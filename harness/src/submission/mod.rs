@@ -8,11 +8,13 @@
 //! ```
 //!
 //! `.c` and `.cpp` files take host pointers and are compiled with the system compiler
-//! (`-O3 -march=native -shared -fPIC`); `.cu` files take device pointers and are compiled with `nvcc`; a `.so`
-//! says which with `--backend`. This module knows the kinds and builds them; running them belongs to
+//! (`-O3 -march=native -shared -fPIC`); `.cu` files take device pointers and are compiled with
+//! `nvcc -O3 -shared -Xcompiler -fPIC -arch=sm_XY` for the device found ([`nvcc`]); a `.so` says which with
+//! `--backend`. This module knows the kinds and builds them; running them belongs to
 //! [`crate::sandbox`], judging them to [`crate::gate`].
 
 pub mod compile;
+pub mod nvcc;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -177,29 +179,51 @@ impl Submission {
             kind: self.kind,
             compile,
         };
-        let (compiler, extra): (&OsString, &[&str]) = match (self.kind, self.backend) {
-            (SourceKind::Library, Backend::Cpu) => return Ok(built(absolute, None)),
-            (SourceKind::Cuda, _) | (SourceKind::Library, Backend::Cuda) => {
-                return Err(BuildError::Unsupported {
-                    reason:
-                        "CUDA submissions (.cu, or .so with --backend cuda) need the judge's CUDA \
-                             worker, which this build does not have yet"
-                            .to_owned(),
-                });
-            }
-            (SourceKind::C, _) => (&options.cc, &["-lm"]),
-            (SourceKind::Cpp, _) => (&options.cxx, &["-lm"]),
-        };
+        let (compiler, flags, extra): (OsString, Vec<String>, &[&str]) =
+            match (self.kind, self.backend) {
+                (SourceKind::Library, Backend::Cpu) => return Ok(built(absolute, None)),
+                (SourceKind::Library, Backend::Cuda) => {
+                    // Nothing to compile, but nothing to run it on either without a device.
+                    nvcc::device_arch().map_err(|cause| BuildError::Unsupported {
+                        reason: format!(
+                            "cannot run a CUDA submission here: no CUDA device ({cause})"
+                        ),
+                    })?;
+                    return Ok(built(absolute, None));
+                }
+                (SourceKind::Cuda, _) => {
+                    let arch = nvcc::device_arch().map_err(|cause| BuildError::Unsupported {
+                        reason: format!(
+                            "cannot build a CUDA submission here: no CUDA device ({cause})"
+                        ),
+                    })?;
+                    let program = nvcc::resolve(options.nvcc.as_ref()).ok_or_else(|| {
+                    BuildError::Unsupported {
+                        reason: format!(
+                            "cannot build a CUDA submission here: nvcc was not found on PATH, in \
+                                 $CUDA_HOME/bin or in /usr/local/cuda/bin (set ${} to its path)",
+                            nvcc::NVCC_ENV
+                        ),
+                    }
+                })?;
+                    let flags = ["-O3", "-shared", "-Xcompiler", "-fPIC"]
+                        .into_iter()
+                        .map(str::to_owned)
+                        .chain([format!("-arch={arch}")])
+                        .collect();
+                    (program, flags, &[])
+                }
+                (SourceKind::C, _) => (options.cc.clone(), host_flags(), &["-lm"]),
+                (SourceKind::Cpp, _) => (options.cxx.clone(), host_flags(), &["-lm"]),
+            };
         let stem = self
             .path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "submission".to_owned());
         let library = dir.join(format!("lib{stem}.so"));
-        let mut args: Vec<OsString> = ["-O3", "-march=native", "-shared", "-fPIC", "-o"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let mut args: Vec<OsString> = flags.into_iter().map(OsString::from).collect();
+        args.push("-o".into());
         args.push(library.clone().into_os_string());
         let dir = absolute.parent().map(Path::to_path_buf);
         args.push(
@@ -247,6 +271,14 @@ impl Submission {
     }
 }
 
+/// The flags of a host-pointer (C or C++) build, before `-o`.
+fn host_flags() -> Vec<String> {
+    ["-O3", "-march=native", "-shared", "-fPIC"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Which compilers to use and how long they may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileOptions {
@@ -256,6 +288,8 @@ pub struct CompileOptions {
     pub cc: OsString,
     /// The C++ compiler (`$CXX`, else `c++`).
     pub cxx: OsString,
+    /// The CUDA compiler (`$NVCC`; when unset, looked for where [`nvcc::find`] looks).
+    pub nvcc: Option<OsString>,
 }
 
 impl Default for CompileOptions {
@@ -264,6 +298,7 @@ impl Default for CompileOptions {
             limit: Duration::from_secs(120),
             cc: std::env::var_os("CC").unwrap_or_else(|| "cc".into()),
             cxx: std::env::var_os("CXX").unwrap_or_else(|| "c++".into()),
+            nvcc: std::env::var_os(nvcc::NVCC_ENV),
         }
     }
 }

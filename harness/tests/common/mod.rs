@@ -1,0 +1,87 @@
+//! What the submission tests share: where the fixtures are, the verdict a fixture's header says it must get,
+//! and the reduced case list the gate runs them on.
+
+use std::path::{Path, PathBuf};
+
+use harness::challenge::suites::Suite;
+use harness::commands::run::CaseRef;
+use harness::verdict::Verdict;
+
+/// `fixtures/submissions/`.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/submissions")
+}
+
+/// What a fixture's header says it must get.
+#[derive(Debug)]
+pub struct Expectation {
+    /// `// expect: VERDICT`.
+    pub verdict: Verdict,
+    /// `// expect-reason: TEXT`: text the reason of a case with that verdict contains.
+    pub reason: Option<String>,
+    /// `// expect-baseline: OTHER`: the fixture whose results are the baseline.
+    pub baseline: Option<PathBuf>,
+}
+
+/// Reads the header of the fixture at `path`; panics on a missing or unknown verdict.
+pub fn expectation(path: &Path) -> Expectation {
+    let text = std::fs::read_to_string(path).unwrap();
+    let field = |key: &str| {
+        text.lines()
+            .take_while(|l| l.starts_with("//"))
+            .find_map(|l| {
+                l.strip_prefix("//")?
+                    .trim()
+                    .strip_prefix(key)?
+                    .strip_prefix(':')
+            })
+            .map(|v| v.trim().to_owned())
+    };
+    let verdict =
+        field("expect").unwrap_or_else(|| panic!("{}: no `// expect:` line", path.display()));
+    Expectation {
+        verdict: Verdict::from_name(&verdict)
+            .unwrap_or_else(|| panic!("{}: unknown verdict '{verdict}'", path.display())),
+        reason: field("expect-reason"),
+        baseline: field("expect-baseline").map(|p| path.parent().unwrap().join(p)),
+    }
+}
+
+/// The fixture files of `ext` in `good/` and `bad/`, as `dir/name`, sorted.
+#[allow(dead_code)] // used by one test target, not the other
+pub fn fixture_files(ext: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for dir in ["good", "bad"] {
+        for entry in std::fs::read_dir(fixtures().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == ext) {
+                found.push(format!(
+                    "{dir}/{}",
+                    path.file_name().unwrap().to_string_lossy()
+                ));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The reduced functional case list: S = 1 (public-01), S not a multiple of 4 or 8 (public-07), D not a power
+/// of two, C = 256 with indices ≥ 128.
+pub fn reduced_functional() -> Vec<CaseRef> {
+    Suite::Functional
+        .specs()
+        .into_iter()
+        .filter(|s| {
+            [
+                "public-01",
+                "public-03",
+                "public-06",
+                "public-07",
+                "edge-c256-high-idx",
+            ]
+            .contains(&s.name)
+        })
+        .map(|s| CaseRef::Spec(Suite::Functional, s))
+        .collect()
+}

@@ -1,0 +1,240 @@
+//! GPU tests of CUDA submissions: every `.cu` fixture in `fixtures/submissions/` through the gate (in this
+//! process, workers from the `judge` binary), on a reduced functional list and the real perf case, with the
+//! verdict, reason and exit status its header states. The good one must also pass every timing check with a
+//! time above the device's physical floor.
+//!
+//! They run under plain `cargo test`. Without a CUDA device or without `nvcc` they are reported as *ignored*,
+//! never as passed, after a visible `skipped: …` line. Trials run one at a time by default (timing needs the
+//! GPU to itself); the fixtures whose verdicts come from the correctness stage may be run in parallel with
+//! `--test-threads`.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Expectation, expectation, fixture_files, fixtures, reduced_functional};
+use harness::challenge::DEFAULT_TOLERANCE;
+use harness::challenge::suites::Suite;
+use harness::commands::run::CaseRef;
+use harness::gate::baseline::BaselineSpec;
+use harness::gate::{self, FloorSource, GatePlan, GateSummary, SeedSource};
+use harness::results::{Meta, ResultsDoc, ResultsFile};
+use harness::sandbox::limits::MIB;
+use harness::sandbox::{Limits, WorkerCommand, Workspace};
+use harness::submission::{CompileOptions, Submission, nvcc};
+use harness::timing::SamplingPlan;
+use harness::verdict::Verdict;
+use libtest_mimic::{Arguments, Failed, Trial};
+
+const SEED: u64 = 20_250_501;
+
+/// The gate on `submission`: the reduced functional list and the perf case (a side stream's work must be long
+/// enough to outlast the end event), small limits, a short sampling budget.
+fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>) -> GatePlan {
+    let limits = Limits {
+        call_s: 2.0,
+        startup_s: 60.0,
+        memory_bytes: 2048 * MIB,
+        device_memory_bytes: 2048 * MIB,
+    };
+    GatePlan {
+        submission: Submission::new(submission, None).expect("a .cu fixture"),
+        functional: reduced_functional(),
+        timed: Suite::Perf
+            .specs()
+            .into_iter()
+            .next()
+            .map(|spec| CaseRef::Spec(Suite::Perf, spec)),
+        seed: SEED,
+        seed_source: SeedSource::Given,
+        tolerance: DEFAULT_TOLERANCE,
+        sandbox: workspace.config(WorkerCommand::judge_at(env!("CARGO_BIN_EXE_judge")), limits),
+        compile: CompileOptions {
+            limit: Duration::from_secs(120),
+            ..CompileOptions::default()
+        },
+        sampling: SamplingPlan {
+            warmup_calls: 2,
+            warmup_time: Duration::ZERO,
+            min_samples: 10,
+            max_samples: 30,
+            target_rel_err: 0.02,
+            budget: Duration::from_secs(2),
+        },
+        baseline,
+        floor: FloorSource::Measure,
+        progress: false,
+    }
+}
+
+fn run_gate(
+    submission: &Path,
+    baseline: Option<BaselineSpec>,
+) -> Result<(GateSummary, ResultsDoc), Failed> {
+    let workspace = Workspace::create().map_err(|e| e.to_string())?;
+    let plan = plan(submission, &workspace, baseline);
+    let mut results =
+        ResultsFile::create(Meta::now(SEED, DEFAULT_TOLERANCE), None).map_err(|e| e.to_string())?;
+    let summary = gate::run(&plan, &mut results).map_err(|e| e.to_string())?;
+    results
+        .set_gate(summary.clone())
+        .map_err(|e| e.to_string())?;
+    Ok((summary, results.doc().clone()))
+}
+
+fn baseline_of(expected: &Expectation) -> Result<Option<BaselineSpec>, Failed> {
+    let Some(reference) = &expected.baseline else {
+        return Ok(None);
+    };
+    let (_, doc) = run_gate(reference, None)?;
+    let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    doc.write(file.path()).map_err(|e| e.to_string())?;
+    let (_, kept) = file.keep().map_err(|e| e.to_string())?;
+    Ok(Some(BaselineSpec {
+        path: kept,
+        solution: None,
+        max_slowdown: 1.10,
+    }))
+}
+
+/// The gate on one fixture: its verdict, exit status and reason as its header says, an entry for every case;
+/// for a passing one, a clean perf report above the floor.
+fn judge_fixture(relative: &str) -> Result<(), Failed> {
+    let path = fixtures().join(relative);
+    let expected = expectation(&path);
+    let baseline = baseline_of(&expected)?;
+    let (summary, doc) = run_gate(&path, baseline)?;
+    let table: Vec<String> = doc
+        .entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {} ({})",
+                e.case.name,
+                e.verdict,
+                e.reason.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let perf = summary.perf.as_ref().map(|p| {
+        format!(
+            "perf: median {:.2} µs, fastest {:.2} µs, repeats {:.2}× fresh, floor {}, busy after end {}",
+            p.median_s * 1e6,
+            p.fastest_s * 1e6,
+            p.repeat_ratio,
+            p.floor
+                .map(|f| format!("{:.2} µs at {:.0} GB/s", f.seconds * 1e6, f.bandwidth_gbps))
+                .unwrap_or_else(|| "none".to_owned()),
+            p.busy_after
+                .map(|b| format!(
+                    "fastest {:.1} µs, median {:.1} µs ({} of {} unheld)",
+                    b.fastest_s * 1e6,
+                    b.median_s * 1e6,
+                    b.unheld,
+                    b.calls
+                ))
+                .unwrap_or_else(|| "not measured".to_owned()),
+        )
+    });
+    println!(
+        "    {relative}: {} (exit {}), expected {}\n      {}\n      {}",
+        summary.verdict,
+        summary.exit_status,
+        expected.verdict,
+        table.join("\n      "),
+        perf.unwrap_or_default()
+    );
+    if summary.verdict != expected.verdict {
+        return Err(format!(
+            "{relative}: got {}, expected {}\n{}\noutputs: {:?}\nbuild: {:?}",
+            summary.verdict,
+            expected.verdict,
+            table.join("\n"),
+            summary.outputs,
+            summary.build_error
+        )
+        .into());
+    }
+    if summary.exit_status != expected.verdict.exit_status().code() {
+        return Err(format!("{relative}: exit status {}", summary.exit_status).into());
+    }
+    if doc.entries.len() != 6 {
+        return Err(format!(
+            "{relative}: {} entries, not 6: {table:?}",
+            doc.entries.len()
+        )
+        .into());
+    }
+    if let Some(reason) = &expected.reason {
+        let found = doc
+            .entries
+            .iter()
+            .filter(|e| e.verdict == expected.verdict)
+            .filter_map(|e| e.reason.as_deref())
+            .any(|r| r.contains(reason.as_str()));
+        if !found {
+            return Err(format!(
+                "{relative}: no '{reason}' in the reasons:\n{}",
+                table.join("\n")
+            )
+            .into());
+        }
+    }
+    if expected.verdict == Verdict::Pass {
+        let perf = summary.perf.ok_or("the perf case was not timed")?;
+        let floor = perf.floor.ok_or("no GPU floor")?;
+        if !perf.findings.is_empty() || perf.fastest_s <= floor.threshold() {
+            return Err(format!("{relative}: {:?}", perf.findings).into());
+        }
+        if perf.busy_after.is_none() {
+            return Err(format!("{relative}: the worker reported nothing of the device").into());
+        }
+    }
+    Ok(())
+}
+
+/// Fixtures whose verdict comes from timing, or which fill the device: run them with the GPU to themselves.
+const ALONE: [&str; 4] = [
+    "good/reference.cu",
+    "bad/side_stream.cu",
+    "bad/cache_cheap_key.cu",
+    "bad/huge_alloc.cu",
+];
+
+fn main() {
+    let mut args = Arguments::from_args();
+    if args.test_threads.is_none() {
+        args.test_threads = Some(1);
+    }
+    let unavailable = match (nvcc::device_arch(), nvcc::resolve(CompileOptions::default().nvcc.as_ref())) {
+        (Err(e), _) => Some(format!(
+            "skipped: no CUDA device ({e}); the CUDA submission tests are reported as ignored"
+        )),
+        (Ok(_), None) => Some(
+            "skipped: nvcc not found (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin, $NVCC); the CUDA submission \
+             tests are reported as ignored"
+                .to_owned(),
+        ),
+        (Ok(arch), Some(nvcc)) => {
+            println!("CUDA submission tests on {arch} with {}", nvcc.to_string_lossy());
+            None
+        }
+    };
+    if let Some(line) = &unavailable {
+        println!("{line}");
+    }
+    let trials: Vec<Trial> = fixture_files("cu")
+        .into_iter()
+        .map(|file| {
+            let kind = if ALONE.contains(&file.as_str()) {
+                "alone"
+            } else {
+                "gate"
+            };
+            let name = format!("{kind}/{file}");
+            Trial::test(name, move || judge_fixture(&file)).with_ignored_flag(unavailable.is_some())
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
