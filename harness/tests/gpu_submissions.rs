@@ -49,7 +49,7 @@ fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>
         seed: SEED,
         seed_source: SeedSource::Given,
         tolerance: DEFAULT_TOLERANCE,
-        sandbox: workspace.config(WorkerCommand::judge_at(env!("CARGO_BIN_EXE_judge")), limits),
+        sandbox: workspace.config(WorkerCommand::judge_at(common::judge_binary()), limits),
         compile: CompileOptions {
             limit: Duration::from_secs(120),
             ..CompileOptions::default()

@@ -7,9 +7,30 @@ use harness::challenge::suites::Suite;
 use harness::commands::run::CaseRef;
 use harness::verdict::Verdict;
 
-/// `fixtures/submissions/`.
+/// `fixtures/submissions/`: beside the sources the tests were built from, else under the working directory
+/// (a test binary copied to another machine and run from a checkout's root).
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/submissions")
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/submissions");
+    if built.is_dir() {
+        built
+    } else {
+        PathBuf::from("fixtures/submissions")
+    }
+}
+
+/// The `judge` binary the workers run: the one Cargo built for these tests, else the `judge` in the folder
+/// above the test binary's (`target/release/` when the tests run from `target/release/deps/`), so test binaries
+/// copied to another machine together with `judge` still find it.
+pub fn judge_binary() -> PathBuf {
+    let built = PathBuf::from(env!("CARGO_BIN_EXE_judge"));
+    if built.is_file() {
+        return built;
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("judge")))
+        .filter(|p| p.is_file())
+        .unwrap_or(built)
 }
 
 /// What a fixture's header says it must get.
