@@ -21,12 +21,14 @@ then, for the Rust side of the comparison in the same session:
 
     cargo bench -p harness --bench cpu
 
-Options: --repeats N (timed calls, default 30), --warmup N (untimed calls first, default 3). BLAS uses every core
-unless told otherwise (for example OPENBLAS_NUM_THREADS=1). Exit status: 0 when the scores match the stored
+Options: --repeats N (timed calls, default 30), --warmup N (untimed calls first, default 3), --json (print one
+JSON object instead of the text: median_s, min_s, max_s, repeats, rel_frobenius, passed, numpy, blas; the cpu bench
+reads it). BLAS uses every core unless told otherwise (for example OPENBLAS_NUM_THREADS=1). Exit status: 0 when the scores match the stored
 ones within the challenge's tolerance (|x - ref| <= 1e-3 + 1e-3·|ref|), 1 when they do not, 2 on bad input.
 """
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -82,6 +84,7 @@ def main():
     parser.add_argument("case", help=".npz case file written by `judge case export`")
     parser.add_argument("--repeats", type=int, default=30, help="timed calls (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
     args = parser.parse_args()
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be at least 1 and --warmup at least 0")
@@ -108,6 +111,23 @@ def main():
     rel_frob = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), np.finfo(np.float64).tiny))
     passed = bool(np.all(err <= 1e-3 + 1e-3 * np.abs(ref)))
     flops = 4.0 * b * s * d  # 2·B·S·D·2, the count the cpu bench uses
+
+    if args.json:
+        summary = {
+            "case": args.case,
+            "shape": {"B": b, "S": s, "D": d, "C": c},
+            "median_s": median,
+            "min_s": times[0],
+            "max_s": times[-1],
+            "repeats": args.repeats,
+            "max_abs_err": float(err.max()),
+            "rel_frobenius": rel_frob,
+            "passed": passed,
+            "numpy": np.__version__,
+            "blas": blas_name(),
+        }
+        print(json.dumps(summary))
+        return 0 if passed else 1
 
     print(f"case: {args.case}  B={b} S={s} D={d} C={c}")
     print(f"numpy {np.__version__}, BLAS: {blas_name()}")

@@ -6,7 +6,12 @@
 //! ```sh
 //! cargo bench -p harness --bench cpu              # everything, about half a minute
 //! cargo bench -p harness --bench cpu -- perf/     # criterion filters work as usual
+//! JUDGE_BENCH_NUMPY=off cargo bench -p harness --bench cpu   # without the NumPy baseline
 //! ```
+//!
+//! Right after the perf case's variants, the same run times the NumPy + BLAS implementation of the reduced form
+//! (`tools/numpy_reduced.py`, on the same case written to a temporary `.npz`), so the ratio the targets name is
+//! measured side by side. Without `python3` or NumPy that row is skipped, and the line says why.
 //!
 //! The FMA peak is measured before and after the benchmarks, and the higher of the two is used.
 //!
@@ -14,11 +19,15 @@
 //! calls. The median is criterion's (the median over samples of each sample's time per call), recomputed from
 //! the samples criterion takes, so the summary and criterion's report agree.
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, measurement::WallTime};
+use harness::challenge::oracle;
 use harness::challenge::suites::{Case, DEFAULT_SEED, Suite};
 use harness::cpu_peak::{self, CpuPeak};
+use harness::io::{CaseFile, write_case};
 use harness::stats::Summary;
 use solutions::cpu_naive::CpuNaive;
 use solutions::cpu_tiled::CpuTiled;
@@ -101,6 +110,88 @@ fn bench(
     })
 }
 
+/// The NumPy implementation's name in the summary.
+const NUMPY: &str = "numpy-blas";
+
+/// Times `tools/numpy_reduced.py` on `case` (written with its oracle scores to a temporary `.npz`, removed
+/// after). `None`, with a line saying why, when it is turned off or cannot run here.
+fn numpy_baseline(case: &Case) -> Option<Measured> {
+    if std::env::var("JUDGE_BENCH_NUMPY").is_ok_and(|v| v == "off") {
+        println!("NumPy baseline: skipped (JUDGE_BENCH_NUMPY=off)");
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/numpy_reduced.py");
+    let path = std::env::temp_dir().join(format!(
+        "judge-bench-{}-{}.npz",
+        case.name,
+        std::process::id()
+    ));
+    let file = CaseFile {
+        name: Some(case.name.clone()),
+        inputs: case.inputs.clone(),
+        scores: Some(oracle::scores(&case.inputs)),
+        ignored: Vec::new(),
+    };
+    if let Err(e) = write_case(&path, &file) {
+        println!("NumPy baseline: skipped (cannot write the case: {e})");
+        return None;
+    }
+    let measured = run_numpy(&script, &path, case);
+    let _ = std::fs::remove_file(&path);
+    match measured {
+        Ok(m) => Some(m),
+        Err(why) => {
+            println!("NumPy baseline: skipped ({why})");
+            None
+        }
+    }
+}
+
+fn run_numpy(script: &Path, path: &Path, case: &Case) -> Result<Measured, String> {
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(path)
+        .arg("--json")
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("No module named 'numpy'") {
+        return Err("NumPy is not installed: pip install numpy".into());
+    }
+    let json: serde_json::Value = serde_json::from_str(stdout.trim()).map_err(|_| {
+        format!(
+            "{} exited with {}: {}",
+            script.display(),
+            output.status,
+            stderr.lines().last().unwrap_or("no output")
+        )
+    })?;
+    if json["passed"] != serde_json::Value::Bool(true) {
+        return Err(format!(
+            "its scores fail the check against the oracle (rel. Frobenius {})",
+            json["rel_frobenius"]
+        ));
+    }
+    let median = json["median_s"]
+        .as_f64()
+        .ok_or_else(|| format!("no median_s in its output: {stdout}"))?;
+    println!(
+        "NumPy baseline: numpy {}, {}: median {:.3} ms over {} calls",
+        json["numpy"].as_str().unwrap_or("?"),
+        json["blas"].as_str().unwrap_or("?"),
+        median * 1e3,
+        json["repeats"]
+    );
+    Ok(Measured {
+        case: case.name.clone(),
+        shape: case.inputs.shape(),
+        solution: NUMPY.to_owned(),
+        median,
+        samples: json["repeats"].as_u64().unwrap_or(0) as usize,
+    })
+}
+
 fn print_summary(peak: &CpuPeak, results: &[Measured]) {
     println!();
     println!(
@@ -108,8 +199,8 @@ fn print_summary(peak: &CpuPeak, results: &[Measured]) {
         peak.fma_gflops, peak.threads, peak.simd, peak.read_gbps
     );
     println!(
-        "{:<12} {:<18} {:<12} {:>11} {:>9} {:>9} {:>10}",
-        "case", "B×S×D×C", "solution", "median", "GFLOP/s", "% peak", "vs naive"
+        "{:<12} {:<18} {:<12} {:>11} {:>9} {:>9} {:>10} {:>9}",
+        "case", "B×S×D×C", "solution", "median", "GFLOP/s", "% peak", "vs naive", "vs NumPy"
     );
     for m in results {
         let s = m.shape;
@@ -119,15 +210,21 @@ fn print_summary(peak: &CpuPeak, results: &[Measured]) {
             .find(|n| n.case == m.case && n.solution == "cpu-naive")
             .map(|n| format!("{:.1}×", n.median / m.median))
             .unwrap_or_default();
+        let numpy = results
+            .iter()
+            .find(|n| n.case == m.case && n.solution == NUMPY)
+            .map(|n| format!("{:.1}×", n.median / m.median))
+            .unwrap_or_default();
         println!(
-            "{:<12} {:<18} {:<12} {:>8.3} ms {:>9.1} {:>8.1}% {:>10}",
+            "{:<12} {:<18} {:<12} {:>8.3} ms {:>9.1} {:>8.1}% {:>10} {:>9}",
             m.case,
             format!("{}×{}×{}×{}", s.b, s.s, s.d, s.c),
             m.solution,
             m.median * 1e3,
             gflops,
             100.0 * gflops / peak.fma_gflops,
-            naive
+            naive,
+            numpy
         );
     }
     println!(
@@ -148,6 +245,7 @@ fn main() {
     let solutions: [Box<dyn Solution>; 2] = [Box::new(CpuNaive), Box::new(CpuTiled::new())];
     let mut results = Vec::new();
     for case in cases() {
+        let measured_before = results.len();
         let mut group = criterion.benchmark_group(case.name.as_str());
         for solution in &solutions {
             // cpu-naive takes about a quarter of a second per call at the perf preset: take few, flat samples.
@@ -164,6 +262,11 @@ fn main() {
             results.extend(bench(&mut group, sample_size, solution.as_ref(), &case));
         }
         group.finish();
+        // The NumPy baseline of the perf case, right after its variants (not in criterion's test mode, nor when a
+        // filter left the perf case out).
+        if case.name == "perf" && results.len() > measured_before {
+            results.extend(numpy_baseline(&case));
+        }
     }
     criterion.final_summary();
     if !results.is_empty() {
