@@ -201,6 +201,7 @@ fixture_tests! {
     bad_cache_cheap_key => "bad/cache_cheap_key.c",
     bad_bf16_operands => "bad/bf16_operands.c",
     bad_deferred_thread => "bad/deferred_thread.c",
+    bad_reads_judge_memory => "bad/reads_judge_memory.c",
     bad_crash_segfault => "bad/crash_segfault.c",
     bad_infinite_loop => "bad/infinite_loop.c",
     bad_huge_alloc => "bad/huge_alloc.c",

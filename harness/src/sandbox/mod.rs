@@ -9,6 +9,7 @@
 
 pub mod cuda;
 pub mod limits;
+pub mod privileges;
 pub mod protocol;
 pub mod region;
 pub mod signal;

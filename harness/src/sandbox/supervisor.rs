@@ -581,8 +581,8 @@ impl Drop for Worker {
     }
 }
 
-/// Runs in the child between `fork` and `exec`: no core files, the address-space backstop, and death with the
-/// judge. Async-signal-safe calls only.
+/// Runs in the child between `fork` and `exec`: no core files, the address-space backstop, death with the
+/// judge, and no privileges (see [`super::privileges`]). Async-signal-safe calls only.
 fn confine(address_space: Option<u64>) -> io::Result<()> {
     set_limit(libc::RLIMIT_CORE, 0)?;
     if let Some(bytes) = address_space {
@@ -595,7 +595,7 @@ fn confine(address_space: Option<u64>) -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
     }
-    Ok(())
+    super::privileges::drop_all()
 }
 
 #[cfg(target_os = "linux")]

@@ -24,6 +24,7 @@ use solutions::cuda::CudaError;
 use solutions::{Backend, Field, Shape};
 
 use super::cuda::CudaExecutor;
+use super::privileges;
 use super::protocol::{
     DeviceCall, FrameError, PROTOCOL_VERSION, Request, Response, SlotLayout, Stage, field_bytes,
     read_frame, write_frame,
@@ -58,6 +59,9 @@ pub enum WorkerError {
     /// The channel to the judge could not be set up.
     #[error("setting up the channel to the judge: {0}")]
     Channel(#[source] io::Error),
+    /// The worker could not give up its privileges, so it runs no submitted code.
+    #[error("dropping privileges before running submitted code: {0}")]
+    Privileges(#[source] io::Error),
     /// A request could not be read.
     #[error(transparent)]
     Frame(#[from] FrameError),
@@ -68,6 +72,14 @@ pub enum WorkerError {
 
 /// Serves requests until the judge says `exit` or closes the channel.
 pub fn serve() -> Result<(), WorkerError> {
+    // The judge already dropped them before `exec`; again here for a worker started some other way, before
+    // any thread exists (capabilities are per thread) and long before a submission is loaded.
+    privileges::drop_all().map_err(WorkerError::Privileges)?;
+    if privileges::any_held().map_err(WorkerError::Privileges)? {
+        return Err(WorkerError::Privileges(io::Error::other(
+            "capabilities remain after dropping them all",
+        )));
+    }
     let (mut from_judge, mut to_judge) = take_channel().map_err(WorkerError::Channel)?;
     let mut state = State::default();
     while let Some(request) = read_frame::<_, Request>(&mut from_judge)? {
