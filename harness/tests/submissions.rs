@@ -202,6 +202,7 @@ fixture_tests! {
     bad_bf16_operands => "bad/bf16_operands.c",
     bad_deferred_thread => "bad/deferred_thread.c",
     bad_reads_judge_memory => "bad/reads_judge_memory.c",
+    bad_leaves_process => "bad/leaves_process.c",
     bad_crash_segfault => "bad/crash_segfault.c",
     bad_infinite_loop => "bad/infinite_loop.c",
     bad_huge_alloc => "bad/huge_alloc.c",
@@ -209,6 +210,43 @@ fixture_tests! {
     bad_compile_error => "bad/compile_error.c",
     bad_no_solve_symbol => "bad/no_solve_symbol.c",
     bad_slow => "bad/slow.c",
+}
+
+#[test]
+fn processes_a_submission_leaves_are_dead_when_the_judge_is_done() {
+    let doc = judge_fixture("bad/leaves_process.c");
+    let pids: Vec<u32> = doc
+        .entries
+        .iter()
+        .filter_map(|e| e.reason.as_deref())
+        .filter_map(|r| {
+            r.split("(pid ")
+                .nth(1)?
+                .split(')')
+                .next()
+                .map(str::to_owned)
+        })
+        .flat_map(|list| {
+            list.split(", ")
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    assert_eq!(pids.len(), doc.entries.len(), "one per case: {pids:?}");
+    // Killed processes vanish once reaped; until then they may linger as zombies, never running.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for pid in pids {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            assert_eq!(state, "Z", "process {pid} still alive: {stat}");
+        }
+    }
 }
 
 #[test]

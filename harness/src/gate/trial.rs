@@ -413,7 +413,8 @@ impl Rig {
     fn wrong(self, record: CallRecord, reason: String, timing: Option<Timing>) -> CaseResult {
         let stderr = Some(self.worker.stderr_text()).filter(|s| !s.trim().is_empty());
         let calls = self.calls;
-        self.worker.shutdown();
+        // Already wrong: processes it left behind are killed, and add nothing to the verdict.
+        let _ = self.worker.shutdown();
         CaseResult {
             verdict: Verdict::WrongAnswer,
             reason: Some(reason),
@@ -462,7 +463,9 @@ pub fn check_case(
     }
     let calls = rig.calls;
     let clock = rig.clock;
-    rig.worker.shutdown();
+    if let Err(e) = rig.worker.shutdown() {
+        return CaseResult::from_sandbox(e, calls);
+    }
     let first = first_record.map(|r| (r.report, r.seconds));
     Ok(CaseResult {
         verdict: Verdict::Pass,
@@ -620,7 +623,9 @@ pub fn timed_case(
     let calls = rig.calls;
     let clock = rig.clock;
     let stderr = rig.worker.stderr_text();
-    rig.worker.shutdown();
+    if let Err(e) = rig.worker.shutdown() {
+        return CaseResult::from_sandbox(e, calls);
+    }
 
     let fastest = fresh_seconds
         .iter()

@@ -169,6 +169,18 @@ pub enum SandboxError {
         /// The end of its stderr.
         stderr: String,
     },
+    /// The submission left processes running when its worker was told to end (they were killed).
+    #[error(
+        "the submission left {} process(es) running after its calls (pid {}); the judge killed them",
+        pids.len(),
+        pids.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    LeftProcesses {
+        /// The processes, as they were found.
+        pids: Vec<libc::pid_t>,
+        /// The end of the worker's stderr.
+        stderr: String,
+    },
     /// The worker answered that it could not do what was asked.
     #[error("{} failed: {message}", stage.describe())]
     Refused {
@@ -188,9 +200,9 @@ impl SandboxError {
     pub fn verdict(&self) -> Option<Verdict> {
         match self {
             SandboxError::Spawn { .. } | SandboxError::Region { .. } => None,
-            SandboxError::Died { .. } | SandboxError::Protocol { .. } => {
-                Some(Verdict::RuntimeError)
-            }
+            SandboxError::Died { .. }
+            | SandboxError::Protocol { .. }
+            | SandboxError::LeftProcesses { .. } => Some(Verdict::RuntimeError),
             SandboxError::TimedOut { .. } => Some(Verdict::Timeout),
             SandboxError::MemoryLimit { .. } | SandboxError::DeviceMemoryLimit { .. } => {
                 Some(Verdict::MemoryLimit)
@@ -213,6 +225,7 @@ impl SandboxError {
             | SandboxError::MemoryLimit { stderr, .. }
             | SandboxError::DeviceMemoryLimit { stderr, .. }
             | SandboxError::Protocol { stderr, .. }
+            | SandboxError::LeftProcesses { stderr, .. }
             | SandboxError::Refused { stderr, .. } => {
                 Some(stderr.as_str()).filter(|s| !s.trim().is_empty())
             }
@@ -435,10 +448,18 @@ impl Worker {
         }
     }
 
-    /// Asks the worker to exit, then makes sure it has (killing it after a short grace period).
-    pub fn shutdown(mut self) {
+    /// Asks the worker to exit, then makes sure it has (killing it after a short grace period). First, kills
+    /// every process the submission left running (the worker is their subreaper, so orphans are found too):
+    /// those are [`SandboxError::LeftProcesses`], after which the worker is ended all the same.
+    pub fn shutdown(mut self) -> Result<(), SandboxError> {
         if self.ended {
-            return;
+            return Ok(());
+        }
+        let left = kill_descendants(self.pid);
+        if !left.is_empty() {
+            let stderr = self.stderr_text();
+            self.kill();
+            return Err(SandboxError::LeftProcesses { pids: left, stderr });
         }
         if let Some(stdin) = self.stdin.as_mut() {
             let _ = write_frame(stdin, &Request::Exit);
@@ -449,6 +470,7 @@ impl Worker {
             std::thread::sleep(Duration::from_millis(2));
         }
         self.kill();
+        Ok(())
     }
 
     /// The end of the worker's stderr so far.
@@ -546,12 +568,14 @@ impl Worker {
         }
     }
 
-    /// Kills the worker's whole process group and reaps the worker.
+    /// Kills every process the submission started (wherever they moved), the worker's whole process group,
+    /// and reaps the worker.
     fn kill(&mut self) {
         self.stdin = None;
         if self.ended {
             return;
         }
+        kill_descendants(self.pid);
         // SAFETY: signalling our own child's process group (see `spawn`); the pid has not been reaped yet, so
         // it cannot have been reused.
         unsafe { libc::kill(-self.pid, libc::SIGKILL) };
@@ -582,7 +606,8 @@ impl Drop for Worker {
 }
 
 /// Runs in the child between `fork` and `exec`: no core files, the address-space backstop, death with the
-/// judge, and no privileges (see [`super::privileges`]). Async-signal-safe calls only.
+/// judge, a subreaper for the submission's processes, and no privileges (see [`super::privileges`]).
+/// Async-signal-safe calls only.
 fn confine(address_space: Option<u64>) -> io::Result<()> {
     set_limit(libc::RLIMIT_CORE, 0)?;
     if let Some(bytes) = address_space {
@@ -592,6 +617,12 @@ fn confine(address_space: Option<u64>) -> io::Result<()> {
     {
         // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are involved.
         if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // Orphans among the submission's processes (a daemon's double fork) become the worker's children
+        // rather than init's, so the judge can find them all from the worker (`kill_descendants`).
+        // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag; no pointers are involved.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } != 0 {
             return Err(io::Error::last_os_error());
         }
     }
@@ -711,6 +742,78 @@ fn has_ended(pid: libc::pid_t) -> bool {
     };
     // SAFETY: after a successful waitid, si_pid is the field the kernel filled (0 when nothing ended).
     got == 0 && unsafe { info.si_pid() } != 0
+}
+
+/// Stops, then kills, every live (not zombie) descendant of `root`, and returns their pids as first found.
+/// Stopping first keeps a process that forks in a loop from outrunning the search. Linux `/proc`; finds nothing
+/// elsewhere.
+fn kill_descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+    let mut found: Vec<libc::pid_t> = Vec::new();
+    // A few rounds: each stops what the last one found, so what they forked meanwhile shows up in the next.
+    for _ in 0..8 {
+        let fresh: Vec<libc::pid_t> = descendants(root)
+            .into_iter()
+            .filter(|p| !found.contains(p))
+            .collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for &pid in &fresh {
+            // SAFETY: signalling a process found as a live descendant of our own unreaped child; it cannot be
+            // reaped (and its pid reused) by anyone but its parent, which is that child or one of its processes.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+        }
+        found.extend(fresh);
+    }
+    for &pid in &found {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    found
+}
+
+/// Live (not zombie) descendants of `root`, breadth first, from every process's parent in `/proc`.
+fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut parent_of: Vec<(libc::pid_t, libc::pid_t)> = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        if let Some((state, ppid)) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| state_and_parent(&stat))
+            && state != 'Z'
+        {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut found = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid) in &parent_of {
+            if ppid == parent && !found.contains(&pid) {
+                found.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+/// The state letter and parent pid of a `/proc/<pid>/stat` line (`pid (comm) S ppid …`; comm may hold spaces
+/// and parentheses, so fields are counted after the last `)`).
+fn state_and_parent(stat: &str) -> Option<(char, libc::pid_t)> {
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
 }
 
 fn page_size() -> u64 {
