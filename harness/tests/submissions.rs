@@ -203,6 +203,7 @@ fixture_tests! {
     bad_deferred_thread => "bad/deferred_thread.c",
     bad_reads_judge_memory => "bad/reads_judge_memory.c",
     bad_leaves_process => "bad/leaves_process.c",
+    bad_slows_the_clock => "bad/slows_the_clock.c",
     bad_crash_segfault => "bad/crash_segfault.c",
     bad_infinite_loop => "bad/infinite_loop.c",
     bad_huge_alloc => "bad/huge_alloc.c",
