@@ -88,6 +88,8 @@ fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>
 }
 
 fn run_gate(submission: &Path, baseline: Option<BaselineSpec>) -> (GateSummary, ResultsDoc) {
+    // As `judge gate` does: among other things, this process adopts what dead workers leave behind.
+    harness::sandbox::protect_judge();
     let workspace = Workspace::create().unwrap();
     let plan = plan(submission, &workspace, baseline);
     let mut results = ResultsFile::create(Meta::now(SEED, DEFAULT_TOLERANCE), None).unwrap();
@@ -204,6 +206,8 @@ fixture_tests! {
     bad_reads_judge_memory => "bad/reads_judge_memory.c",
     bad_leaves_process => "bad/leaves_process.c",
     bad_slows_the_clock => "bad/slows_the_clock.c",
+    bad_forges_answer => "bad/forges_answer.c",
+    bad_exits_leaving_process => "bad/exits_leaving_process.c",
     bad_crash_segfault => "bad/crash_segfault.c",
     bad_infinite_loop => "bad/infinite_loop.c",
     bad_huge_alloc => "bad/huge_alloc.c",
@@ -211,6 +215,23 @@ fixture_tests! {
     bad_compile_error => "bad/compile_error.c",
     bad_no_solve_symbol => "bad/no_solve_symbol.c",
     bad_slow => "bad/slow.c",
+}
+
+/// Asserts that none of `pids` is running (a killed process may linger as a zombie until reaped).
+fn assert_dead(pids: &[u32]) {
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for pid in pids {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap();
+            assert_eq!(state, "Z", "process {pid} still alive: {stat}");
+        }
+    }
 }
 
 #[test]
@@ -233,21 +254,27 @@ fn processes_a_submission_leaves_are_dead_when_the_judge_is_done() {
                 .collect::<Vec<u32>>()
         })
         .collect();
-    assert_eq!(pids.len(), doc.entries.len(), "one per case: {pids:?}");
-    // Killed processes vanish once reaped; until then they may linger as zombies, never running.
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    for pid in pids {
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap();
-            assert_eq!(state, "Z", "process {pid} still alive: {stat}");
-        }
-    }
+    // At least one per case (two when the worker looked before the daemon's parent had exited).
+    assert!(pids.len() >= doc.entries.len(), "{pids:?}");
+    assert_dead(&pids);
+}
+
+#[test]
+fn processes_left_by_a_worker_that_exited_are_dead_too() {
+    let doc = judge_fixture("bad/exits_leaving_process.c");
+    let summary = doc.gate.expect("the gate's summary is in the document");
+    let pids: Vec<u32> = summary
+        .outputs
+        .iter()
+        .flat_map(|o| o.stderr.lines())
+        .filter_map(|l| l.strip_prefix("left process ")?.trim().parse().ok())
+        .collect();
+    assert!(
+        !pids.is_empty(),
+        "no process announced: {:?}",
+        summary.outputs
+    );
+    assert_dead(&pids);
 }
 
 #[test]

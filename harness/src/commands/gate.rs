@@ -76,7 +76,10 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
     let mut results =
         ResultsFile::create(Meta::now(seed, tolerance), live).map_err(CommandError::Output)?;
     sandbox::protect_judge();
-    let summary = gate::run(&plan, &mut results)?;
+    let summary = gate::run(&plan, &mut results);
+    // Anything a dead worker left that was adopted after its worker ended.
+    sandbox::children::kill_adopted();
+    let summary = summary?;
     results
         .set_gate(summary.clone())
         .map_err(CommandError::Output)?;

@@ -355,7 +355,10 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     }
     let mut results = ResultsFile::create(meta, args.json.clone()).map_err(CommandError::Output)?;
     let started = Instant::now();
-    execute(&plan, &mut results)?;
+    let ran = execute(&plan, &mut results);
+    // Anything a dead worker left that was adopted after its worker ended.
+    sandbox::children::kill_adopted();
+    ran?;
     let entries = &results.doc().entries;
     print!("{}", results_table(entries).render_text());
     println!(

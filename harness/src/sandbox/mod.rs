@@ -7,6 +7,7 @@
 //! ([`supervisor`]) holds the oracle and does every check; it watches the child's wall-clock time and memory
 //! ([`limits`]) and turns a crash (with its [`signal`] named), a hang or memory exhaustion into a verdict.
 
+pub mod children;
 pub mod cuda;
 pub mod limits;
 pub mod privileges;
@@ -76,14 +77,17 @@ impl Workspace {
 
 /// Makes the judge's own memory unreadable to its workers: without this, a worker running as the same user
 /// could read the oracle's scores out of `/proc/<judge>/mem` (wherever ptrace is not restricted). Workers
-/// start with the default again, as `exec` resets it. A no-op outside Linux.
+/// start with the default again, as `exec` resets it. Also makes the judge a subreaper, so processes left by a
+/// worker that died are handed to the judge, which kills them ([`children::kill_adopted`]). A no-op outside
+/// Linux.
 pub fn protect_judge() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: PR_SET_DUMPABLE takes an integer flag; no pointers are involved. Failure only leaves the
-        // default in place, which is reported nowhere because nothing else depends on it.
+        // SAFETY: both take an integer flag; no pointers are involved. Failure only leaves the default in
+        // place, which weakens a defence but breaks nothing.
         unsafe {
             libc::prctl(libc::PR_SET_DUMPABLE, 0);
+            libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
         }
     }
 }

@@ -278,7 +278,7 @@ impl Worker {
         unsafe {
             cmd.pre_exec(move || confine(address_space));
         }
-        let mut child = cmd.spawn().map_err(|source| SandboxError::Spawn {
+        let mut child = super::children::spawn(&mut cmd).map_err(|source| SandboxError::Spawn {
             program: command.program.clone(),
             source,
         })?;
@@ -401,6 +401,11 @@ impl Worker {
                     return Err(self.collect_death(during));
                 }
                 Err(RecvTimeoutError::Timeout) => {
+                    // A process the submission started may hold the channel open after the worker died, so
+                    // its end does not always close the channel: look at the worker itself.
+                    if has_ended(self.pid) {
+                        return Err(self.collect_death(during));
+                    }
                     if let Some(rss) = self.rss().filter(|&r| r > self.limits.memory_bytes) {
                         let peak = self.peak_rss().unwrap_or(rss).max(rss);
                         return Err(self.memory_error(during, peak));
@@ -553,6 +558,8 @@ impl Worker {
         unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         let (death, peak) = reap(self.pid, 0).unwrap_or((Death::Signal(libc::SIGKILL), 0));
         self.ended = true;
+        super::children::reaped(self.pid as u32);
+        super::children::kill_adopted();
         if peak > self.limits.memory_bytes {
             return SandboxError::MemoryLimit {
                 during: during.to_owned(),
@@ -581,6 +588,9 @@ impl Worker {
         unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         let _ = reap(self.pid, 0);
         self.ended = true;
+        super::children::reaped(self.pid as u32);
+        // What a worker that died by itself left behind was handed to the judge (a subreaper): kill it now.
+        super::children::kill_adopted();
     }
 
     /// Current resident set, in bytes (Linux `/proc`; `None` elsewhere or once the worker is gone).
@@ -747,7 +757,7 @@ fn has_ended(pid: libc::pid_t) -> bool {
 /// Stops, then kills, every live (not zombie) descendant of `root`, and returns their pids as first found.
 /// Stopping first keeps a process that forks in a loop from outrunning the search. Linux `/proc`; finds nothing
 /// elsewhere.
-fn kill_descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+pub(super) fn kill_descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
     let mut found: Vec<libc::pid_t> = Vec::new();
     // A few rounds: each stops what the last one found, so what they forked meanwhile shows up in the next.
     for _ in 0..8 {
@@ -772,32 +782,42 @@ fn kill_descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
     found
 }
 
-/// Live (not zombie) descendants of `root`, breadth first, from every process's parent in `/proc`.
-fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+/// Every process in `/proc` as (pid, state letter, parent pid).
+fn processes() -> Vec<(libc::pid_t, char, libc::pid_t)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut parent_of: Vec<(libc::pid_t, libc::pid_t)> = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<libc::pid_t>().ok())
-        else {
-            continue;
-        };
-        if let Some((state, ppid)) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| state_and_parent(&stat))
-            && state != 'Z'
-        {
-            parent_of.push((pid, ppid));
-        }
-    }
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<libc::pid_t>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (state, ppid) = state_and_parent(&stat)?;
+            Some((pid, state, ppid))
+        })
+        .collect()
+}
+
+/// The children of `parent` with their state letters (zombies included).
+pub(super) fn children_of(parent: libc::pid_t) -> Vec<(libc::pid_t, char)> {
+    processes()
+        .into_iter()
+        .filter(|&(_, _, ppid)| ppid == parent)
+        .map(|(pid, state, _)| (pid, state))
+        .collect()
+}
+
+/// Live (not zombie) descendants of `root`, breadth first, from every process's parent in `/proc`.
+fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+    let live: Vec<(libc::pid_t, libc::pid_t)> = processes()
+        .into_iter()
+        .filter(|&(_, state, _)| state != 'Z')
+        .map(|(pid, _, ppid)| (pid, ppid))
+        .collect();
     let mut found = Vec::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
-        for &(pid, ppid) in &parent_of {
+        for &(pid, ppid) in &live {
             if ppid == parent && !found.contains(&pid) {
                 found.push(pid);
                 frontier.push(pid);

@@ -63,13 +63,13 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
     if let Some(dir) = &invocation.dir {
         command.current_dir(dir);
     }
-    let mut child = command
+    command
         .args(&invocation.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()?;
+        .process_group(0);
+    let mut child = crate::sandbox::children::spawn(&mut command)?;
     let (tx, rx) = channel::<Vec<u8>>();
     let pipes: Vec<Box<dyn Read + Send>> = [
         child
@@ -107,6 +107,7 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
             collect(&mut log, chunk);
         }
         if let Some(status) = child.try_wait()? {
+            crate::sandbox::children::reaped(child.id());
             break status;
         }
         if Instant::now() >= deadline {
@@ -115,6 +116,7 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
             // has not been reaped, so its group id is still ours.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
             let _ = child.wait();
+            crate::sandbox::children::reaped(child.id());
             while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
                 collect(&mut log, chunk);
             }
