@@ -118,7 +118,7 @@ mod tests {
         unsafe {
             cmd.pre_exec(drop_all);
         }
-        let output = cmd.output().expect("sh runs");
+        let output = cmd.output().expect("grep runs");
         let text = String::from_utf8_lossy(&output.stdout);
         for set in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] {
             let line = text

@@ -557,9 +557,7 @@ impl Worker {
         // SAFETY: signalling our own child's process group, which it was put in by `process_group(0)`.
         unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         let (death, peak) = reap(self.pid, 0).unwrap_or((Death::Signal(libc::SIGKILL), 0));
-        self.ended = true;
-        super::children::reaped(self.pid as u32);
-        super::children::kill_adopted();
+        self.reaped();
         if peak > self.limits.memory_bytes {
             return SandboxError::MemoryLimit {
                 during: during.to_owned(),
@@ -587,9 +585,14 @@ impl Worker {
         // it cannot have been reused.
         unsafe { libc::kill(-self.pid, libc::SIGKILL) };
         let _ = reap(self.pid, 0);
+        self.reaped();
+    }
+
+    /// Marks the worker reaped, and kills what the judge adopted from it: a worker that died by itself handed
+    /// the processes it still had to the judge (a subreaper).
+    fn reaped(&mut self) {
         self.ended = true;
         super::children::reaped(self.pid as u32);
-        // What a worker that died by itself left behind was handed to the judge (a subreaper): kill it now.
         super::children::kill_adopted();
     }
 
