@@ -810,24 +810,27 @@ pub(super) fn children_of(parent: libc::pid_t) -> Vec<(libc::pid_t, char)> {
         .collect()
 }
 
-/// Live (not zombie) descendants of `root`, breadth first, from every process's parent in `/proc`.
+/// Live (not zombie) descendants of `root`, from every process's parent in `/proc`.
+///
+/// The walk goes through zombies too: `/proc` is read one process at a time, so a daemon may be read while its
+/// parent still lived, and that parent later as a zombie; skipping zombies would lose the daemon.
 fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
-    let live: Vec<(libc::pid_t, libc::pid_t)> = processes()
-        .into_iter()
-        .filter(|&(_, state, _)| state != 'Z')
-        .map(|(pid, _, ppid)| (pid, ppid))
-        .collect();
-    let mut found = Vec::new();
+    let all = processes();
+    let mut found: Vec<(libc::pid_t, char)> = Vec::new();
     let mut frontier = vec![root];
     while let Some(parent) = frontier.pop() {
-        for &(pid, ppid) in &live {
-            if ppid == parent && !found.contains(&pid) {
-                found.push(pid);
+        for &(pid, state, ppid) in &all {
+            if ppid == parent && !found.iter().any(|&(p, _)| p == pid) {
+                found.push((pid, state));
                 frontier.push(pid);
             }
         }
     }
     found
+        .into_iter()
+        .filter(|&(_, state)| state != 'Z')
+        .map(|(pid, _)| pid)
+        .collect()
 }
 
 /// The state letter and parent pid of a `/proc/<pid>/stat` line (`pid (comm) S ppid …`; comm may hold spaces
