@@ -762,13 +762,24 @@ fn has_ended(pid: libc::pid_t) -> bool {
 /// elsewhere.
 pub(super) fn kill_descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
     let mut found: Vec<libc::pid_t> = Vec::new();
+    let mut zombies: Vec<libc::pid_t> = Vec::new();
     // A few rounds: each stops what the last one found, so what they forked meanwhile shows up in the next.
+    // A round that meets a zombie it had not seen is followed by another too: `/proc` is listed before each
+    // process is read, so a process that forked and then exited in between was read as a zombie while its
+    // child was missing from the list; that child is in any list taken after the zombie was read.
     for _ in 0..8 {
-        let fresh: Vec<libc::pid_t> = descendants(root)
+        let tree = descendants(root);
+        let fresh: Vec<libc::pid_t> = tree
+            .live
             .into_iter()
             .filter(|p| !found.contains(p))
             .collect();
-        if fresh.is_empty() {
+        let new_zombies: Vec<libc::pid_t> = tree
+            .zombies
+            .into_iter()
+            .filter(|p| !zombies.contains(p))
+            .collect();
+        if fresh.is_empty() && new_zombies.is_empty() {
             break;
         }
         for &pid in &fresh {
@@ -777,6 +788,7 @@ pub(super) fn kill_descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
             unsafe { libc::kill(pid, libc::SIGSTOP) };
         }
         found.extend(fresh);
+        zombies.extend(new_zombies);
     }
     for &pid in &found {
         // SAFETY: as above.
@@ -810,11 +822,17 @@ pub(super) fn children_of(parent: libc::pid_t) -> Vec<(libc::pid_t, char)> {
         .collect()
 }
 
-/// Live (not zombie) descendants of `root`, from every process's parent in `/proc`.
+/// The descendants of `root`, live and zombie.
+struct Tree {
+    live: Vec<libc::pid_t>,
+    zombies: Vec<libc::pid_t>,
+}
+
+/// The descendants of `root`, from every process's parent in `/proc`.
 ///
 /// The walk goes through zombies too: `/proc` is read one process at a time, so a daemon may be read while its
 /// parent still lived, and that parent later as a zombie; skipping zombies would lose the daemon.
-fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
+fn descendants(root: libc::pid_t) -> Tree {
     let all = processes();
     let mut found: Vec<(libc::pid_t, char)> = Vec::new();
     let mut frontier = vec![root];
@@ -826,11 +844,11 @@ fn descendants(root: libc::pid_t) -> Vec<libc::pid_t> {
             }
         }
     }
-    found
-        .into_iter()
-        .filter(|&(_, state)| state != 'Z')
-        .map(|(pid, _)| pid)
-        .collect()
+    let (zombies, live): (Vec<_>, Vec<_>) = found.into_iter().partition(|&(_, state)| state == 'Z');
+    Tree {
+        live: live.into_iter().map(|(pid, _)| pid).collect(),
+        zombies: zombies.into_iter().map(|(pid, _)| pid).collect(),
+    }
 }
 
 /// The state letter and parent pid of a `/proc/<pid>/stat` line (`pid (comm) S ppid …`; comm may hold spaces
