@@ -3,13 +3,16 @@
 //!
 //! **Decode** (once per tile, shared by every query): for each group of 16 keys and each block of 64 dimensions,
 //! the 16 rows of indices and signs are loaded as bytes, the sign bit is merged into bit 7 of the index byte (for
-//! C ≤ 32, whose indices need at most 5 bits), and one 16 × 64 byte transpose (64 unpacks, straight-line code)
-//! turns key-major bytes into dimension-major ones, all in registers. From each transposed register (4 kernel
-//! positions × 16 keys), `vpmovzxbd` + `vpermps` (a 16-entry table in a register; `vpermi2ps` for 32) give the
-//! codebook values, ignoring bit 7, and a byte shuffle plus two multiply-adds give each key's 4 sign bits as one
-//! number. For C > 32 indices and signs are transposed separately and the values gathered. Nothing decoded goes
-//! through memory before it is final: reloading just-stored vectors in narrower pieces defeats store-to-load
-//! forwarding and cost more than the decoding itself.
+//! C ≤ 32, whose indices need at most 5 bits), and one 16 × 16 transpose of 32-bit units (64 shuffles,
+//! straight-line code) gives, per register, 4 consecutive dimensions of the 16 keys, one key per 32-bit lane,
+//! all in registers. Each dimension is one byte of the lane: shifted down to the low byte, `vpermps` (a 16-entry
+//! table in a register; `vpermi2ps` for 32) turns it into the codebook value, reading only the index bits; and
+//! a shift, a mask and one multiply gather the 4 sign bits of each lane into one number. So a dimension costs one
+//! shuffle besides its share of the transpose. For C > 32 indices and signs are transposed separately and the
+//! values gathered. Nothing decoded goes through memory before it is final: reloading just-stored vectors in
+//! narrower pieces defeats store-to-load forwarding and cost more than the decoding itself. (A first version
+//! transposed bytes, which needed 4 shuffles per dimension to widen them: decoding took 20% of a solve at the
+//! perf preset, now 16%, by perf.)
 //!
 //! **Kernel**: for [`QB`] queries × 48 keys, 12 accumulators take `Qp[b,d]·value` by FMA, and 12 take the QJL
 //! weights by table lookup: per group of 4 positions, one `vpermps` of the query's 16-entry sign table (see
@@ -19,9 +22,8 @@
 //! are loaded once per position and used by every query of the block; each query weight is broadcast once and
 //! used by all three vectors.
 //!
-//! The transpose leaves dimension `d = 64·k + 16·L + c` (lane `L`, byte column `c`) in slot `64·k + 4·c + L`;
-//! within whole blocks of 64 the kernel visits dimensions in slot order ([`kernel_order`]), so a transposed
-//! register holds exactly one group of 4 positions.
+//! The kernel visits the dimensions in order ("positions" below are dimensions), so a transposed register holds
+//! exactly one group of 4 positions.
 
 use std::arch::x86_64::*;
 
@@ -41,15 +43,13 @@ const DIM_BLOCK: usize = 64;
 
 /// Per-task scratch of the AVX-512 path.
 pub(crate) struct Scratch {
-    /// Codebook values, `[D][TILE]`, dimensions in kernel order.
+    /// Codebook values, `[D][TILE]`.
     vals: Aligned<f32>,
     /// Sign numbers, `[G][TILE]`: for key `l` and group `g`, bit `i` is set where the key's sign at kernel
     /// position `4g + i` is +1.
     nibs: Aligned<u32>,
     /// `sqrt(pi/2)/D · gamma` of the tile's keys (0 past the end of the input).
     cg: Aligned<f32>,
-    /// Transposed index bytes of one 16-key × 64-dimension block, `[slot][16 keys]`.
-    bytes: Aligned<u8>,
 }
 
 impl Scratch {
@@ -59,31 +59,8 @@ impl Scratch {
             vals: Aligned::zeroed(d * TILE),
             nibs: Aligned::zeroed(d.div_ceil(GROUP) * TILE),
             cg: Aligned::zeroed(TILE),
-            bytes: Aligned::zeroed(DIM_BLOCK * 16),
         }
     }
-}
-
-/// The order in which the kernel visits the dimensions: within each whole block of 64, the transpose's slot
-/// order (so decoding a block is one linear pass); in a last, partial block, plain order.
-pub(crate) fn kernel_order(d: usize) -> Vec<usize> {
-    let whole = d / DIM_BLOCK * DIM_BLOCK;
-    (0..d)
-        .map(|k| {
-            if k < whole {
-                let j = k % DIM_BLOCK;
-                k - j + 16 * (j % 4) + j / 4
-            } else {
-                k
-            }
-        })
-        .collect()
-}
-
-/// The slot of dimension `d` (counted from the start of its block) in the transposed buffers.
-#[inline(always)]
-const fn slot(d: usize) -> usize {
-    4 * (d % 16) + d / 16
 }
 
 /// [`Projection::compute`] compiled for AVX-512.
@@ -203,7 +180,8 @@ fn decode<const LOOKUP: u8>(
         let first = s0 + 16 * g;
         for d0 in (0..d).step_by(DIM_BLOCK) {
             let width = DIM_BLOCK.min(d - d0);
-            // Transposed indices and signs (one register per column; sign in bit 7).
+            // Transposed indices and signs: register j holds, in 32-bit lane k, the 4 bytes of dimensions
+            // d0 + 4j .. d0 + 4j + 3 of key `first + k` (sign in bit 7 of each byte when merged).
             let (idx, sgn) = if LOOKUP == GATHER {
                 // Indices may use all 8 bits: transpose indices and signs separately.
                 (
@@ -223,130 +201,81 @@ fn decode<const LOOKUP: u8>(
                 ));
                 (merged, merged)
             };
-            if width == DIM_BLOCK {
-                // Kernel position d0 + 4·c + L is lane L of transposed column c: decode from registers (the
-                // columns are unrolled so that every index is a constant and nothing goes through memory).
-                macro_rules! column {
-                    ($c:literal) => {{
-                        let first_position = d0 + 4 * $c;
-                        let lanes = [
-                            lane_indices::<0>(idx[$c]),
-                            lane_indices::<1>(idx[$c]),
-                            lane_indices::<2>(idx[$c]),
-                            lane_indices::<3>(idx[$c]),
+            // Dimension d0 + 4j + i is byte i of each lane of register j: shifted down, the table lookups read
+            // only its low bits (the gather masks it). The columns are unrolled so that every index is a
+            // constant and nothing goes through memory.
+            macro_rules! column {
+                ($j:literal) => {{
+                    let position = d0 + 4 * $j;
+                    if position < d0 + width {
+                        let count = (d0 + width - position).min(GROUP);
+                        let bytes = [
+                            idx[$j],
+                            _mm512_srli_epi32::<8>(idx[$j]),
+                            _mm512_srli_epi32::<16>(idx[$j]),
+                            _mm512_srli_epi32::<24>(idx[$j]),
                         ];
-                        for (lane, index) in lanes.into_iter().enumerate() {
+                        for (i, index) in bytes.into_iter().enumerate().take(count) {
                             store_values(
-                                &mut vals[first_position + lane][16 * g..16 * g + 16],
+                                &mut vals[position + i][16 * g..16 * g + 16],
                                 lookup::<LOOKUP>(index, &table, codebook),
                             );
                         }
-                        let nibble = positive_nibbles(sgn[$c]);
-                        let dst = &mut nibs[first_position / GROUP][16 * g..16 * g + 16];
+                        let dst = &mut nibs[position / GROUP][16 * g..16 * g + 16];
                         // SAFETY: `dst` has 16 writable u32.
-                        unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), nibble) };
-                    }};
-                }
-                column!(0);
-                column!(1);
-                column!(2);
-                column!(3);
-                column!(4);
-                column!(5);
-                column!(6);
-                column!(7);
-                column!(8);
-                column!(9);
-                column!(10);
-                column!(11);
-                column!(12);
-                column!(13);
-                column!(14);
-                column!(15);
-            } else {
-                // A last, partial block: kernel position d0 + k is dimension d0 + k, held in slot(k).
-                store_bytes(&idx, &mut scratch.bytes);
-                let bytes = scratch.bytes.as_slice().as_chunks::<16>().0;
-                let positive = positive_masks(&sgn);
-                let mut masks = [0u16; DIM_BLOCK];
-                for k in 0..width {
-                    let j = slot(k);
-                    // SAFETY: `bytes[j]` holds 16 readable bytes.
-                    let index =
-                        _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(bytes[j].as_ptr().cast()) });
-                    let values = lookup::<LOOKUP>(index, &table, codebook);
-                    store_values(&mut vals[d0 + k][16 * g..16 * g + 16], values);
-                    masks[k] = (positive[j / 4] >> (16 * (j % 4))) as u16;
-                }
-                for (h, group) in masks[..width.next_multiple_of(GROUP)]
-                    .as_chunks::<GROUP>()
-                    .0
-                    .iter()
-                    .enumerate()
-                {
-                    store_nibbles(&mut nibs[d0 / GROUP + h][16 * g..16 * g + 16], group);
-                }
+                        unsafe {
+                            _mm512_storeu_si512(dst.as_mut_ptr().cast(), positive_nibbles(sgn[$j]))
+                        };
+                    }
+                }};
             }
+            column!(0);
+            column!(1);
+            column!(2);
+            column!(3);
+            column!(4);
+            column!(5);
+            column!(6);
+            column!(7);
+            column!(8);
+            column!(9);
+            column!(10);
+            column!(11);
+            column!(12);
+            column!(13);
+            column!(14);
+            column!(15);
         }
     }
 }
 
-/// The 16 bytes of 128-bit lane `L` of `v`, zero-extended to 32-bit lanes.
-#[target_feature(enable = "avx512f,avx512bw")]
-#[inline]
-fn lane_indices<const L: i32>(v: __m512i) -> __m512i {
-    _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32::<L>(v))
-}
-
-/// For a transposed register (lane `L` = 16 keys' bytes of one kernel position `L`, sign in bit 7), the 4-bit
-/// number per key whose bit `L` is set where that key's sign at position `L` is +1.
+/// For a transposed register (lane `k` = the 4 bytes of key `k` at 4 consecutive dimensions, sign in bit 7),
+/// the 4-bit number per key whose bit `i` is set where that key's sign at the group's dimension `i` is +1.
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
 fn positive_nibbles(v: __m512i) -> __m512i {
-    // 4 × 4 transpose of 32-bit units across lanes: lane q now holds, in unit L, keys 4q .. 4q+3 of position L.
-    let units = _mm512_permutexvar_epi32(
-        _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15),
-        v,
-    );
-    // 4 × 4 byte transpose within each lane: unit i now holds key 4q + i at positions 0..3.
-    let per_key = _mm512_shuffle_epi8(
-        units,
-        _mm512_broadcast_i32x4(_mm_setr_epi8(
-            0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
-        )),
-    );
-    // Byte = 1 where bit 7 is clear (sign +1), else 0: (!(x >> 7)) & 1.
-    let shifted = _mm512_srli_epi16::<7>(per_key);
-    let bits =
-        _mm512_ternarylogic_epi32::<0x0C>(shifted, _mm512_set1_epi8(1), _mm512_setzero_si512());
-    // Σ bit_L · 2^L over the 4 bytes of each unit.
-    let pairs = _mm512_maddubs_epi16(bits, _mm512_set1_epi16(0x0201));
-    _mm512_madd_epi16(pairs, _mm512_set1_epi32(0x0004_0001))
+    // Bit 8i = 1 where bit 7 of byte i is clear (sign +1).
+    let bits = _mm512_andnot_si512(_mm512_srli_epi32::<7>(v), _mm512_set1_epi32(0x0101_0101));
+    // Multiplying by 2^24 + 2^17 + 2^10 + 2^3 moves bit 8i to bit 24 + i; no two partial products share a
+    // bit, so nothing carries into bits 24..27, and nothing reaches bits 28..31.
+    _mm512_srli_epi32::<24>(_mm512_mullo_epi32(bits, _mm512_set1_epi32(0x0102_0408)))
 }
 
-/// Stores, for 16 keys, the 4-bit numbers whose bit `i` is bit `l` (the key) of `masks[i]`.
-#[target_feature(enable = "avx512f,avx512bw")]
-#[inline]
-fn store_nibbles(dst: &mut [u32], masks: &[u16; GROUP]) {
-    assert_eq!(dst.len(), 16);
-    let mut v = _mm512_maskz_mov_epi32(masks[0], _mm512_set1_epi32(1));
-    v = _mm512_mask_or_epi32(v, masks[1], v, _mm512_set1_epi32(2));
-    v = _mm512_mask_or_epi32(v, masks[2], v, _mm512_set1_epi32(4));
-    v = _mm512_mask_or_epi32(v, masks[3], v, _mm512_set1_epi32(8));
-    // SAFETY: `dst` has 16 writable u32 (checked above).
-    unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), v) };
-}
-
-/// The codebook values of 16 indices, one per 32-bit lane (bits above the table size are ignored by the table
-/// lookups; the gather needs them zero).
+/// The codebook values of 16 indices, one per 32-bit lane: the low byte of each lane (bits above the table size
+/// are ignored by the table lookups; the gather masks them off).
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
 fn lookup<const LOOKUP: u8>(index: __m512i, table: &[__m512; 2], codebook: &[f32]) -> __m512 {
     match LOOKUP {
         TABLE16 => _mm512_permutexvar_ps(index, table[0]),
         TABLE32 => _mm512_permutex2var_ps(table[0], index, table[1]),
-        // SAFETY: every lane of `index` is a zero-extended byte (< 256) and `codebook` has 256 floats.
-        _ => unsafe { _mm512_i32gather_ps::<4>(index, codebook.as_ptr()) },
+        // SAFETY: every lane of the masked index is below 256 and `codebook` has 256 floats.
+        _ => unsafe {
+            _mm512_i32gather_ps::<4>(
+                _mm512_and_si512(index, _mm512_set1_epi32(0xff)),
+                codebook.as_ptr(),
+            )
+        },
     }
 }
 
@@ -432,108 +361,42 @@ fn prefetch_keys(inputs: &Inputs, first: usize, count: usize, part: usize, parts
     }
 }
 
-/// Transposes 16 rows of 64 bytes, independently in each 128-bit lane: output `c` holds, in lane `L`, the 16
-/// bytes of column `16·L + c` (row 0 first).
+/// Transposes 16 rows of 16 32-bit units (64 bytes each): output `j` holds, in 32-bit lane `k`, unit `j` of row `k`.
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
 fn transpose(r: &[__m512i; 16]) -> [__m512i; 16] {
     // Straight-line code with constant indices, so that all 16 rows stay in registers.
-    // Stage 1: bytes → 16-bit units of rows (2g, 2g+1); a[2g + h] holds columns 8h .. 8h+7.
-    let a = [
-        _mm512_unpacklo_epi8(r[0], r[1]),
-        _mm512_unpackhi_epi8(r[0], r[1]),
-        _mm512_unpacklo_epi8(r[2], r[3]),
-        _mm512_unpackhi_epi8(r[2], r[3]),
-        _mm512_unpacklo_epi8(r[4], r[5]),
-        _mm512_unpackhi_epi8(r[4], r[5]),
-        _mm512_unpacklo_epi8(r[6], r[7]),
-        _mm512_unpackhi_epi8(r[6], r[7]),
-        _mm512_unpacklo_epi8(r[8], r[9]),
-        _mm512_unpackhi_epi8(r[8], r[9]),
-        _mm512_unpacklo_epi8(r[10], r[11]),
-        _mm512_unpackhi_epi8(r[10], r[11]),
-        _mm512_unpacklo_epi8(r[12], r[13]),
-        _mm512_unpackhi_epi8(r[12], r[13]),
-        _mm512_unpacklo_epi8(r[14], r[15]),
-        _mm512_unpackhi_epi8(r[14], r[15]),
-    ];
-    // Stage 2: 32-bit units of rows 4q .. 4q+3; b[4q + 2h + h2] holds columns 8h + 4h2 ...
-    let b = [
-        _mm512_unpacklo_epi16(a[0], a[2]),
-        _mm512_unpackhi_epi16(a[0], a[2]),
-        _mm512_unpacklo_epi16(a[1], a[3]),
-        _mm512_unpackhi_epi16(a[1], a[3]),
-        _mm512_unpacklo_epi16(a[4], a[6]),
-        _mm512_unpackhi_epi16(a[4], a[6]),
-        _mm512_unpacklo_epi16(a[5], a[7]),
-        _mm512_unpackhi_epi16(a[5], a[7]),
-        _mm512_unpacklo_epi16(a[8], a[10]),
-        _mm512_unpackhi_epi16(a[8], a[10]),
-        _mm512_unpacklo_epi16(a[9], a[11]),
-        _mm512_unpackhi_epi16(a[9], a[11]),
-        _mm512_unpacklo_epi16(a[12], a[14]),
-        _mm512_unpackhi_epi16(a[12], a[14]),
-        _mm512_unpacklo_epi16(a[13], a[15]),
-        _mm512_unpackhi_epi16(a[13], a[15]),
-    ];
-    // Stage 3: 64-bit units of rows 8o .. 8o+7; c[8o + 4h + 2h2 + h3] holds columns 8h + 4h2 + 2h3 ...
-    let c = [
-        _mm512_unpacklo_epi32(b[0], b[4]),
-        _mm512_unpackhi_epi32(b[0], b[4]),
-        _mm512_unpacklo_epi32(b[1], b[5]),
-        _mm512_unpackhi_epi32(b[1], b[5]),
-        _mm512_unpacklo_epi32(b[2], b[6]),
-        _mm512_unpackhi_epi32(b[2], b[6]),
-        _mm512_unpacklo_epi32(b[3], b[7]),
-        _mm512_unpackhi_epi32(b[3], b[7]),
-        _mm512_unpacklo_epi32(b[8], b[12]),
-        _mm512_unpackhi_epi32(b[8], b[12]),
-        _mm512_unpacklo_epi32(b[9], b[13]),
-        _mm512_unpackhi_epi32(b[9], b[13]),
-        _mm512_unpacklo_epi32(b[10], b[14]),
-        _mm512_unpackhi_epi32(b[10], b[14]),
-        _mm512_unpacklo_epi32(b[11], b[15]),
-        _mm512_unpackhi_epi32(b[11], b[15]),
-    ];
-    // Stage 4: 128-bit units of all 16 rows; output 8h + 4h2 + 2h3 + h4 is that column.
-    [
-        _mm512_unpacklo_epi64(c[0], c[8]),
-        _mm512_unpackhi_epi64(c[0], c[8]),
-        _mm512_unpacklo_epi64(c[1], c[9]),
-        _mm512_unpackhi_epi64(c[1], c[9]),
-        _mm512_unpacklo_epi64(c[2], c[10]),
-        _mm512_unpackhi_epi64(c[2], c[10]),
-        _mm512_unpacklo_epi64(c[3], c[11]),
-        _mm512_unpackhi_epi64(c[3], c[11]),
-        _mm512_unpacklo_epi64(c[4], c[12]),
-        _mm512_unpackhi_epi64(c[4], c[12]),
-        _mm512_unpacklo_epi64(c[5], c[13]),
-        _mm512_unpackhi_epi64(c[5], c[13]),
-        _mm512_unpacklo_epi64(c[6], c[14]),
-        _mm512_unpackhi_epi64(c[6], c[14]),
-        _mm512_unpacklo_epi64(c[7], c[15]),
-        _mm512_unpackhi_epi64(c[7], c[15]),
-    ]
-}
-
-/// Stores the 16 transposed registers: register `c`, lane `L` goes to slot `4·c + L`.
-#[target_feature(enable = "avx512f,avx512bw")]
-#[inline]
-fn store_bytes(t: &[__m512i; 16], bytes: &mut Aligned<u8>) {
-    let dst = bytes.as_mut_slice().as_chunks_mut::<64>().0;
-    for (v, dst) in t.iter().zip(dst) {
-        // SAFETY: `dst` has 64 writable bytes.
-        unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), *v) };
-    }
-}
-
-/// Per transposed register, the mask of bytes whose bit 7 is clear (sign +1).
-#[target_feature(enable = "avx512f,avx512bw")]
-#[inline]
-fn positive_masks(t: &[__m512i; 16]) -> [u64; 16] {
-    let mut out = [0u64; 16];
-    for (m, v) in out.iter_mut().zip(t) {
-        *m = !_mm512_movepi8_mask(*v);
+    // Stage 1, per 128-bit lane L: t[2m] = units 4L, 4L+1 of rows 2m, 2m+1 interleaved; t[2m+1] = units 4L+2, 4L+3.
+    let t: [__m512i; 16] = std::array::from_fn(|i| {
+        let (a, b) = (r[i & !1], r[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_epi32(a, b)
+        } else {
+            _mm512_unpackhi_epi32(a, b)
+        }
+    });
+    // Stage 2: u[4m + e] holds, in lane L, unit 4L + e of rows 4m .. 4m+3.
+    let u: [__m512i; 16] = std::array::from_fn(|i| {
+        let (m, e) = (i / 4, i % 4);
+        let (a, b) = (t[4 * m + e / 2], t[4 * m + 2 + e / 2]);
+        if e % 2 == 0 {
+            _mm512_unpacklo_epi64(a, b)
+        } else {
+            _mm512_unpackhi_epi64(a, b)
+        }
+    });
+    // Stages 3 and 4: a 4 × 4 transpose of 128-bit lanes among u[e], u[4+e], u[8+e], u[12+e], so that output
+    // 4L + e holds lane L of each, rows 0..15 in order.
+    let mut out = [_mm512_setzero_si512(); 16];
+    for e in 0..4 {
+        let v0 = _mm512_shuffle_i32x4::<0x88>(u[e], u[4 + e]);
+        let v1 = _mm512_shuffle_i32x4::<0xDD>(u[e], u[4 + e]);
+        let v2 = _mm512_shuffle_i32x4::<0x88>(u[8 + e], u[12 + e]);
+        let v3 = _mm512_shuffle_i32x4::<0xDD>(u[8 + e], u[12 + e]);
+        out[e] = _mm512_shuffle_i32x4::<0x88>(v0, v2);
+        out[8 + e] = _mm512_shuffle_i32x4::<0xDD>(v0, v2);
+        out[4 + e] = _mm512_shuffle_i32x4::<0x88>(v1, v3);
+        out[12 + e] = _mm512_shuffle_i32x4::<0xDD>(v1, v3);
     }
     out
 }
@@ -640,24 +503,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kernel_order_is_a_permutation_matching_the_slots() {
-        for d in [1usize, 37, 64, 100, 128, 256] {
-            let order = kernel_order(d);
-            let mut sorted = order.clone();
-            sorted.sort_unstable();
-            assert_eq!(sorted, (0..d).collect::<Vec<_>>(), "d={d}");
-            // In whole blocks, position d0 + j holds the dimension whose slot is j.
-            for (k, &dim) in order.iter().enumerate().take(d / DIM_BLOCK * DIM_BLOCK) {
-                assert_eq!(slot(dim % DIM_BLOCK), k % DIM_BLOCK);
-                assert_eq!(dim / DIM_BLOCK, k / DIM_BLOCK);
-            }
-        }
-        let mut slots: Vec<usize> = (0..64).map(slot).collect();
-        slots.sort_unstable();
-        assert_eq!(slots, (0..64).collect::<Vec<_>>());
-    }
-
-    #[test]
     fn transpose_matches_the_definition() {
         if !(is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")) {
             return;
@@ -667,15 +512,13 @@ mod tests {
             .collect();
         // SAFETY: AVX-512F/BW were detected above.
         let out = unsafe { transpose_bytes(&rows) };
-        for (col, v) in out.iter().enumerate() {
-            for lane in 0..4 {
-                for r in 0..16 {
-                    assert_eq!(
-                        v[16 * lane + r],
-                        rows[r][16 * lane + col],
-                        "col {col} lane {lane} row {r}"
-                    );
-                }
+        for (j, v) in out.iter().enumerate() {
+            for k in 0..16 {
+                assert_eq!(
+                    v[4 * k..4 * k + 4],
+                    rows[k][4 * j..4 * j + 4],
+                    "unit {j} of row {k}"
+                );
             }
         }
     }

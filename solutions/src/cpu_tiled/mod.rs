@@ -146,15 +146,6 @@ impl Detected {
         }
     }
 
-    /// The order in which this path's kernel visits the dimensions (`order[k]` = dimension at position `k`).
-    fn kernel_order(self, d: usize) -> Vec<usize> {
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => avx512::kernel_order(d),
-            _ => (0..d).collect(),
-        }
-    }
-
     fn scratch(self, shape: Shape) -> Scratch {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
@@ -314,12 +305,7 @@ impl Solution for CpuTiled {
             inputs,
             isa,
             chunk_keys,
-            proj: Projection::new(
-                shape.b,
-                isa.query_block(),
-                isa.kernel_order(shape.d),
-                isa.uses_sign_tables(),
-            ),
+            proj: Projection::new(shape.b, isa.query_block(), shape.d, isa.uses_sign_tables()),
             scratch: (0..chunks).map(|_| isa.scratch(shape)).collect(),
             out,
         }))

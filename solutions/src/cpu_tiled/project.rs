@@ -6,15 +6,13 @@
 //! the sign is positive and starts from `−Σ_d Qs`.
 //!
 //! For kernels that add the QJL term by table lookup, it also builds, per query and per group of 4 consecutive
-//! kernel positions `4g .. 4g+4`, the 16 sums `T[g][n] = Σ_{i : bit i of n} 2·Qs[b, 4g+i]` (positions past D
-//! weigh 0). With `n` the 4 sign bits of one key at those positions, `T[g][n]` is that group's share of
+//! dimensions `4g .. 4g+4`, the 16 sums `T[g][n] = Σ_{i : bit i of n} 2·Qs[b, 4g+i]` (dimensions past D
+//! weigh 0). With `n` the 4 sign bits of one key at those dimensions, `T[g][n]` is that group's share of
 //! `Σ_d 2·Qs[b,d]·p[s,d]`: one lookup replaces four multiply-adds, the way product-quantization "fast scan"
 //! search does it, but in f32.
 //!
 //! Queries are stored in blocks of the kernel's register height `qb`: block `i` holds queries
-//! `b0 = i·qb .. b0 + len` as `[D][len]` (dimension-major), so one block's weights are contiguous. The
-//! dimensions appear in the order the path's kernel visits them (`order[k]` is the dimension at position `k`),
-//! so a path may lay its decoded tiles out in whatever order its decoder produces cheaply.
+//! `b0 = i·qb .. b0 + len` as `[D][len]` (dimension-major), so one block's weights are contiguous.
 
 use super::aligned::Aligned;
 use crate::problem::Inputs;
@@ -33,8 +31,6 @@ pub(crate) struct Projection {
     neg_sum: Aligned<f32>,
     /// The codebook followed by zeros, 256 entries, so any `u8` index is in bounds.
     codebook: Aligned<f32>,
-    /// `order[k]`: the dimension at kernel position `k` (a permutation of `0..D`).
-    order: Vec<usize>,
     /// `Qᵀ`, `[D][MAX_B]`, zero past B (scratch).
     qt: Aligned<f32>,
     /// Sign tables `[B·G·16]` in blocked order (block `i`: `[G][len][16]`), when the kernel uses them.
@@ -69,19 +65,10 @@ pub(crate) const GROUP: usize = 4;
 pub(crate) const TABLE: usize = 1 << GROUP;
 
 impl Projection {
-    /// Buffers for `b` queries in blocks of `qb`, with dimensions in kernel order `order` (a permutation of
-    /// `0..D`); with `tables`, room for the sign tables too.
-    pub(crate) fn new(b: usize, qb: usize, order: Vec<usize>, tables: bool) -> Self {
-        let d = order.len();
+    /// Buffers for `b` queries of dimension `d` in blocks of `qb`; with `tables`, room for the sign tables too.
+    pub(crate) fn new(b: usize, qb: usize, d: usize, tables: bool) -> Self {
         let groups = d.div_ceil(GROUP);
-        debug_assert!({
-            let mut seen = vec![false; d];
-            order
-                .iter()
-                .all(|&k| k < d && !std::mem::replace(&mut seen[k], true))
-        });
         Self {
-            order,
             qb,
             b,
             d,
@@ -144,7 +131,7 @@ impl Projection {
             self.neg_sum.as_mut_slice(),
         );
         neg.fill(0.0);
-        for (k, &dim) in self.order.iter().enumerate() {
+        for dim in 0..d {
             let pi_row = &inputs.pi[dim * d..(dim + 1) * d];
             let s_row = &inputs.s_mat[dim * d..(dim + 1) * d];
             // Qp[·, dim] and Qs[·, dim] for all queries at once.
@@ -159,8 +146,8 @@ impl Projection {
             for b0 in (0..b).step_by(qb) {
                 let len = qb.min(b - b0);
                 for t in 0..len {
-                    qp[b0 * d + k * len + t] = acc_p[b0 + t];
-                    w[b0 * d + k * len + t] = 2.0 * acc_s[b0 + t];
+                    qp[b0 * d + dim * len + t] = acc_p[b0 + t];
+                    w[b0 * d + dim * len + t] = 2.0 * acc_s[b0 + t];
                 }
             }
             for (n, s) in neg.iter_mut().zip(&acc_s) {
