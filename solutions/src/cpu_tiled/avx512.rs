@@ -229,22 +229,7 @@ fn decode<const LOOKUP: u8>(
                     }
                 }};
             }
-            column!(0);
-            column!(1);
-            column!(2);
-            column!(3);
-            column!(4);
-            column!(5);
-            column!(6);
-            column!(7);
-            column!(8);
-            column!(9);
-            column!(10);
-            column!(11);
-            column!(12);
-            column!(13);
-            column!(14);
-            column!(15);
+            unroll16!(column);
         }
     }
 }

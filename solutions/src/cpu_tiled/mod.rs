@@ -16,6 +16,30 @@
 //! and one add per 4 dimensions instead of 4 multiply-adds, and the FMAs are left to the codebook term. The
 //! other paths multiply by 0.0 / 1.0.
 
+/// Invokes `$column!(0)` … `$column!(15)`: straight-line code in which every register index is a constant, so
+/// that arrays of SIMD registers stay in registers.
+#[cfg(target_arch = "x86_64")]
+macro_rules! unroll16 {
+    ($column:ident) => {
+        $column!(0);
+        $column!(1);
+        $column!(2);
+        $column!(3);
+        $column!(4);
+        $column!(5);
+        $column!(6);
+        $column!(7);
+        $column!(8);
+        $column!(9);
+        $column!(10);
+        $column!(11);
+        $column!(12);
+        $column!(13);
+        $column!(14);
+        $column!(15);
+    };
+}
+
 mod aligned;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
