@@ -47,9 +47,14 @@ fn peak() -> CpuPeak {
 
 /// The reduced case list: S = 1 (public-01), S not a multiple of 4 or 8 (public-07), D not a power of two,
 /// C = 256 with indices ≥ 128, and a small timed case.
-fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>) -> GatePlan {
+fn plan(
+    submission: &Path,
+    workspace: &Workspace,
+    baseline: Option<BaselineSpec>,
+    timed: bool,
+) -> GatePlan {
     let functional = reduced_functional();
-    let timed = CaseSpec {
+    let timed_case = CaseSpec {
         name: "perf-small",
         shape: Shape::new(32, 1024, 256, 16),
         generator: Generator::Challenge,
@@ -64,7 +69,7 @@ fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>
     GatePlan {
         submission: Submission::new(submission, None).unwrap(),
         functional,
-        timed: Some(CaseRef::Spec(Suite::Perf, timed)),
+        timed: timed.then_some(CaseRef::Spec(Suite::Perf, timed_case)),
         seed: SEED,
         seed_source: SeedSource::Given,
         tolerance: DEFAULT_TOLERANCE,
@@ -87,11 +92,15 @@ fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>
     }
 }
 
-fn run_gate(submission: &Path, baseline: Option<BaselineSpec>) -> (GateSummary, ResultsDoc) {
+fn run_gate(
+    submission: &Path,
+    baseline: Option<BaselineSpec>,
+    timed: bool,
+) -> (GateSummary, ResultsDoc) {
     // As `judge gate` does: among other things, this process adopts what dead workers leave behind.
     harness::sandbox::protect_judge();
     let workspace = Workspace::create().unwrap();
-    let plan = plan(submission, &workspace, baseline);
+    let plan = plan(submission, &workspace, baseline, timed);
     let mut results = ResultsFile::create(Meta::now(SEED, DEFAULT_TOLERANCE), None).unwrap();
     let summary = gate::run(&plan, &mut results).unwrap();
     results.set_gate(summary.clone()).unwrap();
@@ -103,7 +112,7 @@ fn judge_fixture(relative: &str) -> ResultsDoc {
     let path = fixtures().join(relative);
     let expected = expectation(&path);
     let baseline = expected.baseline.as_ref().map(|reference| {
-        let (_, doc) = run_gate(reference, None);
+        let (_, doc) = run_gate(reference, None, true);
         let file = tempfile::NamedTempFile::new().unwrap();
         doc.write(file.path()).unwrap();
         let (_, kept) = file.keep().unwrap();
@@ -113,7 +122,7 @@ fn judge_fixture(relative: &str) -> ResultsDoc {
             max_slowdown: 1.10,
         }
     });
-    let (summary, doc) = run_gate(&path, baseline);
+    let (summary, doc) = run_gate(&path, baseline, expected.timed);
     let table: Vec<String> = doc
         .entries
         .iter()
@@ -147,7 +156,8 @@ fn judge_fixture(relative: &str) -> ResultsDoc {
         "{relative}"
     );
     // Every case has an entry: the judge went on after whatever the submission did.
-    assert_eq!(doc.entries.len(), 6, "{relative}: {table:?}");
+    let cases = reduced_functional().len() + usize::from(expected.timed);
+    assert_eq!(doc.entries.len(), cases, "{relative}: {table:?}");
     if let Some(reason) = &expected.reason {
         let found = doc
             .entries
@@ -208,6 +218,7 @@ fixture_tests! {
     bad_slows_the_clock => "bad/slows_the_clock.c",
     bad_forges_answer => "bad/forges_answer.c",
     bad_exits_leaving_process => "bad/exits_leaving_process.c",
+    bad_forks_at_exit => "bad/forks_at_exit.c",
     bad_crash_segfault => "bad/crash_segfault.c",
     bad_infinite_loop => "bad/infinite_loop.c",
     bad_huge_alloc => "bad/huge_alloc.c",
@@ -286,6 +297,21 @@ fn processes_left_by_a_worker_that_exited_are_dead_too() {
         summary.outputs
     );
     assert_dead(&pids);
+}
+
+#[test]
+fn no_worker_runs_the_submissions_exit_handlers() {
+    // The fixture's destructor would create this file first (the worker's parent is this process, the judge).
+    let marker =
+        std::path::PathBuf::from(format!("/tmp/judge-forks-at-exit.{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let doc = judge_fixture("bad/forks_at_exit.c");
+    assert!(doc.entries.iter().all(|e| e.verdict == Verdict::Pass));
+    assert!(
+        !marker.exists(),
+        "a worker exited normally and ran the submission's destructor ({} exists)",
+        marker.display()
+    );
 }
 
 #[test]

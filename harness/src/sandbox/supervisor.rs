@@ -453,29 +453,34 @@ impl Worker {
         }
     }
 
-    /// Asks the worker to exit, then makes sure it has (killing it after a short grace period). First, kills
-    /// every process the submission left running (the worker is their subreaper, so orphans are found too):
-    /// those are [`SandboxError::LeftProcesses`], after which the worker is ended all the same.
+    /// Ends the worker without letting it run anything more. First it stops every thread of the worker, so
+    /// nothing of the submission still running there (a thread it started) can start a process after the
+    /// search; then it kills every process the submission left running (the worker is their subreaper, so
+    /// orphans are found too), and those are [`SandboxError::LeftProcesses`]; then it kills the worker. The
+    /// worker is never asked to exit: a normal exit runs the submission's library destructors and exit
+    /// handlers, after the search (`bad/forks_at_exit.c` starts a daemon from one).
     pub fn shutdown(mut self) -> Result<(), SandboxError> {
         if self.ended {
             return Ok(());
         }
+        // SAFETY: signalling our own, not yet reaped, child.
+        unsafe { libc::kill(self.pid, libc::SIGSTOP) };
+        let deadline = Instant::now() + FREEZE_WAIT;
+        while !all_threads_stopped(self.pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        consume_stop(self.pid);
         let left = kill_descendants(self.pid);
-        if !left.is_empty() {
-            let stderr = self.stderr_text();
-            self.kill();
-            return Err(SandboxError::LeftProcesses { pids: left, stderr });
-        }
-        if let Some(stdin) = self.stdin.as_mut() {
-            let _ = write_frame(stdin, &Request::Exit);
-        }
-        self.stdin = None;
-        let until = Instant::now() + Duration::from_millis(200);
-        while Instant::now() < until && !has_ended(self.pid) {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let result = if left.is_empty() {
+            Ok(())
+        } else {
+            Err(SandboxError::LeftProcesses {
+                pids: left,
+                stderr: self.stderr_text(),
+            })
+        };
         self.kill();
-        Ok(())
+        result
     }
 
     /// The end of the worker's stderr so far.
@@ -755,6 +760,19 @@ fn has_ended(pid: libc::pid_t) -> bool {
     };
     // SAFETY: after a successful waitid, si_pid is the field the kernel filled (0 when nothing ended).
     got == 0 && unsafe { info.si_pid() } != 0
+}
+
+/// Whether every thread of `pid` is stopped (or `pid` has ended): Linux `/proc/<pid>/task`; elsewhere, true.
+fn all_threads_stopped(pid: libc::pid_t) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .ok()
+            .and_then(|stat| state_and_parent(&stat))
+            .is_none_or(|(state, _)| matches!(state, 'T' | 't' | 'Z' | 'X'))
+    })
 }
 
 /// Stops, then kills, every live (not zombie) descendant of `root`, and returns their pids as first found.

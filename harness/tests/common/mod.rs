@@ -42,6 +42,10 @@ pub struct Expectation {
     pub reason: Option<String>,
     /// `// expect-baseline: OTHER`: the fixture whose results are the baseline.
     pub baseline: Option<PathBuf>,
+    /// `// expect-timed: no`: the fixture is judged without the timed case (its behaviour under test is not
+    /// about time, and one more timed gate on a loaded 2-core machine only adds noise to the suite's others).
+    #[allow(dead_code)] // read by one test target, not the other
+    pub timed: bool,
 }
 
 /// Reads the header of the fixture at `path`; panics on a missing or unknown verdict.
@@ -65,6 +69,7 @@ pub fn expectation(path: &Path) -> Expectation {
             .unwrap_or_else(|| panic!("{}: unknown verdict '{verdict}'", path.display())),
         reason: field("expect-reason"),
         baseline: field("expect-baseline").map(|p| path.parent().unwrap().join(p)),
+        timed: field("expect-timed").is_none_or(|v| v != "no"),
     }
 }
 
