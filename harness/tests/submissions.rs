@@ -97,6 +97,12 @@ fn run_gate(
     baseline: Option<BaselineSpec>,
     timed: bool,
 ) -> (GateSummary, ResultsDoc) {
+    // One gate at a time, as `judge gate` runs: two gates timing calls on a 2-core machine at once delay each
+    // other's round trips by milliseconds, which the clock check may read as a tampered timer.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     // As `judge gate` does: among other things, this process adopts what dead workers leave behind.
     harness::sandbox::protect_judge();
     let workspace = Workspace::create().unwrap();
