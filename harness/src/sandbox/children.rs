@@ -53,15 +53,13 @@ fn is_subreaper() -> bool {
 
 /// Kills and reaps every child of this process that it did not start (orphans it adopted as subreaper), with
 /// everything they started, and reaps adopted ones that already ended. What a killed orphan leaves is adopted
-/// in turn, so this repeats until a round finds nothing. Returns the pids killed. Does nothing unless this
-/// process is a subreaper.
-pub fn kill_adopted() -> Vec<libc::pid_t> {
+/// in turn, so this repeats until a round finds nothing. Does nothing unless this process is a subreaper.
+pub fn kill_adopted() {
     if !is_subreaper() {
-        return Vec::new();
+        return;
     }
     let set = started();
     let me = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
-    let mut killed = Vec::new();
     for _ in 0..16 {
         let adopted: Vec<(libc::pid_t, char)> = super::supervisor::children_of(me)
             .into_iter()
@@ -72,16 +70,14 @@ pub fn kill_adopted() -> Vec<libc::pid_t> {
         }
         for &(pid, state) in &adopted {
             if state != 'Z' {
-                killed.extend(super::supervisor::kill_descendants(pid));
+                super::supervisor::kill_descendants(pid);
                 // SAFETY: `pid` is our own child and not yet reaped (we reap it just below), so the pid is
                 // not reused.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
-                killed.push(pid);
             }
             let mut status = 0;
             // SAFETY: waiting for one specific child of ours; `status` is valid for the call.
             unsafe { libc::waitpid(pid, &mut status, 0) };
         }
     }
-    killed
 }

@@ -335,8 +335,8 @@ impl Worker {
             protocol: PROTOCOL_VERSION,
         };
         match worker.request(&hello, limits.startup(), "starting the worker")? {
-            (Response::Ready { protocol, .. }, _) if protocol == PROTOCOL_VERSION => Ok(worker),
-            (other, _) => Err(worker.protocol_error(
+            Response::Ready { protocol, .. } if protocol == PROTOCOL_VERSION => Ok(worker),
+            other => Err(worker.protocol_error(
                 "starting the worker",
                 format!("expected ready for protocol {PROTOCOL_VERSION}, got {other:?}"),
             )),
@@ -354,19 +354,18 @@ impl Worker {
     }
 
     /// Sends `request` and waits up to `limit` for the answer, watching the worker's memory meanwhile. Returns
-    /// the answer and the round-trip time. A `failed` answer becomes [`SandboxError::Refused`]; any error other
+    /// the answer. A `failed` answer becomes [`SandboxError::Refused`]; any error other
     /// than `Refused` leaves the worker dead.
     pub fn request(
         &mut self,
         request: &Request,
         limit: Duration,
         during: &str,
-    ) -> Result<(Response, Duration), SandboxError> {
+    ) -> Result<Response, SandboxError> {
         if self.ended {
             return Err(self.protocol_error(during, "the worker had already ended".to_owned()));
         }
-        let started = Instant::now();
-        let deadline = started + limit;
+        let deadline = Instant::now() + limit;
         let sent = match self.stdin.as_mut() {
             Some(stdin) => write_frame(stdin, request),
             None => Err(io::Error::from(io::ErrorKind::BrokenPipe)),
@@ -379,7 +378,6 @@ impl Worker {
             let wait = deadline.saturating_duration_since(now).min(MEMORY_POLL);
             match self.incoming.recv_timeout(wait) {
                 Ok(Incoming::Frame(response)) => {
-                    let elapsed = started.elapsed();
                     if let Some(peak) = self.peak_rss().filter(|&p| p > self.limits.memory_bytes) {
                         return Err(self.memory_error(during, peak));
                     }
@@ -390,7 +388,7 @@ impl Worker {
                             message,
                             stderr: self.stderr_text(),
                         }),
-                        answer => Ok((answer, elapsed)),
+                        answer => Ok(answer),
                     };
                 }
                 Ok(Incoming::Broken(e)) => {
@@ -469,7 +467,6 @@ impl Worker {
         while !all_threads_stopped(self.pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_micros(50));
         }
-        consume_stop(self.pid);
         let left = kill_descendants(self.pid);
         let result = if left.is_empty() {
             Ok(())

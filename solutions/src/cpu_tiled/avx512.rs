@@ -496,7 +496,7 @@ mod tests {
             .map(|r| std::array::from_fn(|c| (r * 64 + c) as u8 ^ 0x5a))
             .collect();
         // SAFETY: AVX-512F/BW were detected above.
-        let out = unsafe { transpose_bytes(&rows) };
+        let out = unsafe { transpose_rows(&rows) };
         for (j, v) in out.iter().enumerate() {
             for k in 0..16 {
                 assert_eq!(
@@ -509,7 +509,7 @@ mod tests {
     }
 
     #[target_feature(enable = "avx512f,avx512bw")]
-    fn transpose_bytes(rows: &[[u8; 64]]) -> Vec<[u8; 64]> {
+    fn transpose_rows(rows: &[[u8; 64]]) -> Vec<[u8; 64]> {
         // SAFETY: each row has 64 readable bytes.
         let r: [__m512i; 16] =
             std::array::from_fn(|i| unsafe { _mm512_loadu_si512(rows[i].as_ptr().cast()) });
