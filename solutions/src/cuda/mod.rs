@@ -683,6 +683,9 @@ impl Kernel {
     }
 }
 
+/// Matrix rows per block of `qproj_f32` (one per warp; `QPROJ_ROWS` in `kernels/qproj.cu`).
+const QPROJ_ROWS: usize = 4;
+
 /// Launches `qproj_f32` (`kernels/qproj.cu`): `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` into `qt` (device address of
 /// `[2][rows][32]` f32, zero in rows ≥ D), and with a non-zero `rowmax` the largest |value| of each of the 64
 /// rows by `atomicMax` (the 64 words must be zero before).
@@ -711,16 +714,15 @@ pub unsafe fn launch_qproj(
         param(&qt),
         param(&rowmax),
     ];
-    let smem = (32 * (d | 1) + 8 * d) * 4;
     // SAFETY: matches qproj_f32(const float* ×3, int, int, int, float*, unsigned*); the caller guarantees the
     // buffers.
     unsafe {
         kernel.launch(
             stream,
             Launch {
-                grid: (d.div_ceil(8) as u32, 2),
-                block: 256,
-                smem: smem as u32,
+                grid: (d.div_ceil(QPROJ_ROWS) as u32, 2),
+                block: 32 * QPROJ_ROWS as u32,
+                smem: 0,
                 pdl: false,
             },
             &mut params,

@@ -1,8 +1,8 @@
 //! `cuda-smem`: the reduced form on CUDA cores in f32 (`kernels/cuda_smem.cu`). One small kernel computes
 //! `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` once per solve; the main kernel gives each block of 128 threads 128 keys,
 //! stages expanded codebook values and signs in shared memory, 32 dimensions at a time, and has each thread
-//! accumulate 8 queries × 4 keys of both sums in registers. On Hopper the two kernels overlap (programmatic
-//! dependent launch).
+//! accumulate 8 queries × 4 keys of both sums in registers. The main kernel starts when the projection has
+//! finished: letting it start early (programmatic dependent launch) made the solve slower (`kernels/NOTES.md`).
 
 use cudarc::driver::CudaSlice;
 
@@ -148,8 +148,8 @@ impl Solve for SmemSolve {
                     grid: (shape.s.div_ceil(TILE_KEYS) as u32, 1),
                     block: TILE_KEYS as u32,
                     smem: 0,
-                    // On Hopper the main kernel starts while qproj_f32 runs (it waits with griddepcontrol).
-                    pdl: gpu.info.compute_capability >= (9, 0),
+                    // Stream order: after qproj_f32 (an early start by programmatic dependent launch was slower).
+                    pdl: false,
                 },
                 &mut params,
             )
