@@ -11,7 +11,9 @@
 //! | `load {library, backend}` | `loaded` | `dlopen`s the library, finds `solve` |
 //! | `attach {region, len, shape, slots}` | `attached` | maps the region (a CUDA worker also allocates one device buffer per slot) |
 //! | `call {slot}` | `done {seconds, clock, device}` | runs exactly one `solve` on that slot and times it |
-//! | `exit` | (none) | exits |
+//!
+//! There is no request to exit: the judge ends a worker by stopping and killing it, since a normal exit would
+//! run the submission's library destructors and exit handlers after the judge's search for what it left.
 //!
 //! After answering `call` with `done` the worker stops itself with `SIGSTOP`; the judge waits until it is
 //! stopped, copies the slot's output and inputs out, and wakes it with `SIGCONT`. So the judge sees exactly
@@ -32,7 +34,7 @@ use solutions::{Backend, Field, Shape};
 use crate::results::Clock;
 
 /// Version of this protocol; the worker refuses a `hello` with any other.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Largest frame either side accepts, in bytes.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -69,8 +71,6 @@ pub enum Request {
         /// Index into the `slots` of the last `attach`.
         slot: u32,
     },
-    /// Exit now.
-    Exit,
 }
 
 /// What the worker answers.
@@ -312,7 +312,6 @@ mod tests {
                 protocol: PROTOCOL_VERSION,
             },
             Request::Call { slot: 3 },
-            Request::Exit,
         ];
         let mut buf = Vec::new();
         for m in &messages {

@@ -70,7 +70,7 @@ pub enum WorkerError {
     Reply(#[source] io::Error),
 }
 
-/// Serves requests until the judge says `exit` or closes the channel.
+/// Serves requests until the judge closes the channel (or, as it does, kills the worker).
 pub fn serve() -> Result<(), WorkerError> {
     // The judge already dropped them before `exec`; again here for a worker started some other way, before
     // any thread exists (capabilities are per thread) and long before a submission is loaded.
@@ -83,9 +83,6 @@ pub fn serve() -> Result<(), WorkerError> {
     let (mut from_judge, mut to_judge) = take_channel().map_err(WorkerError::Channel)?;
     let mut state = State::default();
     while let Some(request) = read_frame::<_, Request>(&mut from_judge)? {
-        if request == Request::Exit {
-            break;
-        }
         let response = state.handle(request);
         write_frame(&mut to_judge, &response).map_err(WorkerError::Reply)?;
         if matches!(response, Response::Done { .. }) {
@@ -323,7 +320,6 @@ impl State {
                 Err(message) => failed(Stage::Attach, message),
             },
             Request::Call { slot } => self.call(slot as usize),
-            Request::Exit => failed(Stage::Sequence, "exit is not answered"),
         }
     }
 
