@@ -30,7 +30,7 @@ typedef unsigned int u32;
 typedef unsigned long long u64;
 
 #define TILE_KEYS 64   // keys per stage
-#define NCW 2          // consumer warps per group (32 keys each)
+#define NCW 2          // consumer warps per group, each taking TILE_KEYS / NCW keys of a tile
 #define NGROUPS 4      // consumer groups
 #define THREADS (32 * (1 + NCW * NGROUPS))
 
@@ -92,6 +92,19 @@ __device__ __forceinline__ void mma16816(float (&d)[4], u32 a0, u32 a1, u32 a2, 
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
+// Trace slot p of this block (JUDGE_KERNEL_TRACE, a measurement aid; the caller picks the thread): global timer
+// and clock. Slots of scores_body: 0 start; producer: 1 copies issued, 2 first tile landed, 3 last tile landed;
+// first consumer warp: 4 past griddepcontrol.wait, 5 fragments built, 6 set-up done (barrier); group 0: 7 tile
+// ready, 8 products done, 9 epilogue done; last group: 10 tile ready, 11 products done, 12 all its tiles done.
+__device__ __forceinline__ void stamp(u64* trace, int p) {
+    if (trace == nullptr) return;
+    u64 gt;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(gt)::"memory");
+    const u64 c = clock64();
+    trace[(blockIdx.x * 16 + p) * 2] = gt;
+    trace[(blockIdx.x * 16 + p) * 2 + 1] = c;
+}
+
 // Exponent e with m < 2^e <= 2m for m > 0 (0 when m == 0), clamped to [-120, 120].
 __device__ __forceinline__ int exponent_of(float m) {
     int e = 0;
@@ -119,34 +132,32 @@ extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx
 //   [0, 128)                    full[NS], empty[NS] mbarriers (NS <= 8)
 //   [128, 1152)                 codebook table, 256 x u32 (fp16 hi | lo << 16)
 //   [1152, 1408)                alpha[32], beta[32]
-//   [1408, 1664)                scale exponents e[2][32] (Qp, Qs rows); at 1664, a 32-float reduction area
-//   [1792, 1792 + KS*MT*2048)   Qp/Qs fragments: 16-byte unit ((ks*MT + mt)*4 + arr*2 + hl)*32 + lane holds the
+//   [1408, 1408 + KS*MT*2048)   Qp/Qs fragments: 16-byte unit ((ks*MT + mt)*4 + arr*2 + hl)*32 + lane holds the
 //                               A-fragment registers of lane for k-step ks, query tile mt, Qp/Qs (arr), hi/lo (hl)
 //   then NS stages of stage_bytes (128-aligned): indices [64][Drow], signs [64][Drow], gamma [64] f32.
 #define OFF_TAB 128
 #define OFF_SCALES 1152
-#define OFF_EXP 1408
-#define OFF_RED 1664
-#define OFF_QF 1792
+#define OFF_QF 1408
 
-template <int MT>
+template <int MT, bool TR>
 __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ kidx,
                                             const unsigned char* __restrict__ signs,
                                             const float* __restrict__ gamma, const float* __restrict__ QT,
                                             unsigned int* __restrict__ rowmax, const float* __restrict__ codebook,
                                             float* __restrict__ scores, int B, int S, int C, float coef, int Drow,
                                             int KS, int ntiles, int NS, int stage_bytes, int parity,
-                                            int ablation) {
+                                            int ablation, u64* trace) {
     extern __shared__ __align__(128) unsigned char smem[];
     u64* full = reinterpret_cast<u64*>(smem);
     u64* empty = full + 8;
     u32* tab = reinterpret_cast<u32*>(smem + OFF_TAB);
     float* scl = reinterpret_cast<float*>(smem + OFF_SCALES);
-    int* sexp = reinterpret_cast<int*>(smem + OFF_EXP);
-    float* red = reinterpret_cast<float*>(smem + OFF_RED);
     uint4* qf = reinterpret_cast<uint4*>(smem + OFF_QF);
     unsigned char* stages = smem + ((OFF_QF + KS * MT * 2048 + 127) / 128) * 128;
 
+    if (!TR) trace = nullptr;
+    constexpr int KPW = TILE_KEYS / NCW;  // keys per consumer warp
+    constexpr int NT = KPW / 8;           // 8-key mma tiles per consumer warp (even)
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int my_tiles = blockIdx.x < ntiles ? (ntiles - 1 - blockIdx.x) / gridDim.x + 1 : 0;
     const u32 row_bytes = (u32)(TILE_KEYS * Drow);
@@ -160,6 +171,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     }
     __syncthreads();
 
+    if (tid == 0) stamp(trace, 0);
     if (warp == 0) {
         // Producer: one thread issues the bulk copies of every tile of this block, NS stages ahead.
         if (lane == 0) {
@@ -177,66 +189,95 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                 bulk_g2s(base + row_bytes, signs + tile * row_bytes, row_bytes, &full[st]);
                 bulk_g2s(base + 2 * row_bytes, gamma + tile * TILE_KEYS, TILE_KEYS * 4, &full[st]);
             }
+            stamp(trace, 1);
+            if (trace != nullptr && my_tiles > 0 && my_tiles <= NS) {
+                mbar_wait(&full[0], 0u);
+                stamp(trace, 2);
+                mbar_wait(&full[my_tiles - 1], 0u);
+                stamp(trace, 3);
+            }
         }
         return;
     }
 
-    // Consumers: wait for qproj_f32, then build this block's operands in shared memory.
+    // Consumers: wait for qproj_f32, then build this block's operands in shared memory. Every load of the
+    // set-up is issued before the first is used, so it costs one memory round trip.
     asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (tid == 32) stamp(trace, 4);
+    constexpr int NWARPS = NCW * NGROUPS;
+    static_assert(NWARPS >= 8, "the codebook table needs 256 consumer threads");
     const int ctid = tid - 32;
-    const int nconsumer = 32 * NCW * NGROUPS;
-    const int Dpad = KS * 16;
+    const unsigned int* rmax = rowmax + parity * 64;
     if (blockIdx.x == 0 && ctid < 64) rowmax[(1 - parity) * 64 + ctid] = 0u;  // for the next solve
-    // Codebook: scaled by 2^-ecb (largest |level| then in [0.5, 1)) and split into fp16 hi + lo.
-    float mc = 0.0f;
-    for (int c = ctid; c < C; c += nconsumer) mc = fmaxf(mc, fabsf(codebook[c]));
-    for (int o = 16; o > 0; o >>= 1) mc = fmaxf(mc, __shfl_xor_sync(0xffffffffu, mc, o));
-    if (lane == 0) red[warp - 1] = mc;
-    if (ctid < 64) sexp[ctid] = exponent_of(__uint_as_float(rowmax[parity * 64 + ctid]));
-    asm volatile("bar.sync 1, %0;" ::"r"(nconsumer) : "memory");
-    mc = red[0];
-    for (int i = 1; i < NCW * NGROUPS; ++i) mc = fmaxf(mc, red[i]);
-    const int ecb = exponent_of(mc);
-    for (int c = ctid; c < 256; c += nconsumer) tab[c] = c < C ? split_f16(codebook[c] * ldexpf(1.0f, -ecb)) : 0u;
-    if (ctid < 32) {
-        scl[ctid] = ldexpf(1.0f, sexp[ctid] + ecb);            // alpha = 1 / (2^-e * 2^-ecb)
-        scl[32 + ctid] = coef * ldexpf(1.0f, sexp[32 + ctid]);  // beta = coef / 2^-e
-    }
-    // Fragments: item (mat, ks, t, b) takes rows d0..d0+3 of Qp (mat 0) or Qs (1) for query b, scaled by 2^-e
-    // of its row (largest |value| then in [0.5, 1)) and split. Consecutive threads take consecutive b, so the
-    // reads of QT[mat][d][b] coalesce; 8 items' loads are in flight at once.
-    const int nrows = MT * 16;
-    const int nitems = 2 * KS * 4 * nrows;
-    for (int i0 = 0; i0 < nitems; i0 += 8 * nconsumer) {
-        float v[8][4];
+    // Loads for the codebook's scale (each warp finds the largest |level| itself), its table, and the output
+    // scales (alpha, beta) of query row ctid.
+    float cbm[8];
 #pragma unroll
-        for (int u = 0; u < 8; ++u) {
-            const int item = i0 + u * nconsumer + ctid;
-            const int b = item % nrows, rest = item / nrows, t = rest % 4, ks = (rest / 4) % KS, mat = rest / (4 * KS);
-            const int d0 = 64 * (ks / 4) + 16 * t + 4 * (ks % 4);
+    for (int i = 0; i < 8; ++i) cbm[i] = lane + 32 * i < C ? codebook[lane + 32 * i] : 0.0f;
+    const float cbv = ctid < C ? codebook[ctid] : 0.0f;
+    const u32 rmp = ctid < 32 ? rmax[ctid] : 0u, rms = ctid < 32 ? rmax[32 + ctid] : 0u;
+    // Fragments: task (mat, ks, mt) is one warp's: lane (g8, t) = (lane / 4, lane % 4) builds its 16-byte hi and
+    // lo units, the A-fragment registers of query rows 16 mt + g8 and 16 mt + g8 + 8 for dimensions d0..d0+3 of
+    // Qp (mat 0) or Qs (1), each row scaled by 2^-e (largest |value| then in [0.5, 1)) and split. qproj_f32 wrote
+    // these 8 values of a lane next to each other (its fragment order), so they take two 16-byte loads. Four
+    // tasks' loads are in flight at once.
+    const int ntasks = 2 * KS * MT;
+    const float4* qt4 = reinterpret_cast<const float4*>(QT);
+    for (int task0 = warp - 1; task0 < ntasks; task0 += 4 * NWARPS) {
+        float4 v[4][2];
+        u32 rm[4][2];
 #pragma unroll
-            for (int q = 0; q < 4; ++q) v[u][q] = item < nitems ? QT[((size_t)mat * Dpad + d0 + q) * 32 + b] : 0.0f;
-        }
+        for (int u = 0; u < 4; ++u) {
+            const int task = task0 + u * NWARPS;
+            const int mt = task % MT, r = task / MT, mat = r >= KS, ks = r - mat * KS;
+            const size_t unit = (((size_t)mat * KS + ks) * 2 + mt) * 32 + lane;  // frag_index in qproj.cu
 #pragma unroll
-        for (int u = 0; u < 8; ++u) {
-            const int item = i0 + u * nconsumer + ctid;
-            if (item < nitems) {
-                const int b = item % nrows, rest = item / nrows, t = rest % 4, ks = (rest / 4) % KS,
-                          mat = rest / (4 * KS);
-                const float sc = ldexpf(1.0f, -sexp[mat * 32 + b]);
-                const u32 p0 = split_f16(v[u][0] * sc), p1 = split_f16(v[u][1] * sc);
-                const u32 p2 = split_f16(v[u][2] * sc), p3 = split_f16(v[u][3] * sc);
-                const int mt = b / 16, r = b % 16, g8 = r % 8, upper = r / 8;
-                u32* hi = reinterpret_cast<u32*>(&qf[((ks * MT + mt) * 4 + mat * 2 + 0) * 32 + g8 * 4 + t]);
-                u32* lo = reinterpret_cast<u32*>(&qf[((ks * MT + mt) * 4 + mat * 2 + 1) * 32 + g8 * 4 + t]);
-                hi[upper] = (p0 & 0xffffu) | (p1 << 16);
-                hi[2 + upper] = (p2 & 0xffffu) | (p3 << 16);
-                lo[upper] = (p0 >> 16) | (p1 & 0xffff0000u);
-                lo[2 + upper] = (p2 >> 16) | (p3 & 0xffff0000u);
+            for (int h = 0; h < 2; ++h) {
+                rm[u][h] = task < ntasks ? rmax[mat * 32 + 16 * mt + (lane >> 2) + 8 * h] : 0u;
+                v[u][h] = task < ntasks ? qt4[2 * unit + h] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             }
         }
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+            const int task = task0 + u * NWARPS;
+            if (task >= ntasks) break;
+            const int mt = task % MT, r = task / MT, mat = r >= KS, ks = r - mat * KS;
+            u32 p[2][4];
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const float sc = __int_as_float((127 - exponent_of(__uint_as_float(rm[u][h]))) << 23);  // 2^-e
+                p[h][0] = split_f16(v[u][h].x * sc);
+                p[h][1] = split_f16(v[u][h].y * sc);
+                p[h][2] = split_f16(v[u][h].z * sc);
+                p[h][3] = split_f16(v[u][h].w * sc);
+            }
+            uint4 hi, lo;
+            hi.x = (p[0][0] & 0xffffu) | (p[0][1] << 16);
+            hi.y = (p[1][0] & 0xffffu) | (p[1][1] << 16);
+            hi.z = (p[0][2] & 0xffffu) | (p[0][3] << 16);
+            hi.w = (p[1][2] & 0xffffu) | (p[1][3] << 16);
+            lo.x = (p[0][0] >> 16) | (p[0][1] & 0xffff0000u);
+            lo.y = (p[1][0] >> 16) | (p[1][1] & 0xffff0000u);
+            lo.z = (p[0][2] >> 16) | (p[0][3] & 0xffff0000u);
+            lo.w = (p[1][2] >> 16) | (p[1][3] & 0xffff0000u);
+            qf[((ks * MT + mt) * 4 + mat * 2 + 0) * 32 + lane] = hi;
+            qf[((ks * MT + mt) * 4 + mat * 2 + 1) * 32 + lane] = lo;
+        }
     }
-    asm volatile("bar.sync 1, %0;" ::"r"(nconsumer) : "memory");
+    if (tid == 32) stamp(trace, 5);
+    // Codebook: scaled by 2^-ecb (largest |level| then in [0.5, 1)) and split into fp16 hi + lo.
+    float mc = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) mc = fmaxf(mc, fabsf(cbm[i]));
+    for (int o = 16; o > 0; o >>= 1) mc = fmaxf(mc, __shfl_xor_sync(0xffffffffu, mc, o));
+    const int ecb = exponent_of(mc);
+    if (ctid < 256) tab[ctid] = ctid < C ? split_f16(cbv * ldexpf(1.0f, -ecb)) : 0u;
+    if (ctid < 32) {
+        scl[ctid] = ldexpf(1.0f, exponent_of(__uint_as_float(rmp)) + ecb);            // alpha = 1 / (2^-e * 2^-ecb)
+        scl[32 + ctid] = coef * ldexpf(1.0f, exponent_of(__uint_as_float(rms)));  // beta = coef / 2^-e
+    }
+    asm volatile("bar.sync 1, %0;" ::"r"(32 * NWARPS) : "memory");
+    if (tid == 32) stamp(trace, 6);
 
     const int cw = warp - 1, grp = cw / NCW, half = cw % NCW;
     const int g = lane >> 2, t = lane & 3;
@@ -254,23 +295,27 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     for (int k = grp; k < my_tiles; k += NGROUPS) {
         const int st = k % NS;
         mbar_wait(&full[st], (u32)((k / NS) & 1));
+        if (lane == 0 && half == 0 && k == grp) {
+            if (grp == 0) stamp(trace, 7);
+            if (grp == NGROUPS - 1) stamp(trace, 10);
+        }
         const unsigned char* sidx = stages + (size_t)st * stage_bytes;
         const unsigned char* ssgn = sidx + row_bytes;
         const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes);
 
-        float acc1[MT][4][4], acc2[MT][4][4];
+        float acc1[MT][NT][4], acc2[MT][NT][4];
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-            for (int i = 0; i < 4; ++i)
+            for (int i = 0; i < NT; ++i)
 #pragma unroll
                 for (int x = 0; x < 4; ++x) acc1[mt][i][x] = acc2[mt][i][x] = 0.0f;
 
         for (int G = 0; G < (ablation == 1 ? 0 : KG); ++G) {
-            uint4 ri[4], rs[4];
+            uint4 ri[NT], rs[NT];
 #pragma unroll
-            for (int i = 0; i < 4; ++i) {
-                const int off = (32 * half + 8 * i + g) * Drow + 64 * G + 16 * t;
+            for (int i = 0; i < NT; ++i) {
+                const int off = (KPW * half + 8 * i + g) * Drow + 64 * G + 16 * t;
                 ri[i] = *reinterpret_cast<const uint4*>(sidx + off);
                 rs[i] = *reinterpret_cast<const uint4*>(ssgn + off);
             }
@@ -285,7 +330,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                 // Two key tiles at a time: expand both, then three phases of mma on 8, 8 and 4 different
                 // accumulators, so no mma waits for the one just before it.
 #pragma unroll
-                for (int ip = 0; ip < 2; ++ip) {
+                for (int ip = 0; ip < NT / 2; ++ip) {
                     u32 kh[2][2], kl[2][2], sg[2][2];
 #pragma unroll
                     for (int ii = 0; ii < 2; ++ii) {
@@ -330,11 +375,15 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             }
         }
 
+        if (lane == 0 && half == 0 && k == grp) {
+            if (grp == 0) stamp(trace, 8);
+            if (grp == NGROUPS - 1) stamp(trace, 11);
+        }
         // Epilogue: C fragment rows are queries (g, g + 8 of each tile), columns keys (2t, 2t + 1).
         const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int kl = 32 * half + 8 * i + 2 * t;
+        for (int i = 0; i < NT; ++i) {
+            const int kl = KPW * half + 8 * i + 2 * t;
             const int s = (int)(tile * TILE_KEYS) + kl;
             const float g0 = sgam[kl], g1 = sgam[kl + 1];
 #pragma unroll
@@ -357,7 +406,9 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         }
         __syncwarp();
         if (lane == 0) mbar_arrive(&empty[st]);
+        if (tid == 32 && k == 0) stamp(trace, 9);
     }
+    if (lane == 0 && half == 0 && grp == NGROUPS - 1) stamp(trace, 12);
 }
 
 // QT: qproj_f32's output [2][Dpad][32]; rowmax: [2 parities][2][32], this solve's at `parity` (the other is
@@ -367,15 +418,16 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     const unsigned char *__restrict__ kidx, const unsigned char *__restrict__ signs,                      \
         const float *__restrict__ gamma, const float *__restrict__ QT, unsigned int *__restrict__ rowmax, \
         const float *__restrict__ codebook, float *__restrict__ scores, int B, int S, int C, float coef,  \
-        int Drow, int KS, int ntiles, int NS, int stage_bytes, int parity, int ablation
+        int Drow, int KS, int ntiles, int NS, int stage_bytes, int parity, int ablation, u64 *trace
 #define SCORES_ARGS \
     kidx, signs, gamma, QT, rowmax, codebook, scores, B, S, C, coef, Drow, KS, ntiles, NS, stage_bytes, parity, \
-        ablation
+        ablation, trace
 
-extern "C" __global__ void __launch_bounds__(THREADS, 1) warpspec_scores_mt1(SCORES_PARAMS) {
-    scores_body<1>(SCORES_ARGS);
-}
-
-extern "C" __global__ void __launch_bounds__(THREADS, 1) warpspec_scores_mt2(SCORES_PARAMS) {
-    scores_body<2>(SCORES_ARGS);
-}
+#define KERNEL(name, mt, tr)                                                                           \
+    extern "C" __global__ void __launch_bounds__(THREADS, 1) name(SCORES_PARAMS) { \
+        scores_body<mt, tr>(SCORES_ARGS);                                                             \
+    }
+KERNEL(warpspec_scores_mt1, 1, false)
+KERNEL(warpspec_scores_mt2, 2, false)
+KERNEL(warpspec_scores_mt1_trace, 1, true)  // the same with JUDGE_KERNEL_TRACE's stamps
+KERNEL(warpspec_scores_mt2_trace, 2, true)

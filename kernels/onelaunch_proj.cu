@@ -83,7 +83,7 @@ __device__ __forceinline__ void trace_stamp(u64* trace, int p) {
         u64 g;
         asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g)::"memory");
         const u64 c = clock64();
-        trace[(blockIdx.x * 8 + p) * 2] = g;
-        trace[(blockIdx.x * 8 + p) * 2 + 1] = c;
+        trace[(blockIdx.x * 16 + p) * 2] = g;
+        trace[(blockIdx.x * 16 + p) * 2 + 1] = c;
     }
 }

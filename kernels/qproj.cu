@@ -1,7 +1,9 @@
 // Query projections shared by the CUDA variants: Qp = Q * Pi^T and Qs = Q * S_mat^T in f32, once per solve.
 //
-// Output QT[2][Drows][32]: QT[mat][d][b] (mat 0 = Qp, 1 = Qs), queries padded to 32 with zeros. Rows d >= D are
-// never written (the caller keeps them zero). With rowmax non-null, also the largest |value| of each (mat, b)
+// Output, with `frag` 0: QT[2][Drows][32]: QT[mat][d][b] (mat 0 = Qp, 1 = Qs), queries padded to 32 with zeros.
+// With `frag` 1, the same values in the order in which cuda-warpspec builds its mma A fragments (see
+// frag_index), so that a consumer lane reads its 8 values as two 16-byte loads. Rows d >= D are never written
+// (the caller keeps them zero). With rowmax non-null, also the largest |value| of each (mat, b)
 // row, as float bits by atomicMax into rowmax[mat * 32 + b] (zero before the launch).
 //
 // grid (ceil(D/4), 2), 128 threads: warp w computes row j = 4 * blockIdx.x + w of matrix blockIdx.y for all 32
@@ -17,6 +19,15 @@
 // One halving exchange of width H: before it, p[0..2H) are partial sums of queries k + 2H * (lane / 2H) (k < 2H);
 // the lane with bit H set keeps the upper half, its partner the lower, and each adds the half it receives. After
 // the step of width 1, p[0] is the whole sum for query `lane`.
+// Position of (mat, d, b) in the fragment order, for Drows = 16 KS rows: unit ((mat KS + ks) 2 + mt) 32 + lane'
+// of 8 floats holds, for lane' = 4 g8 + t, query rows 16 mt + g8 (h = 0) and 16 mt + g8 + 8 (h = 1) at 4 h + q,
+// where d = 64 (ks / 4) + 16 t + 4 (ks % 4) + q (the dimension permutation of kernels/cuda_warpspec.cu).
+__device__ __forceinline__ size_t frag_index(int mat, int d, int b, int Drows) {
+    const int ks = 4 * (d / 64) + (d % 16) / 4, t = (d % 64) / 16, q = d % 4;
+    const int mt = b / 16, g8 = b % 8, h = (b % 16) / 8;
+    return ((((size_t)mat * (Drows / 16) + ks) * 2 + mt) * 32 + 4 * g8 + t) * 8 + 4 * h + q;
+}
+
 template <int H>
 __device__ __forceinline__ void halve(float (&p)[32], int lane) {
     const bool upper = (lane & H) != 0;
@@ -30,7 +41,7 @@ __device__ __forceinline__ void halve(float (&p)[32], int lane) {
 
 extern "C" __global__ void __launch_bounds__(32 * QPROJ_ROWS) qproj_f32(
     const float* __restrict__ Q, const float* __restrict__ Pi, const float* __restrict__ Smat, int B, int D,
-    int Drows, float* __restrict__ QT, unsigned int* __restrict__ rowmax) {
+    int Drows, float* __restrict__ QT, unsigned int* __restrict__ rowmax, int frag) {
 #if __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;");
 #endif
@@ -91,7 +102,7 @@ extern "C" __global__ void __launch_bounds__(32 * QPROJ_ROWS) qproj_f32(
     halve<2>(p, lane);
     halve<1>(p, lane);
     const float v = p[0];
-    if (j < D) QT[((size_t)mat * Drows + j) * 32 + lane] = v;
+    if (j < D) QT[frag ? frag_index(mat, j, lane, Drows) : ((size_t)mat * Drows + j) * 32 + lane] = v;
     if (rowmax != nullptr) {
         red[w][lane] = j < D ? fabsf(v) : 0.0f;
         __syncthreads();

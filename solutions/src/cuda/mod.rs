@@ -686,8 +686,17 @@ impl Kernel {
 /// Matrix rows per block of `qproj_f32` (one per warp; `QPROJ_ROWS` in `kernels/qproj.cu`).
 const QPROJ_ROWS: usize = 4;
 
+/// Order of the projections that `qproj_f32` writes (both hold `2 · rows · 32` floats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QtLayout {
+    /// `[2][rows][32]`: Qp then Qs, transposed (query fastest).
+    Rows,
+    /// The order in which `cuda-warpspec` builds its mma fragments (`frag_index` in `kernels/qproj.cu`).
+    Fragments,
+}
+
 /// Launches `qproj_f32` (`kernels/qproj.cu`): `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` into `qt` (device address of
-/// `[2][rows][32]` f32, zero in rows ≥ D), and with a non-zero `rowmax` the largest |value| of each of the 64
+/// `2·rows·32` f32 in `layout`, zero where d ≥ D), and with a non-zero `rowmax` the largest |value| of each of the 64
 /// rows by `atomicMax` (the 64 words must be zero before).
 ///
 /// # Safety
@@ -702,8 +711,10 @@ pub unsafe fn launch_qproj(
     qt: u64,
     rows: usize,
     rowmax: u64,
+    layout: QtLayout,
 ) -> Result<(), CudaError> {
     let (b_i, d_i, rows_i) = (b as i32, d as i32, rows as i32);
+    let frag = i32::from(layout == QtLayout::Fragments);
     let mut params = [
         param(&q),
         param(&pi),
@@ -713,9 +724,10 @@ pub unsafe fn launch_qproj(
         param(&rows_i),
         param(&qt),
         param(&rowmax),
+        param(&frag),
     ];
-    // SAFETY: matches qproj_f32(const float* ×3, int, int, int, float*, unsigned*); the caller guarantees the
-    // buffers.
+    // SAFETY: matches qproj_f32(const float* ×3, int, int, int, float*, unsigned*, int); the caller guarantees
+    // the buffers.
     unsafe {
         kernel.launch(
             stream,

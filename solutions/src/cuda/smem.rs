@@ -8,7 +8,8 @@ use cudarc::driver::CudaSlice;
 
 use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
 use super::{
-    CudaError, Gpu, Kernel, Launch, QPROJ_CU, SMEM_CU, availability, gpu, launch_qproj, param,
+    CudaError, Gpu, Kernel, Launch, QPROJ_CU, QtLayout, SMEM_CU, availability, gpu, launch_qproj,
+    param,
 };
 use crate::problem::Inputs;
 use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
@@ -115,6 +116,7 @@ impl Solve for SmemSolve {
                 qt,
                 self.rows,
                 0,
+                QtLayout::Rows,
             )?;
         }
         let (kidx, signs, gamma, codebook, scores) = (

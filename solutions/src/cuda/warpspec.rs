@@ -1,6 +1,6 @@
 //! `cuda-warpspec`: a warp-specialised tensor-core kernel for Hopper (`kernels/cuda_warpspec.cu`; design and
-//! measurements in `kernels/NOTES.md`). `qproj_f32` computes `Qp` and `Qs` once per solve (with each row's
-//! largest magnitude); the main kernel, launched with programmatic dependent launch, streams 64-key tiles
+//! measurements in `kernels/NOTES.md`). `qproj_f32` computes `Qp` and `Qs` once per solve (in the order of the
+//! mma fragments, with each row's largest magnitude); the main kernel, launched with programmatic dependent launch, streams 64-key tiles
 //! of indices, signs and gamma through a ring of shared-memory stages with bulk copies completing on mbarriers
 //! (one producer warp), while four groups of two consumer warps scale and split `Qp`/`Qs` into fp16 hi + lo mma
 //! fragments once per block, expand the tiles into fp16 operands and run `mma.m16n8k16` with f32 accumulation.
@@ -11,8 +11,10 @@
 use cudarc::driver::CudaSlice;
 
 use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
+use super::trace::Trace;
 use super::{
-    CudaError, Gpu, Kernel, Launch, QPROJ_CU, WARPSPEC_CU, availability, gpu, launch_qproj, param,
+    CudaError, Gpu, Kernel, Launch, QPROJ_CU, QtLayout, WARPSPEC_CU, availability, gpu,
+    launch_qproj, param,
 };
 use crate::problem::{Inputs, Shape};
 use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
@@ -22,7 +24,7 @@ const TILE_KEYS: usize = 64;
 /// Threads per block: one producer warp and four groups of two consumer warps (the kernel's `THREADS`).
 const THREADS: u32 = 32 * (1 + 4 * 2);
 /// Shared-memory offset of the Qp/Qs fragments (the kernel's `OFF_QF`), in bytes.
-const OFF_QF: usize = 1792;
+const OFF_QF: usize = 1408;
 /// Most stages the kernel's barrier area holds (8 full + 8 empty mbarriers in 128 bytes).
 const MAX_STAGES: usize = 8;
 /// Environment variable of a measurement aid: `1` runs the main kernel without its mma (streaming and pipeline
@@ -160,10 +162,12 @@ struct WarpspecSolve {
     solves: u64,
     /// See [`ABLATION_ENV`]; 0 in normal use.
     ablation: i32,
+    /// The phase trace (a measurement aid), when asked for.
+    trace: Option<Trace>,
 }
 
 impl WarpspecSolve {
-    fn new(gpu: &Gpu, shape: Shape) -> Result<Self, CudaError> {
+    fn new(gpu: &'static Gpu, shape: Shape) -> Result<Self, CudaError> {
         let plan = Plan::new(
             shape,
             gpu.info.multiprocessors as usize,
@@ -181,10 +185,12 @@ impl WarpspecSolve {
             ),
         })?;
         let module = gpu.module(&WARPSPEC_CU)?;
-        let scores = module.kernel(if plan.mtiles == 1 {
-            "warpspec_scores_mt1"
-        } else {
-            "warpspec_scores_mt2"
+        let trace = Trace::from_env(gpu, format!("cuda-warpspec at {shape}"), plan.grid)?;
+        let scores = module.kernel(match (plan.mtiles, trace.is_some()) {
+            (1, false) => "warpspec_scores_mt1",
+            (_, false) => "warpspec_scores_mt2",
+            (1, true) => "warpspec_scores_mt1_trace",
+            (_, true) => "warpspec_scores_mt2_trace",
         })?;
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
         let padded = plan.tiles * TILE_KEYS;
@@ -209,6 +215,7 @@ impl WarpspecSolve {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
+            trace,
         })
     }
 }
@@ -281,12 +288,14 @@ impl Solve for WarpspecSolve {
                     qt,
                     rows,
                     rowmax + 256 * parity as u64,
+                    QtLayout::Fragments,
                 )?;
             }
         }
         if self.ablation == 3 {
             return Ok(());
         }
+        let trace = self.trace.as_ref().map_or(0, Trace::ptr);
         let codebook = device_ptr(&case.codebook, stream);
         let gamma = device_ptr(&case.gamma, stream);
         let scores = device_ptr(&case.scores, stream);
@@ -316,6 +325,7 @@ impl Solve for WarpspecSolve {
             param(&stage_bytes),
             param(&parity),
             param(&self.ablation),
+            param(&trace),
         ];
         // SAFETY: matches warpspec_scores_mt{1,2}(const u8*, const u8*, const float*, const float*, unsigned*,
         // const float*, float*, int, int, int, float, int ×7); the key arrays hold tiles·64 rows of Drow bytes and
