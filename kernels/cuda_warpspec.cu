@@ -10,7 +10,8 @@
 //   Qs'.sign = Qs_hi.sign + Qs_lo.sign                        (2 mma; sign = +-1 is exact in fp16)
 // with f32 accumulation: about 22 bits of operand precision.
 //
-// qproj_f32 (kernels/qproj.cu) computes Qp, Qs in f32 once per solve, with the largest |value| of each row.
+// qproj_f32 (kernels/qproj.cu) computes Qp, Qs in f32 once per solve, in the order of this kernel's fragments,
+// with the largest |value| of each row.
 // warpspec_scores is launched after it with programmatic dependent launch: its producer warp starts streaming at
 // once; its consumers wait for qproj_f32 (griddepcontrol.wait), then scale and split Qp/Qs into the A-fragment
 // layout of mma.m16n8k16 in shared memory (a format conversion of 32 x D values per block), build the codebook
@@ -92,18 +93,10 @@ __device__ __forceinline__ void mma16816(float (&d)[4], u32 a0, u32 a1, u32 a2, 
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-// Trace slot p of this block (JUDGE_KERNEL_TRACE, a measurement aid; the caller picks the thread): global timer
-// and clock. Slots of scores_body: 0 start; producer: 1 copies issued, 2 first tile landed, 3 last tile landed;
-// first consumer warp: 4 past griddepcontrol.wait, 5 fragments built, 6 set-up done (barrier); group 0: 7 tile
-// ready, 8 products done, 9 epilogue done; last group: 10 tile ready, 11 products done, 12 all its tiles done.
-__device__ __forceinline__ void stamp(u64* trace, int p) {
-    if (trace == nullptr) return;
-    u64 gt;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(gt)::"memory");
-    const u64 c = clock64();
-    trace[(blockIdx.x * 16 + p) * 2] = gt;
-    trace[(blockIdx.x * 16 + p) * 2 + 1] = c;
-}
+// Trace slots of scores_body (`stamp`, kernels/trace.cuh, prepended; the _trace kernels only): 0 start;
+// producer: 1 copies issued, 2 first tile landed, 3 last tile landed; first consumer warp: 4 past
+// griddepcontrol.wait, 5 fragments built, 6 set-up done (barrier); group 0: 7 tile ready, 8 products done,
+// 9 epilogue done; last group: 10 tile ready, 11 products done, 12 all its tiles done.
 
 // Exponent e with m < 2^e <= 2m for m > 0 (0 when m == 0), clamped to [-120, 120].
 __device__ __forceinline__ int exponent_of(float m) {
@@ -411,7 +404,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     if (lane == 0 && half == 0 && grp == NGROUPS - 1) stamp(trace, 12);
 }
 
-// QT: qproj_f32's output [2][Dpad][32]; rowmax: [2 parities][2][32], this solve's at `parity` (the other is
+// QT: qproj_f32's output in its fragment order (frag_index in kernels/qproj.cu); rowmax: [2 parities][2][32], this solve's at `parity` (the other is
 // cleared for the next solve); codebook: [C]. ablation (a measurement aid, 0 in normal use): 1 = consumers skip
 // the mma (streaming and pipeline only), 2 = the producer loads nothing (compute on stale shared memory only).
 #define SCORES_PARAMS                                                                                      \

@@ -76,14 +76,7 @@ __device__ __forceinline__ void grid_barrier(u32* counter, u32 target) {
     __syncthreads();
 }
 
-// Measurement aid: with a non-null trace ([gridDim.x][8][2] u64), thread 0 of each block records the global
-// timer (ns) and its multiprocessor's cycle counter at phase p.
+// Measurement aid: thread 0 of each block stamps phase p (`stamp`, kernels/trace.cuh, prepended).
 __device__ __forceinline__ void trace_stamp(u64* trace, int p) {
-    if (trace != nullptr && threadIdx.x == 0) {
-        u64 g;
-        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(g)::"memory");
-        const u64 c = clock64();
-        trace[(blockIdx.x * 16 + p) * 2] = g;
-        trace[(blockIdx.x * 16 + p) * 2 + 1] = c;
-    }
+    if (threadIdx.x == 0) stamp(trace, p);
 }

@@ -760,6 +760,8 @@ fn has_ended(pid: libc::pid_t) -> bool {
 }
 
 /// Whether every thread of `pid` is stopped (or `pid` has ended): Linux `/proc/<pid>/task`; elsewhere, true.
+/// Read from `/proc` rather than waited for like [`Worker::await_frozen`]: a worker already stopped, whose stop
+/// was reported and consumed, reports no new stop when stopped again.
 fn all_threads_stopped(pid: libc::pid_t) -> bool {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return true;

@@ -56,24 +56,30 @@ pub const SMEM_CU: KernelSource = KernelSource {
     name: "cuda_smem.cu",
     text: include_str!("../../../kernels/cuda_smem.cu"),
 };
-/// The kernels of `cuda-warpspec`.
+/// The kernels of `cuda-warpspec` (with `kernels/trace.cuh` prepended).
 pub const WARPSPEC_CU: KernelSource = KernelSource {
     name: "cuda_warpspec.cu",
-    text: include_str!("../../../kernels/cuda_warpspec.cu"),
+    text: concat!(
+        include_str!("../../../kernels/trace.cuh"),
+        include_str!("../../../kernels/cuda_warpspec.cu")
+    ),
 };
 /// The one-launch kernel of `cuda-smem` (v5, [`onelaunch`]), after the fused projection and grid barrier
-/// (`kernels/onelaunch_proj.cu`, prepended).
+/// (`kernels/trace.cuh` and `kernels/onelaunch_proj.cu`, prepended).
 pub const SMEM_1L_CU: KernelSource = KernelSource {
     name: "cuda_smem_1l.cu",
     text: concat!(
+        include_str!("../../../kernels/trace.cuh"),
         include_str!("../../../kernels/onelaunch_proj.cu"),
         include_str!("../../../kernels/cuda_smem_1l.cu")
     ),
 };
-/// The one-launch kernel of `cuda-warpspec` (v5, [`onelaunch`]), after the fused projection.
+/// The one-launch kernel of `cuda-warpspec` (v5, [`onelaunch`]), after the fused projection (`kernels/trace.cuh`
+/// and `kernels/onelaunch_proj.cu`, prepended).
 pub const WARPSPEC_1L_CU: KernelSource = KernelSource {
     name: "cuda_warpspec_1l.cu",
     text: concat!(
+        include_str!("../../../kernels/trace.cuh"),
         include_str!("../../../kernels/onelaunch_proj.cu"),
         include_str!("../../../kernels/cuda_warpspec_1l.cu")
     ),

@@ -1,8 +1,7 @@
 //! A measurement aid of `cuda-warpspec`'s main kernel and of the one-launch kernels: with `JUDGE_KERNEL_TRACE`
 //! set, one thread of each block records the global timer and its multiprocessor's cycle counter at the kernel's
-//! phases (`stamp` in `kernels/cuda_warpspec.cu`, `trace_stamp` in `kernels/onelaunch_proj.cu`; up to 16 slots),
-//! and the trace of the last solve of an input set is summarised on standard error when the
-//! set is dropped. Never set in normal use (it adds stores to the timed kernel).
+//! phases (`stamp` in `kernels/trace.cuh`, up to 16 slots), and the trace of the last solve of an input set is
+//! summarised on standard error when the set is dropped. Never set in normal use (it adds stores to the timed kernel).
 
 use cudarc::driver::CudaSlice;
 
@@ -12,7 +11,7 @@ use super::{CudaError, Gpu};
 /// Environment variable that turns the trace on.
 pub const TRACE_ENV: &str = "JUDGE_KERNEL_TRACE";
 
-/// Phases a kernel may stamp (the kernel's `[16]`).
+/// Phases a kernel may stamp (`TRACE_SLOTS` in `kernels/trace.cuh`).
 const PHASES: usize = 16;
 
 /// One input set's trace buffer.

@@ -1,8 +1,8 @@
 //! `cuda-warpspec`: a warp-specialised tensor-core kernel for Hopper (`kernels/cuda_warpspec.cu`; design and
 //! measurements in `kernels/NOTES.md`). `qproj_f32` computes `Qp` and `Qs` once per solve (in the order of the
-//! mma fragments, with each row's largest magnitude); the main kernel, launched with programmatic dependent launch, streams 64-key tiles
-//! of indices, signs and gamma through a ring of shared-memory stages with bulk copies completing on mbarriers
-//! (one producer warp), while four groups of two consumer warps scale and split `Qp`/`Qs` into fp16 hi + lo mma
+//! mma fragments, with each row's largest magnitude); the main kernel, launched with programmatic dependent
+//! launch, streams 64-key tiles of indices, signs and gamma through a ring of shared-memory stages with bulk
+//! copies completing on mbarriers (one producer warp), while four groups of two consumer warps scale and split `Qp`/`Qs` into fp16 hi + lo mma
 //! fragments once per block, expand the tiles into fp16 operands and run `mma.m16n8k16` with f32 accumulation.
 //!
 //! Needs compute capability 9.0 (bulk copies, mbarrier transaction counts, `griddepcontrol`); on older GPUs it
@@ -327,11 +327,11 @@ impl Solve for WarpspecSolve {
             param(&self.ablation),
             param(&trace),
         ];
-        // SAFETY: matches warpspec_scores_mt{1,2}(const u8*, const u8*, const float*, const float*, unsigned*,
-        // const float*, float*, int, int, int, float, int ×7); the key arrays hold tiles·64 rows of Drow bytes and
-        // gamma tiles·64 floats (zero-padded at upload or by the repack), QT 2·ksteps·16·32 floats, rowmax 128
-        // words (the kernel reads this solve's half and clears the other), scores [B, S]; the shared memory size
-        // was allowed in `new`.
+        // SAFETY: matches warpspec_scores_mt{1,2}[_trace](const u8*, const u8*, const float*, const float*,
+        // unsigned*, const float*, float*, int, int, int, float, int ×7, u64*); the trace is null or holds
+        // grid·16·2 words; the key arrays hold tiles·64 rows of Drow bytes and gamma tiles·64 floats
+        // (zero-padded at upload or by the repack), QT 2·ksteps·16·32 floats, rowmax 128 words (the kernel reads
+        // this solve's half and clears the other), scores [B, S]; the shared memory size was allowed in `new`.
         unsafe {
             self.scores.launch(
                 stream,
