@@ -50,6 +50,17 @@ __device__ __forceinline__ u32 split_f16(float x) {
     return (u32)h | ((u32)l << 16);
 }
 
+// The same split for two values at once, packed as f16x2 (x0 in the low half): hi = {rn(x0), rn(x1)},
+// lo = {rn(x0 - hi0), rn(x1 - hi1)}. Bit for bit what split_f16 gives, in 6 instructions instead of 8 plus packing.
+__device__ __forceinline__ void split2_f16(float x0, float x1, u32& hi, u32& lo) {
+    float h0, h1;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(hi) : "f"(x1), "f"(x0));  // first source to the upper half
+    asm("{\n\t.reg .f16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;\n\t}"
+        : "=f"(h0), "=f"(h1)
+        : "r"(hi));
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(lo) : "f"(x1 - h1), "f"(x0 - h0));
+}
+
 __device__ __forceinline__ void mbar_init(u64* bar, u32 count) {
     asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count) : "memory");
 }
@@ -98,12 +109,13 @@ __device__ __forceinline__ void mma16816(float (&d)[4], u32 a0, u32 a1, u32 a2, 
 // griddepcontrol.wait, 5 fragments built, 6 set-up done (barrier); group 0: 7 tile ready, 8 products done,
 // 9 epilogue done; last group: 10 tile ready, 11 products done, 12 all its tiles done.
 
-// Exponent e with m < 2^e <= 2m for m > 0 (0 when m == 0), clamped to [-120, 120].
-__device__ __forceinline__ int exponent_of(float m) {
-    int e = 0;
-    if (m > 0.0f) frexpf(m, &e);
-    return max(-120, min(120, e));  // keeps 2^-e and 2^e finite
+// Exponent e with m < 2^e <= 2m for m > 0 (0 when m == 0), clamped to [-120, 120] (keeps 2^-e and 2^e
+// finite), for m >= 0 given by its bits: frexpf's exponent, read off the exponent field (biased E gives
+// e = E - 126; subnormals, whose E is 0, fall below the clamp).
+__device__ __forceinline__ int exponent_of_bits(u32 bits) {
+    return bits == 0u ? 0 : max(-120, min(120, (int)(bits >> 23) - 126));
 }
+__device__ __forceinline__ int exponent_of(float m) { return exponent_of_bits(__float_as_uint(fabsf(m))); }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Repack for D not a multiple of 16 (rows must be 16-byte multiples for bulk copies): [S][D] -> [Spad][Drow],
@@ -221,40 +233,39 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         u32 rm[4][2];
 #pragma unroll
         for (int u = 0; u < 4; ++u) {
-            const int task = task0 + u * NWARPS;
-            const int mt = task % MT, r = task / MT, mat = r >= KS, ks = r - mat * KS;
-            const size_t unit = (((size_t)mat * KS + ks) * 2 + mt) * 32 + lane;  // frag_index in qproj.cu
+            // Task = (mat KS + ks) MT + mt; its unit in frag_index's order (qproj.cu), which always has 2 query
+            // tiles, is ((mat KS + ks) 2 + mt) 32 + lane.
+            // Past the last task a warp reloads the last one (unused): loads without conditions stay straight-line
+            // code, all issued before the first use (with branches around them, the compiler placed the first
+            // task's conversion before the last tasks' loads, so the set-up waited for two round trips).
+            const int task = min(task0 + u * NWARPS, ntasks - 1);
+            const int mt = task % MT, mat = task >= KS * MT;
+            const int unit = task * (2 / MT) * 32 + lane;
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
-                rm[u][h] = task < ntasks ? rmax[mat * 32 + 16 * mt + (lane >> 2) + 8 * h] : 0u;
-                v[u][h] = task < ntasks ? qt4[2 * unit + h] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                rm[u][h] = rmax[mat * 32 + 16 * mt + (lane >> 2) + 8 * h];
+                v[u][h] = qt4[2 * unit + h];
             }
         }
 #pragma unroll
         for (int u = 0; u < 4; ++u) {
+            // Converted whether or not the task exists (only the stores are conditional), so that the loads above
+            // stay unconditional.
             const int task = task0 + u * NWARPS;
-            if (task >= ntasks) break;
-            const int mt = task % MT, r = task / MT, mat = r >= KS, ks = r - mat * KS;
-            u32 p[2][4];
+            const int mat = task >= KS * MT;
+            float sc[2];
 #pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const float sc = __int_as_float((127 - exponent_of(__uint_as_float(rm[u][h]))) << 23);  // 2^-e
-                p[h][0] = split_f16(v[u][h].x * sc);
-                p[h][1] = split_f16(v[u][h].y * sc);
-                p[h][2] = split_f16(v[u][h].z * sc);
-                p[h][3] = split_f16(v[u][h].w * sc);
-            }
+            for (int h = 0; h < 2; ++h) sc[h] = __int_as_float((127 - exponent_of_bits(rm[u][h])) << 23);  // 2^-e
             uint4 hi, lo;
-            hi.x = (p[0][0] & 0xffffu) | (p[0][1] << 16);
-            hi.y = (p[1][0] & 0xffffu) | (p[1][1] << 16);
-            hi.z = (p[0][2] & 0xffffu) | (p[0][3] << 16);
-            hi.w = (p[1][2] & 0xffffu) | (p[1][3] << 16);
-            lo.x = (p[0][0] >> 16) | (p[0][1] & 0xffff0000u);
-            lo.y = (p[1][0] >> 16) | (p[1][1] & 0xffff0000u);
-            lo.z = (p[0][2] >> 16) | (p[0][3] & 0xffff0000u);
-            lo.w = (p[1][2] >> 16) | (p[1][3] & 0xffff0000u);
-            qf[((ks * MT + mt) * 4 + mat * 2 + 0) * 32 + lane] = hi;
-            qf[((ks * MT + mt) * 4 + mat * 2 + 1) * 32 + lane] = lo;
+            split2_f16(v[u][0].x * sc[0], v[u][0].y * sc[0], hi.x, lo.x);
+            split2_f16(v[u][1].x * sc[1], v[u][1].y * sc[1], hi.y, lo.y);
+            split2_f16(v[u][0].z * sc[0], v[u][0].w * sc[0], hi.z, lo.z);
+            split2_f16(v[u][1].z * sc[1], v[u][1].w * sc[1], hi.w, lo.w);
+            const int at = ((task - mat * KS * MT) * 4 + mat * 2) * 32 + lane;  // unit of (ks, mt, mat, hi)
+            if (task < ntasks) {
+                qf[at] = hi;
+                qf[at + 32] = lo;
+            }
         }
     }
     if (tid == 32) stamp(trace, 5);
@@ -266,8 +277,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     const int ecb = exponent_of(mc);
     if (ctid < 256) tab[ctid] = ctid < C ? split_f16(cbv * ldexpf(1.0f, -ecb)) : 0u;
     if (ctid < 32) {
-        scl[ctid] = ldexpf(1.0f, exponent_of(__uint_as_float(rmp)) + ecb);            // alpha = 1 / (2^-e * 2^-ecb)
-        scl[32 + ctid] = coef * ldexpf(1.0f, exponent_of(__uint_as_float(rms)));  // beta = coef / 2^-e
+        scl[ctid] = ldexpf(1.0f, exponent_of_bits(rmp) + ecb);            // alpha = 1 / (2^-e * 2^-ecb)
+        scl[32 + ctid] = coef * ldexpf(1.0f, exponent_of_bits(rms));  // beta = coef / 2^-e
     }
     asm volatile("bar.sync 1, %0;" ::"r"(32 * NWARPS) : "memory");
     if (tid == 32) stamp(trace, 6);
