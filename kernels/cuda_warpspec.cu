@@ -13,9 +13,9 @@
 // qproj_f32 (kernels/qproj.cu) computes Qp, Qs in f32 once per solve, in the order of this kernel's fragments,
 // with the largest |value| of each row.
 // warpspec_scores is launched after it with programmatic dependent launch: its producer warp starts streaming at
-// once; its consumers wait for qproj_f32 (griddepcontrol.wait), then scale and split Qp/Qs into the A-fragment
-// layout of mma.m16n8k16 in shared memory (a format conversion of 32 x D values per block), build the codebook
-// table, and start.
+// once; its consumers build the codebook table, wait for qproj_f32 (griddepcontrol.wait), then scale and split
+// Qp/Qs into the A-fragment layout of mma.m16n8k16 in shared memory (a format conversion of 32 x D values per
+// block), and start.
 //
 // warpspec_scores: persistent grid (one block per SM), 1 producer warp + 4 groups of 2 consumer warps.
 // The producer streams tiles of 64 keys (indices, signs, gamma) with bulk copies (cp.async.bulk) into a ring
@@ -205,21 +205,26 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         return;
     }
 
-    // Consumers: wait for qproj_f32, then build this block's operands in shared memory. Every load of the
-    // set-up is issued before the first is used, so it costs one memory round trip.
-    asm volatile("griddepcontrol.wait;" ::: "memory");
-    if (tid == 32) stamp(trace, 4);
+    // Consumers. First what does not need the projection: the codebook, scaled by 2^-ecb (largest |level| then
+    // in [0.5, 1); each warp finds it itself) and split into fp16 hi + lo, into its table.
     constexpr int NWARPS = NCW * NGROUPS;
     static_assert(NWARPS >= 8, "the codebook table needs 256 consumer threads");
     const int ctid = tid - 32;
+    float mc = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) mc = fmaxf(mc, lane + 32 * i < C ? fabsf(codebook[lane + 32 * i]) : 0.0f);
+    const float cbv = ctid < C ? codebook[ctid] : 0.0f;
+    for (int o = 16; o > 0; o >>= 1) mc = fmaxf(mc, __shfl_xor_sync(0xffffffffu, mc, o));
+    const int ecb = exponent_of(mc);
+    if (ctid < 256) tab[ctid] = ctid < C ? split_f16(cbv * ldexpf(1.0f, -ecb)) : 0u;
+
+    // Then wait for qproj_f32 and build this block's Qp/Qs operands in shared memory. Every load of this part is
+    // issued before the first is used, so it costs one memory round trip.
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    if (tid == 32) stamp(trace, 4);
     const unsigned int* rmax = rowmax + parity * 64;
     if (blockIdx.x == 0 && ctid < 64) rowmax[(1 - parity) * 64 + ctid] = 0u;  // for the next solve
-    // Loads for the codebook's scale (each warp finds the largest |level| itself), its table, and the output
-    // scales (alpha, beta) of query row ctid.
-    float cbm[8];
-#pragma unroll
-    for (int i = 0; i < 8; ++i) cbm[i] = lane + 32 * i < C ? codebook[lane + 32 * i] : 0.0f;
-    const float cbv = ctid < C ? codebook[ctid] : 0.0f;
+    // The output scales (alpha, beta) of query row ctid.
     const u32 rmp = ctid < 32 ? rmax[ctid] : 0u, rms = ctid < 32 ? rmax[32 + ctid] : 0u;
     // Fragments: task (mat, ks, mt) is one warp's: lane (g8, t) = (lane / 4, lane % 4) builds its 16-byte hi and
     // lo units, the A-fragment registers of query rows 16 mt + g8 and 16 mt + g8 + 8 for dimensions d0..d0+3 of
@@ -269,13 +274,6 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         }
     }
     if (tid == 32) stamp(trace, 5);
-    // Codebook: scaled by 2^-ecb (largest |level| then in [0.5, 1)) and split into fp16 hi + lo.
-    float mc = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) mc = fmaxf(mc, fabsf(cbm[i]));
-    for (int o = 16; o > 0; o >>= 1) mc = fmaxf(mc, __shfl_xor_sync(0xffffffffu, mc, o));
-    const int ecb = exponent_of(mc);
-    if (ctid < 256) tab[ctid] = ctid < C ? split_f16(cbv * ldexpf(1.0f, -ecb)) : 0u;
     if (ctid < 32) {
         scl[ctid] = ldexpf(1.0f, exponent_of_bits(rmp) + ecb);            // alpha = 1 / (2^-e * 2^-ecb)
         scl[32 + ctid] = coef * ldexpf(1.0f, exponent_of_bits(rms));  // beta = coef / 2^-e
