@@ -27,73 +27,13 @@
 // stand for K positions 2t, 2t+1, 2t+8, 2t+9 (the B-fragment rows of the thread). Qp/Qs fragments are laid out
 // with the same permutation, so one 16-byte shared load gives a thread its operands for 4 k-steps.
 
-typedef unsigned int u32;
-typedef unsigned long long u64;
-
 #define TILE_KEYS 64   // keys per stage
 #define NCW 2          // consumer warps per group, each taking TILE_KEYS / NCW keys of a tile
 #define NGROUPS 4      // consumer groups
 #define THREADS (32 * (1 + NCW * NGROUPS))
 
 // ---------------------------------------------------------------------------------------------------------------
-// Small device helpers (PTX for sm_90).
-
-__device__ __forceinline__ u32 smem_u32(const void* p) { return (u32)__cvta_generic_to_shared(p); }
-
-// fp16 hi/lo split of x, packed as {hi in bits 0..15, lo in bits 16..31}.
-__device__ __forceinline__ u32 split_f16(float x) {
-    unsigned short h, l;
-    float hf;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
-    asm("cvt.f32.f16 %0, %1;" : "=f"(hf) : "h"(h));
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(l) : "f"(x - hf));
-    return (u32)h | ((u32)l << 16);
-}
-
-// The same split for two values at once, packed as f16x2 (x0 in the low half): hi = {rn(x0), rn(x1)},
-// lo = {rn(x0 - hi0), rn(x1 - hi1)}. Bit for bit what split_f16 gives, in 6 instructions instead of 8 plus packing.
-__device__ __forceinline__ void split2_f16(float x0, float x1, u32& hi, u32& lo) {
-    float h0, h1;
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(hi) : "f"(x1), "f"(x0));  // first source to the upper half
-    asm("{\n\t.reg .f16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;\n\t}"
-        : "=f"(h0), "=f"(h1)
-        : "r"(hi));
-    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(lo) : "f"(x1 - h1), "f"(x0 - h0));
-}
-
-__device__ __forceinline__ void mbar_init(u64* bar, u32 count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count) : "memory");
-}
-
-__device__ __forceinline__ void mbar_arrive_expect_tx(u64* bar, u32 bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes)
-                 : "memory");
-}
-
-__device__ __forceinline__ void mbar_arrive(u64* bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(bar)) : "memory");
-}
-
-__device__ __forceinline__ void mbar_wait(u64* bar, u32 parity) {
-    asm volatile(
-        "{\n\t"
-        ".reg .pred done;\n\t"
-        "spin:\n\t"
-        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n\t"
-        "@!done bra spin;\n\t"
-        "}" ::"r"(smem_u32(bar)),
-        "r"(parity)
-        : "memory");
-}
-
-// Bulk copy of `bytes` (a multiple of 16) from global to shared memory, completing on `bar`.
-__device__ __forceinline__ void bulk_g2s(void* dst, const void* src, u32 bytes, u64* bar) {
-    asm volatile(
-        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-            smem_u32(dst)),
-        "l"(src), "r"(bytes), "r"(smem_u32(bar))
-        : "memory");
-}
+// Small device helpers beyond those of kernels/sm90.cuh (prepended).
 
 // D += A * B, m16n8k16, fp16 operands, f32 accumulators. Volatile: the mma keep the order written below, where
 // consecutive ones update different accumulators (the compiler placed dependent ones back to back).
@@ -109,18 +49,11 @@ __device__ __forceinline__ void mma16816(float (&d)[4], u32 a0, u32 a1, u32 a2, 
 // griddepcontrol.wait, 5 fragments built, 6 set-up done (barrier); group 0: 7 tile ready, 8 products done,
 // 9 epilogue done; last group: 10 tile ready, 11 products done, 12 all its tiles done.
 
-// Exponent e with m < 2^e <= 2m for m > 0 (0 when m == 0), clamped to [-120, 120] (keeps 2^-e and 2^e
-// finite), for m >= 0 given by its bits: frexpf's exponent, read off the exponent field (biased E gives
-// e = E - 126; subnormals, whose E is 0, fall below the clamp).
-__device__ __forceinline__ int exponent_of_bits(u32 bits) {
-    return bits == 0u ? 0 : max(-120, min(120, (int)(bits >> 23) - 126));
-}
-__device__ __forceinline__ int exponent_of(float m) { return exponent_of_bits(__float_as_uint(fabsf(m))); }
-
 // ---------------------------------------------------------------------------------------------------------------
 // Repack for D not a multiple of 16 (rows must be 16-byte multiples for bulk copies): [S][D] -> [Spad][Drow],
 // zero-filled. Part of the solve when it is needed.
-extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx, const unsigned char* __restrict__ sgn,
+extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx,
+                                           const unsigned char* __restrict__ sgn,
                                            unsigned char* __restrict__ idx_out, unsigned char* __restrict__ sgn_out,
                                            int S, int D, int Spad, int Drow) {
     const size_t total = (size_t)Spad * Drow;
@@ -413,8 +346,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     if (lane == 0 && half == 0 && grp == NGROUPS - 1) stamp(trace, 12);
 }
 
-// QT: qproj_f32's output in its fragment order (frag_index in kernels/qproj.cu); rowmax: [2 parities][2][32], this solve's at `parity` (the other is
-// cleared for the next solve); codebook: [C]. ablation (a measurement aid, 0 in normal use): 1 = consumers skip
+// QT: qproj_f32's output in its fragment order (frag_index in kernels/qproj.cu); rowmax: [2 parities][2][32],
+// this solve's at `parity` (the other is cleared for the next solve); codebook: [C]. ablation (a measurement aid, 0 in normal use): 1 = consumers skip
 // the mma (streaming and pipeline only), 2 = the producer loads nothing (compute on stale shared memory only).
 #define SCORES_PARAMS                                                                                      \
     const unsigned char *__restrict__ kidx, const unsigned char *__restrict__ signs,                      \
@@ -425,9 +358,9 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     kidx, signs, gamma, QT, rowmax, codebook, scores, B, S, C, coef, Drow, KS, ntiles, NS, stage_bytes, parity, \
         ablation, trace
 
-#define KERNEL(name, mt, tr)                                                                           \
+#define KERNEL(name, mt, tr)                                                    \
     extern "C" __global__ void __launch_bounds__(THREADS, 1) name(SCORES_PARAMS) { \
-        scores_body<mt, tr>(SCORES_ARGS);                                                             \
+        scores_body<mt, tr>(SCORES_ARGS);                                          \
     }
 KERNEL(warpspec_scores_mt1, 1, false)
 KERNEL(warpspec_scores_mt2, 2, false)

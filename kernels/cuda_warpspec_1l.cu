@@ -61,60 +61,7 @@
 #define OFF_OPS 4096
 
 // ---------------------------------------------------------------------------------------------------------------
-// Small device helpers.
-
-__device__ __forceinline__ u32 smem_u32(const void* p) { return (u32)__cvta_generic_to_shared(p); }
-
-// fp16 hi/lo split of x, packed as {hi in bits 0..15, lo in bits 16..31}.
-__device__ __forceinline__ u32 split_f16(float x) {
-    unsigned short h, l;
-    float hf;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
-    asm("cvt.f32.f16 %0, %1;" : "=f"(hf) : "h"(h));
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(l) : "f"(x - hf));
-    return (u32)h | ((u32)l << 16);
-}
-
-// Exponent e with m < 2^e <= 2m for m > 0 (0 when m == 0), clamped to [-120, 120].
-__device__ __forceinline__ int exponent_of(float m) {
-    int e = 0;
-    if (m > 0.0f) frexpf(m, &e);
-    return max(-120, min(120, e));
-}
-
-__device__ __forceinline__ void mbar_init(u64* bar, u32 count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count) : "memory");
-}
-
-__device__ __forceinline__ void mbar_arrive_expect_tx(u64* bar, u32 bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes)
-                 : "memory");
-}
-
-__device__ __forceinline__ void mbar_arrive(u64* bar) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(bar)) : "memory");
-}
-
-__device__ __forceinline__ void mbar_wait(u64* bar, u32 parity) {
-    asm volatile(
-        "{\n\t"
-        ".reg .pred done;\n\t"
-        "wait_%=:\n\t"
-        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n\t"
-        "@!done bra wait_%=;\n\t"
-        "}" ::"r"(smem_u32(bar)),
-        "r"(parity)
-        : "memory");
-}
-
-// Bulk copy of `bytes` (a multiple of 16) from global to shared memory, completing on `bar`.
-__device__ __forceinline__ void bulk_g2s(void* dst, const void* src, u32 bytes, u64* bar) {
-    asm volatile(
-        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-            smem_u32(dst)),
-        "l"(src), "r"(bytes), "r"(smem_u32(bar))
-        : "memory");
-}
+// Small device helpers beyond those of kernels/sm90.cuh (prepended).
 
 // mma.sync: D += A * B, m16n8k16 fp16 -> f32, and m16n8k32 s8 -> s32.
 __device__ __forceinline__ void mma_f16(float* d, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {

@@ -16,9 +16,6 @@
 
 #define QPROJ_ROWS 4  // matrix rows per block (one per warp)
 
-// One halving exchange of width H: before it, p[0..2H) are partial sums of queries k + 2H * (lane / 2H) (k < 2H);
-// the lane with bit H set keeps the upper half, its partner the lower, and each adds the half it receives. After
-// the step of width 1, p[0] is the whole sum for query `lane`.
 // Position of (mat, d, b) in the fragment order, for Drows = 16 KS rows: unit ((mat KS + ks) 2 + mt) 32 + lane'
 // of 8 floats holds, for lane' = 4 g8 + t, query rows 16 mt + g8 (h = 0) and 16 mt + g8 + 8 (h = 1) at 4 h + q,
 // where d = 64 (ks / 4) + 16 t + 4 (ks % 4) + q (the dimension permutation of kernels/cuda_warpspec.cu).
@@ -28,6 +25,9 @@ __device__ __forceinline__ size_t frag_index(int mat, int d, int b, int Drows) {
     return ((((size_t)mat * (Drows / 16) + ks) * 2 + mt) * 32 + 4 * g8 + t) * 8 + 4 * h + q;
 }
 
+// One halving exchange of width H: before it, p[0..2H) are partial sums of queries k + 2H * (lane / 2H) (k < 2H);
+// the lane with bit H set keeps the upper half, its partner the lower, and each adds the half it receives. After
+// the step of width 1, p[0] is the whole sum for query `lane`.
 template <int H>
 __device__ __forceinline__ void halve(float (&p)[32], int lane) {
     const bool upper = (lane & H) != 0;

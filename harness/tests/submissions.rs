@@ -191,9 +191,16 @@ macro_rules! fixture_tests {
             }
         )*
 
-        /// Every C and C++ fixture on disk has a test above.
+        /// Every C and C++ fixture on disk has a test above, or is judged by a test of its own in this file.
         #[test]
         fn every_host_fixture_is_tested() {
+            let source = include_str!("submissions.rs");
+            for file in [$($elsewhere,)*] {
+                assert!(
+                    source.contains(&format!("judge_fixture(\"{file}\")")),
+                    "{file} is listed as judged by its own test, but no test here calls judge_fixture on it"
+                );
+            }
             let tested: BTreeSet<&str> = [$($file,)* $($elsewhere,)*].into_iter().collect();
             for dir in ["good", "bad"] {
                 for entry in std::fs::read_dir(fixtures().join(dir)).unwrap() {

@@ -56,11 +56,12 @@ pub const SMEM_CU: KernelSource = KernelSource {
     name: "cuda_smem.cu",
     text: include_str!("../../../kernels/cuda_smem.cu"),
 };
-/// The kernels of `cuda-warpspec` (with `kernels/trace.cuh` prepended).
+/// The kernels of `cuda-warpspec` (with `kernels/trace.cuh` and `kernels/sm90.cuh` prepended).
 pub const WARPSPEC_CU: KernelSource = KernelSource {
     name: "cuda_warpspec.cu",
     text: concat!(
         include_str!("../../../kernels/trace.cuh"),
+        include_str!("../../../kernels/sm90.cuh"),
         include_str!("../../../kernels/cuda_warpspec.cu")
     ),
 };
@@ -74,12 +75,13 @@ pub const SMEM_1L_CU: KernelSource = KernelSource {
         include_str!("../../../kernels/cuda_smem_1l.cu")
     ),
 };
-/// The one-launch kernel of `cuda-warpspec` (v5, [`onelaunch`]), after the fused projection (`kernels/trace.cuh`
-/// and `kernels/onelaunch_proj.cu`, prepended).
+/// The one-launch kernel of `cuda-warpspec` (v5, [`onelaunch`]), after the fused projection (`kernels/trace.cuh`,
+/// `kernels/sm90.cuh` and `kernels/onelaunch_proj.cu`, prepended).
 pub const WARPSPEC_1L_CU: KernelSource = KernelSource {
     name: "cuda_warpspec_1l.cu",
     text: concat!(
         include_str!("../../../kernels/trace.cuh"),
+        include_str!("../../../kernels/sm90.cuh"),
         include_str!("../../../kernels/onelaunch_proj.cu"),
         include_str!("../../../kernels/cuda_warpspec_1l.cu")
     ),
@@ -702,8 +704,8 @@ pub enum QtLayout {
 }
 
 /// Launches `qproj_f32` (`kernels/qproj.cu`): `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` into `qt` (device address of
-/// `2·rows·32` f32 in `layout`, zero where d ≥ D), and with a non-zero `rowmax` the largest |value| of each of the 64
-/// rows by `atomicMax` (the 64 words must be zero before).
+/// `2·rows·32` f32 in `layout`, zero where d ≥ D), and with a non-zero `rowmax` the largest |value| of each of
+/// the 64 rows by `atomicMax` (the 64 words must be zero before).
 ///
 /// # Safety
 /// `q`, `pi`, `s_mat` must be device addresses of `[b, d]`, `[d, d]`, `[d, d]` f32 arrays, `qt` of

@@ -1,7 +1,8 @@
 //! A measurement aid of `cuda-warpspec`'s main kernel and of the one-launch kernels: with `JUDGE_KERNEL_TRACE`
 //! set, one thread of each block records the global timer and its multiprocessor's cycle counter at the kernel's
 //! phases (`stamp` in `kernels/trace.cuh`, up to 16 slots), and the trace of the last solve of an input set is
-//! summarised on standard error when the set is dropped. Never set in normal use (it adds stores to the timed kernel).
+//! summarised on standard error when the set is dropped. Never set in normal use (it adds stores to the timed
+//! kernel).
 
 use cudarc::driver::CudaSlice;
 

@@ -2,8 +2,9 @@
 //! measurements in `kernels/NOTES.md`). `qproj_f32` computes `Qp` and `Qs` once per solve (in the order of the
 //! mma fragments, with each row's largest magnitude); the main kernel, launched with programmatic dependent
 //! launch, streams 64-key tiles of indices, signs and gamma through a ring of shared-memory stages with bulk
-//! copies completing on mbarriers (one producer warp), while four groups of two consumer warps scale and split `Qp`/`Qs` into fp16 hi + lo mma
-//! fragments once per block, expand the tiles into fp16 operands and run `mma.m16n8k16` with f32 accumulation.
+//! copies completing on mbarriers (one producer warp), while four groups of two consumer warps scale and split
+//! `Qp`/`Qs` into fp16 hi + lo mma fragments once per block, expand the tiles into fp16 operands and run
+//! `mma.m16n8k16` with f32 accumulation.
 //!
 //! Needs compute capability 9.0 (bulk copies, mbarrier transaction counts, `griddepcontrol`); on older GPUs it
 //! reports itself unavailable.

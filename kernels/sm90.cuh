@@ -1,0 +1,71 @@
+// Device helpers shared by the cuda-warpspec kernels (kernels/cuda_warpspec.cu and kernels/cuda_warpspec_1l.cu,
+// to which this file is prepended): shared-memory addresses, mbarriers and bulk copies (PTX for sm_90), and the
+// fp16 hi/lo split with the power-of-two scales that go with it.
+
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+__device__ __forceinline__ u32 smem_u32(const void* p) { return (u32)__cvta_generic_to_shared(p); }
+
+// fp16 hi/lo split of x, packed as {hi in bits 0..15, lo in bits 16..31}.
+__device__ __forceinline__ u32 split_f16(float x) {
+    unsigned short h, l;
+    float hf;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
+    asm("cvt.f32.f16 %0, %1;" : "=f"(hf) : "h"(h));
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(l) : "f"(x - hf));
+    return (u32)h | ((u32)l << 16);
+}
+
+// The same split for two values at once, packed as f16x2 (x0 in the low half): hi = {rn(x0), rn(x1)},
+// lo = {rn(x0 - hi0), rn(x1 - hi1)}. Bit for bit what split_f16 gives, in 6 instructions instead of 8 plus packing.
+__device__ __forceinline__ void split2_f16(float x0, float x1, u32& hi, u32& lo) {
+    float h0, h1;
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(hi) : "f"(x1), "f"(x0));  // first source to the upper half
+    asm("{\n\t.reg .f16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;\n\t}"
+        : "=f"(h0), "=f"(h1)
+        : "r"(hi));
+    asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(lo) : "f"(x1 - h1), "f"(x0 - h0));
+}
+
+__device__ __forceinline__ void mbar_init(u64* bar, u32 count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(bar)), "r"(count) : "memory");
+}
+
+__device__ __forceinline__ void mbar_arrive_expect_tx(u64* bar, u32 bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(bar)), "r"(bytes)
+                 : "memory");
+}
+
+__device__ __forceinline__ void mbar_arrive(u64* bar) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(bar)) : "memory");
+}
+
+__device__ __forceinline__ void mbar_wait(u64* bar, u32 parity) {
+    asm volatile(
+        "{\n\t"
+        ".reg .pred done;\n\t"
+        "wait_%=:\n\t"
+        "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n\t"
+        "@!done bra wait_%=;\n\t"
+        "}" ::"r"(smem_u32(bar)),
+        "r"(parity)
+        : "memory");
+}
+
+// Bulk copy of `bytes` (a multiple of 16) from global to shared memory, completing on `bar`.
+__device__ __forceinline__ void bulk_g2s(void* dst, const void* src, u32 bytes, u64* bar) {
+    asm volatile(
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+            smem_u32(dst)),
+        "l"(src), "r"(bytes), "r"(smem_u32(bar))
+        : "memory");
+}
+
+// Exponent e with m < 2^e <= 2m for m > 0 (0 when m == 0), clamped to [-120, 120] (keeps 2^-e and 2^e
+// finite), for m >= 0 given by its bits: frexpf's exponent, read off the exponent field (biased E gives
+// e = E - 126; subnormals, whose E is 0, fall below the clamp).
+__device__ __forceinline__ int exponent_of_bits(u32 bits) {
+    return bits == 0u ? 0 : max(-120, min(120, (int)(bits >> 23) - 126));
+}
+__device__ __forceinline__ int exponent_of(float m) { return exponent_of_bits(__float_as_uint(fabsf(m))); }
