@@ -30,7 +30,18 @@
 #define TILE_KEYS 64   // keys per stage
 #define NCW 2          // consumer warps per group, each taking TILE_KEYS / NCW keys of a tile
 #define NGROUPS 4      // consumer groups
-#define THREADS (32 * (1 + NCW * NGROUPS))
+#define NWARPS (NCW * NGROUPS)  // consumer warps 0..NWARPS-1 (two warpgroups); the producer is warp NWARPS
+#define THREADS (32 * (1 + NWARPS))
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// sm_90a: the consumers run wgmma (two warpgroups, each taking whole 64-key tiles in turn).
+#define HAVE_WGMMA 1
+#define TILE_ARRIVALS 4  // consumer warps releasing a stage
+#else
+// Any other target of this kernel: mma.sync (four groups of two warps, each warp 32 keys of a tile).
+#define HAVE_WGMMA 0
+#define TILE_ARRIVALS NCW
+#endif
 
 // ---------------------------------------------------------------------------------------------------------------
 // Small device helpers beyond those of kernels/sm90.cuh (prepended).
@@ -43,6 +54,112 @@ __device__ __forceinline__ void mma16816(float (&d)[4], u32 a0, u32 a1, u32 a2, 
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
+
+#if HAVE_WGMMA
+// D += A * B with A (64 keys x 16 dimensions, fp16) from registers, in mma.sync's A-fragment layout per warp (warp
+// q of the warpgroup: rows 16q..16q+15), B (16 dimensions x N queries, fp16) from shared memory through a
+// descriptor, D in f32.
+__device__ __forceinline__ void wgmma_n64(float (&d)[32], const u32 (&a)[4], u64 desc) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,"
+        "%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, 1, 1, 1, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
+}
+// The same with N = 32, accumulating into d[0..15] (the first 32 columns of an N = 64 accumulator).
+__device__ __forceinline__ void wgmma_n32(float (&d)[32], const u32 (&a)[4], u64 desc) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 "
+        "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, 1, 1, 1, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
+}
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory"); }
+// Keeps registers alive (and unmoved) up to this point: those an asynchronous wgmma may still be reading.
+__device__ __forceinline__ void keep(u32 (&a)[4]) {
+    asm volatile("" : "+r"(a[0]), "+r"(a[1]), "+r"(a[2]), "+r"(a[3])::"memory");
+}
+__device__ __forceinline__ void keep(float (&d)[32]) {
+#pragma unroll
+    for (int i = 0; i < 32; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+// Shared-memory matrix descriptor without swizzle: start address, byte offsets between core matrices (8 x 16
+// bytes) adjacent in K (leading) and in N (stride).
+__device__ __forceinline__ u64 make_desc(u32 saddr, u32 lbo, u32 sbo) {
+    return (u64)((saddr & 0x3ffffu) >> 4) | ((u64)((lbo >> 4) & 0x3fffu) << 16) |
+           ((u64)((sbo >> 4) & 0x3fffu) << 32);
+}
+#endif
+
+// Two fp16 +-1.0 from the sign bits 15 and 31 of x: (x & 0x80008000) | 0x3c003c00 in one instruction (written
+// in C, it compiled to two, each taking one of the constants as its immediate).
+__device__ __forceinline__ u32 sign_f16x2(u32 x) {
+    u32 r;
+    asm("lop3.b32 %0, %1, 0x80008000, 0x3c003c00, 0xea;" : "=r"(r) : "r"(x));
+    return r;
+}
+
+// The entry of the 1024-aligned u32 table at shared address `base` whose index sits in bits 2..9 of x.
+__device__ __forceinline__ u32 tab_entry(u32 base, u32 x) {
+    u32 v;
+    asm("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(base | (x & 0x3fcu)));
+    return v;
+}
+
+#if HAVE_WGMMA
+// The key bytes of 64-dimension group G for the A rows of lane (g, t): rows row0 (i = 0) and row0 + 8 (i = 1), bytes
+// 64 G + 16 t .. + 15 of the indices (ri) and signs (rs).
+__device__ __forceinline__ void load_group(const unsigned char* sidx, const unsigned char* ssgn, int row0, int Drow,
+                                           int G, int t, uint4 (&ri)[2], uint4 (&rs)[2]) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const int off = (row0 + 8 * i) * Drow + 64 * G + 16 * t;
+        ri[i] = *reinterpret_cast<const uint4*>(sidx + off);
+        rs[i] = *reinterpret_cast<const uint4*>(ssgn + off);
+    }
+}
+
+// A registers of k-step 4G + j of group G (whose bytes are ri, rs): codebook hi, codebook lo and signs, each in the
+// order (row g, K 2t..2t+1), (row g + 8, same K), (row g, K 2t+8..2t+9), (row g + 8, same K).
+__device__ __forceinline__ void expand_step(u32 tab_base, const uint4 (&ri)[2], const uint4 (&rs)[2], int j,
+                                            u32 (&hi)[4], u32 (&lo)[4], u32 (&sg)[4]) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const u32 w = j == 0 ? ri[i].x : j == 1 ? ri[i].y : j == 2 ? ri[i].z : ri[i].w;
+        const u32 sw = j == 0 ? rs[i].x : j == 1 ? rs[i].y : j == 2 ? rs[i].z : rs[i].w;
+        const u32 e0 = tab_entry(tab_base, w << 2), e1 = tab_entry(tab_base, w >> 6);
+        const u32 e2 = tab_entry(tab_base, w >> 14), e3 = tab_entry(tab_base, w >> 22);
+        hi[i] = __byte_perm(e0, e1, 0x5410);
+        hi[2 + i] = __byte_perm(e2, e3, 0x5410);
+        lo[i] = __byte_perm(e0, e1, 0x7632);
+        lo[2 + i] = __byte_perm(e2, e3, 0x7632);
+        sg[i] = sign_f16x2(__byte_perm(sw, 0u, 0x1000));
+        sg[2 + i] = sign_f16x2(__byte_perm(sw, 0u, 0x3020));
+    }
+}
+
+// One commit group, the 3 wgmma of a k-step whose Qp operand is at shared address qp (its Qs operand qs_off bytes
+// further):
+//   acc1[n < 32] += cb_hi . Qp_hi, acc1[n >= 32] += cb_hi . Qp_lo   (N = 64)
+//   acc1[n < 32] += cb_lo . Qp_hi                                     (N = 32)
+//   acc2[n < 32] += sign . Qs_hi,  acc2[n >= 32] += sign . Qs_lo     (N = 64)
+__device__ __forceinline__ void issue_step(float (&acc1)[32], float (&acc2)[32], const u32 (&hi)[4],
+                                           const u32 (&lo)[4], const u32 (&sg)[4], u32 qp, u32 qs_off) {
+    wgmma_fence();
+    wgmma_n64(acc1, hi, make_desc(qp, 128, 256));
+    wgmma_n32(acc1, lo, make_desc(qp, 128, 256));
+    wgmma_n64(acc2, sg, make_desc(qp + qs_off, 128, 256));
+    wgmma_commit();
+}
+#endif
 
 // Trace slots of scores_body (`stamp`, kernels/trace.cuh, prepended; the _trace kernels only): 0 start;
 // producer: 1 copies issued, 2 first tile landed, 3 last tile landed; first consumer warp: 4 past
@@ -68,14 +185,15 @@ extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx
 // ---------------------------------------------------------------------------------------------------------------
 // Main kernel. Shared memory layout (bytes), computed the same way on the host (warpspec.rs):
 //   [0, 128)                    full[NS], empty[NS] mbarriers (NS <= 8)
-//   [128, 1152)                 codebook table, 256 x u32 (fp16 hi | lo << 16)
-//   [1152, 1408)                alpha[32], beta[32]
-//   [1408, 1408 + KS*MT*2048)   Qp/Qs fragments: 16-byte unit ((ks*MT + mt)*4 + arr*2 + hl)*32 + lane holds the
+//   [128, 384)                  alpha[32], beta[32]
+//   [384, 384 + KS*MT*2048)     Qp/Qs fragments: 16-byte unit ((ks*MT + mt)*4 + arr*2 + hl)*32 + lane holds the
 //                               A-fragment registers of lane for k-step ks, query tile mt, Qp/Qs (arr), hi/lo (hl)
 //   then NS stages of stage_bytes (128-aligned): indices [64][Drow], signs [64][Drow], gamma [64] f32.
-#define OFF_TAB 128
-#define OFF_SCALES 1152
-#define OFF_QF 1408
+// The codebook table, 256 x u32 (fp16 hi | lo << 16), is static shared memory (1 KB beside the above), aligned to
+// its size: a lookup's address is then the table's address OR-ed with the index times 4, one instruction
+// together with the index's extraction (tab_entry).
+#define OFF_SCALES 128
+#define OFF_QF 384
 
 template <int MT, bool TR>
 __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ kidx,
@@ -88,14 +206,14 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     extern __shared__ __align__(128) unsigned char smem[];
     u64* full = reinterpret_cast<u64*>(smem);
     u64* empty = full + 8;
-    u32* tab = reinterpret_cast<u32*>(smem + OFF_TAB);
+    __shared__ __align__(1024) u32 tab[256];
+    const u32 tab_base = smem_u32(tab);
     float* scl = reinterpret_cast<float*>(smem + OFF_SCALES);
     uint4* qf = reinterpret_cast<uint4*>(smem + OFF_QF);
-    unsigned char* stages = smem + ((OFF_QF + KS * MT * 2048 + 127) / 128) * 128;
+    // Qp/Qs operands: 2 KB per matrix and k-step (both query tiles, whatever B), then the stages.
+    unsigned char* stages = smem + ((OFF_QF + KS * 4096 + 127) / 128) * 128;
 
     if (!TR) trace = nullptr;
-    constexpr int KPW = TILE_KEYS / NCW;  // keys per consumer warp
-    constexpr int NT = KPW / 8;           // 8-key mma tiles per consumer warp (even)
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int my_tiles = blockIdx.x < ntiles ? (ntiles - 1 - blockIdx.x) / gridDim.x + 1 : 0;
     const u32 row_bytes = (u32)(TILE_KEYS * Drow);
@@ -103,14 +221,14 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     if (tid == 0) {
         for (int i = 0; i < NS; ++i) {
             mbar_init(&full[i], 1);
-            mbar_init(&empty[i], NCW);
+            mbar_init(&empty[i], TILE_ARRIVALS);
         }
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
 
     if (tid == 0) stamp(trace, 0);
-    if (warp == 0) {
+    if (warp == NWARPS) {
         // Producer: one thread issues the bulk copies of every tile of this block, NS stages ahead.
         if (lane == 0) {
             for (int k = 0; k < my_tiles; ++k) {
@@ -140,9 +258,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 
     // Consumers. First what does not need the projection: the codebook, scaled by 2^-ecb (largest |level| then
     // in [0.5, 1); each warp finds it itself) and split into fp16 hi + lo, into its table.
-    constexpr int NWARPS = NCW * NGROUPS;
     static_assert(NWARPS >= 8, "the codebook table needs 256 consumer threads");
-    const int ctid = tid - 32;
+    const int ctid = tid;
     float mc = 0.0f;
 #pragma unroll
     for (int i = 0; i < 8; ++i) mc = fmaxf(mc, lane + 32 * i < C ? fabsf(codebook[lane + 32 * i]) : 0.0f);
@@ -154,7 +271,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     // Then wait for qproj_f32 and build this block's Qp/Qs operands in shared memory. Every load of this part is
     // issued before the first is used, so it costs one memory round trip.
     asm volatile("griddepcontrol.wait;" ::: "memory");
-    if (tid == 32) stamp(trace, 4);
+    if (tid == 0) stamp(trace, 4);
     const unsigned int* rmax = rowmax + parity * 64;
     if (blockIdx.x == 0 && ctid < 64) rowmax[(1 - parity) * 64 + ctid] = 0u;  // for the next solve
     // The output scales (alpha, beta) of query row ctid.
@@ -166,7 +283,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     // tasks' loads are in flight at once.
     const int ntasks = 2 * KS * MT;
     const float4* qt4 = reinterpret_cast<const float4*>(QT);
-    for (int task0 = warp - 1; task0 < ntasks; task0 += 4 * NWARPS) {
+    for (int task0 = warp; task0 < ntasks; task0 += 4 * NWARPS) {
         float4 v[4][2];
         u32 rm[4][2];
 #pragma unroll
@@ -199,22 +316,126 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             split2_f16(v[u][1].x * sc[1], v[u][1].y * sc[1], hi.y, lo.y);
             split2_f16(v[u][0].z * sc[0], v[u][0].w * sc[0], hi.z, lo.z);
             split2_f16(v[u][1].z * sc[1], v[u][1].w * sc[1], hi.w, lo.w);
-            const int at = ((task - mat * KS * MT) * 4 + mat * 2) * 32 + lane;  // unit of (ks, mt, mat, hi)
             if (task < ntasks) {
+#if HAVE_WGMMA
+                // wgmma's B layout (K-major, no swizzle) per matrix and k-step, 2 KB: queries n = 0..31 with hi,
+                // then n = 32..63 with lo; core matrix (n / 8, k / 8) of 8 queries x 8 dimensions (16-byte rows)
+                // at (n / 8) * 256 + (k / 8) * 128. This lane's values are queries 16 mt + g + 8 h at K positions
+                // 2t, 2t + 1 (x, y) and 2t + 8, 2t + 9 (z, w).
+                const int ks = (task - mat * KS * MT) / MT, mt = task % MT;
+                unsigned char* at = reinterpret_cast<unsigned char*>(qf) + (mat * KS + ks) * 2048 + mt * 512 +
+                                    (lane >> 2) * 16 + (lane & 3) * 4;
+                const u32 h4[4] = {hi.x, hi.y, hi.z, hi.w}, l4[4] = {lo.x, lo.y, lo.z, lo.w};
+#pragma unroll
+                for (int r = 0; r < 4; ++r) {  // r: (h, khalf) = (r & 1, r >> 1)
+                    *reinterpret_cast<u32*>(at + (r & 1) * 256 + (r >> 1) * 128) = h4[r];
+                    *reinterpret_cast<u32*>(at + 1024 + (r & 1) * 256 + (r >> 1) * 128) = l4[r];
+                }
+#else
+                const int at = ((task - mat * KS * MT) * 4 + mat * 2) * 32 + lane;  // unit of (ks, mt, mat, hi)
                 qf[at] = hi;
                 qf[at + 32] = lo;
+#endif
             }
         }
     }
-    if (tid == 32) stamp(trace, 5);
+    if (tid == 0) stamp(trace, 5);
     if (ctid < 32) {
         scl[ctid] = ldexpf(1.0f, exponent_of_bits(rmp) + ecb);            // alpha = 1 / (2^-e * 2^-ecb)
         scl[32 + ctid] = coef * ldexpf(1.0f, exponent_of_bits(rms));  // beta = coef / 2^-e
     }
+#if HAVE_WGMMA
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the tensor cores read what was written
+#endif
     asm volatile("bar.sync 1, %0;" ::"r"(32 * NWARPS) : "memory");
-    if (tid == 32) stamp(trace, 6);
+    if (tid == 0) stamp(trace, 6);
 
-    const int cw = warp - 1, grp = cw / NCW, half = cw % NCW;
+#if HAVE_WGMMA
+    // wgmma consumers: warpgroup wg takes tiles wg, wg + 2, ...; warp q of it the keys 16q..16q+15 of a tile as
+    // M rows, lane (g, t) the keys 16q + g and 16q + g + 8; three wgmma per k-step of 16 dimensions
+    // (issue_group), the queries as N.
+    {
+        const int wg = warp >> 2, wq = warp & 3;
+        const int g = lane >> 2, t = lane & 3;
+        const u32 qf_s = smem_u32(qf);
+        float alpha[4][2], beta[4][2];  // queries 8j + 2t + e
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                alpha[j][e] = scl[8 * j + 2 * t + e];
+                beta[j][e] = scl[32 + 8 * j + 2 * t + e];
+            }
+        const int KG = KS / 4;
+        for (int k = wg; k < my_tiles; k += 2) {
+            const int st = k % NS;
+            mbar_wait(&full[st], (u32)((k / NS) & 1));
+            if (lane == 0 && wq == 0 && k == wg) {
+                if (wg == 0) stamp(trace, 7);
+                if (wg == 1) stamp(trace, 10);
+            }
+            const unsigned char* sidx = stages + (size_t)st * stage_bytes;
+            const unsigned char* ssgn = sidx + row_bytes;
+            const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes);
+            float acc1[32], acc2[32];
+#pragma unroll
+            for (int x = 0; x < 32; ++x) acc1[x] = acc2[x] = 0.0f;
+            // Two register sets, for even and odd k-steps: k-step ks + 1 is expanded while the wgmma of k-step ks
+            // run. (Expanding two k-steps at a time, with two sets of twice the size, was slower: 12.4-12.6
+            // against 12.1-12.3 us.)
+            u32 ah[2][4], al[2][4], as[2][4];
+            const int KGe = ablation == 1 ? 0 : KG;
+            for (int G = 0; G < KGe; ++G) {
+                uint4 ri[2], rs[2];
+                load_group(sidx, ssgn, 16 * wq + g, Drow, G, t, ri, rs);
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    const int b = j & 1;
+                    expand_step(tab_base, ri, rs, j, ah[b], al[b], as[b]);
+                    issue_step(acc1, acc2, ah[b], al[b], as[b], qf_s + (4 * G + j) * 2048, KS * 2048);
+                    // k-step 4G + j - 1 is then complete: its registers (the other set) may be rewritten.
+                    wgmma_wait<1>();
+                    keep(ah[b ^ 1]);
+                    keep(al[b ^ 1]);
+                    keep(as[b ^ 1]);
+                }
+            }
+            wgmma_wait<0>();
+            keep(acc1);
+            keep(acc2);
+            if (lane == 0 && wq == 0 && k == wg) {
+                if (wg == 0) stamp(trace, 8);
+                if (wg == 1) stamp(trace, 11);
+            }
+            // Epilogue: accumulator element 4j + x is key row 16 wq + g + 8 (x >> 1), query column
+            // 8j + 2t + (x & 1), for columns j < 4 (hi) and j + 4 (the same query, lo).
+            const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
+#pragma unroll
+            for (int r = 0; r < 2; ++r) {
+                const int kr = 16 * wq + g + 8 * r;
+                const int s = (int)(tile * TILE_KEYS) + kr;
+                const float gm = sgam[kr];
+#pragma unroll
+                for (int j = 0; j < 4; ++j)
+#pragma unroll
+                    for (int e = 0; e < 2; ++e) {
+                        const int b = 8 * j + 2 * t + e, x = 2 * r + e;
+                        if (b >= B || s >= S) continue;
+                        const float v1 = acc1[4 * j + x] + acc1[4 * (j + 4) + x];
+                        const float v2 = acc2[4 * j + x] + acc2[4 * (j + 4) + x];
+                        scores[(size_t)b * S + s] = fmaf(beta[j][e] * gm, v2, alpha[j][e] * v1);
+                    }
+            }
+            __syncwarp();
+            if (lane == 0) mbar_arrive(&empty[st]);
+            if (tid == 0 && k == 0) stamp(trace, 9);
+        }
+        if (lane == 0 && wq == 0 && wg == 1) stamp(trace, 12);
+    }
+#else
+    constexpr int KPW = TILE_KEYS / NCW;  // keys per consumer warp
+    constexpr int NT = KPW / 8;           // 8-key mma tiles per consumer warp (even)
+    const int cw = warp, grp = cw / NCW, half = cw % NCW;
     const int g = lane >> 2, t = lane & 3;
     float alpha[MT][2], beta[MT][2];
 #pragma unroll
@@ -272,14 +493,14 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                         const int i = 2 * ip + ii;
                         const u32 w = j == 0 ? ri[i].x : j == 1 ? ri[i].y : j == 2 ? ri[i].z : ri[i].w;
                         const u32 sw = j == 0 ? rs[i].x : j == 1 ? rs[i].y : j == 2 ? rs[i].z : rs[i].w;
-                        const u32 e0 = tab[w & 0xffu], e1 = tab[(w >> 8) & 0xffu];
-                        const u32 e2 = tab[(w >> 16) & 0xffu], e3 = tab[w >> 24];
+                        const u32 e0 = tab_entry(tab_base, w << 2), e1 = tab_entry(tab_base, w >> 6);
+                        const u32 e2 = tab_entry(tab_base, w >> 14), e3 = tab_entry(tab_base, w >> 22);
                         kh[ii][0] = __byte_perm(e0, e1, 0x5410);
                         kh[ii][1] = __byte_perm(e2, e3, 0x5410);
                         kl[ii][0] = __byte_perm(e0, e1, 0x7632);
                         kl[ii][1] = __byte_perm(e2, e3, 0x7632);
-                        sg[ii][0] = (__byte_perm(sw, 0u, 0x1000) & 0x80008000u) | 0x3c003c00u;
-                        sg[ii][1] = (__byte_perm(sw, 0u, 0x3020) & 0x80008000u) | 0x3c003c00u;
+                        sg[ii][0] = sign_f16x2(__byte_perm(sw, 0u, 0x1000));
+                        sg[ii][1] = sign_f16x2(__byte_perm(sw, 0u, 0x3020));
                     }
 #pragma unroll
                     for (int ii = 0; ii < 2; ++ii)
@@ -341,9 +562,10 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         }
         __syncwarp();
         if (lane == 0) mbar_arrive(&empty[st]);
-        if (tid == 32 && k == 0) stamp(trace, 9);
+        if (tid == 0 && k == 0) stamp(trace, 9);
     }
     if (lane == 0 && half == 0 && grp == NGROUPS - 1) stamp(trace, 12);
+#endif
 }
 
 // QT: qproj_f32's output in its fragment order (frag_index in kernels/qproj.cu); rowmax: [2 parities][2][32],

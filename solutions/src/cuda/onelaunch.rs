@@ -49,8 +49,8 @@ const THREADS: u32 = 32 * (8 + 1);
 const OFF_OPS: usize = 4096;
 /// Most stages the warpspec kernel's barrier area holds (its `MAX_STAGES`).
 const MAX_STAGES: usize = 16;
-/// Environment variable: `sync` runs the warpspec kernel's `mma.sync` path even where `wgmma` is available;
-/// `swap` builds the `wgmma` descriptors with their two byte offsets exchanged (a diagnostic of the layout).
+/// Environment variable: `sync` runs the `mma.sync` path of both warpspec kernels (this one's and the default
+/// one's, `super::warpspec`) even where `wgmma` is available; `swap` builds the `wgmma` descriptors with their two byte offsets exchanged (a diagnostic of the layout).
 pub const MMA_ENV: &str = "JUDGE_WARPSPEC_MMA";
 
 fn round_up(x: usize, m: usize) -> usize {

@@ -2,9 +2,12 @@
 //! measurements in `kernels/NOTES.md`). `qproj_f32` computes `Qp` and `Qs` once per solve (in the order of the
 //! mma fragments, with each row's largest magnitude); the main kernel, launched with programmatic dependent
 //! launch, streams 64-key tiles of indices, signs and gamma through a ring of shared-memory stages with bulk
-//! copies completing on mbarriers (one producer warp), while four groups of two consumer warps scale and split
-//! `Qp`/`Qs` into fp16 hi + lo mma fragments once per block, expand the tiles into fp16 operands and run
-//! `mma.m16n8k16` with f32 accumulation.
+//! copies completing on mbarriers (one producer warp), while the consumer warps scale and split `Qp`/`Qs` into
+//! fp16 hi + lo operands in shared memory once per block, expand the tiles into fp16 operands and run the tensor
+//! cores with f32 accumulation. Built for `sm_90a` (compute capability 9.0), the consumers are two warpgroups
+//! running `wgmma` (each taking whole 64-key tiles in turn, the keys in registers as A, the queries in shared
+//! memory as B); for any other target, or with `JUDGE_WARPSPEC_MMA=sync`, four groups of two warps running
+//! `mma.m16n8k16` (the keys as B, the queries as A fragments read from shared memory).
 //!
 //! Needs compute capability 9.0 (bulk copies, mbarrier transaction counts, `griddepcontrol`); on older GPUs it
 //! reports itself unavailable.
@@ -25,7 +28,9 @@ const TILE_KEYS: usize = 64;
 /// Threads per block: one producer warp and four groups of two consumer warps (the kernel's `THREADS`).
 const THREADS: u32 = 32 * (1 + 4 * 2);
 /// Shared-memory offset of the Qp/Qs fragments (the kernel's `OFF_QF`), in bytes.
-const OFF_QF: usize = 1408;
+const OFF_QF: usize = 384;
+/// Static shared memory of the main kernel (its codebook table, 256 × u32), beside the dynamic part planned here.
+const STATIC_SMEM: usize = 1024;
 /// Most stages the kernel's barrier area holds (8 full + 8 empty mbarriers in 128 bytes).
 const MAX_STAGES: usize = 8;
 /// Environment variable of a measurement aid: `1` runs the main kernel without its mma (streaming and pipeline
@@ -127,15 +132,16 @@ fn round_up(x: usize, m: usize) -> usize {
 
 impl Plan {
     /// The plan for `shape` on a device with `sms` multiprocessors and `smem_optin` bytes of shared memory per
-    /// block; `None` when fewer than two stages fit.
+    /// block (static and dynamic together); `None` when fewer than two stages fit.
     pub fn new(shape: Shape, sms: usize, smem_optin: usize) -> Option<Plan> {
         let row_bytes = round_up(shape.d, 16);
         let ksteps = round_up(shape.d, 64) / 16;
         let mtiles = shape.b.div_ceil(16);
         let tiles = shape.s.div_ceil(TILE_KEYS);
-        let fixed = round_up(OFF_QF + ksteps * mtiles * 2048, 128);
+        let fixed = round_up(OFF_QF + ksteps * 4096, 128); // Qp/Qs operands of 32 queries per k-step
         let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + TILE_KEYS * 4, 128);
-        let stages = (smem_optin.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES);
+        let dynamic = smem_optin.saturating_sub(STATIC_SMEM);
+        let stages = (dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES);
         (stages >= 2).then_some(Plan {
             row_bytes,
             repack: !shape.d.is_multiple_of(16),
@@ -185,7 +191,12 @@ impl WarpspecSolve {
                 gpu.info.smem_per_block_optin
             ),
         })?;
-        let module = gpu.module(&WARPSPEC_CU)?;
+        // `sync`: the plain target's module, whose consumers run mma.sync (the path of GPUs other than sm_90).
+        let module = if std::env::var(super::onelaunch::MMA_ENV).is_ok_and(|mode| mode == "sync") {
+            gpu.module(&WARPSPEC_CU)?
+        } else {
+            gpu.module_arch_specific(&WARPSPEC_CU)?
+        };
         let trace = Trace::from_env(gpu, format!("cuda-warpspec at {shape}"), plan.grid)?;
         let scores = module.kernel(match (plan.mtiles, trace.is_some()) {
             (1, false) => "warpspec_scores_mt1",
@@ -367,7 +378,7 @@ mod tests {
         );
         assert!(!plan.repack);
         assert_eq!(plan.stage_bytes, 16_640);
-        assert!(plan.smem_bytes <= 227 * 1024);
+        assert!(plan.smem_bytes + STATIC_SMEM <= 227 * 1024);
         assert_eq!(plan.grid, 132);
     }
 
@@ -380,7 +391,7 @@ mod tests {
             (64, 4, 1, 1)
         );
         let big = Plan::new(Shape::new(32, 512, 256, 16), 132, 227 * 1024).unwrap();
-        assert!(big.stages >= 2 && big.smem_bytes <= 227 * 1024);
+        assert!(big.stages >= 2 && big.smem_bytes + STATIC_SMEM <= 227 * 1024);
         assert!(Plan::new(Shape::new(32, 512, 256, 16), 132, 48 * 1024).is_none());
     }
 }
