@@ -14,18 +14,23 @@
 // with the largest |value| of each row.
 // warpspec_scores is launched after it with programmatic dependent launch: its producer warp starts streaming at
 // once; its consumers build the codebook table, wait for qproj_f32 (griddepcontrol.wait), then scale and split
-// Qp/Qs into the A-fragment layout of mma.m16n8k16 in shared memory (a format conversion of 32 x D values per
-// block), and start.
+// Qp/Qs into fp16 hi/lo operands in shared memory (a format conversion of 32 x D values per block), and start.
 //
-// warpspec_scores: persistent grid (one block per SM), 1 producer warp + 4 groups of 2 consumer warps.
+// warpspec_scores: persistent grid (one block per SM), 8 consumer warps (warps 0-7) + 1 producer warp (warp 8).
 // The producer streams tiles of 64 keys (indices, signs, gamma) with bulk copies (cp.async.bulk) into a ring
-// of NS shared-memory stages, completing on an mbarrier per stage; consumer groups take tiles in turn, each
-// warp 32 keys of a tile, and release the stage through a second mbarrier.
+// of NS shared-memory stages, completing on an mbarrier per stage; consumers take tiles in turn and release the
+// stage through a second mbarrier. Two consumer paths (HAVE_WGMMA):
+//   sm_90a: two warpgroups, each taking whole tiles; the keys, expanded in registers, are wgmma's A (M = 64 keys),
+//           Qp/Qs hi|lo in shared memory its B (N = queries), so the query operands are read by the tensor cores
+//           once per warpgroup instead of by every warp.
+//   other targets: 4 groups of 2 warps running mma.sync m16n8k16, each warp 32 keys of a tile as B, Qp/Qs as A
+//           fragments loaded from shared memory.
 //
 // Dimension order: the mma's K index is a permutation of d. Within each group of 64 dimensions, thread t of a
 // quad (t = lane % 4) holds bytes [16t, 16t+16) of a key row; k-step j uses bytes 4j..4j+3 of those, which
-// stand for K positions 2t, 2t+1, 2t+8, 2t+9 (the B-fragment rows of the thread). Qp/Qs fragments are laid out
-// with the same permutation, so one 16-byte shared load gives a thread its operands for 4 k-steps.
+// stand for K positions 2t, 2t+1, 2t+8, 2t+9 (the fragment rows of the thread, as A or as B). Qp/Qs are laid out
+// with the same permutation (qproj_f32's fragment order), so one 16-byte shared load gives a thread its key
+// bytes for 4 k-steps.
 
 #define TILE_KEYS 64   // keys per stage
 #define NCW 2          // consumer warps per group, each taking TILE_KEYS / NCW keys of a tile

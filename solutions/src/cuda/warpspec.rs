@@ -51,8 +51,8 @@ impl Solution for CudaWarpspec {
     }
 
     fn description(&self) -> &str {
-        "Hopper: producer warp streams key tiles with bulk copies into an mbarrier ring; consumer warps run \
-         fp16 hi+lo mma.m16n8k16 against Qp/Qs computed once"
+        "Hopper: producer warp streams key tiles with bulk copies into an mbarrier ring; consumer warpgroups \
+         run fp16 hi+lo wgmma (mma.m16n8k16 off sm_90a) against Qp/Qs computed once"
     }
 
     fn backend(&self) -> Backend {
