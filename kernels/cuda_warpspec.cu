@@ -38,13 +38,11 @@
 #define NWARPS (NCW * NGROUPS)  // consumer warps 0..NWARPS-1 (two warpgroups); the producer is warp NWARPS
 #define THREADS (32 * (1 + NWARPS))
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#if HAVE_WGMMA  // (kernels/sm90.cuh)
 // sm_90a: the consumers run wgmma (two warpgroups, each taking whole 64-key tiles in turn).
-#define HAVE_WGMMA 1
 #define TILE_ARRIVALS 4  // consumer warps releasing a stage
 #else
 // Any other target of this kernel: mma.sync (four groups of two warps, each warp 32 keys of a tile).
-#define HAVE_WGMMA 0
 #define TILE_ARRIVALS NCW
 #endif
 
@@ -84,23 +82,14 @@ __device__ __forceinline__ void wgmma_n32(float (&d)[32], const u32 (&a)[4], u64
           "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
 }
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory"); }
-// Keeps registers alive (and unmoved) up to this point: those an asynchronous wgmma may still be reading.
+// Keeps an operand's registers alive up to this point (keep, kernels/sm90.cuh).
 __device__ __forceinline__ void keep(u32 (&a)[4]) {
-    asm volatile("" : "+r"(a[0]), "+r"(a[1]), "+r"(a[2]), "+r"(a[3])::"memory");
+#pragma unroll
+    for (int i = 0; i < 4; ++i) keep(a[i]);
 }
 __device__ __forceinline__ void keep(float (&d)[32]) {
 #pragma unroll
-    for (int i = 0; i < 32; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-// Shared-memory matrix descriptor without swizzle: start address, byte offsets between core matrices (8 x 16
-// bytes) adjacent in K (leading) and in N (stride).
-__device__ __forceinline__ u64 make_desc(u32 saddr, u32 lbo, u32 sbo) {
-    return (u64)((saddr & 0x3ffffu) >> 4) | ((u64)((lbo >> 4) & 0x3fffu) << 16) |
-           ((u64)((sbo >> 4) & 0x3fffu) << 32);
+    for (int i = 0; i < 32; ++i) keep(d[i]);
 }
 #endif
 
@@ -117,6 +106,23 @@ __device__ __forceinline__ u32 tab_entry(u32 base, u32 x) {
     u32 v;
     asm("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(base | (x & 0x3fcu)));
     return v;
+}
+
+// Word j (0..3) of v.
+__device__ __forceinline__ u32 word(const uint4& v, int j) { return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w; }
+
+// One key's operands for one k-step, from its 4 index bytes w and 4 sign bytes sw (K positions 2t, 2t+1, 2t+8,
+// 2t+9): codebook hi, codebook lo and signs as fp16 pairs, [0] for K 2t..2t+1 and [1] for K 2t+8..2t+9.
+__device__ __forceinline__ void expand_word(u32 tab_base, u32 w, u32 sw, u32 (&hi)[2], u32 (&lo)[2],
+                                            u32 (&sg)[2]) {
+    const u32 e0 = tab_entry(tab_base, w << 2), e1 = tab_entry(tab_base, w >> 6);
+    const u32 e2 = tab_entry(tab_base, w >> 14), e3 = tab_entry(tab_base, w >> 22);
+    hi[0] = __byte_perm(e0, e1, 0x5410);
+    hi[1] = __byte_perm(e2, e3, 0x5410);
+    lo[0] = __byte_perm(e0, e1, 0x7632);
+    lo[1] = __byte_perm(e2, e3, 0x7632);
+    sg[0] = sign_f16x2(__byte_perm(sw, 0u, 0x1000));
+    sg[1] = sign_f16x2(__byte_perm(sw, 0u, 0x3020));
 }
 
 #if HAVE_WGMMA
@@ -138,16 +144,14 @@ __device__ __forceinline__ void expand_step(u32 tab_base, const uint4 (&ri)[2], 
                                             u32 (&hi)[4], u32 (&lo)[4], u32 (&sg)[4]) {
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-        const u32 w = j == 0 ? ri[i].x : j == 1 ? ri[i].y : j == 2 ? ri[i].z : ri[i].w;
-        const u32 sw = j == 0 ? rs[i].x : j == 1 ? rs[i].y : j == 2 ? rs[i].z : rs[i].w;
-        const u32 e0 = tab_entry(tab_base, w << 2), e1 = tab_entry(tab_base, w >> 6);
-        const u32 e2 = tab_entry(tab_base, w >> 14), e3 = tab_entry(tab_base, w >> 22);
-        hi[i] = __byte_perm(e0, e1, 0x5410);
-        hi[2 + i] = __byte_perm(e2, e3, 0x5410);
-        lo[i] = __byte_perm(e0, e1, 0x7632);
-        lo[2 + i] = __byte_perm(e2, e3, 0x7632);
-        sg[i] = sign_f16x2(__byte_perm(sw, 0u, 0x1000));
-        sg[2 + i] = sign_f16x2(__byte_perm(sw, 0u, 0x3020));
+        u32 h[2], l[2], s[2];
+        expand_word(tab_base, word(ri[i], j), word(rs[i], j), h, l, s);
+        hi[i] = h[0];
+        hi[2 + i] = h[1];
+        lo[i] = l[0];
+        lo[2 + i] = l[1];
+        sg[i] = s[0];
+        sg[2 + i] = s[1];
     }
 }
 
@@ -168,8 +172,9 @@ __device__ __forceinline__ void issue_step(float (&acc1)[32], float (&acc2)[32],
 
 // Trace slots of scores_body (`stamp`, kernels/trace.cuh, prepended; the _trace kernels only): 0 start;
 // producer: 1 copies issued, 2 first tile landed, 3 last tile landed; first consumer warp: 4 past
-// griddepcontrol.wait, 5 fragments built, 6 set-up done (barrier); group 0: 7 tile ready, 8 products done,
-// 9 epilogue done; last group: 10 tile ready, 11 products done, 12 all its tiles done.
+// griddepcontrol.wait, 5 operands built, 6 set-up done (barrier); group 0: 7 tile ready, 8 products done,
+// 9 epilogue done; last group: 10 tile ready, 11 products done, 12 all its tiles done. (A group is a warpgroup
+// with wgmma, a pair of warps with mma.sync; the stamps are of its first tile.)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Repack for D not a multiple of 16 (rows must be 16-byte multiples for bulk copies): [S][D] -> [Spad][Drow],
@@ -191,8 +196,10 @@ extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx
 // Main kernel. Shared memory layout (bytes), computed the same way on the host (warpspec.rs):
 //   [0, 128)                    full[NS], empty[NS] mbarriers (NS <= 8)
 //   [128, 384)                  alpha[32], beta[32]
-//   [384, 384 + KS*MT*2048)     Qp/Qs fragments: 16-byte unit ((ks*MT + mt)*4 + arr*2 + hl)*32 + lane holds the
-//                               A-fragment registers of lane for k-step ks, query tile mt, Qp/Qs (arr), hi/lo (hl)
+//   [384, 384 + KS*4096)        Qp/Qs operands, 2 KB per matrix and k-step. mma.sync: 16-byte unit
+//                               ((ks*MT + mt)*4 + arr*2 + hl)*32 + lane holds the A-fragment registers of lane for
+//                               k-step ks, query tile mt, Qp/Qs (arr), hi/lo (hl). wgmma: the B layout written by
+//                               the set-up (below).
 //   then NS stages of stage_bytes (128-aligned): indices [64][Drow], signs [64][Drow], gamma [64] f32.
 // The codebook table, 256 x u32 (fp16 hi | lo << 16), is static shared memory (1 KB beside the above), aligned to
 // its size: a lookup's address is then the table's address OR-ed with the index times 4, one instruction
@@ -496,16 +503,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 #pragma unroll
                     for (int ii = 0; ii < 2; ++ii) {
                         const int i = 2 * ip + ii;
-                        const u32 w = j == 0 ? ri[i].x : j == 1 ? ri[i].y : j == 2 ? ri[i].z : ri[i].w;
-                        const u32 sw = j == 0 ? rs[i].x : j == 1 ? rs[i].y : j == 2 ? rs[i].z : rs[i].w;
-                        const u32 e0 = tab_entry(tab_base, w << 2), e1 = tab_entry(tab_base, w >> 6);
-                        const u32 e2 = tab_entry(tab_base, w >> 14), e3 = tab_entry(tab_base, w >> 22);
-                        kh[ii][0] = __byte_perm(e0, e1, 0x5410);
-                        kh[ii][1] = __byte_perm(e2, e3, 0x5410);
-                        kl[ii][0] = __byte_perm(e0, e1, 0x7632);
-                        kl[ii][1] = __byte_perm(e2, e3, 0x7632);
-                        sg[ii][0] = sign_f16x2(__byte_perm(sw, 0u, 0x1000));
-                        sg[ii][1] = sign_f16x2(__byte_perm(sw, 0u, 0x3020));
+                        expand_word(tab_base, word(ri[i], j), word(rs[i], j), kh[ii], kl[ii], sg[ii]);
                     }
 #pragma unroll
                     for (int ii = 0; ii < 2; ++ii)

@@ -78,8 +78,7 @@ __device__ __forceinline__ void mma_s8(int* d, u32 a0, u32 a1, u32 a2, u32 a3, u
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define HAVE_WGMMA 1
+#if HAVE_WGMMA
 // wgmma with A from registers (the same fragment layout as mma.sync's A, per warp: rows 16 * (warp % 4) ...)
 // and B from shared memory through a descriptor. scale_d == 0: D = A * B, else D += A * B.
 __device__ __forceinline__ void wgmma_f16_n32(float* d, u32 a0, u32 a1, u32 a2, u32 a3, u64 desc, int scale_d) {
@@ -108,23 +107,7 @@ __device__ __forceinline__ void wgmma_s8_n96(int* d, u32 a0, u32 a1, u32 a2, u32
         : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "l"(desc), "r"(scale_d));
 }
 
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
-#else
-#define HAVE_WGMMA 0
 #endif
-
-// Keeps the compiler from moving accesses to v across this point (accumulators of asynchronous wgmma).
-__device__ __forceinline__ void reg_fence(float& v) { asm volatile("" : "+f"(v)::"memory"); }
-__device__ __forceinline__ void reg_fence(int& v) { asm volatile("" : "+r"(v)::"memory"); }
-
-// Shared-memory matrix descriptor of a wgmma operand (no swizzle): start address, leading-dimension byte offset
-// (between core matrices adjacent in K), stride byte offset (between core matrices adjacent in N).
-__device__ __forceinline__ u64 make_desc(u32 saddr, u32 lbo, u32 sbo) {
-    return (u64)((saddr & 0x3ffffu) >> 4) | ((u64)((lbo >> 4) & 0x3fffu) << 16) |
-           ((u64)((sbo >> 4) & 0x3fffu) << 32);
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Repack for D not a multiple of 16 (rows must be 16-byte multiples for bulk copies): [S][D] -> [Spad][Drow],
@@ -338,7 +321,7 @@ __device__ __forceinline__ void scores_body(SCORES_PARAMS) {
             const int off = rowg * Drow + 64 * Gi + 16 * t;
 #if HAVE_WGMMA
             // The registers written below were read by the previous group's wgmma: wait for them.
-            if (USE_WGMMA) wgmma_wait_all();
+            if (USE_WGMMA) wgmma_wait<0>();
 #endif
             const uint4 i0 = *reinterpret_cast<const uint4*>(sidx + off);
             const uint4 i8 = *reinterpret_cast<const uint4*>(sidx + off + 8 * Drow);
@@ -416,11 +399,11 @@ __device__ __forceinline__ void scores_body(SCORES_PARAMS) {
         if (lane == 0) mbar_arrive(&empty[st]);
 #if HAVE_WGMMA
         if (USE_WGMMA) {
-            wgmma_wait_all();
+            wgmma_wait<0>();
 #pragma unroll
-            for (int i = 0; i < 16; ++i) reg_fence(acc1[i]);
+            for (int i = 0; i < 16; ++i) keep(acc1[i]);
 #pragma unroll
-            for (int i = 0; i < 48; ++i) reg_fence(acc2[i]);
+            for (int i = 0; i < 48; ++i) keep(acc2[i]);
         }
 #endif
         if (k == wg) trace_stamp(trace, 5);

@@ -1,6 +1,7 @@
 // Device helpers shared by the cuda-warpspec kernels (kernels/cuda_warpspec.cu and kernels/cuda_warpspec_1l.cu,
-// to which this file is prepended): shared-memory addresses, mbarriers and bulk copies (PTX for sm_90), and the
-// fp16 hi/lo split with the power-of-two scales that go with it.
+// to which this file is prepended): shared-memory addresses, mbarriers and bulk copies (PTX for sm_90), the wgmma
+// plumbing (sm_90a only: fences, commit groups, waits, descriptors), and the fp16 hi/lo split with the
+// power-of-two scales that go with it.
 
 typedef unsigned int u32;
 typedef unsigned long long u64;
@@ -69,3 +70,27 @@ __device__ __forceinline__ int exponent_of_bits(u32 bits) {
     return bits == 0u ? 0 : max(-120, min(120, (int)(bits >> 23) - 126));
 }
 __device__ __forceinline__ int exponent_of(float m) { return exponent_of_bits(__float_as_uint(fabsf(m))); }
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// sm_90a (the architecture-specific target of compute capability 9.0): wgmma is available.
+#define HAVE_WGMMA 1
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+// Waits until at most N of this warpgroup's commit groups are pending.
+template <int N>
+__device__ __forceinline__ void wgmma_wait() { asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory"); }
+// Shared-memory matrix descriptor of a wgmma operand without swizzle: start address, byte offsets between core
+// matrices (8 x 16 bytes) adjacent in K (leading) and in N (stride).
+__device__ __forceinline__ u64 make_desc(u32 saddr, u32 lbo, u32 sbo) {
+    return (u64)((saddr & 0x3ffffu) >> 4) | ((u64)((lbo >> 4) & 0x3fffu) << 16) |
+           ((u64)((sbo >> 4) & 0x3fffu) << 32);
+}
+#else
+#define HAVE_WGMMA 0
+#endif
+
+// Keeps v alive, in its register, up to this point, and keeps the compiler from moving accesses to it across
+// it: registers an asynchronous wgmma may still read (operands) or write (accumulators).
+__device__ __forceinline__ void keep(float& v) { asm volatile("" : "+f"(v)::"memory"); }
+__device__ __forceinline__ void keep(u32& v) { asm volatile("" : "+r"(v)::"memory"); }
+__device__ __forceinline__ void keep(int& v) { asm volatile("" : "+r"(v)::"memory"); }

@@ -50,8 +50,14 @@ const OFF_OPS: usize = 4096;
 /// Most stages the warpspec kernel's barrier area holds (its `MAX_STAGES`).
 const MAX_STAGES: usize = 16;
 /// Environment variable: `sync` runs the `mma.sync` path of both warpspec kernels (this one's and the default
-/// one's, `super::warpspec`) even where `wgmma` is available; `swap` builds the `wgmma` descriptors with their two byte offsets exchanged (a diagnostic of the layout).
+/// one's, `super::warpspec`) even where `wgmma` is available; `swap` builds the `wgmma` descriptors with their
+/// two byte offsets exchanged (a diagnostic of the layout).
 pub const MMA_ENV: &str = "JUDGE_WARPSPEC_MMA";
+
+/// Whether [`MMA_ENV`] asks for the `mma.sync` path.
+pub fn mma_sync_forced() -> bool {
+    std::env::var(MMA_ENV).is_ok_and(|mode| mode == "sync")
+}
 
 fn round_up(x: usize, m: usize) -> usize {
     x.div_ceil(m) * m
@@ -293,7 +299,7 @@ impl WarpspecSolve {
         })?;
         let mode = std::env::var(MMA_ENV).unwrap_or_default();
         let module = gpu.module_arch_specific(&WARPSPEC_1L_CU)?;
-        let wgmma = module.arch.ends_with('a') && mode != "sync";
+        let wgmma = module.arch.ends_with('a') && !mma_sync_forced();
         let scores = module.kernel(if wgmma {
             "warpspec_scores_wgmma"
         } else {

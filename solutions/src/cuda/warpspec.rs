@@ -25,9 +25,10 @@ use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
 
 /// Keys per stage (the kernel's `TILE_KEYS`).
 const TILE_KEYS: usize = 64;
-/// Threads per block: one producer warp and four groups of two consumer warps (the kernel's `THREADS`).
+/// Threads per block: eight consumer warps (two warpgroups, or four groups of two warps off sm_90a) and one
+/// producer warp (the kernel's `THREADS`).
 const THREADS: u32 = 32 * (1 + 4 * 2);
-/// Shared-memory offset of the Qp/Qs fragments (the kernel's `OFF_QF`), in bytes.
+/// Shared-memory offset of the Qp/Qs operands (the kernel's `OFF_QF`), in bytes; 4 KB of them per k-step.
 const OFF_QF: usize = 384;
 /// Static shared memory of the main kernel (its codebook table, 256 × u32), beside the dynamic part planned here.
 const STATIC_SMEM: usize = 1024;
@@ -192,7 +193,7 @@ impl WarpspecSolve {
             ),
         })?;
         // `sync`: the plain target's module, whose consumers run mma.sync (the path of GPUs other than sm_90).
-        let module = if std::env::var(super::onelaunch::MMA_ENV).is_ok_and(|mode| mode == "sync") {
+        let module = if super::onelaunch::mma_sync_forced() {
             gpu.module(&WARPSPEC_CU)?
         } else {
             gpu.module_arch_specific(&WARPSPEC_CU)?
