@@ -200,12 +200,17 @@ extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx
 //                               ((ks*MT + mt)*4 + arr*2 + hl)*32 + lane holds the A-fragment registers of lane for
 //                               k-step ks, query tile mt, Qp/Qs (arr), hi/lo (hl). wgmma: the B layout written by
 //                               the set-up (below).
+//   then (128-aligned) OUT_BYTES: per warpgroup a tile's scores [32 queries][OUT_LD] f32 on their way out (wgmma)
 //   then NS stages of stage_bytes (128-aligned): indices [64][Drow], signs [64][Drow], gamma [64] f32.
 // The codebook table, 256 x u32 (fp16 hi | lo << 16), is static shared memory (1 KB beside the above), aligned to
 // its size: a lookup's address is then the table's address OR-ed with the index times 4, one instruction
 // together with the index's extraction (tab_entry).
 #define OFF_SCALES 128
 #define OFF_QF 384
+// A query's row of staged scores: 64 keys and 4 floats of padding, so that the epilogue's shared stores (8 keys x
+// 4 queries 2 apart per instruction) fall in 32 different banks; 272 bytes keep every row 16-byte aligned.
+#define OUT_LD (TILE_KEYS + 4)
+#define OUT_BYTES (2 * 32 * OUT_LD * 4)
 
 template <int MT, bool TR>
 __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ kidx,
@@ -222,8 +227,10 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     const u32 tab_base = smem_u32(tab);
     float* scl = reinterpret_cast<float*>(smem + OFF_SCALES);
     uint4* qf = reinterpret_cast<uint4*>(smem + OFF_QF);
-    // Qp/Qs operands: 2 KB per matrix and k-step (both query tiles, whatever B), then the stages.
-    unsigned char* stages = smem + ((OFF_QF + KS * 4096 + 127) / 128) * 128;
+    // Qp/Qs operands: 2 KB per matrix and k-step (both query tiles, whatever B), then the staged scores, then the
+    // stages.
+    float* out_stage = reinterpret_cast<float*>(smem + ((OFF_QF + KS * 4096 + 127) / 128) * 128);
+    unsigned char* stages = reinterpret_cast<unsigned char*>(out_stage) + OUT_BYTES;
 
     if (!TR) trace = nullptr;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -379,6 +386,10 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                 beta[j][e] = scl[32 + 8 * j + 2 * t + e];
             }
         const int KG = KS / 4;
+        // Rows of 64 keys start on 16 bytes in scores when S is a multiple of 4: then the scores leave through
+        // shared memory by 16-byte stores.
+        const bool wide_out = (S & 3) == 0;
+        float* out_rows = out_stage + wg * 32 * OUT_LD;
         for (int k = wg; k < my_tiles; k += 2) {
             const int st = k % NS;
             mbar_wait(&full[st], (u32)((k / NS) & 1));
@@ -422,24 +433,55 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             // Epilogue: accumulator element 4j + x is key row 16 wq + g + 8 (x >> 1), query column
             // 8j + 2t + (x & 1), for columns j < 4 (hi) and j + 4 (the same query, lo).
             const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
+            const int s0 = (int)(tile * TILE_KEYS);
+            float gm[2];
 #pragma unroll
-            for (int r = 0; r < 2; ++r) {
-                const int kr = 16 * wq + g + 8 * r;
-                const int s = (int)(tile * TILE_KEYS) + kr;
-                const float gm = sgam[kr];
-#pragma unroll
-                for (int j = 0; j < 4; ++j)
-#pragma unroll
-                    for (int e = 0; e < 2; ++e) {
-                        const int b = 8 * j + 2 * t + e, x = 2 * r + e;
-                        if (b >= B || s >= S) continue;
-                        const float v1 = acc1[4 * j + x] + acc1[4 * (j + 4) + x];
-                        const float v2 = acc2[4 * j + x] + acc2[4 * (j + 4) + x];
-                        scores[(size_t)b * S + s] = fmaf(beta[j][e] * gm, v2, alpha[j][e] * v1);
-                    }
-            }
+            for (int r = 0; r < 2; ++r) gm[r] = sgam[16 * wq + g + 8 * r];
             __syncwarp();
-            if (lane == 0) mbar_arrive(&empty[st]);
+            if (lane == 0) mbar_arrive(&empty[st]);  // the stage is read: the producer may refill it
+            if (wide_out) {
+                // Through shared memory: the warpgroup writes the tile's scores into its staging rows, then stores
+                // whole rows with 16-byte stores, each warp two rows (256 bytes each) per instruction, 4 stores a
+                // thread, instead of 64 4-byte stores a thread that each touched four rows.
+                asm volatile("bar.sync %0, 128;" ::"r"(2 + wg) : "memory");  // the previous tile's rows are read
+#pragma unroll
+                for (int r = 0; r < 2; ++r) {
+                    const int kr = 16 * wq + g + 8 * r;
+#pragma unroll
+                    for (int j = 0; j < 4; ++j)
+#pragma unroll
+                        for (int e = 0; e < 2; ++e) {
+                            const int x = 2 * r + e;
+                            const float v1 = acc1[4 * j + x] + acc1[4 * (j + 4) + x];
+                            const float v2 = acc2[4 * j + x] + acc2[4 * (j + 4) + x];
+                            out_rows[(8 * j + 2 * t + e) * OUT_LD + kr] = fmaf(beta[j][e] * gm[r], v2, alpha[j][e] * v1);
+                        }
+                }
+                asm volatile("bar.sync %0, 128;" ::"r"(2 + wg) : "memory");
+                const int nk = min(TILE_KEYS, S - s0);
+#pragma unroll
+                for (int i = 0; i < 4; ++i) {
+                    const int u = 128 * i + 32 * wq + lane, b = u >> 4, c = 4 * (u & 15);
+                    if (b < B && c < nk)
+                        *reinterpret_cast<float4*>(scores + (size_t)b * S + s0 + c) =
+                            *reinterpret_cast<const float4*>(out_rows + b * OUT_LD + c);
+                }
+            } else {
+#pragma unroll
+                for (int r = 0; r < 2; ++r) {
+                    const int s = s0 + 16 * wq + g + 8 * r;
+#pragma unroll
+                    for (int j = 0; j < 4; ++j)
+#pragma unroll
+                        for (int e = 0; e < 2; ++e) {
+                            const int b = 8 * j + 2 * t + e, x = 2 * r + e;
+                            if (b >= B || s >= S) continue;
+                            const float v1 = acc1[4 * j + x] + acc1[4 * (j + 4) + x];
+                            const float v2 = acc2[4 * j + x] + acc2[4 * (j + 4) + x];
+                            scores[(size_t)b * S + s] = fmaf(beta[j][e] * gm[r], v2, alpha[j][e] * v1);
+                        }
+                }
+            }
             if (tid == 0 && k == 0) stamp(trace, 9);
         }
         if (lane == 0 && wq == 0 && wg == 1) stamp(trace, 12);

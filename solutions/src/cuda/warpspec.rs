@@ -30,6 +30,9 @@ const TILE_KEYS: usize = 64;
 const THREADS: u32 = 32 * (1 + 4 * 2);
 /// Shared-memory offset of the Qp/Qs operands (the kernel's `OFF_QF`), in bytes; 4 KB of them per k-step.
 const OFF_QF: usize = 384;
+/// Bytes of the staged scores after the operands (the kernel's `OUT_BYTES`): per warpgroup 32 query rows of
+/// 64 + 4 floats.
+const OUT_BYTES: usize = 2 * 32 * (TILE_KEYS + 4) * 4;
 /// Static shared memory of the main kernel (its codebook table, 256 × u32), beside the dynamic part planned here.
 const STATIC_SMEM: usize = 1024;
 /// Most stages the kernel's barrier area holds (8 full + 8 empty mbarriers in 128 bytes).
@@ -139,7 +142,8 @@ impl Plan {
         let ksteps = round_up(shape.d, 64) / 16;
         let mtiles = shape.b.div_ceil(16);
         let tiles = shape.s.div_ceil(TILE_KEYS);
-        let fixed = round_up(OFF_QF + ksteps * 4096, 128); // Qp/Qs operands of 32 queries per k-step
+        // Qp/Qs operands of 32 queries per k-step, then the staged scores.
+        let fixed = round_up(OFF_QF + ksteps * 4096, 128) + OUT_BYTES;
         let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + TILE_KEYS * 4, 128);
         let dynamic = smem_optin.saturating_sub(STATIC_SMEM);
         let stages = (dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES);
