@@ -444,9 +444,10 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                 // whole rows with 16-byte stores, each warp two rows (256 bytes each) per instruction, 4 stores a
                 // thread, instead of 64 4-byte stores a thread that each touched four rows.
                 asm volatile("bar.sync %0, 128;" ::"r"(2 + wg) : "memory");  // the previous tile's rows are read
+                // One base address per thread, the rest immediate offsets: (query 2t, key 16 wq + g) here.
+                float* const mine = out_rows + 2 * t * OUT_LD + 16 * wq + g;
 #pragma unroll
-                for (int r = 0; r < 2; ++r) {
-                    const int kr = 16 * wq + g + 8 * r;
+                for (int r = 0; r < 2; ++r)
 #pragma unroll
                     for (int j = 0; j < 4; ++j)
 #pragma unroll
@@ -454,18 +455,19 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                             const int x = 2 * r + e;
                             const float v1 = acc1[4 * j + x] + acc1[4 * (j + 4) + x];
                             const float v2 = acc2[4 * j + x] + acc2[4 * (j + 4) + x];
-                            out_rows[(8 * j + 2 * t + e) * OUT_LD + kr] = fmaf(beta[j][e] * gm[r], v2, alpha[j][e] * v1);
+                            mine[(8 * j + e) * OUT_LD + 8 * r] = fmaf(beta[j][e] * gm[r], v2, alpha[j][e] * v1);
                         }
-                }
                 asm volatile("bar.sync %0, 128;" ::"r"(2 + wg) : "memory");
-                const int nk = min(TILE_KEYS, S - s0);
+                // Thread (wq, lane) copies 16 bytes of rows 8i + 2wq + lane / 16 (i = 0..3), at key 4 (lane % 16).
+                const int b0 = 2 * wq + (lane >> 4), c = 4 * (lane & 15);
+                const float* const from = out_rows + b0 * OUT_LD + c;
+                float* const to = scores + (size_t)b0 * S + s0 + c;
+                const bool in_tile = c < min(TILE_KEYS, S - s0);
 #pragma unroll
-                for (int i = 0; i < 4; ++i) {
-                    const int u = 128 * i + 32 * wq + lane, b = u >> 4, c = 4 * (u & 15);
-                    if (b < B && c < nk)
-                        *reinterpret_cast<float4*>(scores + (size_t)b * S + s0 + c) =
-                            *reinterpret_cast<const float4*>(out_rows + b * OUT_LD + c);
-                }
+                for (int i = 0; i < 4; ++i)
+                    if (in_tile && b0 + 8 * i < B)
+                        *reinterpret_cast<float4*>(to + (size_t)(8 * i) * S) =
+                            *reinterpret_cast<const float4*>(from + 8 * i * OUT_LD);
             } else {
 #pragma unroll
                 for (int r = 0; r < 2; ++r) {
