@@ -22,7 +22,8 @@
 // stage through a second mbarrier. Two consumer paths (HAVE_WGMMA):
 //   sm_90a: two warpgroups, each taking whole tiles; the keys, expanded in registers, are wgmma's A (M = 64 keys),
 //           Qp/Qs hi|lo in shared memory its B (N = queries), so the query operands are read by the tensor cores
-//           once per warpgroup instead of by every warp.
+//           once per warpgroup instead of by every warp; a tile's scores go out through shared memory, by 16-byte
+//           stores of whole rows (when S is a multiple of 4).
 //   other targets: 4 groups of 2 warps running mma.sync m16n8k16, each warp 32 keys of a tile as B, Qp/Qs as A
 //           fragments loaded from shared memory.
 //

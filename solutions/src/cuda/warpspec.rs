@@ -6,8 +6,9 @@
 //! fp16 hi + lo operands in shared memory once per block, expand the tiles into fp16 operands and run the tensor
 //! cores with f32 accumulation. Built for `sm_90a` (compute capability 9.0), the consumers are two warpgroups
 //! running `wgmma` (each taking whole 64-key tiles in turn, the keys in registers as A, the queries in shared
-//! memory as B); for any other target, or with `JUDGE_WARPSPEC_MMA=sync`, four groups of two warps running
-//! `mma.m16n8k16` (the keys as B, the queries as A fragments read from shared memory).
+//! memory as B), and a warpgroup's scores leave through shared memory in whole 256-byte rows; for any other
+//! target, or with `JUDGE_WARPSPEC_MMA=sync`, four groups of two warps running `mma.m16n8k16` (the keys as B, the
+//! queries as A fragments read from shared memory).
 //!
 //! Needs compute capability 9.0 (bulk copies, mbarrier transaction counts, `griddepcontrol`); on older GPUs it
 //! reports itself unavailable.
