@@ -50,15 +50,6 @@
 // ---------------------------------------------------------------------------------------------------------------
 // Small device helpers beyond those of kernels/sm90.cuh (prepended).
 
-// D += A * B, m16n8k16, fp16 operands, f32 accumulators. Volatile: the mma keep the order written below, where
-// consecutive ones update different accumulators (the compiler placed dependent ones back to back).
-__device__ __forceinline__ void mma16816(float (&d)[4], u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
 #if HAVE_WGMMA
 // D += A * B with A (64 keys x 16 dimensions, fp16) from registers, in mma.sync's A-fragment layout per warp (warp
 // q of the warpgroup: rows 16q..16q+15), B (16 dimensions x N queries, fp16) from shared memory through a
@@ -440,6 +431,13 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             for (int r = 0; r < 2; ++r) gm[r] = sgam[16 * wq + g + 8 * r];
             __syncwarp();
             if (lane == 0) mbar_arrive(&empty[st]);  // the stage is read: the producer may refill it
+            // The score of key row 16 wq + g + 8r and query 8j + 2t + e: hi and lo columns summed, scaled back.
+            auto score = [&](int r, int j, int e) {
+                const int x = 2 * r + e;
+                const float v1 = acc1[4 * j + x] + acc1[4 * (j + 4) + x];
+                const float v2 = acc2[4 * j + x] + acc2[4 * (j + 4) + x];
+                return fmaf(beta[j][e] * gm[r], v2, alpha[j][e] * v1);
+            };
             if (wide_out) {
                 // Through shared memory: the warpgroup writes the tile's scores into its staging rows, then stores
                 // whole rows with 16-byte stores, each warp two rows (256 bytes each) per instruction, 4 stores a
@@ -452,12 +450,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 #pragma unroll
                     for (int j = 0; j < 4; ++j)
 #pragma unroll
-                        for (int e = 0; e < 2; ++e) {
-                            const int x = 2 * r + e;
-                            const float v1 = acc1[4 * j + x] + acc1[4 * (j + 4) + x];
-                            const float v2 = acc2[4 * j + x] + acc2[4 * (j + 4) + x];
-                            mine[(8 * j + e) * OUT_LD + 8 * r] = fmaf(beta[j][e] * gm[r], v2, alpha[j][e] * v1);
-                        }
+                        for (int e = 0; e < 2; ++e) mine[(8 * j + e) * OUT_LD + 8 * r] = score(r, j, e);
                 asm volatile("bar.sync %0, 128;" ::"r"(2 + wg) : "memory");
                 // Thread (wq, lane) copies 16 bytes of rows 8i + 2wq + lane / 16 (i = 0..3), at key 4 (lane % 16).
                 const int b0 = 2 * wq + (lane >> 4), c = 4 * (lane & 15);
@@ -477,11 +470,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                     for (int j = 0; j < 4; ++j)
 #pragma unroll
                         for (int e = 0; e < 2; ++e) {
-                            const int b = 8 * j + 2 * t + e, x = 2 * r + e;
-                            if (b >= B || s >= S) continue;
-                            const float v1 = acc1[4 * j + x] + acc1[4 * (j + 4) + x];
-                            const float v2 = acc2[4 * j + x] + acc2[4 * (j + 4) + x];
-                            scores[(size_t)b * S + s] = fmaf(beta[j][e] * gm[r], v2, alpha[j][e] * v1);
+                            const int b = 8 * j + 2 * t + e;
+                            if (b < B && s < S) scores[(size_t)b * S + s] = score(r, j, e);
                         }
                 }
             }
@@ -556,8 +546,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                         for (int mt = 0; mt < MT; ++mt) {
                             const uint4& ph = a[mt][0];
                             const uint4& sh = a[mt][2];
-                            mma16816(acc1[mt][2 * ip + ii], ph.x, ph.y, ph.z, ph.w, kh[ii][0], kh[ii][1]);
-                            mma16816(acc2[mt][2 * ip + ii], sh.x, sh.y, sh.z, sh.w, sg[ii][0], sg[ii][1]);
+                            mma_f16(acc1[mt][2 * ip + ii], ph.x, ph.y, ph.z, ph.w, kh[ii][0], kh[ii][1]);
+                            mma_f16(acc2[mt][2 * ip + ii], sh.x, sh.y, sh.z, sh.w, sg[ii][0], sg[ii][1]);
                         }
 #pragma unroll
                     for (int ii = 0; ii < 2; ++ii)
@@ -565,15 +555,15 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                         for (int mt = 0; mt < MT; ++mt) {
                             const uint4& pl = a[mt][1];
                             const uint4& sl = a[mt][3];
-                            mma16816(acc1[mt][2 * ip + ii], pl.x, pl.y, pl.z, pl.w, kh[ii][0], kh[ii][1]);
-                            mma16816(acc2[mt][2 * ip + ii], sl.x, sl.y, sl.z, sl.w, sg[ii][0], sg[ii][1]);
+                            mma_f16(acc1[mt][2 * ip + ii], pl.x, pl.y, pl.z, pl.w, kh[ii][0], kh[ii][1]);
+                            mma_f16(acc2[mt][2 * ip + ii], sl.x, sl.y, sl.z, sl.w, sg[ii][0], sg[ii][1]);
                         }
 #pragma unroll
                     for (int ii = 0; ii < 2; ++ii)
 #pragma unroll
                         for (int mt = 0; mt < MT; ++mt) {
                             const uint4& ph = a[mt][0];
-                            mma16816(acc1[mt][2 * ip + ii], ph.x, ph.y, ph.z, ph.w, kl[ii][0], kl[ii][1]);
+                            mma_f16(acc1[mt][2 * ip + ii], ph.x, ph.y, ph.z, ph.w, kl[ii][0], kl[ii][1]);
                         }
                 }
             }

@@ -63,14 +63,7 @@
 // ---------------------------------------------------------------------------------------------------------------
 // Small device helpers beyond those of kernels/sm90.cuh (prepended).
 
-// mma.sync: D += A * B, m16n8k16 fp16 -> f32, and m16n8k32 s8 -> s32.
-__device__ __forceinline__ void mma_f16(float* d, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
+// mma.sync: D += A * B, m16n8k32 s8 -> s32 (the fp16 one, mma_f16, is in kernels/sm90.cuh).
 __device__ __forceinline__ void mma_s8(int* d, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
     asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};"

@@ -1,7 +1,7 @@
 // Device helpers shared by the cuda-warpspec kernels (kernels/cuda_warpspec.cu and kernels/cuda_warpspec_1l.cu,
-// to which this file is prepended): shared-memory addresses, mbarriers and bulk copies (PTX for sm_90), the wgmma
-// plumbing (sm_90a only: fences, commit groups, waits, descriptors), and the fp16 hi/lo split with the
-// power-of-two scales that go with it.
+// to which this file is prepended): shared-memory addresses, mbarriers and bulk copies (PTX for sm_90), the fp16
+// mma.sync, the wgmma plumbing (sm_90a only: fences, commit groups, waits, descriptors), and the fp16 hi/lo split
+// with the power-of-two scales that go with it.
 
 typedef unsigned int u32;
 typedef unsigned long long u64;
@@ -52,6 +52,15 @@ __device__ __forceinline__ void mbar_wait(u64* bar, u32 parity) {
         "}" ::"r"(smem_u32(bar)),
         "r"(parity)
         : "memory");
+}
+
+// mma.sync: D += A * B, m16n8k16, fp16 operands, f32 accumulators (d: 4 floats). Volatile: the mma keep the order
+// in which a kernel writes them.
+__device__ __forceinline__ void mma_f16(float* d, u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 // Bulk copy of `bytes` (a multiple of 16) from global to shared memory, completing on `bar`.
