@@ -19,7 +19,9 @@
 // warpspec_scores: persistent grid (one block per SM), 8 consumer warps (warps 0-7) + 1 producer warp (warp 8).
 // The producer streams tiles of 64 keys (indices, signs, gamma) with bulk copies (cp.async.bulk) into a ring
 // of NS shared-memory stages, completing on an mbarrier per stage; consumers take tiles in turn and release the
-// stage through a second mbarrier. Two consumer paths (HAVE_WGMMA):
+// stage through a second mbarrier. Only each consumer group's first tile is requested at once; the others after
+// the consumers' set-up, so that they do not share the L2's bandwidth with the set-up's loads. Two consumer paths
+// (HAVE_WGMMA):
 //   sm_90a: two warpgroups, each taking whole tiles; the keys, expanded in registers, are wgmma's A (M = 64 keys),
 //           Qp/Qs hi|lo in shared memory its B (N = queries), so the query operands are read by the tensor cores
 //           once per warpgroup instead of by every warp; a tile's scores go out through shared memory, by 16-byte
@@ -42,9 +44,11 @@
 #if HAVE_WGMMA  // (kernels/sm90.cuh)
 // sm_90a: the consumers run wgmma (two warpgroups, each taking whole 64-key tiles in turn).
 #define TILE_ARRIVALS 4  // consumer warps releasing a stage
+#define TILE_GROUPS 2    // consumer groups, each taking whole tiles
 #else
 // Any other target of this kernel: mma.sync (four groups of two warps, each warp 32 keys of a tile).
 #define TILE_ARRIVALS NCW
+#define TILE_GROUPS NGROUPS
 #endif
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -119,14 +123,21 @@ __device__ __forceinline__ void expand_word(u32 tab_base, u32 w, u32 sw, u32 (&h
 
 #if HAVE_WGMMA
 // The key bytes of 64-dimension group G for the A rows of lane (g, t): rows row0 (i = 0) and row0 + 8 (i = 1), bytes
-// 64 G + 16 t .. + 15 of the indices (ri) and signs (rs).
+// 64 G + 16 t .. + 15 of the indices (ri) and signs (rs). A quarter-warp reads rows g and g + 1 at the same offset:
+// 128 bytes apart (D = 128), the same banks. So lanes of odd g read the signs first and the indices second; the
+// signs lie SGN_SKEW bytes off the row grid (stage layout below), and each load instruction then touches 8
+// different 16-byte bank groups.
 __device__ __forceinline__ void load_group(const unsigned char* sidx, const unsigned char* ssgn, int row0, int Drow,
-                                           int G, int t, uint4 (&ri)[2], uint4 (&rs)[2]) {
+                                           int G, int t, bool odd, uint4 (&ri)[2], uint4 (&rs)[2]) {
+    const unsigned char* first = odd ? ssgn : sidx;
+    const unsigned char* second = odd ? sidx : ssgn;
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
         const int off = (row0 + 8 * i) * Drow + 64 * G + 16 * t;
-        ri[i] = *reinterpret_cast<const uint4*>(sidx + off);
-        rs[i] = *reinterpret_cast<const uint4*>(ssgn + off);
+        const uint4 a = *reinterpret_cast<const uint4*>(first + off);
+        const uint4 b = *reinterpret_cast<const uint4*>(second + off);
+        ri[i] = odd ? b : a;
+        rs[i] = odd ? a : b;
     }
 }
 
@@ -147,7 +158,7 @@ __device__ __forceinline__ void expand_step(u32 tab_base, const uint4 (&ri)[2], 
     }
 }
 
-// One commit group, the 3 wgmma of a k-step whose Qp operand is at shared address qp (its Qs operand qs_off bytes
+// One commit group, the 3 wgmma of a k-step (the signs' between the two that accumulate into acc1) whose Qp operand is at shared address qp (its Qs operand qs_off bytes
 // further):
 //   acc1[n < 32] += cb_hi . Qp_hi, acc1[n >= 32] += cb_hi . Qp_lo   (N = 64)
 //   acc1[n < 32] += cb_lo . Qp_hi                                     (N = 32)
@@ -156,14 +167,14 @@ __device__ __forceinline__ void issue_step(float (&acc1)[32], float (&acc2)[32],
                                            const u32 (&lo)[4], const u32 (&sg)[4], u32 qp, u32 qs_off) {
     wgmma_fence();
     wgmma_n64(acc1, hi, make_desc(qp, 128, 256));
-    wgmma_n32(acc1, lo, make_desc(qp, 128, 256));
     wgmma_n64(acc2, sg, make_desc(qp + qs_off, 128, 256));
+    wgmma_n32(acc1, lo, make_desc(qp, 128, 256));
     wgmma_commit();
 }
 #endif
 
 // Trace slots of scores_body (`stamp`, kernels/trace.cuh, prepended; the _trace kernels only): 0 start;
-// producer: 1 copies issued, 2 first tile landed, 3 last tile landed; first consumer warp: 4 past
+// producer: 1 copies issued (the last ones after the set-up), 2 first tile landed, 3 last tile landed; first consumer warp: 4 past
 // griddepcontrol.wait, 5 operands built, 6 set-up done (barrier); group 0: 7 tile ready, 8 products done,
 // 9 epilogue done; last group: 10 tile ready, 11 products done, 12 all its tiles done. (A group is a warpgroup
 // with wgmma, a pair of warps with mma.sync; the stamps are of its first tile.)
@@ -193,11 +204,14 @@ extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx
 //                               k-step ks, query tile mt, Qp/Qs (arr), hi/lo (hl). wgmma: the B layout written by
 //                               the set-up (below).
 //   then (128-aligned) OUT_BYTES: per warpgroup a tile's scores [32 queries][OUT_LD] f32 on their way out (wgmma)
-//   then NS stages of stage_bytes (128-aligned): indices [64][Drow], signs [64][Drow], gamma [64] f32.
+//   then NS stages of stage_bytes (128-aligned): indices [64][Drow], SGN_SKEW bytes of padding, signs [64][Drow],
+//   gamma [64] f32.
 // The codebook table, 256 x u32 (fp16 hi | lo << 16), is static shared memory (1 KB beside the above), aligned to
 // its size: a lookup's address is then the table's address OR-ed with the index times 4, one instruction
 // together with the index's extraction (tab_entry).
 #define OFF_SCALES 128
+// Offset of a stage's signs from the end of its indices: half of a 128-byte row of banks (load_group).
+#define SGN_SKEW 64
 #define OFF_QF 384
 // A query's row of staged scores: 64 keys and 4 floats of padding, so that the epilogue's shared stores (8 keys x
 // 4 queries 2 apart per instruction) fall in 32 different banks; 272 bytes keep every row 16-byte aligned.
@@ -240,22 +254,30 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 
     if (tid == 0) stamp(trace, 0);
     if (warp == NWARPS) {
-        // Producer: one thread issues the bulk copies of every tile of this block, NS stages ahead.
-        if (lane == 0) {
-            for (int k = 0; k < my_tiles; ++k) {
-                const int st = k % NS;
-                if (k >= NS) mbar_wait(&empty[st], (u32)((k / NS - 1) & 1));
-                const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
-                unsigned char* base = stages + (size_t)st * stage_bytes;
-                if (ablation == 2) {
-                    mbar_arrive(&full[st]);
-                    continue;
-                }
-                mbar_arrive_expect_tx(&full[st], 2 * row_bytes + TILE_KEYS * 4);
-                bulk_g2s(base, kidx + tile * row_bytes, row_bytes, &full[st]);
-                bulk_g2s(base + row_bytes, signs + tile * row_bytes, row_bytes, &full[st]);
-                bulk_g2s(base + 2 * row_bytes, gamma + tile * TILE_KEYS, TILE_KEYS * 4, &full[st]);
+        // Producer: one thread issues the bulk copies of every tile of this block, NS stages ahead. Only the first
+        // tile of each consumer group goes out at once; the rest wait for the consumers' set-up (its barrier), whose
+        // loads of the projections would otherwise share the L2's bandwidth with them.
+        auto issue = [&](int k) {
+            const int st = k % NS;
+            if (k >= NS) mbar_wait(&empty[st], (u32)((k / NS - 1) & 1));
+            const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
+            unsigned char* base = stages + (size_t)st * stage_bytes;
+            if (ablation == 2) {
+                mbar_arrive(&full[st]);
+                return;
             }
+            mbar_arrive_expect_tx(&full[st], 2 * row_bytes + TILE_KEYS * 4);
+            bulk_g2s(base, kidx + tile * row_bytes, row_bytes, &full[st]);
+            bulk_g2s(base + row_bytes + SGN_SKEW, signs + tile * row_bytes, row_bytes, &full[st]);
+            bulk_g2s(base + 2 * row_bytes + SGN_SKEW, gamma + tile * TILE_KEYS, TILE_KEYS * 4, &full[st]);
+        };
+        const int early = min(my_tiles, min(NS, TILE_GROUPS));
+        if (lane == 0)
+            for (int k = 0; k < early; ++k) issue(k);
+        __syncwarp();
+        asm volatile("bar.sync 1, %0;" ::"r"(32 * (NWARPS + 1)) : "memory");  // the consumers' set-up is done
+        if (lane == 0) {
+            for (int k = early; k < my_tiles; ++k) issue(k);
             stamp(trace, 1);
             if (trace != nullptr && my_tiles > 0 && my_tiles <= NS) {
                 mbar_wait(&full[0], 0u);
@@ -358,7 +380,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 #if HAVE_WGMMA
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the tensor cores read what was written
 #endif
-    asm volatile("bar.sync 1, %0;" ::"r"(32 * NWARPS) : "memory");
+    asm volatile("bar.sync 1, %0;" ::"r"(32 * (NWARPS + 1)) : "memory");  // with the producer
     if (tid == 0) stamp(trace, 6);
 
 #if HAVE_WGMMA
@@ -390,8 +412,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                 if (wg == 1) stamp(trace, 10);
             }
             const unsigned char* sidx = stages + (size_t)st * stage_bytes;
-            const unsigned char* ssgn = sidx + row_bytes;
-            const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes);
+            const unsigned char* ssgn = sidx + row_bytes + SGN_SKEW;
+            const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes + SGN_SKEW);
             float acc1[32], acc2[32];
 #pragma unroll
             for (int x = 0; x < 32; ++x) acc1[x] = acc2[x] = 0.0f;
@@ -402,7 +424,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             const int KGe = ablation == 1 ? 0 : KG;
             for (int G = 0; G < KGe; ++G) {
                 uint4 ri[2], rs[2];
-                load_group(sidx, ssgn, 16 * wq + g, Drow, G, t, ri, rs);
+                load_group(sidx, ssgn, 16 * wq + g, Drow, G, t, (g & 1) != 0, ri, rs);
 #pragma unroll
                 for (int j = 0; j < 4; ++j) {
                     const int b = j & 1;
@@ -503,8 +525,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             if (grp == NGROUPS - 1) stamp(trace, 10);
         }
         const unsigned char* sidx = stages + (size_t)st * stage_bytes;
-        const unsigned char* ssgn = sidx + row_bytes;
-        const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes);
+        const unsigned char* ssgn = sidx + row_bytes + SGN_SKEW;
+        const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes + SGN_SKEW);
 
         float acc1[MT][NT][4], acc2[MT][NT][4];
 #pragma unroll

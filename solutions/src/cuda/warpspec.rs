@@ -34,6 +34,9 @@ const OFF_QF: usize = 384;
 /// Bytes of the staged scores after the operands (the kernel's `OUT_BYTES`): per warpgroup 32 query rows of
 /// 64 + 4 floats.
 const OUT_BYTES: usize = 2 * 32 * (TILE_KEYS + 4) * 4;
+/// Bytes between a stage's indices and its signs (the kernel's `SGN_SKEW`): half a row of banks, so that key rows
+/// of indices and of signs read by one instruction fall in different banks.
+const SGN_SKEW: usize = 64;
 /// Static shared memory of the main kernel (its codebook table, 256 × u32), beside the dynamic part planned here.
 const STATIC_SMEM: usize = 1024;
 /// Most stages the kernel's barrier area holds (8 full + 8 empty mbarriers in 128 bytes).
@@ -145,7 +148,7 @@ impl Plan {
         let tiles = shape.s.div_ceil(TILE_KEYS);
         // Qp/Qs operands of 32 queries per k-step, then the staged scores.
         let fixed = round_up(OFF_QF + ksteps * 4096, 128) + OUT_BYTES;
-        let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + TILE_KEYS * 4, 128);
+        let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + SGN_SKEW + TILE_KEYS * 4, 128);
         let dynamic = smem_optin.saturating_sub(STATIC_SMEM);
         let stages = (dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES);
         (stages >= 2).then_some(Plan {
@@ -383,7 +386,7 @@ mod tests {
             (128, 8, 2, 512, 8)
         );
         assert!(!plan.repack);
-        assert_eq!(plan.stage_bytes, 16_640);
+        assert_eq!(plan.stage_bytes, 16_768);
         assert!(plan.smem_bytes + STATIC_SMEM <= 227 * 1024);
         assert_eq!(plan.grid, 132);
     }
