@@ -225,7 +225,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                                             unsigned int* __restrict__ rowmax, const float* __restrict__ codebook,
                                             float* __restrict__ scores, int B, int S, int C, float coef, int Drow,
                                             int KS, int ntiles, int NS, int stage_bytes, int parity,
-                                            int ablation, int csize, u64* trace) {
+                                            int ablation, u64* trace) {
     extern __shared__ __align__(128) unsigned char smem[];
     u64* full = reinterpret_cast<u64*>(smem);
     u64* empty = full + 8;
@@ -236,15 +236,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     // Qp/Qs operands: 2 KB per matrix and k-step (both query tiles, whatever B), then the staged scores, then the
     // stages.
     float* out_stage = reinterpret_cast<float*>(smem + ((OFF_QF + KS * 4096 + 127) / 128) * 128);
-#if HAVE_WGMMA
-    // wgmma: the projections as qproj_f32 wrote them (KS * 4 KB), brought in by bulk copies, and the mbarrier
-    // they complete on (in 128 bytes), then the stages.
-    unsigned char* qstage = reinterpret_cast<unsigned char*>(out_stage) + OUT_BYTES;
-    u64& qbar = *reinterpret_cast<u64*>(qstage + KS * 4096);
-    unsigned char* stages = reinterpret_cast<unsigned char*>(out_stage) + OUT_BYTES + KS * 4096 + 128;
-#else
     unsigned char* stages = reinterpret_cast<unsigned char*>(out_stage) + OUT_BYTES;
-#endif
 
     if (!TR) trace = nullptr;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -256,22 +248,9 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             mbar_init(&full[i], 1);
             mbar_init(&empty[i], TILE_ARRIVALS);
         }
-#if HAVE_WGMMA
-        mbar_init(&qbar, 1);
-#endif
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
-#if HAVE_WGMMA
-    // In a cluster, the partner block's copies complete on this block's qbar: it must be initialised first.
-    if (csize > 1) {
-        cluster_arrive();
-        cluster_wait();
-    } else {
-        __syncthreads();
-    }
-#else
     __syncthreads();
-#endif
 
     if (tid == 0) stamp(trace, 0);
     if (warp == NWARPS) {
@@ -297,9 +276,6 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             for (int k = 0; k < early; ++k) issue(k);
         __syncwarp();
         asm volatile("bar.sync 1, %0;" ::"r"(32 * (NWARPS + 1)) : "memory");  // the consumers' set-up is done
-#if HAVE_WGMMA
-        if (csize > 1) cluster_arrive();  // (see the consumers' arrival)
-#endif
         if (lane == 0) {
             for (int k = early; k < my_tiles; ++k) issue(k);
             stamp(trace, 1);
@@ -310,9 +286,6 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                 stamp(trace, 3);
             }
         }
-#if HAVE_WGMMA
-        if (csize > 1) cluster_wait();
-#endif
         return;
     }
 
@@ -333,29 +306,6 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     asm volatile("griddepcontrol.wait;" ::: "memory");
     if (tid == 0) stamp(trace, 4);
     const unsigned int* rmax = rowmax + parity * 64;
-#if HAVE_WGMMA
-    // The projections into shared memory by bulk copies of 4 KB (one k-step of Qp or Qs each). In a cluster of
-    // two, each block copies every other piece into both blocks (multicast): each SM then takes half of them from
-    // the L2.
-    if (warp == 0) {
-        const u32 rank = csize > 1 ? cluster_rank() : 0u;
-        if (lane == 0) mbar_arrive_expect_tx(&qbar, (u32)KS * 4096u);
-        __syncwarp();
-        for (int p = lane; p < 2 * KS; p += 32) {
-            if (csize > 1) {
-                if ((u32)(p & 1) == rank)
-                    bulk_g2s_multicast(qstage + p * 2048,
-                                       reinterpret_cast<const unsigned char*>(QT) + p * 2048, 2048, &qbar, 3);
-            } else {
-                bulk_g2s(qstage + p * 2048,
-                         reinterpret_cast<const unsigned char*>(QT) + p * 2048, 2048, &qbar);
-            }
-        }
-    }
-    const float4* qt4 = reinterpret_cast<const float4*>(qstage);
-#else
-    const float4* qt4 = reinterpret_cast<const float4*>(QT);
-#endif
     if (blockIdx.x == 0 && ctid < 64) rowmax[(1 - parity) * 64 + ctid] = 0u;  // for the next solve
     // The output scales (alpha, beta) of query row ctid.
     const u32 rmp = ctid < 32 ? rmax[ctid] : 0u, rms = ctid < 32 ? rmax[32 + ctid] : 0u;
@@ -365,6 +315,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     // these 8 values of a lane next to each other (its fragment order), so they take two 16-byte loads. Four
     // tasks' loads are in flight at once.
     const int ntasks = 2 * KS * MT;
+    const float4* qt4 = reinterpret_cast<const float4*>(QT);
     for (int task0 = warp; task0 < ntasks; task0 += 4 * NWARPS) {
         float4 v[4][2];
         u32 rm[4][2];
@@ -377,29 +328,13 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             // task's conversion before the last tasks' loads, so the set-up waited for two round trips).
             const int task = min(task0 + u * NWARPS, ntasks - 1);
             const int mt = task % MT, mat = task >= KS * MT;
-#pragma unroll
-            for (int h = 0; h < 2; ++h) rm[u][h] = rmax[mat * 32 + 16 * mt + (lane >> 2) + 8 * h];
-#if !HAVE_WGMMA
             const int unit = task * (2 / MT) * 32 + lane;
 #pragma unroll
-            for (int h = 0; h < 2; ++h) v[u][h] = qt4[2 * unit + h];
-#endif
+            for (int h = 0; h < 2; ++h) {
+                rm[u][h] = rmax[mat * 32 + 16 * mt + (lane >> 2) + 8 * h];
+                v[u][h] = qt4[2 * unit + h];
+            }
         }
-#if HAVE_WGMMA
-        // From shared memory, once landed. A lane's two 16-byte units are 32 bytes apart: lanes 4-7 of each
-        // quarter-warp read their second unit first, so that each load instruction touches 8 different 16-byte
-        // bank groups.
-        mbar_wait(&qbar, 0u);
-        const int sw = (lane >> 2) & 1;
-#pragma unroll
-        for (int u = 0; u < 4; ++u) {
-            const int task = min(task0 + u * NWARPS, ntasks - 1);
-            const int unit = task * (2 / MT) * 32 + lane;
-            const float4 a = qt4[2 * unit + sw], b = qt4[2 * unit + (sw ^ 1)];
-            v[u][0] = sw ? b : a;
-            v[u][1] = sw ? a : b;
-        }
-#endif
 #pragma unroll
         for (int u = 0; u < 4; ++u) {
             // Converted whether or not the task exists (only the stores are conditional), so that the loads above
@@ -447,12 +382,6 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 #endif
     asm volatile("bar.sync 1, %0;" ::"r"(32 * (NWARPS + 1)) : "memory");  // with the producer
     if (tid == 0) stamp(trace, 6);
-#if HAVE_WGMMA
-    // Past its wait on qbar, nothing more lands in this block's shared memory from the partner's copies. A block
-    // leaves only once both have arrived here (its wait at the end), so that it never exits while the
-    // copies it issued into the partner may be in flight.
-    if (csize > 1) cluster_arrive();
-#endif
 
 #if HAVE_WGMMA
     // wgmma consumers: warpgroup wg takes tiles wg, wg + 2, ...; warp q of it the keys 16q..16q+15 of a tile as
@@ -572,7 +501,6 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         }
         if (lane == 0 && wq == 0 && wg == 1) stamp(trace, 12);
     }
-    if (csize > 1) cluster_wait();
 #else
     constexpr int KPW = TILE_KEYS / NCW;  // keys per consumer warp
     constexpr int NT = KPW / 8;           // 8-key mma tiles per consumer warp (even)
@@ -703,15 +631,14 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 // QT: qproj_f32's output in its fragment order (frag_index in kernels/qproj.cu); rowmax: [2 parities][2][32],
 // this solve's at `parity` (the other is cleared for the next solve); codebook: [C]. ablation (a measurement aid, 0 in normal use): 1 = consumers skip
 // the mma (streaming and pipeline only), 2 = the producer loads nothing (compute on stale shared memory only).
-// csize: blocks per cluster (1 or 2; wgmma only, ignored otherwise): 2 multicasts the projections to both blocks.
 #define SCORES_PARAMS                                                                                      \
     const unsigned char *__restrict__ kidx, const unsigned char *__restrict__ signs,                      \
         const float *__restrict__ gamma, const float *__restrict__ QT, unsigned int *__restrict__ rowmax, \
         const float *__restrict__ codebook, float *__restrict__ scores, int B, int S, int C, float coef,  \
-        int Drow, int KS, int ntiles, int NS, int stage_bytes, int parity, int ablation, int csize, u64 *trace
+        int Drow, int KS, int ntiles, int NS, int stage_bytes, int parity, int ablation, u64 *trace
 #define SCORES_ARGS \
     kidx, signs, gamma, QT, rowmax, codebook, scores, B, S, C, coef, Drow, KS, ntiles, NS, stage_bytes, parity, \
-        ablation, csize, trace
+        ablation, trace
 
 #define KERNEL(name, mt, tr)                                                    \
     extern "C" __global__ void __launch_bounds__(THREADS, 1) name(SCORES_PARAMS) { \

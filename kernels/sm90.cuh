@@ -103,24 +103,3 @@ __device__ __forceinline__ u64 make_desc(u32 saddr, u32 lbo, u32 sbo) {
 __device__ __forceinline__ void keep(float& v) { asm volatile("" : "+f"(v)::"memory"); }
 __device__ __forceinline__ void keep(u32& v) { asm volatile("" : "+r"(v)::"memory"); }
 __device__ __forceinline__ void keep(int& v) { asm volatile("" : "+r"(v)::"memory"); }
-
-// Clusters (sm_90): this block's rank in its cluster, and the cluster-wide barrier in its two halves (every thread
-// of every block of the cluster arrives before any wait returns).
-__device__ __forceinline__ u32 cluster_rank() {
-    u32 r;
-    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-    return r;
-}
-__device__ __forceinline__ void cluster_arrive() { asm volatile("barrier.cluster.arrive.release;" ::: "memory"); }
-__device__ __forceinline__ void cluster_wait() { asm volatile("barrier.cluster.wait.acquire;" ::: "memory"); }
-
-// Bulk copy of `bytes` (a multiple of 16) from global memory into the shared memory of every block of the cluster
-// in `mask` (bit r: rank r), at dst's offset in each, completing on the mbarrier at bar's offset in each.
-__device__ __forceinline__ void bulk_g2s_multicast(void* dst, const void* src, u32 bytes, u64* bar,
-                                                   unsigned short mask) {
-    asm volatile(
-        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1], %2, [%3], "
-        "%4;" ::"r"(smem_u32(dst)),
-        "l"(src), "r"(bytes), "r"(smem_u32(bar)), "h"(mask)
-        : "memory");
-}

@@ -620,57 +620,6 @@ impl Kernel {
         )
     }
 
-    /// Enqueues the kernel on `stream` in clusters of `cluster` blocks along x (the grid's x a multiple of it),
-    /// with programmatic stream serialisation when `launch.pdl`.
-    ///
-    /// # Safety
-    /// As [`Kernel::launch`].
-    pub unsafe fn launch_clustered(
-        &self,
-        stream: &CudaStream,
-        launch: Launch,
-        cluster: u32,
-        params: &mut [*mut c_void],
-    ) -> Result<(), CudaError> {
-        self._module
-            .ctx
-            .bind_to_thread()
-            .map_err(|e| driver_error(e, &format!("launching {}", self.name), "cuCtxSetCurrent"))?;
-        // SAFETY: an all-zero launch attribute is a valid value of this plain C struct.
-        let mut attrs: [sys::CUlaunchAttribute; 2] = unsafe { std::mem::zeroed() };
-        attrs[0].id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-        attrs[0].value.clusterDim.x = cluster;
-        attrs[0].value.clusterDim.y = 1;
-        attrs[0].value.clusterDim.z = 1;
-        attrs[1].id =
-            sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
-        attrs[1].value.programmaticStreamSerializationAllowed = 1;
-        let config = sys::CUlaunchConfig {
-            gridDimX: launch.grid.0,
-            gridDimY: launch.grid.1,
-            gridDimZ: 1,
-            blockDimX: launch.block,
-            blockDimY: 1,
-            blockDimZ: 1,
-            sharedMemBytes: launch.smem,
-            hStream: stream.cu_stream(),
-            attrs: attrs.as_mut_ptr(),
-            numAttrs: 1 + u32::from(launch.pdl),
-        };
-        // SAFETY: the caller guarantees `params`; `config` and `attrs` outlive the call.
-        let status = unsafe {
-            sys::cuLaunchKernelEx(&config, self.raw, params.as_mut_ptr(), std::ptr::null_mut())
-        };
-        check(
-            status,
-            &format!(
-                "launching {} in clusters of {cluster} (grid {}×{}, block {}, {} B shared)",
-                self.name, launch.grid.0, launch.grid.1, launch.block, launch.smem
-            ),
-            "cuLaunchKernelEx",
-        )
-    }
-
     /// Enqueues the kernel on `stream`.
     ///
     /// # Safety

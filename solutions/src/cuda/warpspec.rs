@@ -47,9 +47,6 @@ const MAX_STAGES: usize = 8;
 /// kernel (`JUDGE_CUDA_ONE_LAUNCH`): `1` no products, `2` no loads, `3` stop after the projection, the grid
 /// barrier and the operand build, `4` skip the projection and the barrier.
 pub const ABLATION_ENV: &str = "JUDGE_WARPSPEC_ABLATION";
-/// Environment variable of a measurement aid: `1` launches the `wgmma` kernel without clusters (each block
-/// bulk-copies all of the projections itself); never set in normal use.
-pub const CLUSTER_ENV: &str = "JUDGE_WARPSPEC_CLUSTER";
 /// Bulk copies, mbarrier transaction counts and `griddepcontrol` need Hopper.
 const MIN_CC: (i32, i32) = (9, 0);
 
@@ -133,11 +130,8 @@ pub struct Plan {
     pub stage_bytes: usize,
     /// Dynamic shared memory per block, in bytes.
     pub smem_bytes: usize,
-    /// Blocks (at most one per multiprocessor; even when `cluster` is 2).
+    /// Blocks (at most one per multiprocessor).
     pub grid: usize,
-    /// Blocks per cluster (1 or 2). With `wgmma` the projections are bulk-copied into shared memory, and in
-    /// clusters of 2 each block copies half of them into both blocks.
-    pub cluster: usize,
 }
 
 fn round_up(x: usize, m: usize) -> usize {
@@ -146,21 +140,17 @@ fn round_up(x: usize, m: usize) -> usize {
 
 impl Plan {
     /// The plan for `shape` on a device with `sms` multiprocessors and `smem_optin` bytes of shared memory per
-    /// block (static and dynamic together), for the `wgmma` consumers or the `mma.sync` ones; `None` when fewer
-    /// than two stages fit.
-    pub fn new(shape: Shape, sms: usize, smem_optin: usize, wgmma: bool) -> Option<Plan> {
+    /// block (static and dynamic together); `None` when fewer than two stages fit.
+    pub fn new(shape: Shape, sms: usize, smem_optin: usize) -> Option<Plan> {
         let row_bytes = round_up(shape.d, 16);
         let ksteps = round_up(shape.d, 64) / 16;
         let mtiles = shape.b.div_ceil(16);
         let tiles = shape.s.div_ceil(TILE_KEYS);
-        // Qp/Qs operands of 32 queries per k-step, then the staged scores, then (wgmma) the projections as
-        // qproj_f32 wrote them and their mbarrier (128 bytes).
-        let staging = if wgmma { ksteps * 4096 + 128 } else { 0 };
-        let fixed = round_up(OFF_QF + ksteps * 4096, 128) + OUT_BYTES + staging;
+        // Qp/Qs operands of 32 queries per k-step, then the staged scores.
+        let fixed = round_up(OFF_QF + ksteps * 4096, 128) + OUT_BYTES;
         let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + SGN_SKEW + TILE_KEYS * 4, 128);
         let dynamic = smem_optin.saturating_sub(STATIC_SMEM);
         let stages = (dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES);
-        let grid = tiles.min(sms.max(1));
         (stages >= 2).then_some(Plan {
             row_bytes,
             repack: !shape.d.is_multiple_of(16),
@@ -170,8 +160,7 @@ impl Plan {
             stages,
             stage_bytes,
             smem_bytes: fixed + stages * stage_bytes,
-            grid: if wgmma && grid >= 2 { grid & !1 } else { grid },
-            cluster: if wgmma && grid >= 2 { 2 } else { 1 },
+            grid: tiles.min(sms.max(1)),
         })
     }
 }
@@ -195,15 +184,10 @@ struct WarpspecSolve {
 
 impl WarpspecSolve {
     fn new(gpu: &'static Gpu, shape: Shape) -> Result<Self, CudaError> {
-        // `sync`: the plain target's module, whose consumers run mma.sync (the path of GPUs other than sm_90).
-        let sync = super::onelaunch::mma_sync_forced();
-        // The arch-specific module has wgmma on compute capability 9.0 only (sm_90a).
-        let wgmma = !sync && gpu.info.compute_capability == (9, 0);
-        let mut plan = Plan::new(
+        let plan = Plan::new(
             shape,
             gpu.info.multiprocessors as usize,
             gpu.info.smem_per_block_optin as usize,
-            wgmma,
         )
         .ok_or_else(|| CudaError::Unsupported {
             what: format!("cuda-warpspec at {shape}"),
@@ -216,10 +200,8 @@ impl WarpspecSolve {
                 gpu.info.smem_per_block_optin
             ),
         })?;
-        if std::env::var(CLUSTER_ENV).is_ok_and(|v| v == "1") {
-            plan.cluster = 1;
-        }
-        let module = if sync {
+        // `sync`: the plain target's module, whose consumers run mma.sync (the path of GPUs other than sm_90).
+        let module = if super::onelaunch::mma_sync_forced() {
             gpu.module(&WARPSPEC_CU)?
         } else {
             gpu.module_arch_specific(&WARPSPEC_CU)?
@@ -345,7 +327,6 @@ impl Solve for WarpspecSolve {
             plan.stages as i32,
             plan.stage_bytes as i32,
         );
-        let csize = plan.cluster as i32;
         let mut params = [
             param(&kidx),
             param(&signs),
@@ -365,28 +346,24 @@ impl Solve for WarpspecSolve {
             param(&stage_bytes),
             param(&parity),
             param(&self.ablation),
-            param(&csize),
             param(&trace),
         ];
         // SAFETY: matches warpspec_scores_mt{1,2}[_trace](const u8*, const u8*, const float*, const float*,
-        // unsigned*, const float*, float*, int, int, int, float, int ×8, u64*); the trace is null or holds
+        // unsigned*, const float*, float*, int, int, int, float, int ×7, u64*); the trace is null or holds
         // grid·16·2 words; the key arrays hold tiles·64 rows of Drow bytes and gamma tiles·64 floats
         // (zero-padded at upload or by the repack), QT 2·ksteps·16·32 floats, rowmax 128 words (the kernel reads
         // this solve's half and clears the other), scores [B, S]; the shared memory size was allowed in `new`.
-        // The grid is even when the cluster is 2 (the plan).
-        let launch = Launch {
-            grid: (plan.grid as u32, 1),
-            block: THREADS,
-            smem: plan.smem_bytes as u32,
-            pdl: true,
-        };
         unsafe {
-            if plan.cluster > 1 {
-                self.scores
-                    .launch_clustered(stream, launch, plan.cluster as u32, &mut params)
-            } else {
-                self.scores.launch(stream, launch, &mut params)
-            }
+            self.scores.launch(
+                stream,
+                Launch {
+                    grid: (plan.grid as u32, 1),
+                    block: THREADS,
+                    smem: plan.smem_bytes as u32,
+                    pdl: true,
+                },
+                &mut params,
+            )
         }
     }
 }
@@ -397,7 +374,7 @@ mod tests {
 
     #[test]
     fn perf_plan_on_an_h100() {
-        let plan = Plan::new(Shape::PERF, 132, 227 * 1024, true).unwrap();
+        let plan = Plan::new(Shape::PERF, 132, 227 * 1024).unwrap();
         assert_eq!(
             (
                 plan.row_bytes,
@@ -411,23 +388,19 @@ mod tests {
         assert!(!plan.repack);
         assert_eq!(plan.stage_bytes, 16_768);
         assert!(plan.smem_bytes + STATIC_SMEM <= 227 * 1024);
-        assert_eq!((plan.grid, plan.cluster), (132, 2));
-        let odd_sms = Plan::new(Shape::PERF, 131, 227 * 1024, true).unwrap();
-        assert_eq!((odd_sms.grid, odd_sms.cluster), (130, 2));
-        let sync = Plan::new(Shape::PERF, 131, 227 * 1024, false).unwrap();
-        assert_eq!((sync.grid, sync.cluster, sync.stages), (131, 1, 8));
+        assert_eq!(plan.grid, 132);
     }
 
     #[test]
     fn odd_and_large_shapes_fit() {
-        let odd = Plan::new(Shape::new(3, 30, 50, 8), 132, 227 * 1024, true).unwrap();
+        let odd = Plan::new(Shape::new(3, 30, 50, 8), 132, 227 * 1024).unwrap();
         assert!(odd.repack);
         assert_eq!(
             (odd.row_bytes, odd.ksteps, odd.mtiles, odd.tiles),
             (64, 4, 1, 1)
         );
-        let big = Plan::new(Shape::new(32, 512, 256, 16), 132, 227 * 1024, true).unwrap();
+        let big = Plan::new(Shape::new(32, 512, 256, 16), 132, 227 * 1024).unwrap();
         assert!(big.stages >= 2 && big.smem_bytes + STATIC_SMEM <= 227 * 1024);
-        assert!(Plan::new(Shape::new(32, 512, 256, 16), 132, 48 * 1024, true).is_none());
+        assert!(Plan::new(Shape::new(32, 512, 256, 16), 132, 48 * 1024).is_none());
     }
 }
