@@ -158,8 +158,8 @@ __device__ __forceinline__ void expand_step(u32 tab_base, const uint4 (&ri)[2], 
     }
 }
 
-// One commit group, the 3 wgmma of a k-step (the signs' between the two that accumulate into acc1) whose Qp operand is at shared address qp (its Qs operand qs_off bytes
-// further):
+// One commit group, the 3 wgmma of a k-step whose Qp operand is at shared address qp (its Qs operand qs_off bytes
+// further), the signs' issued between the two that accumulate into acc1:
 //   acc1[n < 32] += cb_hi . Qp_hi, acc1[n >= 32] += cb_hi . Qp_lo   (N = 64)
 //   acc1[n < 32] += cb_lo . Qp_hi                                     (N = 32)
 //   acc2[n < 32] += sign . Qs_hi,  acc2[n >= 32] += sign . Qs_lo     (N = 64)
@@ -174,10 +174,10 @@ __device__ __forceinline__ void issue_step(float (&acc1)[32], float (&acc2)[32],
 #endif
 
 // Trace slots of scores_body (`stamp`, kernels/trace.cuh, prepended; the _trace kernels only): 0 start;
-// producer: 1 copies issued (the last ones after the set-up), 2 first tile landed, 3 last tile landed; first consumer warp: 4 past
-// griddepcontrol.wait, 5 operands built, 6 set-up done (barrier); group 0: 7 tile ready, 8 products done,
-// 9 epilogue done; last group: 10 tile ready, 11 products done, 12 all its tiles done. (A group is a warpgroup
-// with wgmma, a pair of warps with mma.sync; the stamps are of its first tile.)
+// producer: 1 copies issued (the last ones after the set-up), 2 first tile landed, 3 last tile landed; first
+// consumer warp: 4 past griddepcontrol.wait, 5 operands built, 6 set-up done (barrier); group 0: 7 tile ready,
+// 8 products done, 9 epilogue done; last group: 10 tile ready, 11 products done, 12 all its tiles done. (A group
+// is a warpgroup with wgmma, a pair of warps with mma.sync; the stamps are of its first tile.)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Repack for D not a multiple of 16 (rows must be 16-byte multiples for bulk copies): [S][D] -> [Spad][Drow],
@@ -261,15 +261,12 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             const int st = k % NS;
             if (k >= NS) mbar_wait(&empty[st], (u32)((k / NS - 1) & 1));
             const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
-            unsigned char* base = stages + (size_t)st * stage_bytes;
             if (ablation == 2) {
                 mbar_arrive(&full[st]);
                 return;
             }
-            mbar_arrive_expect_tx(&full[st], 2 * row_bytes + TILE_KEYS * 4);
-            bulk_g2s(base, kidx + tile * row_bytes, row_bytes, &full[st]);
-            bulk_g2s(base + row_bytes + SGN_SKEW, signs + tile * row_bytes, row_bytes, &full[st]);
-            bulk_g2s(base + 2 * row_bytes + SGN_SKEW, gamma + tile * TILE_KEYS, TILE_KEYS * 4, &full[st]);
+            request_tile(stages + (size_t)st * stage_bytes, &full[st], kidx + tile * row_bytes,
+                         signs + tile * row_bytes, gamma + tile * TILE_KEYS, row_bytes, SGN_SKEW, TILE_KEYS * 4);
         };
         const int early = min(my_tiles, min(NS, TILE_GROUPS));
         if (lane == 0)

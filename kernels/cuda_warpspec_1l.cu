@@ -167,15 +167,12 @@ __device__ __forceinline__ void scores_body(SCORES_PARAMS) {
     auto issue = [&](int k) {
         const int st = k % NS;
         const size_t tile = (size_t)blockIdx.x + (size_t)k * G;
-        unsigned char* base = stages + (size_t)st * stage_bytes;
         if (ablation == 2) {
             mbar_arrive(&full[st]);
             return;
         }
-        mbar_arrive_expect_tx(&full[st], 2 * row_bytes + TILE_KEYS * 4);
-        bulk_g2s(base, kidx + tile * row_bytes, row_bytes, &full[st]);
-        bulk_g2s(base + row_bytes, signs + tile * row_bytes, row_bytes, &full[st]);
-        bulk_g2s(base + 2 * row_bytes, gamma + tile * TILE_KEYS, TILE_KEYS * 4, &full[st]);
+        request_tile(stages + (size_t)st * stage_bytes, &full[st], kidx + tile * row_bytes, signs + tile * row_bytes,
+                     gamma + tile * TILE_KEYS, row_bytes, 0, TILE_KEYS * 4);
     };
     if (producer && lane == 0)
         for (int k = 0; k < min(NS, my_tiles); ++k) issue(k);

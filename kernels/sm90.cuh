@@ -72,6 +72,18 @@ __device__ __forceinline__ void bulk_g2s(void* dst, const void* src, u32 bytes, 
         : "memory");
 }
 
+// Requests one tile of keys into the stage at `base`, completing on `full`: its `row_bytes` of indices at `base`,
+// its signs `sgn_skew` bytes after them, then `gam_bytes` of gamma. `idx`, `sgn` and `gam` point at the tile's
+// first key.
+__device__ __forceinline__ void request_tile(unsigned char* base, u64* full, const unsigned char* idx,
+                                             const unsigned char* sgn, const float* gam, u32 row_bytes,
+                                             int sgn_skew, int gam_bytes) {
+    mbar_arrive_expect_tx(full, 2 * row_bytes + gam_bytes);
+    bulk_g2s(base, idx, row_bytes, full);
+    bulk_g2s(base + row_bytes + sgn_skew, sgn, row_bytes, full);
+    bulk_g2s(base + 2 * row_bytes + sgn_skew, gam, gam_bytes, full);
+}
+
 // Exponent e with m < 2^e <= 2m for m > 0 (0 when m == 0), clamped to [-120, 120] (keeps 2^-e and 2^e
 // finite), for m >= 0 given by its bits: frexpf's exponent, read off the exponent field (biased E gives
 // e = E - 126; subnormals, whose E is 0, fall below the clamp).
