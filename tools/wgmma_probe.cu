@@ -1,0 +1,618 @@
+// wgmma probe: what bounds the products of cuda-warpspec's main loop (kernels/cuda_warpspec.cu) on an H100.
+//
+// Part 1 times wgmma alone, by shape: one commit group per step (wait_group 1 after each, as the kernel does),
+// A from registers (RS) or shared memory (SS), B from shared memory, f32 accumulators, for one and two
+// warpgroups per SM (132 blocks), in SM cycles (clock64) per step, and the multiply-adds per cycle per SM
+// against the dense fp16 peak (989 TFLOP/s at 1.83 GHz on 132 SMs: 2,048 a cycle).
+//
+// Part 2 runs the kernel's k-step loop on a synthetic stage of 64 keys (random indices below 16, random signs),
+// the way the kernel does it (two register sets, wait_group 1, the codebook table in shared memory, the Qp/Qs
+// operands a different 2 KB per k-step), and variations of it that switch one thing at a time, in cycles per
+// k-step per warpgroup.
+//
+//   nvcc -gencode arch=compute_90a,code=sm_90a -O3 -o /tmp/wgmma_probe tools/wgmma_probe.cu && /tmp/wgmma_probe
+//
+// The products are not checked: only the time of the instructions matters here. kernels/NOTES.md has the figures.
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+typedef unsigned int u32;
+typedef unsigned long long u64;
+
+#define CHECK(x)                                                                          \
+    do {                                                                                  \
+        cudaError_t e_ = (x);                                                             \
+        if (e_ != cudaSuccess) {                                                          \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+            exit(1);                                                                      \
+        }                                                                                 \
+    } while (0)
+
+// wgmma m64nNk16, f16 operands, f32 accumulators (N / 2 per thread), scale 1, B not transposed.
+__device__ __forceinline__ void rs_n32(float* d, const u32 (&a)[4], u64 b) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {"
+        "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15"
+        "}, {%16,%17,%18,%19}, %20, 1, 1, 1, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+__device__ __forceinline__ void rs_n64(float* d, const u32 (&a)[4], u64 b) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
+        "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,"
+        "%22,%23,%24,%25,%26,%27,%28,%29,%30,%31"
+        "}, {%32,%33,%34,%35}, %36, 1, 1, 1, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+__device__ __forceinline__ void rs_n128(float* d, const u32 (&a)[4], u64 b) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
+        "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,"
+        "%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,"
+        "%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,"
+        "%62,%63"
+        "}, {%64,%65,%66,%67}, %68, 1, 1, 1, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+__device__ __forceinline__ void rs_n256(float* d, const u32 (&a)[4], u64 b) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {"
+        "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,"
+        "%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,"
+        "%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,"
+        "%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,"
+        "%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,"
+        "%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,"
+        "%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127"
+        "}, {%128,%129,%130,%131}, %132, 1, 1, 1, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]),
+          "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]),
+          "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]),
+          "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]),
+          "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+__device__ __forceinline__ void ss_n32(float* d, u64 a, u64 b) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 {"
+        "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15"
+        "}, %16, %17, 1, 1, 1, 0, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+        : "l"(a), "l"(b));
+}
+__device__ __forceinline__ void ss_n64(float* d, u64 a, u64 b) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
+        "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,"
+        "%22,%23,%24,%25,%26,%27,%28,%29,%30,%31"
+        "}, %32, %33, 1, 1, 1, 0, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "l"(a), "l"(b));
+}
+__device__ __forceinline__ void ss_n128(float* d, u64 a, u64 b) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
+        "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,"
+        "%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,"
+        "%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,"
+        "%62,%63"
+        "}, %64, %65, 1, 1, 1, 0, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(a), "l"(b));
+}
+__device__ __forceinline__ void ss_n256(float* d, u64 a, u64 b) {
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {"
+        "%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,"
+        "%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,"
+        "%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,"
+        "%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,"
+        "%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,"
+        "%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,"
+        "%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127"
+        "}, %128, %129, 1, 1, 1, 0, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]),
+          "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),
+          "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]),
+          "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]),
+          "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),
+          "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]),
+          "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]),
+          "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]),
+          "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]),
+          "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "l"(a), "l"(b));
+}
+
+__device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
+__device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
+template <int N>
+__device__ __forceinline__ void wait_groups() {
+    asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
+}
+// Shared-memory operand descriptor without swizzle (as kernels/sm90.cuh): core matrices of 8 rows x 16 bytes,
+// lbo bytes apart in K, sbo bytes apart in M or N.
+__device__ __forceinline__ u64 desc(u32 saddr, u32 lbo, u32 sbo) {
+    return (u64)((saddr & 0x3ffffu) >> 4) | ((u64)((lbo >> 4) & 0x3fffu) << 16) | ((u64)((sbo >> 4) & 0x3fffu) << 32);
+}
+__device__ __forceinline__ void keep(u32& v) { asm volatile("" : "+r"(v)::"memory"); }
+__device__ __forceinline__ void keep(float& v) { asm volatile("" : "+f"(v)::"memory"); }
+__device__ __forceinline__ void keep4(u32 (&a)[4]) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) keep(a[i]);
+}
+
+// Median over the blocks (and warpgroups) of cycles / steps.
+static double median_per_step(const std::vector<unsigned long long>& cyc, int blocks, int nwg, double steps) {
+    std::vector<double> per;
+    for (int b = 0; b < blocks; ++b)
+        for (int w = 0; w < nwg; ++w) per.push_back((double)cyc[b * 2 + w] / steps);
+    std::sort(per.begin(), per.end());
+    return per[per.size() / 2];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Part 1: wgmma alone.
+
+enum Shape { KSTEP, RS32, RS64, RS128, RS256, SS64, SS128, SS256, NSHAPES };
+static const char* shape_names[NSHAPES] = {
+    "k-step of the kernel: RS n64 + n64 + n32", "RS n32", "RS n64", "RS n128", "RS n256", "SS n64", "SS n128",
+    "SS n256"};
+static const long shape_macs[NSHAPES] = {163840, 32768, 65536, 131072, 262144, 65536, 131072, 262144};
+
+#define STEPS 512
+
+template <int SH>
+__global__ void __launch_bounds__(256, 1) shapes(unsigned long long* cyc, float* sink, int flag) {
+    __shared__ __align__(1024) unsigned char sm[32768];
+    for (int i = threadIdx.x; i < 32768 / 4; i += blockDim.x)
+        reinterpret_cast<u32*>(sm)[i] = 0x3c003c00u ^ (i & 0x00ff00ffu);
+    __syncthreads();
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    const int wg = threadIdx.x >> 7;
+    const u32 base = (u32)__cvta_generic_to_shared(sm) + 16384 * wg;
+    const u64 db = desc(base, 128, 256), da = desc(base + 8192, 128, 256);
+    u32 a1[4], a2[4], a3[4];
+    for (int i = 0; i < 4; ++i) {
+        a1[i] = 0x3c003c00u + threadIdx.x;
+        a2[i] = 0x3c00bc00u;
+        a3[i] = 0x1c001c00u + i;
+    }
+    float acc1[128], acc2[32];
+#pragma unroll
+    for (int i = 0; i < 128; ++i) acc1[i] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) acc2[i] = 0.0f;
+    __syncthreads();
+    const long long t0 = clock64();
+    for (int it = 0; it < STEPS; ++it) {
+        fence();
+        if (SH == KSTEP) {
+            rs_n64(acc1, a1, db);
+            rs_n64(acc2, a2, db + 128);
+            rs_n32(acc1, a3, db);
+        }
+        if (SH == RS32) rs_n32(acc1, a1, db);
+        if (SH == RS64) rs_n64(acc1, a1, db);
+        if (SH == RS128) rs_n128(acc1, a1, db);
+        if (SH == RS256) rs_n256(acc1, a1, db);
+        if (SH == SS64) ss_n64(acc1, da, db);
+        if (SH == SS128) ss_n128(acc1, da, db);
+        if (SH == SS256) ss_n256(acc1, da, db);
+        commit();
+        wait_groups<1>();
+    }
+    wait_groups<0>();
+    const long long t1 = clock64();
+    if ((threadIdx.x & 127) == 0) cyc[blockIdx.x * 2 + wg] = (unsigned long long)(t1 - t0);
+    if (flag) {  // never set: keeps the accumulators live
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 128; ++i) s += acc1[i];
+#pragma unroll
+        for (int i = 0; i < 32; ++i) s += acc2[i];
+        sink[blockIdx.x * blockDim.x + threadIdx.x] = s;
+    }
+}
+
+template <int SH>
+static void run_shape(int nwg, unsigned long long* dcyc, float* sink) {
+    for (int rep = 0; rep < 2; ++rep) shapes<SH><<<132, 128 * nwg>>>(dcyc, sink, 0);
+    CHECK(cudaDeviceSynchronize());
+    std::vector<unsigned long long> h(264);
+    CHECK(cudaMemcpy(h.data(), dcyc, h.size() * 8, cudaMemcpyDeviceToHost));
+    const double med = median_per_step(h, 132, nwg, STEPS);
+    const double rate = shape_macs[SH] * nwg / med;
+    printf("| %-42s | %d | %7.1f | %6.0f | %5.1f%% |\n", shape_names[SH], nwg, med, rate, 100.0 * rate / 2048.0);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Part 2: the kernel's k-step loop and variations.
+
+enum Loop {
+    SHIPPED,       // as the kernel: lookups in the shared table, 2 register sets, wait_group 1
+    WGMMA_ONLY,    // the wgmma of the loop, on A registers expanded once
+    EXPAND_ONLY,   // the expansion of the loop (key rows, lookups, permutes), no wgmma
+    EXPAND_APART,  // the expansion into registers no wgmma reads; the wgmma on constant A registers
+    ALU_APART,     // 40 integer instructions on registers no wgmma reads (no loads); the wgmma on constant A
+    NO_LOOKUP,     // the expansion with the table lookups replaced by arithmetic (key rows still loaded)
+    FOUR_SETS,     // 4 register sets, wait_group 3: three k-steps in flight
+    NO_OVERLAP,    // wait_group 0 after each k-step
+    AHEAD,         // k-step ks + 1 expanded right after k-step ks is issued (4 register sets, wait_group 1)
+    AHEAD2,        // the same with wait_group 2
+    PERMUTE,       // lookups by byte permutes of the 16-entry table held in registers (C <= 16), no shared loads
+    SS_RING,       // the expanded keys stored to shared memory (a ring of 4) and read from there (SS), wait_group 1
+    NLOOPS
+};
+static const char* loop_names[NLOOPS] = {
+    "shipped: shared table, 2 register sets, wait 1", "wgmma only (A expanded once)", "expansion only (no wgmma)",
+    "expansion to unused registers, wgmma on constant A", "40 ALU instructions, wgmma on constant A",
+    "lookups replaced by arithmetic", "4 register sets, wait 3", "no overlap (wait 0)",
+    "next k-step expanded after the issue, wait 1", "next k-step expanded after the issue, wait 2",
+    "lookups by byte permutes of a table in registers", "keys through shared memory (SS), proxy fence per k-step"};
+
+__device__ __forceinline__ u32 sign_f16x2(u32 x) {
+    u32 r;
+    asm("lop3.b32 %0, %1, 0x80008000, 0x3c003c00, 0xea;" : "=r"(r) : "r"(x));
+    return r;
+}
+__device__ __forceinline__ u32 tab_entry(u32 base, u32 x) {
+    u32 v;
+    asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(base | (x & 0x3fcu)));
+    return v;
+}
+__device__ __forceinline__ u32 word(const uint4& v, int j) { return j == 0 ? v.x : j == 1 ? v.y : j == 2 ? v.z : v.w; }
+
+// The kernel's expand_step (LOOKUP) or the same with each lookup replaced by two integer instructions.
+template <bool LOOKUP>
+__device__ __forceinline__ void expand_step(u32 tb, const uint4 (&ri)[2], const uint4 (&rs)[2], int j, u32 (&hi)[4],
+                                            u32 (&lo)[4], u32 (&sg)[4]) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const u32 w = word(ri[i], j), sw = word(rs[i], j);
+        u32 e[4];
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+            const u32 x = q == 0 ? w << 2 : w >> (8 * q - 2);
+            e[q] = LOOKUP ? tab_entry(tb, x) : (tb ^ (x & 0x3fcu)) * 0x9e3779b1u;
+        }
+        hi[i] = __byte_perm(e[0], e[1], 0x5410);
+        hi[2 + i] = __byte_perm(e[2], e[3], 0x5410);
+        lo[i] = __byte_perm(e[0], e[1], 0x7632);
+        lo[2 + i] = __byte_perm(e[2], e[3], 0x7632);
+        sg[i] = sign_f16x2(__byte_perm(sw, 0u, 0x1000));
+        sg[2 + i] = sign_f16x2(__byte_perm(sw, 0u, 0x3020));
+    }
+}
+
+// The codebook values (hi and lo) of the 4 index bytes of w, each below 16, from the 16-entry table held in
+// registers: H[k] = {hi(2k), hi(2k+1)}, L[k] the same for lo. Byte selectors for all four indices at once: s1 picks
+// an entry within each quad of entries, s2 the odd quads (index bit 2), s3 the upper two quads (bit 3).
+__device__ __forceinline__ void permute_lookup(const u32 (&H)[8], const u32 (&L)[8], u32 w, u32 (&hi2)[2],
+                                               u32 (&lo2)[2]) {
+    const u32 s1 = (w & 0x03030303u) * 0x22u + 0x10101010u;
+    const u32 s2 = (w & 0x04040404u) * 0x11u + 0x32103210u;
+    const u32 s3 = ((w >> 1) & 0x04040404u) * 0x11u + 0x32103210u;
+#pragma unroll
+    for (int p = 0; p < 2; ++p) {
+        const u32 a = p ? s1 >> 16 : s1, b = p ? s2 >> 16 : s2, c = p ? s3 >> 16 : s3;
+        u32 hq[4], lq[4];
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+            hq[q] = __byte_perm(H[2 * q], H[2 * q + 1], a);
+            lq[q] = __byte_perm(L[2 * q], L[2 * q + 1], a);
+        }
+        hi2[p] = __byte_perm(__byte_perm(hq[0], hq[1], b), __byte_perm(hq[2], hq[3], b), c);
+        lo2[p] = __byte_perm(__byte_perm(lq[0], lq[1], b), __byte_perm(lq[2], lq[3], b), c);
+    }
+}
+__device__ __forceinline__ void expand_step_permute(const u32 (&H)[8], const u32 (&L)[8], const uint4 (&ri)[2],
+                                                    const uint4 (&rs)[2], int j, u32 (&hi)[4], u32 (&lo)[4],
+                                                    u32 (&sg)[4]) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const u32 sw = word(rs[i], j);
+        u32 h2[2], l2[2];
+        permute_lookup(H, L, word(ri[i], j), h2, l2);
+        hi[i] = h2[0];
+        hi[2 + i] = h2[1];
+        lo[i] = l2[0];
+        lo[2 + i] = l2[1];
+        sg[i] = sign_f16x2(__byte_perm(sw, 0u, 0x1000));
+        sg[2 + i] = sign_f16x2(__byte_perm(sw, 0u, 0x3020));
+    }
+}
+
+#define TILES 64
+#define STAGE_BYTES (2 * 64 * 128 + 64)
+
+// One block per SM; warpgroup wg runs TILES tiles of 2 x 4 k-steps over the same stage (64 keys, D = 128).
+template <int L>
+__global__ void __launch_bounds__(256, 1) loop(unsigned long long* cyc, float* sink, int flag) {
+    extern __shared__ __align__(128) unsigned char qf[];  // Qp/Qs operands: 16 k-steps x 2 KB, then (SS_RING) the
+                                                          // A ring: 2 warpgroups x 4 slots x 3 matrices x 2 KB
+    __shared__ __align__(1024) u32 tab[256];
+    __shared__ __align__(128) unsigned char stage[STAGE_BYTES];
+    for (int i = threadIdx.x; i < 256; i += blockDim.x) tab[i] = 0x1c003c00u + i;
+    for (int i = threadIdx.x; i < STAGE_BYTES; i += blockDim.x) {
+        u32 h = (u32)i * 2654435761u;
+        h ^= h >> 13;
+        h *= 0x5bd1e995u;
+        h ^= h >> 15;
+        stage[i] = i < 64 * 128 ? (unsigned char)(h & 15) : (unsigned char)((h & 1) ? 0xff : 0x01);
+    }
+    for (int i = threadIdx.x; i < 32768 / 4; i += blockDim.x)
+        reinterpret_cast<u32*>(qf)[i] = 0x3c003c00u ^ (i & 0x00ff00ffu);
+    __syncthreads();
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, wg = warp >> 2, wq = warp & 3;
+    const int g = lane >> 2, t = lane & 3;
+    const u32 tb = (u32)__cvta_generic_to_shared(tab), qf_s = (u32)__cvta_generic_to_shared(qf);
+    // The stage as the kernel lays it out: indices [64][128], 64 bytes of skew, signs [64][128]; lanes of odd g
+    // read the signs first.
+    const unsigned char* sidx = stage;
+    const unsigned char* ssgn = stage + 64 * 128 + 64;
+    u32 th[8], tl[8];  // PERMUTE: the table in registers
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+        th[k] = __byte_perm(tab[2 * k], tab[2 * k + 1], 0x5410);
+        tl[k] = __byte_perm(tab[2 * k], tab[2 * k + 1], 0x7632);
+    }
+    float acc1[32], acc2[32];
+#pragma unroll
+    for (int x = 0; x < 32; ++x) acc1[x] = acc2[x] = 0.0f;
+    // Register sets of expanded keys; set 2 is the constant one of the *_APART loops.
+    constexpr int NSETS = (L == FOUR_SETS || L == AHEAD || L == AHEAD2) ? 4 : 3;
+    u32 ah[NSETS][4], al[NSETS][4], as[NSETS][4];
+#pragma unroll
+    for (int q = 0; q < NSETS; ++q)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            ah[q][i] = 0x3c00u + i;
+            al[q][i] = 0x1000u;
+            as[q][i] = 0xbc00u;
+        }
+    if (L == WGMMA_ONLY) {
+        uint4 ri[2], rs[2];
+        for (int i = 0; i < 2; ++i) {
+            ri[i] = *reinterpret_cast<const uint4*>(sidx + (16 * wq + g + 8 * i) * 128 + 16 * t);
+            rs[i] = *reinterpret_cast<const uint4*>(ssgn + (16 * wq + g + 8 * i) * 128 + 16 * t);
+        }
+        expand_step<true>(tb, ri, rs, 0, ah[0], al[0], as[0]);
+        expand_step<true>(tb, ri, rs, 1, ah[1], al[1], as[1]);
+    }
+    __syncthreads();
+    const long long t0 = clock64();
+    if (L == AHEAD || L == AHEAD2) {
+        // Both groups' key rows at the tile's start; k-step ks + 1 expanded while ks and ks - 1 are in flight.
+        uint4 ri[2][2], rs[2][2];
+        auto load_rows = [&]() {
+            const bool odd = (g & 1) != 0;
+#pragma unroll
+            for (int G = 0; G < 2; ++G)
+#pragma unroll
+                for (int i = 0; i < 2; ++i) {
+                    const int off = (16 * wq + g + 8 * i) * 128 + 64 * G + 16 * t;
+                    const uint4 a = *reinterpret_cast<const uint4*>((odd ? ssgn : sidx) + off);
+                    const uint4 b = *reinterpret_cast<const uint4*>((odd ? sidx : ssgn) + off);
+                    ri[G][i] = odd ? b : a;
+                    rs[G][i] = odd ? a : b;
+                }
+        };
+        load_rows();
+        expand_step<true>(tb, ri[0], rs[0], 0, ah[0], al[0], as[0]);
+        for (int tile = 0; tile < TILES; ++tile) {
+#pragma unroll
+            for (int ks = 0; ks < 8; ++ks) {
+                const int b = ks & 3, n = (ks + 1) & 3;
+                const u64 dp = desc(qf_s + ks * 2048, 128, 256), ds = desc(qf_s + (8 + ks) * 2048, 128, 256);
+                fence();
+                rs_n64(acc1, ah[b], dp);
+                rs_n64(acc2, as[b], ds);
+                rs_n32(acc1, al[b], dp);
+                commit();
+                if (ks == 7) load_rows();  // the next tile's rows (the same stage here)
+                const int G = ((ks + 1) >> 2) & 1, j = (ks + 1) & 3;
+                expand_step<true>(tb, ri[G], rs[G], j, ah[n], al[n], as[n]);
+                if (L == AHEAD2) wait_groups<2>();
+                else wait_groups<1>();
+#pragma unroll
+                for (int q = 0; q < NSETS; ++q)
+                    if (q != n) keep4(ah[q]), keep4(al[q]), keep4(as[q]);
+            }
+            wait_groups<0>();
+#pragma unroll
+            for (int x = 0; x < 32; ++x) keep(acc1[x]), keep(acc2[x]);
+        }
+    }
+    for (int tile = 0; tile < (L == AHEAD || L == AHEAD2 ? 0 : TILES); ++tile) {
+#pragma unroll
+        for (int G = 0; G < 2; ++G) {
+            uint4 ri[2], rs[2];
+            const bool odd = (g & 1) != 0;
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+                const int off = (16 * wq + g + 8 * i) * 128 + 64 * G + 16 * t;
+                const uint4 a = *reinterpret_cast<const uint4*>((odd ? ssgn : sidx) + off);
+                const uint4 b = *reinterpret_cast<const uint4*>((odd ? sidx : ssgn) + off);
+                ri[i] = odd ? b : a;
+                rs[i] = odd ? a : b;
+            }
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const int ks = 4 * G + j;
+                const int b = L == FOUR_SETS ? (ks & 3) : (ks & 1);
+                if (L == ALU_APART) {
+                    u32 x0 = word(ri[0], j), x1 = word(rs[1], j), x2 = word(ri[1], j), x3 = word(rs[0], j);
+#pragma unroll
+                    for (int q = 0; q < 10; ++q) {
+                        x0 = x0 * 3u + x1;
+                        x1 ^= x2 >> 3;
+                        x2 += x3;
+                        x3 = __byte_perm(x3, x0, 0x5410);
+                    }
+                    keep(x0), keep(x1), keep(x2), keep(x3);
+                } else if (L == PERMUTE) {
+                    expand_step_permute(th, tl, ri, rs, j, ah[b], al[b], as[b]);
+                } else if (L != WGMMA_ONLY) {
+                    expand_step<L != NO_LOOKUP>(tb, ri, rs, j, ah[b], al[b], as[b]);
+                }
+                if (L == SS_RING) {
+                    // The A fragments stored in wgmma's K-major, no-swizzle layout: element (row r, k) at
+                    // (r / 8) 256 + (k / 8) 128 + (r % 8) 16 + (k % 8) 2 of a 2 KB matrix.
+                    unsigned char* slot = qf + 32768 + (wg * 4 + (ks & 3)) * 6144;
+#pragma unroll
+                    for (int m = 0; m < 3; ++m)
+#pragma unroll
+                        for (int x = 0; x < 4; ++x) {
+                            const int r = 16 * wq + g + 8 * (x & 1), k = 2 * t + 8 * (x >> 1);
+                            const u32 v = m == 0 ? ah[b][x] : m == 1 ? al[b][x] : as[b][x];
+                            *reinterpret_cast<u32*>(slot + m * 2048 + (r / 8) * 256 + (k / 8) * 128 + (r % 8) * 16 +
+                                                    (k % 8) * 2) = v;
+                        }
+                    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+                    const u32 sa = (u32)__cvta_generic_to_shared(slot);
+                    const u64 dp = desc(qf_s + ks * 2048, 128, 256), ds = desc(qf_s + (8 + ks) * 2048, 128, 256);
+                    fence();
+                    ss_n64(acc1, desc(sa, 128, 256), dp);
+                    ss_n64(acc2, desc(sa + 4096, 128, 256), ds);
+                    ss_n32(acc1, desc(sa + 2048, 128, 256), dp);
+                    commit();
+                    wait_groups<1>();
+                    continue;
+                }
+                if (L == EXPAND_ONLY) {
+                    keep4(ah[b]), keep4(al[b]), keep4(as[b]);
+                    continue;
+                }
+                const int u = (L == EXPAND_APART || L == ALU_APART) ? 2 : b;  // the registers the wgmma read
+                const u64 dp = desc(qf_s + ks * 2048, 128, 256), ds = desc(qf_s + (8 + ks) * 2048, 128, 256);
+                fence();
+                rs_n64(acc1, ah[u], dp);
+                rs_n64(acc2, as[u], ds);
+                rs_n32(acc1, al[u], dp);
+                commit();
+                if (L == NO_OVERLAP) wait_groups<0>();
+                else if (L == FOUR_SETS) wait_groups<3>();
+                else wait_groups<1>();
+#pragma unroll
+                for (int q = 0; q < NSETS; ++q)
+                    if (q != b) keep4(ah[q]), keep4(al[q]), keep4(as[q]);
+            }
+        }
+        wait_groups<0>();
+#pragma unroll
+        for (int x = 0; x < 32; ++x) keep(acc1[x]), keep(acc2[x]);
+    }
+    const long long t1 = clock64();
+    if ((threadIdx.x & 127) == 0) cyc[blockIdx.x * 2 + wg] = (unsigned long long)(t1 - t0);
+    if (flag) {  // never set: keeps the results live
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 32; ++i) s += acc1[i] + acc2[i];
+#pragma unroll
+        for (int q = 0; q < NSETS; ++q)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) s += (float)(ah[q][i] ^ al[q][i] ^ as[q][i]);
+        sink[blockIdx.x * blockDim.x + threadIdx.x] = s;
+    }
+}
+
+template <int L>
+static void run_loop(int nwg, unsigned long long* dcyc, float* sink) {
+    const int dyn = 32768 + (L == SS_RING ? 2 * 4 * 6144 : 0);
+    CHECK(cudaFuncSetAttribute(loop<L>, cudaFuncAttributeMaxDynamicSharedMemorySize, dyn));
+    for (int rep = 0; rep < 2; ++rep) loop<L><<<132, 128 * nwg, dyn>>>(dcyc, sink, 0);
+    CHECK(cudaDeviceSynchronize());
+    std::vector<unsigned long long> h(264);
+    CHECK(cudaMemcpy(h.data(), dcyc, h.size() * 8, cudaMemcpyDeviceToHost));
+    const double med = median_per_step(h, 132, nwg, TILES * 8.0);
+    printf("| %-52s | %d | %6.1f | %5.0f |\n", loop_names[L], nwg, med, 82.0 * nwg);
+}
+
+int main() {
+    unsigned long long* dcyc;
+    float* sink;
+    CHECK(cudaMalloc(&dcyc, 264 * sizeof(unsigned long long)));
+    CHECK(cudaMalloc(&sink, 132 * 256 * sizeof(float)));
+    printf("wgmma alone, one commit group per step, 132 blocks:\n\n");
+    printf("| shape | warpgroups | cycles per step | MAC per cycle per SM | of 2,048 |\n"
+           "| --- | ---: | ---: | ---: | ---: |\n");
+    for (int nwg = 1; nwg <= 2; ++nwg) {
+        run_shape<KSTEP>(nwg, dcyc, sink);
+        run_shape<RS32>(nwg, dcyc, sink);
+        run_shape<RS64>(nwg, dcyc, sink);
+        run_shape<RS128>(nwg, dcyc, sink);
+        run_shape<RS256>(nwg, dcyc, sink);
+        run_shape<SS64>(nwg, dcyc, sink);
+        run_shape<SS128>(nwg, dcyc, sink);
+        run_shape<SS256>(nwg, dcyc, sink);
+    }
+    printf("\nThe k-step loop of cuda-warpspec on one stage, cycles per k-step of each warpgroup (the wgmma\n"
+           "alone take 82 cycles per k-step per warpgroup: both warpgroups share the SM's tensor cores):\n\n");
+    printf("| loop | warpgroups | cycles per k-step | tensor work alone |\n| --- | ---: | ---: | ---: |\n");
+    for (int nwg = 1; nwg <= 2; ++nwg) {
+        run_loop<SHIPPED>(nwg, dcyc, sink);
+        run_loop<WGMMA_ONLY>(nwg, dcyc, sink);
+        run_loop<EXPAND_ONLY>(nwg, dcyc, sink);
+        run_loop<EXPAND_APART>(nwg, dcyc, sink);
+        run_loop<ALU_APART>(nwg, dcyc, sink);
+        run_loop<NO_LOOKUP>(nwg, dcyc, sink);
+        run_loop<FOUR_SETS>(nwg, dcyc, sink);
+        run_loop<NO_OVERLAP>(nwg, dcyc, sink);
+        run_loop<AHEAD>(nwg, dcyc, sink);
+        run_loop<AHEAD2>(nwg, dcyc, sink);
+        run_loop<PERMUTE>(nwg, dcyc, sink);
+        run_loop<SS_RING>(nwg, dcyc, sink);
+    }
+    CHECK(cudaFree(dcyc));
+    CHECK(cudaFree(sink));
+    return 0;
+}
