@@ -2,14 +2,14 @@
 //
 // Part 1 times wgmma alone, by shape: one commit group per step (wait_group 1 after each, as the kernel does),
 // A from registers (RS) or shared memory (SS), B from shared memory, f32 accumulators, for one and two
-// warpgroups per SM (132 blocks), in SM cycles (clock64) per step, and the multiply-adds per cycle per SM
-// against the dense fp16 peak (989 TFLOP/s at 1.83 GHz on 132 SMs: 2,048 a cycle).
+// warpgroups per SM (132 blocks; the kernel's k-step also for three), in SM cycles (clock64) per step, and the
+// multiply-adds per cycle per SM against the dense fp16 peak (989 TFLOP/s at 1.83 GHz on 132 SMs: 2,048 a cycle).
 //
 // Part 2 runs the kernel's k-step loop on a synthetic stage of 64 keys (random indices below 16, random signs),
 // with the kernel's own load_group, expand_step and issue_step (kernels/cuda_warpspec.cu is included) and as the
 // kernel does it (two register sets, wait_group 1, the codebook table in shared memory, the Qp/Qs operands a
 // different 2 KB per k-step), and variations of it that switch one thing at a time, in cycles per k-step per
-// warpgroup.
+// warpgroup, for one and two warpgroups per SM, and the main ones for three.
 //
 //   nvcc -gencode arch=compute_90a,code=sm_90a -O3 -o /tmp/wgmma_probe tools/wgmma_probe.cu && /tmp/wgmma_probe
 //
@@ -43,6 +43,9 @@
 #define OUT32(i) OUT16(i), OUT16(i + 16)
 #define OUT64(i) OUT32(i), OUT32(i + 32)
 #define OUT128 OUT64(0), OUT64(64)
+#define ACC48 ACC32 ",%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47"
+#define OUTI4(i) "+r"(d[i]), "+r"(d[i + 1]), "+r"(d[i + 2]), "+r"(d[i + 3])
+#define OUTI16(i) OUTI4(i), OUTI4(i + 4), OUTI4(i + 8), OUTI4(i + 12)
 
 // A from registers: operand numbers after the NA accumulators.
 #define RS_WGMMA(N, NA, A0, A1, A2, A3, B)                                                                      \
@@ -72,21 +75,29 @@ SS_WGMMA(32, 16, 16, 17)
 SS_WGMMA(64, 32, 32, 33)
 SS_WGMMA(128, 64, 64, 65)
 SS_WGMMA(256, 128, 128, 129)
+// wgmma m64n96k32 with s8 operands, A (4 registers of 4 bytes) from registers, s32 accumulators (48 per thread).
+__device__ __forceinline__ void rs_s8_n96(int* d, const u32 (&a)[4], u64 b) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n96k32.s32.s8.s8 {" ACC48 "}, {%48,%49,%50,%51}, %52, 1;"
+                 : OUTI16(0), OUTI16(16), OUTI16(32)
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
 
 #define BLOCKS 132
+#define MAX_WG 3     // warpgroups per block at most
+#define CYC_SLOTS 4  // slots of cyc per block, one per warpgroup
 
 // Runs `launch` twice (the first warms up), then returns the median over the blocks and warpgroups of the cycles
-// that each warpgroup's first thread wrote to cyc[block * 2 + warpgroup], divided by `steps`.
+// that each warpgroup's first thread wrote to cyc[block * CYC_SLOTS + warpgroup], divided by `steps`.
 template <typename Launch>
 static double median_per_step(Launch launch, unsigned long long* dcyc, int nwg, double steps) {
     for (int rep = 0; rep < 2; ++rep) launch();
     CHECK(cudaGetLastError());
     CHECK(cudaDeviceSynchronize());
-    std::vector<unsigned long long> cyc(2 * BLOCKS);
+    std::vector<unsigned long long> cyc(CYC_SLOTS * BLOCKS);
     CHECK(cudaMemcpy(cyc.data(), dcyc, cyc.size() * sizeof(cyc[0]), cudaMemcpyDeviceToHost));
     std::vector<double> per;
     for (int b = 0; b < BLOCKS; ++b)
-        for (int w = 0; w < nwg; ++w) per.push_back((double)cyc[b * 2 + w] / steps);
+        for (int w = 0; w < nwg; ++w) per.push_back((double)cyc[b * CYC_SLOTS + w] / steps);
     std::sort(per.begin(), per.end());
     return per[per.size() / 2];
 }
@@ -102,8 +113,9 @@ static const long shape_macs[NSHAPES] = {163840, 32768, 65536, 131072, 262144, 6
 
 #define STEPS 512
 
-template <int SH>
-__global__ void __launch_bounds__(256, 1) shapes(unsigned long long* cyc, float* sink, int flag) {
+// W: warpgroups a block may have (the register budget; a third warpgroup leaves too few for n256 to overlap).
+template <int SH, int W>
+__global__ void __launch_bounds__(128 * W, 1) shapes(unsigned long long* cyc, float* sink, int flag) {
 #if HAVE_WGMMA  // the device pass for sm_90a (the host pass sees an empty body)
     __shared__ __align__(1024) unsigned char sm[32768];
     for (int i = threadIdx.x; i < 32768 / 4; i += blockDim.x)
@@ -111,7 +123,7 @@ __global__ void __launch_bounds__(256, 1) shapes(unsigned long long* cyc, float*
     __syncthreads();
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     const int wg = threadIdx.x >> 7;
-    const u32 base = (u32)__cvta_generic_to_shared(sm) + 16384 * wg;
+    const u32 base = (u32)__cvta_generic_to_shared(sm) + 16384 * (wg & 1);  // a third warpgroup reads the first's
     const u64 db = make_desc(base, 128, 256), da = make_desc(base + 8192, 128, 256);
     u32 a1[4], a2[4], a3[4];
     for (int i = 0; i < 4; ++i) {
@@ -145,7 +157,7 @@ __global__ void __launch_bounds__(256, 1) shapes(unsigned long long* cyc, float*
     }
     wgmma_wait<0>();
     const long long t1 = clock64();
-    if ((threadIdx.x & 127) == 0) cyc[blockIdx.x * 2 + wg] = (unsigned long long)(t1 - t0);
+    if ((threadIdx.x & 127) == 0) cyc[blockIdx.x * CYC_SLOTS + wg] = (unsigned long long)(t1 - t0);
     if (flag) {  // never set: keeps the accumulators live
         float s = 0.0f;
 #pragma unroll
@@ -157,9 +169,10 @@ __global__ void __launch_bounds__(256, 1) shapes(unsigned long long* cyc, float*
 #endif
 }
 
-template <int SH>
+template <int SH, int W = 2>
 static void run_shape(int nwg, unsigned long long* dcyc, float* sink) {
-    const double med = median_per_step([&] { shapes<SH><<<BLOCKS, 128 * nwg>>>(dcyc, sink, 0); }, dcyc, nwg, STEPS);
+    const double med =
+        median_per_step([&] { shapes<SH, W><<<BLOCKS, 128 * nwg>>>(dcyc, sink, 0); }, dcyc, nwg, STEPS);
     const double rate = shape_macs[SH] * nwg / med;
     printf("| %-42s | %d | %7.1f | %6.0f | %5.1f%% |\n", shape_names[SH], nwg, med, rate, 100.0 * rate / 2048.0);
 }
@@ -180,6 +193,7 @@ enum Loop {
     AHEAD2,        // the same with wait_group 2
     PERMUTE,       // lookups by byte permutes of the 16-entry table held in registers (C <= 16), no shared loads
     SS_RING,       // the expanded keys stored to shared memory (a ring of 4) and read from there (SS), wait_group 1
+    S8_SIGNS,      // the signs' product by one s8 wgmma (m64n96k32) per 32 dimensions on the raw sign bytes as A
     NLOOPS
 };
 static const char* loop_names[NLOOPS] = {
@@ -187,7 +201,8 @@ static const char* loop_names[NLOOPS] = {
     "expansion to unused registers, wgmma on constant A", "40 ALU instructions, wgmma on constant A",
     "lookups replaced by arithmetic", "4 register sets, wait 3", "no overlap (wait 0)",
     "next k-step expanded after the issue, wait 1", "next k-step expanded after the issue, wait 2",
-    "lookups by byte permutes of a table in registers", "keys through shared memory (SS), proxy fence per k-step"};
+    "lookups by byte permutes of a table in registers", "keys through shared memory (SS), proxy fence per k-step",
+    "signs by an s8 wgmma on the raw sign bytes (n96, k32)"};
 
 // The kernel's expand_step with each table lookup replaced by two integer instructions (no shared loads).
 __device__ __forceinline__ void expand_step_arith(u32 tb, const uint4 (&ri)[2], const uint4 (&rs)[2], int j,
@@ -250,7 +265,7 @@ __device__ __forceinline__ void expand_step_permute(const u32 (&H)[8], const u32
 
 // One block per SM; warpgroup wg runs TILES tiles of 2 x 4 k-steps over the same stage (64 keys, D = 128).
 template <int L>
-__global__ void __launch_bounds__(256, 1) loop(unsigned long long* cyc, float* sink, int flag) {
+__global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc, float* sink, int flag) {
 #if HAVE_WGMMA  // the device pass for sm_90a (the host pass sees an empty body)
     extern __shared__ __align__(128) unsigned char qf[];  // Qp/Qs operands: 16 k-steps x 2 KB, then (SS_RING) the
                                                           // A ring: 2 warpgroups x 4 slots x 3 matrices x 2 KB
@@ -331,6 +346,13 @@ __global__ void __launch_bounds__(256, 1) loop(unsigned long long* cyc, float* s
             for (int x = 0; x < 32; ++x) keep(acc1[x]), keep(acc2[x]);
         }
     }
+    // S8_SIGNS: s32 accumulators of the signs' product, and the sign words of the two 32-dimension steps in flight
+    // (one unused accumulator elsewhere: 48 live registers more would change the other loops' code).
+    constexpr int NACC3 = L == S8_SIGNS ? 48 : 1;
+    int acc3[NACC3];
+#pragma unroll
+    for (int x = 0; x < NACC3; ++x) acc3[x] = 0;
+    u32 sw[2][4];
     for (int tile = 0; tile < (L == AHEAD || L == AHEAD2 ? 0 : TILES); ++tile) {
 #pragma unroll
         for (int G = 0; G < 2; ++G) {
@@ -355,6 +377,28 @@ __global__ void __launch_bounds__(256, 1) loop(unsigned long long* cyc, float* s
                 } else if (L != WGMMA_ONLY) {
                     if (L == NO_LOOKUP) expand_step_arith(tb, ri, rs, j, ah[b], al[b], as[b]);
                     else expand_step(tb, ri, rs, j, ah[b], al[b], as[b]);
+                }
+                if constexpr (L == S8_SIGNS) {
+                    // The codebook's two fp16 wgmma as in the kernel (its sign operand, unused, is not computed);
+                    // every second k-step, in the same commit group, one s8 wgmma over both k-steps' 32
+                    // dimensions whose A is the raw sign words of the key rows (bytes 0x01 / 0xff are int8 +1 /
+                    // -1), and whose B stands for 32 queries x 3 int8 digits of Qs (3 KB per 32 dimensions, after
+                    // the 16 KB of fp16 operands).
+                    const int c = (ks >> 1) & 1;
+                    if (b == 1) {
+                        sw[c][0] = word(rs[0], j - 1);
+                        sw[c][1] = word(rs[1], j - 1);
+                        sw[c][2] = word(rs[0], j);
+                        sw[c][3] = word(rs[1], j);
+                    }
+                    wgmma_fence();
+                    rs_n64(acc1, ah[b], make_desc(qf_s + ks * 2048, 128, 256));
+                    if (b == 1) rs_s8_n96(acc3, sw[c], make_desc(qf_s + 16384 + (ks >> 1) * 3072, 128, 256));
+                    rs_n32(acc1, al[b], make_desc(qf_s + ks * 2048, 128, 256));
+                    wgmma_commit();
+                    wgmma_wait<1>();
+                    keep(ah[b ^ 1]), keep(al[b ^ 1]), keep(sw[c ^ 1]);
+                    continue;
                 }
                 if (L == SS_RING) {
                     // The A fragments stored in wgmma's K-major, no-swizzle layout: element (row r, k) at
@@ -398,13 +442,19 @@ __global__ void __launch_bounds__(256, 1) loop(unsigned long long* cyc, float* s
         wgmma_wait<0>();
 #pragma unroll
         for (int x = 0; x < 32; ++x) keep(acc1[x]), keep(acc2[x]);
+        if constexpr (L == S8_SIGNS) {
+#pragma unroll
+            for (int x = 0; x < NACC3; ++x) keep(acc3[x]);
+        }
     }
     const long long t1 = clock64();
-    if ((threadIdx.x & 127) == 0) cyc[blockIdx.x * 2 + wg] = (unsigned long long)(t1 - t0);
+    if ((threadIdx.x & 127) == 0) cyc[blockIdx.x * CYC_SLOTS + wg] = (unsigned long long)(t1 - t0);
     if (flag) {  // never set: keeps the results live
         float s = 0.0f;
 #pragma unroll
         for (int i = 0; i < 32; ++i) s += acc1[i] + acc2[i];
+#pragma unroll
+        for (int i = 0; i < NACC3; ++i) s += (float)acc3[i];
 #pragma unroll
         for (int q = 0; q < NSETS; ++q)
 #pragma unroll
@@ -426,8 +476,8 @@ static void run_loop(int nwg, unsigned long long* dcyc, float* sink) {
 int main() {
     unsigned long long* dcyc;
     float* sink;
-    CHECK(cudaMalloc(&dcyc, 2 * BLOCKS * sizeof(unsigned long long)));
-    CHECK(cudaMalloc(&sink, BLOCKS * 256 * sizeof(float)));
+    CHECK(cudaMalloc(&dcyc, CYC_SLOTS * BLOCKS * sizeof(unsigned long long)));
+    CHECK(cudaMalloc(&sink, BLOCKS * 128 * MAX_WG * sizeof(float)));
     printf("wgmma alone, one commit group per step, 132 blocks:\n\n");
     printf("| shape | warpgroups | cycles per step | MAC per cycle per SM | of 2,048 |\n"
            "| --- | ---: | ---: | ---: | ---: |\n");
@@ -441,8 +491,9 @@ int main() {
         run_shape<SS128>(nwg, dcyc, sink);
         run_shape<SS256>(nwg, dcyc, sink);
     }
+    run_shape<KSTEP, 3>(3, dcyc, sink);
     printf("\nThe k-step loop of cuda-warpspec on one stage, cycles per k-step of each warpgroup (the wgmma\n"
-           "alone take 82 cycles per k-step per warpgroup: both warpgroups share the SM's tensor cores):\n\n");
+           "alone take 82 cycles per k-step per warpgroup: the warpgroups share the SM's tensor cores):\n\n");
     printf("| loop | warpgroups | cycles per k-step | tensor work alone |\n| --- | ---: | ---: | ---: |\n");
     for (int nwg = 1; nwg <= 2; ++nwg) {
         run_loop<SHIPPED>(nwg, dcyc, sink);
@@ -456,8 +507,14 @@ int main() {
         run_loop<AHEAD>(nwg, dcyc, sink);
         run_loop<AHEAD2>(nwg, dcyc, sink);
         run_loop<PERMUTE>(nwg, dcyc, sink);
-        run_loop<SS_RING>(nwg, dcyc, sink);
+        run_loop<SS_RING>(nwg, dcyc, sink);  // its A ring has room for two warpgroups
+        run_loop<S8_SIGNS>(nwg, dcyc, sink);
     }
+    run_loop<SHIPPED>(3, dcyc, sink);
+    run_loop<WGMMA_ONLY>(3, dcyc, sink);
+    run_loop<EXPAND_APART>(3, dcyc, sink);
+    run_loop<NO_LOOKUP>(3, dcyc, sink);
+    run_loop<S8_SIGNS>(3, dcyc, sink);
     CHECK(cudaFree(dcyc));
     CHECK(cudaFree(sink));
     return 0;
