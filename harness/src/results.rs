@@ -22,7 +22,7 @@ use crate::error_profile::ErrorProfile;
 use crate::gate::GateSummary;
 use crate::io::{FileError, write_atomically};
 use crate::meta::{GpuInfo, Host, JUDGE_VERSION, git_commit, unix_time};
-use crate::stats::Summary;
+use crate::stats::{Interval, Summary};
 use crate::timing::{SamplingPlan, StopReason};
 use crate::verdict::Verdict;
 
@@ -455,6 +455,12 @@ pub enum SpeedOfLight {
         copy_s: f64,
         /// Median over copy time (dimensionless; 1 would be copy speed).
         ratio: f64,
+        /// How far the ratio can move with the noise of both medians: the low end of the variant's ~95%
+        /// median interval over the high end of the copy's, and the high end over the low end (see
+        /// [`ratio_interval`]). Absent when either interval is unknown, and in documents written before it was
+        /// recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ratio_ci: Option<Interval>,
     },
 }
 
@@ -467,11 +473,21 @@ impl SpeedOfLight {
         }
     }
 
-    /// Short text for tables: `12.3% FMA peak`, `×1.8 copy`.
+    /// Short text for tables: `12.3% FMA peak`, `×1.80 copy`, or with the ratio's interval
+    /// `×1.07 copy (1.04–1.10)`.
     pub fn label(&self) -> String {
         match *self {
             SpeedOfLight::FmaPeak { percent, .. } => format!("{percent:.1}% FMA peak"),
-            SpeedOfLight::DeviceCopy { ratio, .. } => format!("×{ratio:.2} copy"),
+            SpeedOfLight::DeviceCopy {
+                ratio,
+                ratio_ci: None,
+                ..
+            } => format!("×{ratio:.2} copy"),
+            SpeedOfLight::DeviceCopy {
+                ratio,
+                ratio_ci: Some(ci),
+                ..
+            } => format!("×{ratio:.2} copy ({:.2}–{:.2})", ci.low, ci.high),
         }
     }
 }
@@ -489,9 +505,26 @@ pub struct Derived {
     pub speed_of_light: Option<SpeedOfLight>,
 }
 
+/// The interval of `time / copy` that the ~95% intervals of both medians allow: `[time.low / copy.high,
+/// time.high / copy.low]`. Each median's interval is distribution-free (order statistics), and the two sample sets
+/// are independent, so the ratio lies inside with at least ~90% confidence; it is wide when either median is
+/// poorly known, which a ratio of two medians alone does not show. `None` when a copy bound is not positive.
+pub fn ratio_interval(time: Interval, copy: Interval) -> Option<Interval> {
+    (copy.low > 0.0).then(|| Interval {
+        low: time.low / copy.high,
+        high: time.high / copy.low,
+    })
+}
+
 impl Derived {
-    /// The metrics of `shape` solved in `median_s` seconds (> 0), against `basis` when known.
-    pub fn new(shape: Shape, median_s: f64, basis: Option<&Basis>) -> Self {
+    /// The metrics of `shape` solved in `median_s` seconds (> 0), against `basis` when known; `median_ci` (the
+    /// ~95% interval of that median, when known) bounds the ratio to a device copy.
+    pub fn new(
+        shape: Shape,
+        median_s: f64,
+        median_ci: Option<Interval>,
+        basis: Option<&Basis>,
+    ) -> Self {
         let flops = shape.reduced_flops() as f64;
         let gflops = flops / median_s / 1e9;
         Self {
@@ -507,6 +540,9 @@ impl Derived {
                 Basis::DeviceCopy(copy) => SpeedOfLight::DeviceCopy {
                     copy_s: copy.summary.median,
                     ratio: median_s / copy.summary.median,
+                    ratio_ci: median_ci
+                        .zip(copy.summary.median_ci)
+                        .and_then(|(time, copy)| ratio_interval(time, copy)),
                 },
             }),
         }
@@ -652,7 +688,7 @@ mod tests {
         // Perf shape: 12,861,504 bytes and 4·32·128·(128 + 32768) = 538,968,064 FLOPs.
         let shape = Shape::PERF;
         assert_eq!(shape.reduced_flops(), 538_968_064);
-        let d = Derived::new(shape, 0.01, Some(&Basis::FmaPeak { gflops: 100.0 }));
+        let d = Derived::new(shape, 0.01, None, Some(&Basis::FmaPeak { gflops: 100.0 }));
         assert!((d.gbps - 1.286_150_4).abs() < 1e-9);
         assert!((d.gflops - 53.896_806_4).abs() < 1e-9);
         assert!((d.intensity - 538_968_064.0 / 12_861_504.0).abs() < 1e-12);
@@ -666,10 +702,31 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let copy = Reference::device_copy(shape.min_bytes(), vec![5e-6, 6e-6, 7e-6]).unwrap();
-        let g = Derived::new(shape, 9e-6, Some(&Basis::DeviceCopy(copy)));
+        let g = Derived::new(shape, 9e-6, None, Some(&Basis::DeviceCopy(copy.clone())));
         assert_eq!(
             g.speed_of_light.map(|s| (s.label(), s.floor_s())),
             Some(("×1.50 copy".to_owned(), 6e-6))
         );
+        // With the time's interval: the copy's (three samples: its whole range, 5-7 µs) bounds the ratio from
+        // 8 / 7 to 10 / 5.
+        let ci = Interval {
+            low: 8e-6,
+            high: 10e-6,
+        };
+        let h = Derived::new(shape, 9e-6, Some(ci), Some(&Basis::DeviceCopy(copy)));
+        match h.speed_of_light {
+            Some(
+                sol @ SpeedOfLight::DeviceCopy {
+                    ratio_ci: Some(r), ..
+                },
+            ) => {
+                assert!(
+                    (r.low - 8.0 / 7.0).abs() < 1e-12 && (r.high - 2.0).abs() < 1e-12,
+                    "{r:?}"
+                );
+                assert_eq!(sol.label(), "×1.50 copy (1.14–2.00)");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -18,6 +18,7 @@ use harness::results::{
     BenchMeta, CacheRegime, Clock, CpuCeilings, GpuMethod, Mode, Reference, ResultsDoc,
     ResultsFile, SpeedOfLight,
 };
+use harness::stats::Interval;
 use harness::timing::{Sampler, SamplingPlan, StopReason};
 use harness::verdict::Verdict;
 use solutions::known_bad::{KnownBad, Mistake};
@@ -159,9 +160,15 @@ fn a_scripted_bench_gives_one_entry_per_solution_case_and_mode() {
     assert_eq!(cold.timing.as_ref().unwrap().clock, Clock::CudaEvents);
     assert!((cold.timing.as_ref().unwrap().summary.median - 1.5e-5).abs() < 1e-15);
     match cold.derived.unwrap().speed_of_light {
-        Some(SpeedOfLight::DeviceCopy { copy_s, ratio }) => {
+        Some(SpeedOfLight::DeviceCopy {
+            copy_s,
+            ratio,
+            ratio_ci,
+        }) => {
             assert_eq!(copy_s, 2e-6);
             assert!((ratio - 7.5).abs() < 1e-9);
+            let ci = ratio_ci.expect("both medians have intervals");
+            assert!(ci.low <= ratio && ratio <= ci.high, "{ci:?} holds {ratio}");
         }
         other => panic!("GPU speed of light should be a device-copy ratio, got {other:?}"),
     }
@@ -328,9 +335,14 @@ fn an_attached_gpu_timing_measures_cuda_variants_warm_and_cold() {
             (
                 Mode::Warm,
                 Verdict::Pass,
+                // The variant's samples are all equal; the copy's spread (±10%) alone widens the ratio.
                 Some(SpeedOfLight::DeviceCopy {
                     copy_s: 4e-6,
-                    ratio: 10e-6 / 4e-6
+                    ratio: 10e-6 / 4e-6,
+                    ratio_ci: Some(Interval {
+                        low: 10e-6 / (4e-6 * 1.1),
+                        high: 10e-6 / (4e-6 * 0.9)
+                    })
                 })
             ),
             (
@@ -338,7 +350,11 @@ fn an_attached_gpu_timing_measures_cuda_variants_warm_and_cold() {
                 Verdict::Pass,
                 Some(SpeedOfLight::DeviceCopy {
                     copy_s: 5e-6,
-                    ratio: 15e-6 / 5e-6
+                    ratio: 15e-6 / 5e-6,
+                    ratio_ci: Some(Interval {
+                        low: 15e-6 / (5e-6 * 1.1),
+                        high: 15e-6 / (5e-6 * 0.9)
+                    })
                 })
             ),
         ]

@@ -114,6 +114,7 @@ pub fn measure(
                     Derived::new(
                         case.inputs.shape(),
                         t.summary.median,
+                        t.summary.median_ci,
                         sampled.basis.as_ref(),
                     )
                 });

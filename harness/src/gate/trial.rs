@@ -168,7 +168,7 @@ impl CaseResult {
             .timing
             .as_ref()
             .filter(|t| t.summary.median > 0.0)
-            .map(|t| Derived::new(case.shape, t.summary.median, None));
+            .map(|t| Derived::new(case.shape, t.summary.median, t.summary.median_ci, None));
         Entry {
             solution: built.0.to_owned(),
             backend: built.1,

@@ -121,7 +121,7 @@ impl CudaTiming {
             bytes,
             regime,
             self.copies,
-            &self.plan,
+            &self.plan.for_reference(),
             flush,
             self.options.warm_poison,
         )?;
