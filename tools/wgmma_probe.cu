@@ -260,6 +260,22 @@ __device__ __forceinline__ void expand_step_permute(const u32 (&H)[8], const u32
     }
 }
 
+// Keeps every register set but `skip` alive up to here: a wgmma still in flight may read them.
+template <int NSETS>
+__device__ __forceinline__ void keep_sets_but(u32 (&ah)[NSETS][4], u32 (&al)[NSETS][4], u32 (&as)[NSETS][4],
+                                              int skip) {
+#pragma unroll
+    for (int q = 0; q < NSETS; ++q)
+        if (q != skip) keep(ah[q]), keep(al[q]), keep(as[q]);
+}
+
+// The end of a tile: every wgmma complete, and the accumulators they wrote kept.
+__device__ __forceinline__ void finish_tile(float (&acc1)[32], float (&acc2)[32]) {
+    wgmma_wait<0>();
+    keep(acc1);
+    keep(acc2);
+}
+
 #define TILES 64
 #define STAGE_BYTES (2 * 64 * 128 + 64)
 
@@ -337,13 +353,9 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                 expand_step(tb, ri[G], rs[G], j, ah[n], al[n], as[n]);
                 if (L == AHEAD2) wgmma_wait<2>();
                 else wgmma_wait<1>();
-#pragma unroll
-                for (int q = 0; q < NSETS; ++q)
-                    if (q != n) keep(ah[q]), keep(al[q]), keep(as[q]);
+                keep_sets_but(ah, al, as, n);
             }
-            wgmma_wait<0>();
-#pragma unroll
-            for (int x = 0; x < 32; ++x) keep(acc1[x]), keep(acc2[x]);
+            finish_tile(acc1, acc2);
         }
     }
     // S8_SIGNS: s32 accumulators of the signs' product, and the sign words of the two 32-dimension steps in flight
@@ -434,14 +446,10 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                 if (L == NO_OVERLAP) wgmma_wait<0>();
                 else if (L == FOUR_SETS) wgmma_wait<3>();
                 else wgmma_wait<1>();
-#pragma unroll
-                for (int q = 0; q < NSETS; ++q)
-                    if (q != b) keep(ah[q]), keep(al[q]), keep(as[q]);
+                keep_sets_but(ah, al, as, b);
             }
         }
-        wgmma_wait<0>();
-#pragma unroll
-        for (int x = 0; x < 32; ++x) keep(acc1[x]), keep(acc2[x]);
+        finish_tile(acc1, acc2);
         if constexpr (L == S8_SIGNS) {
 #pragma unroll
             for (int x = 0; x < NACC3; ++x) keep(acc3[x]);

@@ -479,15 +479,11 @@ impl SpeedOfLight {
         match *self {
             SpeedOfLight::FmaPeak { percent, .. } => format!("{percent:.1}% FMA peak"),
             SpeedOfLight::DeviceCopy {
-                ratio,
-                ratio_ci: None,
-                ..
-            } => format!("×{ratio:.2} copy"),
-            SpeedOfLight::DeviceCopy {
-                ratio,
-                ratio_ci: Some(ci),
-                ..
-            } => format!("×{ratio:.2} copy ({:.2}–{:.2})", ci.low, ci.high),
+                ratio, ratio_ci, ..
+            } => match ratio_ci {
+                Some(ci) => format!("×{ratio:.2} copy ({:.2}–{:.2})", ci.low, ci.high),
+                None => format!("×{ratio:.2} copy"),
+            },
         }
     }
 }

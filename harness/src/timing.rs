@@ -59,8 +59,7 @@ impl Default for SamplingPlan {
 }
 
 /// Fewest samples of a reference measurement (a device copy): every variant's time is divided by its median, so
-/// it is sampled at least this often whatever the plan's own minimum. A copy of the perf case takes about 11 µs,
-/// so this costs milliseconds.
+/// it is sampled at least this often whatever the plan's own minimum (the plan's budget still ends it).
 pub const REFERENCE_MIN_SAMPLES: usize = 256;
 
 impl SamplingPlan {
