@@ -25,6 +25,12 @@ Options: --repeats N (timed calls, default 30), --warmup N (untimed calls first,
 JSON object instead of the text: median_s, min_s, max_s, repeats, rel_frobenius, passed, numpy, blas; the cpu bench
 reads it). BLAS uses every core unless told otherwise (for example OPENBLAS_NUM_THREADS=1). Exit status: 0 when the scores match the stored
 ones within the challenge's tolerance (|x - ref| <= 1e-3 + 1e-3·|ref|), 1 when they do not, 2 on bad input.
+
+--serve times calls on request, so that another program can alternate its own calls with these on the same
+machine (the cpu bench's paired comparison does). After the warm-up and the check it prints one JSON line (ready,
+rel_frobenius, passed, numpy, blas), then reads lines from stdin: a count N runs N timed calls and answers
+{"times": [seconds, ...]}; an empty line or the end of input ends it (status 0). Anything else is bad input
+(status 2, the line named on stderr).
 """
 
 import argparse
@@ -85,15 +91,25 @@ def main():
     parser.add_argument("--repeats", type=int, default=30, help="timed calls (default 30)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the warm-up and the check, time N calls for each count N read from stdin (see above)",
+    )
     args = parser.parse_args()
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be at least 1 and --warmup at least 0")
+    if args.serve and args.json:
+        parser.error("--serve already answers in JSON; leave out --json")
 
     a = load(args.case)
     inputs = [a[k] for k in ("Q", "K_idx", "qjl_signs", "gamma", "Pi", "S_mat", "codebook")]
     b, d = a["Q"].shape
     s = a["K_idx"].shape[0]
     c = a["codebook"].shape[0]
+
+    if args.serve:
+        return serve(a, inputs, args.warmup)
 
     for _ in range(args.warmup):
         reduced_form(*inputs)
@@ -105,11 +121,7 @@ def main():
     times.sort()
     median = float(np.median(times))
 
-    ref = a["scores"].astype(np.float64)
-    got = out.astype(np.float64)
-    err = np.abs(got - ref)
-    rel_frob = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), np.finfo(np.float64).tiny))
-    passed = bool(np.all(err <= 1e-3 + 1e-3 * np.abs(ref)))
+    max_err, rel_frob, passed = check(out, a["scores"])
     flops = 4.0 * b * s * d  # 2·B·S·D·2, the count the cpu bench uses
 
     if args.json:
@@ -120,7 +132,7 @@ def main():
             "min_s": times[0],
             "max_s": times[-1],
             "repeats": args.repeats,
-            "max_abs_err": float(err.max()),
+            "max_abs_err": max_err,
             "rel_frobenius": rel_frob,
             "passed": passed,
             "numpy": np.__version__,
@@ -136,10 +148,49 @@ def main():
         f"max {times[-1] * 1e3:.3f} ms over {args.repeats} calls; {flops / median / 1e9:.1f} GFLOP/s (2·B·S·D·2)"
     )
     print(
-        f"check against stored scores: max abs err {err.max():.2e}, rel Frobenius {rel_frob:.2e}: "
+        f"check against stored scores: max abs err {max_err:.2e}, rel Frobenius {rel_frob:.2e}: "
         f"{'pass' if passed else 'FAIL'} (atol = rtol = 1e-3)"
     )
     return 0 if passed else 1
+
+
+def check(out, scores):
+    """(max abs error, relative Frobenius error, within the challenge's tolerance) of `out` against `scores`."""
+    ref = scores.astype(np.float64)
+    got = out.astype(np.float64)
+    err = np.abs(got - ref)
+    rel_frob = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), np.finfo(np.float64).tiny))
+    return float(err.max()), rel_frob, bool(np.all(err <= 1e-3 + 1e-3 * np.abs(ref)))
+
+
+def serve(a, inputs, warmup):
+    """The --serve loop (see the module docs)."""
+    out = reduced_form(*inputs)
+    for _ in range(warmup):
+        out = reduced_form(*inputs)
+    max_err, rel_frob, passed = check(out, a["scores"])
+    ready = {
+        "ready": True,
+        "max_abs_err": max_err,
+        "rel_frobenius": rel_frob,
+        "passed": passed,
+        "numpy": np.__version__,
+        "blas": blas_name(),
+    }
+    print(json.dumps(ready), flush=True)
+    for number, line in enumerate(sys.stdin, start=1):
+        request = line.strip()
+        if not request:
+            return 0
+        if not request.isdigit() or int(request) < 1:
+            fail(f"stdin line {number}: expected a count of calls (a positive integer), got {request!r}")
+        times = []
+        for _ in range(int(request)):
+            start = time.perf_counter()
+            reduced_form(*inputs)
+            times.append(time.perf_counter() - start)
+        print(json.dumps({"times": times}), flush=True)
+    return 0
 
 
 def blas_name():

@@ -4,7 +4,7 @@
 //! `cpu-naive`.
 //!
 //! ```sh
-//! cargo bench -p harness --bench cpu              # everything, about half a minute
+//! cargo bench -p harness --bench cpu              # everything, about a minute
 //! cargo bench -p harness --bench cpu -- perf/     # criterion filters work as usual
 //! JUDGE_BENCH_NUMPY=off cargo bench -p harness --bench cpu   # without the NumPy baseline
 //! ```
@@ -12,6 +12,12 @@
 //! Right after the perf case's variants, the same run times the NumPy + BLAS implementation of the reduced form
 //! (`tools/numpy_reduced.py`, on the same case written to a temporary `.npz`), so the ratio the targets name is
 //! measured side by side. Without `python3` or NumPy that row is skipped, and the line says why.
+//!
+//! Then it measures that ratio a second way, paired: the script runs as a server (`--serve`) and the bench
+//! alternates rounds of `cpu-tiled` calls with rounds of NumPy calls, so both sides see the machine in the same
+//! minute, and reports the median of the per-round ratios with its confidence interval. On a shared machine,
+//! whose load moves a variant's time by a quarter from one minute to the next, the two medians taken apart can
+//! be far from each other's conditions; the paired ratio is the figure to compare with a target.
 //!
 //! The FMA peak is measured before and after the benchmarks, and the higher of the two is used.
 //!
@@ -113,12 +119,36 @@ fn bench(
 /// The NumPy implementation's name in the summary.
 const NUMPY: &str = "numpy-blas";
 
-/// Times `tools/numpy_reduced.py` on `case` (written with its oracle scores to a temporary `.npz`, removed
-/// after). `None`, with a line saying why, when it is turned off or cannot run here.
-fn numpy_baseline(case: &Case) -> Option<Measured> {
+/// Rounds of the paired comparison.
+const PAIRED_ROUNDS: usize = 20;
+/// Timed `cpu-tiled` calls per round (about as long as the NumPy calls of a round at the perf preset).
+const PAIRED_TILED_CALLS: usize = 25;
+/// Timed NumPy calls per round.
+const PAIRED_NUMPY_CALLS: usize = 3;
+/// Idle time before each side's calls, so that the other side's worker threads have stopped spinning (OpenBLAS's
+/// and rayon's idle threads poll for new work for a while before they sleep) and cannot slow it down.
+const PAIRED_PAUSE: Duration = Duration::from_millis(150);
+
+/// The paired comparison of `cpu-tiled` with NumPy (see the module docs).
+struct Paired {
+    rounds: usize,
+    /// NumPy's median call over `cpu-tiled`'s, per round.
+    median_ratios: Summary,
+    /// NumPy's mean call over `cpu-tiled`'s, per round: both sides exposed alike to whatever the machine did
+    /// during the round, where a median of short calls can skip a slow stretch that long calls absorb.
+    mean_ratios: Summary,
+    /// Medians over the rounds of each round's median, in seconds.
+    tiled_median: f64,
+    numpy_median: f64,
+}
+
+/// The NumPy baseline of `case`: the script's own timing, and the paired comparison with `cpu-tiled`. The
+/// case is written with its oracle scores to a temporary `.npz`, removed after. `None`s, with a line saying
+/// why, when it is turned off or cannot run here.
+fn numpy_baseline(case: &Case) -> (Option<Measured>, Option<Paired>) {
     if std::env::var("JUDGE_BENCH_NUMPY").is_ok_and(|v| v == "off") {
         println!("NumPy baseline: skipped (JUDGE_BENCH_NUMPY=off)");
-        return None;
+        return (None, None);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/numpy_reduced.py");
     let path = std::env::temp_dir().join(format!(
@@ -134,16 +164,165 @@ fn numpy_baseline(case: &Case) -> Option<Measured> {
     };
     if let Err(e) = write_case(&path, &file) {
         println!("NumPy baseline: skipped (cannot write the case: {e})");
-        return None;
+        return (None, None);
     }
     let measured = run_numpy(&script, &path, case);
+    let paired = match &measured {
+        Ok(_) => paired(&script, &path, case),
+        Err(_) => Err("the NumPy baseline did not run".to_owned()),
+    };
     let _ = std::fs::remove_file(&path);
-    match measured {
-        Ok(m) => Some(m),
-        Err(why) => {
-            println!("NumPy baseline: skipped ({why})");
-            None
+    let measured = measured
+        .map_err(|why| println!("NumPy baseline: skipped ({why})"))
+        .ok();
+    let paired = paired
+        .map_err(|why| println!("paired comparison with NumPy: skipped ({why})"))
+        .ok();
+    (measured, paired)
+}
+
+/// Alternates rounds of `cpu-tiled` calls on `case` with rounds of NumPy calls served by `script --serve` on
+/// the case file at `path`, the order swapped every round so that a drift in the machine's speed favours
+/// neither side.
+fn paired(script: &Path, path: &Path, case: &Case) -> Result<Paired, String> {
+    let solution = CpuTiled::new();
+    let mut prepared = solution
+        .prepare(&case.inputs)
+        .map_err(|e| format!("{}: {e}", solution.name()))?;
+    let mut server = NumpyServer::start(script, path)?;
+    // Per round and side: (median, mean) of its calls.
+    let mut tiled_rounds = Vec::with_capacity(PAIRED_ROUNDS);
+    let mut numpy_rounds = Vec::with_capacity(PAIRED_ROUNDS);
+    for round in 0..PAIRED_ROUNDS {
+        for side in [round % 2, 1 - round % 2] {
+            std::thread::sleep(PAIRED_PAUSE);
+            let times = if side == 0 {
+                (0..PAIRED_TILED_CALLS)
+                    .map(|_| {
+                        let start = Instant::now();
+                        prepared.run().expect("a built-in variant runs");
+                        start.elapsed().as_secs_f64()
+                    })
+                    .collect()
+            } else {
+                server.time(PAIRED_NUMPY_CALLS)?
+            };
+            let summary = Summary::of(&times).ok_or("a round without samples")?;
+            if side == 0 {
+                tiled_rounds.push((summary.median, summary.mean));
+            } else {
+                numpy_rounds.push((summary.median, summary.mean));
+            }
         }
+    }
+    server.finish()?;
+    let ratios = |of: fn(&(f64, f64)) -> f64| {
+        let r: Vec<f64> = numpy_rounds
+            .iter()
+            .zip(&tiled_rounds)
+            .map(|(n, t)| of(n) / of(t))
+            .collect();
+        Summary::of(&r).ok_or("no rounds")
+    };
+    let median_of = |rounds: &[(f64, f64)]| {
+        let medians: Vec<f64> = rounds.iter().map(|r| r.0).collect();
+        Summary::of(&medians).map(|s| s.median).ok_or("no rounds")
+    };
+    Ok(Paired {
+        rounds: PAIRED_ROUNDS,
+        median_ratios: ratios(|r| r.0)?,
+        mean_ratios: ratios(|r| r.1)?,
+        tiled_median: median_of(&tiled_rounds)?,
+        numpy_median: median_of(&numpy_rounds)?,
+    })
+}
+
+/// `tools/numpy_reduced.py --serve`, running.
+struct NumpyServer {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl NumpyServer {
+    /// Starts the server on the case at `path` and waits for its ready line; fails unless its scores pass the
+    /// check against the oracle.
+    fn start(script: &Path, path: &Path) -> Result<Self, String> {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(path)
+            .arg("--serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("python3: {e}"))?;
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("python3: no pipes to the server".to_owned());
+        };
+        let mut server = Self {
+            child,
+            input,
+            output: std::io::BufReader::new(output).lines(),
+        };
+        let ready = server.answer()?;
+        if ready["passed"] != serde_json::Value::Bool(true) {
+            return Err(format!(
+                "the server's scores fail the check against the oracle (rel. Frobenius {})",
+                ready["rel_frobenius"]
+            ));
+        }
+        Ok(server)
+    }
+
+    /// The next JSON line from the server.
+    fn answer(&mut self) -> Result<serde_json::Value, String> {
+        let line = self
+            .output
+            .next()
+            .ok_or("the NumPy server ended early (its error is above)")?
+            .map_err(|e| format!("reading from the NumPy server: {e}"))?;
+        serde_json::from_str(&line).map_err(|e| format!("the NumPy server said {line:?}: {e}"))
+    }
+
+    /// Seconds of each of `calls` NumPy calls, made now.
+    fn time(&mut self, calls: usize) -> Result<Vec<f64>, String> {
+        use std::io::Write;
+        writeln!(self.input, "{calls}").map_err(|e| format!("writing to the NumPy server: {e}"))?;
+        let answer = self.answer()?;
+        let times: Option<Vec<f64>> = answer["times"]
+            .as_array()
+            .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect());
+        match times {
+            Some(t) if t.len() == calls => Ok(t),
+            _ => Err(format!(
+                "the NumPy server answered {answer} to a request for {calls} calls"
+            )),
+        }
+    }
+
+    /// Ends the server (an empty line) and checks that it exits cleanly.
+    fn finish(mut self) -> Result<(), String> {
+        use std::io::Write;
+        writeln!(self.input).map_err(|e| format!("writing to the NumPy server: {e}"))?;
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| format!("waiting for the NumPy server: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("the NumPy server exited with {status}"))
+        }
+    }
+}
+
+impl Drop for NumpyServer {
+    fn drop(&mut self) {
+        // After `finish` the child has exited and this does nothing; on an early error it stops the server.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -192,7 +371,7 @@ fn run_numpy(script: &Path, path: &Path, case: &Case) -> Result<Measured, String
     })
 }
 
-fn print_summary(peak: &CpuPeak, results: &[Measured]) {
+fn print_summary(peak: &CpuPeak, results: &[Measured], paired: Option<&Paired>) {
     println!();
     println!(
         "measured limits: FMA peak {:.1} GFLOP/s ({} threads, {}), read bandwidth {:.1} GB/s",
@@ -235,6 +414,32 @@ fn print_summary(peak: &CpuPeak, results: &[Measured]) {
             .collect::<Vec<_>>()
             .join("/")
     );
+    if let Some(p) = paired {
+        println!(
+            "\npaired with NumPy ({} rounds, each {PAIRED_TILED_CALLS} cpu-tiled calls and {PAIRED_NUMPY_CALLS} NumPy \
+             calls, in alternating order, {} ms apart), NumPy's time over cpu-tiled's:",
+            p.rounds,
+            PAIRED_PAUSE.as_millis()
+        );
+        for (what, ratios) in [
+            ("of the medians", &p.median_ratios),
+            ("of the means", &p.mean_ratios),
+        ] {
+            let ci = ratios.median_ci.unwrap_or(harness::stats::Interval {
+                low: ratios.min,
+                high: ratios.max,
+            });
+            println!(
+                "  per-round ratio {what:<14} {:>5.1}× (median over rounds; 95% CI {:.1}–{:.1}×, rounds {:.1}–{:.1}×)",
+                ratios.median, ci.low, ci.high, ratios.min, ratios.max
+            );
+        }
+        println!(
+            "  round medians: cpu-tiled {:.3} ms, NumPy {:.3} ms",
+            p.tiled_median * 1e3,
+            p.numpy_median * 1e3
+        );
+    }
 }
 
 fn main() {
@@ -244,6 +449,7 @@ fn main() {
     let peak = cpu_peak::measure();
     let solutions: [Box<dyn Solution>; 2] = [Box::new(CpuNaive), Box::new(CpuTiled::new())];
     let mut results = Vec::new();
+    let mut paired = None;
     for case in cases() {
         let measured_before = results.len();
         let mut group = criterion.benchmark_group(case.name.as_str());
@@ -265,7 +471,9 @@ fn main() {
         // The NumPy baseline of the perf case, right after its variants (not in criterion's test mode, nor when a
         // filter left the perf case out).
         if case.name == "perf" && results.len() > measured_before {
-            results.extend(numpy_baseline(&case));
+            let (measured, pairs) = numpy_baseline(&case);
+            results.extend(measured);
+            paired = pairs;
         }
     }
     criterion.final_summary();
@@ -282,6 +490,6 @@ fn main() {
         } else {
             peak
         };
-        print_summary(&best, &results);
+        print_summary(&best, &results, paired.as_ref());
     }
 }
