@@ -39,6 +39,10 @@ use solutions::cpu_naive::CpuNaive;
 use solutions::cpu_tiled::CpuTiled;
 use solutions::{Shape, Solution};
 
+#[path = "support/numpy_server.rs"]
+mod numpy_server;
+use numpy_server::NumpyServer;
+
 /// The cases: the perf preset and one public functional case 1/16 its size.
 fn cases() -> Vec<Case> {
     let perf = Suite::Perf.specs().remove(0);
@@ -131,7 +135,6 @@ const PAIRED_PAUSE: Duration = Duration::from_millis(150);
 
 /// The paired comparison of `cpu-tiled` with NumPy (see the module docs).
 struct Paired {
-    rounds: usize,
     /// NumPy's median call over `cpu-tiled`'s, per round.
     median_ratios: Summary,
     /// NumPy's mean call over `cpu-tiled`'s, per round: both sides exposed alike to whatever the machine did
@@ -140,6 +143,8 @@ struct Paired {
     /// Medians over the rounds of each round's median, in seconds.
     tiled_median: f64,
     numpy_median: f64,
+    /// The relative Frobenius error of the server's scores against the oracle.
+    numpy_rel_frobenius: f64,
 }
 
 /// The NumPy baseline of `case`: the script's own timing, and the paired comparison with `cpu-tiled`. The
@@ -190,7 +195,7 @@ fn paired(script: &Path, path: &Path, case: &Case) -> Result<Paired, String> {
         .prepare(&case.inputs)
         .map_err(|e| format!("{}: {e}", solution.name()))?;
     let mut server = NumpyServer::start(script, path)?;
-    // Per round and side: (median, mean) of its calls.
+    // Per round and side: the summary of its calls.
     let mut tiled_rounds = Vec::with_capacity(PAIRED_ROUNDS);
     let mut numpy_rounds = Vec::with_capacity(PAIRED_ROUNDS);
     for round in 0..PAIRED_ROUNDS {
@@ -209,14 +214,15 @@ fn paired(script: &Path, path: &Path, case: &Case) -> Result<Paired, String> {
             };
             let summary = Summary::of(&times).ok_or("a round without samples")?;
             if side == 0 {
-                tiled_rounds.push((summary.median, summary.mean));
+                tiled_rounds.push(summary);
             } else {
-                numpy_rounds.push((summary.median, summary.mean));
+                numpy_rounds.push(summary);
             }
         }
     }
+    let numpy_rel_frobenius = server.ready["rel_frobenius"].as_f64().unwrap_or(f64::NAN);
     server.finish()?;
-    let ratios = |of: fn(&(f64, f64)) -> f64| {
+    let ratios = |of: fn(&Summary) -> f64| {
         let r: Vec<f64> = numpy_rounds
             .iter()
             .zip(&tiled_rounds)
@@ -224,106 +230,17 @@ fn paired(script: &Path, path: &Path, case: &Case) -> Result<Paired, String> {
             .collect();
         Summary::of(&r).ok_or("no rounds")
     };
-    let median_of = |rounds: &[(f64, f64)]| {
-        let medians: Vec<f64> = rounds.iter().map(|r| r.0).collect();
+    let median_of = |rounds: &[Summary]| {
+        let medians: Vec<f64> = rounds.iter().map(|r| r.median).collect();
         Summary::of(&medians).map(|s| s.median).ok_or("no rounds")
     };
     Ok(Paired {
-        rounds: PAIRED_ROUNDS,
-        median_ratios: ratios(|r| r.0)?,
-        mean_ratios: ratios(|r| r.1)?,
+        median_ratios: ratios(|r| r.median)?,
+        mean_ratios: ratios(|r| r.mean)?,
         tiled_median: median_of(&tiled_rounds)?,
         numpy_median: median_of(&numpy_rounds)?,
+        numpy_rel_frobenius,
     })
-}
-
-/// `tools/numpy_reduced.py --serve`, running.
-struct NumpyServer {
-    child: std::process::Child,
-    input: std::process::ChildStdin,
-    output: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
-}
-
-impl NumpyServer {
-    /// Starts the server on the case at `path` and waits for its ready line; fails unless its scores pass the
-    /// check against the oracle.
-    fn start(script: &Path, path: &Path) -> Result<Self, String> {
-        use std::io::BufRead;
-        use std::process::Stdio;
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(path)
-            .arg("--serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("python3: {e}"))?;
-        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err("python3: no pipes to the server".to_owned());
-        };
-        let mut server = Self {
-            child,
-            input,
-            output: std::io::BufReader::new(output).lines(),
-        };
-        let ready = server.answer()?;
-        if ready["passed"] != serde_json::Value::Bool(true) {
-            return Err(format!(
-                "the server's scores fail the check against the oracle (rel. Frobenius {})",
-                ready["rel_frobenius"]
-            ));
-        }
-        Ok(server)
-    }
-
-    /// The next JSON line from the server.
-    fn answer(&mut self) -> Result<serde_json::Value, String> {
-        let line = self
-            .output
-            .next()
-            .ok_or("the NumPy server ended early (its error is above)")?
-            .map_err(|e| format!("reading from the NumPy server: {e}"))?;
-        serde_json::from_str(&line).map_err(|e| format!("the NumPy server said {line:?}: {e}"))
-    }
-
-    /// Seconds of each of `calls` NumPy calls, made now.
-    fn time(&mut self, calls: usize) -> Result<Vec<f64>, String> {
-        use std::io::Write;
-        writeln!(self.input, "{calls}").map_err(|e| format!("writing to the NumPy server: {e}"))?;
-        let answer = self.answer()?;
-        let times: Option<Vec<f64>> = answer["times"]
-            .as_array()
-            .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect());
-        match times {
-            Some(t) if t.len() == calls => Ok(t),
-            _ => Err(format!(
-                "the NumPy server answered {answer} to a request for {calls} calls"
-            )),
-        }
-    }
-
-    /// Ends the server (an empty line) and checks that it exits cleanly.
-    fn finish(mut self) -> Result<(), String> {
-        use std::io::Write;
-        writeln!(self.input).map_err(|e| format!("writing to the NumPy server: {e}"))?;
-        let status = self
-            .child
-            .wait()
-            .map_err(|e| format!("waiting for the NumPy server: {e}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("the NumPy server exited with {status}"))
-        }
-    }
-}
-
-impl Drop for NumpyServer {
-    fn drop(&mut self) {
-        // After `finish` the child has exited and this does nothing; on an early error it stops the server.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn run_numpy(script: &Path, path: &Path, case: &Case) -> Result<Measured, String> {
@@ -416,10 +333,11 @@ fn print_summary(peak: &CpuPeak, results: &[Measured], paired: Option<&Paired>) 
     );
     if let Some(p) = paired {
         println!(
-            "\npaired with NumPy ({} rounds, each {PAIRED_TILED_CALLS} cpu-tiled calls and {PAIRED_NUMPY_CALLS} NumPy \
-             calls, in alternating order, {} ms apart), NumPy's time over cpu-tiled's:",
-            p.rounds,
-            PAIRED_PAUSE.as_millis()
+            "\npaired with NumPy ({PAIRED_ROUNDS} rounds, each {PAIRED_TILED_CALLS} cpu-tiled calls and \
+             {PAIRED_NUMPY_CALLS} NumPy calls, in alternating order, {} ms apart; the served NumPy scores' rel. \
+             Frobenius error {:.1e}), NumPy's time over cpu-tiled's:",
+            PAIRED_PAUSE.as_millis(),
+            p.numpy_rel_frobenius
         );
         for (what, ratios) in [
             ("of the medians", &p.median_ratios),
