@@ -1,9 +1,8 @@
 //! `cuda-smem`: the reduced form on CUDA cores in f32 (`kernels/cuda_smem.cu`). One small kernel computes
 //! `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` once per solve; the main kernel gives each block of 128 threads 128 keys,
-//! stages expanded codebook values, the keys' sign nibbles and 16-entry sign tables per query and group of 4
-//! dimensions in shared memory (double-buffered, 16 dimensions at a time), and has each thread accumulate 16
-//! queries × 4 keys over half of each chunk's dimensions; the two halves are summed through shared memory at the
-//! end. The main kernel starts when the projection has
+//! stages expanded codebook values and signs (as `±coef·γ`, so one set of accumulators takes both sums) in shared
+//! memory, 32 dimensions at a time, and has each thread accumulate 16 queries × 4 keys over half of each chunk's
+//! dimensions; the two halves are summed through shared memory at the end. The main kernel starts when the projection has
 //! finished: letting it start early (programmatic dependent launch) made the solve slower (`kernels/NOTES.md`).
 
 use cudarc::driver::CudaSlice;
