@@ -260,6 +260,7 @@ __device__ __forceinline__ void expand_step_permute(const u32 (&H)[8], const u32
     }
 }
 
+#if HAVE_WGMMA  // the helpers below use kernels/cuda_warpspec.cu's device-pass-only keep and wgmma_wait
 // Keeps every register set but `skip` alive up to here: a wgmma still in flight may read them.
 template <int NSETS>
 __device__ __forceinline__ void keep_sets_but(u32 (&ah)[NSETS][4], u32 (&al)[NSETS][4], u32 (&as)[NSETS][4],
@@ -275,6 +276,7 @@ __device__ __forceinline__ void finish_tile(float (&acc1)[32], float (&acc2)[32]
     keep(acc1);
     keep(acc2);
 }
+#endif
 
 #define TILES 64
 #define STAGE_BYTES (2 * 64 * 128 + 64)

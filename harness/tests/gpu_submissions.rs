@@ -3,6 +3,8 @@
 //! verdict, reason and exit status its header states. The good one must also pass every timing check with a
 //! time above the device's physical floor.
 //!
+//! Also compiles the CUDA programs under `tools/` (`compile/tools/…`), which need `nvcc` but no device.
+//!
 //! They run under plain `cargo test`. Without a CUDA device or without `nvcc` they are reported as *ignored*,
 //! never as passed, after a visible `skipped: …` line. Trials run one at a time by default (timing needs the
 //! GPU to itself); the fixtures whose verdicts come from the correctness stage may be run in parallel with
@@ -202,6 +204,40 @@ const ALONE: [&str; 4] = [
     "bad/huge_alloc.cu",
 ];
 
+/// The CUDA programs under `tools/`, with the target flags their documentation gives (`-arch=native` replaced by
+/// the H100's `sm_90`, so no device is needed). `nvcc -c` builds each to an object: the check that a documented
+/// `nvcc … tools/X.cu` still compiles after the kernels it includes have changed.
+const TOOLS: [(&str, &[&str]); 2] = [
+    ("tools/gpu_method_probe.cu", &["-O2", "-arch=sm_90"]),
+    (
+        "tools/wgmma_probe.cu",
+        &["-O3", "-gencode", "arch=compute_90a,code=sm_90a"],
+    ),
+];
+
+/// Compiles `file` with `flags` to an object in a fresh directory; the compiler's output on failure.
+fn compile_tool(nvcc: &std::ffi::OsStr, file: &str, flags: &[&str]) -> Result<(), Failed> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let object = dir.path().join("tool.o");
+    let output = std::process::Command::new(nvcc)
+        .args(flags)
+        .args(["-c", "-o"])
+        .arg(&object)
+        .arg(common::in_checkout(file))
+        .output()
+        .map_err(|e| format!("running {}: {e}", nvcc.to_string_lossy()))?;
+    if !output.status.success() || !object.is_file() {
+        return Err(format!(
+            "{file} does not compile ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
 fn main() {
     let mut args = Arguments::from_args();
     if args.test_threads.is_none() {
@@ -224,6 +260,21 @@ fn main() {
     if let Some(line) = &unavailable {
         println!("{line}");
     }
+    let nvcc = nvcc::resolve(CompileOptions::default().nvcc.as_ref());
+    if nvcc.is_none() {
+        println!(
+            "skipped: nvcc not found; the compile checks of tools/*.cu are reported as ignored"
+        );
+    }
+    let tools = TOOLS.into_iter().map(|(file, flags)| {
+        let missing = nvcc.is_none();
+        let nvcc = nvcc.clone();
+        Trial::test(format!("compile/{file}"), move || match &nvcc {
+            Some(nvcc) => compile_tool(nvcc, file, flags),
+            None => Ok(()),
+        })
+        .with_ignored_flag(missing)
+    });
     let trials: Vec<Trial> = fixture_files("cu")
         .into_iter()
         .map(|file| {
@@ -235,6 +286,7 @@ fn main() {
             let name = format!("{kind}/{file}");
             Trial::test(name, move || judge_fixture(&file)).with_ignored_flag(unavailable.is_some())
         })
+        .chain(tools)
         .collect();
     libtest_mimic::run(&args, trials).exit();
 }

@@ -7,14 +7,19 @@ use harness::challenge::suites::Suite;
 use harness::commands::run::CaseRef;
 use harness::verdict::Verdict;
 
-/// `fixtures/submissions/`: beside the sources the tests were built from, else under the working directory
-/// (a test binary copied to another machine and run from a checkout's root).
+/// `fixtures/submissions/`: see [`in_checkout`].
 pub fn fixtures() -> PathBuf {
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/submissions");
-    if built.is_dir() {
+    in_checkout("fixtures/submissions")
+}
+
+/// `path` (relative to the repository's root) beside the sources the tests were built from, else under the
+/// working directory (a test binary copied to another machine and run from a checkout's root).
+pub fn in_checkout(path: &str) -> PathBuf {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
+    if built.exists() {
         built
     } else {
-        PathBuf::from("fixtures/submissions")
+        PathBuf::from(path)
     }
 }
 
