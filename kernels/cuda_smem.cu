@@ -1,6 +1,7 @@
 // cuda-smem: the reduced form on CUDA cores, in f32.
 //
-//   scores[b,s] = sum_d Qp[b,d] * codebook[K_idx[s,d]] + sum_d Qs[b,d] * W[s,d],   W[s,d] = coef * gamma[s] * sign[s,d]
+//   scores[b,s] = sum_d Qp[b,d] * codebook[K_idx[s,d]] + sum_d Qs[b,d] * W[s,d]
+//   W[s,d]      = coef * gamma[s] * sign[s,d]
 //
 // qproj_f32 (kernels/qproj.cu) computes Qp = Q * Pi^T and Qs = Q * S_mat^T once per solve, transposed to
 // [Drows][32] (queries padded to 32 with zeros, Drows = D rounded up to 32, zero rows past D). smem_scores gives

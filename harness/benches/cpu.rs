@@ -195,9 +195,8 @@ fn paired(script: &Path, path: &Path, case: &Case) -> Result<Paired, String> {
         .prepare(&case.inputs)
         .map_err(|e| format!("{}: {e}", solution.name()))?;
     let mut server = NumpyServer::start(script, path)?;
-    // Per round and side: the summary of its calls.
-    let mut tiled_rounds = Vec::with_capacity(PAIRED_ROUNDS);
-    let mut numpy_rounds = Vec::with_capacity(PAIRED_ROUNDS);
+    // Per side (0: cpu-tiled, 1: NumPy) and round: the summary of its calls.
+    let mut rounds: [Vec<Summary>; 2] = Default::default();
     for round in 0..PAIRED_ROUNDS {
         for side in [round % 2, 1 - round % 2] {
             std::thread::sleep(PAIRED_PAUSE);
@@ -212,14 +211,10 @@ fn paired(script: &Path, path: &Path, case: &Case) -> Result<Paired, String> {
             } else {
                 server.time(PAIRED_NUMPY_CALLS)?
             };
-            let summary = Summary::of(&times).ok_or("a round without samples")?;
-            if side == 0 {
-                tiled_rounds.push(summary);
-            } else {
-                numpy_rounds.push(summary);
-            }
+            rounds[side].push(Summary::of(&times).ok_or("a round without samples")?);
         }
     }
+    let [tiled_rounds, numpy_rounds] = rounds;
     let numpy_rel_frobenius = server.ready["rel_frobenius"].as_f64().unwrap_or(f64::NAN);
     server.finish()?;
     let ratios = |of: fn(&Summary) -> f64| {
@@ -343,13 +338,12 @@ fn print_summary(peak: &CpuPeak, results: &[Measured], paired: Option<&Paired>) 
             ("of the medians", &p.median_ratios),
             ("of the means", &p.mean_ratios),
         ] {
-            let ci = ratios.median_ci.unwrap_or(harness::stats::Interval {
-                low: ratios.min,
-                high: ratios.max,
+            let ci = ratios.median_ci.map_or("95% CI unknown".to_owned(), |ci| {
+                format!("95% CI {:.1}–{:.1}×", ci.low, ci.high)
             });
             println!(
-                "  per-round ratio {what:<14} {:>5.1}× (median over rounds; 95% CI {:.1}–{:.1}×, rounds {:.1}–{:.1}×)",
-                ratios.median, ci.low, ci.high, ratios.min, ratios.max
+                "  per-round ratio {what:<14} {:>5.1}× (median over rounds; {ci}, rounds {:.1}–{:.1}×)",
+                ratios.median, ratios.min, ratios.max
             );
         }
         println!(

@@ -243,7 +243,8 @@ fn main() {
     if args.test_threads.is_none() {
         args.test_threads = Some(1);
     }
-    let unavailable = match (nvcc::device_arch(), nvcc::resolve(CompileOptions::default().nvcc.as_ref())) {
+    let nvcc = nvcc::resolve(CompileOptions::default().nvcc.as_ref());
+    let unavailable = match (nvcc::device_arch(), &nvcc) {
         (Err(e), _) => Some(format!(
             "skipped: no CUDA device ({e}); the CUDA submission tests are reported as ignored"
         )),
@@ -260,7 +261,6 @@ fn main() {
     if let Some(line) = &unavailable {
         println!("{line}");
     }
-    let nvcc = nvcc::resolve(CompileOptions::default().nvcc.as_ref());
     if nvcc.is_none() {
         println!(
             "skipped: nvcc not found; the compile checks of tools/*.cu are reported as ignored"

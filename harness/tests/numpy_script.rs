@@ -1,6 +1,7 @@
 //! `tools/numpy_reduced.py`, the NumPy baseline of the cpu bench: its check against the oracle and the
-//! `--serve` protocol, through the client the bench's paired comparison uses. They need `python3` with NumPy; without them every
-//! test is reported as ignored, with a line that says why (CI installs nothing beyond the Rust toolchain).
+//! `--serve` protocol, through the client the bench's paired comparison uses. They need `python3` with NumPy;
+//! without them every test is reported as ignored, with a line that says why (CI installs nothing beyond the Rust
+//! toolchain).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -69,8 +70,9 @@ fn serves_timed_calls() -> Result<(), Failed> {
         return Err(format!("rel. Frobenius error {rel} against the oracle").into());
     }
     for calls in [2usize, 1] {
+        // The client checks the count of times; the times themselves must be real.
         let times = server.time(calls)?;
-        if times.len() != calls || !times.iter().all(|&t| t > 0.0) {
+        if !times.iter().all(|&t| t > 0.0) {
             return Err(format!("asked for {calls} calls, got {times:?}").into());
         }
     }

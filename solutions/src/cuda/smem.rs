@@ -2,8 +2,9 @@
 //! `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` once per solve; the main kernel gives each block of 128 threads 128 keys,
 //! stages expanded codebook values and signs (as `±coef·γ`, so one set of accumulators takes both sums) in shared
 //! memory, 32 dimensions at a time, and has each thread accumulate 16 queries × 4 keys over half of each chunk's
-//! dimensions; the two halves are summed through shared memory at the end. The main kernel starts when the projection has
-//! finished: letting it start early (programmatic dependent launch) made the solve slower (`kernels/NOTES.md`).
+//! dimensions; the two halves are summed through shared memory at the end. The main kernel starts when the
+//! projection has finished: letting it start early (programmatic dependent launch) made the solve slower
+//! (`kernels/NOTES.md`).
 
 use cudarc::driver::CudaSlice;
 
