@@ -1,10 +1,10 @@
 //! `cuda-smem`: the reduced form on CUDA cores in f32 (`kernels/cuda_smem.cu`). One small kernel computes
-//! `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` once per solve; the main kernel gives each block of 128 threads 128 keys,
-//! stages expanded codebook values and signs (as `±coef·γ`, so one set of accumulators takes both sums) in shared
-//! memory, 32 dimensions at a time, and has each thread accumulate 16 queries × 4 keys over half of each chunk's
-//! dimensions; the two halves are summed through shared memory at the end. The main kernel starts when the
-//! projection has finished: letting it start early (programmatic dependent launch) made the solve slower
-//! (`kernels/NOTES.md`).
+//! `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` once per solve; the main kernel gives each block 128 keys and splits its
+//! warps by role: four producer warps expand codebook values and signs (as `±coef·γ`, so one set of accumulators
+//! takes both sums) into a ring of two shared-memory stages, 16 dimensions at a time, while four math warps
+//! multiply, each thread accumulating 16 queries × 4 keys over half of each chunk's dimensions; the two halves are
+//! summed through shared memory at the end. The main kernel starts when the projection has finished: letting it
+//! start early (programmatic dependent launch) made the solve slower (`kernels/NOTES.md`).
 
 use cudarc::driver::CudaSlice;
 
@@ -20,6 +20,11 @@ use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
 const QP_STRIDE: usize = 32;
 /// Keys per block of `smem_scores`.
 const TILE_KEYS: usize = 128;
+/// Threads per block of `smem_scores`: four producer warps and four math warps.
+const THREADS: u32 = 256;
+/// Dynamic shared memory of `smem_scores`: its ring of 2 stages, each (`sizeof(Stage)`) 16 dimensions × 128 keys
+/// of values and signs and 16 × 32 of Qp and Qs (40 KB, so no opt-in is needed on any supported GPU).
+const RING_BYTES: u32 = 2 * (2 * 16 * 128 + 2 * 16 * 32) * 4;
 /// Oldest architecture the variant is built for (NVRTC 12/13 compile for sm_75 and newer).
 const MIN_CC: (i32, i32) = (7, 5);
 
@@ -32,8 +37,8 @@ impl Solution for CudaSmem {
     }
 
     fn description(&self) -> &str {
-        "reduced form in f32 on CUDA cores: Qp, Qs once, then 128-key tiles expanded in shared memory, \
-         16×4 outputs per thread"
+        "reduced form in f32 on CUDA cores: Qp, Qs once, then 128-key tiles that producer warps expand into a \
+         shared-memory ring while math warps take 16×4 outputs per thread"
     }
 
     fn backend(&self) -> Backend {
@@ -150,8 +155,8 @@ impl Solve for SmemSolve {
                 stream,
                 Launch {
                     grid: (shape.s.div_ceil(TILE_KEYS) as u32, 1),
-                    block: TILE_KEYS as u32,
-                    smem: 0,
+                    block: THREADS,
+                    smem: RING_BYTES,
                     // Stream order: after qproj_f32 (an early start by programmatic dependent launch was slower).
                     pdl: false,
                 },
