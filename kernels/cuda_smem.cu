@@ -218,8 +218,9 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) smem_scores(
         stage_sync<true>(st);
         const Stage& sg = ring[st];
         if (active) {
-            // The next dimension's 10 shared loads are written before this dimension's 128 FFMA (the loop is
-            // unrolled; the compiler spreads the loads among the FFMA).
+            // The next dimension's 10 shared loads are written before this dimension's 128 FFMA. The compiler
+            // spreads them among the FFMA either way, but not alike: with each dimension's loads at the top of
+            // its own step the solve was 0.5-0.7 us slower (kernels/NOTES.md).
             float4 qn[8], vn, wn;
             load_operands(sg, kh, b0, lane, qn, vn, wn);
 #pragma unroll

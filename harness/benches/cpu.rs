@@ -258,12 +258,7 @@ fn run_numpy(script: &Path, path: &Path, case: &Case) -> Result<Measured, String
             stderr.lines().last().unwrap_or("no output")
         )
     })?;
-    if json["passed"] != serde_json::Value::Bool(true) {
-        return Err(format!(
-            "its scores fail the check against the oracle (rel. Frobenius {})",
-            json["rel_frobenius"]
-        ));
-    }
+    numpy_server::check_passed(&json)?;
     let median = json["median_s"]
         .as_f64()
         .ok_or_else(|| format!("no median_s in its output: {stdout}"))?;

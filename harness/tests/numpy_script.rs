@@ -60,7 +60,8 @@ fn case_file(dir: &Path, wrong: f64) -> PathBuf {
 fn serves_timed_calls() -> Result<(), Failed> {
     let dir = tempfile::tempdir()?;
     let mut server = NumpyServer::start(&script(), &case_file(dir.path(), 0.0))?;
-    if server.ready["ready"] != true || server.ready["passed"] != true {
+    // The client has refused a ready line whose check failed.
+    if server.ready["ready"] != true {
         return Err(format!("ready line {}", server.ready).into());
     }
     let rel = server.ready["rel_frobenius"]

@@ -36,12 +36,7 @@ impl NumpyServer {
             ready: serde_json::Value::Null,
         };
         server.ready = server.answer()?;
-        if server.ready["passed"] != serde_json::Value::Bool(true) {
-            return Err(format!(
-                "the server's scores fail the check against the oracle (rel. Frobenius {})",
-                server.ready["rel_frobenius"]
-            ));
-        }
+        check_passed(&server.ready)?;
         Ok(server)
     }
 
@@ -82,6 +77,19 @@ impl NumpyServer {
         } else {
             Err(format!("the NumPy server exited with {status}"))
         }
+    }
+}
+
+/// Whether the script's output (its `--json` object or its ready line) says that its scores passed the check
+/// against the oracle scores stored in the case.
+pub fn check_passed(output: &serde_json::Value) -> Result<(), String> {
+    if output["passed"] == serde_json::Value::Bool(true) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the NumPy scores fail the check against the oracle (rel. Frobenius {})",
+            output["rel_frobenius"]
+        ))
     }
 }
 
