@@ -398,5 +398,65 @@ fn main() {
             peak
         };
         print_summary(&best, &results, paired.as_ref());
+        if let Some(m) = results
+            .iter()
+            .find(|m| m.case == "perf" && m.solution == "cpu-tiled")
+        {
+            print_parts(m);
+        }
     }
+}
+
+/// `cpu-tiled`'s decoding and kernel timed alone (operands in the L1 cache, one thread) against the FMA peak of
+/// one thread, and the solve they would make: how much of a solve's distance from the peak is the kernel's own,
+/// and how much is decoding, memory traffic and the machine.
+fn print_parts(solve: &Measured) {
+    let Some(probe) = solutions::cpu_tiled::probe(solve.shape, Duration::from_millis(400)) else {
+        println!("\ncpu-tiled's parts alone: not measured (this CPU lacks AVX-512F/BW)");
+        return;
+    };
+    let (peak, simd) = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(|| cpu_peak::fma_peak(Duration::from_millis(60), 3)),
+        Err(e) => {
+            println!("\ncpu-tiled's parts alone: no one-thread pool for the FMA peak: {e}");
+            return;
+        }
+    };
+    // Vector instructions per second at the peak: 16 lanes × 2 flops each.
+    let rate = |instructions: usize| {
+        instructions as f64 / probe.kernel_seconds / (peak * 1e9 / 32.0) * 100.0
+    };
+    let all = probe.fmas + 2 * probe.lookups;
+    let threads = rayon::current_num_threads();
+    let model = probe.model_seconds(threads);
+    println!(
+        "\ncpu-tiled's parts alone (operands in L1, one thread; one-thread FMA peak {peak:.1} GFLOP/s, {simd}):"
+    );
+    println!(
+        "  kernel, {} queries × {} keys × {} dimensions: {:.3} µs a call; its {} FMAs at {:.0}% of the peak, \
+         or {all} instructions with its {} lookups and their adds at {:.0}% of the peak's rate where they share \
+         the FMA pipes (Intel cores: vpermps on port 5, one of the two FMA ports)",
+        probe.queries,
+        probe.tile,
+        probe.shape.d,
+        probe.kernel_seconds * 1e6,
+        probe.fmas,
+        rate(probe.fmas),
+        probe.lookups,
+        rate(all)
+    );
+    println!(
+        "  decoding one tile: {:.3} µs, {:.0}% of the tile's {} kernel calls",
+        probe.decode_seconds * 1e6,
+        100.0 * probe.decode_seconds / (probe.blocks() as f64 * probe.kernel_seconds),
+        probe.blocks()
+    );
+    println!(
+        "  a {} solve built from them ({} tiles over {threads} threads): {:.3} ms; measured above {:.3} ms ({:.2}×)",
+        solve.case,
+        probe.tiles(),
+        model * 1e3,
+        solve.median * 1e3,
+        solve.median / model
+    );
 }

@@ -26,10 +26,11 @@
 //! exactly one group of 4 positions.
 
 use std::arch::x86_64::*;
+use std::time::Instant;
 
 use super::aligned::Aligned;
 use super::project::{GROUP, Projection, QueryBlock, TABLE};
-use crate::problem::Inputs;
+use crate::problem::{InputParts, Inputs, Shape};
 
 /// 16-key vectors per tile.
 pub(crate) const KV: usize = 3;
@@ -481,6 +482,64 @@ fn fma_position<const N: usize>(acc: &mut [[__m512; KV]; N], row: &[f32; TILE], 
             *acc = _mm512_fmadd_ps(q, *v, *acc);
         }
     }
+}
+
+/// Times this path's parts alone, each on operands that stay in the L1 cache (arbitrary valid values): the
+/// decoding of one tile of `shape.d` dimensions and codebook size `shape.c` for `calls` tiles, then [`QB`]
+/// queries × one tile in [`kernel`] for `8·calls` calls. Returns seconds per tile decoded and per kernel call.
+/// See [`super::probe`].
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(crate) fn time_parts(shape: Shape, calls: usize) -> (f64, f64) {
+    let (d, c) = (shape.d, shape.c);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut pi = vec![0.0; d * d];
+    for i in 0..d {
+        pi[i * d + i] = 1.0;
+    }
+    let parts = InputParts {
+        shape: Shape::new(QB, TILE, d, c),
+        q: vec![0.5; QB * d],
+        k_idx: (0..TILE * d).map(|_| (next() % c as u64) as u8).collect(),
+        qjl_signs: (0..TILE * d)
+            .map(|_| if next() & 1 == 0 { 1 } else { -1 })
+            .collect(),
+        gamma: vec![1.0; TILE],
+        pi,
+        s_mat: vec![0.25; d * d],
+        codebook: (0..c).map(|i| i as f32 / c as f32 - 0.5).collect(),
+    };
+    let inputs = Inputs::new(parts).expect("the probe's inputs are valid");
+    let mut proj = Projection::new(QB, QB, d, true);
+    proj.compute(&inputs);
+    let blk = proj.blocks().next().expect("one block of queries");
+    let mut scratch = Scratch::new(d);
+    let codebook = proj.codebook();
+    let start = Instant::now();
+    for _ in 0..calls {
+        let inputs = std::hint::black_box(&inputs);
+        match c {
+            0..=16 => decode::<TABLE16>(inputs, codebook, 0, TILE, &mut scratch),
+            17..=32 => decode::<TABLE32>(inputs, codebook, 0, TILE, &mut scratch),
+            _ => decode::<GATHER>(inputs, codebook, 0, TILE, &mut scratch),
+        }
+    }
+    let decode_seconds = start.elapsed().as_secs_f64() / calls.max(1) as f64;
+    let mut out = vec![0.0f32; QB * TILE];
+    let mut rows: Vec<&mut [f32]> = out.chunks_mut(TILE).collect();
+    let kernel_calls = 8 * calls.max(1);
+    let start = Instant::now();
+    for _ in 0..kernel_calls {
+        kernel::<QB>(std::hint::black_box(&scratch), &blk, &mut rows, 0, TILE);
+    }
+    let kernel_seconds = start.elapsed().as_secs_f64() / kernel_calls as f64;
+    std::hint::black_box(&out);
+    (decode_seconds, kernel_seconds)
 }
 
 #[cfg(test)]

@@ -389,5 +389,89 @@ impl Prepared for TiledPrepared<'_> {
     }
 }
 
+/// The parts of `cpu-tiled`'s AVX-512 path timed alone, each on operands that stay in the L1 cache, on one
+/// thread: what a solve would cost if decoding and the kernel ran as fast in place, for the CPU bench's account
+/// of where a solve's time goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PartsProbe {
+    /// The shape probed.
+    pub shape: Shape,
+    /// Seconds to decode one tile (indices to codebook values, signs to 4-bit numbers).
+    pub decode_seconds: f64,
+    /// Seconds per kernel call: `queries` queries against one tile, over every dimension.
+    pub kernel_seconds: f64,
+    /// Keys per tile.
+    pub tile: usize,
+    /// Queries per kernel call (the kernel's block height).
+    pub queries: usize,
+    /// 16-lane FMAs per kernel call (the codebook term: one per query, dimension and 16 keys).
+    pub fmas: usize,
+    /// 16-lane table lookups per kernel call (the QJL term: one per query, group of 4 dimensions and 16 keys),
+    /// each followed by one add.
+    pub lookups: usize,
+}
+
+impl PartsProbe {
+    /// Tiles in a solve of the shape.
+    pub fn tiles(&self) -> usize {
+        self.shape.s.div_ceil(self.tile)
+    }
+
+    /// Kernel calls per tile (blocks of queries; a last, smaller block counts as a whole one).
+    pub fn blocks(&self) -> usize {
+        self.shape.b.div_ceil(self.queries)
+    }
+
+    /// Seconds a solve would take on `threads` threads if every part ran as fast as alone and the tiles split
+    /// evenly: `tiles · (decode + blocks · kernel) / threads`. The projection and the memory traffic are left out.
+    pub fn model_seconds(&self, threads: usize) -> f64 {
+        self.tiles() as f64 * (self.decode_seconds + self.blocks() as f64 * self.kernel_seconds)
+            / threads.max(1) as f64
+    }
+}
+
+/// Times the AVX-512 path's decoding and kernel alone at `shape`'s D and C for about `span` in all (the best of 3
+/// runs of each); `None` where this CPU lacks AVX-512F/BW.
+#[doc(hidden)]
+pub fn probe(shape: Shape, span: std::time::Duration) -> Option<PartsProbe> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        Detected::new(Isa::Avx512)?;
+        // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
+        let time = |calls: usize| unsafe { avx512::time_parts(shape, calls) };
+        // Calibrate so that each of the 3 runs lasts about a quarter of `span`.
+        let mut calls = 4;
+        loop {
+            let (decode, kernel) = time(calls);
+            if (decode + 8.0 * kernel) * calls as f64 >= span.as_secs_f64() / 8.0
+                || calls >= 1 << 24
+            {
+                break;
+            }
+            calls *= 2;
+        }
+        let (decode_seconds, kernel_seconds) = (0..3)
+            .map(|_| time(calls * 2))
+            .fold((f64::INFINITY, f64::INFINITY), |(d, k), (dd, kk)| {
+                (d.min(dd), k.min(kk))
+            });
+        let vectors = avx512::TILE / 16;
+        Some(PartsProbe {
+            shape,
+            decode_seconds,
+            kernel_seconds,
+            tile: avx512::TILE,
+            queries: avx512::QB,
+            fmas: avx512::QB * vectors * shape.d,
+            lookups: avx512::QB * vectors * shape.d.div_ceil(project::GROUP),
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (shape, span);
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests;

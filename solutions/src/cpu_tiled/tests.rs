@@ -304,3 +304,42 @@ path_proptest!(avx512_matches_reference_on_any_shape, Isa::Avx512);
 path_proptest!(avx2_matches_reference_on_any_shape, Isa::Avx2);
 path_proptest!(neon_matches_reference_on_any_shape, Isa::Neon);
 path_proptest!(scalar_matches_reference_on_any_shape, Isa::Scalar);
+
+/// The parts probe runs every lookup mode (C ≤ 16, ≤ 32, and the gather) on odd and even D, counts the kernel's
+/// instructions from the shape, and builds its model of a solve from its parts; it is `None` exactly where the
+/// AVX-512 path cannot run.
+#[test]
+fn parts_probe_counts_and_models() {
+    let span = std::time::Duration::from_millis(2);
+    for (d, c) in [(1, 2), (50, 16), (128, 32), (256, 256)] {
+        let shape = Shape::new(30, 1000, d, c);
+        let Some(p) = probe(shape, span) else {
+            assert!(
+                !Isa::Avx512.is_supported(),
+                "no probe on a CPU with AVX-512"
+            );
+            println!("skipped: this CPU lacks AVX-512F/BW");
+            return;
+        };
+        assert_eq!(p.shape, shape);
+        assert!(
+            p.decode_seconds > 0.0 && p.decode_seconds.is_finite(),
+            "{p:?}"
+        );
+        assert!(
+            p.kernel_seconds > 0.0 && p.kernel_seconds.is_finite(),
+            "{p:?}"
+        );
+        let vectors = p.tile / 16;
+        assert_eq!(p.fmas, p.queries * vectors * d, "{p:?}");
+        assert_eq!(p.lookups, p.queries * vectors * d.div_ceil(4), "{p:?}");
+        assert_eq!(p.tiles(), 1000usize.div_ceil(p.tile));
+        assert_eq!(p.blocks(), 30usize.div_ceil(p.queries));
+        let one = p.tiles() as f64 * (p.decode_seconds + p.blocks() as f64 * p.kernel_seconds);
+        assert!((p.model_seconds(1) - one).abs() <= 1e-12 * one, "{p:?}");
+        assert!(
+            (p.model_seconds(4) - one / 4.0).abs() <= 1e-12 * one,
+            "{p:?}"
+        );
+    }
+}
