@@ -21,6 +21,10 @@
 //!
 //! The FMA peak is measured before and after the benchmarks, and the higher of the two is used.
 //!
+//! Last, `cpu-tiled`'s kernel and its decoding of a tile are timed alone, each on operands that stay in the L1
+//! cache, on one thread, against the one-thread FMA peak, and the perf solve they would make is set beside the
+//! measured one: the gap is what running them in place costs (memory traffic, threads, the machine).
+//!
 //! Times are warm: one input set, called back to back, so its 12.9 MB stay in the last-level cache between
 //! calls. The median is criterion's (the median over samples of each sample's time per call), recomputed from
 //! the samples criterion takes, so the summary and criterion's report agree.
