@@ -80,14 +80,9 @@ pub(crate) fn solve_chunk(
     scratch: &mut Scratch,
 ) {
     let n = rows.first().map_or(0, |r| r.len());
-    let c = inputs.shape().c;
     for col in (0..n).step_by(TILE) {
         let nk = TILE.min(n - col);
-        match c {
-            0..=16 => decode::<TABLE16>(inputs, proj.codebook(), s0 + col, nk, scratch),
-            17..=32 => decode::<TABLE32>(inputs, proj.codebook(), s0 + col, nk, scratch),
-            _ => decode::<GATHER>(inputs, proj.codebook(), s0 + col, nk, scratch),
-        }
+        decode_tile(inputs, proj.codebook(), s0 + col, nk, scratch);
         let blocks = proj.blocks().len();
         for (i, blk) in proj.blocks().enumerate() {
             // The next tile's keys arrive while this one is computed.
@@ -112,6 +107,16 @@ pub(crate) fn solve_chunk(
                 _ => kernel::<QB>(scratch, &blk, out, col, nk),
             }
         }
+    }
+}
+
+/// Decodes keys `s0 .. s0 + nk` (`1 ≤ nk ≤ TILE`) into `scratch` with the lookup mode the case's C needs.
+#[target_feature(enable = "avx512f,avx512bw")]
+fn decode_tile(inputs: &Inputs, codebook: &[f32], s0: usize, nk: usize, scratch: &mut Scratch) {
+    match inputs.shape().c {
+        0..=16 => decode::<TABLE16>(inputs, codebook, s0, nk, scratch),
+        17..=32 => decode::<TABLE32>(inputs, codebook, s0, nk, scratch),
+        _ => decode::<GATHER>(inputs, codebook, s0, nk, scratch),
     }
 }
 
@@ -484,62 +489,80 @@ fn fma_position<const N: usize>(acc: &mut [[__m512; KV]; N], row: &[f32; TILE], 
     }
 }
 
-/// Times this path's parts alone, each on operands that stay in the L1 cache (arbitrary valid values): the
-/// decoding of one tile of `shape.d` dimensions and codebook size `shape.c` for `calls` tiles, then [`QB`]
-/// queries × one tile in [`kernel`] for `8·calls` calls. Returns seconds per tile decoded and per kernel call.
-/// See [`super::probe`].
-#[target_feature(enable = "avx512f,avx512bw")]
-pub(crate) fn time_parts(shape: Shape, calls: usize) -> (f64, f64) {
-    let (d, c) = (shape.d, shape.c);
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let mut pi = vec![0.0; d * d];
-    for i in 0..d {
-        pi[i * d + i] = 1.0;
-    }
-    let parts = InputParts {
-        shape: Shape::new(QB, TILE, d, c),
-        q: vec![0.5; QB * d],
-        k_idx: (0..TILE * d).map(|_| (next() % c as u64) as u8).collect(),
-        qjl_signs: (0..TILE * d)
-            .map(|_| if next() & 1 == 0 { 1 } else { -1 })
-            .collect(),
-        gamma: vec![1.0; TILE],
-        pi,
-        s_mat: vec![0.25; d * d],
-        codebook: (0..c).map(|i| i as f32 / c as f32 - 0.5).collect(),
-    };
-    let inputs = Inputs::new(parts).expect("the probe's inputs are valid");
-    let mut proj = Projection::new(QB, QB, d, true);
-    proj.compute(&inputs);
-    let blk = proj.blocks().next().expect("one block of queries");
-    let mut scratch = Scratch::new(d);
-    let codebook = proj.codebook();
-    let start = Instant::now();
-    for _ in 0..calls {
-        let inputs = std::hint::black_box(&inputs);
-        match c {
-            0..=16 => decode::<TABLE16>(inputs, codebook, 0, TILE, &mut scratch),
-            17..=32 => decode::<TABLE32>(inputs, codebook, 0, TILE, &mut scratch),
-            _ => decode::<GATHER>(inputs, codebook, 0, TILE, &mut scratch),
+/// Times this path's parts alone, each on operands that stay in the L1 cache: the decoding of one tile, and
+/// [`QB`] queries × one tile in [`kernel`]. See [`super::probe`].
+pub(crate) struct PartsTimer {
+    /// One tile of keys (and [`QB`] queries) at the probed D and C; arbitrary valid values.
+    inputs: Inputs,
+    proj: Projection,
+    scratch: Scratch,
+    /// `[QB][TILE]` scores.
+    out: Vec<f32>,
+}
+
+impl PartsTimer {
+    /// The operands for dimension `d` and codebook size `c` (a valid shape's).
+    pub(crate) fn new(d: usize, c: usize) -> Self {
+        let shape = Shape::new(QB, TILE, d, c);
+        let pi = (0..d * d)
+            .map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let inputs = Inputs::new(InputParts {
+            shape,
+            q: vec![0.5; QB * d],
+            k_idx: (0..TILE * d).map(|i| (i * 7 % c) as u8).collect(),
+            qjl_signs: (0..TILE * d)
+                .map(|i| if i % 3 == 0 { 1 } else { -1 })
+                .collect(),
+            gamma: vec![1.0; TILE],
+            pi,
+            s_mat: vec![0.25; d * d],
+            codebook: (0..c).map(|i| i as f32 / c as f32 - 0.5).collect(),
+        })
+        .expect("the probe's inputs are valid");
+        let mut proj = Projection::new(QB, QB, d, true);
+        proj.compute(&inputs);
+        Self {
+            inputs,
+            proj,
+            scratch: Scratch::new(d),
+            out: vec![0.0; QB * TILE],
         }
     }
-    let decode_seconds = start.elapsed().as_secs_f64() / calls.max(1) as f64;
-    let mut out = vec![0.0f32; QB * TILE];
-    let mut rows: Vec<&mut [f32]> = out.chunks_mut(TILE).collect();
-    let kernel_calls = 8 * calls.max(1);
-    let start = Instant::now();
-    for _ in 0..kernel_calls {
-        kernel::<QB>(std::hint::black_box(&scratch), &blk, &mut rows, 0, TILE);
+
+    /// Decodes the tile `calls` times, then runs the kernel `8·calls` times; seconds per tile decoded and per
+    /// kernel call.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(crate) fn time(&mut self, calls: usize) -> (f64, f64) {
+        let calls = calls.max(1);
+        let start = Instant::now();
+        for _ in 0..calls {
+            decode_tile(
+                std::hint::black_box(&self.inputs),
+                self.proj.codebook(),
+                0,
+                TILE,
+                &mut self.scratch,
+            );
+        }
+        let decode_seconds = start.elapsed().as_secs_f64() / calls as f64;
+        let blk = self.proj.blocks().next().expect("one block of queries");
+        let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
+        let kernel_calls = 8 * calls;
+        let start = Instant::now();
+        for _ in 0..kernel_calls {
+            kernel::<QB>(
+                std::hint::black_box(&self.scratch),
+                &blk,
+                &mut rows,
+                0,
+                TILE,
+            );
+        }
+        let kernel_seconds = start.elapsed().as_secs_f64() / kernel_calls as f64;
+        std::hint::black_box(&rows);
+        (decode_seconds, kernel_seconds)
     }
-    let kernel_seconds = start.elapsed().as_secs_f64() / kernel_calls as f64;
-    std::hint::black_box(&out);
-    (decode_seconds, kernel_seconds)
 }
 
 #[cfg(test)]

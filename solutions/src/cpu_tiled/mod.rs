@@ -437,8 +437,9 @@ pub fn probe(shape: Shape, span: std::time::Duration) -> Option<PartsProbe> {
     #[cfg(target_arch = "x86_64")]
     {
         Detected::new(Isa::Avx512)?;
+        let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
         // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
-        let time = |calls: usize| unsafe { avx512::time_parts(shape, calls) };
+        let mut time = |calls: usize| unsafe { timer.time(calls) };
         // Calibrate so that each of the 3 runs lasts about a quarter of `span`.
         let mut calls = 4;
         loop {

@@ -22,9 +22,14 @@ const QP_STRIDE: usize = 32;
 const TILE_KEYS: usize = 128;
 /// Threads per block of `smem_scores`: four producer warps and four math warps.
 const THREADS: u32 = 256;
-/// Dynamic shared memory of `smem_scores`: its ring of 2 stages, each (`sizeof(Stage)`) 16 dimensions × 128 keys
-/// of values and signs and 16 × 32 of Qp and Qs (40 KB, so no opt-in is needed on any supported GPU).
-const RING_BYTES: u32 = 2 * (2 * 16 * 128 + 2 * 16 * 32) * 4;
+/// Dimensions per stage of the ring (`CHUNK_D` in the kernel).
+const CHUNK_D: usize = 16;
+/// Stages in the ring (`STAGES` in the kernel).
+const STAGES: usize = 2;
+/// Dynamic shared memory of `smem_scores`: its ring of [`STAGES`] stages, each (`sizeof(Stage)`) [`CHUNK_D`]
+/// dimensions × [`TILE_KEYS`] keys of values and signs and [`CHUNK_D`] × [`QP_STRIDE`] of Qp and Qs, in f32
+/// (40 KB, so no opt-in is needed on any supported GPU).
+const RING_BYTES: u32 = (STAGES * (2 * CHUNK_D * TILE_KEYS + 2 * CHUNK_D * QP_STRIDE) * 4) as u32;
 /// Oldest architecture the variant is built for (NVRTC 12/13 compile for sm_75 and newer).
 const MIN_CC: (i32, i32) = (7, 5);
 
