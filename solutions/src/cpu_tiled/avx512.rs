@@ -501,6 +501,9 @@ pub(crate) struct PartsTimer {
 }
 
 impl PartsTimer {
+    /// Kernel calls timed per tile decoded (as many as a tile gets at B = 32).
+    pub(crate) const KERNEL_CALLS: usize = 8;
+
     /// The operands for dimension `d` and codebook size `c` (a valid shape's).
     pub(crate) fn new(d: usize, c: usize) -> Self {
         let shape = Shape::new(QB, TILE, d, c);
@@ -530,8 +533,8 @@ impl PartsTimer {
         }
     }
 
-    /// Decodes the tile `calls` times, then runs the kernel `8·calls` times; seconds per tile decoded and per
-    /// kernel call.
+    /// Decodes the tile `calls` times, then runs the kernel `KERNEL_CALLS · calls` times; seconds per tile decoded
+    /// and per kernel call.
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(crate) fn time(&mut self, calls: usize) -> (f64, f64) {
         let calls = calls.max(1);
@@ -548,7 +551,7 @@ impl PartsTimer {
         let decode_seconds = start.elapsed().as_secs_f64() / calls as f64;
         let blk = self.proj.blocks().next().expect("one block of queries");
         let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
-        let kernel_calls = 8 * calls;
+        let kernel_calls = Self::KERNEL_CALLS * calls;
         let start = Instant::now();
         for _ in 0..kernel_calls {
             kernel::<QB>(

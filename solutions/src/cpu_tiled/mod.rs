@@ -440,11 +440,12 @@ pub fn probe(shape: Shape, span: std::time::Duration) -> Option<PartsProbe> {
         let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
         // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
         let mut time = |calls: usize| unsafe { timer.time(calls) };
-        // Calibrate so that each of the 3 runs lasts about a quarter of `span`.
+        // Calibrate so that each of the 3 runs (of twice the calls) lasts about a quarter of `span`.
+        let kernel_calls = avx512::PartsTimer::KERNEL_CALLS as f64;
         let mut calls = 4;
         loop {
             let (decode, kernel) = time(calls);
-            if (decode + 8.0 * kernel) * calls as f64 >= span.as_secs_f64() / 8.0
+            if (decode + kernel_calls * kernel) * calls as f64 >= span.as_secs_f64() / 8.0
                 || calls >= 1 << 24
             {
                 break;

@@ -305,8 +305,9 @@ path_proptest!(avx2_matches_reference_on_any_shape, Isa::Avx2);
 path_proptest!(neon_matches_reference_on_any_shape, Isa::Neon);
 path_proptest!(scalar_matches_reference_on_any_shape, Isa::Scalar);
 
-/// The parts probe runs every lookup mode (C ≤ 16, ≤ 32, and the gather) on odd and even D, counts the kernel's
-/// instructions from the shape, and builds its model of a solve from its parts; it is `None` exactly where the
+/// The parts probe runs every lookup mode (C ≤ 16, ≤ 32, and the gather) on odd and even D, reports the kernel's
+/// instruction counts for each (checked against counts worked out by hand), and builds its model of a solve from
+/// its parts; it is `None` exactly where the
 /// AVX-512 path cannot run.
 #[test]
 fn parts_probe_counts_and_models() {
@@ -316,7 +317,15 @@ fn parts_probe_counts_and_models() {
         println!("skipped: this CPU lacks AVX-512F/BW; only the probe's refusal was checked");
         return;
     }
-    for (d, c) in [(1, 2), (50, 16), (128, 32), (256, 256)] {
+    // (D, C, 16-lane FMAs and lookups per call of 4 queries × 48 keys): one FMA per query, dimension and 16 keys;
+    // one lookup per query, group of 4 dimensions and 16 keys. S = 1000 gives 21 tiles of 48 keys, B = 30 gives 8
+    // blocks of 4 queries.
+    for (d, c, fmas, lookups) in [
+        (1, 2, 12, 12),
+        (50, 16, 600, 156),
+        (128, 32, 1536, 384),
+        (256, 256, 3072, 768),
+    ] {
         let shape = Shape::new(30, 1000, d, c);
         let p = probe(shape, span).expect("a probe on a CPU with AVX-512F/BW");
         assert_eq!(p.shape, shape);
@@ -328,12 +337,10 @@ fn parts_probe_counts_and_models() {
             p.kernel_seconds > 0.0 && p.kernel_seconds.is_finite(),
             "{p:?}"
         );
-        let vectors = p.tile / 16;
-        assert_eq!(p.fmas, p.queries * vectors * d, "{p:?}");
-        assert_eq!(p.lookups, p.queries * vectors * d.div_ceil(4), "{p:?}");
-        assert_eq!(p.tiles(), 1000usize.div_ceil(p.tile));
-        assert_eq!(p.blocks(), 30usize.div_ceil(p.queries));
-        let one = p.tiles() as f64 * (p.decode_seconds + p.blocks() as f64 * p.kernel_seconds);
+        assert_eq!((p.tile, p.queries), (48, 4), "{p:?}");
+        assert_eq!((p.fmas, p.lookups), (fmas, lookups), "{p:?}");
+        assert_eq!((p.tiles(), p.blocks()), (21, 8), "{p:?}");
+        let one = 21.0 * (p.decode_seconds + 8.0 * p.kernel_seconds);
         assert!((p.model_seconds(1) - one).abs() <= 1e-12 * one, "{p:?}");
         assert!(
             (p.model_seconds(4) - one / 4.0).abs() <= 1e-12 * one,
