@@ -1,22 +1,34 @@
 // Kernels of the judge's GPU timer (harness/src/gpu): the stream hold and the L2 flush by reads.
 // Compiled at run time with NVRTC; no headers.
 
-// Holds the stream until the host writes a non-zero value to *release (mapped, pinned host memory), so that
-// every launch of the measured call is queued before the GPU reaches the start event. Gives up after
-// timeout_ns (then *timed_out = 1 and the sample is discarded by the host). One block, one polling thread.
-extern "C" __global__ void judge_hold(const volatile unsigned int* release, unsigned long long timeout_ns,
-                                      volatile unsigned int* timed_out) {
-    if (threadIdx.x != 0) return;
-    unsigned long long start, now;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
-    while (*release == 0u) {
-        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
-        if (now - start > timeout_ns) {
-            *timed_out = 1u;
-            return;
+// Holds the stream, and the whole device, until the host writes a non-zero value to *release (mapped, pinned
+// host memory), so that every launch of the measured call is queued before the GPU reaches the start event.
+// Launched with enough blocks of enough threads to take every thread slot of every multiprocessor (the host
+// sizes the grid; at most 32 registers a thread keeps two blocks of 1024 on one multiprocessor), so that no
+// kernel of any other stream can start while it waits either: work that a solve starts on a stream of its own
+// (one that does not wait for this one) and waits for before returning would otherwise run before the start
+// event, unseen by the timer. Block 0's first thread polls the host flag and passes the release on through
+// *gate (device memory, set to this hold's generation); the other blocks' first threads poll *gate; every other
+// thread waits, resident, at the barrier. Gives up after timeout_ns (then *timed_out = 1 and the sample is
+// discarded by the host, or the worker reports the call as unheld).
+extern "C" __global__ void __launch_bounds__(1024, 2)
+    judge_hold(const volatile unsigned int* release, unsigned long long timeout_ns, volatile unsigned int* timed_out,
+               volatile unsigned int* gate, unsigned int generation) {
+    if (threadIdx.x == 0) {
+        unsigned long long start, now;
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+        for (;;) {
+            if (blockIdx.x == 0 ? *release != 0u : *gate == generation) break;
+            asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+            if (now - start > timeout_ns) {
+                *timed_out = 1u;
+                break;
+            }
+            __nanosleep(500);
         }
-        __nanosleep(500);
+        if (blockIdx.x == 0) *gate = generation;
     }
+    __syncthreads();
 }
 
 // Reads n16 16-byte words of buf, so that the L2 holds (clean) lines of buf and nothing else. Reads leave no

@@ -16,7 +16,7 @@ use harness::bench::{BenchPlan, execute};
 use harness::challenge::oracle;
 use harness::challenge::suites::{Case, Suite};
 use harness::check::{Tolerance, check};
-use harness::gpu::{CudaTiming, GpuOptions, GpuSampler, Regime, measure_copy};
+use harness::gpu::{CudaTiming, EmptyKernel, GpuOptions, GpuSampler, Hold, Regime, measure_copy};
 use harness::results::{CacheRegime, Mode, ResultsFile, SpeedOfLight};
 use harness::timing::{SamplingPlan, collect};
 use harness::verdict::Verdict;
@@ -179,6 +179,43 @@ fn copy_timing() -> Result<(), Failed> {
             2.0 * bytes as f64 / cold / 1e12
         )
         .into());
+    }
+    Ok(())
+}
+
+/// While the stream hold waits, a kernel of one warp on another stream, one that does not wait for the held
+/// stream, cannot start (the hold has taken every thread slot), so work a solve starts on a stream of its own
+/// cannot run before the start event; once the hold is released, it runs.
+fn hold_fills_the_device() -> Result<(), Failed> {
+    let gpu = solutions::cuda::gpu().map_err(|e| e.to_string())?;
+    let hold = Hold::new(gpu).map_err(|e| e.to_string())?;
+    let noop = EmptyKernel::new().map_err(|e| e.to_string())?;
+    let side = gpu.context().new_stream().map_err(|e| e.to_string())?;
+    let done = gpu.context().new_event(None).map_err(|e| e.to_string())?;
+    let (blocks, threads) = hold.shape();
+    hold.enqueue(gpu.stream()).map_err(|e| e.to_string())?;
+    noop.enqueue(&side).map_err(|e| e.to_string())?;
+    done.record(&side).map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(10));
+    let ran_during_hold = done.is_complete();
+    hold.release();
+    gpu.synchronize_device("the end of the hold test")
+        .map_err(|e| e.to_string())?;
+    println!(
+        "    hold of {blocks} blocks × {threads} threads; the other stream's kernel ran during it: \
+         {ran_during_hold}"
+    );
+    if ran_during_hold {
+        return Err(format!(
+            "a kernel on another stream ran while the hold ({blocks} blocks × {threads} threads) waited"
+        )
+        .into());
+    }
+    if hold.timed_out() {
+        return Err("the hold gave up before it was released".into());
+    }
+    if !done.is_complete() {
+        return Err("the other stream's kernel did not run after the release".into());
     }
     Ok(())
 }
@@ -433,6 +470,10 @@ fn main() {
         );
     }
     trials.push(Trial::test("timing/device-copy", copy_timing).with_ignored_flag(!gpu_ok));
+    trials.push(
+        Trial::test("timing/hold-fills-the-device", hold_fills_the_device)
+            .with_ignored_flag(!gpu_ok),
+    );
     trials.push(Trial::test("bench/cuda-variants", bench_path).with_ignored_flag(!gpu_ok));
     if !gpu_ok {
         println!(

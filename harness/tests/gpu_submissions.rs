@@ -184,7 +184,7 @@ fn judge_fixture(relative: &str) -> Result<(), Failed> {
         }
     }
     if expected.verdict == Verdict::Pass {
-        let perf = summary.perf.ok_or("the perf case was not timed")?;
+        let perf = summary.perf.as_ref().ok_or("the perf case was not timed")?;
         let floor = perf.floor.ok_or("no GPU floor")?;
         if !perf.findings.is_empty() || perf.fastest_s <= floor.threshold() {
             return Err(format!("{relative}: {:?}", perf.findings).into());
@@ -193,12 +193,48 @@ fn judge_fixture(relative: &str) -> Result<(), Failed> {
             return Err(format!("{relative}: the worker reported nothing of the device").into());
         }
     }
+    if let Some(other) = &expected.time_near {
+        time_near(relative, &summary, other)?;
+    }
+    Ok(())
+}
+
+/// How far from the median of the fixture its `expect-time-near` names a fixture's perf median may be, as a
+/// factor either way: the two do the same work, so only a part of it escaping the timer moves them apart
+/// by more.
+const TIME_NEAR: f64 = 2.0;
+
+/// Checks the perf median of `summary` against that of the fixture at `other`, judged now.
+fn time_near(relative: &str, summary: &GateSummary, other: &Path) -> Result<(), Failed> {
+    let (reference, _) = run_gate(other, None)?;
+    let median = |s: &GateSummary| s.perf.as_ref().map(|p| p.median_s);
+    let (Some(mine), Some(theirs)) = (median(summary), median(&reference)) else {
+        return Err(format!("{relative}: a perf median is missing").into());
+    };
+    let ratio = mine / theirs;
+    println!(
+        "      perf median {:.2} µs against {:.2} µs for {}: {ratio:.2}×",
+        mine * 1e6,
+        theirs * 1e6,
+        other.display()
+    );
+    if !(1.0 / TIME_NEAR..=TIME_NEAR).contains(&ratio) {
+        return Err(format!(
+            "{relative}: perf median {:.2} µs is {ratio:.2}× that of {} ({:.2} µs), the same work: part of it \
+             escaped the timer",
+            mine * 1e6,
+            other.display(),
+            theirs * 1e6
+        )
+        .into());
+    }
     Ok(())
 }
 
 /// Fixtures whose verdict comes from timing, or which fill the device: run them with the GPU to themselves.
-const ALONE: [&str; 4] = [
+const ALONE: [&str; 5] = [
     "good/reference.cu",
+    "good/own_stream.cu",
     "bad/side_stream.cu",
     "bad/cache_cheap_key.cu",
     "bad/huge_alloc.cu",

@@ -147,6 +147,9 @@ fn print_summary(summary: &GateSummary) {
                 busy.unheld,
                 busy.calls
             );
+            if let Some(note) = busy.unheld_note() {
+                println!("{note}");
+            }
         }
         if let Some(c) = &perf.baseline {
             println!(

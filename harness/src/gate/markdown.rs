@@ -161,6 +161,9 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
                 format_seconds(busy.median_s),
                 busy.calls
             );
+            if let Some(note) = busy.unheld_note() {
+                let _ = writeln!(md, "- {note}");
+            }
         }
         if let Some(c) = &perf.baseline {
             let _ = writeln!(

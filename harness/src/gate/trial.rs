@@ -129,6 +129,22 @@ pub struct BusyAfter {
     pub unheld: usize,
 }
 
+impl BusyAfter {
+    /// What unheld calls mean for their times, when there were any.
+    pub fn unheld_note(&self) -> Option<String> {
+        (self.unheld > 0).then(|| {
+            format!(
+                "`solve` waited for the device in {} of {} calls: the stream hold gave way after {} ms, and those \
+                 times include what `solve` did after that (work it waits for on a stream of its own can start \
+                 only once the hold has ended, since the hold takes the whole device)",
+                self.unheld,
+                self.calls,
+                crate::sandbox::cuda::HOLD_TIMEOUT_NS / 1_000_000
+            )
+        })
+    }
+}
+
 /// The result of one trial.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CaseResult {
@@ -954,5 +970,19 @@ mod tests {
             change.to_string(),
             "Q[0, 0] was 1, is -0 after the call (2 element(s) of Q changed)"
         );
+    }
+
+    #[test]
+    fn unheld_calls_are_explained() {
+        let busy = |unheld| BusyAfter {
+            fastest_s: 2e-6,
+            median_s: 3e-6,
+            calls: 30,
+            unheld,
+        };
+        assert_eq!(busy(0).unheld_note(), None);
+        let note = busy(30).unheld_note().expect("a note");
+        assert!(note.contains("in 30 of 30 calls"), "{note}");
+        assert!(note.contains("after 5 ms"), "{note}");
     }
 }

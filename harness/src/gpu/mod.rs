@@ -10,7 +10,8 @@
 //!    buffer only — no input bytes and no dirty lines, so nothing is written back during the measured call.
 //!    ([`FlushMethod::Memset`], kept for comparison, leaves the L2 full of dirty lines.)
 //! 2. A hold kernel spins on a flag in mapped host memory, so the stream cannot reach the start event before
-//!    the host has queued every launch of the call (host launch latency stays out of the number).
+//!    the host has queued every launch of the call (host launch latency stays out of the number). It takes
+//!    every thread slot of the device, so no other stream's kernels run before the start event either.
 //! 3. Start event, the solve ([`solutions::Prepared::run`]), end event; the host releases the hold.
 //! 4. A device-wide synchronize ends the sample; its time is the events' difference.
 //!

@@ -248,10 +248,18 @@ impl Timed for EmptyKernel {
     }
 
     fn run(&mut self) -> Result<(), SolveError> {
+        self.enqueue(self.gpu.stream())
+            .map_err(|e| timer_error("empty kernel", e))
+    }
+}
+
+impl EmptyKernel {
+    /// Enqueues the kernel, one warp, on `stream`.
+    pub fn enqueue(&self, stream: &CudaStream) -> Result<(), CudaError> {
         // SAFETY: judge_noop takes no parameters.
         unsafe {
             self.kernel.launch(
-                self.gpu.stream(),
+                stream,
                 solutions::cuda::Launch {
                     grid: (1, 1),
                     block: 32,
@@ -261,7 +269,6 @@ impl Timed for EmptyKernel {
                 &mut [],
             )
         }
-        .map_err(|e| timer_error("empty kernel", e))
     }
 }
 

@@ -3,34 +3,82 @@
 
 use std::ffi::c_void;
 use std::sync::Arc;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::{AtomicU32, Ordering, fence};
 
 use cudarc::driver::sys;
 use cudarc::driver::{CudaSlice, CudaStream};
 use solutions::cuda::buffers::{device_ptr, zeros};
-use solutions::cuda::{CudaError, Gpu, HARNESS_CU, Kernel, Launch, check, param};
+use solutions::cuda::{CudaError, Gpu, HARNESS_CU, Kernel, Launch, check, driver_error, param};
 
 use super::FlushMethod;
 
 /// How long the hold waits for the host before giving up (the sample is then taken again), in nanoseconds.
 pub const HOLD_TIMEOUT_NS: u64 = 50_000_000;
 
-/// Holds a stream until released from the host.
+/// Holds a stream, and with it the whole device, until released from the host.
+///
+/// The hold kernel takes every thread slot of every multiprocessor ([`hold_shape`]), so no kernel of any stream
+/// can start while it waits: a solve that starts work on a stream of its own, which does not wait for the held
+/// one, and waits for that work before returning, would otherwise have it done before the start event, where
+/// the timer does not look. Such work now waits for the hold; the solve waiting for it makes the hold give
+/// up ([`Hold::timed_out`]), and the work runs after the start event, timed.
 pub struct Hold {
     kernel: Kernel,
     /// Two u32 words of pinned, mapped host memory: [0] release flag, [1] timed-out flag.
     host: *mut u32,
     device: u64,
+    /// One u32 of device memory through which the block that polls the host flag releases the others.
+    gate: CudaSlice<u32>,
+    /// The value the gate takes when the current hold ends; a new one for each hold.
+    generation: AtomicU32,
+    /// Blocks and threads a block of the hold kernel.
+    shape: (u32, u32),
 }
 
 // SAFETY: the pinned words are plain memory owned by this value; the driver allows using them from any thread.
 unsafe impl Send for Hold {}
 
+/// The hold kernel's launch on a device with `sms` multiprocessors of `threads_per_sm` thread slots each, whose
+/// blocks take at most `threads_per_block` threads: `(blocks, threads a block)`, as many blocks a
+/// multiprocessor as it takes to fill its thread slots with blocks of equal size. The kernel's launch bounds
+/// (at most 32 registers a thread) let all of them be resident at once.
+pub const fn hold_shape(sms: u32, threads_per_sm: u32, threads_per_block: u32) -> (u32, u32) {
+    let per_sm = if threads_per_block == 0 {
+        1
+    } else {
+        let n = threads_per_sm.div_ceil(threads_per_block);
+        if n == 0 { 1 } else { n }
+    };
+    let threads = threads_per_sm / per_sm;
+    let threads = if threads < 32 { 32 } else { threads };
+    let sms = if sms == 0 { 1 } else { sms };
+    (sms * per_sm, threads)
+}
+
 impl Hold {
-    /// Allocates the flags and loads the kernel.
+    /// Allocates the flags and the gate, and loads the kernel.
     pub fn new(gpu: &Gpu) -> Result<Self, CudaError> {
         let kernel = gpu.module(&HARNESS_CU)?.kernel("judge_hold")?;
         gpu.bind()?;
+        let attr = |a, what: &'static str| {
+            gpu.context()
+                .attribute(a)
+                .map_err(|e| driver_error(e, what, "cuDeviceGetAttribute"))
+                .map(|v| u32::try_from(v).unwrap_or(0))
+        };
+        use sys::CUdevice_attribute_enum as A;
+        let shape = hold_shape(
+            gpu.info.multiprocessors,
+            attr(
+                A::CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR,
+                "threads per multiprocessor",
+            )?,
+            attr(
+                A::CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK,
+                "threads per block",
+            )?,
+        );
+        let gate: CudaSlice<u32> = zeros(gpu, 1, "the stream hold's gate")?;
         let mut host: *mut c_void = std::ptr::null_mut();
         // SAFETY: valid out pointer; 8 bytes of pinned memory mapped into the device's address space.
         check(
@@ -55,8 +103,18 @@ impl Hold {
             kernel,
             host: host.cast(),
             device,
+            gate,
+            generation: AtomicU32::new(0),
+            shape,
         };
+        // Zeroing the gate must be done before the first hold reads it.
+        gpu.synchronize_device("clearing the stream hold's gate")?;
         mapped.map(|()| hold)
+    }
+
+    /// The hold kernel's `(blocks, threads a block)` on this device.
+    pub fn shape(&self) -> (u32, u32) {
+        self.shape
     }
 
     /// Clears the flags and enqueues the hold kernel on `stream`, giving up after [`HOLD_TIMEOUT_NS`].
@@ -76,15 +134,29 @@ impl Hold {
         let release = self.device;
         let timed_out = self.device + 4;
         let timeout = timeout_ns;
-        let mut params = [param(&release), param(&timeout), param(&timed_out)];
-        // SAFETY: matches judge_hold(const volatile unsigned*, unsigned long long, volatile unsigned*); both
-        // pointers are mapped pinned words that outlive the kernel.
+        let gate = device_ptr(&self.gate, stream);
+        // Never the gate's current value: the previous hold left its own generation there.
+        let generation = self
+            .generation
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        let mut params = [
+            param(&release),
+            param(&timeout),
+            param(&timed_out),
+            param(&gate),
+            param(&generation),
+        ];
+        let (blocks, threads) = self.shape;
+        // SAFETY: matches judge_hold(const volatile unsigned*, unsigned long long, volatile unsigned*, volatile
+        // unsigned*, unsigned); the first two pointers are mapped pinned words and the third a device word, all
+        // owned by this value and so outliving the kernel.
         unsafe {
             self.kernel.launch(
                 stream,
                 Launch {
-                    grid: (1, 1),
-                    block: 32,
+                    grid: (blocks, 1),
+                    block: threads,
                     smem: 0,
                     pdl: false,
                 },
@@ -182,5 +254,23 @@ impl Flush {
                 "cuMemsetD8Async",
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hold_shape;
+
+    #[test]
+    fn the_hold_takes_every_thread_slot() {
+        // H100 and A100: 2,048 slots, blocks of up to 1,024 threads.
+        assert_eq!(hold_shape(132, 2048, 1024), (264, 1024));
+        assert_eq!(hold_shape(108, 2048, 1024), (216, 1024));
+        // Ampere and Ada consumer parts: 1,536 slots.
+        assert_eq!(hold_shape(84, 1536, 1024), (168, 768));
+        // Turing: 1,024 slots, one block.
+        assert_eq!(hold_shape(40, 1024, 1024), (40, 1024));
+        // Attributes a driver failed to give (read as 0) still make a launchable shape.
+        assert_eq!(hold_shape(0, 0, 0), (1, 32));
     }
 }

@@ -9,7 +9,10 @@
 //! 2. a hold kernel ([`Hold`]) is queued on the default (legacy) stream, then the start event; `solve` runs
 //!    (its launches queue behind the hold); the end event is recorded and the hold released, so the events
 //!    time the device's work and not the host's launch latency. The hold gives up after [`HOLD_TIMEOUT_NS`]
-//!    (a `solve` that waits for the device itself makes it time out: its time then includes that host work);
+//!    (a `solve` that waits for the device itself makes it time out: its time then includes that host work).
+//!    The hold takes every thread slot of the device, so kernels that `solve` starts on a stream of its own,
+//!    which does not wait for the default stream, cannot run before the start event either: if `solve` waits
+//!    for them, the hold times out and they run after the start event, timed;
 //! 3. once the end event has completed, the whole device is synchronised and that wait is timed: work that
 //!    `solve` left running on a stream the default stream does not wait for (a non-blocking stream) shows as
 //!    a device still busy after the end event ([`DeviceCall::busy_after_s`]); errors of the submission's

@@ -47,6 +47,10 @@ pub struct Expectation {
     pub reason: Option<String>,
     /// `// expect-baseline: OTHER`: the fixture whose results are the baseline.
     pub baseline: Option<PathBuf>,
+    /// `// expect-time-near: OTHER`: the fixture whose perf median this one's must come near (the same work
+    /// timed another way).
+    #[allow(dead_code)] // read by one test target, not the other
+    pub time_near: Option<PathBuf>,
     /// `// expect-timed: no`: the fixture is judged without the timed case (its behaviour under test is not
     /// about time, and one more timed gate on a loaded 2-core machine only adds noise to the suite's others).
     #[allow(dead_code)] // read by one test target, not the other
@@ -74,6 +78,7 @@ pub fn expectation(path: &Path) -> Expectation {
             .unwrap_or_else(|| panic!("{}: unknown verdict '{verdict}'", path.display())),
         reason: field("expect-reason"),
         baseline: field("expect-baseline").map(|p| path.parent().unwrap().join(p)),
+        time_near: field("expect-time-near").map(|p| path.parent().unwrap().join(p)),
         timed: field("expect-timed").is_none_or(|v| v != "no"),
     }
 }
