@@ -232,9 +232,10 @@ fn time_near(relative: &str, summary: &GateSummary, other: &Path) -> Result<(), 
 }
 
 /// Fixtures whose verdict comes from timing, or which fill the device: run them with the GPU to themselves.
-const ALONE: [&str; 5] = [
+const ALONE: [&str; 6] = [
     "good/reference.cu",
     "good/own_stream.cu",
+    "bad/host_work.cu",
     "bad/side_stream.cu",
     "bad/cache_cheap_key.cu",
     "bad/huge_alloc.cu",

@@ -61,6 +61,11 @@ pub const CLOCK_SLACK: f64 = 0.5;
 /// completed left work running where the timer does not look (a device-wide synchronise of an idle device
 /// takes a few microseconds), in seconds.
 pub const BUSY_AFTER_ALLOWANCE_S: f64 = 20e-6;
+/// A CUDA submission whose `solve` took longer than this on the host, in the median over the calls the stream
+/// hold lasted through, did work before the start event (on the host, or by copies on a stream of its own: the
+/// hold holds the multiprocessors, not the copy engines), in seconds. Queuing a solve's launches takes
+/// microseconds to tens of microseconds.
+pub const HELD_SOLVE_ALLOWANCE_S: f64 = 1e-3;
 
 /// What a trial needs besides the submission and the case.
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +132,10 @@ pub struct BusyAfter {
     /// Calls whose stream hold gave up before `solve` returned (it waited for the device itself): their times
     /// include host work.
     pub unheld: usize,
+    /// The median time `solve` took on the host over the calls the hold lasted through, in seconds (`None`
+    /// when there were none).
+    #[serde(default)]
+    pub held_solve_median_s: Option<f64>,
 }
 
 impl BusyAfter {
@@ -526,7 +535,7 @@ struct FreshSampler<'r, 'c> {
 
 enum Failed {
     Sandbox(SandboxError),
-    Wrong(CallRecord, String),
+    Wrong(Box<CallRecord>, String),
 }
 
 impl Sampler for FreshSampler<'_, '_> {
@@ -547,7 +556,7 @@ impl Sampler for FreshSampler<'_, '_> {
             }
             Ok(record) => {
                 if let Some(reason) = record.failure() {
-                    self.failure = Some(Failed::Wrong(record, reason.clone()));
+                    self.failure = Some(Failed::Wrong(Box::new(record), reason.clone()));
                     return Err(stop(&reason));
                 }
                 self.seconds.push(record.seconds);
@@ -597,7 +606,7 @@ pub fn timed_case(
     let samples = match (sampled, failure) {
         (Ok(samples), None) => samples,
         (_, Some(Failed::Sandbox(e))) => return CaseResult::from_sandbox(e, rig.calls),
-        (_, Some(Failed::Wrong(record, reason))) => return Ok(rig.wrong(record, reason, None)),
+        (_, Some(Failed::Wrong(record, reason))) => return Ok(rig.wrong(*record, reason, None)),
         (Err(e), None) => {
             let reason = format!("sampling stopped: {e}");
             return Ok(CaseResult::not_run(Verdict::RuntimeError, reason));
@@ -784,8 +793,34 @@ pub fn assess(measured: Measured, floor: Option<Floor>, baseline: Option<&Baseli
             median_s: median(&busy),
             calls: busy.len(),
             unheld: measured.devices.iter().filter(|d| !d.held).count(),
+            held_solve_median_s: {
+                let held: Vec<f64> = measured
+                    .devices
+                    .iter()
+                    .filter(|d| d.held)
+                    .map(|d| d.solve_host_s)
+                    .collect();
+                (!held.is_empty()).then(|| median(&held))
+            },
         }
     });
+    if let Some(BusyAfter {
+        held_solve_median_s: Some(host),
+        calls,
+        unheld,
+        ..
+    }) = busy_after
+        && host > HELD_SOLVE_ALLOWANCE_S
+    {
+        findings.push(format!(
+            "`solve` spent {} on the host in the median of the {} calls the stream hold lasted through, while the \
+             events saw {}: what it did there (work on the host, or copies on a stream of its own) came before \
+             the start event and was not timed",
+            format_seconds(host),
+            calls - unheld,
+            format_seconds(median_s),
+        ));
+    }
     if let Some(busy) = busy_after
         && busy.fastest_s > BUSY_AFTER_ALLOWANCE_S
     {
@@ -979,10 +1014,50 @@ mod tests {
             median_s: 3e-6,
             calls: 30,
             unheld,
+            held_solve_median_s: None,
         };
         assert_eq!(busy(0).unheld_note(), None);
         let note = busy(30).unheld_note().expect("a note");
         assert!(note.contains("in 30 of 30 calls"), "{note}");
         assert!(note.contains("after 5 ms"), "{note}");
+    }
+
+    /// The device reports of `n` CUDA calls: held, with `solve` taking `host` seconds on the host.
+    fn devices(n: usize, held: bool, host: f64) -> Vec<DeviceCall> {
+        vec![
+            DeviceCall {
+                busy_after_s: 3e-6,
+                held,
+                solve_host_s: host,
+                memory_bytes: 0,
+            };
+            n
+        ]
+    }
+
+    #[test]
+    fn host_work_while_held_is_suspicious() {
+        let fresh = [20e-6, 21e-6, 19e-6];
+        let pairs = [(20e-6, 20e-6)];
+        let trips = [2e-3, 2e-3, 2e-3];
+        let cuda = |devices| Measured {
+            devices,
+            clock: Clock::CudaEvents,
+            ..measured(&fresh, &pairs, &trips)
+        };
+        // Launches only: tens of microseconds on the host.
+        let honest = devices(10, true, 40e-6);
+        let r = assess(cuda(&honest), None, None);
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert_eq!(r.busy_after.unwrap().held_solve_median_s, Some(40e-6));
+        // 2 ms on the host while the hold lasted: before the start event.
+        let hidden = devices(10, true, 2e-3);
+        let r = assess(cuda(&hidden), None, None);
+        assert_finding(&r, "on the host in the median of the 10 calls");
+        // Waiting for the device makes the hold give way: those calls are timed from there on, not judged here.
+        let waited = devices(10, false, 6e-3);
+        let r = assess(cuda(&waited), None, None);
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        assert_eq!(r.busy_after.unwrap().held_solve_median_s, None);
     }
 }

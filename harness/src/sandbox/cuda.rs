@@ -206,6 +206,7 @@ impl CudaExecutor {
             .start
             .record(&self.legacy)
             .map_err(|e| driver_error(e, "recording the start event", "cuEventRecord"));
+        let called = Instant::now();
         if started.is_ok() {
             // SAFETY: `solve` has the contract's signature (looked up by that name in a library built for it).
             // Every pointer is a device allocation of this context sized for the array the contract says it is,
@@ -228,6 +229,7 @@ impl CudaExecutor {
                 );
             }
         }
+        let solve_host_s = called.elapsed().as_secs_f64();
         // The submission may have made another context current; the judge's calls go to its own.
         let bound = self.gpu.bind();
         let ended = started.and_then(|()| {
@@ -277,6 +279,7 @@ impl CudaExecutor {
             device: Some(DeviceCall {
                 busy_after_s,
                 held,
+                solve_host_s,
                 memory_bytes,
             }),
         })

@@ -119,6 +119,11 @@ pub struct DeviceCall {
     /// every launch was queued (false: `solve` waited for the device itself, or no hold kernel was available;
     /// the time then includes host work).
     pub held: bool,
+    /// How long `solve` took on the host, from the call to its return, in seconds (the worker's clock). While
+    /// the hold lasts, an honest `solve` only queues its launches in that time; work it does on the host, or by
+    /// copies on a stream of its own, happens before the start event.
+    #[serde(default)]
+    pub solve_host_s: f64,
     /// Device memory in use after the call beyond what was in use before the first call, less the worker's
     /// own buffers, in bytes: what the submission holds (device-wide: another process's allocations during
     /// the call count too).
