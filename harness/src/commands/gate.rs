@@ -147,12 +147,8 @@ fn print_summary(summary: &GateSummary) {
                 busy.unheld,
                 busy.calls
             );
-            if let Some(host) = busy.held_solve_median_s {
-                println!(
-                    "`solve` on the host: median {} over the {} held calls",
-                    format_seconds(host),
-                    busy.calls - busy.unheld
-                );
+            if let Some(note) = busy.held_solve_note() {
+                println!("{note}");
             }
             if let Some(note) = busy.unheld_note() {
                 println!("{note}");

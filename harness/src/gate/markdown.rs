@@ -161,13 +161,8 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
                 format_seconds(busy.median_s),
                 busy.calls
             );
-            if let Some(host) = busy.held_solve_median_s {
-                let _ = writeln!(
-                    md,
-                    "- `solve` on the host: median {} over the {} held calls (work done there is not timed)",
-                    format_seconds(host),
-                    busy.calls - busy.unheld
-                );
+            if let Some(note) = busy.held_solve_note() {
+                let _ = writeln!(md, "- {note}");
             }
             if let Some(note) = busy.unheld_note() {
                 let _ = writeln!(md, "- {note}");

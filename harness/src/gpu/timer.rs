@@ -42,17 +42,13 @@ unsafe impl Send for Hold {}
 /// blocks take at most `threads_per_block` threads: `(blocks, threads a block)`, as many blocks a
 /// multiprocessor as it takes to fill its thread slots with blocks of equal size. The kernel's launch bounds
 /// (at most 32 registers a thread) let all of them be resident at once.
-pub const fn hold_shape(sms: u32, threads_per_sm: u32, threads_per_block: u32) -> (u32, u32) {
-    let per_sm = if threads_per_block == 0 {
-        1
-    } else {
-        let n = threads_per_sm.div_ceil(threads_per_block);
-        if n == 0 { 1 } else { n }
+fn hold_shape(sms: u32, threads_per_sm: u32, threads_per_block: u32) -> (u32, u32) {
+    let per_sm = match threads_per_block {
+        0 => 1,
+        block => threads_per_sm.div_ceil(block).max(1),
     };
-    let threads = threads_per_sm / per_sm;
-    let threads = if threads < 32 { 32 } else { threads };
-    let sms = if sms == 0 { 1 } else { sms };
-    (sms * per_sm, threads)
+    let threads = (threads_per_sm / per_sm).max(32);
+    (sms.max(1) * per_sm, threads)
 }
 
 impl Hold {
