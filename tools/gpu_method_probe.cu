@@ -14,7 +14,10 @@
 //   empty    an empty kernel (1 block of 32 threads);
 //   chase    one thread, 8 dependent 4-byte loads 2 MB + 4 KB apart, each timed in SM cycles;
 //   copy     cudaMemcpyAsync device to device of 12,861,504 bytes (the perf preset's minimum bytes);
-//   read     a kernel reading the same bytes (132 x 4 blocks of 256 threads, 16-byte loads).
+//   read     a kernel reading the same bytes (132 x 4 blocks of 256 threads, 16-byte loads);
+//   kcopy    a kernel copying the same bytes, grid-stride (132 x 4 blocks of 256 threads, 16-byte loads/stores);
+//   kcopy4   a kernel copying them in one pass, each thread 4 16-byte units, its 4 loads issued before its stores;
+//   kcopy1   a kernel copying them in one pass, each thread one 16-byte unit.
 // Prints, per (regime, hold, work), the median and p10/p90 of the event time over the samples, and for chase
 // the median cycles of each of its 8 loads.
 
@@ -91,6 +94,32 @@ __global__ void read_bytes(const uint4* __restrict__ buf, size_t n16, unsigned* 
     if (acc == 0x9e3779b9u) atomicAdd(sink, 1u);
 }
 
+__global__ void copy_stride(const uint4* __restrict__ src, uint4* __restrict__ dst, size_t n16) {
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n16; i += (size_t)gridDim.x * blockDim.x)
+        dst[i] = src[i];
+}
+
+// Block b's threads copy units [b * 4 * blockDim, (b + 1) * 4 * blockDim), thread t units t + k * blockDim.
+__global__ void copy_by4(const uint4* __restrict__ src, uint4* __restrict__ dst, size_t n16) {
+    const size_t base = (size_t)blockIdx.x * blockDim.x * 4 + threadIdx.x;
+    uint4 v[4];
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+        size_t i = base + (size_t)k * blockDim.x;
+        if (i < n16) v[k] = src[i];
+    }
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+        size_t i = base + (size_t)k * blockDim.x;
+        if (i < n16) dst[i] = v[k];
+    }
+}
+
+__global__ void copy_by1(const uint4* __restrict__ src, uint4* __restrict__ dst, size_t n16) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n16) dst[i] = src[i];
+}
+
 struct Ctx {
     cudaStream_t s;
     cudaEvent_t e0, e1;
@@ -110,9 +139,9 @@ struct Ctx {
     int sms;
 };
 
-enum Work { EMPTY, CHASE, COPY, READ };
+enum Work { EMPTY, CHASE, COPY, READ, KCOPY, KCOPY4, KCOPY1, WORKS };
 enum HoldKind { IDLE, L2BUSY, SPIN, NONE };
-static const char* WORK_NAME[] = {"empty", "chase", "copy", "read"};
+static const char* WORK_NAME[] = {"empty", "chase", "copy", "read", "kcopy", "kcopy4", "kcopy1"};
 static const char* HOLD_NAME[] = {"idle", "l2busy", "spin", "none"};
 
 static void work(Ctx& c, Work w, int set) {
@@ -121,6 +150,17 @@ static void work(Ctx& c, Work w, int set) {
         case CHASE: chase<<<1, 1, 0, c.s>>>(c.chain + (size_t)set * (64u << 20) / 4, 0, c.cycles); break;
         case COPY: CHECK(cudaMemcpyAsync(c.dst[set], c.src[set], COPY_BYTES, cudaMemcpyDeviceToDevice, c.s)); break;
         case READ: read_bytes<<<c.sms * 4, 256, 0, c.s>>>((const uint4*)c.src[set], COPY_BYTES / 16, c.sink); break;
+        case KCOPY:
+            copy_stride<<<c.sms * 4, 256, 0, c.s>>>((const uint4*)c.src[set], (uint4*)c.dst[set], COPY_BYTES / 16);
+            break;
+        case KCOPY4:
+            copy_by4<<<(unsigned)((COPY_BYTES / 16 + 1023) / 1024), 256, 0, c.s>>>((const uint4*)c.src[set],
+                                                                                   (uint4*)c.dst[set], COPY_BYTES / 16);
+            break;
+        case KCOPY1:
+            copy_by1<<<(unsigned)((COPY_BYTES / 16 + 255) / 256), 256, 0, c.s>>>((const uint4*)c.src[set],
+                                                                                 (uint4*)c.dst[set], COPY_BYTES / 16);
+            break;
     }
     CHECK(cudaGetLastError());
 }
@@ -200,7 +240,7 @@ int main(int argc, char** argv) {
     for (int cold = 0; cold < 2; ++cold) {
         for (int h = 0; h < 4; ++h) {
             if (cold && h == L2BUSY) continue;  // its buffer would refill the flushed L2
-            for (int w = 0; w < 4; ++w) {
+            for (int w = 0; w < WORKS; ++w) {
                 std::vector<float> t;
                 std::vector<std::vector<long long>> cyc(CHAIN);
                 for (int i = 0; i < n + 10; ++i) {
