@@ -340,27 +340,77 @@ pub struct Reference {
     pub samples_s: Vec<f64>,
     /// Their summary.
     pub summary: Summary,
+    /// The other way of copying the bytes, timed beside this one and slower (the reference is the faster of
+    /// the two); absent in documents from before both were timed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slower: Option<SlowerCopy>,
 }
 
 impl Reference {
-    /// A device copy of `bytes` bytes from its samples (seconds); `None` when there are none.
-    pub fn device_copy(bytes: u64, samples_s: Vec<f64>) -> Option<Self> {
+    /// A copy of `bytes` bytes made by `kind`, from its samples (seconds); `None` when there are none.
+    pub fn copy(kind: ReferenceKind, bytes: u64, samples_s: Vec<f64>) -> Option<Self> {
         let summary = Summary::of(&samples_s)?;
         Some(Self {
-            kind: ReferenceKind::DeviceCopy,
+            kind,
             bytes,
             samples_s,
             summary,
+            slower: None,
         })
+    }
+
+    /// A device copy (`cuMemcpyDtoDAsync`) of `bytes` bytes from its samples; `None` when there are none.
+    pub fn device_copy(bytes: u64, samples_s: Vec<f64>) -> Option<Self> {
+        Self::copy(ReferenceKind::DeviceCopy, bytes, samples_s)
+    }
+
+    /// The faster of two copies of the same bytes (by median), with the slower one's median kept beside it.
+    pub fn faster(a: Self, b: Self) -> Self {
+        let (mut fast, slow) = if b.summary.median < a.summary.median {
+            (b, a)
+        } else {
+            (a, b)
+        };
+        fast.slower = Some(SlowerCopy {
+            kind: slow.kind,
+            median_s: slow.summary.median,
+        });
+        fast
     }
 }
 
-/// Kinds of reference measurement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A way of copying a reference's bytes that was timed and found slower than the reference.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SlowerCopy {
+    /// How it copies.
+    pub kind: ReferenceKind,
+    /// Its median, in seconds.
+    pub median_s: f64,
+}
+
+/// Kinds of reference measurement: two ways of copying `bytes` bytes from one device buffer to another, under
+/// the same cache regime as the variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReferenceKind {
-    /// `cuMemcpyDtoDAsync` of `bytes` bytes under the same cache regime.
+    /// The driver's `cuMemcpyDtoDAsync`.
     DeviceCopy,
+    /// The judge's copy kernel (`judge_copy` in `kernels/harness.cu`: 16-byte loads and stores, grid-stride,
+    /// four blocks of 256 threads per multiprocessor).
+    CopyKernel,
+}
+
+impl ReferenceKind {
+    /// Both kinds, in the order they are timed.
+    pub const ALL: [ReferenceKind; 2] = [ReferenceKind::CopyKernel, ReferenceKind::DeviceCopy];
+
+    /// A short name for tables and messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReferenceKind::DeviceCopy => "cuMemcpyDtoDAsync",
+            ReferenceKind::CopyKernel => "copy kernel",
+        }
+    }
 }
 
 impl Timing {
@@ -724,5 +774,47 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_reference_is_the_faster_copy() {
+        let bytes = Shape::PERF.min_bytes();
+        let kernel =
+            Reference::copy(ReferenceKind::CopyKernel, bytes, vec![7e-6, 7.5e-6, 8e-6]).unwrap();
+        let driver = Reference::device_copy(bytes, vec![10e-6, 11e-6, 12e-6]).unwrap();
+        for (a, b) in [
+            (kernel.clone(), driver.clone()),
+            (driver.clone(), kernel.clone()),
+        ] {
+            let r = Reference::faster(a, b);
+            assert_eq!(r.kind, ReferenceKind::CopyKernel);
+            assert_eq!(r.summary.median, 7.5e-6);
+            assert_eq!(
+                r.slower,
+                Some(SlowerCopy {
+                    kind: ReferenceKind::DeviceCopy,
+                    median_s: 11e-6
+                })
+            );
+        }
+        // A tie keeps the first.
+        let same = Reference::copy(ReferenceKind::CopyKernel, bytes, vec![11e-6]).unwrap();
+        assert_eq!(
+            Reference::faster(driver.clone(), same).kind,
+            ReferenceKind::DeviceCopy
+        );
+        // Written and read back; a reference from before the slower copy was kept reads as one without it.
+        let r = Reference::faster(kernel, driver);
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("\"kind\":\"copy-kernel\""), "{text}");
+        assert_eq!(serde_json::from_str::<Reference>(&text).unwrap(), r);
+        // A reference without a slower copy is written as documents were before that field existed.
+        let old = serde_json::to_string(&Reference::device_copy(16, vec![1e-6]).unwrap()).unwrap();
+        assert!(
+            old.contains("\"kind\":\"device-copy\"") && !old.contains("slower"),
+            "{old}"
+        );
+        let read: Reference = serde_json::from_str(&old).unwrap();
+        assert_eq!((read.kind, read.slower), (ReferenceKind::DeviceCopy, None));
     }
 }

@@ -508,6 +508,11 @@ fn the_report_holds_every_variant_and_no_external_reference() {
         assert!(text.contains("the × copy references"));
     }
     assert!(markdown.contains("| b2-s64-d8-c4 | 2,"), "{markdown}");
+    // The copy table says which way of copying was the reference, and the slower way's medians.
+    assert!(
+        markdown.contains("| copy kernel / copy kernel | cuMemcpyDtoDAsync 3.0 µs / 3.0 µs |"),
+        "{markdown}"
+    );
 }
 
 #[test]

@@ -16,8 +16,11 @@ use harness::bench::{BenchPlan, execute};
 use harness::challenge::oracle;
 use harness::challenge::suites::{Case, Suite};
 use harness::check::{Tolerance, check};
-use harness::gpu::{CudaTiming, EmptyKernel, GpuOptions, GpuSampler, Hold, Regime, measure_copy};
-use harness::results::{CacheRegime, Mode, ResultsFile, SpeedOfLight};
+use harness::gpu::{
+    CopySetup, CudaTiming, DeviceCopy, EmptyKernel, GpuOptions, GpuSampler, Hold, Regime, Timed,
+    reference_copy,
+};
+use harness::results::{CacheRegime, Mode, ReferenceKind, ResultsFile, SpeedOfLight};
 use harness::timing::{SamplingPlan, collect};
 use harness::verdict::Verdict;
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -157,18 +160,32 @@ fn quick_plan() -> SamplingPlan {
     }
 }
 
+/// The reference is the faster of the two ways of copying, by median, with the slower one's median kept; both
+/// are plausible, and the cold copy is no faster than the warm one.
 fn copy_timing() -> Result<(), Failed> {
     let bytes = Shape::PERF.min_bytes();
-    let warm = collect_median(measure_copy(bytes, Regime::Warm, 2, &quick_plan()))?;
-    let cold = collect_median(measure_copy(bytes, Regime::Cold, 2, &quick_plan()))?;
-    println!(
-        "    device copy of {bytes} B: warm {:.2} µs, cold {:.2} µs",
-        warm * 1e6,
-        cold * 1e6
-    );
-    if !(warm > 0.0 && cold > 0.0) {
-        return Err("non-positive copy times".into());
+    let reference = |regime| {
+        reference_copy(bytes, &CopySetup::new(regime, 2), &quick_plan())
+            .map_err(|e| Failed::from(e.to_string()))
+    };
+    let (warm, cold) = (reference(Regime::Warm)?, reference(Regime::Cold)?);
+    for (regime, r) in [("warm", &warm), ("cold", &cold)] {
+        let slower = r.slower.ok_or("the reference kept no slower copy")?;
+        println!(
+            "    copy of {bytes} B, {regime}: {} {:.2} µs, {} {:.2} µs",
+            r.kind.label(),
+            r.summary.median * 1e6,
+            slower.kind.label(),
+            slower.median_s * 1e6
+        );
+        if slower.kind == r.kind || slower.median_s < r.summary.median {
+            return Err(format!("{regime}: the reference is not the faster copy: {r:?}").into());
+        }
+        if r.summary.median <= 0.0 {
+            return Err(format!("{regime}: non-positive copy time").into());
+        }
     }
+    let (warm, cold) = (warm.summary.median, cold.summary.median);
     if cold < 0.9 * warm {
         return Err(format!("cold copy ({cold:e} s) faster than warm ({warm:e} s)").into());
     }
@@ -180,6 +197,41 @@ fn copy_timing() -> Result<(), Failed> {
         )
         .into());
     }
+    Ok(())
+}
+
+/// Both ways of copying copy every byte, at byte counts that are and are not multiples of the copy kernel's
+/// 16-byte units (its tail), and leave nothing past the end.
+fn copies_are_exact() -> Result<(), Failed> {
+    for bytes in [
+        1usize,
+        15,
+        16,
+        4_097,
+        1_000_003,
+        Shape::PERF.min_bytes() as usize,
+    ] {
+        for kind in ReferenceKind::ALL {
+            let data: Vec<u8> = (0..bytes)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+                .collect();
+            let mut copy = DeviceCopy::new(bytes, kind).map_err(|e| e.to_string())?;
+            copy.fill_source(&data).map_err(|e| e.to_string())?;
+            Timed::poison(&mut copy).map_err(|e| e.to_string())?;
+            Timed::run(&mut copy).map_err(|e| e.to_string())?;
+            let out = copy.read_destination().map_err(|e| e.to_string())?;
+            if let Some(i) = (0..bytes).find(|&i| out[i] != data[i]) {
+                return Err(format!(
+                    "{} of {bytes} bytes: byte {i} is {:#04x}, expected {:#04x}",
+                    kind.label(),
+                    out[i],
+                    data[i]
+                )
+                .into());
+            }
+        }
+    }
+    println!("    both copies exact at 1, 15, 16, 4,097, 1,000,003 and the perf case's bytes");
     Ok(())
 }
 
@@ -470,6 +522,7 @@ fn main() {
         );
     }
     trials.push(Trial::test("timing/device-copy", copy_timing).with_ignored_flag(!gpu_ok));
+    trials.push(Trial::test("copy/exact", copies_are_exact).with_ignored_flag(!gpu_ok));
     trials.push(
         Trial::test("timing/hold-fills-the-device", hold_fills_the_device)
             .with_ignored_flag(!gpu_ok),

@@ -398,8 +398,8 @@ fn floor_for(plan: &GatePlan, built: &Built, shape: solutions::Shape) -> Option<
     }
 }
 
-/// The GPU floor of `shape` from a device copy of its bytes, timed here like the submission's calls (CUDA
-/// events, stream hold, warm L2), median of the samples.
+/// The GPU floor of `shape` from a copy of its bytes (the faster of the copy kernel and `cuMemcpyDtoDAsync`),
+/// timed here like the submission's calls (CUDA events, stream hold, warm L2), median of the samples.
 fn gpu_floor(shape: solutions::Shape) -> Result<Floor, solutions::SolveError> {
     let bytes = shape.min_bytes();
     let plan = SamplingPlan {
@@ -410,9 +410,9 @@ fn gpu_floor(shape: solutions::Shape) -> Result<Floor, solutions::SolveError> {
         target_rel_err: 0.01,
         budget: std::time::Duration::from_millis(300),
     };
-    let samples = crate::gpu::measure_copy(bytes, crate::gpu::Regime::Warm, 2, &plan)?;
-    let median = crate::stats::Summary::of(&samples.seconds)
-        .map(|s| s.median)
+    let setup = crate::gpu::CopySetup::new(crate::gpu::Regime::Warm, 2);
+    let copy = crate::gpu::reference_copy(bytes, &setup, &plan)?;
+    let median = Some(copy.summary.median)
         .filter(|&m| m > 0.0)
         .ok_or_else(|| solutions::SolveError::Failed {
             solution: crate::gpu::TIMER.to_owned(),

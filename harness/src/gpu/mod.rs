@@ -1,6 +1,6 @@
 //! GPU timing (DESIGN.md §5): a [`crate::timing::Sampler`] that times exactly one solve of a CUDA variant
 //! with CUDA events, and the "speed of light" reference, a device-to-device copy of the same byte count
-//! measured the same way.
+//! measured the same way: the faster of the judge's copy kernel and the driver's `cuMemcpyDtoDAsync`.
 //!
 //! One sample, in order, on the variant's stream:
 //!
@@ -20,7 +20,8 @@
 //!
 //! Entry points: [`CudaTiming`] (what `judge bench` times CUDA variants with: a
 //! [`crate::bench::sampler::GpuTiming`] built on the pieces below), [`GpuSampler::new`] (one variant, several
-//! input sets, one regime), [`measure_copy`] (the reference), [`measure_empty`] (the floor of the method: an
+//! input sets, one regime), [`reference_copy`] (the reference; [`measure_copy`] times one way of copying),
+//! [`measure_empty`] (the floor of the method: an
 //! empty kernel timed the same way), [`gpu_info`] (for the results' `meta`).
 
 mod sampler;
@@ -36,7 +37,8 @@ use crate::meta::GpuInfo;
 use crate::results::Mode;
 
 pub use sampler::{
-    DeviceCopy, EmptyKernel, GpuSampler, Timed, measure_copy, measure_copy_with, measure_empty,
+    CopySetup, DeviceCopy, EmptyKernel, GpuSampler, Timed, measure_copy, measure_empty,
+    reference_copy, time_copy,
 };
 pub use timer::Hold;
 pub use timer::flush_bytes;

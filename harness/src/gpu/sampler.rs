@@ -6,11 +6,14 @@ use std::sync::Arc;
 use cudarc::driver::sys;
 use cudarc::driver::{CudaEvent, CudaSlice, CudaStream};
 use solutions::cuda::buffers::{device_ptr, zeros};
-use solutions::cuda::{CudaError, Gpu, check, driver_error, gpu};
+use solutions::cuda::{
+    CudaError, Gpu, HARNESS_CU, Kernel, Launch, check, driver_error, gpu, param,
+};
 use solutions::{Prepared, SolveError};
 
 use super::timer::{Flush, Hold};
 use super::{FlushMethod, Regime, timer_error};
+use crate::results::{Reference, ReferenceKind};
 use crate::timing::{Sampler, Samples, SamplingPlan, collect};
 
 /// How many times a sample is taken again when the hold gave up waiting for the host (a descheduled host
@@ -224,16 +227,14 @@ impl<T: Timed> Sampler for GpuSampler<T> {
 /// one launch and its completion cost with no work.
 pub struct EmptyKernel {
     gpu: &'static Gpu,
-    kernel: solutions::cuda::Kernel,
+    kernel: Kernel,
 }
 
 impl EmptyKernel {
     /// Loads the kernel.
     pub fn new() -> Result<Self, CudaError> {
         let gpu = gpu()?;
-        let kernel = gpu
-            .module(&solutions::cuda::HARNESS_CU)?
-            .kernel("judge_noop")?;
+        let kernel = gpu.module(&HARNESS_CU)?.kernel("judge_noop")?;
         Ok(Self { gpu, kernel })
     }
 }
@@ -260,7 +261,7 @@ impl EmptyKernel {
         unsafe {
             self.kernel.launch(
                 stream,
-                solutions::cuda::Launch {
+                Launch {
                     grid: (1, 1),
                     block: 32,
                     smem: 0,
@@ -279,18 +280,26 @@ pub fn measure_empty(regime: Regime, plan: &SamplingPlan) -> Result<Samples, Sol
     collect(&mut sampler, plan)
 }
 
-/// A device-to-device copy of a fixed number of bytes (`cuMemcpyDtoDAsync`): the reference the variants'
-/// times are compared with.
+/// A device-to-device copy of a fixed number of bytes, by the driver (`cuMemcpyDtoDAsync`) or by the judge's
+/// copy kernel: the references the variants' times are compared with.
 pub struct DeviceCopy {
     gpu: &'static Gpu,
+    kind: ReferenceKind,
+    /// The copy kernel, for [`ReferenceKind::CopyKernel`].
+    kernel: Option<Kernel>,
     src: CudaSlice<u8>,
     dst: CudaSlice<u8>,
 }
 
 impl DeviceCopy {
-    /// Source and destination buffers of `bytes` each (the source filled with a non-zero pattern).
-    pub fn new(bytes: usize) -> Result<Self, CudaError> {
+    /// Source and destination buffers of `bytes` each (the source filled with a non-zero pattern), copied by
+    /// `kind`.
+    pub fn new(bytes: usize, kind: ReferenceKind) -> Result<Self, CudaError> {
         let gpu = gpu()?;
+        let kernel = match kind {
+            ReferenceKind::CopyKernel => Some(gpu.module(&HARNESS_CU)?.kernel("judge_copy")?),
+            ReferenceKind::DeviceCopy => None,
+        };
         let src = zeros::<u8>(gpu, bytes, "the copy source")?;
         let dst = zeros::<u8>(gpu, bytes, "the copy destination")?;
         let stream = gpu.stream();
@@ -302,12 +311,78 @@ impl DeviceCopy {
             "filling the copy source",
             "cuMemsetD8Async",
         )?;
-        Ok(Self { gpu, src, dst })
+        Ok(Self {
+            gpu,
+            kind,
+            kernel,
+            src,
+            dst,
+        })
     }
 
     /// Bytes copied per call.
     pub fn bytes(&self) -> usize {
         self.src.len()
+    }
+
+    /// How it copies.
+    pub fn kind(&self) -> ReferenceKind {
+        self.kind
+    }
+
+    /// Writes `data` (at most [`DeviceCopy::bytes`] long) to the start of the source, and synchronizes.
+    pub fn fill_source(&mut self, data: &[u8]) -> Result<(), CudaError> {
+        let stream = self.gpu.stream();
+        let mut head = self.src.slice_mut(..data.len());
+        stream
+            .memcpy_htod(data, &mut head)
+            .map_err(|e| driver_error(e, "writing the copy source", "cuMemcpyHtoDAsync"))?;
+        self.gpu.synchronize_device("writing the copy source")
+    }
+
+    /// The destination's bytes (synchronizes).
+    pub fn read_destination(&self) -> Result<Vec<u8>, CudaError> {
+        let stream = self.gpu.stream();
+        let out = stream
+            .clone_dtoh(&self.dst)
+            .map_err(|e| driver_error(e, "reading the copy destination", "cuMemcpyDtoHAsync"))?;
+        self.gpu
+            .synchronize_device("reading the copy destination")?;
+        Ok(out)
+    }
+
+    /// Enqueues one copy on the GPU's stream.
+    fn enqueue(&self) -> Result<(), CudaError> {
+        let stream = self.gpu.stream();
+        let src = device_ptr(&self.src, stream);
+        let dst = device_ptr(&self.dst, stream);
+        let bytes = self.src.len();
+        match &self.kernel {
+            None => check(
+                // SAFETY: both buffers hold `bytes` bytes and do not overlap.
+                unsafe { sys::cuMemcpyDtoDAsync_v2(dst, src, bytes, stream.cu_stream()) },
+                "copying device to device",
+                "cuMemcpyDtoDAsync",
+            ),
+            Some(kernel) => {
+                let n = bytes as u64;
+                let mut params = [param(&src), param(&dst), param(&n)];
+                // SAFETY: matches judge_copy(const uint4*, uint4*, unsigned long long); both buffers hold `n`
+                // bytes, do not overlap, and start 256-byte aligned (the driver's allocations).
+                unsafe {
+                    kernel.launch(
+                        stream,
+                        Launch {
+                            grid: (self.gpu.info.multiprocessors.max(1) * 4, 1),
+                            block: 256,
+                            smem: 0,
+                            pdl: false,
+                        },
+                        &mut params,
+                    )
+                }
+            }
+        }
     }
 }
 
@@ -335,51 +410,83 @@ impl Timed for DeviceCopy {
     }
 
     fn run(&mut self) -> Result<(), SolveError> {
-        let stream = self.gpu.stream();
-        // SAFETY: both buffers hold `len` bytes and do not overlap.
-        check(
-            unsafe {
-                sys::cuMemcpyDtoDAsync_v2(
-                    device_ptr(&self.dst, stream),
-                    device_ptr(&self.src, stream),
-                    self.src.len(),
-                    stream.cu_stream(),
-                )
-            },
-            "copying device to device",
-            "cuMemcpyDtoDAsync",
-        )
-        .map_err(|e| timer_error("device copy", e))
+        self.enqueue()
+            .map_err(|e| timer_error(self.kind.label(), e))
     }
 }
 
-/// Times a device-to-device copy of `bytes` in `regime`, rotating among `copies` buffer pairs like the
-/// variants rotate among input sets, under `plan`.
-pub fn measure_copy(
-    bytes: u64,
-    regime: Regime,
-    copies: usize,
-    plan: &SamplingPlan,
-) -> Result<Samples, SolveError> {
-    measure_copy_with(bytes, regime, copies, plan, FlushMethod::Read, true)
+/// How a copy is timed: the cache regime, how many buffer pairs it rotates among (as the variants rotate among
+/// input sets), how cold samples flush the L2, and whether warm samples poison the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopySetup {
+    /// The cache regime.
+    pub regime: Regime,
+    /// Buffer pairs rotated among.
+    pub copies: usize,
+    /// The flush of cold samples.
+    pub flush: FlushMethod,
+    /// Whether warm samples poison the destination between the warming copy and the timed one.
+    pub warm_poison: bool,
 }
 
-/// As [`measure_copy`], with a chosen flush method, and with or without the warm regime's poison.
-pub fn measure_copy_with(
+impl CopySetup {
+    /// `copies` buffer pairs in `regime`, as variants are timed by default (read flush, warm poison).
+    pub fn new(regime: Regime, copies: usize) -> Self {
+        Self {
+            regime,
+            copies,
+            flush: FlushMethod::Read,
+            warm_poison: true,
+        }
+    }
+}
+
+/// Times a copy of `bytes` by `kind` set up as `setup` says, under `plan`.
+pub fn measure_copy(
+    kind: ReferenceKind,
     bytes: u64,
-    regime: Regime,
-    copies: usize,
+    setup: &CopySetup,
     plan: &SamplingPlan,
-    method: FlushMethod,
-    warm_poison: bool,
 ) -> Result<Samples, SolveError> {
-    let sets = (0..copies.max(1))
-        .map(|_| DeviceCopy::new(bytes as usize))
+    let sets = (0..setup.copies.max(1))
+        .map(|_| DeviceCopy::new(bytes as usize, kind))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| timer_error("allocating the copy buffers", e))?;
-    let mut sampler = GpuSampler::with_flush(sets, regime, method)?;
-    if !warm_poison {
+    let mut sampler = GpuSampler::with_flush(sets, setup.regime, setup.flush)?;
+    if !setup.warm_poison {
         sampler = sampler.without_warm_poison();
     }
     collect(&mut sampler, plan)
+}
+
+/// A copy of `bytes` by `kind` timed as [`measure_copy`] does, as a [`Reference`].
+pub fn time_copy(
+    kind: ReferenceKind,
+    bytes: u64,
+    setup: &CopySetup,
+    plan: &SamplingPlan,
+) -> Result<Reference, SolveError> {
+    let samples = measure_copy(kind, bytes, setup, plan)?;
+    Reference::copy(kind, bytes, samples.seconds).ok_or_else(|| SolveError::Failed {
+        solution: super::TIMER.to_owned(),
+        context: format!(
+            "timing a {} of {bytes} bytes, {}",
+            kind.label(),
+            setup.regime
+        ),
+        message: "no samples were taken".to_owned(),
+    })
+}
+
+/// The reference for `bytes`: the copy kernel and `cuMemcpyDtoDAsync` each timed by [`time_copy`], and the
+/// faster of the two by median, the other's median kept beside it. Neither way is the fastest on every GPU (on
+/// an H100 the kernel is 1.3–1.5 times faster), and a reference slower than the machine allows would flatter
+/// every variant measured against it.
+pub fn reference_copy(
+    bytes: u64,
+    setup: &CopySetup,
+    plan: &SamplingPlan,
+) -> Result<Reference, SolveError> {
+    let [a, b] = ReferenceKind::ALL.map(|kind| time_copy(kind, bytes, setup, plan));
+    Ok(Reference::faster(a?, b?))
 }

@@ -1,6 +1,7 @@
 //! [`CudaTiming`]: the [`GpuTiming`] `judge bench` measures CUDA variants with. It maps the bench's modes to
 //! the sampler's cache regimes (warm: the same inputs solved just before; cold: the L2 flushed by reading),
-//! hands out one [`GpuSampler`] per measurement, times the device-copy reference once per mode and byte count,
+//! hands out one [`GpuSampler`] per measurement, times the copy reference (the faster of two ways of copying)
+//! once per mode and byte count,
 //! measures the floor of the method (an empty kernel) when it starts, and, when asked, the copy after a memset
 //! flush for comparison.
 
@@ -10,8 +11,8 @@ use std::time::Duration;
 use solutions::{Prepared, Solution, SolveError};
 
 use super::{
-    FlushMethod, GpuSampler, Regime, TIMER, flush_bytes, gpu_info, measure_copy_with,
-    measure_empty, timer_error,
+    CopySetup, FlushMethod, GpuSampler, Regime, TIMER, flush_bytes, gpu_info, measure_empty,
+    reference_copy, time_copy, timer_error,
 };
 use crate::bench::sampler::GpuTiming;
 use crate::meta::GpuInfo;
@@ -110,26 +111,13 @@ impl CudaTiming {
         })
     }
 
-    /// Times a device copy of `bytes` in `regime` with `flush` for cold samples.
-    fn time_copy(
-        &self,
-        bytes: u64,
-        regime: Regime,
-        flush: FlushMethod,
-    ) -> Result<Reference, SolveError> {
-        let samples = measure_copy_with(
-            bytes,
-            regime,
-            self.copies,
-            &self.plan.for_reference(),
+    /// How copies in `regime` are timed, with `flush` for cold samples.
+    fn copy_setup(&self, regime: Regime, flush: FlushMethod) -> CopySetup {
+        CopySetup {
             flush,
-            self.options.warm_poison,
-        )?;
-        Reference::device_copy(bytes, samples.seconds).ok_or_else(|| SolveError::Failed {
-            solution: TIMER.to_owned(),
-            context: format!("timing a device copy of {bytes} bytes, {regime}"),
-            message: "no samples were taken".to_owned(),
-        })
+            warm_poison: self.options.warm_poison,
+            ..CopySetup::new(regime, self.copies)
+        }
     }
 }
 
@@ -183,13 +171,22 @@ impl GpuTiming for CudaTiming {
         if let Some(reference) = self.references.get(&(regime, bytes)) {
             return Ok(reference.clone());
         }
-        let reference = self.time_copy(bytes, regime, self.options.flush)?;
+        let plan = self.plan.for_reference();
+        let setup = self.copy_setup(regime, self.options.flush);
+        let reference = reference_copy(bytes, &setup, &plan)?;
         if regime == Regime::Cold && self.options.compare_flush {
             let other = match self.options.flush {
                 FlushMethod::Read => FlushMethod::Memset,
                 FlushMethod::Memset => FlushMethod::Read,
             };
-            let compared = self.time_copy(bytes, regime, other)?.summary.median;
+            let compared = time_copy(
+                reference.kind,
+                bytes,
+                &self.copy_setup(regime, other),
+                &plan,
+            )?
+            .summary
+            .median;
             let this = reference.summary.median;
             let (read_flush_s, memset_flush_s) = match other {
                 FlushMethod::Memset => (this, compared),

@@ -232,8 +232,9 @@ fn copies(h: &mut String, doc: &ResultsDoc) {
     if let Some(copies) = copy_table(doc) {
         h.push_str(
             "<h3>Device copies (the × copy references)</h3>\n<p class=\"lead\">A device-to-device copy of each \
-             case's minimal bytes, timed like the GPU variants in each mode; GB/s counts the bytes read and \
-             written.</p>\n",
+             case's minimal bytes, timed like the GPU variants in each mode, two ways: by the judge's copy kernel \
+             and by the driver's <code>cuMemcpyDtoDAsync</code>. The faster of the two is the reference; the \
+             other's median is shown beside it. GB/s counts the bytes read and written.</p>\n",
         );
         plain_table(h, &copies);
     }
@@ -513,7 +514,8 @@ fn reading(h: &mut String) {
          over the median time; <b>GFLOP/s</b> counts the reduced form's FLOPs, whatever the variant computes.</li>\n\
          <li><b>speed of light</b>: for CPU variants, achieved GFLOP/s as a percentage of the CPU's measured FMA \
          peak; for GPU variants, the median time as a multiple of a device copy of the same bytes under the same \
-         cache regime (×1 would be copy speed).</li>\n\
+         cache regime (×1 would be copy speed; the copy is the faster of the judge's copy kernel and the \
+         driver's <code>cuMemcpyDtoDAsync</code>).</li>\n\
          <li><b>modes</b>: calls rotate among several independently generated input sets. CPU variants are \
          timed <i>warm</i> only, with caches as the previous call left them. GPU variants are timed in two \
          regimes: <i>warm</i>, where the same input set was solved (untimed) just before the timed call, so \

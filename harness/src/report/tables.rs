@@ -5,7 +5,7 @@ use solutions::Backend;
 
 use crate::commands::format_seconds;
 use crate::meta::GpuInfo;
-use crate::results::{Entry, GpuMethod, Mode, Reference, ResultsDoc};
+use crate::results::{Entry, GpuMethod, Mode, Reference, ResultsDoc, SlowerCopy};
 use crate::table::{Align, Table};
 use crate::timing::StopReason;
 use crate::verdict::Verdict;
@@ -282,8 +282,9 @@ fn thousands(value: u64) -> String {
 }
 
 /// The device copies GPU times were compared with ("× copy"), one row per case: median warm and cold, the
-/// copy's bandwidth (bytes read + written over the median), and the cold copy after a memset flush when
-/// `--compare-flush` measured it. `None` when no entry carries a copy.
+/// copy's bandwidth (bytes read + written over the median), which way of copying was the faster and so the
+/// reference, the slower way's medians, and the cold copy after a memset flush when `--compare-flush` measured
+/// it. `None` when no entry carries a copy.
 pub fn copy_table(doc: &ResultsDoc) -> Option<Table> {
     let rows = copy_references(doc);
     if rows.is_empty() {
@@ -301,6 +302,8 @@ pub fn copy_table(doc: &ResultsDoc) -> Option<Table> {
         ("copy warm", Align::Right),
         ("copy cold", Align::Right),
         ("copy GB/s warm / cold", Align::Right),
+        ("copied by, warm / cold", Align::Left),
+        ("slower way, warm / cold", Align::Left),
     ];
     if !comparison.is_empty() {
         headers.push(("cold after a memset flush", Align::Right));
@@ -319,12 +322,36 @@ pub fn copy_table(doc: &ResultsDoc) -> Option<Table> {
                 .map(|r| rate(2.0 * r.bytes as f64 / r.summary.median / 1e9))
                 .unwrap_or_else(|| "–".to_owned())
         };
+        let by = |mode| {
+            copies
+                .get(mode)
+                .map(|r| r.kind.label().to_owned())
+                .unwrap_or_else(|| "–".to_owned())
+        };
+        let slower = |mode| copies.get(mode).and_then(|r| r.slower);
+        let slower = match (slower(Mode::Warm), slower(Mode::Cold)) {
+            (Some(w), Some(c)) if w.kind == c.kind => format!(
+                "{} {} / {}",
+                w.kind.label(),
+                format_seconds(w.median_s),
+                format_seconds(c.median_s)
+            ),
+            (w, c) => {
+                let one = |s: Option<SlowerCopy>| {
+                    s.map(|s| format!("{} {}", s.kind.label(), format_seconds(s.median_s)))
+                        .unwrap_or_else(|| "–".to_owned())
+                };
+                format!("{} / {}", one(w), one(c))
+            }
+        };
         let mut row = vec![
             copies.case.clone(),
             thousands(copies.bytes),
             time(Mode::Warm),
             time(Mode::Cold),
             format!("{} / {}", gbps(Mode::Warm), gbps(Mode::Cold)),
+            format!("{} / {}", by(Mode::Warm), by(Mode::Cold)),
+            slower,
         ];
         if !comparison.is_empty() {
             row.push(
