@@ -196,6 +196,21 @@ fn judge_fixture(relative: &str) -> Result<(), Failed> {
     if let Some(other) = &expected.time_near {
         time_near(relative, &summary, other)?;
     }
+    if let Some(least) = expected.time_at_least_s {
+        let median = summary.perf.as_ref().map(|p| p.median_s);
+        println!(
+            "      perf median {:.2} µs, at least {:.2} µs expected",
+            median.unwrap_or(f64::NAN) * 1e6,
+            least * 1e6
+        );
+        if !median.is_some_and(|m| m >= least) {
+            return Err(format!(
+                "{relative}: perf median {median:?} s is under the {least} s of work it does: part of it \
+                 escaped the timer"
+            )
+            .into());
+        }
+    }
     Ok(())
 }
 
@@ -232,9 +247,10 @@ fn time_near(relative: &str, summary: &GateSummary, other: &Path) -> Result<(), 
 }
 
 /// Fixtures whose verdict comes from timing, or which fill the device: run them with the GPU to themselves.
-const ALONE: [&str; 6] = [
+const ALONE: [&str; 7] = [
     "good/reference.cu",
     "good/own_stream.cu",
+    "good/host_then_wait.cu",
     "bad/host_work.cu",
     "bad/side_stream.cu",
     "bad/cache_cheap_key.cu",

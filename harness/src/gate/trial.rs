@@ -159,12 +159,15 @@ impl BusyAfter {
     pub fn unheld_note(&self) -> Option<String> {
         (self.unheld > 0).then(|| {
             format!(
-                "`solve` waited for the device in {} of {} calls: the stream hold gave way after {} ms, and those \
-                 times include what `solve` did after that (work it waits for on a stream of its own can start \
-                 only once the hold has ended, since the hold takes the whole device)",
+                "`solve` waited for the device: {} of {} calls {} not held to the end (the stream hold gives \
+                 way after {} ms, and once it has in {} calls other than a worker's first, the worker times \
+                 its later calls without one), so their times include what `solve` did on the host after the \
+                 hold gave way, or all of it without a hold, and the launch latency",
                 self.unheld,
                 self.calls,
-                crate::sandbox::cuda::HOLD_TIMEOUT_NS / 1_000_000
+                if self.unheld == 1 { "was" } else { "were" },
+                crate::sandbox::cuda::HOLD_TIMEOUT_NS / 1_000_000,
+                crate::sandbox::cuda::GIVE_WAY_LIMIT
             )
         })
     }
@@ -1030,7 +1033,9 @@ mod tests {
         };
         assert_eq!(busy(0).unheld_note(), None);
         let note = busy(30).unheld_note().expect("a note");
-        assert!(note.contains("in 30 of 30 calls"), "{note}");
+        assert!(note.contains("30 of 30 calls were not held"), "{note}");
+        let one = busy(1).unheld_note().expect("a note");
+        assert!(one.contains("1 of 30 calls was not held"), "{one}");
         assert!(note.contains("after 5 ms"), "{note}");
     }
 

@@ -116,8 +116,9 @@ pub struct DeviceCall {
     /// stream the default stream does not wait for.
     pub busy_after_s: f64,
     /// Whether the stream hold lasted until `solve` returned, so that the start event was reached only after
-    /// every launch was queued (false: `solve` waited for the device itself, or no hold kernel was available;
-    /// the time then includes host work).
+    /// every launch was queued (false: `solve` waited for the device itself in this call or an earlier one, so
+    /// the call was not held or the hold gave way, or no hold kernel was available; the time then includes
+    /// host work).
     pub held: bool,
     /// How long `solve` took on the host, from the call to its return, in seconds (the worker's clock). While
     /// the hold lasts, an honest `solve` only queues its launches in that time; work it does on the host, or by

@@ -51,6 +51,9 @@ pub struct Expectation {
     /// timed another way).
     #[allow(dead_code)] // read by one test target, not the other
     pub time_near: Option<PathBuf>,
+    /// `// expect-time-at-least: N ms`: the least its perf median may be (work it does that the timer must see).
+    #[allow(dead_code)] // read by one test target, not the other
+    pub time_at_least_s: Option<f64>,
     /// `// expect-timed: no`: the fixture is judged without the timed case (its behaviour under test is not
     /// about time, and one more timed gate on a loaded 2-core machine only adds noise to the suite's others).
     #[allow(dead_code)] // read by one test target, not the other
@@ -79,6 +82,18 @@ pub fn expectation(path: &Path) -> Expectation {
         reason: field("expect-reason"),
         baseline: field("expect-baseline").map(|p| path.parent().unwrap().join(p)),
         time_near: field("expect-time-near").map(|p| path.parent().unwrap().join(p)),
+        time_at_least_s: field("expect-time-at-least").map(|v| {
+            let ms = v
+                .strip_suffix("ms")
+                .map(str::trim)
+                .and_then(|n| n.parse::<f64>().ok());
+            ms.unwrap_or_else(|| {
+                panic!(
+                    "{}: expect-time-at-least '{v}' is not 'N ms'",
+                    path.display()
+                )
+            }) * 1e-3
+        }),
         timed: field("expect-timed").is_none_or(|v| v != "no"),
     }
 }
