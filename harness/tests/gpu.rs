@@ -212,11 +212,8 @@ fn copies_are_exact() -> Result<(), Failed> {
         Shape::PERF.min_bytes() as usize,
     ] {
         for kind in ReferenceKind::ALL {
-            let data: Vec<u8> = (0..bytes)
-                .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
-                .collect();
             let mut copy = DeviceCopy::new(bytes, kind).map_err(|e| e.to_string())?;
-            copy.fill_source(&data).map_err(|e| e.to_string())?;
+            let data = copy.fill_source_with_pattern().map_err(|e| e.to_string())?;
             Timed::poison(&mut copy).map_err(|e| e.to_string())?;
             Timed::run(&mut copy).map_err(|e| e.to_string())?;
             let out = copy.read_destination().map_err(|e| e.to_string())?;

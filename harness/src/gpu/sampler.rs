@@ -330,14 +330,18 @@ impl DeviceCopy {
         self.kind
     }
 
-    /// Writes `data` (at most [`DeviceCopy::bytes`] long) to the start of the source, and synchronizes.
-    pub fn fill_source(&mut self, data: &[u8]) -> Result<(), CudaError> {
+    /// Fills the whole source with a pattern that does not repeat with any short period (so a copy that
+    /// misplaces a unit or a tail byte shows), synchronizes, and returns the pattern.
+    pub fn fill_source_with_pattern(&mut self) -> Result<Vec<u8>, CudaError> {
+        let data: Vec<u8> = (0..self.src.len())
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+            .collect();
         let stream = self.gpu.stream();
-        let mut head = self.src.slice_mut(..data.len());
         stream
-            .memcpy_htod(data, &mut head)
+            .memcpy_htod(&data, &mut self.src)
             .map_err(|e| driver_error(e, "writing the copy source", "cuMemcpyHtoDAsync"))?;
-        self.gpu.synchronize_device("writing the copy source")
+        self.gpu.synchronize_device("writing the copy source")?;
+        Ok(data)
     }
 
     /// The destination's bytes (synchronizes).
