@@ -20,9 +20,9 @@
 //!
 //! Entry points: [`CudaTiming`] (what `judge bench` times CUDA variants with: a
 //! [`crate::bench::sampler::GpuTiming`] built on the pieces below), [`GpuSampler::new`] (one variant, several
-//! input sets, one regime), [`reference_copy`] (the reference; [`measure_copy`] times one way of copying),
-//! [`measure_empty`] (the floor of the method: an
-//! empty kernel timed the same way), [`gpu_info`] (for the results' `meta`).
+//! input sets, one regime), [`reference_copy`] (the reference; [`measure_copy`] and [`time_copy`] time one way
+//! of copying), [`measure_empty`] (the floor of the method: an empty kernel timed the same way), [`gpu_info`]
+//! (for the results' `meta`).
 
 mod sampler;
 mod timer;

@@ -1,9 +1,8 @@
 //! [`CudaTiming`]: the [`GpuTiming`] `judge bench` measures CUDA variants with. It maps the bench's modes to
 //! the sampler's cache regimes (warm: the same inputs solved just before; cold: the L2 flushed by reading),
 //! hands out one [`GpuSampler`] per measurement, times the copy reference (the faster of two ways of copying)
-//! once per mode and byte count,
-//! measures the floor of the method (an empty kernel) when it starts, and, when asked, the copy after a memset
-//! flush for comparison.
+//! once per mode and byte count, measures the floor of the method (an empty kernel) when it starts, and, when
+//! asked, the copy after a memset flush for comparison.
 
 use std::collections::HashMap;
 use std::time::Duration;
