@@ -17,11 +17,12 @@ pub const HOLD_TIMEOUT_NS: u64 = 50_000_000;
 
 /// Holds a stream, and with it the whole device, until released from the host.
 ///
-/// The hold kernel takes every thread slot of every multiprocessor ([`hold_shape`]), so no kernel of any stream
-/// can start while it waits: a solve that starts work on a stream of its own, which does not wait for the held
-/// one, and waits for that work before returning, would otherwise have it done before the start event, where
-/// the timer does not look. Such work now waits for the hold; the solve waiting for it makes the hold give
-/// up ([`Hold::timed_out`]), and the work runs after the start event, timed.
+/// The hold kernel takes every thread slot of every multiprocessor (its grid is sized from the device's
+/// attributes: [`Hold::shape`]), so no kernel of any stream can start while it waits: a solve that starts work
+/// on a stream of its own, which does not wait for the held one, and waits for that work before returning,
+/// would otherwise have it done before the start event, where the timer does not look. Such work now waits for
+/// the hold; the solve waiting for it makes the hold give up ([`Hold::timed_out`]), and the work runs after the
+/// start event, timed.
 pub struct Hold {
     kernel: Kernel,
     /// Two u32 words of pinned, mapped host memory: [0] release flag, [1] timed-out flag.
@@ -113,7 +114,7 @@ impl Hold {
         self.shape
     }
 
-    /// Clears the flags and enqueues the hold kernel on `stream`, giving up after [`HOLD_TIMEOUT_NS`].
+    /// Clears the flags and enqueues the hold kernel on `stream`, giving up after the sampler's timeout (50 ms).
     pub fn enqueue(&self, stream: &CudaStream) -> Result<(), CudaError> {
         self.enqueue_for(stream, HOLD_TIMEOUT_NS)
     }
