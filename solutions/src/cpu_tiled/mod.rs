@@ -3,7 +3,7 @@
 //!
 //! One solve:
 //!
-//! 1. projects the queries once: `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` (see [`project`] for the exact form kept);
+//! 1. projects the queries once: `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` (the `project` module has the exact form kept);
 //! 2. splits the keys into contiguous chunks, one rayon task each, every chunk a whole number of tiles, so each
 //!    task writes its own column range of every output row (`[B, S]` row-major; ranges start on 16-key, that
 //!    is 64-byte, boundaries of each row and the buffer starts on a cache line);
