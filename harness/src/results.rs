@@ -390,7 +390,7 @@ pub struct SlowerCopy {
 
 /// Kinds of reference measurement: two ways of copying `bytes` bytes from one device buffer to another, under
 /// the same cache regime as the variants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReferenceKind {
     /// The driver's `cuMemcpyDtoDAsync`.

@@ -201,7 +201,7 @@ fn copy_timing() -> Result<(), Failed> {
 }
 
 /// Both ways of copying copy every byte, at byte counts that are and are not multiples of the copy kernel's
-/// 16-byte units (its tail), and leave nothing past the end.
+/// 16-byte units (its tail).
 fn copies_are_exact() -> Result<(), Failed> {
     for bytes in [
         1usize,

@@ -197,7 +197,7 @@ fn judge_fixture(relative: &str) -> Result<(), Failed> {
         time_near(relative, &summary, other)?;
     }
     if let Some(least) = expected.time_at_least_s {
-        let median = summary.perf.as_ref().map(|p| p.median_s);
+        let median = perf_median(&summary);
         println!(
             "      perf median {:.2} µs, at least {:.2} µs expected",
             median.unwrap_or(f64::NAN) * 1e6,
@@ -214,6 +214,11 @@ fn judge_fixture(relative: &str) -> Result<(), Failed> {
     Ok(())
 }
 
+/// The perf case's median, when it was timed.
+fn perf_median(summary: &GateSummary) -> Option<f64> {
+    summary.perf.as_ref().map(|p| p.median_s)
+}
+
 /// How far from the median of the fixture its `expect-time-near` names a fixture's perf median may be, as a
 /// factor either way: the two do the same work, so only a part of it escaping the timer moves them apart
 /// by more.
@@ -222,8 +227,7 @@ const TIME_NEAR: f64 = 2.0;
 /// Checks the perf median of `summary` against that of the fixture at `other`, judged now.
 fn time_near(relative: &str, summary: &GateSummary, other: &Path) -> Result<(), Failed> {
     let (reference, _) = run_gate(other, None)?;
-    let median = |s: &GateSummary| s.perf.as_ref().map(|p| p.median_s);
-    let (Some(mine), Some(theirs)) = (median(summary), median(&reference)) else {
+    let (Some(mine), Some(theirs)) = (perf_median(summary), perf_median(&reference)) else {
         return Err(format!("{relative}: a perf median is missing").into());
     };
     let ratio = mine / theirs;

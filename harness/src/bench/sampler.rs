@@ -230,8 +230,8 @@ impl Samplers for MachineSamplers {
 ///
 /// Each solution gets its base time (seconds) from the table, or 1 ms; cold mode adds half of it. Samples
 /// cycle through `base × (1, 1.01, 0.99, 1.02, 0.98)`. CPU solutions are measured warm against the given FMA
-/// peak; CUDA ones warm and cold, in the cache regimes of [`scripted_gpu_method`], against a 2 µs copy (the copy kernel; `cuMemcpyDtoDAsync` 3 µs),
-/// on [`scripted_gpu`]. The sampler never runs the solve itself.
+/// peak; CUDA ones warm and cold, in the cache regimes of [`scripted_gpu_method`], against a 2 µs copy (the copy
+/// kernel; `cuMemcpyDtoDAsync` 3 µs), on [`scripted_gpu`]. The sampler never runs the solve itself.
 #[derive(Debug, Clone)]
 pub struct Scripted {
     times: HashMap<String, f64>,

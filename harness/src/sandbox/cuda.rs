@@ -50,15 +50,16 @@ pub const HOLD_TIMEOUT_NS: u64 = 5_000_000;
 /// one. An honest `solve` that only queues launches makes it give way only when the host stalls for the whole
 /// timeout; one that waits for the device does so in every call, and before it waits it may have done host
 /// work that the timer did not see. Two, so that one stall does not cost an honest `solve` the hold (its
-/// times would then include the launch latency), while a `solve` that waits hides its host work in two calls.
+/// times would then include the launch latency), while a `solve` that waits hides its host work in at most
+/// three calls (its first and two more).
 pub const GIVE_WAY_LIMIT: u32 = 2;
 
 /// Whether a worker holds the stream for its next call: it does until the hold has given way in
 /// [`GIVE_WAY_LIMIT`] calls other than its first.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct HoldPolicy {
-    /// Calls recorded so far.
-    calls: u64,
+    /// Whether the first call has been recorded.
+    past_first: bool,
     /// Calls other than the first in which the hold gave way before `solve` returned.
     gave_way: u32,
 }
@@ -69,12 +70,12 @@ impl HoldPolicy {
         self.gave_way < GIVE_WAY_LIMIT
     }
 
-    /// Records a call: whether it was held at its start, and whether the hold lasted until `solve` returned.
-    fn record(&mut self, held_at_start: bool, held_to_the_end: bool) {
-        if held_at_start && !held_to_the_end && self.calls > 0 {
+    /// Records a call: whether it was held at its start and the hold gave way before `solve` returned.
+    fn record(&mut self, gave_way: bool) {
+        if gave_way && self.past_first {
             self.gave_way += 1;
         }
-        self.calls += 1;
+        self.past_first = true;
     }
 }
 
@@ -299,7 +300,7 @@ impl CudaExecutor {
             .map_err(|e| driver_error(e, "reading the events", "cuEventElapsedTime"))?;
         let held = hold.is_some_and(|h| !h.timed_out());
         let mut policy = self.policy.get();
-        policy.record(hold.is_some(), held);
+        policy.record(hold.is_some() && !held);
         self.policy.set(policy);
         let used = self.used("reading the device memory in use after the call")?;
         let memory_bytes = used
@@ -387,7 +388,7 @@ mod tests {
             .iter()
             .map(|&gave| {
                 let held = policy.holds();
-                policy.record(held, held && !gave);
+                policy.record(held && gave);
                 held
             })
             .collect()
