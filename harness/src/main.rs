@@ -4,18 +4,19 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use harness::cli::Cli;
-use harness::commands::dispatch;
+use harness::commands::{dispatch, error_lines};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(status) => status.into(),
         Err(error) => {
-            eprintln!("error: {error}");
-            let mut source = std::error::Error::source(&error);
-            while let Some(cause) = source {
+            let mut lines = error_lines(&error).into_iter();
+            if let Some(message) = lines.next() {
+                eprintln!("error: {message}");
+            }
+            for cause in lines {
                 eprintln!("  caused by: {cause}");
-                source = cause.source();
             }
             error.exit_status().into()
         }

@@ -44,7 +44,7 @@ pub enum CommandError {
         source: GenerateError,
     },
     /// The judge could not write its output.
-    #[error("could not write results: {0}")]
+    #[error("could not write {0}")]
     Output(FileError),
     /// A submission named on the command line cannot be used.
     #[error(transparent)]
@@ -96,6 +96,22 @@ impl CommandError {
             CommandError::Unavailable(_) => ExitStatus::Unavailable,
         }
     }
+}
+
+/// The lines that report `error` to the user: its message, then each cause in its chain that the lines before
+/// do not already say. Many messages embed their cause's text (`"{path}: {source}"`) and still expose it as the
+/// source, and a cause printed twice reads like two failures.
+pub fn error_lines(error: &dyn std::error::Error) -> Vec<String> {
+    let mut lines = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !lines.iter().any(|line| line.contains(&text)) {
+            lines.push(text);
+        }
+        source = cause.source();
+    }
+    lines
 }
 
 /// Runs the parsed command line.
@@ -154,5 +170,43 @@ pub fn format_error(value: f64) -> String {
         "0".to_owned()
     } else {
         format!("{value:.1e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("could not judge")]
+    struct Terse(#[source] FileError);
+
+    #[test]
+    fn a_cause_the_message_already_says_is_not_repeated() {
+        let error = CommandError::Input(FileError::Io {
+            path: PathBuf::from("/missing/case.npz"),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        });
+        let lines = error_lines(&error);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].starts_with("/missing/case.npz: "), "{lines:?}");
+        assert!(lines[0].contains("not found"), "{lines:?}");
+    }
+
+    #[test]
+    fn a_cause_the_message_leaves_out_is_listed() {
+        let error = Terse(FileError::Io {
+            path: PathBuf::from("out.json"),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        });
+        let lines = error_lines(&error);
+        // The file error names the io error, so the chain ends there.
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0], "could not judge");
+        assert!(lines[1].starts_with("out.json: "), "{lines:?}");
+        assert!(lines[1].contains("ermission denied"), "{lines:?}");
     }
 }

@@ -197,11 +197,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| FileError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        FileError::io(path, e)
-    })
+    // Errors name `path`, the file the user asked for, and leave no partial temporary file behind.
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            FileError::io(path, e)
+        })
 }
 
 /// Element types that occur in case files.
@@ -481,6 +483,35 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("use a .npz, .safetensors or .json file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_names_the_file_asked_for_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // The rename fails: a directory stands where the file should go.
+        let path = dir.path().join("out.json");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), b"x").unwrap();
+        let err = write_atomically(&path, b"{}").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: ", path.display())),
+            "{err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("out.json")]);
+
+        // The temporary file cannot be created: the directory does not exist.
+        let missing = dir.path().join("no/such/dir/case.npz");
+        let err = write_atomically(&missing, b"x").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: ", missing.display())),
             "{err}"
         );
     }

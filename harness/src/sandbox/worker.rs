@@ -102,16 +102,10 @@ fn freeze() {
     }
 }
 
-/// An error and its causes, on one line (`dlopen failed: libfoo.so: cannot open shared object file`).
+/// An error and its causes, on one line (`dlopen failed: libfoo.so: cannot open shared object file`), each cause
+/// once.
 fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::commands::error_lines(error).join(": ")
 }
 
 /// Moves the protocol channel from fds 0/1 to private close-on-exec descriptors, then points fd 0 at
