@@ -13,7 +13,8 @@
 //   tiles, and copy the chunk's Qp/Qs rows beside them, into a ring of two shared-memory stages;
 // * four math warps (warps 4-7) multiply: math warp m takes queries 16 (m & 1) .. + 15 over half of each chunk's
 //   dimensions (m >> 1); each thread accumulates 16 queries x 4 keys, 128 FFMA per dimension for 10 shared
-//   loads. The two halves are summed through shared memory at the end.
+//   loads, each sum's 5 loads issued before the other sum's 64 FFMA. The two halves are summed through shared
+//   memory at the end.
 //
 // Producers and math warps meet only at named barriers, one pair per stage ("full": producers arrive, math
 // waits; "empty": math arrives, producers wait), so the expansion of the next chunk runs beside the math of this
@@ -138,17 +139,27 @@ __device__ __forceinline__ void store_rows(const float (&acc)[WARP_Q][4], const 
     }
 }
 
-// A math thread's operands of dimension k of a stage: Qp (q[0..3]) and Qs (q[4..7]) of its 16 queries, and the
-// codebook values and signs of its 4 keys.
-__device__ __forceinline__ void load_operands(const Stage& sg, int k, int b0, int lane, float4 (&q)[8], float4& v,
-                                              float4& w) {
+// A math thread's operands of dimension k of a stage for one of the two sums: Qp (or Qs) of its 16 queries in
+// q[0..3], and the codebook values (or signs) of its 4 keys in v.
+template <bool SIGNS>
+__device__ __forceinline__ void load_half(const Stage& sg, int k, int b0, int lane, float4 (&q)[4], float4& v) {
+    const float* qrow = SIGNS ? &sg.Qs[k][b0] : &sg.Qp[k][b0];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) q[i] = *reinterpret_cast<const float4*>(qrow + 4 * i);
+    v = *reinterpret_cast<const float4*>(SIGNS ? &sg.W[k][4 * lane] : &sg.V[k][4 * lane]);
+}
+
+// acc[i][j] += q[i] * v[j]: one sum's 64 FFMA of one dimension.
+__device__ __forceinline__ void fma_half(float (&acc)[WARP_Q][4], const float4 (&q)[4], const float4& v) {
+    const float va[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-        q[i] = *reinterpret_cast<const float4*>(&sg.Qp[k][b0 + 4 * i]);
-        q[4 + i] = *reinterpret_cast<const float4*>(&sg.Qs[k][b0 + 4 * i]);
+        const float qa[4] = {q[i].x, q[i].y, q[i].z, q[i].w};
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) acc[4 * i + r][j] = fmaf(qa[r], va[j], acc[4 * i + r][j]);
     }
-    v = *reinterpret_cast<const float4*>(&sg.V[k][4 * lane]);
-    w = *reinterpret_cast<const float4*>(&sg.W[k][4 * lane]);
 }
 
 // The producers' part: producer thread p expands key s0 + p.
@@ -218,26 +229,18 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) smem_scores(
         stage_sync<true>(st);
         const Stage& sg = ring[st];
         if (active) {
-            // The next dimension's 10 shared loads are written before this dimension's 128 FFMA. The compiler
-            // spreads them among the FFMA either way, but not alike: with each dimension's loads at the top of
-            // its own step the solve was 0.5-0.7 us slower (kernels/NOTES.md).
-            float4 qn[8], vn, wn;
-            load_operands(sg, kh, b0, lane, qn, vn, wn);
+            // Software-pipelined by half dimensions: one sum's 5 shared loads are issued before the other sum's
+            // 64 FFMA, so each load has 64 FFMA of this warp to land in, and only two operand sets (40
+            // registers) are live beside the 64 accumulators. (Loading a whole dimension ahead needs 80, more
+            // than the 128-register budget leaves, and ptxas then issued the loads right before their use.)
+            float4 qp[4], qs[4], v, w;
+            load_half<false>(sg, kh, b0, lane, qp, v);
 #pragma unroll
             for (int kk = 0; kk < HALF_D; ++kk) {
-                float qp[WARP_Q], qs[WARP_Q];
-#pragma unroll
-                for (int i = 0; i < 4; ++i) {
-                    qp[4 * i] = qn[i].x; qp[4 * i + 1] = qn[i].y; qp[4 * i + 2] = qn[i].z; qp[4 * i + 3] = qn[i].w;
-                    qs[4 * i] = qn[4 + i].x; qs[4 * i + 1] = qn[4 + i].y; qs[4 * i + 2] = qn[4 + i].z;
-                    qs[4 * i + 3] = qn[4 + i].w;
-                }
-                const float va[4] = {vn.x, vn.y, vn.z, vn.w}, wa[4] = {wn.x, wn.y, wn.z, wn.w};
-                if (kk + 1 < HALF_D) load_operands(sg, kh + kk + 1, b0, lane, qn, vn, wn);
-#pragma unroll
-                for (int i = 0; i < WARP_Q; ++i)
-#pragma unroll
-                    for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(qs[i], wa[j], fmaf(qp[i], va[j], acc[i][j]));
+                load_half<true>(sg, kh + kk, b0, lane, qs, w);
+                fma_half(acc, qp, v);
+                if (kk + 1 < HALF_D) load_half<false>(sg, kh + kk + 1, b0, lane, qp, v);
+                fma_half(acc, qs, w);
             }
         }
         if (ch + STAGES < nchunks) stage_arrive<false>(st);  // a producer waits for it
