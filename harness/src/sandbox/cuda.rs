@@ -299,8 +299,9 @@ impl CudaExecutor {
             .elapsed_ms(&self.end)
             .map_err(|e| driver_error(e, "reading the events", "cuEventElapsedTime"))?;
         let held = hold.is_some_and(|h| !h.timed_out());
+        let gave_way = hold.is_some() && !held;
         let mut policy = self.policy.get();
-        policy.record(hold.is_some() && !held);
+        policy.record(gave_way);
         self.policy.set(policy);
         let used = self.used("reading the device memory in use after the call")?;
         let memory_bytes = used
@@ -323,6 +324,7 @@ impl CudaExecutor {
             device: Some(DeviceCall {
                 busy_after_s,
                 held,
+                gave_way,
                 solve_host_s,
                 memory_bytes,
             }),

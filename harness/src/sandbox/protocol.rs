@@ -120,6 +120,11 @@ pub struct DeviceCall {
     /// the call was not held or the hold gave way, or no hold kernel was available; the time then includes
     /// host work).
     pub held: bool,
+    /// Whether the stream hold gave way before `solve` returned (`solve` waited for the device while the hold
+    /// lasted): what `solve` did before its launches reached the device came before the start event, so this
+    /// call's time is short of the whole `solve`. At most a worker's first call and two more.
+    #[serde(default)]
+    pub gave_way: bool,
     /// How long `solve` took on the host, from the call to its return, in seconds (the worker's clock). While
     /// the hold lasts, an honest `solve` only queues its launches in that time; work it does on the host, or by
     /// copies on a stream of its own, happens before the start event.

@@ -51,7 +51,8 @@ pub struct Expectation {
     /// timed another way).
     #[allow(dead_code)] // read by one test target, not the other
     pub time_near: Option<PathBuf>,
-    /// `// expect-time-at-least: N ms`: the least its perf median may be (work it does that the timer must see).
+    /// `// expect-time-at-least: N ms`: the least its perf median and its fastest call may be (work it does that
+    /// the timer must see).
     #[allow(dead_code)] // read by one test target, not the other
     pub time_at_least_s: Option<f64>,
     /// `// expect-timed: no`: the fixture is judged without the timed case (its behaviour under test is not
