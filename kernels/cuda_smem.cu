@@ -13,7 +13,7 @@
 //   tiles, and copy the chunk's Qp/Qs rows beside them, into a ring of two shared-memory stages;
 // * four math warps (warps 4-7) multiply: math warp m takes queries 16 (m & 1) .. + 15 over half of each chunk's
 //   dimensions (m >> 1); each thread accumulates 16 queries x 4 keys, 128 FFMA per dimension for 10 shared
-//   loads, each sum's 5 loads issued before the other sum's 64 FFMA. The two halves are summed through shared
+//   loads, each sum's 5 loads written before the other sum's 64 FFMA. The two halves are summed through shared
 //   memory at the end.
 //
 // Producers and math warps meet only at named barriers, one pair per stage ("full": producers arrive, math
@@ -229,10 +229,12 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) smem_scores(
         stage_sync<true>(st);
         const Stage& sg = ring[st];
         if (active) {
-            // Software-pipelined by half dimensions: one sum's 5 shared loads are issued before the other sum's
-            // 64 FFMA, so each load has 64 FFMA of this warp to land in, and only two operand sets (40
-            // registers) are live beside the 64 accumulators. (Loading a whole dimension ahead needs 80, more
-            // than the 128-register budget leaves, and ptxas then issued the loads right before their use.)
+            // Software-pipelined by half dimensions: in the source, one sum's 5 shared loads come before the
+            // other sum's 64 FFMA, so only two operand sets (40 registers) need be live beside the 64
+            // accumulators, where loading a whole dimension ahead asks for 80. ptxas schedules the loads
+            // itself either way (the SASS puts a load 44 instructions before its first use on average, against
+            // 45 for the whole-dimension version), but this version uses 121 registers instead of 125 and
+            // measured 1-2% faster (kernels/NOTES.md, ws-d).
             float4 qp[4], qs[4], v, w;
             load_half<false>(sg, kh, b0, lane, qp, v);
 #pragma unroll

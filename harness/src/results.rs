@@ -359,11 +359,6 @@ impl Reference {
         })
     }
 
-    /// A device copy (`cuMemcpyDtoDAsync`) of `bytes` bytes from its samples; `None` when there are none.
-    pub fn device_copy(bytes: u64, samples_s: Vec<f64>) -> Option<Self> {
-        Self::copy(ReferenceKind::DeviceCopy, bytes, samples_s)
-    }
-
     /// The faster of two copies of the same bytes (by median), with the slower one's median kept beside it.
     pub fn faster(a: Self, b: Self) -> Self {
         let (mut fast, slow) = if b.summary.median < a.summary.median {
@@ -747,7 +742,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let copy = Reference::device_copy(shape.min_bytes(), vec![5e-6, 6e-6, 7e-6]).unwrap();
+        let copy = Reference::copy(
+            ReferenceKind::DeviceCopy,
+            shape.min_bytes(),
+            vec![5e-6, 6e-6, 7e-6],
+        )
+        .unwrap();
         let g = Derived::new(shape, 9e-6, None, Some(&Basis::DeviceCopy(copy.clone())));
         assert_eq!(
             g.speed_of_light.map(|s| (s.label(), s.floor_s())),
@@ -781,7 +781,8 @@ mod tests {
         let bytes = Shape::PERF.min_bytes();
         let kernel =
             Reference::copy(ReferenceKind::CopyKernel, bytes, vec![7e-6, 7.5e-6, 8e-6]).unwrap();
-        let driver = Reference::device_copy(bytes, vec![10e-6, 11e-6, 12e-6]).unwrap();
+        let driver =
+            Reference::copy(ReferenceKind::DeviceCopy, bytes, vec![10e-6, 11e-6, 12e-6]).unwrap();
         for (a, b) in [
             (kernel.clone(), driver.clone()),
             (driver.clone(), kernel.clone()),
@@ -809,7 +810,10 @@ mod tests {
         assert!(text.contains("\"kind\":\"copy-kernel\""), "{text}");
         assert_eq!(serde_json::from_str::<Reference>(&text).unwrap(), r);
         // A reference without a slower copy is written as documents were before that field existed.
-        let old = serde_json::to_string(&Reference::device_copy(16, vec![1e-6]).unwrap()).unwrap();
+        let old = serde_json::to_string(
+            &Reference::copy(ReferenceKind::DeviceCopy, 16, vec![1e-6]).unwrap(),
+        )
+        .unwrap();
         assert!(
             old.contains("\"kind\":\"device-copy\"") && !old.contains("slower"),
             "{old}"

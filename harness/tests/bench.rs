@@ -15,8 +15,8 @@ use harness::compare::{Change, compare};
 use harness::meta::GpuInfo;
 use harness::report;
 use harness::results::{
-    BenchMeta, CacheRegime, Clock, CpuCeilings, GpuMethod, Mode, Reference, ResultsDoc,
-    ResultsFile, SpeedOfLight,
+    BenchMeta, CacheRegime, Clock, CpuCeilings, GpuMethod, Mode, Reference, ReferenceKind,
+    ResultsDoc, ResultsFile, SpeedOfLight,
 };
 use harness::stats::Interval;
 use harness::timing::{Sampler, SamplingPlan, StopReason};
@@ -288,7 +288,7 @@ impl GpuTiming for FakeGpu {
     fn copy(&mut self, mode: Mode, bytes: u64) -> Result<Reference, SolveError> {
         assert!(bytes > 0);
         let t = if mode == Mode::Cold { 5e-6 } else { 4e-6 };
-        Ok(Reference::device_copy(bytes, vec![t * 0.9, t, t * 1.1]).unwrap())
+        Ok(Reference::copy(ReferenceKind::DeviceCopy, bytes, vec![t * 0.9, t, t * 1.1]).unwrap())
     }
     fn info(&self) -> GpuInfo {
         GpuInfo {

@@ -33,7 +33,7 @@ use crate::challenge::suites::Case;
 use crate::check::{CheckReport, Tolerance, check};
 use crate::commands::format_seconds;
 use crate::results::{CaseInfo, Clock, Derived, Entry, Mode, Timing};
-use crate::sandbox::protocol::{DeviceCall, Request, Response, SlotLayout};
+use crate::sandbox::protocol::{DeviceCall, HoldOutcome, Request, Response, SlotLayout};
 use crate::sandbox::region::Region;
 use crate::sandbox::{SandboxConfig, SandboxError, Worker};
 use crate::stats::Summary;
@@ -340,11 +340,6 @@ struct CallRecord {
 }
 
 impl CallRecord {
-    /// Whether this call's time covers the whole `solve`: false where a CUDA worker's stream hold gave way.
-    fn timed_whole(&self) -> bool {
-        !self.device.as_ref().is_some_and(|d| d.gave_way)
-    }
-
     /// Why this call fails, if it does.
     fn failure(&self) -> Option<String> {
         let mut parts = Vec::new();
@@ -553,8 +548,8 @@ struct FreshSampler<'r, 'c> {
     next_slot: usize,
     last: Option<(View, usize)>,
     seconds: Vec<f64>,
-    /// Whether each of `seconds` covers the whole `solve` ([`CallRecord::timed_whole`]).
-    whole: Vec<bool>,
+    /// The fastest of these calls.
+    fastest: Fastest,
     round_trips: Vec<f64>,
     devices: Vec<DeviceCall>,
     failure: Option<Failed>,
@@ -587,7 +582,7 @@ impl Sampler for FreshSampler<'_, '_> {
                     return Err(stop(&reason));
                 }
                 self.seconds.push(record.seconds);
-                self.whole.push(record.timed_whole());
+                self.fastest.add(&record);
                 self.round_trips.push(record.round_trip_s);
                 self.devices.extend(record.device);
                 self.last = Some((view, slot));
@@ -619,17 +614,17 @@ pub fn timed_case(
         next_slot: 0,
         last: None,
         seconds: Vec::new(),
-        whole: Vec::new(),
+        fastest: Fastest::default(),
         round_trips: Vec::new(),
         devices: Vec::new(),
         failure: None,
     };
     let sampled = collect(&mut sampler, options.sampling);
-    let (failure, last, all_seconds, whole, round_trips) = (
+    let (failure, last, all_seconds, mut fastest_fresh, round_trips) = (
         sampler.failure.take(),
         sampler.last.take(),
         std::mem::take(&mut sampler.seconds),
-        std::mem::take(&mut sampler.whole),
+        sampler.fastest,
         std::mem::take(&mut sampler.round_trips),
     );
     let mut devices = std::mem::take(&mut sampler.devices);
@@ -652,8 +647,7 @@ pub fn timed_case(
     // Probes: pairs of fresh inputs and the same bytes again in the other buffers, then a small change.
     let timing = Timing::from_samples(rig.clock, samples.seconds.clone());
     let mut pairs = Vec::with_capacity(REPEAT_PAIRS);
-    let mut fresh_whole: Vec<(f64, bool)> = all_seconds.iter().copied().zip(whole).collect();
-    let mut repeat_whole = Vec::with_capacity(REPEAT_PAIRS);
+    let mut fastest_repeat = Fastest::default();
     let mut fresh_seconds = all_seconds;
     let mut slot = (last_slot + 1) % SLOTS;
     let mut last_view = last_view;
@@ -662,7 +656,6 @@ pub fn timed_case(
         let fresh = views::fresh(&case.inputs, expected, &mut rng);
         let again = views::repeat(&fresh);
         let mut times = [0.0; 2];
-        let mut whole = [true; 2];
         for (i, (view, at)) in [(&fresh, slot), (&again, (slot + 1) % SLOTS)]
             .into_iter()
             .enumerate()
@@ -675,12 +668,14 @@ pub fn timed_case(
                 return Ok(rig.wrong(record, reason, timing));
             }
             times[i] = record.seconds;
-            whole[i] = record.timed_whole();
+            if i == 0 {
+                fastest_fresh.add(&record);
+            } else {
+                fastest_repeat.add(&record);
+            }
             devices.extend(record.device);
         }
         fresh_seconds.push(times[0]);
-        fresh_whole.push((times[0], whole[0]));
-        repeat_whole.push((times[1], whole[1]));
         pairs.push((times[0], times[1]));
         slot = (slot + 1) % SLOTS;
         last_view = again;
@@ -704,8 +699,8 @@ pub fn timed_case(
     let perf = assess(
         Measured {
             fresh: &samples.seconds,
-            fastest_fresh_s: fastest_timed_whole(&fresh_whole),
-            fastest_repeat_s: fastest_timed_whole(&repeat_whole),
+            fastest_fresh_s: fastest_fresh.seconds(),
+            fastest_repeat_s: fastest_repeat.seconds(),
             pairs: &pairs,
             round_trips: &round_trips,
             all_fresh: &fresh_seconds,
@@ -775,18 +770,46 @@ pub struct Measured<'a> {
     pub stop: StopReason,
 }
 
-/// The fastest of `times` (seconds, and whether the call was timed whole) among those timed whole; the fastest
-/// of all when none was.
-fn fastest_timed_whole(times: &[(f64, bool)]) -> f64 {
-    let min = |whole_only: bool| {
-        times
-            .iter()
-            .filter(|&&(_, whole)| whole || !whole_only)
-            .map(|&(t, _)| t)
-            .fold(f64::INFINITY, f64::min)
-    };
-    let whole = min(true);
-    if whole.is_finite() { whole } else { min(false) }
+/// The fastest of a run of calls among those timed whole ([`HoldOutcome::timed_whole`]: a CUDA call in which
+/// the stream hold gave way is short of the whole `solve`), or of all of them when none was.
+#[derive(Debug, Clone, Copy)]
+struct Fastest {
+    whole_s: f64,
+    any_s: f64,
+}
+
+impl Default for Fastest {
+    fn default() -> Self {
+        Self {
+            whole_s: f64::INFINITY,
+            any_s: f64::INFINITY,
+        }
+    }
+}
+
+impl Fastest {
+    fn add(&mut self, record: &CallRecord) {
+        self.add_time(
+            record.seconds,
+            record.device.is_none_or(|d| d.hold.timed_whole()),
+        );
+    }
+
+    fn add_time(&mut self, seconds: f64, whole: bool) {
+        self.any_s = self.any_s.min(seconds);
+        if whole {
+            self.whole_s = self.whole_s.min(seconds);
+        }
+    }
+
+    /// In seconds; infinite when no call was added.
+    fn seconds(self) -> f64 {
+        if self.whole_s.is_finite() {
+            self.whole_s
+        } else {
+            self.any_s
+        }
+    }
 }
 
 fn median(values: &[f64]) -> f64 {
@@ -843,12 +866,16 @@ pub fn assess(measured: Measured, floor: Option<Floor>, baseline: Option<&Baseli
             fastest_s: fastest(&mut busy.iter().copied()),
             median_s: median(&busy),
             calls: busy.len(),
-            unheld: measured.devices.iter().filter(|d| !d.held).count(),
+            unheld: measured
+                .devices
+                .iter()
+                .filter(|d| d.hold != HoldOutcome::Held)
+                .count(),
             held_solve_median_s: {
                 let held: Vec<f64> = measured
                     .devices
                     .iter()
-                    .filter(|d| d.held)
+                    .filter(|d| d.hold == HoldOutcome::Held)
                     .map(|d| d.solve_host_s)
                     .collect();
                 (!held.is_empty()).then(|| median(&held))
@@ -996,21 +1023,28 @@ mod tests {
     #[test]
     fn calls_not_timed_whole_are_not_the_fastest() {
         // A solve of 3.4 ms whose first calls hid 2.2 ms of host work before the start event (the hold gave way).
+        let fastest = |calls: &[(f64, bool)]| {
+            let mut f = Fastest::default();
+            for &(seconds, whole) in calls {
+                f.add_time(seconds, whole);
+            }
+            f.seconds()
+        };
         let fresh = [
             (1.19e-3, false),
             (1.2e-3, false),
             (3.3e-3, true),
             (3.4e-3, true),
         ];
-        assert_eq!(fastest_timed_whole(&fresh), 3.3e-3);
+        assert_eq!(fastest(&fresh), 3.3e-3);
         // None timed whole: the fastest of all rather than nothing.
-        assert_eq!(fastest_timed_whole(&[(2e-3, false), (1e-3, false)]), 1e-3);
-        assert_eq!(fastest_timed_whole(&[]), f64::INFINITY);
+        assert_eq!(fastest(&[(2e-3, false), (1e-3, false)]), 1e-3);
+        assert_eq!(fastest(&[]), f64::INFINITY);
         // Repeats as slow as the whole fresh calls raise nothing, and the fastest call is a whole one.
         let sampled = [3.4e-3, 3.5e-3, 3.3e-3];
         let pairs = [(3.4e-3, 3.3e-3); 3];
         let m = Measured {
-            fastest_fresh_s: fastest_timed_whole(&fresh),
+            fastest_fresh_s: fastest(&fresh),
             clock: Clock::CudaEvents,
             ..measured(&sampled, &pairs, &sampled)
         };
@@ -1099,13 +1133,12 @@ mod tests {
         assert!(note.contains("after 5 ms"), "{note}");
     }
 
-    /// The device reports of `n` CUDA calls: held, with `solve` taking `host` seconds on the host.
-    fn devices(n: usize, held: bool, host: f64) -> Vec<DeviceCall> {
+    /// The device reports of `n` CUDA calls with this hold outcome, `solve` taking `host` seconds on the host.
+    fn devices(n: usize, hold: HoldOutcome, host: f64) -> Vec<DeviceCall> {
         vec![
             DeviceCall {
                 busy_after_s: 3e-6,
-                held,
-                gave_way: false,
+                hold,
                 solve_host_s: host,
                 memory_bytes: 0,
             };
@@ -1124,7 +1157,7 @@ mod tests {
             ..measured(&fresh, &pairs, &trips)
         };
         // Launches only: tens of microseconds on the host.
-        let honest = devices(10, true, 40e-6);
+        let honest = devices(10, HoldOutcome::Held, 40e-6);
         let r = assess(cuda(&honest), None, None);
         assert!(r.findings.is_empty(), "{:?}", r.findings);
         let busy = r.busy_after.unwrap();
@@ -1132,14 +1165,18 @@ mod tests {
         let note = busy.held_solve_note().expect("a note");
         assert!(note.contains("over the 10 held calls"), "{note}");
         // 2 ms on the host while the hold lasted: before the start event.
-        let hidden = devices(10, true, 2e-3);
+        let hidden = devices(10, HoldOutcome::Held, 2e-3);
         let r = assess(cuda(&hidden), None, None);
         assert_finding(&r, "on the host in the median of the 10 calls");
         // Waiting for the device makes the hold give way: those calls are timed from there on, not judged here.
-        let waited = devices(10, false, 6e-3);
-        let r = assess(cuda(&waited), None, None);
-        assert!(r.findings.is_empty(), "{:?}", r.findings);
-        assert_eq!(r.busy_after.unwrap().held_solve_median_s, None);
-        assert_eq!(r.busy_after.unwrap().held_solve_note(), None);
+        let waited = [HoldOutcome::GaveWay, HoldOutcome::Unheld].map(|o| devices(10, o, 6e-3));
+        for waited in &waited {
+            let r = assess(cuda(waited), None, None);
+            assert!(r.findings.is_empty(), "{:?}", r.findings);
+            let busy = r.busy_after.unwrap();
+            assert_eq!(busy.held_solve_median_s, None);
+            assert_eq!(busy.held_solve_note(), None);
+            assert_eq!(busy.unheld, 10);
+        }
     }
 }

@@ -237,24 +237,7 @@ impl EmptyKernel {
         let kernel = gpu.module(&HARNESS_CU)?.kernel("judge_noop")?;
         Ok(Self { gpu, kernel })
     }
-}
 
-impl Timed for EmptyKernel {
-    fn stream(&self) -> Option<Arc<CudaStream>> {
-        Some(self.gpu.stream().clone())
-    }
-
-    fn poison(&mut self) -> Result<(), SolveError> {
-        Ok(())
-    }
-
-    fn run(&mut self) -> Result<(), SolveError> {
-        self.enqueue(self.gpu.stream())
-            .map_err(|e| timer_error("empty kernel", e))
-    }
-}
-
-impl EmptyKernel {
     /// Enqueues the kernel, one warp, on `stream`.
     pub fn enqueue(&self, stream: &CudaStream) -> Result<(), CudaError> {
         // SAFETY: judge_noop takes no parameters.
@@ -270,6 +253,21 @@ impl EmptyKernel {
                 &mut [],
             )
         }
+    }
+}
+
+impl Timed for EmptyKernel {
+    fn stream(&self) -> Option<Arc<CudaStream>> {
+        Some(self.gpu.stream().clone())
+    }
+
+    fn poison(&mut self) -> Result<(), SolveError> {
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<(), SolveError> {
+        self.enqueue(self.gpu.stream())
+            .map_err(|e| timer_error("empty kernel", e))
     }
 }
 

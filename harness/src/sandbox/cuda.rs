@@ -35,7 +35,7 @@ use cudarc::driver::{CudaEvent, CudaStream};
 use solutions::cuda::{CudaError, Gpu, check, driver_error, gpu};
 use solutions::{Field, POISON, Shape};
 
-use super::protocol::{DeviceCall, SlotLayout, field_bytes};
+use super::protocol::{DeviceCall, HoldOutcome, SlotLayout, field_bytes};
 use super::region::Region;
 use super::worker::{Call, Executor, ExecutorError, SolveFn};
 use crate::gpu::Hold;
@@ -298,10 +298,13 @@ impl CudaExecutor {
             .start
             .elapsed_ms(&self.end)
             .map_err(|e| driver_error(e, "reading the events", "cuEventElapsedTime"))?;
-        let held = hold.is_some_and(|h| !h.timed_out());
-        let gave_way = hold.is_some() && !held;
+        let outcome = match hold {
+            None => HoldOutcome::Unheld,
+            Some(h) if h.timed_out() => HoldOutcome::GaveWay,
+            Some(_) => HoldOutcome::Held,
+        };
         let mut policy = self.policy.get();
-        policy.record(gave_way);
+        policy.record(outcome == HoldOutcome::GaveWay);
         self.policy.set(policy);
         let used = self.used("reading the device memory in use after the call")?;
         let memory_bytes = used
@@ -323,8 +326,7 @@ impl CudaExecutor {
             seconds: f64::from(ms) * 1e-3,
             device: Some(DeviceCall {
                 busy_after_s,
-                held,
-                gave_way,
+                hold: outcome,
                 solve_host_s,
                 memory_bytes,
             }),

@@ -34,7 +34,7 @@ use solutions::{Backend, Field, Shape};
 use crate::results::Clock;
 
 /// Version of this protocol; the worker refuses a `hello` with any other.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest frame either side accepts, in bytes.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -115,25 +115,39 @@ pub struct DeviceCall {
     /// synchronise took once the default stream was done. Near zero unless `solve` left work running on a
     /// stream the default stream does not wait for.
     pub busy_after_s: f64,
-    /// Whether the stream hold lasted until `solve` returned, so that the start event was reached only after
-    /// every launch was queued (false: `solve` waited for the device itself in this call or an earlier one, so
-    /// the call was not held or the hold gave way, or no hold kernel was available; the time then includes
-    /// host work).
-    pub held: bool,
-    /// Whether the stream hold gave way before `solve` returned (`solve` waited for the device while the hold
-    /// lasted): what `solve` did before its launches reached the device came before the start event, so this
-    /// call's time is short of the whole `solve`. At most a worker's first call and two more.
-    #[serde(default)]
-    pub gave_way: bool,
+    /// What the stream hold did in this call.
+    pub hold: HoldOutcome,
     /// How long `solve` took on the host, from the call to its return, in seconds (the worker's clock). While
     /// the hold lasts, an honest `solve` only queues its launches in that time; work it does on the host, or by
     /// copies on a stream of its own, happens before the start event.
-    #[serde(default)]
     pub solve_host_s: f64,
     /// Device memory in use after the call beyond what was in use before the first call, less the worker's
     /// own buffers, in bytes: what the submission holds (device-wide: another process's allocations during
     /// the call count too).
     pub memory_bytes: u64,
+}
+
+/// What the stream hold did in one call of a CUDA worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HoldOutcome {
+    /// The hold lasted until `solve` returned, so the start event was reached only after every launch was
+    /// queued: the events time the device's work (what `solve` did on the host came before the start event).
+    Held,
+    /// The hold gave way before `solve` returned (`solve` waited for the device while the hold lasted): what
+    /// `solve` did before its launches reached the device came before the start event, so the time is short of
+    /// the whole `solve`. At most a worker's first call and two more.
+    GaveWay,
+    /// The call was not held (the worker holds no more once the hold has given way in later calls, or no hold
+    /// kernel was available): the events span the whole `solve`, host work and launch latency included.
+    Unheld,
+}
+
+impl HoldOutcome {
+    /// Whether the call's time covers the whole `solve`.
+    pub fn timed_whole(self) -> bool {
+        self != HoldOutcome::GaveWay
+    }
 }
 
 /// The step a `failed` answer is about.
