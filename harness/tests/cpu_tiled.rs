@@ -1,11 +1,10 @@
 //! `cpu-tiled` through the judge: every functional case and the perf case pass, with a precision far tighter than
 //! the default tolerance, on the path `registry()` lists and on every lower path this CPU can run.
 
-use harness::challenge::suites::{DEFAULT_SEED, Suite};
-use harness::challenge::{DEFAULT_TOLERANCE, OWN_VARIANT_REL_FROBENIUS};
+use harness::challenge::OWN_VARIANT_REL_FROBENIUS;
+use harness::challenge::suites::Suite;
 use harness::commands::run::CaseRef;
-use harness::commands::{RunPlan, execute};
-use harness::results::{Meta, ResultsFile};
+use harness::commands::run_in_memory;
 use harness::verdict::Verdict;
 use solutions::Solution;
 use solutions::cpu_tiled::{CpuTiled, Isa};
@@ -14,18 +13,7 @@ use solutions::cpu_tiled::{CpuTiled, Isa};
 /// largest relative Frobenius error seen.
 fn assert_all_pass(solutions: Vec<Box<dyn Solution>>, suites: &[Suite]) -> f64 {
     let count = solutions.len();
-    let plan = RunPlan {
-        solutions,
-        cases: CaseRef::collect(suites, &[]),
-        seed: DEFAULT_SEED,
-        tolerance: DEFAULT_TOLERANCE,
-        progress: false,
-        submissions: None,
-    };
-    let mut results =
-        ResultsFile::create(Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE), None).unwrap();
-    execute(&plan, &mut results).unwrap();
-    let entries = &results.doc().entries;
+    let entries = run_in_memory(solutions, CaseRef::collect(suites, &[])).unwrap();
     let cases: usize = suites.iter().map(|s| s.specs().len()).sum();
     assert_eq!(entries.len(), cases * count);
     let mut worst = 0.0f64;
@@ -75,18 +63,12 @@ fn every_supported_path_passes_the_functional_suite_tightly() {
 #[test]
 fn unsupported_paths_are_skipped_with_a_reason() {
     for isa in Isa::ALL.into_iter().filter(|isa| !isa.is_supported()) {
-        let plan = RunPlan {
-            solutions: vec![Box::new(CpuTiled::with_isa(isa))],
-            cases: CaseRef::collect(&[Suite::Example], &[]),
-            seed: DEFAULT_SEED,
-            tolerance: DEFAULT_TOLERANCE,
-            progress: false,
-            submissions: None,
-        };
-        let mut results =
-            ResultsFile::create(Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE), None).unwrap();
-        execute(&plan, &mut results).unwrap();
-        let e = &results.doc().entries[0];
+        let entries = run_in_memory(
+            vec![Box::new(CpuTiled::with_isa(isa))],
+            CaseRef::collect(&[Suite::Example], &[]),
+        )
+        .unwrap();
+        let e = &entries[0];
         assert_eq!(e.verdict, Verdict::Skipped, "{isa}");
         assert!(e.reason.as_ref().unwrap().contains("lacks"), "{isa}");
     }

@@ -15,7 +15,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Expectation, expectation, fixture_files, fixtures, reduced_functional};
+use common::{
+    Expectation, entry_lines, expectation, fixture_files, fixtures, has_reason, kept_baseline,
+    reduced_functional,
+};
 use harness::challenge::DEFAULT_TOLERANCE;
 use harness::challenge::suites::Suite;
 use harness::commands::run::CaseRef;
@@ -90,14 +93,7 @@ fn baseline_of(expected: &Expectation) -> Result<Option<BaselineSpec>, Failed> {
         return Ok(None);
     };
     let (_, doc) = run_gate(reference, None)?;
-    let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-    doc.write(file.path()).map_err(|e| e.to_string())?;
-    let (_, kept) = file.keep().map_err(|e| e.to_string())?;
-    Ok(Some(BaselineSpec {
-        path: kept,
-        solution: None,
-        max_slowdown: 1.10,
-    }))
+    Ok(Some(kept_baseline(&doc)?))
 }
 
 /// The gate on one fixture: its verdict, exit status and reason as its header says, an entry for every case;
@@ -107,18 +103,7 @@ fn judge_fixture(relative: &str) -> Result<(), Failed> {
     let expected = expectation(&path);
     let baseline = baseline_of(&expected)?;
     let (summary, doc) = run_gate(&path, baseline)?;
-    let table: Vec<String> = doc
-        .entries
-        .iter()
-        .map(|e| {
-            format!(
-                "{}: {} ({})",
-                e.case.name,
-                e.verdict,
-                e.reason.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
+    let table = entry_lines(&doc);
     let perf = summary.perf.as_ref().map(|p| {
         format!(
             "perf: median {:.2} µs, fastest {:.2} µs, repeats {:.2}× fresh, floor {}, busy after end {}",
@@ -168,20 +153,14 @@ fn judge_fixture(relative: &str) -> Result<(), Failed> {
         )
         .into());
     }
-    if let Some(reason) = &expected.reason {
-        let found = doc
-            .entries
-            .iter()
-            .filter(|e| e.verdict == expected.verdict)
-            .filter_map(|e| e.reason.as_deref())
-            .any(|r| r.contains(reason.as_str()));
-        if !found {
-            return Err(format!(
-                "{relative}: no '{reason}' in the reasons:\n{}",
-                table.join("\n")
-            )
-            .into());
-        }
+    if let Some(reason) = &expected.reason
+        && !has_reason(&doc, expected.verdict, reason)
+    {
+        return Err(format!(
+            "{relative}: no '{reason}' in the reasons:\n{}",
+            table.join("\n")
+        )
+        .into());
     }
     if expected.verdict == Verdict::Pass {
         let perf = summary.perf.as_ref().ok_or("the perf case was not timed")?;

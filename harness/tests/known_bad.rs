@@ -3,29 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use harness::challenge::suites::{DEFAULT_SEED, Suite};
-use harness::challenge::{DEFAULT_TOLERANCE, OWN_VARIANT_REL_FROBENIUS};
+use harness::challenge::OWN_VARIANT_REL_FROBENIUS;
+use harness::challenge::suites::Suite;
 use harness::commands::run::CaseRef;
-use harness::commands::{RunPlan, execute};
-use harness::results::{Meta, ResultsFile};
+use harness::commands::run_in_memory;
 use harness::verdict::{ExitStatus, Verdict};
 use solutions::known_bad::{KnownBad, Mistake};
 use solutions::{Solution, cpu_naive::CpuNaive};
 
 /// Verdict per case name for one solution on the functional suite.
 fn verdicts(solution: Box<dyn Solution>) -> (BTreeMap<String, Verdict>, Vec<f64>) {
-    let plan = RunPlan {
-        solutions: vec![solution],
-        cases: CaseRef::collect(&[Suite::Functional], &[]),
-        seed: DEFAULT_SEED,
-        tolerance: DEFAULT_TOLERANCE,
-        progress: false,
-        submissions: None,
-    };
-    let mut results =
-        ResultsFile::create(Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE), None).unwrap();
-    execute(&plan, &mut results).unwrap();
-    let entries = &results.doc().entries;
+    let entries =
+        run_in_memory(vec![solution], CaseRef::collect(&[Suite::Functional], &[])).unwrap();
     let frob = entries
         .iter()
         .filter_map(|e| e.check.as_ref().map(|c| c.rel_frobenius))
@@ -113,18 +102,12 @@ fn signed_indices_are_caught_only_by_the_c256_case() {
 
 #[test]
 fn an_unwritten_last_output_fails_every_case_as_unwritten() {
-    let plan = RunPlan {
-        solutions: vec![Box::new(KnownBad(Mistake::LastOutputUnwritten))],
-        cases: CaseRef::collect(&[Suite::Functional], &[]),
-        seed: DEFAULT_SEED,
-        tolerance: DEFAULT_TOLERANCE,
-        progress: false,
-        submissions: None,
-    };
-    let mut results =
-        ResultsFile::create(Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE), None).unwrap();
-    execute(&plan, &mut results).unwrap();
-    for e in &results.doc().entries {
+    let entries = run_in_memory(
+        vec![Box::new(KnownBad(Mistake::LastOutputUnwritten))],
+        CaseRef::collect(&[Suite::Functional], &[]),
+    )
+    .unwrap();
+    for e in &entries {
         assert_eq!(e.verdict, Verdict::WrongAnswer, "{}", e.case.name);
         let check = e.check.as_ref().unwrap();
         assert_eq!(check.unwritten, 1, "{}", e.case.name);

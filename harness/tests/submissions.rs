@@ -13,7 +13,10 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{expectation, fixture_files, fixtures, reduced_functional};
+use common::{
+    entry_lines, expectation, fixture_files, fixtures, has_reason, kept_baseline,
+    reduced_functional,
+};
 use harness::challenge::DEFAULT_TOLERANCE;
 use harness::challenge::generate::Generator;
 use harness::challenge::suites::{CaseSpec, Suite};
@@ -119,28 +122,10 @@ fn judge_fixture(relative: &str) -> ResultsDoc {
     let expected = expectation(&path);
     let baseline = expected.baseline.as_ref().map(|reference| {
         let (_, doc) = run_gate(reference, None, true);
-        let file = tempfile::NamedTempFile::new().unwrap();
-        doc.write(file.path()).unwrap();
-        let (_, kept) = file.keep().unwrap();
-        BaselineSpec {
-            path: kept,
-            solution: None,
-            max_slowdown: 1.10,
-        }
+        kept_baseline(&doc).unwrap()
     });
     let (summary, doc) = run_gate(&path, baseline, expected.timed);
-    let table: Vec<String> = doc
-        .entries
-        .iter()
-        .map(|e| {
-            format!(
-                "{}: {} ({})",
-                e.case.name,
-                e.verdict,
-                e.reason.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
+    let table = entry_lines(&doc);
     println!(
         "{relative}: {} (exit {})\n  {}",
         summary.verdict,
@@ -165,14 +150,8 @@ fn judge_fixture(relative: &str) -> ResultsDoc {
     let cases = reduced_functional().len() + usize::from(expected.timed);
     assert_eq!(doc.entries.len(), cases, "{relative}: {table:?}");
     if let Some(reason) = &expected.reason {
-        let found = doc
-            .entries
-            .iter()
-            .filter(|e| e.verdict == expected.verdict)
-            .filter_map(|e| e.reason.as_deref())
-            .any(|r| r.contains(reason.as_str()));
         assert!(
-            found,
+            has_reason(&doc, expected.verdict, reason),
             "{relative}: no '{reason}' in the reasons:\n{}",
             table.join("\n")
         );

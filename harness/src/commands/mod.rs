@@ -25,7 +25,7 @@ use crate::sandbox::SandboxError;
 use crate::submission::SubmissionError;
 use crate::verdict::ExitStatus;
 
-pub use run::{RunPlan, execute};
+pub use run::{RunPlan, execute, run_in_memory};
 
 /// Why a command could not do its work (as opposed to a solution failing, which is a verdict).
 #[derive(Debug, thiserror::Error)]

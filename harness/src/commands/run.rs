@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use solutions::{Backend, Solution};
 
+use crate::challenge::DEFAULT_TOLERANCE;
 use crate::challenge::oracle;
-use crate::challenge::suites::{Case, CaseSource, CaseSpec, Suite};
+use crate::challenge::suites::{Case, CaseSource, CaseSpec, DEFAULT_SEED, Suite};
 use crate::check::Tolerance;
 use crate::cli::RunArgs;
 use crate::gate::trial::{self, CaseResult, TrialContext};
@@ -102,6 +103,27 @@ pub struct Entrant {
     pub backend: Backend,
     /// The built library, or why there is none (every case then gets the build's verdict).
     pub build: Result<Built, BuildError>,
+}
+
+/// Runs `solutions` on `cases` under the default seed and tolerance, with no progress lines and no results file:
+/// the entries, one per solution × case, in the order [`execute`] makes them. For judging built-in variants in
+/// this process (tests, tools).
+pub fn run_in_memory(
+    solutions: Vec<Box<dyn Solution>>,
+    cases: Vec<CaseRef>,
+) -> Result<Vec<Entry>, CommandError> {
+    let plan = RunPlan {
+        solutions,
+        cases,
+        seed: DEFAULT_SEED,
+        tolerance: DEFAULT_TOLERANCE,
+        progress: false,
+        submissions: None,
+    };
+    let mut results = ResultsFile::create(Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE), None)
+        .map_err(CommandError::Output)?;
+    execute(&plan, &mut results)?;
+    Ok(results.doc().entries.clone())
 }
 
 /// Runs `plan`, pushing one entry per solution × case into `results`. Cases are built one at a time and the

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use harness::challenge::suites::Suite;
 use harness::commands::run::CaseRef;
+use harness::gate::baseline::BaselineSpec;
+use harness::results::ResultsDoc;
 use harness::verdict::Verdict;
 
 /// `fixtures/submissions/`: see [`in_checkout`].
@@ -136,4 +138,40 @@ pub fn reduced_functional() -> Vec<CaseRef> {
         })
         .map(|s| CaseRef::Spec(Suite::Functional, s))
         .collect()
+}
+
+/// One line per entry of `doc`: `case: verdict (reason)`.
+pub fn entry_lines(doc: &ResultsDoc) -> Vec<String> {
+    doc.entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {} ({})",
+                e.case.name,
+                e.verdict,
+                e.reason.as_deref().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// Whether an entry of `doc` with `verdict` gives a reason that contains `reason`.
+pub fn has_reason(doc: &ResultsDoc, verdict: Verdict, reason: &str) -> bool {
+    doc.entries
+        .iter()
+        .filter(|e| e.verdict == verdict)
+        .filter_map(|e| e.reason.as_deref())
+        .any(|r| r.contains(reason))
+}
+
+/// `doc` written to a file that outlives the test, as the baseline of another gate (at most 10% slower).
+pub fn kept_baseline(doc: &ResultsDoc) -> Result<BaselineSpec, String> {
+    let file = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+    doc.write(file.path()).map_err(|e| e.to_string())?;
+    let (_, path) = file.keep().map_err(|e| e.to_string())?;
+    Ok(BaselineSpec {
+        path,
+        solution: None,
+        max_slowdown: 1.10,
+    })
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DeviceRepr, ValidAsZeroBits};
 
-use super::{CudaError, Gpu, check, driver_error};
+use super::{CudaError, Gpu, check, driver_error, gpu};
 use crate::problem::{Inputs, Shape};
 use crate::solution::{POISON, Prepared, SolveError, check_output_len};
 
@@ -99,6 +99,12 @@ pub trait Solve {
     fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError>;
 }
 
+impl<S: Solve + ?Sized> Solve for Box<S> {
+    fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
+        (**self).enqueue(gpu, case)
+    }
+}
+
 /// A prepared CUDA variant: one input set on the device and the variant's kernels.
 pub struct GpuPrepared<S> {
     name: &'static str,
@@ -107,17 +113,46 @@ pub struct GpuPrepared<S> {
     solve: S,
 }
 
-impl<S: Solve> GpuPrepared<S> {
-    /// Wraps an uploaded case and a variant's kernels.
-    pub fn new(name: &'static str, gpu: &'static Gpu, case: DeviceCase, solve: S) -> Self {
-        Self {
+impl GpuPrepared<Box<dyn Solve>> {
+    /// Prepares variant `name` on `inputs`: finds the GPU and checks that it is at least compute capability
+    /// `min_cc`, lets `build` compile and allocate the variant's kernels (told whether the one-launch kernels are
+    /// selected, `JUDGE_CUDA_ONE_LAUNCH`), and uploads the inputs with S padded to a multiple of `pad`. An error
+    /// names the variant and the step that failed.
+    pub fn prepare(
+        name: &'static str,
+        min_cc: (i32, i32),
+        inputs: &Inputs,
+        pad: usize,
+        build: impl FnOnce(&'static Gpu, bool) -> Result<Box<dyn Solve>, CudaError>,
+    ) -> Result<Self, SolveError> {
+        let err = |context: &str| {
+            let context = context.to_owned();
+            move |error| SolveError::Cuda {
+                solution: name.to_owned(),
+                context,
+                error: Box::new(error),
+            }
+        };
+        let gpu = gpu().map_err(err("prepare"))?;
+        gpu.require(min_cc, name).map_err(err("prepare"))?;
+        let one_launch = super::onelaunch::selected();
+        let solve = build(gpu, one_launch).map_err(err(if one_launch {
+            "prepare: compiling and allocating (one launch)"
+        } else {
+            "prepare: compiling and allocating"
+        }))?;
+        let case =
+            DeviceCase::upload(gpu, inputs, pad).map_err(err("prepare: uploading the inputs"))?;
+        Ok(Self {
             name,
             gpu,
             case,
             solve,
-        }
+        })
     }
+}
 
+impl<S: Solve> GpuPrepared<S> {
     fn err(&self, context: &str) -> impl Fn(CudaError) -> SolveError + '_ {
         let context = context.to_owned();
         move |error| SolveError::Cuda {

@@ -358,6 +358,22 @@ impl Gpu {
         }
     }
 
+    /// [`CudaError::Unsupported`] for `what`, which needs more shared memory per block (`needs`) than this device
+    /// gives one.
+    pub fn short_of_shared_memory(&self, what: String, needs: &str) -> CudaError {
+        CudaError::Unsupported {
+            what,
+            needs: needs.to_owned(),
+            device: self.info.name.clone(),
+            found: format!(
+                "{}.{} with {} bytes per block",
+                self.info.compute_capability.0,
+                self.info.compute_capability.1,
+                self.info.smem_per_block_optin
+            ),
+        }
+    }
+
     /// The module of `source`, compiled for this device on first use (or read from the disk cache).
     pub fn module(&self, source: &KernelSource) -> Result<Arc<Module>, CudaError> {
         self.load_module(source, false)
@@ -585,42 +601,17 @@ impl Kernel {
         launch: Launch,
         params: &mut [*mut c_void],
     ) -> Result<(), CudaError> {
-        self._module
-            .ctx
-            .bind_to_thread()
-            .map_err(|e| driver_error(e, &format!("launching {}", self.name), "cuCtxSetCurrent"))?;
         let mut attr: sys::CUlaunchAttribute =
             // SAFETY: an all-zero launch attribute is a valid value of this plain C struct.
             unsafe { std::mem::zeroed() };
         attr.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
         attr.value.cooperative = 1;
-        let config = sys::CUlaunchConfig {
-            gridDimX: launch.grid.0,
-            gridDimY: launch.grid.1,
-            gridDimZ: 1,
-            blockDimX: launch.block,
-            blockDimY: 1,
-            blockDimZ: 1,
-            sharedMemBytes: launch.smem,
-            hStream: stream.cu_stream(),
-            attrs: &mut attr,
-            numAttrs: 1,
-        };
-        // SAFETY: the caller guarantees `params`; `config` and `attr` outlive the call.
-        let status = unsafe {
-            sys::cuLaunchKernelEx(&config, self.raw, params.as_mut_ptr(), std::ptr::null_mut())
-        };
-        check(
-            status,
-            &format!(
-                "launching {} cooperatively (grid {}×{}, block {}, {} B shared)",
-                self.name, launch.grid.0, launch.grid.1, launch.block, launch.smem
-            ),
-            "cuLaunchKernelEx",
-        )
+        // SAFETY: as the caller guarantees.
+        unsafe { self.launch_with(stream, launch, params, Some(attr), "cooperatively ") }
     }
 
-    /// Enqueues the kernel on `stream`.
+    /// Enqueues the kernel on `stream`; with `launch.pdl`, allowed to start before the previous kernel on the
+    /// stream ends (programmatic dependent launch).
     ///
     /// # Safety
     /// `params` must hold one pointer per kernel parameter, in order, each pointing to a value of exactly that
@@ -632,15 +623,42 @@ impl Kernel {
         launch: Launch,
         params: &mut [*mut c_void],
     ) -> Result<(), CudaError> {
+        let attr = launch.pdl.then(|| {
+            let mut attr: sys::CUlaunchAttribute =
+                // SAFETY: an all-zero launch attribute is a valid value of this plain C struct.
+                unsafe { std::mem::zeroed() };
+            attr.id =
+                sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+            attr.value.programmaticStreamSerializationAllowed = 1;
+            attr
+        });
+        // SAFETY: as the caller guarantees.
+        unsafe { self.launch_with(stream, launch, params, attr, "") }
+    }
+
+    /// Enqueues the kernel on `stream` with at most one launch attribute; `how` ("cooperatively ", or empty)
+    /// goes into the error's context.
+    ///
+    /// # Safety
+    /// As [`Kernel::launch`].
+    unsafe fn launch_with(
+        &self,
+        stream: &CudaStream,
+        launch: Launch,
+        params: &mut [*mut c_void],
+        mut attr: Option<sys::CUlaunchAttribute>,
+        how: &str,
+    ) -> Result<(), CudaError> {
+        let context = || {
+            format!(
+                "launching {} {how}(grid {}×{}, block {}, {} B shared)",
+                self.name, launch.grid.0, launch.grid.1, launch.block, launch.smem
+            )
+        };
         self._module
             .ctx
             .bind_to_thread()
-            .map_err(|e| driver_error(e, &format!("launching {}", self.name), "cuCtxSetCurrent"))?;
-        let mut attr: sys::CUlaunchAttribute =
-            // SAFETY: an all-zero launch attribute is a valid value of this plain C struct.
-            unsafe { std::mem::zeroed() };
-        attr.id = sys::CUlaunchAttributeID::CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
-        attr.value.programmaticStreamSerializationAllowed = 1;
+            .map_err(|e| driver_error(e, &context(), "cuCtxSetCurrent"))?;
         let config = sys::CUlaunchConfig {
             gridDimX: launch.grid.0,
             gridDimY: launch.grid.1,
@@ -650,44 +668,16 @@ impl Kernel {
             blockDimZ: 1,
             sharedMemBytes: launch.smem,
             hStream: stream.cu_stream(),
-            attrs: &mut attr,
-            numAttrs: u32::from(launch.pdl),
+            attrs: attr
+                .as_mut()
+                .map_or(std::ptr::null_mut(), |a| a as *mut sys::CUlaunchAttribute),
+            numAttrs: u32::from(attr.is_some()),
         };
-        let status = if launch.pdl {
-            // SAFETY: the caller guarantees `params`; `config` and `attr` outlive the call.
-            unsafe {
-                sys::cuLaunchKernelEx(&config, self.raw, params.as_mut_ptr(), std::ptr::null_mut())
-            }
-        } else {
-            // SAFETY: the caller guarantees `params`.
-            unsafe {
-                sys::cuLaunchKernel(
-                    self.raw,
-                    launch.grid.0,
-                    launch.grid.1,
-                    1,
-                    launch.block,
-                    1,
-                    1,
-                    launch.smem,
-                    stream.cu_stream(),
-                    params.as_mut_ptr(),
-                    std::ptr::null_mut(),
-                )
-            }
+        // SAFETY: the caller guarantees `params`; `config` and `attr` outlive the call.
+        let status = unsafe {
+            sys::cuLaunchKernelEx(&config, self.raw, params.as_mut_ptr(), std::ptr::null_mut())
         };
-        check(
-            status,
-            &format!(
-                "launching {} (grid {}×{}, block {}, {} B shared)",
-                self.name, launch.grid.0, launch.grid.1, launch.block, launch.smem
-            ),
-            if launch.pdl {
-                "cuLaunchKernelEx"
-            } else {
-                "cuLaunchKernel"
-            },
-        )
+        check(status, &context(), "cuLaunchKernelEx")
     }
 }
 
@@ -750,7 +740,7 @@ pub unsafe fn launch_qproj(
     }
 }
 
-/// A kernel parameter: a pointer to `value`, as `cuLaunchKernel` takes it.
+/// A kernel parameter: a pointer to `value`, as `cuLaunchKernelEx` takes it.
 pub fn param<T>(value: &T) -> *mut c_void {
     (value as *const T).cast_mut().cast()
 }

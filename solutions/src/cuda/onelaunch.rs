@@ -21,7 +21,7 @@ use cudarc::driver::CudaSlice;
 
 use super::buffers::{DeviceCase, Solve, device_ptr, zeros};
 use super::trace::Trace;
-use super::warpspec::ABLATION_ENV;
+use super::warpspec::{ABLATION_ENV, Repack};
 use super::{CudaError, Gpu, Kernel, Launch, SMEM_1L_CU, WARPSPEC_1L_CU, param};
 use crate::problem::Shape;
 
@@ -113,16 +113,11 @@ impl SmemSolve {
             gpu.info.multiprocessors as usize,
             gpu.info.smem_per_block_optin as usize,
         )
-        .ok_or_else(|| CudaError::Unsupported {
-            what: format!("cuda-smem at {shape}"),
-            needs: "more shared memory per block".to_owned(),
-            device: gpu.info.name.clone(),
-            found: format!(
-                "{}.{} with {} bytes per block",
-                gpu.info.compute_capability.0,
-                gpu.info.compute_capability.1,
-                gpu.info.smem_per_block_optin
-            ),
+        .ok_or_else(|| {
+            gpu.short_of_shared_memory(
+                format!("cuda-smem at {shape}"),
+                "more shared memory per block",
+            )
         })?;
         let scores = gpu.module(&SMEM_1L_CU)?.kernel("smem_scores")?;
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
@@ -264,7 +259,7 @@ impl WarpspecPlan {
 pub(super) struct WarpspecSolve {
     plan: WarpspecPlan,
     scores: Kernel,
-    repack: Option<(Kernel, CudaSlice<u8>, CudaSlice<u8>)>,
+    repack: Option<Repack>,
     /// `[2][32][ksteps·16]`: Qp then Qs, zero past D (written by the kernel, d < D).
     qt: CudaSlice<f32>,
     /// The grid barrier's counter (never reset: solve `e` waits for `e·grid`).
@@ -286,16 +281,11 @@ impl WarpspecSolve {
             gpu.info.multiprocessors as usize,
             gpu.info.smem_per_block_optin as usize,
         )
-        .ok_or_else(|| CudaError::Unsupported {
-            what: format!("cuda-warpspec at {shape}"),
-            needs: "shared memory for two stages".to_owned(),
-            device: gpu.info.name.clone(),
-            found: format!(
-                "{}.{} with {} bytes per block",
-                gpu.info.compute_capability.0,
-                gpu.info.compute_capability.1,
-                gpu.info.smem_per_block_optin
-            ),
+        .ok_or_else(|| {
+            gpu.short_of_shared_memory(
+                format!("cuda-warpspec at {shape}"),
+                "shared memory for two stages",
+            )
         })?;
         let mode = std::env::var(MMA_ENV).unwrap_or_default();
         let module = gpu.module_arch_specific(&WARPSPEC_1L_CU)?;
@@ -306,16 +296,7 @@ impl WarpspecSolve {
             "warpspec_scores_mma"
         })?;
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
-        let padded = plan.tiles * TILE_KEYS;
-        let repack = if plan.repack {
-            Some((
-                module.kernel("warpspec_repack")?,
-                zeros(gpu, padded * plan.row_bytes, "repacked K_idx")?,
-                zeros(gpu, padded * plan.row_bytes, "repacked signs")?,
-            ))
-        } else {
-            None
-        };
+        let repack = Repack::new(gpu, &module, plan.repack, plan.tiles, plan.row_bytes)?;
         Ok(Self {
             plan,
             scores,
@@ -349,41 +330,7 @@ impl Solve for WarpspecSolve {
             shape.c as i32,
         );
         let coef = shape.qjl_coef() as f32;
-        let mut kidx = device_ptr(&case.k_idx, stream);
-        let mut signs = device_ptr(&case.signs, stream);
-        if let Some((kernel, idx_out, sgn_out)) = &self.repack {
-            let (idx_out, sgn_out) = (device_ptr(idx_out, stream), device_ptr(sgn_out, stream));
-            let (spad, drow) = ((plan.tiles * TILE_KEYS) as i32, plan.row_bytes as i32);
-            let mut params = [
-                param(&kidx),
-                param(&signs),
-                param(&idx_out),
-                param(&sgn_out),
-                param(&s),
-                param(&d),
-                param(&spad),
-                param(&drow),
-            ];
-            let blocks = (plan.tiles * TILE_KEYS * plan.row_bytes)
-                .div_ceil(256)
-                .min(8 * gpu.info.multiprocessors as usize);
-            // SAFETY: matches warpspec_repack(const u8*, const u8*, u8*, u8*, int, int, int, int); the sources
-            // hold [S, D] bytes, the outputs [Spad, Drow].
-            unsafe {
-                kernel.launch(
-                    stream,
-                    Launch {
-                        grid: (blocks as u32, 1),
-                        block: 256,
-                        smem: 0,
-                        pdl: false,
-                    },
-                    &mut params,
-                )?;
-            }
-            kidx = idx_out;
-            signs = sgn_out;
-        }
+        let (kidx, signs) = Repack::keys(self.repack.as_ref(), gpu, case)?;
         self.solves = self.solves.wrapping_add(1);
         let epoch = self.solves;
         let trace = self.trace.as_ref().map_or(0, Trace::ptr);

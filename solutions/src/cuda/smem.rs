@@ -10,8 +10,7 @@ use cudarc::driver::CudaSlice;
 
 use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
 use super::{
-    CudaError, Gpu, Kernel, Launch, QPROJ_CU, QtLayout, SMEM_CU, availability, gpu, launch_qproj,
-    param,
+    CudaError, Gpu, Kernel, Launch, QPROJ_CU, QtLayout, SMEM_CU, availability, launch_qproj, param,
 };
 use crate::problem::Inputs;
 use crate::solution::{Availability, Backend, Prepared, Solution, SolveError};
@@ -55,28 +54,14 @@ impl Solution for CudaSmem {
     }
 
     fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
-        let err = |context: &str| {
-            let context = context.to_owned();
-            move |error| SolveError::Cuda {
-                solution: "cuda-smem".to_owned(),
-                context,
-                error: Box::new(error),
-            }
-        };
-        let gpu = gpu().map_err(err("prepare"))?;
-        gpu.require(MIN_CC, "cuda-smem").map_err(err("prepare"))?;
-        if super::onelaunch::selected() {
-            let solve = super::onelaunch::SmemSolve::new(gpu, inputs.shape())
-                .map_err(err("prepare: compiling and allocating (one launch)"))?;
-            let case =
-                DeviceCase::upload(gpu, inputs, 1).map_err(err("prepare: uploading the inputs"))?;
-            return Ok(Box::new(GpuPrepared::new("cuda-smem", gpu, case, solve)));
-        }
-        let solve =
-            SmemSolve::new(gpu, inputs).map_err(err("prepare: compiling and allocating"))?;
-        let case =
-            DeviceCase::upload(gpu, inputs, 1).map_err(err("prepare: uploading the inputs"))?;
-        Ok(Box::new(GpuPrepared::new("cuda-smem", gpu, case, solve)))
+        let prepared = GpuPrepared::prepare("cuda-smem", MIN_CC, inputs, 1, |gpu, one_launch| {
+            Ok(if one_launch {
+                Box::new(super::onelaunch::SmemSolve::new(gpu, inputs.shape())?)
+            } else {
+                Box::new(SmemSolve::new(gpu, inputs)?)
+            })
+        })?;
+        Ok(Box::new(prepared))
     }
 }
 

@@ -13,12 +13,14 @@
 //! Needs compute capability 9.0 (bulk copies, mbarrier transaction counts, `griddepcontrol`); on older GPUs it
 //! reports itself unavailable.
 
+use std::sync::Arc;
+
 use cudarc::driver::CudaSlice;
 
 use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
 use super::trace::Trace;
 use super::{
-    CudaError, Gpu, Kernel, Launch, QPROJ_CU, QtLayout, WARPSPEC_CU, availability, gpu,
+    CudaError, Gpu, Kernel, Launch, Module, QPROJ_CU, QtLayout, WARPSPEC_CU, availability,
     launch_qproj, param,
 };
 use crate::problem::{Inputs, Shape};
@@ -75,39 +77,20 @@ impl Solution for CudaWarpspec {
     }
 
     fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
-        let err = |context: &str| {
-            let context = context.to_owned();
-            move |error| SolveError::Cuda {
-                solution: "cuda-warpspec".to_owned(),
-                context,
-                error: Box::new(error),
-            }
-        };
-        let gpu = gpu().map_err(err("prepare"))?;
-        gpu.require(MIN_CC, "cuda-warpspec")
-            .map_err(err("prepare"))?;
-        if super::onelaunch::selected() {
-            let solve = super::onelaunch::WarpspecSolve::new(gpu, inputs.shape())
-                .map_err(err("prepare: compiling and allocating (one launch)"))?;
-            let case = DeviceCase::upload(gpu, inputs, TILE_KEYS)
-                .map_err(err("prepare: uploading the inputs"))?;
-            return Ok(Box::new(GpuPrepared::new(
-                "cuda-warpspec",
-                gpu,
-                case,
-                solve,
-            )));
-        }
-        let solve = WarpspecSolve::new(gpu, inputs.shape())
-            .map_err(err("prepare: compiling and allocating"))?;
-        let case = DeviceCase::upload(gpu, inputs, TILE_KEYS)
-            .map_err(err("prepare: uploading the inputs"))?;
-        Ok(Box::new(GpuPrepared::new(
+        let prepared = GpuPrepared::prepare(
             "cuda-warpspec",
-            gpu,
-            case,
-            solve,
-        )))
+            MIN_CC,
+            inputs,
+            TILE_KEYS,
+            |gpu, one_launch| {
+                Ok(if one_launch {
+                    Box::new(super::onelaunch::WarpspecSolve::new(gpu, inputs.shape())?)
+                } else {
+                    Box::new(WarpspecSolve::new(gpu, inputs.shape())?)
+                })
+            },
+        )?;
+        Ok(Box::new(prepared))
     }
 }
 
@@ -165,11 +148,97 @@ impl Plan {
     }
 }
 
+/// The key arrays copied to rows of `row_bytes` (D rounded up to 16, zero-padded), which both `cuda-warpspec`
+/// kernels need where D is not a multiple of 16: the bulk copies move whole 16-byte units.
+pub(super) struct Repack {
+    kernel: Kernel,
+    idx: CudaSlice<u8>,
+    signs: CudaSlice<u8>,
+    /// Keys per array, S rounded up to whole tiles.
+    padded: usize,
+    row_bytes: usize,
+}
+
+impl Repack {
+    /// The repack for `tiles` tiles of keys in rows of `row_bytes`, from `module`'s `warpspec_repack`; `None`
+    /// unless `needed`.
+    pub(super) fn new(
+        gpu: &Gpu,
+        module: &Arc<Module>,
+        needed: bool,
+        tiles: usize,
+        row_bytes: usize,
+    ) -> Result<Option<Self>, CudaError> {
+        if !needed {
+            return Ok(None);
+        }
+        let padded = tiles * TILE_KEYS;
+        Ok(Some(Self {
+            kernel: module.kernel("warpspec_repack")?,
+            idx: zeros(gpu, padded * row_bytes, "repacked K_idx")?,
+            signs: zeros(gpu, padded * row_bytes, "repacked signs")?,
+            padded,
+            row_bytes,
+        }))
+    }
+
+    /// The device addresses of the index and sign arrays that the main kernel reads: `case`'s own, or, with a
+    /// repack, its copies, enqueued here.
+    pub(super) fn keys(
+        repack: Option<&Self>,
+        gpu: &Gpu,
+        case: &DeviceCase,
+    ) -> Result<(u64, u64), CudaError> {
+        let stream = gpu.stream();
+        let (kidx, signs) = (
+            device_ptr(&case.k_idx, stream),
+            device_ptr(&case.signs, stream),
+        );
+        let Some(repack) = repack else {
+            return Ok((kidx, signs));
+        };
+        let (idx_out, sgn_out) = (
+            device_ptr(&repack.idx, stream),
+            device_ptr(&repack.signs, stream),
+        );
+        let (s, d) = (case.shape.s as i32, case.shape.d as i32);
+        let (spad, drow) = (repack.padded as i32, repack.row_bytes as i32);
+        let mut params = [
+            param(&kidx),
+            param(&signs),
+            param(&idx_out),
+            param(&sgn_out),
+            param(&s),
+            param(&d),
+            param(&spad),
+            param(&drow),
+        ];
+        let blocks = (repack.padded * repack.row_bytes)
+            .div_ceil(256)
+            .min(8 * gpu.info.multiprocessors as usize);
+        // SAFETY: matches warpspec_repack(const u8*, const u8*, u8*, u8*, int, int, int, int); the sources hold
+        // [S, D] bytes, the outputs [Spad, Drow].
+        unsafe {
+            repack.kernel.launch(
+                stream,
+                Launch {
+                    grid: (blocks as u32, 1),
+                    block: 256,
+                    smem: 0,
+                    pdl: false,
+                },
+                &mut params,
+            )?;
+        }
+        Ok((idx_out, sgn_out))
+    }
+}
+
 struct WarpspecSolve {
     plan: Plan,
     qproj: Kernel,
     scores: Kernel,
-    repack: Option<(Kernel, CudaSlice<u8>, CudaSlice<u8>)>,
+    repack: Option<Repack>,
     /// `[2][ksteps·16][32]`: Qp then Qs, transposed, zero past D.
     qt: CudaSlice<f32>,
     /// `[2 parities][2][32]` row maxima (float bits): a solve fills one and clears the other for the next.
@@ -189,16 +258,11 @@ impl WarpspecSolve {
             gpu.info.multiprocessors as usize,
             gpu.info.smem_per_block_optin as usize,
         )
-        .ok_or_else(|| CudaError::Unsupported {
-            what: format!("cuda-warpspec at {shape}"),
-            needs: "shared memory for two stages".to_owned(),
-            device: gpu.info.name.clone(),
-            found: format!(
-                "{}.{} with {} bytes per block",
-                gpu.info.compute_capability.0,
-                gpu.info.compute_capability.1,
-                gpu.info.smem_per_block_optin
-            ),
+        .ok_or_else(|| {
+            gpu.short_of_shared_memory(
+                format!("cuda-warpspec at {shape}"),
+                "shared memory for two stages",
+            )
         })?;
         // `sync`: the plain target's module, whose consumers run mma.sync (the path of GPUs other than sm_90).
         let module = if super::onelaunch::mma_sync_forced() {
@@ -214,16 +278,7 @@ impl WarpspecSolve {
             (_, true) => "warpspec_scores_mt2_trace",
         })?;
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
-        let padded = plan.tiles * TILE_KEYS;
-        let repack = if plan.repack {
-            Some((
-                module.kernel("warpspec_repack")?,
-                zeros(gpu, padded * plan.row_bytes, "repacked K_idx")?,
-                zeros(gpu, padded * plan.row_bytes, "repacked signs")?,
-            ))
-        } else {
-            None
-        };
+        let repack = Repack::new(gpu, &module, plan.repack, plan.tiles, plan.row_bytes)?;
         Ok(Self {
             plan,
             qproj: gpu.module(&QPROJ_CU)?.kernel("qproj_f32")?,
@@ -246,48 +301,9 @@ impl Solve for WarpspecSolve {
         let stream = gpu.stream();
         let shape = case.shape;
         let plan = self.plan;
-        let (b, s, d, c) = (
-            shape.b as i32,
-            shape.s as i32,
-            shape.d as i32,
-            shape.c as i32,
-        );
+        let (b, s, c) = (shape.b as i32, shape.s as i32, shape.c as i32);
         let coef = shape.qjl_coef() as f32;
-        let mut kidx = device_ptr(&case.k_idx, stream);
-        let mut signs = device_ptr(&case.signs, stream);
-        if let Some((kernel, idx_out, sgn_out)) = &self.repack {
-            let (idx_out, sgn_out) = (device_ptr(idx_out, stream), device_ptr(sgn_out, stream));
-            let (spad, drow) = ((plan.tiles * TILE_KEYS) as i32, plan.row_bytes as i32);
-            let mut params = [
-                param(&kidx),
-                param(&signs),
-                param(&idx_out),
-                param(&sgn_out),
-                param(&s),
-                param(&d),
-                param(&spad),
-                param(&drow),
-            ];
-            let blocks = (plan.tiles * TILE_KEYS * plan.row_bytes)
-                .div_ceil(256)
-                .min(8 * gpu.info.multiprocessors as usize);
-            // SAFETY: matches warpspec_repack(const u8*, const u8*, u8*, u8*, int, int, int, int); the sources
-            // hold [S, D] bytes, the outputs [Spad, Drow].
-            unsafe {
-                kernel.launch(
-                    stream,
-                    Launch {
-                        grid: (blocks as u32, 1),
-                        block: 256,
-                        smem: 0,
-                        pdl: false,
-                    },
-                    &mut params,
-                )?;
-            }
-            kidx = idx_out;
-            signs = sgn_out;
-        }
+        let (kidx, signs) = Repack::keys(self.repack.as_ref(), gpu, case)?;
         let parity = (self.solves % 2) as i32;
         self.solves += 1;
         let qt = device_ptr(&self.qt, stream);
