@@ -296,7 +296,13 @@ impl WarpspecSolve {
             "warpspec_scores_mma"
         })?;
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
-        let repack = Repack::new(gpu, &module, plan.repack, plan.tiles, plan.row_bytes)?;
+        let repack = Repack::new(
+            gpu,
+            &module,
+            plan.repack,
+            plan.tiles * TILE_KEYS,
+            plan.row_bytes,
+        )?;
         Ok(Self {
             plan,
             scores,

@@ -160,19 +160,18 @@ pub(super) struct Repack {
 }
 
 impl Repack {
-    /// The repack for `tiles` tiles of keys in rows of `row_bytes`, from `module`'s `warpspec_repack`; `None`
-    /// unless `needed`.
+    /// The repack into `padded` keys (S rounded up to whole tiles) of `row_bytes` each, by `module`'s
+    /// `warpspec_repack`; `None` unless `needed`.
     pub(super) fn new(
         gpu: &Gpu,
         module: &Arc<Module>,
         needed: bool,
-        tiles: usize,
+        padded: usize,
         row_bytes: usize,
     ) -> Result<Option<Self>, CudaError> {
         if !needed {
             return Ok(None);
         }
-        let padded = tiles * TILE_KEYS;
         Ok(Some(Self {
             kernel: module.kernel("warpspec_repack")?,
             idx: zeros(gpu, padded * row_bytes, "repacked K_idx")?,
@@ -278,7 +277,13 @@ impl WarpspecSolve {
             (_, true) => "warpspec_scores_mt2_trace",
         })?;
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
-        let repack = Repack::new(gpu, &module, plan.repack, plan.tiles, plan.row_bytes)?;
+        let repack = Repack::new(
+            gpu,
+            &module,
+            plan.repack,
+            plan.tiles * TILE_KEYS,
+            plan.row_bytes,
+        )?;
         Ok(Self {
             plan,
             qproj: gpu.module(&QPROJ_CU)?.kernel("qproj_f32")?,
