@@ -176,6 +176,18 @@ fn list_shows_variants_but_not_the_known_bad_ones() {
             && stdout.contains("turboquant")
     );
     assert!(!stdout.contains("bad-"), "{stdout}");
+    // A variant that cannot run here points to a note below the table that names it and says why.
+    for line in stdout.lines() {
+        if let Some(rest) = line.split("unavailable (").nth(1) {
+            let n = rest.split(')').next().unwrap();
+            let name = line.split_whitespace().next().unwrap();
+            let note = stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("({n}) ")))
+                .unwrap_or_else(|| panic!("no note ({n}):\n{stdout}"));
+            assert!(note.contains(name) && note.len() > name.len() + 6, "{note}");
+        }
+    }
 }
 
 #[test]
