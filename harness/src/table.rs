@@ -125,6 +125,65 @@ impl Table {
     }
 }
 
+/// Notes printed below a table, so that a long text that many rows share (why a variant cannot run here, say) is
+/// printed once: each row refers to its note by number, and the note names the rows that refer to it.
+#[derive(Debug, Clone, Default)]
+pub struct Notes {
+    /// Each note's text and who refers to it, in order of first reference.
+    notes: Vec<(String, Vec<String>)>,
+}
+
+impl Notes {
+    /// The reference, `(n)`, to the note that says `text` (added if new); `who` is named on the note, once.
+    pub fn refer(&mut self, text: &str, who: &str) -> String {
+        let index = match self.notes.iter().position(|(t, _)| t == text) {
+            Some(i) => i,
+            None => {
+                self.notes.push((text.to_owned(), Vec::new()));
+                self.notes.len() - 1
+            }
+        };
+        let names = &mut self.notes[index].1;
+        if !names.iter().any(|n| n == who) {
+            names.push(who.to_owned());
+        }
+        format!("({})", index + 1)
+    }
+
+    /// True when nothing referred to a note.
+    pub fn is_empty(&self) -> bool {
+        self.notes.is_empty()
+    }
+
+    /// The notes, one a line (`(n) who, who: text`) after an empty line; empty when there are none.
+    pub fn render_text(&self) -> String {
+        if self.notes.is_empty() {
+            return String::new();
+        }
+        let lines: String = self
+            .notes
+            .iter()
+            .enumerate()
+            .map(|(i, (text, names))| format!("({}) {}: {text}\n", i + 1, names.join(", ")))
+            .collect();
+        format!("\n{lines}")
+    }
+
+    /// The notes as a Markdown list after an empty line; empty when there are none.
+    pub fn render_markdown(&self) -> String {
+        if self.notes.is_empty() {
+            return String::new();
+        }
+        let items: String = self
+            .notes
+            .iter()
+            .enumerate()
+            .map(|(i, (text, names))| format!("- ({}) {}: {text}\n", i + 1, names.join(", ")))
+            .collect();
+        format!("\n{items}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +200,24 @@ mod tests {
         assert_eq!(
             t.render_markdown(),
             "| name | ms |\n| --- | ---: |\n| a | 1.5 |\n| long\\|name | 10 |\n"
+        );
+    }
+
+    #[test]
+    fn notes_give_a_shared_text_once_and_name_who_refers_to_it() {
+        let mut notes = Notes::default();
+        assert!(notes.is_empty() && notes.render_text().is_empty());
+        assert_eq!(notes.refer("no driver", "gpu-a"), "(1)");
+        assert_eq!(notes.refer("lacks AVX-512", "avx"), "(2)");
+        assert_eq!(notes.refer("no driver", "gpu-b"), "(1)");
+        assert_eq!(notes.refer("no driver", "gpu-a"), "(1)");
+        assert_eq!(
+            notes.render_text(),
+            "\n(1) gpu-a, gpu-b: no driver\n(2) avx: lacks AVX-512\n"
+        );
+        assert_eq!(
+            notes.render_markdown(),
+            "\n- (1) gpu-a, gpu-b: no driver\n- (2) avx: lacks AVX-512\n"
         );
     }
 }

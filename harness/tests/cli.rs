@@ -177,17 +177,44 @@ fn list_shows_variants_but_not_the_known_bad_ones() {
     );
     assert!(!stdout.contains("bad-"), "{stdout}");
     // A variant that cannot run here points to a note below the table that names it and says why.
-    for line in stdout.lines() {
-        if let Some(rest) = line.split("unavailable (").nth(1) {
-            let n = rest.split(')').next().unwrap();
-            let name = line.split_whitespace().next().unwrap();
-            let note = stdout
-                .lines()
-                .find(|l| l.starts_with(&format!("({n}) ")))
-                .unwrap_or_else(|| panic!("no note ({n}):\n{stdout}"));
-            assert!(note.contains(name) && note.len() > name.len() + 6, "{note}");
-        }
+    assert_notes_resolve(&stdout, "unavailable");
+}
+
+/// Every table row of `stdout` that contains `marker` and refers to a note, `(n)`, has that note below the table,
+/// naming the row's first cell and giving a reason.
+fn assert_notes_resolve(stdout: &str, marker: &str) {
+    for line in stdout.lines().filter(|l| l.contains(marker)) {
+        let Some(n) = line
+            .split('(')
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .filter(|n| n.parse::<usize>().is_ok())
+        else {
+            continue;
+        };
+        let name = line.split_whitespace().next().unwrap();
+        let note = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("({n}) ")))
+            .unwrap_or_else(|| panic!("no note ({n}):\n{stdout}"));
+        let (names, reason) = note.split_once(": ").unwrap();
+        assert!(
+            names.split([' ', ',']).any(|w| w == name) && !reason.is_empty(),
+            "{note}"
+        );
     }
+}
+
+#[test]
+fn a_skipped_variants_reason_is_given_once_below_the_run_table() {
+    let out = judge(&["run", "--all", "--suite", "example", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_notes_resolve(&stdout, "skipped");
+    // However many cases a variant skips, its reason stands once.
+    let notes = stdout.lines().filter(|l| l.starts_with('(')).count();
+    let skipped = stdout.lines().filter(|l| l.contains(" skipped ")).count();
+    assert!(notes <= skipped, "{stdout}");
 }
 
 #[test]

@@ -164,7 +164,8 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     outcome?;
 
     let doc = results.doc();
-    print!("{}", bench_table(&doc.entries).render_text());
+    let (table, notes) = bench_table(&doc.entries);
+    print!("{}{}", table.render_text(), notes.render_text());
     println!(
         "\n{} ({tolerance}, seed {}) in {}",
         verdict_summary(&doc.entries),

@@ -14,7 +14,7 @@ use crate::io::{Dtype, FileError, RawArray, npy, npz, read_case, safetensors};
 use crate::results::{CaseInfo, Entry, Mode};
 use crate::verdict::{ExitStatus, Verdict};
 
-use super::run::results_table;
+use super::run::results_text;
 use super::{CommandError, format_error};
 
 /// Reads `[B, S]` scores for a case of `shape` from a `.npy` file, or from the array named `scores` (or the
@@ -170,10 +170,7 @@ pub(super) fn check_file(args: &CheckFileArgs) -> Result<ExitStatus, CommandErro
         derived: None,
         errors: None,
     };
-    print!(
-        "{}",
-        results_table(std::slice::from_ref(&entry)).render_text()
-    );
+    print!("{}", results_text(std::slice::from_ref(&entry)));
     if !report.first_failures.is_empty() {
         println!(
             "\nfirst {} failing element(s):",

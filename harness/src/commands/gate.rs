@@ -15,7 +15,7 @@ use crate::submission::{CompileOptions, Submission};
 use crate::timing::SamplingPlan;
 use crate::verdict::ExitStatus;
 
-use super::run::{CaseRef, results_table};
+use super::run::{CaseRef, results_text};
 use super::{CommandError, format_seconds};
 
 /// The sampling plan of the gate's perf case with a time budget of `budget_s` seconds.
@@ -96,7 +96,7 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
     if let Some(path) = &args.markdown {
         write(path, markdown::render(&summary, &doc.entries))?;
     }
-    print!("{}", results_table(&doc.entries).render_text());
+    print!("{}", results_text(&doc.entries));
     print_summary(&summary);
     for (flag, path) in [
         ("JUnit", &args.junit),

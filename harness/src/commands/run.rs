@@ -20,7 +20,7 @@ use crate::results::{CaseInfo, Entry, Meta, Mode, ResultsFile};
 use crate::runner::check_once;
 use crate::sandbox::{self, SandboxConfig, WorkerCommand, Workspace};
 use crate::submission::{BuildError, Built, CompileOptions, Submission};
-use crate::table::{Align, Table};
+use crate::table::{Align, Notes, Table};
 use crate::verdict::{ExitStatus, Verdict};
 
 use super::{CommandError, format_error, format_seconds};
@@ -200,8 +200,10 @@ pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandE
     Ok(())
 }
 
-/// The table `judge run` prints.
-pub fn results_table(entries: &[Entry]) -> Table {
+/// The table `judge run` prints, as text: a row per entry; the reason a variant was skipped, the same on every
+/// case, is given once in a note below the table (the row says which).
+pub fn results_text(entries: &[Entry]) -> String {
+    let mut notes = Notes::default();
     let mut table = Table::new(&[
         ("solution", Align::Left),
         ("case", Align::Left),
@@ -235,10 +237,13 @@ pub fn results_table(entries: &[Entry]) -> Table {
                 .as_ref()
                 .map(|t| format_seconds(t.summary.median))
                 .unwrap_or_default(),
-            e.reason.clone().unwrap_or_default(),
+            match (&e.reason, e.verdict) {
+                (Some(reason), Verdict::Skipped) => notes.refer(reason, &e.solution),
+                (reason, _) => reason.clone().unwrap_or_default(),
+            },
         ]);
     }
-    table
+    format!("{}{}", table.render_text(), notes.render_text())
 }
 
 /// A one-line count of verdicts, such as `42 checks: 40 pass, 2 wrong-answer`.
@@ -382,7 +387,7 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     sandbox::children::kill_adopted();
     ran?;
     let entries = &results.doc().entries;
-    print!("{}", results_table(entries).render_text());
+    print!("{}", results_text(entries));
     println!(
         "\n{} ({tolerance}, seed {}) in {}",
         verdict_counts(entries),

@@ -38,7 +38,9 @@ pub fn render(doc: &ResultsDoc) -> String {
         out.push_str(&gpu_method_text(method));
         out.push_str(" *× copy* is the median over that of a device copy of the case's minimal bytes, timed the same way in the same mode.\n\n");
     }
-    out.push_str(&bench_table(&doc.entries).render_markdown());
+    let (table, notes) = bench_table(&doc.entries);
+    out.push_str(&table.render_markdown());
+    out.push_str(&notes.render_markdown());
     if let Some(copies) = copy_table(doc) {
         out.push_str("\nDevice copies of each case's minimal bytes (the × copy references):\n\n");
         out.push_str(&copies.render_markdown());

@@ -6,7 +6,7 @@ use solutions::Backend;
 use crate::commands::format_seconds;
 use crate::meta::GpuInfo;
 use crate::results::{Entry, GpuMethod, Mode, Reference, ResultsDoc, SlowerCopy};
-use crate::table::{Align, Table};
+use crate::table::{Align, Notes, Table};
 use crate::timing::StopReason;
 use crate::verdict::Verdict;
 
@@ -92,8 +92,10 @@ pub fn spread_cell(entry: &Entry) -> String {
         .unwrap_or_default()
 }
 
-/// The table `judge bench` prints and the Markdown report holds.
-pub fn bench_table(entries: &[Entry]) -> Table {
+/// The table `judge bench` prints and the Markdown report holds, and the notes below it: the reason a variant was
+/// skipped, the same on every case, is given once in a note (the row says which).
+pub fn bench_table(entries: &[Entry]) -> (Table, Notes) {
+    let mut notes = Notes::default();
     let mut table = Table::new(&[
         ("solution", Align::Left),
         ("case", Align::Left),
@@ -118,6 +120,7 @@ pub fn bench_table(entries: &[Entry]) -> Table {
             (Verdict::Pass, None) if e.mode != Mode::Check => {
                 format!("stopped: {}", stop_cell(e))
             }
+            (Verdict::Skipped, Some(r)) => notes.refer(r, &e.solution),
             (_, r) => r.clone().unwrap_or_default(),
         };
         table.push(vec![
@@ -145,7 +148,7 @@ pub fn bench_table(entries: &[Entry]) -> Table {
             note,
         ]);
     }
-    table
+    (table, notes)
 }
 
 /// A one-line count of verdicts, such as `4 measurements: 3 pass, 1 skipped`.
