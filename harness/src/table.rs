@@ -157,6 +157,15 @@ impl Notes {
 
     /// The notes, one a line (`(n) who, who: text`) after an empty line; empty when there are none.
     pub fn render_text(&self) -> String {
+        self.render("")
+    }
+
+    /// The notes as a Markdown list after an empty line; empty when there are none.
+    pub fn render_markdown(&self) -> String {
+        self.render("- ")
+    }
+
+    fn render(&self, bullet: &str) -> String {
         if self.notes.is_empty() {
             return String::new();
         }
@@ -164,23 +173,9 @@ impl Notes {
             .notes
             .iter()
             .enumerate()
-            .map(|(i, (text, names))| format!("({}) {}: {text}\n", i + 1, names.join(", ")))
+            .map(|(i, (text, names))| format!("{bullet}({}) {}: {text}\n", i + 1, names.join(", ")))
             .collect();
         format!("\n{lines}")
-    }
-
-    /// The notes as a Markdown list after an empty line; empty when there are none.
-    pub fn render_markdown(&self) -> String {
-        if self.notes.is_empty() {
-            return String::new();
-        }
-        let items: String = self
-            .notes
-            .iter()
-            .enumerate()
-            .map(|(i, (text, names))| format!("- ({}) {}: {text}\n", i + 1, names.join(", ")))
-            .collect();
-        format!("\n{items}")
     }
 }
 
