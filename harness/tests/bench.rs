@@ -214,22 +214,47 @@ fn without_a_gpu_sampler_cuda_variants_are_skipped_with_a_reason() {
             Box::new(FakeCuda { available: true }),
             Box::new(FakeCuda { available: false }),
         ],
-        cases: vec![BenchCase::swept(Shape::new(1, 16, 4, 2))],
+        cases: vec![
+            BenchCase::swept(Shape::new(1, 16, 4, 2)),
+            BenchCase::swept(Shape::new(1, 32, 4, 2)),
+        ],
         ..plan()
     };
     let mut samplers = MachineSamplers::new(Some(CPU()));
     let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
     let mut results = ResultsFile::create(meta, None).unwrap();
     execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
-    let entries = &results.doc().entries;
-    assert_eq!(entries.len(), 2);
+    let doc = results.doc();
+    let entries = &doc.entries;
+    assert_eq!(entries.len(), 4);
     assert!(
         entries
             .iter()
             .all(|e| e.verdict == Verdict::Skipped && e.timing.is_none())
     );
-    assert_eq!(entries[0].reason.as_deref(), Some(NO_GPU_SAMPLER));
-    assert_eq!(entries[1].reason.as_deref(), Some("no NVIDIA driver found"));
+    for pair in entries.chunks(2) {
+        assert_eq!(pair[0].reason.as_deref(), Some(NO_GPU_SAMPLER));
+        assert_eq!(pair[1].reason.as_deref(), Some("no NVIDIA driver found"));
+    }
+    // Each reason stands once below the tables, however many cases it was skipped on; the rows point to it.
+    let (table, notes) = report::tables::bench_table(entries);
+    let text = format!("{}{}", table.render_text(), notes.render_text());
+    let markdown = report::markdown::render(doc);
+    let html = report::html::render(doc, &[], "bench.json");
+    for page in [&text, &markdown, &html] {
+        assert_eq!(page.matches("no NVIDIA driver found").count(), 1, "{page}");
+        assert_eq!(page.matches(NO_GPU_SAMPLER).count(), 1, "{page}");
+        assert_eq!(page.matches("(1)").count(), 2 + 1, "{page}");
+        assert_eq!(page.matches("(2)").count(), 2 + 1, "{page}");
+    }
+    assert!(
+        text.contains(&format!("(1) fake-cuda: {NO_GPU_SAMPLER}")),
+        "{text}"
+    );
+    assert!(
+        markdown.contains("- (2) fake-cuda-absent: no NVIDIA driver found"),
+        "{markdown}"
+    );
 }
 
 /// A stand-in GPU timing backend: fixed times, warm 10 µs and cold 15 µs per solve, a 4 µs warm copy and a

@@ -11,7 +11,8 @@ use super::tables::{
 };
 use crate::commands::{format_error, format_seconds};
 use crate::results::{Entry, ResultsDoc};
-use crate::table::{Align, Table};
+use crate::table::{Align, Notes, Table};
+use crate::verdict::Verdict;
 
 /// A chart as the page shows it: drawn (SVG text) or skipped with the reason.
 pub struct ChartSection {
@@ -306,7 +307,13 @@ fn results(h: &mut String, doc: &ResultsDoc) {
     ];
     h.push_str("<div class=\"table-wrap\"><table>\n");
     header_row(h, &headers);
+    // Why a variant was skipped is the same on every case: said once, below the table.
+    let mut notes = Notes::default();
     for e in &doc.entries {
+        let skipped = match (&e.reason, e.verdict) {
+            (Some(reason), Verdict::Skipped) => Some(notes.refer(reason, &e.solution)),
+            _ => None,
+        };
         h.push_str("<tr>");
         cell(h, "", &e.solution);
         cell(h, "", &e.backend.to_string());
@@ -316,7 +323,10 @@ fn results(h: &mut String, doc: &ResultsDoc) {
         cell(
             h,
             &format!("verdict {}", e.verdict.name()),
-            e.verdict.name(),
+            &match &skipped {
+                Some(note) => format!("{} {note}", e.verdict.name()),
+                None => e.verdict.name().to_owned(),
+            },
         );
         let median = e
             .timing
@@ -367,7 +377,7 @@ fn results(h: &mut String, doc: &ResultsDoc) {
                 .unwrap_or_default(),
         );
         h.push_str("</tr>\n");
-        if let Some(reason) = &e.reason {
+        if let Some(reason) = e.reason.as_ref().filter(|_| skipped.is_none()) {
             let _ = writeln!(
                 h,
                 "<tr class=\"note-row\"><td></td><td colspan=\"{}\">{}</td></tr>",
@@ -377,6 +387,13 @@ fn results(h: &mut String, doc: &ResultsDoc) {
         }
     }
     h.push_str("</tbody>\n</table></div>\n");
+    if !notes.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p class=\"lead\">{}</p>",
+            escape(notes.render_text().trim()).replace('\n', "<br>")
+        );
+    }
     statistics(h, &doc.entries);
 }
 
