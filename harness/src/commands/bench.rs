@@ -66,7 +66,7 @@ fn json_path(args: &BenchArgs, started_unix: f64) -> PathBuf {
 
 fn create_parent(path: &std::path::Path) -> Result<(), CommandError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir).map_err(|e| {
+        Some(dir) if !dir.as_os_str().is_empty() => crate::io::create_dir(dir).map_err(|e| {
             CommandError::Output(crate::io::FileError::Io {
                 path: dir.to_owned(),
                 source: e,
@@ -123,15 +123,16 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     let started = Instant::now();
     let mut meta = Meta::now(args.check.seed, tolerance);
     let path = json_path(args, meta.started_at_unix);
-    create_parent(&path)?;
+    // Both before anything is measured, the report directory first (the results go into it by default).
     if let Some(dir) = &args.report {
-        std::fs::create_dir_all(dir).map_err(|source| {
+        crate::io::create_dir(dir).map_err(|source| {
             CommandError::Report(report::ReportError::Dir {
                 path: dir.clone(),
                 source,
             })
         })?;
     }
+    create_parent(&path)?;
 
     let plan = BenchPlan {
         solutions,

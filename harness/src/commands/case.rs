@@ -36,7 +36,7 @@ pub(super) fn export(args: &ExportArgs) -> Result<ExitStatus, CommandError> {
                 specs.len()
             )));
         }
-        std::fs::create_dir_all(&args.out)
+        crate::io::create_dir(&args.out)
             .map_err(|e| CommandError::Output(FileError::io(&args.out, e)))?;
     }
     for spec in &specs {

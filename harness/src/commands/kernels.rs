@@ -37,7 +37,7 @@ pub(super) fn kernels(args: &KernelsArgs) -> Result<ExitStatus, CommandError> {
         nvrtc.version.0, nvrtc.version.1, nvrtc.path
     );
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir)
+        crate::io::create_dir(dir)
             .map_err(|e| CommandError::Usage(format!("{}: {e}", dir.display())))?;
     }
     let mut options: Vec<String> = COMPILE_OPTIONS.iter().map(|s| (*s).to_owned()).collect();

@@ -186,6 +186,18 @@ pub fn write_case(path: &Path, case: &CaseFile) -> Result<(), FileError> {
     write_atomically(path, &bytes)
 }
 
+/// Creates `dir` and its parents where missing, as `create_dir_all`, with a plain reason where `dir` is already
+/// something other than a directory (the system's own is "File exists").
+pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "it exists and is not a directory",
+        ));
+    }
+    std::fs::create_dir_all(dir)
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let dir = path
@@ -485,6 +497,20 @@ mod tests {
                 .contains("use a .npz, .safetensors or .json file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn directories_are_created_and_a_file_in_the_way_is_named_as_such() {
+        let tmp = tempfile::tempdir().unwrap();
+        let nested = tmp.path().join("a").join("b");
+        create_dir(&nested).unwrap();
+        assert!(nested.is_dir());
+        create_dir(&nested).unwrap();
+        let file = tmp.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let err = create_dir(&file).unwrap_err();
+        assert_eq!(err.to_string(), "it exists and is not a directory");
+        assert_eq!(std::fs::read(&file).unwrap(), b"x");
     }
 
     #[test]

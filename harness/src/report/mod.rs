@@ -63,7 +63,7 @@ pub struct ReportFiles {
 /// Writes the report of `doc` into `dir` (created if needed): `index.html`, `results.md` and one PNG per
 /// chart the document can fill. `source` names the JSON file in the page's footer.
 pub fn write(doc: &ResultsDoc, dir: &Path, source: &str) -> Result<ReportFiles, ReportError> {
-    std::fs::create_dir_all(dir).map_err(|source| ReportError::Dir {
+    crate::io::create_dir(dir).map_err(|source| ReportError::Dir {
         path: dir.to_owned(),
         source,
     })?;
