@@ -255,7 +255,12 @@ pub fn verdict_counts(entries: &[Entry]) -> String {
             (n > 0).then(|| format!("{n} {v}"))
         })
         .collect();
-    format!("{} checks: {}", entries.len(), counts.join(", "))
+    let noun = if entries.len() == 1 {
+        "check"
+    } else {
+        "checks"
+    };
+    format!("{} {noun}: {}", entries.len(), counts.join(", "))
 }
 
 fn select_solutions(args: &RunArgs) -> Result<Vec<Box<dyn Solution>>, CommandError> {
