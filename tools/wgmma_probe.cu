@@ -194,6 +194,11 @@ enum Loop {
     PERMUTE,       // lookups by byte permutes of the 16-entry table held in registers (C <= 16), no shared loads
     SS_RING,       // the expanded keys stored to shared memory (a ring of 4) and read from there (SS), wait_group 1
     S8_SIGNS,      // the signs' product by one s8 wgmma (m64n96k32) per 32 dimensions on the raw sign bytes as A
+    REWRITE_1,     // no expansion: one of the three A operands rewritten by one ALU instruction a register per k-step
+    REWRITE_3,     // the same for all three A operands
+    REWRITE_LDS,   // all three, each register XORed with its own shared-memory load (12 independent loads)
+    REWRITE_CHAIN, // all three, XORed with the end of a chain of 16 dependent integer multiply-adds
+    REWRITE_LDS_AHEAD,  // as REWRITE_LDS, each k-step's 12 loads issued two k-steps before their use
     NLOOPS
 };
 static const char* loop_names[NLOOPS] = {
@@ -202,7 +207,10 @@ static const char* loop_names[NLOOPS] = {
     "lookups replaced by arithmetic", "4 register sets, wait 3", "no overlap (wait 0)",
     "next k-step expanded after the issue, wait 1", "next k-step expanded after the issue, wait 2",
     "lookups by byte permutes of a table in registers", "keys through shared memory (SS), proxy fence per k-step",
-    "signs by an s8 wgmma on the raw sign bytes (n96, k32)"};
+    "signs by an s8 wgmma on the raw sign bytes (n96, k32)",
+    "no expansion; 1 of 3 A operands rewritten by ALU", "no expansion; all 3 A operands rewritten by ALU",
+    "no expansion; all 3 rewritten with 12 shared loads", "no expansion; all 3 rewritten after a 16-IMAD chain",
+    "no expansion; the 12 shared loads two k-steps ahead"};
 
 // The kernel's expand_step with each table lookup replaced by two integer instructions (no shared loads).
 __device__ __forceinline__ void expand_step_arith(u32 tb, const uint4 (&ri)[2], const uint4 (&rs)[2], int j,
@@ -367,6 +375,18 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
 #pragma unroll
     for (int x = 0; x < NACC3; ++x) acc3[x] = 0;
     u32 sw[2][4];
+    // REWRITE_LDS_AHEAD: a ring of 4 k-steps' loaded words; k-step ks uses ring slot ks % 4, loaded at ks - 2.
+    constexpr int NTP = L == REWRITE_LDS_AHEAD ? 4 : 1;
+    u32 tp[NTP][12];
+    auto load_tp = [&](int slot, int n) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+            tp[slot][i] = tab[(lane + 32 * i + n) & 255];
+            tp[slot][4 + i] = tab[(lane + 32 * i + n + 128) & 255];
+            tp[slot][8 + i] = tab[(lane + 32 * i + n + 64) & 255];
+        }
+    };
+    if (L == REWRITE_LDS_AHEAD) load_tp(0, 0), load_tp(1 % NTP, 1);
     for (int tile = 0; tile < (L == AHEAD || L == AHEAD2 ? 0 : TILES); ++tile) {
 #pragma unroll
         for (int G = 0; G < 2; ++G) {
@@ -386,6 +406,42 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                         x3 = __byte_perm(x3, x0, 0x5410);
                     }
                     keep(x0), keep(x1), keep(x2), keep(x3);
+                } else if (L == REWRITE_LDS) {
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) {
+                        ah[b][i] ^= tab[(lane + 32 * i + ks) & 255];
+                        al[b][i] ^= tab[(lane + 32 * i + ks + 128) & 255];
+                        as[b][i] ^= tab[(lane + 32 * i + ks + 64) & 255];
+                    }
+                } else if (L == REWRITE_LDS_AHEAD) {
+                    const int slot = ks % NTP;
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) {
+                        ah[b][i] ^= tp[slot][i];
+                        al[b][i] ^= tp[slot][4 + i];
+                        as[b][i] ^= tp[slot][8 + i];
+                    }
+                    load_tp((ks + 2) % NTP, (ks + 2) & 7);
+                } else if (L == REWRITE_CHAIN) {
+                    u32 x = ah[b][0];
+#pragma unroll
+                    for (int q = 0; q < 16; ++q) x = x * 0x9e3779b1u + (u32)ks;
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) {
+                        ah[b][i] ^= x;
+                        al[b][i] ^= x + 1u;
+                        as[b][i] ^= x + 2u;
+                    }
+                } else if (L == REWRITE_1 || L == REWRITE_3) {
+                    // Fresh A values with no loads and no latency to speak of: one XOR a register.
+#pragma unroll
+                    for (int i = 0; i < 4; ++i) {
+                        ah[b][i] ^= 0x00010001u * (ks + 1);
+                        if (L == REWRITE_3) {
+                            al[b][i] ^= 0x00010001u * (ks + 2);
+                            as[b][i] ^= 0x00010001u * (ks + 3);
+                        }
+                    }
                 } else if (L == PERMUTE) {
                     expand_step_permute(th, tl, ri, rs, j, ah[b], al[b], as[b]);
                 } else if (L != WGMMA_ONLY) {
@@ -444,7 +500,8 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                     continue;
                 }
                 const int u = (L == EXPAND_APART || L == ALU_APART) ? 2 : b;  // the registers the wgmma read
-                issue_step(acc1, acc2, ah[u], al[u], as[u], qf_s + ks * 2048, 8 * 2048);
+                if (L == REWRITE_1) issue_step(acc1, acc2, ah[b], al[2], as[2], qf_s + ks * 2048, 8 * 2048);
+                else issue_step(acc1, acc2, ah[u], al[u], as[u], qf_s + ks * 2048, 8 * 2048);
                 if (L == NO_OVERLAP) wgmma_wait<0>();
                 else if (L == FOUR_SETS) wgmma_wait<3>();
                 else wgmma_wait<1>();
@@ -519,6 +576,11 @@ int main() {
         run_loop<PERMUTE>(nwg, dcyc, sink);
         run_loop<SS_RING>(nwg, dcyc, sink);  // its A ring has room for two warpgroups
         run_loop<S8_SIGNS>(nwg, dcyc, sink);
+        run_loop<REWRITE_1>(nwg, dcyc, sink);
+        run_loop<REWRITE_3>(nwg, dcyc, sink);
+        run_loop<REWRITE_LDS>(nwg, dcyc, sink);
+        run_loop<REWRITE_CHAIN>(nwg, dcyc, sink);
+        run_loop<REWRITE_LDS_AHEAD>(nwg, dcyc, sink);
     }
     run_loop<SHIPPED>(3, dcyc, sink);
     run_loop<WGMMA_ONLY>(3, dcyc, sink);
