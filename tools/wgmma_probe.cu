@@ -199,6 +199,8 @@ enum Loop {
     REWRITE_LDS,   // all three, each register XORed with its own shared-memory load (12 independent loads)
     REWRITE_CHAIN, // all three, XORed with the end of a chain of 16 dependent integer multiply-adds
     REWRITE_LDS_AHEAD,  // as REWRITE_LDS, each k-step's 12 loads issued two k-steps before their use
+    REWRITE_LDS_PINNED, // the same, each loaded word passed through an identity shuffle at its use (an attempt to
+                        // keep ptxas from moving the use next to the loads; it moved the shuffles there too)
     NLOOPS
 };
 static const char* loop_names[NLOOPS] = {
@@ -210,7 +212,7 @@ static const char* loop_names[NLOOPS] = {
     "signs by an s8 wgmma on the raw sign bytes (n96, k32)",
     "no expansion; 1 of 3 A operands rewritten by ALU", "no expansion; all 3 A operands rewritten by ALU",
     "no expansion; all 3 rewritten with 12 shared loads", "no expansion; all 3 rewritten after a 16-IMAD chain",
-    "no expansion; the 12 shared loads two k-steps ahead"};
+    "no expansion; the 12 shared loads two k-steps ahead", "the same, each word through a shuffle at its use"};
 
 // The kernel's expand_step with each table lookup replaced by two integer instructions (no shared loads).
 __device__ __forceinline__ void expand_step_arith(u32 tb, const uint4 (&ri)[2], const uint4 (&rs)[2], int j,
@@ -376,7 +378,7 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
     for (int x = 0; x < NACC3; ++x) acc3[x] = 0;
     u32 sw[2][4];
     // REWRITE_LDS_AHEAD: a ring of 4 k-steps' loaded words; k-step ks uses ring slot ks % 4, loaded at ks - 2.
-    constexpr int NTP = L == REWRITE_LDS_AHEAD ? 4 : 1;
+    constexpr int NTP = (L == REWRITE_LDS_AHEAD || L == REWRITE_LDS_PINNED) ? 4 : 1;
     u32 tp[NTP][12];
     auto load_tp = [&](int slot, int n) {
 #pragma unroll
@@ -386,7 +388,7 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
             tp[slot][8 + i] = tab[(lane + 32 * i + n + 64) & 255];
         }
     };
-    if (L == REWRITE_LDS_AHEAD) load_tp(0, 0), load_tp(1 % NTP, 1);
+    if (L == REWRITE_LDS_AHEAD || L == REWRITE_LDS_PINNED) load_tp(0, 0), load_tp(1 % NTP, 1);
     for (int tile = 0; tile < (L == AHEAD || L == AHEAD2 ? 0 : TILES); ++tile) {
 #pragma unroll
         for (int G = 0; G < 2; ++G) {
@@ -413,13 +415,15 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                         al[b][i] ^= tab[(lane + 32 * i + ks + 128) & 255];
                         as[b][i] ^= tab[(lane + 32 * i + ks + 64) & 255];
                     }
-                } else if (L == REWRITE_LDS_AHEAD) {
+                } else if (L == REWRITE_LDS_AHEAD || L == REWRITE_LDS_PINNED) {
                     const int slot = ks % NTP;
+                    // PINNED: through a shuffle, in the hope that ptxas keeps it after the previous k-step's wait.
+                    auto use = [&](u32 v) { return L == REWRITE_LDS_PINNED ? __shfl_sync(~0u, v, lane) : v; };
 #pragma unroll
                     for (int i = 0; i < 4; ++i) {
-                        ah[b][i] ^= tp[slot][i];
-                        al[b][i] ^= tp[slot][4 + i];
-                        as[b][i] ^= tp[slot][8 + i];
+                        ah[b][i] ^= use(tp[slot][i]);
+                        al[b][i] ^= use(tp[slot][4 + i]);
+                        as[b][i] ^= use(tp[slot][8 + i]);
                     }
                     load_tp((ks + 2) % NTP, (ks + 2) & 7);
                 } else if (L == REWRITE_CHAIN) {
@@ -581,6 +585,7 @@ int main() {
         run_loop<REWRITE_LDS>(nwg, dcyc, sink);
         run_loop<REWRITE_CHAIN>(nwg, dcyc, sink);
         run_loop<REWRITE_LDS_AHEAD>(nwg, dcyc, sink);
+        run_loop<REWRITE_LDS_PINNED>(nwg, dcyc, sink);
     }
     run_loop<SHIPPED>(3, dcyc, sink);
     run_loop<WGMMA_ONLY>(3, dcyc, sink);
