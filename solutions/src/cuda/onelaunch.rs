@@ -207,8 +207,6 @@ impl Solve for SmemSolve {
 pub struct WarpspecPlan {
     /// Bytes per key row in the staged arrays (D rounded up to 16).
     pub row_bytes: usize,
-    /// Whether the key arrays are repacked to `row_bytes` first (D not a multiple of 16).
-    pub repack: bool,
     /// fp16 k-steps of 16 dimensions (D rounded up to 64, over 16).
     pub ksteps: usize,
     /// Tiles of 64 keys.
@@ -244,7 +242,6 @@ impl WarpspecPlan {
             .min(per_block.max(2));
         (stages >= 2).then_some(WarpspecPlan {
             row_bytes,
-            repack: !shape.d.is_multiple_of(16),
             ksteps,
             tiles,
             stages,
@@ -296,13 +293,8 @@ impl WarpspecSolve {
             "warpspec_scores_mma"
         })?;
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
-        let repack = Repack::new(
-            gpu,
-            &module,
-            plan.repack,
-            plan.tiles * TILE_KEYS,
-            plan.row_bytes,
-        )?;
+        let keys = plan.tiles * TILE_KEYS;
+        let repack = Repack::new(gpu, &module, shape.d, keys, plan.row_bytes)?;
         Ok(Self {
             plan,
             scores,
@@ -436,9 +428,8 @@ mod tests {
             ),
             (128, 8, 512, 4, 132)
         );
-        assert!(!plan.repack && plan.smem_bytes <= 227 * 1024);
+        assert!(plan.smem_bytes <= 227 * 1024);
         let odd = WarpspecPlan::new(Shape::new(3, 30, 50, 8), 132, 227 * 1024).unwrap();
-        assert!(odd.repack);
         assert_eq!(
             (odd.row_bytes, odd.ksteps, odd.tiles, odd.grid),
             (64, 4, 1, 1)

@@ -99,8 +99,6 @@ impl Solution for CudaWarpspec {
 pub struct Plan {
     /// Bytes per key row in the staged arrays (D rounded up to 16).
     pub row_bytes: usize,
-    /// Whether the key arrays are repacked to `row_bytes` first (D not a multiple of 16).
-    pub repack: bool,
     /// k-steps of 16 dimensions (D rounded up to 64, over 16).
     pub ksteps: usize,
     /// Query tiles of 16 (1 or 2).
@@ -136,7 +134,6 @@ impl Plan {
         let stages = (dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES);
         (stages >= 2).then_some(Plan {
             row_bytes,
-            repack: !shape.d.is_multiple_of(16),
             ksteps,
             mtiles,
             tiles,
@@ -160,16 +157,16 @@ pub(super) struct Repack {
 }
 
 impl Repack {
-    /// The repack into `padded` keys (S rounded up to whole tiles) of `row_bytes` each, by `module`'s
-    /// `warpspec_repack`; `None` unless `needed`.
+    /// The repack of keys of `d` bytes into `padded` keys (S rounded up to whole tiles) of `row_bytes` each, by
+    /// `module`'s `warpspec_repack`; `None` where the rows are used as they are (`row_bytes` is `d`).
     pub(super) fn new(
         gpu: &Gpu,
         module: &Arc<Module>,
-        needed: bool,
+        d: usize,
         padded: usize,
         row_bytes: usize,
     ) -> Result<Option<Self>, CudaError> {
-        if !needed {
+        if row_bytes == d {
             return Ok(None);
         }
         Ok(Some(Self {
@@ -277,13 +274,8 @@ impl WarpspecSolve {
             (_, true) => "warpspec_scores_mt2_trace",
         })?;
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
-        let repack = Repack::new(
-            gpu,
-            &module,
-            plan.repack,
-            plan.tiles * TILE_KEYS,
-            plan.row_bytes,
-        )?;
+        let keys = plan.tiles * TILE_KEYS;
+        let repack = Repack::new(gpu, &module, shape.d, keys, plan.row_bytes)?;
         Ok(Self {
             plan,
             qproj: gpu.module(&QPROJ_CU)?.kernel("qproj_f32")?,
@@ -406,7 +398,6 @@ mod tests {
             ),
             (128, 8, 2, 512, 8)
         );
-        assert!(!plan.repack);
         assert_eq!(plan.stage_bytes, 16_768);
         assert!(plan.smem_bytes + STATIC_SMEM <= 227 * 1024);
         assert_eq!(plan.grid, 132);
@@ -415,7 +406,6 @@ mod tests {
     #[test]
     fn odd_and_large_shapes_fit() {
         let odd = Plan::new(Shape::new(3, 30, 50, 8), 132, 227 * 1024).unwrap();
-        assert!(odd.repack);
         assert_eq!(
             (odd.row_bytes, odd.ksteps, odd.mtiles, odd.tiles),
             (64, 4, 1, 1)
