@@ -201,6 +201,11 @@ enum Loop {
     REWRITE_LDS_AHEAD,  // as REWRITE_LDS, each k-step's 12 loads issued two k-steps before their use
     REWRITE_LDS_PINNED, // the same, each loaded word passed through an identity shuffle at its use (an attempt to
                         // keep ptxas from moving the use next to the loads; it moved the shuffles there too)
+    REWRITE_LDS_CLOCKPIN,  // as REWRITE_LDS_AHEAD, each use XORed with a zero that ptxas cannot know (the clock,
+                           // read after the previous k-step's wait, masked by the kernel's zero argument)
+    AHEAD2_LOOKUPS,      // the shipped expansion with each k-step's table loads issued two k-steps ahead
+    AHEAD2_LOOKUPS_PIN,  // the same, the byte permutes that use the loads pinned after the wait by a clock zero
+    REWRITE_3_CLOCKPIN,  // REWRITE_3 with each XOR also taking the clock zero: what the pin costs by itself
     NLOOPS
 };
 static const char* loop_names[NLOOPS] = {
@@ -212,7 +217,43 @@ static const char* loop_names[NLOOPS] = {
     "signs by an s8 wgmma on the raw sign bytes (n96, k32)",
     "no expansion; 1 of 3 A operands rewritten by ALU", "no expansion; all 3 A operands rewritten by ALU",
     "no expansion; all 3 rewritten with 12 shared loads", "no expansion; all 3 rewritten after a 16-IMAD chain",
-    "no expansion; the 12 shared loads two k-steps ahead", "the same, each word through a shuffle at its use"};
+    "no expansion; the 12 shared loads two k-steps ahead", "the same, each word through a shuffle at its use",
+    "the same, each use XORed with a clock zero", "table loads two k-steps ahead", "the same, uses pinned by a clock zero",
+    "no expansion; all 3 rewritten by ALU with a clock zero"};
+
+// A zero that ptxas cannot know: the clock read here (it stays after the wgmma wait before it), masked by `zero`,
+// the kernel's never-set argument. Whatever uses it cannot be scheduled before this point.
+__device__ __forceinline__ u32 pinned_zero(int zero) {
+    u32 c;
+    asm volatile("mov.u32 %0, %%clock;" : "=r"(c)::"memory");
+    return c & (u32)zero;
+}
+
+// The table entries of k-step j of the lane's two key rows (expand_word's loads).
+__device__ __forceinline__ void lookups(u32 tb, const uint4 (&ri)[2], int j, u32 (&e)[8]) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const u32 w = word(ri[i], j);
+        e[4 * i] = tab_entry(tb, w << 2);
+        e[4 * i + 1] = tab_entry(tb, w >> 6);
+        e[4 * i + 2] = tab_entry(tb, w >> 14);
+        e[4 * i + 3] = tab_entry(tb, w >> 22);
+    }
+}
+// expand_step's permutes and signs on entries looked up before; z (zero) joins every permute's selector.
+__device__ __forceinline__ void permute_looked_up(const u32 (&e)[8], const uint4 (&rs)[2], int j, u32 z,
+                                                  u32 (&hi)[4], u32 (&lo)[4], u32 (&sg)[4]) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+        const u32 sw = word(rs[i], j);
+        hi[i] = __byte_perm(e[4 * i], e[4 * i + 1], 0x5410u | z);
+        hi[2 + i] = __byte_perm(e[4 * i + 2], e[4 * i + 3], 0x5410u | z);
+        lo[i] = __byte_perm(e[4 * i], e[4 * i + 1], 0x7632u | z);
+        lo[2 + i] = __byte_perm(e[4 * i + 2], e[4 * i + 3], 0x7632u | z);
+        sg[i] = sign_f16x2(__byte_perm(sw, 0u, 0x1000));
+        sg[2 + i] = sign_f16x2(__byte_perm(sw, 0u, 0x3020));
+    }
+}
 
 // The kernel's expand_step with each table lookup replaced by two integer instructions (no shared loads).
 __device__ __forceinline__ void expand_step_arith(u32 tb, const uint4 (&ri)[2], const uint4 (&rs)[2], int j,
@@ -328,7 +369,9 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
 #pragma unroll
     for (int x = 0; x < 32; ++x) acc1[x] = acc2[x] = 0.0f;
     // Register sets of expanded keys; set 2 is the constant one of the *_APART loops.
-    constexpr int NSETS = (L == FOUR_SETS || L == AHEAD || L == AHEAD2) ? 4 : 3;
+    constexpr int NSETS = (L == FOUR_SETS || L == AHEAD || L == AHEAD2)                ? 4
+                          : (L == AHEAD2_LOOKUPS || L == AHEAD2_LOOKUPS_PIN) ? 2
+                                                                              : 3;
     u32 ah[NSETS][4], al[NSETS][4], as[NSETS][4];
 #pragma unroll
     for (int q = 0; q < NSETS; ++q)
@@ -370,6 +413,32 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
             finish_tile(acc1, acc2);
         }
     }
+    if (L == AHEAD2_LOOKUPS || L == AHEAD2_LOOKUPS_PIN) {
+        // k-step ks's table entries are loaded during k-step ks - 2, into the slot its own permutes free. So a
+        // group's key rows are needed two k-steps before the group: group 1's are loaded in k-step 1, the next
+        // tile's group 0 in k-step 5 (here the same stage; the loads stay in the loop, after a wait that
+        // clobbers memory).
+        uint4 ri[2][2], rs[2][2];
+        load_group(sidx, ssgn, 16 * wq + g, 128, 0, t, (g & 1) != 0, ri[0], rs[0]);
+        u32 e[2][8];
+        lookups(tb, ri[0], 0, e[0]);
+        lookups(tb, ri[0], 1, e[1]);
+        for (int tile = 0; tile < TILES; ++tile) {
+#pragma unroll
+            for (int ks = 0; ks < 8; ++ks) {
+                const int b = ks & 1, n = (ks + 2) & 7;
+                const u32 z = L == AHEAD2_LOOKUPS_PIN ? pinned_zero(flag) : 0u;
+                permute_looked_up(e[b], rs[ks >> 2], ks & 3, z, ah[b], al[b], as[b]);
+                issue_step(acc1, acc2, ah[b], al[b], as[b], qf_s + ks * 2048, 8 * 2048);
+                if (ks == 1) load_group(sidx, ssgn, 16 * wq + g, 128, 1, t, (g & 1) != 0, ri[1], rs[1]);
+                if (ks == 5) load_group(sidx, ssgn, 16 * wq + g, 128, 0, t, (g & 1) != 0, ri[0], rs[0]);
+                lookups(tb, ri[n >> 2], n & 3, e[b]);
+                wgmma_wait<1>();
+                keep_sets_but(ah, al, as, b);
+            }
+            finish_tile(acc1, acc2);
+        }
+    }
     // S8_SIGNS: s32 accumulators of the signs' product, and the sign words of the two 32-dimension steps in flight
     // (one unused accumulator elsewhere: 48 live registers more would change the other loops' code).
     constexpr int NACC3 = L == S8_SIGNS ? 48 : 1;
@@ -378,7 +447,8 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
     for (int x = 0; x < NACC3; ++x) acc3[x] = 0;
     u32 sw[2][4];
     // REWRITE_LDS_AHEAD: a ring of 4 k-steps' loaded words; k-step ks uses ring slot ks % 4, loaded at ks - 2.
-    constexpr int NTP = (L == REWRITE_LDS_AHEAD || L == REWRITE_LDS_PINNED) ? 4 : 1;
+    constexpr bool RING = L == REWRITE_LDS_AHEAD || L == REWRITE_LDS_PINNED || L == REWRITE_LDS_CLOCKPIN;
+    constexpr int NTP = RING ? 4 : 1;
     u32 tp[NTP][12];
     auto load_tp = [&](int slot, int n) {
 #pragma unroll
@@ -388,8 +458,9 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
             tp[slot][8 + i] = tab[(lane + 32 * i + n + 64) & 255];
         }
     };
-    if (L == REWRITE_LDS_AHEAD || L == REWRITE_LDS_PINNED) load_tp(0, 0), load_tp(1 % NTP, 1);
-    for (int tile = 0; tile < (L == AHEAD || L == AHEAD2 ? 0 : TILES); ++tile) {
+    if (RING) load_tp(0, 0), load_tp(1 % NTP, 1);
+    constexpr bool OWN_LOOP = L == AHEAD || L == AHEAD2 || L == AHEAD2_LOOKUPS || L == AHEAD2_LOOKUPS_PIN;
+    for (int tile = 0; tile < (OWN_LOOP ? 0 : TILES); ++tile) {
 #pragma unroll
         for (int G = 0; G < 2; ++G) {
             uint4 ri[2], rs[2];
@@ -415,15 +486,16 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                         al[b][i] ^= tab[(lane + 32 * i + ks + 128) & 255];
                         as[b][i] ^= tab[(lane + 32 * i + ks + 64) & 255];
                     }
-                } else if (L == REWRITE_LDS_AHEAD || L == REWRITE_LDS_PINNED) {
+                } else if (RING) {
                     const int slot = ks % NTP;
+                    const u32 z = L == REWRITE_LDS_CLOCKPIN ? pinned_zero(flag) : 0u;
                     // PINNED: through a shuffle, in the hope that ptxas keeps it after the previous k-step's wait.
                     auto use = [&](u32 v) { return L == REWRITE_LDS_PINNED ? __shfl_sync(~0u, v, lane) : v; };
 #pragma unroll
                     for (int i = 0; i < 4; ++i) {
-                        ah[b][i] ^= use(tp[slot][i]);
-                        al[b][i] ^= use(tp[slot][4 + i]);
-                        as[b][i] ^= use(tp[slot][8 + i]);
+                        ah[b][i] ^= use(tp[slot][i]) ^ z;
+                        al[b][i] ^= use(tp[slot][4 + i]) ^ z;
+                        as[b][i] ^= use(tp[slot][8 + i]) ^ z;
                     }
                     load_tp((ks + 2) % NTP, (ks + 2) & 7);
                 } else if (L == REWRITE_CHAIN) {
@@ -436,14 +508,16 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                         al[b][i] ^= x + 1u;
                         as[b][i] ^= x + 2u;
                     }
-                } else if (L == REWRITE_1 || L == REWRITE_3) {
-                    // Fresh A values with no loads and no latency to speak of: one XOR a register.
+                } else if (L == REWRITE_1 || L == REWRITE_3 || L == REWRITE_3_CLOCKPIN) {
+                    // Fresh A values with no loads and no latency to speak of: one XOR a register (with the
+                    // clock zero, a three-input one).
+                    const u32 z = L == REWRITE_3_CLOCKPIN ? pinned_zero(flag) : 0u;
 #pragma unroll
                     for (int i = 0; i < 4; ++i) {
-                        ah[b][i] ^= 0x00010001u * (ks + 1);
-                        if (L == REWRITE_3) {
-                            al[b][i] ^= 0x00010001u * (ks + 2);
-                            as[b][i] ^= 0x00010001u * (ks + 3);
+                        ah[b][i] ^= 0x00010001u * (ks + 1) ^ z;
+                        if (L != REWRITE_1) {
+                            al[b][i] ^= 0x00010001u * (ks + 2) ^ z;
+                            as[b][i] ^= 0x00010001u * (ks + 3) ^ z;
                         }
                     }
                 } else if (L == PERMUTE) {
@@ -586,6 +660,10 @@ int main() {
         run_loop<REWRITE_CHAIN>(nwg, dcyc, sink);
         run_loop<REWRITE_LDS_AHEAD>(nwg, dcyc, sink);
         run_loop<REWRITE_LDS_PINNED>(nwg, dcyc, sink);
+        run_loop<REWRITE_LDS_CLOCKPIN>(nwg, dcyc, sink);
+        run_loop<AHEAD2_LOOKUPS>(nwg, dcyc, sink);
+        run_loop<AHEAD2_LOOKUPS_PIN>(nwg, dcyc, sink);
+        run_loop<REWRITE_3_CLOCKPIN>(nwg, dcyc, sink);
     }
     run_loop<SHIPPED>(3, dcyc, sink);
     run_loop<WGMMA_ONLY>(3, dcyc, sink);
