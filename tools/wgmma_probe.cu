@@ -9,9 +9,14 @@
 // with the kernel's own load_group, expand_step and issue_step (kernels/cuda_warpspec.cu is included) and as the
 // kernel does it (two register sets, wait_group 1, the codebook table in shared memory, the Qp/Qs operands a
 // different 2 KB per k-step), and variations of it that switch one thing at a time, in cycles per k-step per
-// warpgroup, for one and two warpgroups per SM, and the main ones for three.
+// warpgroup, for one and two warpgroups per SM, and the main ones for three. A few of them run again with clock
+// stamps after each k-step's wait and issue, which split the k-step into the part before its issue ends and the
+// wait.
 //
 //   nvcc -gencode arch=compute_90a,code=sm_90a -O3 -o /tmp/wgmma_probe tools/wgmma_probe.cu && /tmp/wgmma_probe
+//
+// Part 3 times one shared load (a dependent chain, one lane) beside and inside a warpgroup running the k-step's
+// wgmma, and with none in flight.
 //
 // The products are not checked: only the time of the instructions matters here. kernels/NOTES.md has the figures.
 
@@ -84,7 +89,7 @@ __device__ __forceinline__ void rs_s8_n96(int* d, const u32 (&a)[4], u64 b) {
 
 #define BLOCKS 132
 #define MAX_WG 3     // warpgroups per block at most
-#define CYC_SLOTS 4  // slots of cyc per block, one per warpgroup
+#define CYC_SLOTS 4  // slots of cyc per block: one per warpgroup, or (stamped loops) the figures of warpgroup 0
 
 // Runs `launch` twice (the first warms up), then returns the median over the blocks and warpgroups of the cycles
 // that each warpgroup's first thread wrote to cyc[block * CYC_SLOTS + warpgroup], divided by `steps`.
@@ -333,7 +338,10 @@ __device__ __forceinline__ void finish_tile(float (&acc1)[32], float (&acc2)[32]
 #define STAGE_BYTES (2 * 64 * 128 + 64)
 
 // One block per SM; warpgroup wg runs TILES tiles of 2 x 4 k-steps over the same stage (64 keys, D = 128).
-template <int L>
+// STAMP: the first thread of warpgroup 0 also reads the clock after each k-step's wait and after its issue, and
+// sums the two parts of a k-step: from the wait's end to the issue's end (the expansion and the issue), and from
+// there to the next wait's end (the wait), into cyc slots 2 and 3 (the clock reads may change the schedule).
+template <int L, bool STAMP = false>
 __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc, float* sink, int flag) {
 #if HAVE_WGMMA  // the device pass for sm_90a (the host pass sees an empty body)
     extern __shared__ __align__(128) unsigned char qf[];  // Qp/Qs operands: 16 k-steps x 2 KB, then (SS_RING) the
@@ -460,6 +468,12 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
     };
     if (RING) load_tp(0, 0), load_tp(1 % NTP, 1);
     constexpr bool OWN_LOOP = L == AHEAD || L == AHEAD2 || L == AHEAD2_LOOKUPS || L == AHEAD2_LOOKUPS_PIN;
+    long long last_issue = -1, in_step = 0, in_wait = 0;
+    auto stamp_clock = [&]() {
+        long long c = 0;
+        if (STAMP) asm volatile("mov.u64 %0, %%clock64;" : "=l"(c)::"memory");
+        return c;
+    };
     for (int tile = 0; tile < (OWN_LOOP ? 0 : TILES); ++tile) {
 #pragma unroll
         for (int G = 0; G < 2; ++G) {
@@ -469,6 +483,8 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
             for (int j = 0; j < 4; ++j) {
                 const int ks = 4 * G + j;
                 const int b = L == FOUR_SETS ? (ks & 3) : (ks & 1);
+                const long long waited = stamp_clock();
+                if (STAMP && last_issue >= 0) in_wait += waited - last_issue;
                 if (L == ALU_APART) {
                     u32 x0 = word(ri[0], j), x1 = word(rs[1], j), x2 = word(ri[1], j), x3 = word(rs[0], j);
 #pragma unroll
@@ -580,6 +596,10 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                 const int u = (L == EXPAND_APART || L == ALU_APART) ? 2 : b;  // the registers the wgmma read
                 if (L == REWRITE_1) issue_step(acc1, acc2, ah[b], al[2], as[2], qf_s + ks * 2048, 8 * 2048);
                 else issue_step(acc1, acc2, ah[u], al[u], as[u], qf_s + ks * 2048, 8 * 2048);
+                if (STAMP) {
+                    last_issue = stamp_clock();
+                    in_step += last_issue - waited;
+                }
                 if (L == NO_OVERLAP) wgmma_wait<0>();
                 else if (L == FOUR_SETS) wgmma_wait<3>();
                 else wgmma_wait<1>();
@@ -594,6 +614,10 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
     }
     const long long t1 = clock64();
     if ((threadIdx.x & 127) == 0) cyc[blockIdx.x * CYC_SLOTS + wg] = (unsigned long long)(t1 - t0);
+    if (STAMP && threadIdx.x == 0) {
+        cyc[blockIdx.x * CYC_SLOTS + 2] = (unsigned long long)in_step;
+        cyc[blockIdx.x * CYC_SLOTS + 3] = (unsigned long long)in_wait;
+    }
     if (flag) {  // never set: keeps the results live
         float s = 0.0f;
 #pragma unroll
@@ -616,6 +640,113 @@ static void run_loop(int nwg, unsigned long long* dcyc, float* sink) {
     const double med =
         median_per_step([&] { loop<L><<<BLOCKS, 128 * nwg, dyn>>>(dcyc, sink, 0); }, dcyc, nwg, TILES * 8.0);
     printf("| %-52s | %d | %6.1f | %5.0f |\n", loop_names[L], nwg, med, 82.0 * nwg);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Part 3: the latency of a shared-memory load while wgmma run. A chain of dependent 4-byte shared loads (each
+// load's address is the word the previous one read), timed by one lane, with the kernel's k-step wgmma (RS n64 +
+// n64 + n32, B from shared memory) running or not:
+//   CHASE_IDLE     warpgroup 1 chases while warpgroup 0 does nothing;
+//   CHASE_BESIDE   warpgroup 1 chases while warpgroup 0 runs k-steps back to back (wait_group 1 after each);
+//   CHASE_OWN      warpgroup 0 runs k-steps and times one load of the chain after each k-step's issue, before its
+//                  wait (as the kernel's expansion does), in its first lane;
+//   CHASE_OWN_IDLE the same with wait_group 0 before each timed load (no wgmma in flight).
+enum Chase { CHASE_IDLE, CHASE_BESIDE, CHASE_OWN, CHASE_OWN_IDLE, NCHASES };
+static const char* chase_names[NCHASES] = {
+    "beside an idle warpgroup", "beside a warpgroup running k-steps back to back",
+    "in the warpgroup running the k-steps, after each issue", "in the same warpgroup, no wgmma in flight"};
+#define CHASE_LOADS 256
+#define CHASE_STEPS 4096
+
+// One load of the chain, timed: the clock, the load, a shared store of its word (which waits for it), the clock.
+__device__ __forceinline__ u32 timed_load(u32 chase_s, u32 x, u32 store_s, long long& dt) {
+    long long a, b;
+    u32 v;
+    asm volatile("mov.u64 %0, %%clock64;" : "=l"(a)::"memory");
+    asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(chase_s + 4 * x) : "memory");
+    asm volatile("st.shared.u32 [%0], %1;" ::"r"(store_s), "r"(v) : "memory");
+    asm volatile("mov.u64 %0, %%clock64;" : "=l"(b)::"memory");
+    dt += b - a;
+    return v;
+}
+
+template <int M>
+__global__ void __launch_bounds__(256, 1) chase(unsigned long long* cyc, float* sink, int flag) {
+#if HAVE_WGMMA
+    __shared__ __align__(1024) unsigned char sm[32768];
+    __shared__ u32 words[1024];
+    __shared__ u32 out[8];
+    for (int i = threadIdx.x; i < 32768 / 4; i += blockDim.x)
+        reinterpret_cast<u32*>(sm)[i] = 0x3c003c00u ^ (i & 0x00ff00ffu);
+    for (int i = threadIdx.x; i < 1024; i += blockDim.x) words[i] = (i * 389u + 97u) & 1023u;  // one cycle
+    __syncthreads();
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    const int wg = threadIdx.x >> 7, lane = threadIdx.x & 31;
+    const u32 chase_s = (u32)__cvta_generic_to_shared(words), store_s = (u32)__cvta_generic_to_shared(out);
+    const u64 db = make_desc((u32)__cvta_generic_to_shared(sm), 128, 256);
+    long long dt = 0;
+    u32 x = 0;
+    const bool runs = (M == CHASE_BESIDE || M == CHASE_OWN || M == CHASE_OWN_IDLE) && wg == 0;
+    if (runs) {
+        u32 a1[4], a2[4], a3[4];
+        for (int i = 0; i < 4; ++i) a1[i] = 0x3c003c00u + threadIdx.x, a2[i] = 0x3c00bc00u, a3[i] = 0x1c001c00u;
+        float acc1[32], acc2[32];
+#pragma unroll
+        for (int i = 0; i < 32; ++i) acc1[i] = acc2[i] = 0.0f;
+        const int steps = M == CHASE_BESIDE ? CHASE_STEPS : CHASE_LOADS;
+        for (int it = 0; it < steps; ++it) {
+            wgmma_fence();
+            rs_n64(acc1, a1, db);
+            rs_n64(acc2, a2, db + 128);
+            rs_n32(acc1, a3, db);
+            wgmma_commit();
+            if (M == CHASE_OWN_IDLE) wgmma_wait<0>();
+            if (M != CHASE_BESIDE && threadIdx.x == 0) x = timed_load(chase_s, x, store_s, dt);
+            wgmma_wait<1>();
+        }
+        wgmma_wait<0>();
+        if (flag) {  // never set: keeps the accumulators live
+            float s = 0.0f;
+#pragma unroll
+            for (int i = 0; i < 32; ++i) s += acc1[i] + acc2[i];
+            sink[blockIdx.x * blockDim.x + threadIdx.x] = s;
+        }
+    } else if ((M == CHASE_IDLE || M == CHASE_BESIDE) && threadIdx.x == 128) {
+        // Start once warpgroup 0's k-steps are under way (they outlast the chain by far).
+        const long long start = clock64();
+        while (clock64() - start < 4000) {
+        }
+        for (int i = 0; i < CHASE_LOADS; ++i) x = timed_load(chase_s, x, store_s, dt);
+    }
+    const int timer = (M == CHASE_OWN || M == CHASE_OWN_IDLE) ? 0 : 128;
+    if (threadIdx.x == timer) cyc[blockIdx.x * CYC_SLOTS] = (unsigned long long)dt;
+    if (flag && lane == 0) sink[blockIdx.x] = (float)x;
+#endif
+}
+
+template <int M>
+static void run_chase(unsigned long long* dcyc, float* sink) {
+    const double med = median_per_step([&] { chase<M><<<BLOCKS, 256>>>(dcyc, sink, 0); }, dcyc, 1, CHASE_LOADS);
+    printf("| %-58s | %6.1f |\n", chase_names[M], med);
+}
+
+// A loop with its clock stamps (loop<L, true>): its cycles per k-step, and medians over the blocks of the two parts.
+template <int L>
+static void run_stamped(int nwg, unsigned long long* dcyc, float* sink) {
+    const int dyn = 32768;
+    CHECK(cudaFuncSetAttribute(loop<L, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, dyn));
+    const double med = median_per_step([&] { loop<L, true><<<BLOCKS, 128 * nwg, dyn>>>(dcyc, sink, 0); }, dcyc,
+                                       nwg, TILES * 8.0);
+    std::vector<unsigned long long> cyc(CYC_SLOTS * BLOCKS);
+    CHECK(cudaMemcpy(cyc.data(), dcyc, cyc.size() * sizeof(cyc[0]), cudaMemcpyDeviceToHost));
+    std::vector<double> step, wait;
+    for (int b = 0; b < BLOCKS; ++b) {
+        step.push_back((double)cyc[b * CYC_SLOTS + 2] / (TILES * 8.0));
+        wait.push_back((double)cyc[b * CYC_SLOTS + 3] / (TILES * 8.0 - 1.0));
+    }
+    std::sort(step.begin(), step.end());
+    std::sort(wait.begin(), wait.end());
+    printf("| %-52s | %d | %6.1f | %6.1f | %6.1f |\n", loop_names[L], nwg, med, step[BLOCKS / 2], wait[BLOCKS / 2]);
 }
 
 int main() {
@@ -670,6 +801,23 @@ int main() {
     run_loop<EXPAND_APART>(3, dcyc, sink);
     run_loop<NO_LOOKUP>(3, dcyc, sink);
     run_loop<S8_SIGNS>(3, dcyc, sink);
+    printf("\nThe same loops with clock stamps after each k-step's wait and issue (warpgroup 0's first thread),\n"
+           "cycles per k-step: all, from the wait's end to the issue's end, and the wait:\n\n");
+    printf("| loop | warpgroups | cycles per k-step | expansion and issue | wait |\n"
+           "| --- | ---: | ---: | ---: | ---: |\n");
+    for (int nwg = 1; nwg <= 2; ++nwg) {
+        run_stamped<SHIPPED>(nwg, dcyc, sink);
+        run_stamped<WGMMA_ONLY>(nwg, dcyc, sink);
+        run_stamped<REWRITE_3>(nwg, dcyc, sink);
+        run_stamped<REWRITE_LDS>(nwg, dcyc, sink);
+        run_stamped<NO_OVERLAP>(nwg, dcyc, sink);
+    }
+    printf("\nThe latency of a shared load (a dependent chain, one lane), SM cycles per load:\n\n");
+    printf("| the load runs | cycles |\n| --- | ---: |\n");
+    run_chase<CHASE_IDLE>(dcyc, sink);
+    run_chase<CHASE_BESIDE>(dcyc, sink);
+    run_chase<CHASE_OWN>(dcyc, sink);
+    run_chase<CHASE_OWN_IDLE>(dcyc, sink);
     CHECK(cudaFree(dcyc));
     CHECK(cudaFree(sink));
     return 0;
