@@ -211,6 +211,8 @@ enum Loop {
     AHEAD2_LOOKUPS,      // the shipped expansion with each k-step's table loads issued two k-steps ahead
     AHEAD2_LOOKUPS_PIN,  // the same, the byte permutes that use the loads pinned after the wait by a clock zero
     REWRITE_3_CLOCKPIN,  // REWRITE_3 with each XOR also taking the clock zero: what the pin costs by itself
+    FRAG_LDS3,  // A fragments expanded beforehand (by other warps, say) into shared memory: 3 16-byte loads a k-step
+    FRAG_LDS2,  // the same for codebook hi and lo only (2 loads), the signs made from the key rows as shipped
     NLOOPS
 };
 static const char* loop_names[NLOOPS] = {
@@ -224,7 +226,8 @@ static const char* loop_names[NLOOPS] = {
     "no expansion; all 3 rewritten with 12 shared loads", "no expansion; all 3 rewritten after a 16-IMAD chain",
     "no expansion; the 12 shared loads two k-steps ahead", "the same, each word through a shuffle at its use",
     "the same, each use XORed with a clock zero", "table loads two k-steps ahead", "the same, uses pinned by a clock zero",
-    "no expansion; all 3 rewritten by ALU with a clock zero"};
+    "no expansion; all 3 rewritten by ALU with a clock zero", "A fragments from shared memory, 3 loads",
+    "codebook fragments from shared memory, 2 loads; signs"};
 
 // A zero that ptxas cannot know: the clock read here (it stays after the wgmma wait before it), masked by `zero`,
 // the kernel's never-set argument. Whatever uses it cannot be scheduled before this point.
@@ -536,6 +539,25 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                             as[b][i] ^= 0x00010001u * (ks + 3) ^ z;
                         }
                     }
+                } else if (L == FRAG_LDS3 || L == FRAG_LDS2) {
+                    // Thread x's 16-byte units of k-step ks, matrix m at qf + 32 KB + ((ks * 3 + m) * 128 + x) * 16:
+                    // each quarter-warp reads 128 contiguous bytes.
+                    const unsigned char* fr = qf + 32768 + (ks * 3 * 128 + (threadIdx.x & 127)) * 16;
+                    const uint4 h = *reinterpret_cast<const uint4*>(fr);
+                    const uint4 l = *reinterpret_cast<const uint4*>(fr + 128 * 16);
+                    ah[b][0] = h.x, ah[b][1] = h.y, ah[b][2] = h.z, ah[b][3] = h.w;
+                    al[b][0] = l.x, al[b][1] = l.y, al[b][2] = l.z, al[b][3] = l.w;
+                    if (L == FRAG_LDS3) {
+                        const uint4 g3 = *reinterpret_cast<const uint4*>(fr + 2 * 128 * 16);
+                        as[b][0] = g3.x, as[b][1] = g3.y, as[b][2] = g3.z, as[b][3] = g3.w;
+                    } else {
+#pragma unroll
+                        for (int i = 0; i < 2; ++i) {
+                            const u32 sw = word(rs[i], j);
+                            as[b][i] = sign_f16x2(__byte_perm(sw, 0u, 0x1000));
+                            as[b][2 + i] = sign_f16x2(__byte_perm(sw, 0u, 0x3020));
+                        }
+                    }
                 } else if (L == PERMUTE) {
                     expand_step_permute(th, tl, ri, rs, j, ah[b], al[b], as[b]);
                 } else if (L != WGMMA_ONLY) {
@@ -635,7 +657,7 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
 
 template <int L>
 static void run_loop(int nwg, unsigned long long* dcyc, float* sink) {
-    const int dyn = 32768 + (L == SS_RING ? 2 * 4 * 6144 : 0);
+    const int dyn = 32768 + (L == SS_RING ? 2 * 4 * 6144 : 0) + (L == FRAG_LDS3 || L == FRAG_LDS2 ? 8 * 3 * 2048 : 0);
     CHECK(cudaFuncSetAttribute(loop<L>, cudaFuncAttributeMaxDynamicSharedMemorySize, dyn));
     const double med =
         median_per_step([&] { loop<L><<<BLOCKS, 128 * nwg, dyn>>>(dcyc, sink, 0); }, dcyc, nwg, TILES * 8.0);
@@ -795,7 +817,11 @@ int main() {
         run_loop<AHEAD2_LOOKUPS>(nwg, dcyc, sink);
         run_loop<AHEAD2_LOOKUPS_PIN>(nwg, dcyc, sink);
         run_loop<REWRITE_3_CLOCKPIN>(nwg, dcyc, sink);
+        run_loop<FRAG_LDS3>(nwg, dcyc, sink);
+        run_loop<FRAG_LDS2>(nwg, dcyc, sink);
     }
+    run_loop<FRAG_LDS3>(3, dcyc, sink);
+    run_loop<FRAG_LDS2>(3, dcyc, sink);
     run_loop<SHIPPED>(3, dcyc, sink);
     run_loop<WGMMA_ONLY>(3, dcyc, sink);
     run_loop<EXPAND_APART>(3, dcyc, sink);
