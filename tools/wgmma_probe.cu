@@ -88,7 +88,7 @@ __device__ __forceinline__ void rs_s8_n96(int* d, const u32 (&a)[4], u64 b) {
 }
 
 #define BLOCKS 132
-#define MAX_WG 3     // warpgroups per block at most
+#define MAX_WG 4     // warpgroups per block at most (four only in the loops run with W = 4)
 #define CYC_SLOTS 4  // slots of cyc per block: one per warpgroup, or (stamped loops) the figures of warpgroup 0
 
 // Runs `launch` twice (the first warms up), then returns the median over the blocks and warpgroups of the cycles
@@ -213,6 +213,8 @@ enum Loop {
     REWRITE_3_CLOCKPIN,  // REWRITE_3 with each XOR also taking the clock zero: what the pin costs by itself
     FRAG_LDS3,  // A fragments expanded beforehand (by other warps, say) into shared memory: 3 16-byte loads a k-step
     FRAG_LDS2,  // the same for codebook hi and lo only (2 loads), the signs made from the key rows as shipped
+    WGMMA_SPIN,    // WGMMA_ONLY with a 150-cycle spin on the clock between each issue and its wait
+    SHIPPED_SPIN,  // SHIPPED with the same spin
     NLOOPS
 };
 static const char* loop_names[NLOOPS] = {
@@ -227,7 +229,8 @@ static const char* loop_names[NLOOPS] = {
     "no expansion; the 12 shared loads two k-steps ahead", "the same, each word through a shuffle at its use",
     "the same, each use XORed with a clock zero", "table loads two k-steps ahead", "the same, uses pinned by a clock zero",
     "no expansion; all 3 rewritten by ALU with a clock zero", "A fragments from shared memory, 3 loads",
-    "codebook fragments from shared memory, 2 loads; signs"};
+    "codebook fragments from shared memory, 2 loads; signs", "wgmma only, a 150-cycle spin before each wait",
+    "shipped, a 150-cycle spin before each wait"};
 
 // A zero that ptxas cannot know: the clock read here (it stays after the wgmma wait before it), masked by `zero`,
 // the kernel's never-set argument. Whatever uses it cannot be scheduled before this point.
@@ -344,8 +347,9 @@ __device__ __forceinline__ void finish_tile(float (&acc1)[32], float (&acc2)[32]
 // STAMP: the first thread of warpgroup 0 also reads the clock after each k-step's wait and after its issue, and
 // sums the two parts of a k-step: from the wait's end to the issue's end (the expansion and the issue), and from
 // there to the next wait's end (the wait), into cyc slots 2 and 3 (the clock reads may change the schedule).
-template <int L, bool STAMP = false>
-__global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc, float* sink, int flag) {
+// W: warpgroups a block may have (the register budget: 3 leaves 168 registers a thread, 4 leaves 128).
+template <int L, bool STAMP = false, int W = 3>
+__global__ void __launch_bounds__(128 * W, 1) loop(unsigned long long* cyc, float* sink, int flag) {
 #if HAVE_WGMMA  // the device pass for sm_90a (the host pass sees an empty body)
     extern __shared__ __align__(128) unsigned char qf[];  // Qp/Qs operands: 16 k-steps x 2 KB, then (SS_RING) the
                                                           // A ring: 2 warpgroups x 4 slots x 3 matrices x 2 KB
@@ -392,7 +396,7 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
             al[q][i] = 0x1000u;
             as[q][i] = 0xbc00u;
         }
-    if (L == WGMMA_ONLY) {
+    if (L == WGMMA_ONLY || L == WGMMA_SPIN) {
         uint4 ri[2], rs[2];
         load_group(sidx, ssgn, 16 * wq + g, 128, 0, t, (g & 1) != 0, ri, rs);
         expand_step(tb, ri, rs, 0, ah[0], al[0], as[0]);
@@ -560,7 +564,7 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                     }
                 } else if (L == PERMUTE) {
                     expand_step_permute(th, tl, ri, rs, j, ah[b], al[b], as[b]);
-                } else if (L != WGMMA_ONLY) {
+                } else if (L != WGMMA_ONLY && L != WGMMA_SPIN) {
                     if (L == NO_LOOKUP) expand_step_arith(tb, ri, rs, j, ah[b], al[b], as[b]);
                     else expand_step(tb, ri, rs, j, ah[b], al[b], as[b]);
                 }
@@ -622,6 +626,11 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
                     last_issue = stamp_clock();
                     in_step += last_issue - waited;
                 }
+                if (L == WGMMA_SPIN || L == SHIPPED_SPIN) {
+                    const long long spin_start = clock64();
+                    while (clock64() - spin_start < 150) {
+                    }
+                }
                 if (L == NO_OVERLAP) wgmma_wait<0>();
                 else if (L == FOUR_SETS) wgmma_wait<3>();
                 else wgmma_wait<1>();
@@ -655,12 +664,12 @@ __global__ void __launch_bounds__(128 * MAX_WG, 1) loop(unsigned long long* cyc,
 #endif
 }
 
-template <int L>
+template <int L, int W = 3>
 static void run_loop(int nwg, unsigned long long* dcyc, float* sink) {
     const int dyn = 32768 + (L == SS_RING ? 2 * 4 * 6144 : 0) + (L == FRAG_LDS3 || L == FRAG_LDS2 ? 8 * 3 * 2048 : 0);
-    CHECK(cudaFuncSetAttribute(loop<L>, cudaFuncAttributeMaxDynamicSharedMemorySize, dyn));
+    CHECK(cudaFuncSetAttribute(loop<L, false, W>, cudaFuncAttributeMaxDynamicSharedMemorySize, dyn));
     const double med =
-        median_per_step([&] { loop<L><<<BLOCKS, 128 * nwg, dyn>>>(dcyc, sink, 0); }, dcyc, nwg, TILES * 8.0);
+        median_per_step([&] { loop<L, false, W><<<BLOCKS, 128 * nwg, dyn>>>(dcyc, sink, 0); }, dcyc, nwg, TILES * 8.0);
     printf("| %-52s | %d | %6.1f | %5.0f |\n", loop_names[L], nwg, med, 82.0 * nwg);
 }
 
@@ -746,6 +755,85 @@ __global__ void __launch_bounds__(256, 1) chase(unsigned long long* cyc, float* 
 #endif
 }
 
+// Part 3b: does other work on the SM slow a warpgroup's wgmma? Warpgroup 0 issues the kernel's k-step wgmma back
+// to back (wait_group 1), A constant, and counts its cycles per k-step; warpgroup 1 meanwhile does nothing
+// (BUSY_NONE), spins on the clock (BUSY_CLOCK), runs independent integer multiply-add chains (BUSY_ALU) or streams
+// shared-memory loads (BUSY_LDS), for as long as warpgroup 0 runs.
+enum Busy { BUSY_NONE, BUSY_CLOCK, BUSY_ALU, BUSY_LDS, NBUSY };
+static const char* busy_names[NBUSY] = {"nothing", "spins on the clock", "integer multiply-add chains",
+                                        "streams shared loads"};
+
+template <int M>
+__global__ void __launch_bounds__(256, 1) beside(unsigned long long* cyc, float* sink, int flag) {
+#if HAVE_WGMMA
+    __shared__ __align__(1024) unsigned char sm[32768];
+    __shared__ volatile int done;
+    for (int i = threadIdx.x; i < 32768 / 4; i += blockDim.x)
+        reinterpret_cast<u32*>(sm)[i] = 0x3c003c00u ^ (i & 0x00ff00ffu);
+    if (threadIdx.x == 0) done = 0;
+    __syncthreads();
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+    const int wg = threadIdx.x >> 7;
+    const u64 db = make_desc((u32)__cvta_generic_to_shared(sm), 128, 256);
+    if (wg == 0) {
+        u32 a1[4], a2[4], a3[4];
+        for (int i = 0; i < 4; ++i) a1[i] = 0x3c003c00u + threadIdx.x, a2[i] = 0x3c00bc00u, a3[i] = 0x1c001c00u;
+        float acc1[32], acc2[32];
+#pragma unroll
+        for (int i = 0; i < 32; ++i) acc1[i] = acc2[i] = 0.0f;
+        const long long t0 = clock64();
+        for (int it = 0; it < STEPS; ++it) {
+            wgmma_fence();
+            rs_n64(acc1, a1, db);
+            rs_n64(acc2, a2, db + 128);
+            rs_n32(acc1, a3, db);
+            wgmma_commit();
+            wgmma_wait<1>();
+        }
+        wgmma_wait<0>();
+        const long long t1 = clock64();
+        if (threadIdx.x == 0) {
+            cyc[blockIdx.x * CYC_SLOTS] = (unsigned long long)(t1 - t0);
+            done = 1;
+        }
+        if (flag) {  // never set: keeps the accumulators live
+            float s = 0.0f;
+#pragma unroll
+            for (int i = 0; i < 32; ++i) s += acc1[i] + acc2[i];
+            sink[blockIdx.x * blockDim.x + threadIdx.x] = s;
+        }
+    } else if (M != BUSY_NONE) {
+        u32 x[8];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) x[i] = threadIdx.x * (i + 1) + (u32)flag;
+        const u32* words = reinterpret_cast<const u32*>(sm);
+        while (!done) {
+#pragma unroll
+            for (int r = 0; r < 16; ++r) {
+                if (M == BUSY_CLOCK) x[0] += (u32)clock64();
+#pragma unroll
+                for (int i = 0; i < 8; ++i) {
+                    if (M == BUSY_ALU) x[i] = x[i] * 0x9e3779b1u + (u32)r;
+                    if (M == BUSY_LDS) x[i] += words[(threadIdx.x * 4 + i * 512 + r * 32) & 8191];
+                }
+            }
+        }
+        if (flag) {
+            u32 t = 0;
+#pragma unroll
+            for (int i = 0; i < 8; ++i) t ^= x[i];
+            sink[blockIdx.x * blockDim.x + threadIdx.x] = (float)t;
+        }
+    }
+#endif
+}
+
+template <int M>
+static void run_beside(unsigned long long* dcyc, float* sink) {
+    const double med = median_per_step([&] { beside<M><<<BLOCKS, 256>>>(dcyc, sink, 0); }, dcyc, 1, STEPS);
+    printf("| %-40s | %6.1f |\n", busy_names[M], med);
+}
+
 template <int M>
 static void run_chase(unsigned long long* dcyc, float* sink) {
     const double med = median_per_step([&] { chase<M><<<BLOCKS, 256>>>(dcyc, sink, 0); }, dcyc, 1, CHASE_LOADS);
@@ -827,6 +915,10 @@ int main() {
     run_loop<EXPAND_APART>(3, dcyc, sink);
     run_loop<NO_LOOKUP>(3, dcyc, sink);
     run_loop<S8_SIGNS>(3, dcyc, sink);
+    run_loop<SHIPPED, 4>(4, dcyc, sink);
+    run_loop<WGMMA_ONLY, 4>(4, dcyc, sink);
+    run_loop<NO_OVERLAP, 4>(4, dcyc, sink);
+    run_loop<FRAG_LDS2, 4>(4, dcyc, sink);
     printf("\nThe same loops with clock stamps after each k-step's wait and issue (warpgroup 0's first thread),\n"
            "cycles per k-step: all, from the wait's end to the issue's end, and the wait:\n\n");
     printf("| loop | warpgroups | cycles per k-step | expansion and issue | wait |\n"
@@ -837,6 +929,8 @@ int main() {
         run_stamped<REWRITE_3>(nwg, dcyc, sink);
         run_stamped<REWRITE_LDS>(nwg, dcyc, sink);
         run_stamped<NO_OVERLAP>(nwg, dcyc, sink);
+        run_stamped<WGMMA_SPIN>(nwg, dcyc, sink);
+        run_stamped<SHIPPED_SPIN>(nwg, dcyc, sink);
     }
     printf("\nThe latency of a shared load (a dependent chain, one lane), SM cycles per load:\n\n");
     printf("| the load runs | cycles |\n| --- | ---: |\n");
@@ -844,6 +938,12 @@ int main() {
     run_chase<CHASE_BESIDE>(dcyc, sink);
     run_chase<CHASE_OWN>(dcyc, sink);
     run_chase<CHASE_OWN_IDLE>(dcyc, sink);
+    printf("\nA warpgroup's k-steps (wgmma only, A constant) while the block's other warpgroup ..., cycles per k-step:\n\n");
+    printf("| the other warpgroup | cycles |\n| --- | ---: |\n");
+    run_beside<BUSY_NONE>(dcyc, sink);
+    run_beside<BUSY_CLOCK>(dcyc, sink);
+    run_beside<BUSY_ALU>(dcyc, sink);
+    run_beside<BUSY_LDS>(dcyc, sink);
     CHECK(cudaFree(dcyc));
     CHECK(cudaFree(sink));
     return 0;
