@@ -16,7 +16,7 @@
 //   nvcc -gencode arch=compute_90a,code=sm_90a -O3 -o /tmp/wgmma_probe tools/wgmma_probe.cu && /tmp/wgmma_probe
 //
 // Part 3 times one shared load (a dependent chain, one lane) beside and inside a warpgroup running the k-step's
-// wgmma, and with none in flight.
+// wgmma, and with none in flight; then a warpgroup's k-steps while the block's other warpgroup is idle or busy.
 //
 // The products are not checked: only the time of the instructions matters here. kernels/NOTES.md has the figures.
 
