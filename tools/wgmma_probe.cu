@@ -215,6 +215,9 @@ enum Loop {
     FRAG_LDS2,  // the same for codebook hi and lo only (2 loads), the signs made from the key rows as shipped
     WGMMA_SPIN,    // WGMMA_ONLY with a 150-cycle spin on the clock between each issue and its wait
     SHIPPED_SPIN,  // SHIPPED with the same spin
+    BATCH2,  // two k-steps expanded (two register sets), both issued, then wait_group 0: the warpgroup idles while
+             // its wgmma run
+    BATCH4,  // the same with a group's four k-steps (four register sets)
     NLOOPS
 };
 static const char* loop_names[NLOOPS] = {
@@ -230,7 +233,8 @@ static const char* loop_names[NLOOPS] = {
     "the same, each use XORed with a clock zero", "table loads two k-steps ahead", "the same, uses pinned by a clock zero",
     "no expansion; all 3 rewritten by ALU with a clock zero", "A fragments from shared memory, 3 loads",
     "codebook fragments from shared memory, 2 loads; signs", "wgmma only, a 150-cycle spin before each wait",
-    "shipped, a 150-cycle spin before each wait"};
+    "shipped, a 150-cycle spin before each wait", "two k-steps expanded, issued, then wait 0",
+    "four k-steps expanded, issued, then wait 0"};
 
 // A zero that ptxas cannot know: the clock read here (it stays after the wgmma wait before it), masked by `zero`,
 // the kernel's never-set argument. Whatever uses it cannot be scheduled before this point.
@@ -384,7 +388,7 @@ __global__ void __launch_bounds__(128 * W, 1) loop(unsigned long long* cyc, floa
 #pragma unroll
     for (int x = 0; x < 32; ++x) acc1[x] = acc2[x] = 0.0f;
     // Register sets of expanded keys; set 2 is the constant one of the *_APART loops.
-    constexpr int NSETS = (L == FOUR_SETS || L == AHEAD || L == AHEAD2)                ? 4
+    constexpr int NSETS = (L == FOUR_SETS || L == AHEAD || L == AHEAD2 || L == BATCH4) ? 4
                           : (L == AHEAD2_LOOKUPS || L == AHEAD2_LOOKUPS_PIN) ? 2
                                                                               : 3;
     u32 ah[NSETS][4], al[NSETS][4], as[NSETS][4];
@@ -490,6 +494,17 @@ __global__ void __launch_bounds__(128 * W, 1) loop(unsigned long long* cyc, floa
             for (int j = 0; j < 4; ++j) {
                 const int ks = 4 * G + j;
                 const int b = L == FOUR_SETS ? (ks & 3) : (ks & 1);
+                if (L == BATCH2 || L == BATCH4) {
+                    constexpr int NB = L == BATCH2 ? 2 : 4;
+                    if (j % NB != 0) continue;
+#pragma unroll
+                    for (int q = 0; q < NB; ++q) expand_step(tb, ri, rs, j + q, ah[q], al[q], as[q]);
+#pragma unroll
+                    for (int q = 0; q < NB; ++q)
+                        issue_step(acc1, acc2, ah[q], al[q], as[q], qf_s + (ks + q) * 2048, 8 * 2048);
+                    wgmma_wait<0>();
+                    continue;
+                }
                 const long long waited = stamp_clock();
                 if (STAMP && last_issue >= 0) in_wait += waited - last_issue;
                 if (L == ALU_APART) {
@@ -907,6 +922,8 @@ int main() {
         run_loop<REWRITE_3_CLOCKPIN>(nwg, dcyc, sink);
         run_loop<FRAG_LDS3>(nwg, dcyc, sink);
         run_loop<FRAG_LDS2>(nwg, dcyc, sink);
+        run_loop<BATCH2>(nwg, dcyc, sink);
+        run_loop<BATCH4>(nwg, dcyc, sink);
     }
     run_loop<FRAG_LDS3>(3, dcyc, sink);
     run_loop<FRAG_LDS2>(3, dcyc, sink);
@@ -915,6 +932,8 @@ int main() {
     run_loop<EXPAND_APART>(3, dcyc, sink);
     run_loop<NO_LOOKUP>(3, dcyc, sink);
     run_loop<S8_SIGNS>(3, dcyc, sink);
+    run_loop<BATCH2>(3, dcyc, sink);
+    run_loop<BATCH4>(3, dcyc, sink);
     run_loop<SHIPPED, 4>(4, dcyc, sink);
     run_loop<WGMMA_ONLY, 4>(4, dcyc, sink);
     run_loop<NO_OVERLAP, 4>(4, dcyc, sink);
