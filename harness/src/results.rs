@@ -466,6 +466,14 @@ impl Entry {
     pub fn median_s(&self) -> Option<f64> {
         self.timing.as_ref().map(|t| t.summary.median)
     }
+
+    /// Why the variant was skipped, when it was: the same on every case of a run, so tables give it once, in a
+    /// note ([`crate::table::Notes`]).
+    pub fn skip_reason(&self) -> Option<&str> {
+        self.reason
+            .as_deref()
+            .filter(|_| self.verdict == Verdict::Skipped)
+    }
 }
 
 /// What a speed-of-light comparison is made against (see [`SpeedOfLight`]).

@@ -237,9 +237,9 @@ pub fn results_text(entries: &[Entry]) -> String {
                 .as_ref()
                 .map(|t| format_seconds(t.summary.median))
                 .unwrap_or_default(),
-            match (&e.reason, e.verdict) {
-                (Some(reason), Verdict::Skipped) => notes.refer(reason, &e.solution),
-                (reason, _) => reason.clone().unwrap_or_default(),
+            match e.skip_reason() {
+                Some(reason) => notes.refer(reason, &e.solution),
+                None => e.reason.clone().unwrap_or_default(),
             },
         ]);
     }

@@ -12,7 +12,6 @@ use super::tables::{
 use crate::commands::{format_error, format_seconds};
 use crate::results::{Entry, ResultsDoc};
 use crate::table::{Align, Notes, Table};
-use crate::verdict::Verdict;
 
 /// A chart as the page shows it: drawn (SVG text) or skipped with the reason.
 pub struct ChartSection {
@@ -310,10 +309,9 @@ fn results(h: &mut String, doc: &ResultsDoc) {
     // Why a variant was skipped is the same on every case: said once, below the table.
     let mut notes = Notes::default();
     for e in &doc.entries {
-        let skipped = match (&e.reason, e.verdict) {
-            (Some(reason), Verdict::Skipped) => Some(notes.refer(reason, &e.solution)),
-            _ => None,
-        };
+        let skipped = e
+            .skip_reason()
+            .map(|reason| notes.refer(reason, &e.solution));
         h.push_str("<tr>");
         cell(h, "", &e.solution);
         cell(h, "", &e.backend.to_string());

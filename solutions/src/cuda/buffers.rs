@@ -99,21 +99,25 @@ pub trait Solve {
     fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError>;
 }
 
-impl<S: Solve + ?Sized> Solve for Box<S> {
-    fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
-        (**self).enqueue(gpu, case)
-    }
-}
-
 /// A prepared CUDA variant: one input set on the device and the variant's kernels.
-pub struct GpuPrepared<S> {
+pub struct GpuPrepared {
     name: &'static str,
     gpu: &'static Gpu,
     case: DeviceCase,
-    solve: S,
+    solve: Box<dyn Solve>,
 }
 
-impl GpuPrepared<Box<dyn Solve>> {
+/// Wraps a CUDA error of variant `solution` at step `context` (prepare, run, …).
+fn solve_error(solution: &'static str, context: &str) -> impl Fn(CudaError) -> SolveError {
+    let context = context.to_owned();
+    move |error| SolveError::Cuda {
+        solution: solution.to_owned(),
+        context: context.clone(),
+        error: Box::new(error),
+    }
+}
+
+impl GpuPrepared {
     /// Prepares variant `name` on `inputs`: finds the GPU and checks that it is at least compute capability
     /// `min_cc`, lets `build` compile and allocate the variant's kernels (told whether the one-launch kernels are
     /// selected, `JUDGE_CUDA_ONE_LAUNCH`), and uploads the inputs with S padded to a multiple of `pad`. An error
@@ -125,14 +129,7 @@ impl GpuPrepared<Box<dyn Solve>> {
         pad: usize,
         build: impl FnOnce(&'static Gpu, bool) -> Result<Box<dyn Solve>, CudaError>,
     ) -> Result<Self, SolveError> {
-        let err = |context: &str| {
-            let context = context.to_owned();
-            move |error| SolveError::Cuda {
-                solution: name.to_owned(),
-                context,
-                error: Box::new(error),
-            }
-        };
+        let err = |context| solve_error(name, context);
         let gpu = gpu().map_err(err("prepare"))?;
         gpu.require(min_cc, name).map_err(err("prepare"))?;
         let one_launch = super::onelaunch::selected();
@@ -150,20 +147,13 @@ impl GpuPrepared<Box<dyn Solve>> {
             solve,
         })
     }
-}
 
-impl<S: Solve> GpuPrepared<S> {
-    fn err(&self, context: &str) -> impl Fn(CudaError) -> SolveError + '_ {
-        let context = context.to_owned();
-        move |error| SolveError::Cuda {
-            solution: self.name.to_owned(),
-            context: context.clone(),
-            error: Box::new(error),
-        }
+    fn err(&self, context: &str) -> impl Fn(CudaError) -> SolveError {
+        solve_error(self.name, context)
     }
 }
 
-impl<S: Solve> Prepared for GpuPrepared<S> {
+impl Prepared for GpuPrepared {
     fn poison_output(&mut self) -> Result<(), SolveError> {
         self.gpu.bind().map_err(self.err("poison"))?;
         let stream = self.gpu.stream();
@@ -183,12 +173,7 @@ impl<S: Solve> Prepared for GpuPrepared<S> {
     fn run(&mut self) -> Result<(), SolveError> {
         let gpu = self.gpu;
         gpu.bind().map_err(self.err("run"))?;
-        let result = self.solve.enqueue(gpu, &self.case);
-        result.map_err(|error| SolveError::Cuda {
-            solution: self.name.to_owned(),
-            context: "run".to_owned(),
-            error: Box::new(error),
-        })
+        self.solve.enqueue(gpu, &self.case).map_err(self.err("run"))
     }
 
     fn synchronize(&mut self) -> Result<(), SolveError> {
