@@ -91,20 +91,37 @@ __device__ __forceinline__ void rs_s8_n96(int* d, const u32 (&a)[4], u64 b) {
 #define MAX_WG 4     // warpgroups per block at most (four only in the loops run with W = 4)
 #define CYC_SLOTS 4  // slots of cyc per block: one per warpgroup, or (stamped loops) the figures of warpgroup 0
 
-// Runs `launch` twice (the first warms up), then returns the median over the blocks and warpgroups of the cycles
-// that each warpgroup's first thread wrote to cyc[block * CYC_SLOTS + warpgroup], divided by `steps`.
+// Runs `launch` twice (the first warms up) and returns the cycle slots that the second run wrote.
 template <typename Launch>
-static double median_per_step(Launch launch, unsigned long long* dcyc, int nwg, double steps) {
+static std::vector<unsigned long long> cycles_of(Launch launch, unsigned long long* dcyc) {
     for (int rep = 0; rep < 2; ++rep) launch();
     CHECK(cudaGetLastError());
     CHECK(cudaDeviceSynchronize());
     std::vector<unsigned long long> cyc(CYC_SLOTS * BLOCKS);
     CHECK(cudaMemcpy(cyc.data(), dcyc, cyc.size() * sizeof(cyc[0]), cudaMemcpyDeviceToHost));
+    return cyc;
+}
+
+// The median over the blocks of slots first .. first + n - 1 of `cyc`, each divided by `steps`.
+static double median_of_slots(const std::vector<unsigned long long>& cyc, int first, int n, double steps) {
     std::vector<double> per;
     for (int b = 0; b < BLOCKS; ++b)
-        for (int w = 0; w < nwg; ++w) per.push_back((double)cyc[b * CYC_SLOTS + w] / steps);
+        for (int w = 0; w < n; ++w) per.push_back((double)cyc[b * CYC_SLOTS + first + w] / steps);
     std::sort(per.begin(), per.end());
     return per[per.size() / 2];
+}
+
+// Runs `launch` twice, then returns the median over the blocks and warpgroups of the cycles that each warpgroup's
+// first thread wrote to cyc[block * CYC_SLOTS + warpgroup], divided by `steps`.
+template <typename Launch>
+static double median_per_step(Launch launch, unsigned long long* dcyc, int nwg, double steps) {
+    return median_of_slots(cycles_of(launch, dcyc), 0, nwg, steps);
+}
+
+// The wgmma B operands of every kernel here: 32 KB of fp16 values at `sm` (their values do not change the time).
+__device__ __forceinline__ void fill_operands(unsigned char* sm) {
+    for (int i = threadIdx.x; i < 32768 / 4; i += blockDim.x)
+        reinterpret_cast<u32*>(sm)[i] = 0x3c003c00u ^ (i & 0x00ff00ffu);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -123,8 +140,7 @@ template <int SH, int W>
 __global__ void __launch_bounds__(128 * W, 1) shapes(unsigned long long* cyc, float* sink, int flag) {
 #if HAVE_WGMMA  // the device pass for sm_90a (the host pass sees an empty body)
     __shared__ __align__(1024) unsigned char sm[32768];
-    for (int i = threadIdx.x; i < 32768 / 4; i += blockDim.x)
-        reinterpret_cast<u32*>(sm)[i] = 0x3c003c00u ^ (i & 0x00ff00ffu);
+    fill_operands(sm);
     __syncthreads();
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     const int wg = threadIdx.x >> 7;
@@ -367,8 +383,7 @@ __global__ void __launch_bounds__(128 * W, 1) loop(unsigned long long* cyc, floa
         h ^= h >> 15;
         stage[i] = i < 64 * 128 ? (unsigned char)(h & 15) : (unsigned char)((h & 1) ? 0xff : 0x01);
     }
-    for (int i = threadIdx.x; i < 32768 / 4; i += blockDim.x)
-        reinterpret_cast<u32*>(qf)[i] = 0x3c003c00u ^ (i & 0x00ff00ffu);
+    fill_operands(qf);
     __syncthreads();
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, wg = warp >> 2, wq = warp & 3;
@@ -704,69 +719,77 @@ static const char* chase_names[NCHASES] = {
 #define CHASE_LOADS 256
 #define CHASE_STEPS 4096
 
-// One load of the chain, timed: the clock, the load, a shared store of its word (which waits for it), the clock.
-__device__ __forceinline__ u32 timed_load(u32 chase_s, u32 x, u32 store_s, long long& dt) {
+// One load of the chain, timed: the clock, the load from shared address `at`, the next load's address made from
+// the word read (which waits for it), the clock. Returns that address.
+__device__ __forceinline__ u32 timed_load(u32 chase_s, u32 at, long long& dt) {
     long long a, b;
-    u32 v;
-    asm volatile("mov.u64 %0, %%clock64;" : "=l"(a)::"memory");
-    asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(chase_s + 4 * x) : "memory");
-    asm volatile("st.shared.u32 [%0], %1;" ::"r"(store_s), "r"(v) : "memory");
-    asm volatile("mov.u64 %0, %%clock64;" : "=l"(b)::"memory");
+    u32 next;
+    asm volatile(
+        "{\n\t.reg .u32 v;\n\t"
+        "mov.u64 %0, %%clock64;\n\t"
+        "ld.shared.u32 v, [%3];\n\t"
+        "mad.lo.u32 %2, v, 4, %4;\n\t"
+        "mov.u64 %1, %%clock64;\n\t}"
+        : "=l"(a), "=l"(b), "=r"(next)
+        : "r"(at), "r"(chase_s)
+        : "memory");
     dt += b - a;
-    return v;
+    return next;
 }
+
+#if HAVE_WGMMA  // issue_step and wgmma_wait exist in the device pass only
+template <typename Between>
+__device__ __forceinline__ void constant_ksteps(u32 sm_s, int steps, int flag, float* sink, Between between) {
+    u32 hi[4], lo[4], sg[4];
+    for (int i = 0; i < 4; ++i) hi[i] = 0x3c003c00u + threadIdx.x, sg[i] = 0x3c00bc00u, lo[i] = 0x1c001c00u;
+    float acc1[32], acc2[32];
+#pragma unroll
+    for (int i = 0; i < 32; ++i) acc1[i] = acc2[i] = 0.0f;
+    for (int it = 0; it < steps; ++it) {
+        issue_step(acc1, acc2, hi, lo, sg, sm_s, 2048);
+        between();
+        wgmma_wait<1>();
+    }
+    wgmma_wait<0>();
+    if (flag) {  // never set: keeps the accumulators live
+        float s = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 32; ++i) s += acc1[i] + acc2[i];
+        sink[blockIdx.x * blockDim.x + threadIdx.x] = s;
+    }
+}
+#endif
 
 template <int M>
 __global__ void __launch_bounds__(256, 1) chase(unsigned long long* cyc, float* sink, int flag) {
 #if HAVE_WGMMA
     __shared__ __align__(1024) unsigned char sm[32768];
     __shared__ u32 words[1024];
-    __shared__ u32 out[8];
-    for (int i = threadIdx.x; i < 32768 / 4; i += blockDim.x)
-        reinterpret_cast<u32*>(sm)[i] = 0x3c003c00u ^ (i & 0x00ff00ffu);
+    fill_operands(sm);
     for (int i = threadIdx.x; i < 1024; i += blockDim.x) words[i] = (i * 389u + 97u) & 1023u;  // one cycle
     __syncthreads();
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     const int wg = threadIdx.x >> 7, lane = threadIdx.x & 31;
-    const u32 chase_s = (u32)__cvta_generic_to_shared(words), store_s = (u32)__cvta_generic_to_shared(out);
-    const u64 db = make_desc((u32)__cvta_generic_to_shared(sm), 128, 256);
+    const u32 chase_s = (u32)__cvta_generic_to_shared(words);
     long long dt = 0;
-    u32 x = 0;
+    u32 at = chase_s;  // the chain starts at word 0
     const bool runs = (M == CHASE_BESIDE || M == CHASE_OWN || M == CHASE_OWN_IDLE) && wg == 0;
     if (runs) {
-        u32 a1[4], a2[4], a3[4];
-        for (int i = 0; i < 4; ++i) a1[i] = 0x3c003c00u + threadIdx.x, a2[i] = 0x3c00bc00u, a3[i] = 0x1c001c00u;
-        float acc1[32], acc2[32];
-#pragma unroll
-        for (int i = 0; i < 32; ++i) acc1[i] = acc2[i] = 0.0f;
-        const int steps = M == CHASE_BESIDE ? CHASE_STEPS : CHASE_LOADS;
-        for (int it = 0; it < steps; ++it) {
-            wgmma_fence();
-            rs_n64(acc1, a1, db);
-            rs_n64(acc2, a2, db + 128);
-            rs_n32(acc1, a3, db);
-            wgmma_commit();
-            if (M == CHASE_OWN_IDLE) wgmma_wait<0>();
-            if (M != CHASE_BESIDE && threadIdx.x == 0) x = timed_load(chase_s, x, store_s, dt);
-            wgmma_wait<1>();
-        }
-        wgmma_wait<0>();
-        if (flag) {  // never set: keeps the accumulators live
-            float s = 0.0f;
-#pragma unroll
-            for (int i = 0; i < 32; ++i) s += acc1[i] + acc2[i];
-            sink[blockIdx.x * blockDim.x + threadIdx.x] = s;
-        }
+        constant_ksteps((u32)__cvta_generic_to_shared(sm), M == CHASE_BESIDE ? CHASE_STEPS : CHASE_LOADS, flag, sink,
+                        [&] {
+                            if (M == CHASE_OWN_IDLE) wgmma_wait<0>();
+                            if (M != CHASE_BESIDE && threadIdx.x == 0) at = timed_load(chase_s, at, dt);
+                        });
     } else if ((M == CHASE_IDLE || M == CHASE_BESIDE) && threadIdx.x == 128) {
         // Start once warpgroup 0's k-steps are under way (they outlast the chain by far).
         const long long start = clock64();
         while (clock64() - start < 4000) {
         }
-        for (int i = 0; i < CHASE_LOADS; ++i) x = timed_load(chase_s, x, store_s, dt);
+        for (int i = 0; i < CHASE_LOADS; ++i) at = timed_load(chase_s, at, dt);
     }
     const int timer = (M == CHASE_OWN || M == CHASE_OWN_IDLE) ? 0 : 128;
     if (threadIdx.x == timer) cyc[blockIdx.x * CYC_SLOTS] = (unsigned long long)dt;
-    if (flag && lane == 0) sink[blockIdx.x] = (float)x;
+    if (flag && lane == 0) sink[blockIdx.x] = (float)at;
 #endif
 }
 
@@ -783,39 +806,18 @@ __global__ void __launch_bounds__(256, 1) beside(unsigned long long* cyc, float*
 #if HAVE_WGMMA
     __shared__ __align__(1024) unsigned char sm[32768];
     __shared__ volatile int done;
-    for (int i = threadIdx.x; i < 32768 / 4; i += blockDim.x)
-        reinterpret_cast<u32*>(sm)[i] = 0x3c003c00u ^ (i & 0x00ff00ffu);
+    fill_operands(sm);
     if (threadIdx.x == 0) done = 0;
     __syncthreads();
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
     const int wg = threadIdx.x >> 7;
-    const u64 db = make_desc((u32)__cvta_generic_to_shared(sm), 128, 256);
     if (wg == 0) {
-        u32 a1[4], a2[4], a3[4];
-        for (int i = 0; i < 4; ++i) a1[i] = 0x3c003c00u + threadIdx.x, a2[i] = 0x3c00bc00u, a3[i] = 0x1c001c00u;
-        float acc1[32], acc2[32];
-#pragma unroll
-        for (int i = 0; i < 32; ++i) acc1[i] = acc2[i] = 0.0f;
         const long long t0 = clock64();
-        for (int it = 0; it < STEPS; ++it) {
-            wgmma_fence();
-            rs_n64(acc1, a1, db);
-            rs_n64(acc2, a2, db + 128);
-            rs_n32(acc1, a3, db);
-            wgmma_commit();
-            wgmma_wait<1>();
-        }
-        wgmma_wait<0>();
+        constant_ksteps((u32)__cvta_generic_to_shared(sm), STEPS, flag, sink, [] {});
         const long long t1 = clock64();
         if (threadIdx.x == 0) {
             cyc[blockIdx.x * CYC_SLOTS] = (unsigned long long)(t1 - t0);
             done = 1;
-        }
-        if (flag) {  // never set: keeps the accumulators live
-            float s = 0.0f;
-#pragma unroll
-            for (int i = 0; i < 32; ++i) s += acc1[i] + acc2[i];
-            sink[blockIdx.x * blockDim.x + threadIdx.x] = s;
         }
     } else if (M != BUSY_NONE) {
         u32 x[8];
@@ -860,18 +862,11 @@ template <int L>
 static void run_stamped(int nwg, unsigned long long* dcyc, float* sink) {
     const int dyn = 32768;
     CHECK(cudaFuncSetAttribute(loop<L, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, dyn));
-    const double med = median_per_step([&] { loop<L, true><<<BLOCKS, 128 * nwg, dyn>>>(dcyc, sink, 0); }, dcyc,
-                                       nwg, TILES * 8.0);
-    std::vector<unsigned long long> cyc(CYC_SLOTS * BLOCKS);
-    CHECK(cudaMemcpy(cyc.data(), dcyc, cyc.size() * sizeof(cyc[0]), cudaMemcpyDeviceToHost));
-    std::vector<double> step, wait;
-    for (int b = 0; b < BLOCKS; ++b) {
-        step.push_back((double)cyc[b * CYC_SLOTS + 2] / (TILES * 8.0));
-        wait.push_back((double)cyc[b * CYC_SLOTS + 3] / (TILES * 8.0 - 1.0));
-    }
-    std::sort(step.begin(), step.end());
-    std::sort(wait.begin(), wait.end());
-    printf("| %-52s | %d | %6.1f | %6.1f | %6.1f |\n", loop_names[L], nwg, med, step[BLOCKS / 2], wait[BLOCKS / 2]);
+    const std::vector<unsigned long long> cyc =
+        cycles_of([&] { loop<L, true><<<BLOCKS, 128 * nwg, dyn>>>(dcyc, sink, 0); }, dcyc);
+    const double steps = TILES * 8.0;
+    printf("| %-52s | %d | %6.1f | %6.1f | %6.1f |\n", loop_names[L], nwg, median_of_slots(cyc, 0, nwg, steps),
+           median_of_slots(cyc, 2, 1, steps), median_of_slots(cyc, 3, 1, steps - 1.0));
 }
 
 int main() {
