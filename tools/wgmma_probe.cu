@@ -869,6 +869,29 @@ static void run_stamped(int nwg, unsigned long long* dcyc, float* sink) {
            median_of_slots(cyc, 2, 1, steps), median_of_slots(cyc, 3, 1, steps - 1.0));
 }
 
+// Each runner over a list of shapes, loops or modes, in the order given (a comma fold runs left to right); W is the
+// most warpgroups the kernels are built for.
+template <int W, int... SH>
+static void shapes(int nwg, unsigned long long* dcyc, float* sink) {
+    (run_shape<SH, W>(nwg, dcyc, sink), ...);
+}
+template <int W, int... L>
+static void loops(int nwg, unsigned long long* dcyc, float* sink) {
+    (run_loop<L, W>(nwg, dcyc, sink), ...);
+}
+template <int... L>
+static void stamped(int nwg, unsigned long long* dcyc, float* sink) {
+    (run_stamped<L>(nwg, dcyc, sink), ...);
+}
+template <int... M>
+static void chases(unsigned long long* dcyc, float* sink) {
+    (run_chase<M>(dcyc, sink), ...);
+}
+template <int... M>
+static void besides(unsigned long long* dcyc, float* sink) {
+    (run_beside<M>(dcyc, sink), ...);
+}
+
 int main() {
     unsigned long long* dcyc;
     float* sink;
@@ -877,87 +900,33 @@ int main() {
     printf("wgmma alone, one commit group per step, 132 blocks:\n\n");
     printf("| shape | warpgroups | cycles per step | MAC per cycle per SM | of 2,048 |\n"
            "| --- | ---: | ---: | ---: | ---: |\n");
-    for (int nwg = 1; nwg <= 2; ++nwg) {
-        run_shape<KSTEP>(nwg, dcyc, sink);
-        run_shape<RS32>(nwg, dcyc, sink);
-        run_shape<RS64>(nwg, dcyc, sink);
-        run_shape<RS128>(nwg, dcyc, sink);
-        run_shape<RS256>(nwg, dcyc, sink);
-        run_shape<SS64>(nwg, dcyc, sink);
-        run_shape<SS128>(nwg, dcyc, sink);
-        run_shape<SS256>(nwg, dcyc, sink);
-    }
-    run_shape<KSTEP, 3>(3, dcyc, sink);
+    for (int nwg = 1; nwg <= 2; ++nwg)
+        shapes<2, KSTEP, RS32, RS64, RS128, RS256, SS64, SS128, SS256>(nwg, dcyc, sink);
+    shapes<3, KSTEP>(3, dcyc, sink);
     printf("\nThe k-step loop of cuda-warpspec on one stage, cycles per k-step of each warpgroup (the wgmma\n"
            "alone take 82 cycles per k-step per warpgroup: the warpgroups share the SM's tensor cores):\n\n");
     printf("| loop | warpgroups | cycles per k-step | tensor work alone |\n| --- | ---: | ---: | ---: |\n");
-    for (int nwg = 1; nwg <= 2; ++nwg) {
-        run_loop<SHIPPED>(nwg, dcyc, sink);
-        run_loop<WGMMA_ONLY>(nwg, dcyc, sink);
-        run_loop<EXPAND_ONLY>(nwg, dcyc, sink);
-        run_loop<EXPAND_APART>(nwg, dcyc, sink);
-        run_loop<ALU_APART>(nwg, dcyc, sink);
-        run_loop<NO_LOOKUP>(nwg, dcyc, sink);
-        run_loop<FOUR_SETS>(nwg, dcyc, sink);
-        run_loop<NO_OVERLAP>(nwg, dcyc, sink);
-        run_loop<AHEAD>(nwg, dcyc, sink);
-        run_loop<AHEAD2>(nwg, dcyc, sink);
-        run_loop<PERMUTE>(nwg, dcyc, sink);
-        run_loop<SS_RING>(nwg, dcyc, sink);  // its A ring has room for two warpgroups
-        run_loop<S8_SIGNS>(nwg, dcyc, sink);
-        run_loop<REWRITE_1>(nwg, dcyc, sink);
-        run_loop<REWRITE_3>(nwg, dcyc, sink);
-        run_loop<REWRITE_LDS>(nwg, dcyc, sink);
-        run_loop<REWRITE_CHAIN>(nwg, dcyc, sink);
-        run_loop<REWRITE_LDS_AHEAD>(nwg, dcyc, sink);
-        run_loop<REWRITE_LDS_PINNED>(nwg, dcyc, sink);
-        run_loop<REWRITE_LDS_CLOCKPIN>(nwg, dcyc, sink);
-        run_loop<AHEAD2_LOOKUPS>(nwg, dcyc, sink);
-        run_loop<AHEAD2_LOOKUPS_PIN>(nwg, dcyc, sink);
-        run_loop<REWRITE_3_CLOCKPIN>(nwg, dcyc, sink);
-        run_loop<FRAG_LDS3>(nwg, dcyc, sink);
-        run_loop<FRAG_LDS2>(nwg, dcyc, sink);
-        run_loop<BATCH2>(nwg, dcyc, sink);
-        run_loop<BATCH4>(nwg, dcyc, sink);
-    }
-    run_loop<FRAG_LDS3>(3, dcyc, sink);
-    run_loop<FRAG_LDS2>(3, dcyc, sink);
-    run_loop<SHIPPED>(3, dcyc, sink);
-    run_loop<WGMMA_ONLY>(3, dcyc, sink);
-    run_loop<EXPAND_APART>(3, dcyc, sink);
-    run_loop<NO_LOOKUP>(3, dcyc, sink);
-    run_loop<S8_SIGNS>(3, dcyc, sink);
-    run_loop<BATCH2>(3, dcyc, sink);
-    run_loop<BATCH4>(3, dcyc, sink);
-    run_loop<SHIPPED, 4>(4, dcyc, sink);
-    run_loop<WGMMA_ONLY, 4>(4, dcyc, sink);
-    run_loop<NO_OVERLAP, 4>(4, dcyc, sink);
-    run_loop<FRAG_LDS2, 4>(4, dcyc, sink);
+    // SS_RING's A ring has room for two warpgroups, so it runs with one and two only.
+    for (int nwg = 1; nwg <= 2; ++nwg)
+        loops<3, SHIPPED, WGMMA_ONLY, EXPAND_ONLY, EXPAND_APART, ALU_APART, NO_LOOKUP, FOUR_SETS, NO_OVERLAP, AHEAD,
+              AHEAD2, PERMUTE, SS_RING, S8_SIGNS, REWRITE_1, REWRITE_3, REWRITE_LDS, REWRITE_CHAIN,
+              REWRITE_LDS_AHEAD, REWRITE_LDS_PINNED, REWRITE_LDS_CLOCKPIN, AHEAD2_LOOKUPS, AHEAD2_LOOKUPS_PIN,
+              REWRITE_3_CLOCKPIN, FRAG_LDS3, FRAG_LDS2, BATCH2, BATCH4>(nwg, dcyc, sink);
+    loops<3, FRAG_LDS3, FRAG_LDS2, SHIPPED, WGMMA_ONLY, EXPAND_APART, NO_LOOKUP, S8_SIGNS, BATCH2, BATCH4>(3, dcyc,
+                                                                                                         sink);
+    loops<4, SHIPPED, WGMMA_ONLY, NO_OVERLAP, FRAG_LDS2>(4, dcyc, sink);
     printf("\nThe same loops with clock stamps after each k-step's wait and issue (warpgroup 0's first thread),\n"
            "cycles per k-step: all, from the wait's end to the issue's end, and the wait:\n\n");
     printf("| loop | warpgroups | cycles per k-step | expansion and issue | wait |\n"
            "| --- | ---: | ---: | ---: | ---: |\n");
-    for (int nwg = 1; nwg <= 2; ++nwg) {
-        run_stamped<SHIPPED>(nwg, dcyc, sink);
-        run_stamped<WGMMA_ONLY>(nwg, dcyc, sink);
-        run_stamped<REWRITE_3>(nwg, dcyc, sink);
-        run_stamped<REWRITE_LDS>(nwg, dcyc, sink);
-        run_stamped<NO_OVERLAP>(nwg, dcyc, sink);
-        run_stamped<WGMMA_SPIN>(nwg, dcyc, sink);
-        run_stamped<SHIPPED_SPIN>(nwg, dcyc, sink);
-    }
+    for (int nwg = 1; nwg <= 2; ++nwg)
+        stamped<SHIPPED, WGMMA_ONLY, REWRITE_3, REWRITE_LDS, NO_OVERLAP, WGMMA_SPIN, SHIPPED_SPIN>(nwg, dcyc, sink);
     printf("\nThe latency of a shared load (a dependent chain, one lane), SM cycles per load:\n\n");
     printf("| the load runs | cycles |\n| --- | ---: |\n");
-    run_chase<CHASE_IDLE>(dcyc, sink);
-    run_chase<CHASE_BESIDE>(dcyc, sink);
-    run_chase<CHASE_OWN>(dcyc, sink);
-    run_chase<CHASE_OWN_IDLE>(dcyc, sink);
+    chases<CHASE_IDLE, CHASE_BESIDE, CHASE_OWN, CHASE_OWN_IDLE>(dcyc, sink);
     printf("\nA warpgroup's k-steps (wgmma only, A constant) while the block's other warpgroup ..., cycles per k-step:\n\n");
     printf("| the other warpgroup | cycles |\n| --- | ---: |\n");
-    run_beside<BUSY_NONE>(dcyc, sink);
-    run_beside<BUSY_CLOCK>(dcyc, sink);
-    run_beside<BUSY_ALU>(dcyc, sink);
-    run_beside<BUSY_LDS>(dcyc, sink);
+    besides<BUSY_NONE, BUSY_CLOCK, BUSY_ALU, BUSY_LDS>(dcyc, sink);
     CHECK(cudaFree(dcyc));
     CHECK(cudaFree(sink));
     return 0;
