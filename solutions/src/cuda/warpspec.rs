@@ -8,7 +8,8 @@
 //! running `wgmma` (each taking whole 64-key tiles in turn, the keys in registers as A, the queries in shared
 //! memory as B), and a warpgroup's scores leave through shared memory in whole 256-byte rows; for any other
 //! target, or with `JUDGE_WARPSPEC_MMA=sync`, four groups of two warps running `mma.m16n8k16` (the keys as B, the
-//! queries as A fragments read from shared memory).
+//! queries as A fragments read from shared memory). With [`I8_ENV`] on `sm_90a` and C ≤ 16, the products run in
+//! int8 instead (s8 limbs of the operands, byte-permute lookups, no producer warp): measured, not the default.
 //!
 //! Needs compute capability 9.0 (bulk copies, mbarrier transaction counts, `griddepcontrol`); on older GPUs it
 //! reports itself unavailable.
@@ -31,6 +32,14 @@ const TILE_KEYS: usize = 64;
 /// Threads per block: eight consumer warps (two warpgroups, or four groups of two warps off sm_90a) and one
 /// producer warp (the kernel's `THREADS`).
 const THREADS: u32 = 32 * (1 + 4 * 2);
+/// Threads per block of the int8 kernels: the two consumer warpgroups alone (the kernel's `I8_THREADS`).
+const I8_THREADS: u32 = 32 * 4 * 2;
+/// Largest codebook of the int8 kernels (their lookups are byte permutes over 16 entries).
+const I8_MAX_C: usize = 16;
+/// Environment variable choosing the products on `sm_90a` where C ≤ 16: unset (or `off`) the fp16 kernel, `on`
+/// the int8 kernel with four levels of limb products, `l3` the one with three (5× the error). The int8 kernels
+/// are a measured alternative, slower or no faster at the perf preset (`kernels/NOTES.md`, v12).
+pub const I8_ENV: &str = "JUDGE_WARPSPEC_I8";
 /// Shared-memory offset of the Qp/Qs operands (the kernel's `OFF_QF`), in bytes; 4 KB of them per k-step.
 const OFF_QF: usize = 384;
 /// Bytes of the staged scores after the operands (the kernel's `OUT_BYTES`): per warpgroup 32 query rows of
@@ -131,7 +140,10 @@ impl Plan {
         let fixed = round_up(OFF_QF + ksteps * 4096, 128) + OUT_BYTES;
         let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + SGN_SKEW + TILE_KEYS * 4, 128);
         let dynamic = smem_optin.saturating_sub(STATIC_SMEM);
-        let stages = (dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES);
+        // An even number of stages, so that each stage is used by one warpgroup alone (which takes every other
+        // tile), in order: a warpgroup waiting for a stage's next phase before its previous one has completed would
+        // pass the wait at once.
+        let stages = (dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES) & !1;
         (stages >= 2).then_some(Plan {
             row_bytes,
             ksteps,
@@ -230,10 +242,60 @@ impl Repack {
     }
 }
 
+/// The fp16 main kernels: `[query tiles − 1][traced]`.
+const FP16_KERNELS: [[&str; 2]; 2] = [
+    ["warpspec_scores_mt1", "warpspec_scores_mt1_trace"],
+    ["warpspec_scores_mt2", "warpspec_scores_mt2_trace"],
+];
+
+/// The int8 main kernels: `[four levels][64-dimension groups − 1][traced]`.
+const I8_KERNELS: [[[&str; 2]; 4]; 2] = [
+    [
+        ["warpspec_scores_i8_l3_g1", "warpspec_scores_i8_l3_g1_trace"],
+        ["warpspec_scores_i8_l3_g2", "warpspec_scores_i8_l3_g2_trace"],
+        ["warpspec_scores_i8_l3_g3", "warpspec_scores_i8_l3_g3_trace"],
+        ["warpspec_scores_i8_l3_g4", "warpspec_scores_i8_l3_g4_trace"],
+    ],
+    [
+        ["warpspec_scores_i8_l4_g1", "warpspec_scores_i8_l4_g1_trace"],
+        ["warpspec_scores_i8_l4_g2", "warpspec_scores_i8_l4_g2_trace"],
+        ["warpspec_scores_i8_l4_g3", "warpspec_scores_i8_l4_g3_trace"],
+        ["warpspec_scores_i8_l4_g4", "warpspec_scores_i8_l4_g4_trace"],
+    ],
+];
+
+/// The products the main kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Products {
+    /// fp16 hi + lo operands (`wgmma` on `sm_90a`, `mma.sync` elsewhere).
+    Fp16,
+    /// s8 limbs (`sm_90a`, C ≤ 16), with this many levels of limb products (3 or 4).
+    Int8 { levels: u32 },
+}
+
+impl Products {
+    /// The products for `module` (its architecture) and codebook size `c`, as [`I8_ENV`] allows; `ablation`
+    /// 1 (no products) only exists in the fp16 kernels.
+    fn choose(module: &Module, c: usize, ablation: i32) -> Self {
+        let levels = match std::env::var(I8_ENV).as_deref() {
+            Ok("on") => 4,
+            Ok("l3") => 3,
+            _ => return Products::Fp16,
+        };
+        if !module.arch.ends_with('a') || c > I8_MAX_C || ablation == 1 {
+            Products::Fp16
+        } else {
+            Products::Int8 { levels }
+        }
+    }
+}
+
 struct WarpspecSolve {
     plan: Plan,
     qproj: Kernel,
     scores: Kernel,
+    /// Threads per block of `scores`.
+    threads: u32,
     repack: Option<Repack>,
     /// `[2][ksteps·16][32]`: Qp then Qs, transposed, zero past D.
     qt: CudaSlice<f32>,
@@ -267,12 +329,23 @@ impl WarpspecSolve {
             gpu.module_arch_specific(&WARPSPEC_CU)?
         };
         let trace = Trace::from_env(gpu, format!("cuda-warpspec at {shape}"), plan.grid)?;
-        let scores = module.kernel(match (plan.mtiles, trace.is_some()) {
-            (1, false) => "warpspec_scores_mt1",
-            (_, false) => "warpspec_scores_mt2",
-            (1, true) => "warpspec_scores_mt1_trace",
-            (_, true) => "warpspec_scores_mt2_trace",
+        let ablation = std::env::var(ABLATION_ENV)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let products = Products::choose(&module, shape.c, ablation);
+        let traced = usize::from(trace.is_some());
+        let scores = module.kernel(match products {
+            // One kernel per number of 64-dimension groups (1 to 4: D ≤ 256).
+            Products::Int8 { levels } => {
+                I8_KERNELS[usize::from(levels == 4)][plan.ksteps / 4 - 1][traced]
+            }
+            Products::Fp16 => FP16_KERNELS[plan.mtiles.min(2) - 1][traced],
         })?;
+        let threads = match products {
+            Products::Int8 { .. } => I8_THREADS,
+            Products::Fp16 => THREADS,
+        };
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
         let keys = plan.tiles * TILE_KEYS;
         let repack = Repack::new(gpu, &module, shape.d, keys, plan.row_bytes)?;
@@ -280,14 +353,12 @@ impl WarpspecSolve {
             plan,
             qproj: gpu.module(&QPROJ_CU)?.kernel("qproj_f32")?,
             scores,
+            threads,
             repack,
             qt: zeros(gpu, 2 * plan.ksteps * 16 * 32, "QpT and QsT")?,
             rowmax: zeros(gpu, 128, "row maxima")?,
             solves: 0,
-            ablation: std::env::var(ABLATION_ENV)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            ablation,
             trace,
         })
     }
@@ -361,8 +432,9 @@ impl Solve for WarpspecSolve {
             param(&self.ablation),
             param(&trace),
         ];
-        // SAFETY: matches warpspec_scores_mt{1,2}[_trace](const u8*, const u8*, const float*, const float*,
-        // unsigned*, const float*, float*, int, int, int, float, int ×7, u64*); the trace is null or holds
+        // SAFETY: matches warpspec_scores_{mt1,mt2,i8_l*_g*}[_trace](const u8*, const u8*, const float*,
+        // const float*, unsigned*, const float*, float*, int, int, int, float, int ×7, u64*), launched with the
+        // block size it was built for (`threads`); the trace is null or holds
         // grid·16·2 words; the key arrays hold tiles·64 rows of Drow bytes and gamma tiles·64 floats
         // (zero-padded at upload or by the repack), QT 2·ksteps·16·32 floats, rowmax 128 words (the kernel reads
         // this solve's half and clears the other), scores [B, S]; the shared memory size was allowed in `new`.
@@ -371,7 +443,7 @@ impl Solve for WarpspecSolve {
                 stream,
                 Launch {
                     grid: (plan.grid as u32, 1),
-                    block: THREADS,
+                    block: self.threads,
                     smem: plan.smem_bytes as u32,
                     pdl: true,
                 },
