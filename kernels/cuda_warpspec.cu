@@ -228,6 +228,38 @@ __device__ __forceinline__ int block_tiles(int ntiles) {
     return blockIdx.x < ntiles ? (ntiles - 1 - blockIdx.x) / gridDim.x + 1 : 0;
 }
 
+// Requests this block's tile k (indices, signs, gamma; stage k mod NS, completing on full[k mod NS]). With
+// ablation 2 (a measurement aid) it copies nothing and completes the stage's phase at once.
+__device__ __forceinline__ void request_block_tile(int k, unsigned char* stages, u64* full, int NS, int stage_bytes,
+                                                   const unsigned char* kidx, const unsigned char* signs,
+                                                   const float* gamma, u32 row_bytes, int ablation) {
+    const int st = k % NS;
+    if (ablation == 2) {
+        mbar_arrive(&full[st]);
+        return;
+    }
+    const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
+    request_tile(stages + (size_t)st * stage_bytes, &full[st], kidx + tile * row_bytes, signs + tile * row_bytes,
+                 gamma + tile * TILE_KEYS, row_bytes, SGN_SKEW, TILE_KEYS * 4);
+}
+
+// The exponent ecb that scales the codebook (C <= 256 levels) so its largest |level| lies in [0.5, 1): every
+// lane of the calling warp gets it.
+__device__ __forceinline__ int codebook_exponent(const float* codebook, int C, int lane) {
+    float mc = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) mc = fmaxf(mc, lane + 32 * i < C ? fabsf(codebook[lane + 32 * i]) : 0.0f);
+    for (int o = 16; o > 0; o >>= 1) mc = fmaxf(mc, __shfl_xor_sync(0xffffffffu, mc, o));
+    return exponent_of(mc);
+}
+
+// The output scales of query row b < 32 into scl: alpha = 1 / (2^-e * 2^-ecb) undoes the scaling of Qp's row
+// (largest |value| rmp, as float bits) and of the codebook; beta = coef / 2^-e that of Qs's row (rms).
+__device__ __forceinline__ void store_scales(float* scl, int b, u32 rmp, u32 rms, int ecb, float coef) {
+    scl[b] = ldexpf(1.0f, exponent_of_bits(rmp) + ecb);
+    scl[32 + b] = coef * ldexpf(1.0f, exponent_of_bits(rms));
+}
+
 #if HAVE_WGMMA
 // The output scales of the queries 8j + 2t + e (e = 0, 1) whose scores thread t holds in a wgmma accumulator:
 // alpha (codebook term) and beta (signs), from scl[0..63].
@@ -328,15 +360,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         // tile of each consumer group goes out at once; the rest wait for the consumers' set-up (its barrier), whose
         // loads of the projections would otherwise share the L2's bandwidth with them.
         auto issue = [&](int k) {
-            const int st = k % NS;
-            if (k >= NS) mbar_wait(&empty[st], (u32)((k / NS - 1) & 1));
-            const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
-            if (ablation == 2) {
-                mbar_arrive(&full[st]);
-                return;
-            }
-            request_tile(stages + (size_t)st * stage_bytes, &full[st], kidx + tile * row_bytes,
-                         signs + tile * row_bytes, gamma + tile * TILE_KEYS, row_bytes, SGN_SKEW, TILE_KEYS * 4);
+            if (k >= NS) mbar_wait(&empty[k % NS], (u32)((k / NS - 1) & 1));
+            request_block_tile(k, stages, full, NS, stage_bytes, kidx, signs, gamma, row_bytes, ablation);
         };
         const int early = min(my_tiles, min(NS, TILE_GROUPS));
         if (lane == 0)
@@ -360,12 +385,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     // in [0.5, 1); each warp finds it itself) and split into fp16 hi + lo, into its table.
     static_assert(NWARPS >= 8, "the codebook table needs 256 consumer threads");
     const int ctid = tid;
-    float mc = 0.0f;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) mc = fmaxf(mc, lane + 32 * i < C ? fabsf(codebook[lane + 32 * i]) : 0.0f);
     const float cbv = ctid < C ? codebook[ctid] : 0.0f;
-    for (int o = 16; o > 0; o >>= 1) mc = fmaxf(mc, __shfl_xor_sync(0xffffffffu, mc, o));
-    const int ecb = exponent_of(mc);
+    const int ecb = codebook_exponent(codebook, C, lane);
     if (ctid < 256) tab[ctid] = ctid < C ? split_f16(cbv * ldexpf(1.0f, -ecb)) : 0u;
 
     // Then wait for qproj_f32 and build this block's Qp/Qs operands in shared memory. Every load of this part is
@@ -440,10 +461,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         }
     }
     if (tid == 0) stamp(trace, 5);
-    if (ctid < 32) {
-        scl[ctid] = ldexpf(1.0f, exponent_of_bits(rmp) + ecb);            // alpha = 1 / (2^-e * 2^-ecb)
-        scl[32 + ctid] = coef * ldexpf(1.0f, exponent_of_bits(rms));  // beta = coef / 2^-e
-    }
+    if (ctid < 32) store_scales(scl, ctid, rmp, rms, ecb, coef);
 #if HAVE_WGMMA
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the tensor cores read what was written
 #endif
@@ -702,8 +720,8 @@ KERNEL(warpspec_scores_mt2_trace, 2, true)
 // 64-dimension group): signs in order (A register 0: D0..D0+3, K 4t..4t+3; register 2: D0+4..D0+7, K 16+4t..);
 // codebook interleaved as the lookup makes it (register 0: D0, D0+4, D0+1, D0+5; register 2: D0+2, D0+6, D0+3,
 // D0+7). The set-up writes Qp's and Qs's limbs in those two orders.
+#define I8_THREADS 256  // threads of the int8 kernels: two consumer warpgroups, no producer warp
 #if HAVE_WGMMA
-#define I8_THREADS 256
 
 // A prmt in its default mode, where bit 3 of a selector nibble replicates the sign of the byte picked.
 __device__ __forceinline__ u32 prmt(u32 a, u32 b, u32 sel) {
@@ -815,14 +833,7 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
     const u32 row_bytes = (u32)(TILE_KEYS * Drow);
     const int KS32 = KS / 2;  // KS = 4 KG
     auto issue = [&](int k) {
-        const int st = k % NS;
-        const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
-        if (ablation == 2) {
-            mbar_arrive(&full[st]);
-            return;
-        }
-        request_tile(stages + (size_t)st * stage_bytes, &full[st], kidx + tile * row_bytes, signs + tile * row_bytes,
-                     gamma + tile * TILE_KEYS, row_bytes, SGN_SKEW, TILE_KEYS * 4);
+        request_block_tile(k, stages, full, NS, stage_bytes, kidx, signs, gamma, row_bytes, ablation);
     };
     const int early = min(my_tiles, min(NS, 2));
     if (tid == 0) {
@@ -834,9 +845,7 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
     __syncwarp();  // warp 0 whole again before its warp-wide instructions
 
     // The codebook's scale (largest |level| then in [0.5, 1); every warp finds it) and its limbs.
-    float mc = lane < C ? fabsf(codebook[lane]) : 0.0f;
-    for (int o = 16; o > 0; o >>= 1) mc = fmaxf(mc, __shfl_xor_sync(0xffffffffu, mc, o));
-    const int ecb = exponent_of(mc);
+    const int ecb = codebook_exponent(codebook, C, lane);
     if (tid < 16) {
         u32 l0, l1, l2;
         limbs_i8(tid < C ? __float2int_rn(codebook[tid] * ldexpf(1.0f, -ecb) * 4194304.0f) : 0, l0, l1, l2);
@@ -900,10 +909,7 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
     for (int i = tid; i < KS32 * 64; i += I8_THREADS)  // the zero group of Qp's B
         reinterpret_cast<uint4*>(qf + (i >> 6) * 4096)[i & 63] = make_uint4(0u, 0u, 0u, 0u);
     if (tid == 0) stamp(trace, 5);
-    if (tid < 32) {
-        scl[tid] = ldexpf(1.0f, exponent_of_bits(rmp) + ecb);       // alpha = 1 / (2^-e * 2^-ecb)
-        scl[32 + tid] = coef * ldexpf(1.0f, exponent_of_bits(rms));  // beta = coef / 2^-e
-    }
+    if (tid < 32) store_scales(scl, tid, rmp, rms, ecb, coef);
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the tensor cores read what was written
     __syncthreads();
     if (tid == 0) {
@@ -1005,13 +1011,14 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
 
 // warpspec_scores_i8_l{LV}_g{KG}[_trace]: LV levels of limb products (4, or 3 without L3), KG groups of 64
 // dimensions (D rounded up to 64, over 64).
-#define KERNEL_I8(lv, kg)                                                                            \
-    extern "C" __global__ void __launch_bounds__(256, 1) warpspec_scores_i8_l##lv##_g##kg(SCORES_PARAMS) { \
-        scores_body_i8<lv, kg, false>(SCORES_ARGS);                                                   \
-    }                                                                                                 \
-    extern "C" __global__ void __launch_bounds__(256, 1)                                              \
-        warpspec_scores_i8_l##lv##_g##kg##_trace(SCORES_PARAMS) {                                     \
-        scores_body_i8<lv, kg, true>(SCORES_ARGS);                                                    \
+#define KERNEL_I8(lv, kg)                                                                              \
+    extern "C" __global__ void __launch_bounds__(I8_THREADS, 1)                                         \
+        warpspec_scores_i8_l##lv##_g##kg(SCORES_PARAMS) {                                               \
+        scores_body_i8<lv, kg, false>(SCORES_ARGS);                                                     \
+    }                                                                                                   \
+    extern "C" __global__ void __launch_bounds__(I8_THREADS, 1)                                         \
+        warpspec_scores_i8_l##lv##_g##kg##_trace(SCORES_PARAMS) {                                       \
+        scores_body_i8<lv, kg, true>(SCORES_ARGS);                                                      \
     }
 KERNEL_I8(4, 1)
 KERNEL_I8(4, 2)

@@ -21,7 +21,7 @@ use cudarc::driver::CudaSlice;
 
 use super::buffers::{DeviceCase, Solve, device_ptr, zeros};
 use super::trace::Trace;
-use super::warpspec::{ABLATION_ENV, Repack};
+use super::warpspec::{Repack, ablation, even_stages, round_up};
 use super::{CudaError, Gpu, Kernel, Launch, SMEM_1L_CU, WARPSPEC_1L_CU, param};
 use crate::problem::Shape;
 
@@ -57,10 +57,6 @@ pub const MMA_ENV: &str = "JUDGE_WARPSPEC_MMA";
 /// Whether [`MMA_ENV`] asks for the `mma.sync` path.
 pub fn mma_sync_forced() -> bool {
     std::env::var(MMA_ENV).is_ok_and(|mode| mode == "sync")
-}
-
-fn round_up(x: usize, m: usize) -> usize {
-    x.div_ceil(m) * m
 }
 
 /// Launch geometry of `smem_scores` for one shape on one device.
@@ -235,11 +231,11 @@ impl WarpspecPlan {
         let ops = ksteps * 2048 + ksteps / 2 * 3072;
         let off_stages = round_up(OFF_OPS + ops, 128);
         let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + TILE_KEYS * 4, 128);
-        // A block needs at most its own tiles in flight.
+        // A block needs at most its own tiles in flight (then no stage is refilled, and their number may be odd).
         let per_block = tiles.div_ceil(grid.max(1));
-        let stages = (smem_optin.saturating_sub(off_stages + 64) / stage_bytes)
-            .min(MAX_STAGES)
-            .min(per_block.max(2));
+        let stages =
+            even_stages((smem_optin.saturating_sub(off_stages + 64) / stage_bytes).min(MAX_STAGES))
+                .min(per_block.max(2));
         (stages >= 2).then_some(WarpspecPlan {
             row_bytes,
             ksteps,
@@ -267,7 +263,7 @@ pub(super) struct WarpspecSolve {
     trace: Option<Trace>,
     /// The descriptors' byte offsets (leading, stride).
     lbo_sbo: (u32, u32),
-    /// See [`ABLATION_ENV`]; 0 in normal use.
+    /// See [`super::warpspec::ABLATION_ENV`]; 0 in normal use.
     ablation: i32,
 }
 
@@ -308,10 +304,7 @@ impl WarpspecSolve {
             } else {
                 (128, 256)
             },
-            ablation: std::env::var(ABLATION_ENV)
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            ablation: ablation(),
         })
     }
 }
@@ -436,6 +429,11 @@ mod tests {
         );
         let big = WarpspecPlan::new(Shape::new(32, 65_536, 256, 16), 132, 227 * 1024).unwrap();
         assert!(big.stages >= 2 && big.smem_bytes <= 227 * 1024);
+        // More tiles per block than stages: the ring is refilled, so its stages are even.
+        assert!(
+            big.tiles.div_ceil(big.grid) > big.stages && big.stages.is_multiple_of(2),
+            "{big:?}"
+        );
         assert!(WarpspecPlan::new(Shape::new(32, 512, 256, 16), 132, 48 * 1024).is_none());
     }
 }

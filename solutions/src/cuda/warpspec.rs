@@ -124,8 +124,24 @@ pub struct Plan {
     pub grid: usize,
 }
 
-fn round_up(x: usize, m: usize) -> usize {
+/// `x` rounded up to a multiple of `m`.
+pub(super) fn round_up(x: usize, m: usize) -> usize {
     x.div_ceil(m) * m
+}
+
+/// The stages of a ring whose tiles two warpgroups take in turn, from the `fitting` ones: an even number, so that
+/// each stage serves one warpgroup alone, in order. With an odd number, a warpgroup waiting for a stage's next
+/// phase before the other warpgroup's phase of it had completed would pass the parity wait at once.
+pub(super) fn even_stages(fitting: usize) -> usize {
+    fitting & !1
+}
+
+/// The measurement aid [`ABLATION_ENV`] asks for (0, in normal use, when unset or not a number).
+pub(super) fn ablation() -> i32 {
+    std::env::var(ABLATION_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Plan {
@@ -140,10 +156,7 @@ impl Plan {
         let fixed = round_up(OFF_QF + ksteps * 4096, 128) + OUT_BYTES;
         let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + SGN_SKEW + TILE_KEYS * 4, 128);
         let dynamic = smem_optin.saturating_sub(STATIC_SMEM);
-        // An even number of stages, so that each stage is used by one warpgroup alone (which takes every other
-        // tile), in order: a warpgroup waiting for a stage's next phase before its previous one has completed would
-        // pass the wait at once.
-        let stages = (dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES) & !1;
+        let stages = even_stages((dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES));
         (stages >= 2).then_some(Plan {
             row_bytes,
             ksteps,
@@ -329,10 +342,7 @@ impl WarpspecSolve {
             gpu.module_arch_specific(&WARPSPEC_CU)?
         };
         let trace = Trace::from_env(gpu, format!("cuda-warpspec at {shape}"), plan.grid)?;
-        let ablation = std::env::var(ABLATION_ENV)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let ablation = ablation();
         let products = Products::choose(&module, shape.c, ablation);
         let traced = usize::from(trace.is_some());
         let scores = module.kernel(match products {
@@ -484,6 +494,8 @@ mod tests {
         );
         let big = Plan::new(Shape::new(32, 512, 256, 16), 132, 227 * 1024).unwrap();
         assert!(big.stages >= 2 && big.smem_bytes + STATIC_SMEM <= 227 * 1024);
+        assert!(big.stages.is_multiple_of(2), "{big:?}");
+        assert_eq!((even_stages(5), even_stages(4), even_stages(1)), (4, 4, 0));
         assert!(Plan::new(Shape::new(32, 512, 256, 16), 132, 48 * 1024).is_none());
     }
 }
