@@ -70,9 +70,7 @@ __device__ __forceinline__ void wgmma_n64(float (&d)[32], const u32 (&a)[4], u64
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
 }
 // The same with N = 32, accumulating into d[0..15] (the first 32 columns of an N = 64 accumulator).
-template <int N>
-__device__ __forceinline__ void wgmma_n32(float (&d)[N], const u32 (&a)[4], u64 desc) {
-    static_assert(N >= 16, "an N = 32 accumulator has 16 registers");
+__device__ __forceinline__ void wgmma_n32(float (&d)[32], const u32 (&a)[4], u64 desc) {
     asm volatile(
         "wgmma.mma_async.sync.aligned.m64n32k16.f32.f16.f16 "
         "{%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15}, {%16,%17,%18,%19}, %20, 1, 1, 1, 0;"
@@ -85,10 +83,9 @@ __device__ __forceinline__ void keep(u32 (&a)[4]) {
 #pragma unroll
     for (int i = 0; i < 4; ++i) keep(a[i]);
 }
-template <int N>
-__device__ __forceinline__ void keep(float (&d)[N]) {
+__device__ __forceinline__ void keep(float (&d)[32]) {
 #pragma unroll
-    for (int i = 0; i < N; ++i) keep(d[i]);
+    for (int i = 0; i < 32; ++i) keep(d[i]);
 }
 #endif
 
@@ -174,18 +171,6 @@ __device__ __forceinline__ void issue_step(float (&acc1)[32], float (&acc2)[32],
     wgmma_n32(acc1, lo, make_desc(qp, 128, 256));
     wgmma_commit();
 }
-// The same products with the hi and lo query columns summed in the accumulators (N = 32 each, 16 registers a
-// sum instead of 32): the four-warpgroup kernels.
-__device__ __forceinline__ void issue_step_n32(float (&acc1)[16], float (&acc2)[16], const u32 (&hi)[4],
-                                               const u32 (&lo)[4], const u32 (&sg)[4], u32 qp, u32 qs_off) {
-    wgmma_fence();
-    wgmma_n32(acc1, hi, make_desc(qp, 128, 256));
-    wgmma_n32(acc2, sg, make_desc(qp + qs_off, 128, 256));
-    wgmma_n32(acc1, hi, make_desc(qp + 1024, 128, 256));
-    wgmma_n32(acc2, sg, make_desc(qp + qs_off + 1024, 128, 256));
-    wgmma_n32(acc1, lo, make_desc(qp, 128, 256));
-    wgmma_commit();
-}
 #endif
 
 // Trace slots of scores_body (`stamp`, kernels/trace.cuh, prepended; the _trace kernels only): 0 start;
@@ -232,7 +217,6 @@ extern "C" __global__ void warpspec_repack(const unsigned char* __restrict__ idx
 // 4 queries 2 apart per instruction) fall in 32 different banks; 272 bytes keep every row 16-byte aligned.
 #define OUT_LD (TILE_KEYS + 4)
 #define OUT_BYTES (2 * 32 * OUT_LD * 4)
-#define W4_THREADS 512  // the four-warpgroup kernels: 16 consumer warps, no producer warp
 
 // Both main kernels' shared memory past the operands (KS * 4 KB from OFF_QF): the staged scores, then the stages.
 __device__ __forceinline__ float* staged_scores(unsigned char* smem, int KS) {
@@ -336,7 +320,7 @@ __device__ __forceinline__ void store_tile(Score score, bool wide_out, bool sync
 }
 #endif
 
-template <int MT, int CWG, bool TR>
+template <int MT, bool TR>
 __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ kidx,
                                             const unsigned char* __restrict__ signs,
                                             const float* __restrict__ gamma, const float* __restrict__ QT,
@@ -354,9 +338,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     // Qp/Qs operands: 2 KB per matrix and k-step (both query tiles, whatever B), then the staged scores, then the
     // stages.
     float* out_stage = staged_scores(smem, KS);
-    unsigned char* stages = reinterpret_cast<unsigned char*>(out_stage) + (CWG / 2) * OUT_BYTES;
-    constexpr int NCW8 = 4 * CWG;  // consumer warps
-    constexpr int SU = 32 / NCW8;  // set-up tasks in flight per warp
+    unsigned char* stages = reinterpret_cast<unsigned char*>(out_stage) + OUT_BYTES;
 
     if (!TR) trace = nullptr;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -373,14 +355,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     __syncthreads();
 
     if (tid == 0) stamp(trace, 0);
-    if (CWG == 4 && tid == 0) {
-        // No producer warp: thread 0 requests the ring's tiles now (the consumers wait for the projection anyway);
-        // a warpgroup refills a stage it has read.
-        for (int k = 0; k < min(my_tiles, NS); ++k)
-            request_block_tile(k, stages, full, NS, stage_bytes, kidx, signs, gamma, row_bytes, ablation);
-        stamp(trace, 1);
-    }
-    if (CWG == 2 && warp == NWARPS) {
+    if (warp == NWARPS) {
         // Producer: one thread issues the bulk copies of every tile of this block, NS stages ahead. Only the first
         // tile of each consumer group goes out at once; the rest wait for the consumers' set-up (its barrier), whose
         // loads of the projections would otherwise share the L2's bandwidth with them.
@@ -429,17 +404,17 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     // tasks' loads are in flight at once.
     const int ntasks = 2 * KS * MT;
     const float4* qt4 = reinterpret_cast<const float4*>(QT);
-    for (int task0 = warp; task0 < ntasks; task0 += SU * NCW8) {
-        float4 v[SU][2];
-        u32 rm[SU][2];
+    for (int task0 = warp; task0 < ntasks; task0 += 4 * NWARPS) {
+        float4 v[4][2];
+        u32 rm[4][2];
 #pragma unroll
-        for (int u = 0; u < SU; ++u) {
+        for (int u = 0; u < 4; ++u) {
             // Task = (mat KS + ks) MT + mt; its unit in frag_index's order (qproj.cu), which always has 2 query
             // tiles, is ((mat KS + ks) 2 + mt) 32 + lane.
             // Past the last task a warp reloads the last one (unused): loads without conditions stay straight-line
             // code, all issued before the first use (with branches around them, the compiler placed the first
             // task's conversion before the last tasks' loads, so the set-up waited for two round trips).
-            const int task = min(task0 + u * NCW8, ntasks - 1);
+            const int task = min(task0 + u * NWARPS, ntasks - 1);
             const int mt = task % MT, mat = task >= KS * MT;
             const int unit = task * (2 / MT) * 32 + lane;
 #pragma unroll
@@ -449,10 +424,10 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             }
         }
 #pragma unroll
-        for (int u = 0; u < SU; ++u) {
+        for (int u = 0; u < 4; ++u) {
             // Converted whether or not the task exists (only the stores are conditional), so that the loads above
             // stay unconditional.
-            const int task = task0 + u * NCW8;
+            const int task = task0 + u * NWARPS;
             const int mat = task >= KS * MT;
             float sc[2];
 #pragma unroll
@@ -490,7 +465,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 #if HAVE_WGMMA
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the tensor cores read what was written
 #endif
-    asm volatile("bar.sync 1, %0;" ::"r"(CWG == 4 ? W4_THREADS : 32 * (NWARPS + 1)) : "memory");  // with the producer
+    asm volatile("bar.sync 1, %0;" ::"r"(32 * (NWARPS + 1)) : "memory");  // with the producer
     if (tid == 0) stamp(trace, 6);
 
 #if HAVE_WGMMA
@@ -502,26 +477,25 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         const int g = lane >> 2, t = lane & 3;
         const u32 qf_s = smem_u32(qf);
         float alpha[4][2], beta[4][2];
-        if constexpr (CWG == 2) load_scales(scl, t, alpha, beta);  // (the four-warpgroup kernels: per tile)
+        load_scales(scl, t, alpha, beta);
         const int KG = KS / 4;
         // Rows of 64 keys start on 16 bytes in scores when S is a multiple of 4: then the scores leave through
         // shared memory by 16-byte stores.
         const bool wide_out = (S & 3) == 0;
         float* out_rows = out_stage + wg * 32 * OUT_LD;
-        for (int k = wg; k < my_tiles; k += CWG) {
+        for (int k = wg; k < my_tiles; k += 2) {
             const int st = k % NS;
             mbar_wait(&full[st], (u32)((k / NS) & 1));
             if (lane == 0 && wq == 0 && k == wg) {
                 if (wg == 0) stamp(trace, 7);
-                if (wg == CWG - 1) stamp(trace, 10);
+                if (wg == 1) stamp(trace, 10);
             }
             const unsigned char* sidx = stages + (size_t)st * stage_bytes;
             const unsigned char* ssgn = sidx + row_bytes + SGN_SKEW;
             const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes + SGN_SKEW);
-            constexpr int NACC = CWG == 4 ? 16 : 32;
-            float acc1[NACC], acc2[NACC];
+            float acc1[32], acc2[32];
 #pragma unroll
-            for (int x = 0; x < NACC; ++x) acc1[x] = acc2[x] = 0.0f;
+            for (int x = 0; x < 32; ++x) acc1[x] = acc2[x] = 0.0f;
             // Two register sets, for even and odd k-steps: k-step ks + 1 is expanded while the wgmma of k-step ks
             // run. (Expanding two k-steps at a time, with two sets of twice the size, was slower: 12.4-12.6
             // against 12.1-12.3 us.)
@@ -534,10 +508,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                 for (int j = 0; j < 4; ++j) {
                     const int b = j & 1;
                     expand_step(tab_base, ri, rs, j, ah[b], al[b], as[b]);
-                    if constexpr (CWG == 4)
-                        issue_step_n32(acc1, acc2, ah[b], al[b], as[b], qf_s + (4 * G + j) * 2048, KS * 2048);
-                    else
-                        issue_step(acc1, acc2, ah[b], al[b], as[b], qf_s + (4 * G + j) * 2048, KS * 2048);
+                    issue_step(acc1, acc2, ah[b], al[b], as[b], qf_s + (4 * G + j) * 2048, KS * 2048);
                     // k-step 4G + j - 1 is then complete: its registers (the other set) may be rewritten.
                     wgmma_wait<1>();
                     keep(ah[b ^ 1]);
@@ -550,7 +521,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             keep(acc2);
             if (lane == 0 && wq == 0 && k == wg) {
                 if (wg == 0) stamp(trace, 8);
-                if (wg == CWG - 1) stamp(trace, 11);
+                if (wg == 1) stamp(trace, 11);
             }
             // Epilogue: accumulator element 4j + x is key row 16 wq + g + 8 (x >> 1), query column
             // 8j + 2t + (x & 1), for columns j < 4 (hi) and j + 4 (the same query, lo).
@@ -560,34 +531,18 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 #pragma unroll
             for (int r = 0; r < 2; ++r) gm[r] = sgam[16 * wq + g + 8 * r];
             __syncwarp();
-            if constexpr (CWG == 4) {
-                // Every warp of the warpgroup has read the stage (and its previous tile's staged scores): refill it.
-                asm volatile("bar.sync %0, 128;" ::"r"(2 + wg) : "memory");
-                if (wq == 0 && lane == 0 && k + NS < my_tiles)
-                    request_block_tile(k + NS, stages, full, NS, stage_bytes, kidx, signs, gamma, row_bytes,
-                                       ablation);
-                __syncwarp();
-            } else {
-                if (lane == 0) mbar_arrive(&empty[st]);  // the stage is read: the producer may refill it
-            }
-            if constexpr (CWG == 4) load_scales(scl, t, alpha, beta);
+            if (lane == 0) mbar_arrive(&empty[st]);  // the stage is read: the producer may refill it
             // The score of key row 16 wq + g + 8r and query 8j + 2t + e: hi and lo columns summed, scaled back.
             auto score = [&](int r, int j, int e) {
                 const int x = 2 * r + e;
-                float v1, v2;
-                if constexpr (CWG == 4) {
-                    v1 = acc1[4 * j + x];
-                    v2 = acc2[4 * j + x];
-                } else {
-                    v1 = acc1[4 * j + x] + acc1[4 * (j + 4) + x];
-                    v2 = acc2[4 * j + x] + acc2[4 * (j + 4) + x];
-                }
+                const float v1 = acc1[4 * j + x] + acc1[4 * (j + 4) + x];
+                const float v2 = acc2[4 * j + x] + acc2[4 * (j + 4) + x];
                 return fmaf(beta[j][e] * gm[r], v2, alpha[j][e] * v1);
             };
-            store_tile(score, wide_out, CWG == 4, out_rows, scores, wg, wq, lane, B, S, s0);
+            store_tile(score, wide_out, false, out_rows, scores, wg, wq, lane, B, S, s0);
             if (tid == 0 && k == 0) stamp(trace, 9);
         }
-        if (lane == 0 && wq == 0 && wg == CWG - 1) stamp(trace, 12);
+        if (lane == 0 && wq == 0 && wg == 1) stamp(trace, 12);
     }
 #else
     constexpr int KPW = TILE_KEYS / NCW;  // keys per consumer warp
@@ -730,22 +685,12 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 
 #define KERNEL(name, mt, tr)                                                    \
     extern "C" __global__ void __launch_bounds__(THREADS, 1) name(SCORES_PARAMS) { \
-        scores_body<mt, 2, tr>(SCORES_ARGS);                                       \
+        scores_body<mt, tr>(SCORES_ARGS);                                          \
     }
 KERNEL(warpspec_scores_mt1, 1, false)
 KERNEL(warpspec_scores_mt2, 2, false)
 KERNEL(warpspec_scores_mt1_trace, 1, true)  // the same with JUDGE_KERNEL_TRACE's stamps
 KERNEL(warpspec_scores_mt2_trace, 2, true)
-#if HAVE_WGMMA
-#define KERNEL_W4(name, mt, tr)                                                    \
-    extern "C" __global__ void __launch_bounds__(W4_THREADS, 1) name(SCORES_PARAMS) { \
-        scores_body<mt, 4, tr>(SCORES_ARGS);                                          \
-    }
-KERNEL_W4(warpspec_scores_w4_mt1, 1, false)
-KERNEL_W4(warpspec_scores_w4_mt2, 2, false)
-KERNEL_W4(warpspec_scores_w4_mt1_trace, 1, true)
-KERNEL_W4(warpspec_scores_w4_mt2_trace, 2, true)
-#endif
 
 // ---------------------------------------------------------------------------------------------------------------
 // The int8 path (sm_90a, C <= 16; chosen by JUDGE_WARPSPEC_I8=on or l3, a measured alternative that is not the

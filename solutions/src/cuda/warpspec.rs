@@ -148,27 +148,16 @@ impl Plan {
     /// The plan for `shape` on a device with `sms` multiprocessors and `smem_optin` bytes of shared memory per
     /// block (static and dynamic together); `None` when fewer than two stages fit.
     pub fn new(shape: Shape, sms: usize, smem_optin: usize) -> Option<Plan> {
-        Self::build(shape, sms, smem_optin, 2)
-    }
-
-    /// The plan for the kernels of `warpgroups` consumer warpgroups (2, or 4 for the `w4` kernels), whose ring
-    /// holds a multiple of `warpgroups` stages.
-    fn build(shape: Shape, sms: usize, smem_optin: usize, warpgroups: usize) -> Option<Plan> {
         let row_bytes = round_up(shape.d, 16);
         let ksteps = round_up(shape.d, 64) / 16;
         let mtiles = shape.b.div_ceil(16);
         let tiles = shape.s.div_ceil(TILE_KEYS);
         // Qp/Qs operands of 32 queries per k-step, then the staged scores.
-        let fixed = round_up(OFF_QF + ksteps * 4096, 128) + OUT_BYTES * warpgroups / 2;
+        let fixed = round_up(OFF_QF + ksteps * 4096, 128) + OUT_BYTES;
         let stage_bytes = round_up(2 * TILE_KEYS * row_bytes + SGN_SKEW + TILE_KEYS * 4, 128);
         let dynamic = smem_optin.saturating_sub(STATIC_SMEM);
-        let fitting = (dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES);
-        let stages = if warpgroups == 4 {
-            fitting / 4 * 4
-        } else {
-            even_stages(fitting)
-        };
-        (stages >= warpgroups.max(2)).then_some(Plan {
+        let stages = even_stages((dynamic.saturating_sub(fixed) / stage_bytes).min(MAX_STAGES));
+        (stages >= 2).then_some(Plan {
             row_bytes,
             ksteps,
             mtiles,
@@ -272,12 +261,6 @@ const FP16_KERNELS: [[&str; 2]; 2] = [
     ["warpspec_scores_mt2", "warpspec_scores_mt2_trace"],
 ];
 
-/// The fp16 main kernels with four consumer warpgroups: `[query tiles − 1][traced]`.
-const W4_KERNELS: [[&str; 2]; 2] = [
-    ["warpspec_scores_w4_mt1", "warpspec_scores_w4_mt1_trace"],
-    ["warpspec_scores_w4_mt2", "warpspec_scores_w4_mt2_trace"],
-];
-
 /// The int8 main kernels: `[four levels][64-dimension groups − 1][traced]`.
 const I8_KERNELS: [[[&str; 2]; 4]; 2] = [
     [
@@ -361,31 +344,16 @@ impl WarpspecSolve {
         let trace = Trace::from_env(gpu, format!("cuda-warpspec at {shape}"), plan.grid)?;
         let ablation = ablation();
         let products = Products::choose(&module, shape.c, ablation);
-        let w4_plan = (std::env::var("JUDGE_WARPSPEC_WG").as_deref() == Ok("4")
-            && module.arch.ends_with('a')
-            && products == Products::Fp16)
-            .then(|| {
-                Plan::build(
-                    shape,
-                    gpu.info.multiprocessors as usize,
-                    gpu.info.smem_per_block_optin as usize,
-                    4,
-                )
-            })
-            .flatten();
-        let plan = w4_plan.unwrap_or(plan);
         let traced = usize::from(trace.is_some());
         let scores = module.kernel(match products {
             // One kernel per number of 64-dimension groups (1 to 4: D ≤ 256).
             Products::Int8 { levels } => {
                 I8_KERNELS[usize::from(levels == 4)][plan.ksteps / 4 - 1][traced]
             }
-            Products::Fp16 if w4_plan.is_some() => W4_KERNELS[plan.mtiles.min(2) - 1][traced],
             Products::Fp16 => FP16_KERNELS[plan.mtiles.min(2) - 1][traced],
         })?;
         let threads = match products {
             Products::Int8 { .. } => I8_THREADS,
-            Products::Fp16 if w4_plan.is_some() => 512,
             Products::Fp16 => THREADS,
         };
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
