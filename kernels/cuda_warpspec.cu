@@ -223,9 +223,39 @@ __device__ __forceinline__ float* staged_scores(unsigned char* smem, int KS) {
     return reinterpret_cast<float*>(smem + ((OFF_QF + KS * 4096 + 127) / 128) * 128);
 }
 
+// The ring of stages, after the staged scores.
+__device__ __forceinline__ unsigned char* ring_stages(float* out_stage) {
+    return reinterpret_cast<unsigned char*>(out_stage) + OUT_BYTES;
+}
+
 // Tiles of this block: blockIdx.x, blockIdx.x + gridDim.x, ... below ntiles.
 __device__ __forceinline__ int block_tiles(int ntiles) {
     return blockIdx.x < ntiles ? (ntiles - 1 - blockIdx.x) / gridDim.x + 1 : 0;
+}
+
+// The tile (of all S / 64) that is this block's tile k.
+__device__ __forceinline__ size_t block_tile(int k) { return (size_t)blockIdx.x + (size_t)k * gridDim.x; }
+
+// A stage of the ring: its index, and the tile's key rows of indices and signs and its gamma in it.
+struct Stage {
+    int st;
+    const unsigned char* idx;
+    const unsigned char* sgn;
+    const float* gam;
+};
+
+// The stage of this block's tile k. The caller waits for its data first (wait_stage): one helper that waited and
+// returned the addresses made NVRTC 13.0 serialise the int8 kernels' wgmma (C7520, "WG.AR in divergent path").
+__device__ __forceinline__ Stage stage_of(int k, const unsigned char* stages, int NS, int stage_bytes,
+                                          u32 row_bytes) {
+    const int st = k % NS;
+    const unsigned char* idx = stages + (size_t)st * stage_bytes;
+    return {st, idx, idx + row_bytes + SGN_SKEW, reinterpret_cast<const float*>(idx + 2 * row_bytes + SGN_SKEW)};
+}
+
+// Waits until the bulk copies of this block's tile k have landed in its stage.
+__device__ __forceinline__ void wait_stage(int k, u64* full, int NS) {
+    mbar_wait(&full[k % NS], (u32)((k / NS) & 1));
 }
 
 // Requests this block's tile k (indices, signs, gamma; stage k mod NS, completing on full[k mod NS]). With
@@ -238,7 +268,7 @@ __device__ __forceinline__ void request_block_tile(int k, unsigned char* stages,
         mbar_arrive(&full[st]);
         return;
     }
-    const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
+    const size_t tile = block_tile(k);
     request_tile(stages + (size_t)st * stage_bytes, &full[st], kidx + tile * row_bytes, signs + tile * row_bytes,
                  gamma + tile * TILE_KEYS, row_bytes, SGN_SKEW, TILE_KEYS * 4);
 }
@@ -338,7 +368,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     // Qp/Qs operands: 2 KB per matrix and k-step (both query tiles, whatever B), then the staged scores, then the
     // stages.
     float* out_stage = staged_scores(smem, KS);
-    unsigned char* stages = reinterpret_cast<unsigned char*>(out_stage) + OUT_BYTES;
+    unsigned char* stages = ring_stages(out_stage);
 
     if (!TR) trace = nullptr;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -484,15 +514,12 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
         const bool wide_out = (S & 3) == 0;
         float* out_rows = out_stage + wg * 32 * OUT_LD;
         for (int k = wg; k < my_tiles; k += 2) {
-            const int st = k % NS;
-            mbar_wait(&full[st], (u32)((k / NS) & 1));
+            wait_stage(k, full, NS);
             if (lane == 0 && wq == 0 && k == wg) {
                 if (wg == 0) stamp(trace, 7);
                 if (wg == 1) stamp(trace, 10);
             }
-            const unsigned char* sidx = stages + (size_t)st * stage_bytes;
-            const unsigned char* ssgn = sidx + row_bytes + SGN_SKEW;
-            const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes + SGN_SKEW);
+            const Stage stage = stage_of(k, stages, NS, stage_bytes, row_bytes);
             float acc1[32], acc2[32];
 #pragma unroll
             for (int x = 0; x < 32; ++x) acc1[x] = acc2[x] = 0.0f;
@@ -503,7 +530,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             const int KGe = ablation == 1 ? 0 : KG;
             for (int G = 0; G < KGe; ++G) {
                 uint4 ri[2], rs[2];
-                load_group(sidx, ssgn, 16 * wq + g, Drow, G, t, (g & 1) != 0, ri, rs);
+                load_group(stage.idx, stage.sgn, 16 * wq + g, Drow, G, t, (g & 1) != 0, ri, rs);
 #pragma unroll
                 for (int j = 0; j < 4; ++j) {
                     const int b = j & 1;
@@ -525,13 +552,12 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             }
             // Epilogue: accumulator element 4j + x is key row 16 wq + g + 8 (x >> 1), query column
             // 8j + 2t + (x & 1), for columns j < 4 (hi) and j + 4 (the same query, lo).
-            const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
-            const int s0 = (int)(tile * TILE_KEYS);
+            const int s0 = (int)(block_tile(k) * TILE_KEYS);
             float gm[2];
 #pragma unroll
-            for (int r = 0; r < 2; ++r) gm[r] = sgam[16 * wq + g + 8 * r];
+            for (int r = 0; r < 2; ++r) gm[r] = stage.gam[16 * wq + g + 8 * r];
             __syncwarp();
-            if (lane == 0) mbar_arrive(&empty[st]);  // the stage is read: the producer may refill it
+            if (lane == 0) mbar_arrive(&empty[stage.st]);  // the stage is read: the producer may refill it
             // The score of key row 16 wq + g + 8r and query 8j + 2t + e: hi and lo columns summed, scaled back.
             auto score = [&](int r, int j, int e) {
                 const int x = 2 * r + e;
@@ -561,15 +587,12 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
     const bool even_s = (S & 1) == 0;
 
     for (int k = grp; k < my_tiles; k += NGROUPS) {
-        const int st = k % NS;
-        mbar_wait(&full[st], (u32)((k / NS) & 1));
+        wait_stage(k, full, NS);
         if (lane == 0 && half == 0 && k == grp) {
             if (grp == 0) stamp(trace, 7);
             if (grp == NGROUPS - 1) stamp(trace, 10);
         }
-        const unsigned char* sidx = stages + (size_t)st * stage_bytes;
-        const unsigned char* ssgn = sidx + row_bytes + SGN_SKEW;
-        const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes + SGN_SKEW);
+        const Stage stage = stage_of(k, stages, NS, stage_bytes, row_bytes);
 
         float acc1[MT][NT][4], acc2[MT][NT][4];
 #pragma unroll
@@ -584,8 +607,8 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
 #pragma unroll
             for (int i = 0; i < NT; ++i) {
                 const int off = (KPW * half + 8 * i + g) * Drow + 64 * G + 16 * t;
-                ri[i] = *reinterpret_cast<const uint4*>(sidx + off);
-                rs[i] = *reinterpret_cast<const uint4*>(ssgn + off);
+                ri[i] = *reinterpret_cast<const uint4*>(stage.idx + off);
+                rs[i] = *reinterpret_cast<const uint4*>(stage.sgn + off);
             }
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
@@ -639,12 +662,12 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
             if (grp == NGROUPS - 1) stamp(trace, 11);
         }
         // Epilogue: C fragment rows are queries (g, g + 8 of each tile), columns keys (2t, 2t + 1).
-        const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
+        const int s0 = (int)(block_tile(k) * TILE_KEYS);
 #pragma unroll
         for (int i = 0; i < NT; ++i) {
             const int kl = KPW * half + 8 * i + 2 * t;
-            const int s = (int)(tile * TILE_KEYS) + kl;
-            const float g0 = sgam[kl], g1 = sgam[kl + 1];
+            const int s = s0 + kl;
+            const float g0 = stage.gam[kl], g1 = stage.gam[kl + 1];
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
@@ -664,7 +687,7 @@ __device__ __forceinline__ void scores_body(const unsigned char* __restrict__ ki
                 }
         }
         __syncwarp();
-        if (lane == 0) mbar_arrive(&empty[st]);
+        if (lane == 0) mbar_arrive(&empty[stage.st]);
         if (tid == 0 && k == 0) stamp(trace, 9);
     }
     if (lane == 0 && half == 0 && grp == NGROUPS - 1) stamp(trace, 12);
@@ -721,6 +744,7 @@ KERNEL(warpspec_scores_mt2_trace, 2, true)
 // codebook interleaved as the lookup makes it (register 0: D0, D0+4, D0+1, D0+5; register 2: D0+2, D0+6, D0+3,
 // D0+7). The set-up writes Qp's and Qs's limbs in those two orders.
 #define I8_THREADS 256  // threads of the int8 kernels: two consumer warpgroups, no producer warp
+#define I8_WARPS (I8_THREADS / 32)
 #if HAVE_WGMMA
 
 // A prmt in its default mode, where bit 3 of a selector nibble replicates the sign of the byte picked.
@@ -825,7 +849,7 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
     float* scl = reinterpret_cast<float*>(smem + OFF_SCALES);
     unsigned char* qf = smem + OFF_QF;
     float* out_stage = staged_scores(smem, KS);
-    unsigned char* stages = reinterpret_cast<unsigned char*>(out_stage) + OUT_BYTES;
+    unsigned char* stages = ring_stages(out_stage);
 
     if (!TR) trace = nullptr;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
@@ -835,7 +859,7 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
     auto issue = [&](int k) {
         request_block_tile(k, stages, full, NS, stage_bytes, kidx, signs, gamma, row_bytes, ablation);
     };
-    const int early = min(my_tiles, min(NS, 2));
+    const int early = min(my_tiles, min(NS, TILE_GROUPS));
     if (tid == 0) {
         stamp(trace, 0);
         for (int i = 0; i < NS; ++i) mbar_init(&full[i], 1);
@@ -866,13 +890,13 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
     const int ntasks = 2 * KG * 2 * 2;
     const float4* qt4 = reinterpret_cast<const float4*>(QT);
     const int g8 = lane >> 2, t = lane & 3;
-    for (int task0 = warp; task0 < ntasks; task0 += 2 * 8) {
+    for (int task0 = warp; task0 < ntasks; task0 += 2 * I8_WARPS) {
         float4 va[2][2], vc[2][2];
         u32 rm[2][2];
 #pragma unroll
         for (int u = 0; u < 2; ++u) {
             // Past the last task a warp reloads the last one (unused), so the loads stay unconditional.
-            const int task = min(task0 + 8 * u, ntasks - 1);
+            const int task = min(task0 + I8_WARPS * u, ntasks - 1);
             const int mt = task & 1, h = (task >> 1) & 1, G = (task >> 2) % KG, mat = (task >> 2) / KG;
             const int unit = ((mat * KS + 4 * G + 2 * h) * 2 + mt) * 32 + lane;
 #pragma unroll
@@ -884,7 +908,7 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
         }
 #pragma unroll
         for (int u = 0; u < 2; ++u) {
-            const int task = task0 + 8 * u;
+            const int task = task0 + I8_WARPS * u;
             if (task >= ntasks) break;
             const int mt = task & 1, h = (task >> 1) & 1, G = (task >> 2) % KG, mat = (task >> 2) / KG;
 #pragma unroll
@@ -933,13 +957,10 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
     const bool wide_out = (S & 3) == 0;
     float* out_rows = out_stage + wg * 32 * OUT_LD;
     for (int k = wg; k < my_tiles; k += 2) {
-        const int st = k % NS;
-        mbar_wait(&full[st], (u32)((k / NS) & 1));
+        wait_stage(k, full, NS);
         if (lane == 0 && wq == 0 && k == wg) stamp(trace, wg == 0 ? 7 : 10);
         __syncwarp();  // (a branch left open before the wgmma makes ptxas serialise them)
-        const unsigned char* sidx = stages + (size_t)st * stage_bytes;
-        const unsigned char* ssgn = sidx + row_bytes + SGN_SKEW;
-        const float* sgam = reinterpret_cast<const float*>(sidx + 2 * row_bytes + SGN_SKEW);
+        const Stage stage = stage_of(k, stages, NS, stage_bytes, row_bytes);
         int acc1[16 * LV], acc2[48];
 #pragma unroll
         for (int x = 0; x < 16 * LV; ++x) acc1[x] = 0;
@@ -951,7 +972,7 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
 #pragma unroll
         for (int G = 0; G < KG; ++G) {
             uint4 ri[2], rs[2];
-            load_group(sidx, ssgn, 16 * wq + g, Drow, G, t, (g & 1) != 0, ri, rs);
+            load_group(stage.idx, stage.sgn, 16 * wq + g, Drow, G, t, (g & 1) != 0, ri, rs);
 #pragma unroll
             for (int h = 0; h < 2; ++h) {
 #pragma unroll
@@ -981,11 +1002,10 @@ __device__ __forceinline__ void scores_body_i8(SCORES_PARAMS) {
 #pragma unroll
         for (int x = 0; x < 48; ++x) keep(acc2[x]);
         if (lane == 0 && wq == 0 && k == wg) stamp(trace, wg == 0 ? 8 : 11);
-        const size_t tile = (size_t)blockIdx.x + (size_t)k * gridDim.x;
-        const int s0 = (int)(tile * TILE_KEYS);
+        const int s0 = (int)(block_tile(k) * TILE_KEYS);
         float gm[2];
 #pragma unroll
-        for (int r = 0; r < 2; ++r) gm[r] = sgam[16 * wq + g + 8 * r];
+        for (int r = 0; r < 2; ++r) gm[r] = stage.gam[16 * wq + g + 8 * r];
         // Every warp of the warpgroup has read the stage (and its previous tile's staged scores): refill it.
         asm volatile("bar.sync %0, 128;" ::"r"(2 + wg) : "memory");
         if (wq == 0 && lane == 0 && k + NS < my_tiles) issue(k + NS);
