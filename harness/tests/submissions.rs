@@ -202,6 +202,7 @@ fixture_tests! {
     bad_modifies_inputs => "bad/modifies_inputs.c",
     bad_cache_by_pointer => "bad/cache_by_pointer.c",
     bad_cache_by_query => "bad/cache_by_query.c",
+    bad_remembers_keys => "bad/remembers_keys.c",
     bad_cache_by_content => "bad/cache_by_content.c",
     bad_cache_cheap_key => "bad/cache_cheap_key.c",
     bad_bf16_operands => "bad/bf16_operands.c",

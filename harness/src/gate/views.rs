@@ -1,10 +1,13 @@
-//! Fresh input sets for every call, each with its exact expected output, at almost no cost: a *view* of a
-//! generated case is the same problem with its keys reordered, its queries reordered and possibly negated, and
-//! its codebook reordered (indices remapped to match). The oracle's scores follow exactly: columns and rows
-//! move with the keys and queries, negating a query negates its row bit for bit, and a reordered codebook
-//! with remapped indices leaves every score unchanged. So each call sees bytes no earlier call saw (a cache
-//! keyed on pointers returns stale scores; one keyed on contents never hits) and is still checked against the
-//! f64 oracle, without running it again.
+//! Fresh input sets for every call, each with its exact expected output, cheaply: a *view* of a generated case
+//! has new queries (drawn at the scale of the case's own), its keys reordered with a few of them changed (one
+//! index each, and one sign for half of them), and its codebook reordered (indices remapped to match). The keys are dequantized
+//! once per case in f64, so a view's expected scores cost one product of the new queries with them, computed
+//! exactly as the oracle computes them (bit for bit the oracle's scores of the view's arrays).
+//!
+//! So each call sees bytes no earlier call saw, and no part of an earlier answer is right again: a cache
+//! keyed on pointers returns stale scores, one keyed on whole contents never hits, one keyed on a row of
+//! queries never hits (every query is new), and one that keeps dequantized keys under a sample of a key's
+//! bytes (its gamma, its signs or some of them) returns a stale key for the changed keys, whose scores then fail.
 //!
 //! Two probes complete the set: [`repeat`] (exactly an earlier call's bytes, for a cache keyed on contents to
 //! hit: the time then gives it away) and [`tweak`] (an earlier view with two keys swapped, in the same
@@ -13,6 +16,7 @@
 
 use solutions::{InputParts, Inputs};
 
+use crate::challenge::oracle::{self, Dequantizer};
 use crate::challenge::rng::Rng;
 use crate::check::Tolerance;
 
@@ -27,63 +31,134 @@ pub struct View {
     pub label: String,
 }
 
-/// The generated case as it is.
-pub fn base(inputs: &Inputs, expected: &[f64]) -> View {
-    View {
-        parts: (**inputs).clone(),
-        expected: expected.to_vec(),
-        label: "the generated inputs".to_owned(),
-    }
+/// Keys changed in every fresh view: one in this many, and at least one.
+pub const CHANGED_KEY_SHARE: usize = 64;
+
+/// What views of one generated case are made from: its arrays, its expected scores, and its keys dequantized.
+pub struct Source<'a> {
+    inputs: &'a Inputs,
+    expected: &'a [f64],
+    /// `[S, D]`, as [`oracle::keys`] gives them.
+    keys: Vec<f64>,
+    dequantizer: Dequantizer,
+    /// The root mean square of each query row of the case: the scale of the queries views draw.
+    query_scale: Vec<f64>,
 }
 
-/// A random reordering of `inputs` (keys, queries with random signs, codebook), with its expected scores.
-pub fn fresh(inputs: &Inputs, expected: &[f64], rng: &mut Rng) -> View {
-    let shape = inputs.shape();
-    let (b, s, d, c) = (shape.b, shape.s, shape.d, shape.c);
-    let keys = permutation(s, rng);
-    let queries = permutation(b, rng);
-    let levels = permutation(c, rng);
-    let sign = if rng.coin() { -1.0f32 } else { 1.0 };
-
-    // New level m holds old level levels[m]; old index i becomes the m with levels[m] = i.
-    let mut remap = vec![0u8; c];
-    for (m, &old) in levels.iter().enumerate() {
-        remap[old] = m as u8;
-    }
-    let mut parts = InputParts {
-        shape,
-        q: Vec::with_capacity(b * d),
-        k_idx: Vec::with_capacity(s * d),
-        qjl_signs: Vec::with_capacity(s * d),
-        gamma: keys.iter().map(|&k| inputs.gamma[k]).collect(),
-        pi: inputs.pi.clone(),
-        s_mat: inputs.s_mat.clone(),
-        codebook: levels.iter().map(|&m| inputs.codebook[m]).collect(),
-    };
-    for &row in &queries {
-        parts
+impl<'a> Source<'a> {
+    /// The source of views of `inputs`, whose oracle scores are `expected`. Dequantizes every key once (about
+    /// the time of the oracle).
+    pub fn new(inputs: &'a Inputs, expected: &'a [f64]) -> Self {
+        let d = inputs.shape().d;
+        let query_scale = inputs
             .q
-            .extend(inputs.q[row * d..(row + 1) * d].iter().map(|&x| sign * x));
+            .chunks_exact(d)
+            .map(|row| {
+                let sum: f64 = row.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+                (sum / d as f64).sqrt()
+            })
+            .collect();
+        Self {
+            inputs,
+            expected,
+            keys: oracle::keys(inputs),
+            dequantizer: Dequantizer::new(inputs),
+            query_scale,
+        }
     }
-    for &key in &keys {
-        parts.k_idx.extend(
-            inputs.k_idx[key * d..(key + 1) * d]
-                .iter()
-                .map(|&i| remap[usize::from(i)]),
-        );
-        parts
-            .qjl_signs
-            .extend_from_slice(&inputs.qjl_signs[key * d..(key + 1) * d]);
+
+    /// The generated case as it is.
+    pub fn base(&self) -> View {
+        View {
+            parts: (**self.inputs).clone(),
+            expected: self.expected.to_vec(),
+            label: "the generated inputs".to_owned(),
+        }
     }
-    let mut scores = Vec::with_capacity(b * s);
-    for &row in &queries {
-        let from = &expected[row * s..(row + 1) * s];
-        scores.extend(keys.iter().map(|&k| f64::from(sign) * from[k]));
-    }
-    View {
-        parts,
-        expected: scores,
-        label: "fresh inputs (keys, queries and codebook reordered)".to_owned(),
+
+    /// A fresh view (see the module docs) with its expected scores.
+    pub fn fresh(&self, rng: &mut Rng) -> View {
+        let inputs = self.inputs;
+        let shape = inputs.shape();
+        let (b, s, d, c) = (shape.b, shape.s, shape.d, shape.c);
+        let keys = permutation(s, rng);
+        let levels = permutation(c, rng);
+
+        // Queries: normal draws at the scale of a randomly chosen row of the case's.
+        let mut q = Vec::with_capacity(b * d);
+        for row in permutation(b, rng) {
+            let scale = self.query_scale[row];
+            q.extend((0..d).map(|_| (scale * rng.normal()) as f32));
+        }
+
+        // Changed keys, at random positions of the view: one index moved to another level, and for half of
+        // them one sign flipped too, so that a key's signs and gamma alone do not tell it changed (indices in
+        // the case's own codebook order; remapped below with the rest).
+        let changed_count = (s / CHANGED_KEY_SHARE).max(1);
+        let mut changed = Vec::with_capacity(changed_count);
+        let mut positions: Vec<usize> = (0..s).collect();
+        for i in 0..changed_count {
+            let j = i + rng.below((s - i) as u64) as usize;
+            positions.swap(i, j);
+            let (position, key) = (positions[i], keys[positions[i]]);
+            let mut idx = inputs.k_idx[key * d..(key + 1) * d].to_vec();
+            let mut signs = inputs.qjl_signs[key * d..(key + 1) * d].to_vec();
+            let at = rng.below(d as u64) as usize;
+            let step = 1 + rng.below(c as u64 - 1) as usize;
+            idx[at] = ((usize::from(idx[at]) + step) % c) as u8;
+            if rng.coin() {
+                let flip = rng.below(d as u64) as usize;
+                signs[flip] = -signs[flip];
+            }
+            let value = self.dequantizer.key(&idx, &signs, inputs.gamma[key]);
+            changed.push((position, idx, signs, value));
+        }
+
+        // New level m holds old level levels[m]; old index i becomes the m with levels[m] = i.
+        let mut remap = vec![0u8; c];
+        for (m, &old) in levels.iter().enumerate() {
+            remap[old] = m as u8;
+        }
+        let mut parts = InputParts {
+            shape,
+            q,
+            k_idx: Vec::with_capacity(s * d),
+            qjl_signs: Vec::with_capacity(s * d),
+            gamma: keys.iter().map(|&k| inputs.gamma[k]).collect(),
+            pi: inputs.pi.clone(),
+            s_mat: inputs.s_mat.clone(),
+            codebook: levels.iter().map(|&m| inputs.codebook[m]).collect(),
+        };
+        for &key in &keys {
+            parts.k_idx.extend(
+                inputs.k_idx[key * d..(key + 1) * d]
+                    .iter()
+                    .map(|&i| remap[usize::from(i)]),
+            );
+            parts
+                .qjl_signs
+                .extend_from_slice(&inputs.qjl_signs[key * d..(key + 1) * d]);
+        }
+        let mut rows: Vec<&[f64]> = keys
+            .iter()
+            .map(|&k| &self.keys[k * d..(k + 1) * d])
+            .collect();
+        for (position, idx, signs, value) in &changed {
+            let row = position * d..(position + 1) * d;
+            for (to, &from) in parts.k_idx[row.clone()].iter_mut().zip(idx) {
+                *to = remap[usize::from(from)];
+            }
+            parts.qjl_signs[row].copy_from_slice(signs);
+            rows[*position] = value;
+        }
+        let expected = oracle::scores_of_keys(&parts.q, d, s, |k| rows[k]);
+        View {
+            parts,
+            expected,
+            label: format!(
+                "fresh inputs (new queries; keys and codebook reordered, {changed_count} of {s} keys changed)"
+            ),
+        }
     }
 }
 
@@ -185,18 +260,18 @@ mod tests {
         for (shape, generator) in [
             (Shape::new(3, 30, 50, 8), Generator::Challenge),
             (Shape::new(4, 40, 16, 256), Generator::Uniform),
+            (Shape::new(2, 130, 7, 2), Generator::Uniform),
             (Shape::new(1, 1, 1, 2), Generator::Challenge),
         ] {
             let (inputs, expected) = case(shape, generator);
-            assert_exact(&base(&inputs, &expected));
-            let a = fresh(&inputs, &expected, &mut rng);
-            let b = fresh(&inputs, &expected, &mut rng);
+            let source = Source::new(&inputs, &expected);
+            assert_exact(&source.base());
+            let a = source.fresh(&mut rng);
+            let b = source.fresh(&mut rng);
             assert_exact(&a);
             assert_exact(&b);
-            if shape.s > 1 {
-                assert_ne!(a.parts, b.parts);
-                assert_ne!(a.parts, *inputs);
-            }
+            assert_ne!(a.parts, b.parts);
+            assert_ne!(a.parts, *inputs);
             let t = tweak(&a, DEFAULT_TOLERANCE);
             assert_exact(&t);
             assert_ne!(t.parts, a.parts, "{shape}");
@@ -204,10 +279,93 @@ mod tests {
         }
     }
 
+    /// Every query of a view is new: no row equals a row of the case or of another view, negated or not.
+    #[test]
+    fn fresh_views_share_no_query_with_the_case_or_each_other() {
+        let (inputs, expected) = case(Shape::new(8, 20, 16, 4), Generator::Challenge);
+        let source = Source::new(&inputs, &expected);
+        let mut rng = Rng::new(2, "views");
+        let mut seen: Vec<Vec<f32>> = inputs.q.chunks_exact(16).map(<[f32]>::to_vec).collect();
+        for _ in 0..5 {
+            let view = source.fresh(&mut rng);
+            for row in view.parts.q.chunks_exact(16) {
+                let negated: Vec<f32> = row.iter().map(|x| -x).collect();
+                assert!(
+                    !seen.iter().any(|old| old == row || *old == negated),
+                    "a query row came back"
+                );
+            }
+            seen.extend(view.parts.q.chunks_exact(16).map(<[f32]>::to_vec));
+        }
+    }
+
+    /// A key as the problem sees it, whatever the codebook's order: its levels, its signs and its gamma.
+    fn key_contents(parts: &InputParts, key: usize) -> (Vec<u32>, Vec<i8>, u32) {
+        let d = parts.shape.d;
+        let levels = parts.k_idx[key * d..(key + 1) * d]
+            .iter()
+            .map(|&i| parts.codebook[usize::from(i)].to_bits())
+            .collect();
+        let signs = parts.qjl_signs[key * d..(key + 1) * d].to_vec();
+        (levels, signs, parts.gamma[key].to_bits())
+    }
+
+    #[test]
+    fn a_view_changes_one_key_in_sixty_four() {
+        let shape = Shape::new(2, 640, 24, 16);
+        let (inputs, expected) = case(shape, Generator::Challenge);
+        let source = Source::new(&inputs, &expected);
+        let view = source.fresh(&mut Rng::new(3, "views"));
+        let originals: std::collections::HashSet<_> =
+            (0..640).map(|k| key_contents(&inputs, k)).collect();
+        let changed = (0..640)
+            .filter(|&k| !originals.contains(&key_contents(&view.parts, k)))
+            .count();
+        assert_eq!(changed, 640 / CHANGED_KEY_SHARE);
+        assert_exact(&view);
+    }
+
+    /// A submission that keeps dequantized keys under a sample of each key's bytes (its gamma and first 16
+    /// signs) and scores the new queries against them gets scores outside the tolerance.
+    #[test]
+    fn keys_remembered_under_a_sample_of_their_bytes_give_wrong_scores() {
+        let shape = Shape::new(4, 512, 32, 16);
+        let (inputs, expected) = case(shape, Generator::Challenge);
+        let source = Source::new(&inputs, &expected);
+        let sample = |parts: &InputParts, k: usize| {
+            (
+                parts.gamma[k].to_bits(),
+                parts.qjl_signs[k * 32..k * 32 + 16].to_vec(),
+            )
+        };
+        let remembered: std::collections::HashMap<_, _> = (0..512)
+            .map(|k| (sample(&inputs, k), &source.keys[k * 32..(k + 1) * 32]))
+            .collect();
+        let view = source.fresh(&mut Rng::new(4, "views"));
+        // A miss is computed honestly.
+        let exact = oracle::keys(&Inputs::new(view.parts.clone()).unwrap());
+        let rows: Vec<&[f64]> = (0..512)
+            .map(|k| {
+                remembered
+                    .get(&sample(&view.parts, k))
+                    .copied()
+                    .unwrap_or(&exact[k * 32..(k + 1) * 32])
+            })
+            .collect();
+        let answered = oracle::scores_of_keys(&view.parts.q, 32, 512, |k| rows[k]);
+        let tol = DEFAULT_TOLERANCE;
+        let outside = answered
+            .iter()
+            .zip(&view.expected)
+            .filter(|&(x, r)| (x - r).abs() > tol.atol + tol.rtol * r.abs())
+            .count();
+        assert!(outside > 0, "the stale keys went unnoticed");
+    }
+
     #[test]
     fn the_tweak_moves_the_last_key_and_changes_its_scores() {
         let (inputs, expected) = case(Shape::new(4, 64, 32, 8), Generator::Challenge);
-        let view = base(&inputs, &expected);
+        let view = Source::new(&inputs, &expected).base();
         let t = tweak(&view, DEFAULT_TOLERANCE);
         let s = 64;
         assert_ne!(t.parts.k_idx[63 * 32..], view.parts.k_idx[63 * 32..]);
