@@ -13,6 +13,7 @@ pub mod limits;
 pub mod privileges;
 pub mod protocol;
 pub mod region;
+pub mod seccomp;
 pub mod signal;
 pub mod supervisor;
 pub mod worker;

@@ -34,7 +34,7 @@ use solutions::{Backend, Field, Shape};
 use crate::results::Clock;
 
 /// Version of this protocol; the worker refuses a `hello` with any other.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Largest frame either side accepts, in bytes.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -158,6 +158,8 @@ pub enum Stage {
     Hello,
     /// Opening the CUDA device for a device-pointer submission (before its library is loaded).
     Device,
+    /// Installing the system-call filter (before the library is loaded).
+    Confine,
     /// Loading the library (`dlopen`).
     Load,
     /// Finding `solve` in it.
@@ -176,6 +178,7 @@ impl Stage {
         match self {
             Stage::Hello => "starting the worker",
             Stage::Device => "opening the CUDA device",
+            Stage::Confine => "confining the worker to its own process",
             Stage::Load => "loading the library",
             Stage::Symbol => "finding `solve` in the library",
             Stage::Attach => "mapping the case's buffers",

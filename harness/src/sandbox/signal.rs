@@ -38,7 +38,9 @@ pub fn meaning(signal: i32) -> &'static str {
         libc::SIGTERM => "terminated",
         libc::SIGPIPE => "wrote to a closed pipe",
         libc::SIGXCPU => "CPU time limit exceeded",
-        libc::SIGSYS => "bad system call",
+        libc::SIGSYS => {
+            "a system call the sandbox forbids: starting a process, or signalling another"
+        }
         libc::SIGTRAP => "trace or breakpoint trap",
         _ => "ended by a signal",
     }

@@ -209,7 +209,7 @@ impl SandboxError {
             }
             SandboxError::Refused { stage, .. } => Some(match stage {
                 // Nothing of the submission has run yet: the judge cannot run it here.
-                Stage::Device => Verdict::Skipped,
+                Stage::Device | Stage::Confine => Verdict::Skipped,
                 Stage::Load | Stage::Symbol => Verdict::CompileError,
                 _ => Verdict::RuntimeError,
             }),

@@ -30,6 +30,7 @@ use super::protocol::{
     read_frame, write_frame,
 };
 use super::region::Region;
+use super::seccomp;
 use crate::results::Clock;
 
 /// The C signature of `solve` in the challenge's contract:
@@ -328,6 +329,17 @@ impl State {
                 Box::new(CudaExecutor::new().map_err(|e| failed(Stage::Device, chain(&e)))?)
             }
         };
+        // From here on no thread of this process may start a process or signal another (module `seccomp`).
+        if seccomp::SUPPORTED {
+            seccomp::Filter::new().install().map_err(|e| {
+                failed(
+                    Stage::Confine,
+                    format!(
+                        "this kernel refused the system-call filter, so no submitted code runs: {e}"
+                    ),
+                )
+            })?;
+        }
         // SAFETY: loading runs the library's initialisers, which are submitted code; containing submitted
         // code is what this process is for. RTLD_NOW makes a missing symbol fail here rather than mid-call.
         let library = unsafe { Library::open(Some(path.as_os_str()), RTLD_NOW | RTLD_LOCAL) }
