@@ -340,6 +340,8 @@ struct CallRecord {
     device: Option<DeviceCall>,
     report: CheckReport,
     changed: Option<Change>,
+    /// Where the call wrote next to its output, if it did.
+    outside: Option<String>,
 }
 
 impl CallRecord {
@@ -348,6 +350,9 @@ impl CallRecord {
         let mut parts = Vec::new();
         if let Some(change) = &self.changed {
             parts.push(format!("it modified its inputs: {change}"));
+        }
+        if let Some(place) = &self.outside {
+            parts.push(format!("it wrote outside its output, {place}"));
         }
         if let Some(reason) = self.report.reason() {
             parts.push(reason);
@@ -421,6 +426,7 @@ impl Rig {
         let layout = self.slots[slot];
         self.region.write_inputs(&layout, &view.parts);
         self.region.poison_output(&layout, self.shape);
+        self.region.poison_guards(&layout, self.shape);
         let during = format!("running call {} on {}", self.calls, view.label);
         let limit = self.worker.limits().call();
         let sent = Instant::now();
@@ -459,6 +465,7 @@ impl Rig {
         }
         let output = self.region.read_output(&layout, self.shape);
         let after = self.region.read_inputs(&layout, self.shape);
+        let outside = self.region.guard_change(&layout, self.shape);
         self.worker.thaw();
         Ok(CallRecord {
             index: self.calls,
@@ -468,6 +475,7 @@ impl Rig {
             device,
             report: check(&output, &view.expected, self.shape, tolerance),
             changed: first_change(&view.parts, &after),
+            outside,
         })
     }
 

@@ -214,12 +214,22 @@ impl SlotLayout {
     /// Alignment of every array, in bytes (a cache line and a GPU transaction several times over).
     pub const ALIGN: u64 = 256;
 
-    /// Lays out `count` slots for `shape` one after another; returns them and the region's total length.
+    /// Bytes kept free on each side of the output, filled with a known pattern before every call and checked
+    /// after it: a write just outside the output is then seen, not lost in padding.
+    pub const GUARD: u64 = 256;
+
+    /// Lays out `count` slots for `shape` one after another, with [`Self::GUARD`] free bytes before and after
+    /// each output; returns them and the region's total length.
     pub fn plan(shape: Shape, count: usize) -> (Vec<SlotLayout>, u64) {
         let mut at = 0u64;
         let mut place = |field: Field| {
-            let start = at;
-            at = (start + field_bytes(shape, field)).div_ceil(Self::ALIGN) * Self::ALIGN;
+            let guard = if field == Field::Scores {
+                Self::GUARD
+            } else {
+                0
+            };
+            let start = at + guard;
+            at = (start + field_bytes(shape, field) + guard).div_ceil(Self::ALIGN) * Self::ALIGN;
             start
         };
         let slots = (0..count)

@@ -190,6 +190,30 @@ impl Region {
         self.write(slot.scores, &f32_bytes(&vec![POISON; shape.output_len()]));
     }
 
+    /// Fills the guards on both sides of `slot`'s output ([`SlotLayout::GUARD`] bytes each) with [`POISON`].
+    pub fn poison_guards(&self, slot: &SlotLayout, shape: Shape) {
+        let guard = f32_bytes(&vec![POISON; (SlotLayout::GUARD / 4) as usize]);
+        for offset in guard_offsets(slot, shape) {
+            self.write(offset, &guard);
+        }
+    }
+
+    /// Whether a write outside `slot`'s output changed one of its guards: where the changed byte nearest the
+    /// output lies, before it and after it, as a phrase (`4 bytes before scores[0]`).
+    pub fn guard_change(&self, slot: &SlotLayout, shape: Shape) -> Option<String> {
+        let pattern = f32_bytes(&vec![POISON; (SlotLayout::GUARD / 4) as usize]);
+        let [before, after] = guard_offsets(slot, shape).map(|at| self.read(at, pattern.len()));
+        let differs = |(now, was): (&u8, &u8)| now != was;
+        let mut found = Vec::new();
+        if let Some(i) = before.iter().zip(&pattern).rposition(differs) {
+            found.push(format!("{} bytes before scores[0]", pattern.len() - i));
+        }
+        if let Some(i) = after.iter().zip(&pattern).position(differs) {
+            found.push(format!("{} bytes past the end of scores", i + 1));
+        }
+        (!found.is_empty()).then(|| found.join(" and "))
+    }
+
     /// Copies `slot`'s output out.
     pub fn read_output(&self, slot: &SlotLayout, shape: Shape) -> Vec<f32> {
         bytes_f32(&self.read(slot.scores, field_bytes(shape, Field::Scores) as usize))
@@ -205,6 +229,14 @@ impl Drop for Region {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// Offsets of the guard before `slot`'s output and of the one after it.
+fn guard_offsets(slot: &SlotLayout, shape: Shape) -> [u64; 2] {
+    [
+        slot.scores - SlotLayout::GUARD,
+        slot.scores + field_bytes(shape, Field::Scores),
+    ]
 }
 
 fn f32_bytes(values: &[f32]) -> Vec<u8> {
@@ -254,6 +286,40 @@ mod tests {
             Region::open(judge.path(), len + 1).is_err(),
             "a region shorter than announced is refused"
         );
+    }
+
+    #[test]
+    fn writes_next_to_the_output_are_seen_and_placed() {
+        let dir = tempfile::tempdir().unwrap();
+        let shape = Shape::new(3, 5, 7, 4);
+        let (slots, len) = SlotLayout::plan(shape, 2);
+        let region = Region::create(dir.path(), len).unwrap();
+        let scores_bytes = field_bytes(shape, Field::Scores);
+        for slot in &slots {
+            // The guards hold no other array.
+            for field in Field::INPUTS {
+                let (start, end) = (
+                    slot.offset(field),
+                    slot.offset(field) + field_bytes(shape, field),
+                );
+                assert!(end <= slot.scores - SlotLayout::GUARD, "{field:?}");
+                assert!(start < slot.scores);
+            }
+            region.poison_guards(slot, shape);
+            region.poison_output(slot, shape);
+            assert_eq!(region.guard_change(slot, shape), None);
+            // Writing every element of the output touches no guard.
+            region.write(slot.scores, &vec![0u8; scores_bytes as usize]);
+            assert_eq!(region.guard_change(slot, shape), None);
+        }
+        let slot = &slots[0];
+        region.write(slot.scores - 4, &1.0f32.to_ne_bytes());
+        region.write(slot.scores + scores_bytes + 12, &1.0f32.to_ne_bytes());
+        assert_eq!(
+            region.guard_change(slot, shape).as_deref(),
+            Some("1 bytes before scores[0] and 13 bytes past the end of scores")
+        );
+        assert!(slots[1].scores + scores_bytes + SlotLayout::GUARD <= len);
     }
 
     #[test]
