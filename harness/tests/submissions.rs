@@ -280,6 +280,12 @@ fn the_good_solution_is_timed_and_checked_on_every_call() {
     assert!(perf.fastest_s > floor.threshold());
     let timed = doc.entries.last().unwrap();
     assert_eq!(timed.case.name, "perf-small");
+    // The errors shown are those of the checked call that came closest to failing.
+    let check = timed
+        .check
+        .as_ref()
+        .expect("the timed case shows its errors");
+    assert!(check.passed && check.rel_frobenius < 1e-5, "{check:?}");
     assert!(
         timed
             .timing

@@ -563,7 +563,19 @@ struct FreshSampler<'r, 'c> {
     fastest: Fastest,
     round_trips: Vec<f64>,
     devices: Vec<DeviceCall>,
+    /// The check of the call with the largest error so far.
+    worst: Option<CheckReport>,
     failure: Option<Failed>,
+}
+
+/// Keeps `report` in `worst` if its relative Frobenius error is the largest yet.
+fn keep_worst(worst: &mut Option<CheckReport>, report: &CheckReport) {
+    if worst
+        .as_ref()
+        .is_none_or(|w| report.rel_frobenius > w.rel_frobenius)
+    {
+        *worst = Some(report.clone());
+    }
 }
 
 enum Failed {
@@ -593,6 +605,7 @@ impl Sampler for FreshSampler<'_, '_> {
                     return Err(stop(&reason));
                 }
                 self.seconds.push(record.seconds);
+                keep_worst(&mut self.worst, &record.report);
                 self.fastest.add(&record);
                 self.round_trips.push(record.round_trip_s);
                 self.devices.extend(record.device);
@@ -628,6 +641,7 @@ pub fn timed_case(
         fastest: Fastest::default(),
         round_trips: Vec::new(),
         devices: Vec::new(),
+        worst: None,
         failure: None,
     };
     let sampled = collect(&mut sampler, options.sampling);
@@ -639,6 +653,7 @@ pub fn timed_case(
         std::mem::take(&mut sampler.round_trips),
     );
     let mut devices = std::mem::take(&mut sampler.devices);
+    let mut worst = sampler.worst.take();
     let samples = match (sampled, failure) {
         (Ok(samples), None) => samples,
         (_, Some(Failed::Sandbox(e))) => return CaseResult::from_sandbox(e, rig.calls),
@@ -679,6 +694,7 @@ pub fn timed_case(
                 return Ok(rig.wrong(record, reason, timing));
             }
             times[i] = record.seconds;
+            keep_worst(&mut worst, &record.report);
             if i == 0 {
                 fastest_fresh.add(&record);
             } else {
@@ -700,6 +716,7 @@ pub fn timed_case(
         return Ok(rig.wrong(record, reason, timing));
     }
     devices.extend(record.device);
+    keep_worst(&mut worst, &record.report);
     let calls = rig.calls;
     let clock = rig.clock;
     let stderr = rig.worker.stderr_text();
@@ -746,7 +763,8 @@ pub fn timed_case(
     Ok(CaseResult {
         verdict,
         reason,
-        check: None,
+        // Every call was checked; the errors shown are those of the call that came closest to failing.
+        check: worst,
         timing,
         stderr: (verdict != Verdict::Pass && !stderr.trim().is_empty()).then_some(stderr),
         perf: Some(perf),
