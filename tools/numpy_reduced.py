@@ -70,6 +70,8 @@ def fail(message):
 
 
 def load(path):
+    if not str(path).endswith(".npz"):
+        fail(f"{path}: this script reads .npz cases only (write one with `judge case export ... --out FILE.npz`)")
     try:
         case = np.load(path)
     except (OSError, ValueError) as e:

@@ -11,6 +11,14 @@ use crate::verdict::ExitStatus;
 use super::CommandError;
 
 pub(super) fn kernels(args: &KernelsArgs) -> Result<ExitStatus, CommandError> {
+    if let Some(arch) = &args.arch
+        && !is_arch_name(arch)
+    {
+        return Err(CommandError::Usage(format!(
+            "--arch {arch}: not an architecture name; write sm_XY (real, e.g. sm_90, sm_90a) or compute_XY \
+             (virtual, PTX)"
+        )));
+    }
     let nvrtc = nvrtc().map_err(|e| CommandError::Unavailable(e.to_string()))?;
     let arch = match &args.arch {
         Some(arch) => arch.clone(),
@@ -74,4 +82,35 @@ pub(super) fn kernels(args: &KernelsArgs) -> Result<ExitStatus, CommandError> {
     } else {
         ExitStatus::Success
     })
+}
+
+/// Whether `arch` has the form NVRTC takes: `sm_` or `compute_`, two or three digits, an optional `a` or `f`.
+fn is_arch_name(arch: &str) -> bool {
+    let Some(rest) = arch
+        .strip_prefix("sm_")
+        .or_else(|| arch.strip_prefix("compute_"))
+    else {
+        return false;
+    };
+    let digits = rest.trim_end_matches(['a', 'f']);
+    (2..=3).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && rest.len() - digits.len() <= 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_arch_name;
+
+    #[test]
+    fn architecture_names() {
+        for good in ["sm_90", "sm_90a", "sm_100f", "compute_80", "sm_120"] {
+            assert!(is_arch_name(good), "{good}");
+        }
+        for bad in [
+            "sm_bogus", "sm_", "90", "sm_9", "sm_90ab", "gfx90a", "sm_1000",
+        ] {
+            assert!(!is_arch_name(bad), "{bad}");
+        }
+    }
 }

@@ -257,6 +257,12 @@ impl Chart {
                 }
                 Data::PerVariant { case, rows, floors }
             }
+            ChartKind::TimeVsS | ChartKind::Errors if analysis::timed(doc).next().is_none() => {
+                return Err(
+                    "no variant was timed in these results (each was skipped or failed; the table says why)"
+                        .to_owned(),
+                );
+            }
             ChartKind::TimeVsS => {
                 let sweep = analysis::s_sweep(doc).ok_or(
                     "these results hold no sweep of S (run `judge bench --preset scaling` or --axis S=…)",

@@ -115,3 +115,26 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::challenge::DEFAULT_TOLERANCE;
+    use crate::results::Meta;
+
+    /// With nothing timed (every variant skipped), each chart says that, not that a sweep or a bench is missing.
+    #[test]
+    fn a_report_of_nothing_timed_says_so() {
+        let doc = ResultsDoc::new(Meta::now(1, DEFAULT_TOLERANCE));
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(&doc, dir.path(), "results.json").unwrap();
+        assert!(files.charts.is_empty());
+        assert_eq!(files.skipped.len(), ChartKind::ALL.len());
+        for (kind, why) in &files.skipped {
+            assert!(
+                why.contains("no variant was timed") || why.contains("no solution was measured"),
+                "{kind:?}: {why}"
+            );
+        }
+    }
+}

@@ -87,18 +87,16 @@ pub struct Compiled {
     pub log: String,
 }
 
+/// NVRTC's file names on this operating system, newest first.
+#[cfg(windows)]
+const NAMES: [&str; 2] = ["nvrtc64_130_0.dll", "nvrtc64_120_0.dll"];
+#[cfg(not(windows))]
+const NAMES: [&str; 3] = ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"];
+
+/// Where NVRTC is looked for, in order (without the path in [`NVRTC_ENV`], which is tried alone).
 fn candidates() -> Vec<PathBuf> {
-    let names = [
-        "libnvrtc.so",
-        "libnvrtc.so.13",
-        "libnvrtc.so.12",
-        "nvrtc64_130_0.dll",
-        "nvrtc64_120_0.dll",
-    ];
+    let names = NAMES;
     let mut out: Vec<PathBuf> = Vec::new();
-    if let Some(path) = std::env::var_os(NVRTC_ENV) {
-        out.push(PathBuf::from(path));
-    }
     out.extend(names.iter().map(PathBuf::from));
     let mut dirs: Vec<PathBuf> = ["CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"]
         .iter()
@@ -122,26 +120,60 @@ static NVRTC: OnceLock<Result<Nvrtc, NvrtcError>> = OnceLock::new();
 pub fn nvrtc() -> Result<&'static Nvrtc, NvrtcError> {
     NVRTC
         .get_or_init(|| {
+            // A path the user named is the only one tried: loading another library instead would hide
+            // why theirs failed.
+            if let Some(path) = std::env::var_os(NVRTC_ENV) {
+                let path = PathBuf::from(path);
+                return load(&path).map_err(|e| NvrtcError::Unusable {
+                    path: format!("{} (from {NVRTC_ENV})", path.display()),
+                    reason: format!("the dynamic loader refused it: {}", loader_message(&e)),
+                })?;
+            }
             let tried = candidates();
+            // Files that exist but would not load, with the loader's reason: the likeliest explanation.
+            let mut refused = Vec::new();
             for path in &tried {
-                // NVRTC opens its builtins library by file name; when NVRTC comes from a directory that is not on
-                // the loader's path, load the builtins from there first so that name is already resolved.
-                let builtins = path.parent().map(preload_builtins).unwrap_or_default();
-                // SAFETY: loading NVRTC runs its initialisers, which have no preconditions.
-                if let Ok(lib) = unsafe { libloading::Library::new(path) } {
-                    return Nvrtc::bind(lib, builtins, path);
+                match load(path) {
+                    Ok(bound) => return bound,
+                    Err(e) if path.is_file() => {
+                        refused.push(format!("{} ({})", path.display(), loader_message(&e)))
+                    }
+                    Err(_) => {}
                 }
             }
-            Err(NvrtcError::NotFound {
-                searched: tried
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+            let mut searched = tried
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if !refused.is_empty() {
+                searched.push_str(&format!(
+                    "; found but could not load {}",
+                    refused.join(", ")
+                ));
+            }
+            Err(NvrtcError::NotFound { searched })
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// The loader's error with its cause (libloading keeps `dlerror`'s text in the source).
+fn loader_message(e: &libloading::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// Loads NVRTC from `path` (`Err` with the loader's message when it will not load) and binds it.
+fn load(path: &Path) -> Result<Result<Nvrtc, NvrtcError>, libloading::Error> {
+    // NVRTC opens its builtins library by file name; when NVRTC comes from a directory that is not on the
+    // loader's path, load the builtins from there first so that name is already resolved.
+    let builtins = path.parent().map(preload_builtins).unwrap_or_default();
+    // SAFETY: loading NVRTC runs its initialisers, which have no preconditions.
+    let lib = unsafe { libloading::Library::new(path) }?;
+    Ok(Nvrtc::bind(lib, builtins, path))
 }
 
 /// Loads `libnvrtc-builtins.so*` found in `dir` (none when `dir` is empty or holds none).
