@@ -198,24 +198,69 @@ pub fn create_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a reader never
+/// sees half a file.
+///
+/// A symbolic link is followed to its final target, which is written (atomically) while the link stays. A target
+/// that exists and is neither a regular file nor a directory (a FIFO, `/dev/stdout`, a device) cannot be replaced
+/// by a rename without losing what it is: it is opened and written in place, and a failed write (a closed pipe,
+/// a full device) is an error naming `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let dir = path
+    let target = final_target(path).map_err(|e| FileError::io(path, e))?;
+    if let Ok(meta) = std::fs::metadata(&target)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        return write_in_place(&target, bytes).map_err(|e| FileError::io(path, e));
+    }
+    let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
+    let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     // Errors name `path`, the file the user asked for, and leave no partial temporary file behind.
     std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
+        .and_then(|()| std::fs::rename(&tmp, &target))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             FileError::io(path, e)
         })
+}
+
+/// Most symbolic links followed before giving up (the kernel's own limit for a path is 40).
+const MAX_LINKS: usize = 40;
+
+/// `path` with every symbolic link at its end followed (the target need not exist yet, so a dangling link is
+/// written through); directories on the way are left as they are, since a rename inside them works either way.
+fn final_target(path: &Path) -> std::io::Result<PathBuf> {
+    let mut current = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "more than {MAX_LINKS} symbolic links in a row (a loop?)"
+    )))
+}
+
+/// Writes `bytes` to an existing special file (a FIFO, a terminal, a device) without creating or truncating it.
+fn write_in_place(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().write(true).open(target)?;
+    file.write_all(bytes)?;
+    file.flush()
 }
 
 /// Element types that occur in case files.
@@ -511,6 +556,107 @@ mod tests {
         let err = create_dir(&file).unwrap_err();
         assert_eq!(err.to_string(), "it exists and is not a directory");
         assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_symlink_is_followed_and_kept() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let target = dir.path().join("real/case.json");
+        std::fs::write(&target, b"old").unwrap();
+        // A relative link to a relative link to the file.
+        symlink("real/case.json", dir.path().join("inner.json")).unwrap();
+        let link = dir.path().join("link.json");
+        symlink("inner.json", &link).unwrap();
+        write_atomically(&link, b"new").unwrap();
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert!(
+            dir.path()
+                .join("inner.json")
+                .symlink_metadata()
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+
+        // A dangling link: its target is created.
+        let dangling = dir.path().join("dangling.json");
+        symlink("real/fresh.json", &dangling).unwrap();
+        write_atomically(&dangling, b"fresh").unwrap();
+        assert!(
+            dangling
+                .symlink_metadata()
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("real/fresh.json")).unwrap(),
+            b"fresh"
+        );
+
+        // A loop is an error naming the path, not a hang.
+        let a = dir.path().join("a.json");
+        symlink("b.json", &a).unwrap();
+        symlink("a.json", dir.path().join("b.json")).unwrap();
+        let err = write_atomically(&a, b"x").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: more than 40 symbolic links", a.display())),
+            "{err}"
+        );
+    }
+
+    fn make_fifo(path: &Path) {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: `name` is a valid NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    }
+
+    #[test]
+    fn a_fifo_is_written_in_place_and_a_failed_write_is_an_error() {
+        use std::io::Read;
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.json");
+        make_fifo(&fifo);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                std::fs::File::open(&fifo)
+                    .unwrap()
+                    .read_to_end(&mut got)
+                    .unwrap();
+                got
+            })
+        };
+        write_atomically(&fifo, b"{\"a\": 1}").unwrap();
+        // Checked before joining: a FIFO replaced by a file would leave the reader waiting forever.
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(reader.join().unwrap(), b"{\"a\": 1}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out.json")]);
+
+        // A reader that goes away without reading: more than a pipe holds cannot be written (EPIPE).
+        let closer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || drop(std::fs::File::open(&fifo).unwrap()))
+        };
+        let err = write_atomically(&fifo, &vec![b' '; 1 << 20]).unwrap_err();
+        closer.join().unwrap();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: Broken pipe", fifo.display())),
+            "{err}"
+        );
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     }
 
     #[test]
