@@ -245,6 +245,38 @@ fn extra_bytes_are_not_called_truncation() {
     );
 }
 
+#[test]
+fn a_case_whose_scores_overflow_f32_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let scale = |a: &mut RawArray| {
+        let values: Vec<f32> = a
+            .bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) * 1e30)
+            .collect();
+        a.bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    };
+    let path = npz_with(&dir, |a| {
+        scale(a.get_mut("Q").unwrap());
+        scale(a.get_mut("codebook").unwrap());
+    });
+    let err = io::read_case(&path).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            FileError::Invalid {
+                source: InputError::ScoresOverflow { value, .. },
+                ..
+            } if value.abs() > 1e50
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("is beyond float32's range"),
+        "{err}"
+    );
+}
+
 /// Writes an `.npz` of raw `.npy` members.
 fn write_members(path: &Path, members: &[(String, Vec<u8>)]) {
     use std::io::Write;
