@@ -154,6 +154,9 @@ pub enum FileError {
         expected: usize,
         extra: usize,
     },
+    /// The scores stored beside the inputs disagree with the oracle's.
+    #[error("{path}: the stored scores disagree with the oracle: {reason}")]
+    StoredScores { path: PathBuf, reason: String },
     /// The arrays are well-formed but break the challenge's constraints.
     #[error("{path}: {source}")]
     Invalid {
