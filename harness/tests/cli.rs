@@ -118,6 +118,40 @@ fn exported_cases_run_and_describe_themselves() {
 }
 
 #[test]
+fn case_info_rejects_stored_scores_that_disagree_with_the_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wrong.json");
+    let p = path.to_str().unwrap();
+    let out = judge(&["case", "export", "--suite", "example", "--out", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut case: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for score in case["scores"].as_array_mut().unwrap() {
+        *score = (score.as_f64().unwrap() + 1.0).into();
+    }
+    std::fs::write(&path, case.to_string()).unwrap();
+
+    let out = judge(&["case", "info", p]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!(
+            "{p}: case 'worked-example', B=2 S=3 D=2 C=4: valid inputs, but its stored scores disagree with the \
+             oracle"
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("valid case"), "{stdout}");
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "{p}: the stored scores disagree with the oracle: 6 element(s) outside atol=1e-3 rtol=1e-3"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn exporting_a_suite_writes_one_file_per_case() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();

@@ -159,15 +159,137 @@ fn wrong_dtype_is_named() {
 fn wrong_dimensions_are_named_with_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let path = npz_with(&dir, |a| a.get_mut("S_mat").unwrap().dims = vec![16]);
-    let text = message(&path);
-    assert!(
-        text.contains("field 'S_mat' has dimensions [16], but it must be [4, 4]"),
-        "{text}"
+    assert_eq!(
+        message(&path),
+        format!(
+            "{}: field 'S_mat' has dimensions [16], but it must be 2-D [D, D] = [4, 4] (Q, K_idx and codebook \
+             give B=2 S=5 D=4 C=8)",
+            path.display()
+        )
     );
-    assert!(text.contains("B=2 S=5 D=4 C=8"), "{text}");
 
     let path = npz_with(&dir, |a| a.get_mut("Q").unwrap().dims = vec![8]);
     assert!(message(&path).contains("field 'Q' has dimensions [8], but it must be 2-D [B, D]"));
+}
+
+#[test]
+fn arrays_that_disagree_are_named_with_what_each_says() {
+    let dir = tempfile::tempdir().unwrap();
+    // Q is [2, 4]; K_idx [4, 5] holds as many bytes as [5, 4] but says D = 5.
+    let path = npz_with(&dir, |a| a.get_mut("K_idx").unwrap().dims = vec![4, 5]);
+    let err = io::read_case(&path).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: arrays disagree on D: Q is [2, 4] (D = 4) but K_idx is [4, 5] (D = 5); Q is [B, D] and K_idx \
+             is [S, D]",
+            path.display()
+        )
+    );
+    assert!(matches!(
+        err,
+        FileError::Disagree {
+            letter: 'D',
+            source_field: Field::Q,
+            field: Field::KIdx,
+            ..
+        }
+    ));
+    let path = npz_with(&dir, |a| a.get_mut("Pi").unwrap().dims = vec![2, 8]);
+    assert!(
+        message(&path).ends_with(
+            "arrays disagree on D: Q is [2, 4] (D = 4) but Pi is [2, 8] (D = 2); Q is [B, D] and Pi is [D, D]"
+        ),
+        "{}",
+        message(&path)
+    );
+    let path = npz_with(&dir, |a| {
+        let gamma = a.get_mut("gamma").unwrap();
+        gamma.dims = vec![4];
+        gamma.bytes.truncate(16);
+    });
+    let text = message(&path);
+    assert!(text.ends_with(
+        "arrays disagree on S: K_idx is [5, 4] (S = 5) but gamma is [4] (S = 4); K_idx is [S, D] and gamma is [S]"
+    ), "{text}");
+}
+
+#[test]
+fn extra_bytes_are_not_called_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = sample_case(Shape::new(2, 5, 4, 8), 9, false);
+    let mut members: Vec<(String, Vec<u8>)> = io::case_arrays(&case)
+        .into_iter()
+        .map(|(f, a)| (f.name().to_owned(), npy::encode(&a)))
+        .collect();
+    members[1].1.extend_from_slice(&[0; 3]);
+    let path = tmp(&dir, "long.npz");
+    write_members(&path, &members);
+    let err = io::read_case(&path).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FileError::ExtraBytes {
+                field: Field::KIdx,
+                expected: 20,
+                extra: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("field 'K_idx' has 3 extra bytes: its header promises 20 data bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_case_whose_scores_overflow_f32_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let scale = |a: &mut RawArray| {
+        let values: Vec<f32> = a
+            .bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) * 1e30)
+            .collect();
+        a.bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    };
+    let path = npz_with(&dir, |a| {
+        scale(a.get_mut("Q").unwrap());
+        scale(a.get_mut("codebook").unwrap());
+    });
+    let err = io::read_case(&path).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            FileError::Invalid {
+                source: InputError::ScoresOverflow { value, .. },
+                ..
+            } if value.abs() > 1e50
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("is beyond float32's range"),
+        "{err}"
+    );
+}
+
+/// Writes an `.npz` of raw `.npy` members.
+fn write_members(path: &Path, members: &[(String, Vec<u8>)]) {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    for (name, bytes) in members {
+        w.start_file(
+            format!("{name}.npy"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap();
 }
 
 #[test]
@@ -182,19 +304,7 @@ fn truncated_arrays_and_files_are_errors() {
     let short = members[1].1.len() - 3;
     members[1].1.truncate(short);
     let path = tmp(&dir, "short.npz");
-    {
-        use std::io::Write;
-        let mut w = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-        for (name, bytes) in &members {
-            w.start_file(
-                format!("{name}.npy"),
-                zip::write::SimpleFileOptions::default(),
-            )
-            .unwrap();
-            w.write_all(bytes).unwrap();
-        }
-        w.finish().unwrap();
-    }
+    write_members(&path, &members);
     let err = io::read_case(&path).unwrap_err();
     assert!(
         matches!(

@@ -263,6 +263,13 @@ pub enum InputError {
         deviation: f64,
         tol: f64,
     },
+    /// An expected score beyond float32's range: no float32 output can come within tolerance of it.
+    #[error(
+        "the largest expected score, scores{position} = {value:.3e}, is beyond float32's range (±{max:e}), so no \
+         float32 output can match it; the rule is that every expected score fits float32 (scale Q or the keys down)",
+        max = f32::MAX
+    )]
+    ScoresOverflow { position: Position, value: f64 },
 }
 
 /// The arrays of one input set, unchecked. Build an [`Inputs`] from it with [`Inputs::new`].
@@ -348,7 +355,72 @@ impl InputParts {
         check_orthogonal(&self.pi, shape.d)?;
         check_finite(Field::SMat, &self.s_mat, &shape)?;
         check_finite(Field::Codebook, &self.codebook, &shape)?;
-        Ok(())
+        self.check_scores_fit()
+    }
+
+    /// Checks that every expected score `Q_b · K~_s` fits float32. A cheap bound settles almost every input
+    /// set: `|Q_b·K~_s| ≤ ‖Q_b‖₁ · max_j |K~_sj|`, and `|K~_sj| ≤ max|codebook| · Σ_i |Pi_ij| + coef · gamma_s ·
+    /// Σ_i |S_mat_ij|`. Only when the bound exceeds float32's range are the scores computed (in f64, as
+    /// `(Q·Piᵀ)_b · codebook[K_idx_s] + coef·gamma_s · (Q·S_matᵀ)_b · sigma_s`) to find the largest.
+    fn check_scores_fit(&self) -> Result<(), InputError> {
+        let Shape { b, s, d, .. } = self.shape;
+        let limit = f64::from(f32::MAX);
+        let abs = |v: &f32| f64::from(v.abs());
+        let max = |it: &mut dyn Iterator<Item = f64>| it.fold(0.0, f64::max);
+        let column_sum =
+            |m: &[f32]| max(&mut (0..d).map(|j| (0..d).map(|i| abs(&m[i * d + j])).sum()));
+        let query = max(&mut self.q.chunks_exact(d).map(|row| row.iter().map(abs).sum()));
+        let level = max(&mut self.codebook.iter().map(abs));
+        let gamma = max(&mut self.gamma.iter().map(abs));
+        let coef = self.shape.qjl_coef();
+        let bound = query * (level * column_sum(&self.pi) + coef * gamma * column_sum(&self.s_mat));
+        if bound <= limit {
+            return Ok(());
+        }
+        let project = |m: &[f32]| -> Vec<f64> {
+            let mut out = vec![0.0; b * d];
+            for (q_row, out_row) in self.q.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+                for (slot, m_row) in out_row.iter_mut().zip(m.chunks_exact(d)) {
+                    *slot = q_row
+                        .iter()
+                        .zip(m_row)
+                        .map(|(q, x)| f64::from(*q) * f64::from(*x))
+                        .sum();
+                }
+            }
+            out
+        };
+        let (q_pi, q_s) = (project(&self.pi), project(&self.s_mat));
+        let mut largest = (0.0f64, 0, 0);
+        for key in 0..s {
+            let levels = &self.k_idx[key * d..(key + 1) * d];
+            let signs = &self.qjl_signs[key * d..(key + 1) * d];
+            let scale = coef * f64::from(self.gamma[key]);
+            for query in 0..b {
+                let (p, r) = (
+                    &q_pi[query * d..(query + 1) * d],
+                    &q_s[query * d..(query + 1) * d],
+                );
+                let mse: f64 = p
+                    .iter()
+                    .zip(levels)
+                    .map(|(x, &k)| x * f64::from(self.codebook[usize::from(k)]))
+                    .sum();
+                let qjl: f64 = r.iter().zip(signs).map(|(x, &sg)| x * f64::from(sg)).sum();
+                let score = mse + scale * qjl;
+                if score.abs() > largest.0.abs() {
+                    largest = (score, query, key);
+                }
+            }
+        }
+        let (value, query, key) = largest;
+        if value.abs() <= limit {
+            return Ok(());
+        }
+        Err(InputError::ScoresOverflow {
+            position: Position(vec![query, key]),
+            value,
+        })
     }
 
     fn check_lengths(&self) -> Result<(), InputError> {
@@ -533,6 +605,42 @@ mod tests {
             matches!(&err, InputError::NotOrthogonal { position, .. } if position.0 == [0, 1]),
             "{err}"
         );
+    }
+
+    #[test]
+    fn scores_beyond_f32_are_rejected_with_the_largest_and_where() {
+        let mut p = small();
+        p.q.iter_mut().for_each(|v| *v *= 1e30);
+        p.codebook.iter_mut().for_each(|v| *v *= 1e30);
+        let err = Inputs::new(p).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the largest expected score, scores[0, 0] = -7.500e59, is beyond float32's range (±3.4028235e38), \
+             so no float32 output can match it; the rule is that every expected score fits float32 (scale Q or the \
+             keys down)"
+        );
+
+        // The QJL term counts too: a large gamma on the last key.
+        let mut p = small();
+        p.gamma[2] = 1e37;
+        p.q[3] = 1e3;
+        let err = Inputs::new(p).unwrap_err();
+        assert!(
+            matches!(&err, InputError::ScoresOverflow { position, value } if position.0 == [1, 2] && *value > 1e39),
+            "{err}"
+        );
+
+        // Large scores that still fit pass.
+        let mut p = small();
+        p.q.iter_mut().for_each(|v| *v *= 1e19);
+        p.codebook.iter_mut().for_each(|v| *v *= 1e19);
+        assert!(Inputs::new(p).is_ok());
+
+        // The cheap bound overflows (|Q_0|₁ = 6e38) but every score of that query is 0: exact scores decide.
+        let mut p = small();
+        p.q[0] = 3e38;
+        p.q[1] = 3e38;
+        assert!(Inputs::new(p).is_ok());
     }
 
     #[test]

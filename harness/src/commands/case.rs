@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::challenge::{DEFAULT_TOLERANCE, oracle};
-use crate::check::check;
+use crate::check::{CheckReport, check};
 use crate::cli::{ExportArgs, InfoArgs};
 use crate::io::{CaseFile, FileError, Format, read_case, write_case};
 use crate::table::{Align, Table};
@@ -70,22 +70,49 @@ pub(super) fn export(args: &ExportArgs) -> Result<ExitStatus, CommandError> {
     Ok(ExitStatus::Success)
 }
 
+/// Validates a case file and compares its stored scores with the oracle. Stored scores that disagree make the
+/// file an invalid case (exit status 2, as any other invalid case file): whoever uses them as references would
+/// judge against wrong answers.
 pub(super) fn info(args: &InfoArgs) -> Result<ExitStatus, CommandError> {
     let file = read_case(&args.file).map_err(CommandError::Input)?;
-    print!("{}", describe(&args.file, &file));
-    Ok(ExitStatus::Success)
+    let stored = stored_scores(&file);
+    print!("{}", describe(&args.file, &file, stored.as_ref()));
+    match stored.and_then(|report| report.reason()) {
+        Some(reason) => Err(CommandError::Input(FileError::StoredScores {
+            path: args.file.clone(),
+            reason,
+        })),
+        None => Ok(ExitStatus::Success),
+    }
 }
 
-/// A human-readable description of a case file: shape, value ranges, and how its stored scores compare with the
-/// oracle.
-pub fn describe(path: &Path, file: &CaseFile) -> String {
+/// How the scores stored in `file` (if any) compare with the oracle's.
+fn stored_scores(file: &CaseFile) -> Option<CheckReport> {
+    let scores = file.scores.as_ref()?;
+    let expected = oracle::scores(&file.inputs);
+    let stored: Vec<f32> = scores.iter().map(|&s| s as f32).collect();
+    Some(check(
+        &stored,
+        &expected,
+        file.inputs.shape(),
+        DEFAULT_TOLERANCE,
+    ))
+}
+
+/// A human-readable description of a case file: shape, value ranges, and how its stored scores (`stored`, from
+/// [`stored_scores`]) compare with the oracle.
+fn describe(path: &Path, file: &CaseFile, stored: Option<&CheckReport>) -> String {
     let x = &file.inputs;
     let shape = x.shape();
-    let mut out = format!(
-        "{}: valid case '{}', {shape}\n",
-        path.display(),
-        file.name.as_deref().unwrap_or("(unnamed)")
-    );
+    let name = file.name.as_deref().unwrap_or("(unnamed)");
+    let mut out = if stored.is_some_and(|report| !report.passed) {
+        format!(
+            "{}: case '{name}', {shape}: valid inputs, but its stored scores disagree with the oracle\n",
+            path.display()
+        )
+    } else {
+        format!("{}: valid case '{name}', {shape}\n", path.display())
+    };
     let range = |v: &[f32]| {
         let lo = v.iter().copied().fold(f32::INFINITY, f32::min);
         let hi = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -126,12 +153,9 @@ pub fn describe(path: &Path, file: &CaseFile) -> String {
         table.push(vec![field.to_owned(), dims, values]);
     }
     out.push_str(&table.render_text());
-    match &file.scores {
+    match stored {
         None => out.push_str("no stored scores\n"),
-        Some(scores) => {
-            let expected = oracle::scores(x);
-            let stored: Vec<f32> = scores.iter().map(|&s| s as f32).collect();
-            let report = check(&stored, &expected, shape, DEFAULT_TOLERANCE);
+        Some(report) => {
             out.push_str(&format!(
                 "stored scores vs the oracle: max abs err {}, rel frob {} — {}\n",
                 format_error(report.max_abs_err),

@@ -94,7 +94,7 @@ pub enum FileError {
         expected: &'static str,
         actual: String,
     },
-    /// An array has the wrong dimensions for the shape the file implies.
+    /// An array has the wrong dimensions for the shape it must have.
     #[error(
         "{path}: field '{field}' has dimensions {actual:?}, but it must be {expected:?} ({rule})"
     )]
@@ -105,15 +105,36 @@ pub enum FileError {
         actual: Vec<usize>,
         rule: String,
     },
+    /// Two arrays give different values for one letter of the shape (`Q` says D = 5, `K_idx` says D = 4).
+    #[error(
+        "{path}: arrays disagree on {letter}: {source_field} is {source_dims:?} ({letter} = {source_value}) \
+         but {field} is {actual:?} ({letter} = {value}); {source_field} is {source_layout} and {field} is \
+         {field_layout}",
+        source_layout = layout(*.source_field),
+        field_layout = layout(*.field),
+    )]
+    Disagree {
+        path: PathBuf,
+        /// The shape letter: `B`, `S`, `D` or `C`.
+        letter: char,
+        /// The array the value was taken from (`Q` for B and D, `K_idx` for S, `codebook` for C).
+        source_field: Field,
+        source_dims: Vec<usize>,
+        source_value: usize,
+        /// The array that says otherwise.
+        field: Field,
+        actual: Vec<usize>,
+        value: usize,
+    },
     /// An array has the wrong number of dimensions.
     #[error("{path}: field '{field}' has dimensions {actual:?}, but it must be {layout}")]
     Rank {
         path: PathBuf,
         field: Field,
         actual: Vec<usize>,
-        layout: &'static str,
+        layout: String,
     },
-    /// An array's data is shorter (or longer) than its header says.
+    /// An array's data is shorter than its header says.
     #[error(
         "{path}: field '{field}' is truncated: its header promises {expected} bytes, the file holds {actual}"
     )]
@@ -123,6 +144,19 @@ pub enum FileError {
         expected: usize,
         actual: usize,
     },
+    /// An array's data is longer than its header says.
+    #[error(
+        "{path}: field '{field}' has {extra} extra bytes: its header promises {expected} data bytes"
+    )]
+    ExtraBytes {
+        path: PathBuf,
+        field: Field,
+        expected: usize,
+        extra: usize,
+    },
+    /// The scores stored beside the inputs disagree with the oracle's.
+    #[error("{path}: the stored scores disagree with the oracle: {reason}")]
+    StoredScores { path: PathBuf, reason: String },
     /// The arrays are well-formed but break the challenge's constraints.
     #[error("{path}: {source}")]
     Invalid {
@@ -198,24 +232,69 @@ pub fn create_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a reader never
+/// sees half a file.
+///
+/// A symbolic link is followed to its final target, which is written (atomically) while the link stays. A target
+/// that exists and is neither a regular file nor a directory (a FIFO, `/dev/stdout`, a device) cannot be replaced
+/// by a rename without losing what it is: it is opened and written in place, and a failed write (a closed pipe,
+/// a full device) is an error naming `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
-    let dir = path
+    let target = final_target(path).map_err(|e| FileError::io(path, e))?;
+    if let Ok(meta) = std::fs::metadata(&target)
+        && !meta.is_file()
+        && !meta.is_dir()
+    {
+        return write_in_place(&target, bytes).map_err(|e| FileError::io(path, e));
+    }
+    let dir = target
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
+    let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     // Errors name `path`, the file the user asked for, and leave no partial temporary file behind.
     std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
+        .and_then(|()| std::fs::rename(&tmp, &target))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             FileError::io(path, e)
         })
+}
+
+/// Most symbolic links followed before giving up (the kernel's own limit for a path is 40).
+const MAX_LINKS: usize = 40;
+
+/// `path` with every symbolic link at its end followed (the target need not exist yet, so a dangling link is
+/// written through); directories on the way are left as they are, since a rename inside them works either way.
+fn final_target(path: &Path) -> std::io::Result<PathBuf> {
+    let mut current = path.to_owned();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(current),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "more than {MAX_LINKS} symbolic links in a row (a loop?)"
+    )))
+}
+
+/// Writes `bytes` to an existing special file (a FIFO, a terminal, a device) without creating or truncating it.
+fn write_in_place(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().write(true).open(target)?;
+    file.write_all(bytes)?;
+    file.flush()
 }
 
 /// Element types that occur in case files.
@@ -333,8 +412,67 @@ pub fn case_arrays(case: &CaseFile) -> Vec<(Field, RawArray)> {
     arrays
 }
 
-/// Builds a case from named arrays read out of `path`: infers the shape from `Q`, `K_idx` and `codebook`, then
-/// checks every array's dtype, dimensions and length, and finally the challenge's value rules.
+/// The letters of a field's dimensions, outermost first (`Q` is `[B, D]`).
+fn letters(field: Field) -> &'static [char] {
+    match field {
+        Field::Q => &['B', 'D'],
+        Field::KIdx | Field::QjlSigns => &['S', 'D'],
+        Field::Gamma => &['S'],
+        Field::Pi | Field::SMat => &['D', 'D'],
+        Field::Codebook => &['C'],
+        Field::Scores => &['B', 'S'],
+    }
+}
+
+/// A field's layout as text, such as `[B, D]`.
+fn layout(field: Field) -> String {
+    let letters: Vec<String> = letters(field).iter().map(char::to_string).collect();
+    format!("[{}]", letters.join(", "))
+}
+
+/// The arrays a file's shape is read from: B and D from `Q`, S from `K_idx`, C from `codebook`.
+struct ShapeSources<'a> {
+    q: &'a [usize],
+    k_idx: &'a [usize],
+    codebook: &'a [usize],
+}
+
+impl ShapeSources<'_> {
+    /// The field and dimensions that define `letter`, and its value there.
+    fn source(&self, letter: char) -> (Field, &[usize], usize) {
+        match letter {
+            'B' => (Field::Q, self.q, self.q[0]),
+            'D' => (Field::Q, self.q, self.q[1]),
+            'S' => (Field::KIdx, self.k_idx, self.k_idx[0]),
+            _ => (Field::Codebook, self.codebook, self.codebook[0]),
+        }
+    }
+
+    /// Checks that every dimension of `dims` (the dimensions of `field`) agrees with the array its letter comes
+    /// from.
+    fn check(&self, path: &Path, field: Field, dims: &[usize]) -> Result<(), FileError> {
+        for (&letter, &value) in letters(field).iter().zip(dims) {
+            let (source_field, source_dims, source_value) = self.source(letter);
+            if value != source_value {
+                return Err(FileError::Disagree {
+                    path: path.to_owned(),
+                    letter,
+                    source_field,
+                    source_dims: source_dims.to_vec(),
+                    source_value,
+                    field,
+                    actual: dims.to_vec(),
+                    value,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds a case from named arrays read out of `path`: reads the shape from `Q`, `K_idx` and `codebook`, then
+/// checks every array's dtype, dimensions (naming the two arrays when they disagree) and length, and finally the
+/// challenge's value rules.
 pub fn assemble_case(
     path: &Path,
     mut arrays: BTreeMap<String, RawArray>,
@@ -360,45 +498,83 @@ pub fn assemble_case(
     let scores = arrays.remove(Field::Scores.name());
     let ignored: Vec<String> = arrays.into_keys().collect();
 
-    let rank =
-        |field: Field, a: &RawArray, want: usize, layout: &'static str| -> Result<(), FileError> {
-            if a.dims.len() == want {
-                Ok(())
-            } else {
-                Err(FileError::Rank {
-                    path: path.to_owned(),
-                    field,
-                    actual: a.dims.clone(),
-                    layout,
-                })
-            }
-        };
-    rank(Field::Q, &q, 2, "2-D [B, D]")?;
-    rank(Field::KIdx, &k_idx, 2, "2-D [S, D]")?;
-    rank(Field::Codebook, &codebook, 1, "1-D [C]")?;
+    let rank = |field: Field, a: &RawArray, rule: String| -> Result<(), FileError> {
+        if a.dims.len() == letters(field).len() {
+            Ok(())
+        } else {
+            Err(FileError::Rank {
+                path: path.to_owned(),
+                field,
+                actual: a.dims.clone(),
+                layout: rule,
+            })
+        }
+    };
+    for (field, a) in [
+        (Field::Q, &q),
+        (Field::KIdx, &k_idx),
+        (Field::Codebook, &codebook),
+    ] {
+        rank(
+            field,
+            a,
+            format!("{}-D {}", letters(field).len(), layout(field)),
+        )?;
+    }
+    let sources = ShapeSources {
+        q: &q.dims,
+        k_idx: &k_idx.dims,
+        codebook: &codebook.dims,
+    };
+    sources.check(path, Field::KIdx, &k_idx.dims)?;
     let shape = Shape::new(q.dims[0], k_idx.dims[0], q.dims[1], codebook.dims[0]);
     shape.validate().map_err(|source| FileError::Invalid {
         path: path.to_owned(),
         source,
     })?;
+    let check = |field: Field, a: &RawArray, dtype: Dtype| -> Result<(), FileError> {
+        check_dtype(path, field, a, &dtype)?;
+        rank(
+            field,
+            a,
+            format!(
+                "{}-D {} = {:?} (Q, K_idx and codebook give {shape})",
+                letters(field).len(),
+                layout(field),
+                shape.dims(field)
+            ),
+        )?;
+        sources.check(path, field, &a.dims)?;
+        check_length(path, field, a, &dtype)
+    };
 
+    let f32s = |field: Field, a: &RawArray| -> Result<Vec<f32>, FileError> {
+        check(field, a, Dtype::F32)?;
+        Ok(a.bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    };
     let parts = InputParts {
         shape,
-        q: as_f32(path, Field::Q, &q, shape)?,
-        k_idx: as_bytes(path, Field::KIdx, &k_idx, shape, Dtype::U8)?,
-        qjl_signs: as_bytes(path, Field::QjlSigns, &qjl_signs, shape, Dtype::I8)?
-            .into_iter()
-            .map(|b| b as i8)
-            .collect(),
-        gamma: as_f32(path, Field::Gamma, &gamma, shape)?,
-        pi: as_f32(path, Field::Pi, &pi, shape)?,
-        s_mat: as_f32(path, Field::SMat, &s_mat, shape)?,
-        codebook: as_f32(path, Field::Codebook, &codebook, shape)?,
+        q: f32s(Field::Q, &q)?,
+        k_idx: {
+            check(Field::KIdx, &k_idx, Dtype::U8)?;
+            k_idx.bytes
+        },
+        qjl_signs: {
+            check(Field::QjlSigns, &qjl_signs, Dtype::I8)?;
+            qjl_signs.bytes.into_iter().map(|b| b as i8).collect()
+        },
+        gamma: f32s(Field::Gamma, &gamma)?,
+        pi: f32s(Field::Pi, &pi)?,
+        s_mat: f32s(Field::SMat, &s_mat)?,
+        codebook: f32s(Field::Codebook, &codebook)?,
     };
     let scores = match scores {
         None => None,
         Some(a) => Some(
-            as_f32(path, Field::Scores, &a, shape)?
+            f32s(Field::Scores, &a)?
                 .into_iter()
                 .map(f64::from)
                 .collect(),
@@ -416,65 +592,43 @@ pub fn assemble_case(
     })
 }
 
-/// Checks dtype, dimensions and byte length of one array against the shape.
-fn check_array(
-    path: &Path,
-    field: Field,
-    a: &RawArray,
-    shape: Shape,
-    dtype: Dtype,
-) -> Result<(), FileError> {
-    if a.dtype != dtype {
-        return Err(FileError::Dtype {
-            path: path.to_owned(),
-            field,
-            expected: match dtype {
-                Dtype::F32 => "float32",
-                Dtype::U8 => "uint8",
-                _ => "int8",
-            },
-            actual: a.dtype.to_string(),
-        });
+fn check_dtype(path: &Path, field: Field, a: &RawArray, dtype: &Dtype) -> Result<(), FileError> {
+    if a.dtype == *dtype {
+        return Ok(());
     }
-    let expected = shape.dims(field);
-    if a.dims != expected {
-        return Err(FileError::Dims {
-            path: path.to_owned(),
-            field,
-            expected,
-            actual: a.dims.clone(),
-            rule: format!("the file's Q, K_idx and codebook give {shape}"),
-        });
-    }
-    let want = a.element_count() * dtype.size().unwrap_or(1);
-    if a.bytes.len() != want {
+    Err(FileError::Dtype {
+        path: path.to_owned(),
+        field,
+        expected: match dtype {
+            Dtype::F32 => "float32",
+            Dtype::U8 => "uint8",
+            _ => "int8",
+        },
+        actual: a.dtype.to_string(),
+    })
+}
+
+/// Checks that the data holds exactly the elements the (already checked) dimensions promise.
+fn check_length(path: &Path, field: Field, a: &RawArray, dtype: &Dtype) -> Result<(), FileError> {
+    let expected = a.element_count() * dtype.size().unwrap_or(1);
+    let actual = a.bytes.len();
+    if actual < expected {
         return Err(FileError::Truncated {
             path: path.to_owned(),
             field,
-            expected: want,
-            actual: a.bytes.len(),
+            expected,
+            actual,
+        });
+    }
+    if actual > expected {
+        return Err(FileError::ExtraBytes {
+            path: path.to_owned(),
+            field,
+            expected,
+            extra: actual - expected,
         });
     }
     Ok(())
-}
-
-fn as_f32(path: &Path, field: Field, a: &RawArray, shape: Shape) -> Result<Vec<f32>, FileError> {
-    check_array(path, field, a, shape, Dtype::F32)?;
-    Ok(a.bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect())
-}
-
-fn as_bytes(
-    path: &Path,
-    field: Field,
-    a: &RawArray,
-    shape: Shape,
-    dtype: Dtype,
-) -> Result<Vec<u8>, FileError> {
-    check_array(path, field, a, shape, dtype)?;
-    Ok(a.bytes.clone())
 }
 
 #[cfg(test)]
@@ -511,6 +665,107 @@ mod tests {
         let err = create_dir(&file).unwrap_err();
         assert_eq!(err.to_string(), "it exists and is not a directory");
         assert_eq!(std::fs::read(&file).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_symlink_is_followed_and_kept() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        let target = dir.path().join("real/case.json");
+        std::fs::write(&target, b"old").unwrap();
+        // A relative link to a relative link to the file.
+        symlink("real/case.json", dir.path().join("inner.json")).unwrap();
+        let link = dir.path().join("link.json");
+        symlink("inner.json", &link).unwrap();
+        write_atomically(&link, b"new").unwrap();
+        assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+        assert!(
+            dir.path()
+                .join("inner.json")
+                .symlink_metadata()
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+
+        // A dangling link: its target is created.
+        let dangling = dir.path().join("dangling.json");
+        symlink("real/fresh.json", &dangling).unwrap();
+        write_atomically(&dangling, b"fresh").unwrap();
+        assert!(
+            dangling
+                .symlink_metadata()
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("real/fresh.json")).unwrap(),
+            b"fresh"
+        );
+
+        // A loop is an error naming the path, not a hang.
+        let a = dir.path().join("a.json");
+        symlink("b.json", &a).unwrap();
+        symlink("a.json", dir.path().join("b.json")).unwrap();
+        let err = write_atomically(&a, b"x").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: more than 40 symbolic links", a.display())),
+            "{err}"
+        );
+    }
+
+    fn make_fifo(path: &Path) {
+        use std::os::unix::ffi::OsStrExt;
+        let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: `name` is a valid NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    }
+
+    #[test]
+    fn a_fifo_is_written_in_place_and_a_failed_write_is_an_error() {
+        use std::io::Read;
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.json");
+        make_fifo(&fifo);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                std::fs::File::open(&fifo)
+                    .unwrap()
+                    .read_to_end(&mut got)
+                    .unwrap();
+                got
+            })
+        };
+        write_atomically(&fifo, b"{\"a\": 1}").unwrap();
+        // Checked before joining: a FIFO replaced by a file would leave the reader waiting forever.
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(reader.join().unwrap(), b"{\"a\": 1}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("out.json")]);
+
+        // A reader that goes away without reading: more than a pipe holds cannot be written (EPIPE).
+        let closer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || drop(std::fs::File::open(&fifo).unwrap()))
+        };
+        let err = write_atomically(&fifo, &vec![b' '; 1 << 20]).unwrap_err();
+        closer.join().unwrap();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{}: Broken pipe", fifo.display())),
+            "{err}"
+        );
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     }
 
     #[test]

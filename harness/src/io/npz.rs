@@ -39,16 +39,17 @@ pub fn read_arrays(path: &Path) -> Result<BTreeMap<String, RawArray>, FileError>
             .read_to_end(&mut data)
             .map_err(|e| malformed(format!("member {member_name}: {e}")))?;
         let array = npy::parse(&data).map_err(|e| match (e, Field::from_name(name)) {
-            (
-                NpyError::Length {
-                    expected, actual, ..
-                },
-                Some(field),
-            ) => FileError::Truncated {
+            (NpyError::Truncated { expected, actual }, Some(field)) => FileError::Truncated {
                 path: path.to_owned(),
                 field,
                 expected,
                 actual,
+            },
+            (NpyError::ExtraBytes { expected, extra }, Some(field)) => FileError::ExtraBytes {
+                path: path.to_owned(),
+                field,
+                expected,
+                extra,
             },
             (e, _) => malformed(format!("member {member_name}: {e}")),
         })?;
