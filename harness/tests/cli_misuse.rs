@@ -1,0 +1,87 @@
+//! The `judge` binary given what a user gets wrong: outputs that name inputs, limits out of range, negative
+//! numbers, invalid case files, missing compilers, unwritable outputs, a closed stdout, documents that cannot
+//! be compared. Each must end in a clear message and the documented exit status, never a panic or lost work.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn judge_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_judge"));
+    command.args(args);
+    command
+}
+
+fn judge(args: &[&str]) -> Output {
+    judge_command(args).output().expect("the judge binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn good_c() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/submissions/good/reference.c")
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn limits_out_of_range_are_refused_before_anything_runs() {
+    let source = good_c();
+    for (option, value, message) in [
+        (
+            "--time-limit",
+            "1e20",
+            "out of range: use 0.001 to 604800 seconds",
+        ),
+        ("--time-limit", "1.8e19", "out of range"),
+        ("--time-limit", "1e-12", "out of range"),
+        ("--compile-time-limit", "1e20", "out of range"),
+        ("--memory-limit", "1", "use at least 16 MiB"),
+    ] {
+        let out = judge(&[
+            "run",
+            "--submission",
+            s(&source),
+            "--suite",
+            "example",
+            option,
+            value,
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{option} {value}\n{}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains(message),
+            "{option} {value}\n{}",
+            text(&out)
+        );
+    }
+    let out = judge(&["gate", "--submission", s(&source), "--time-budget", "1e20"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("out of range"), "{}", text(&out));
+}
+
+#[test]
+fn negative_numbers_get_the_options_own_message() {
+    for (option, message) in [
+        (
+            "--atol",
+            "invalid value '-1' for '--atol <ATOL>': -1 must be finite and ≥ 0",
+        ),
+        ("--seed", "invalid value '-1' for '--seed <SEED>'"),
+    ] {
+        let out = judge(&["run", "--all", option, "-1"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(message), "{}", text(&out));
+    }
+}
