@@ -20,6 +20,70 @@ use crate::verdict::{ExitStatus, Verdict};
 static AFTER_HELP: LazyLock<String> =
     LazyLock::new(|| format!("Exit statuses:\n{}", ExitStatus::help_table()));
 
+/// The exit statuses `judge run` can end with: no time verdicts (5), which only the gate gives.
+pub const RUN_STATUSES: &[ExitStatus] = &[
+    ExitStatus::Success,
+    ExitStatus::WrongAnswer,
+    ExitStatus::Usage,
+    ExitStatus::CompileError,
+    ExitStatus::RuntimeError,
+    ExitStatus::Unavailable,
+    ExitStatus::Internal,
+];
+/// The exit statuses `judge check` can end with: it runs nothing and writes nothing.
+pub const CHECK_STATUSES: &[ExitStatus] = &[
+    ExitStatus::Success,
+    ExitStatus::WrongAnswer,
+    ExitStatus::Usage,
+];
+/// The exit statuses `judge bench` can end with: built-in variants only, so nothing is compiled.
+pub const BENCH_STATUSES: &[ExitStatus] = &[
+    ExitStatus::Success,
+    ExitStatus::WrongAnswer,
+    ExitStatus::Usage,
+    ExitStatus::RuntimeError,
+    ExitStatus::Internal,
+];
+/// The exit statuses `judge compare` can end with: it reads two documents and prints.
+pub const COMPARE_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::Usage];
+/// The exit statuses `judge report` and `judge quality` can end with: they run no solution and write files.
+pub const REPORT_STATUSES: &[ExitStatus] =
+    &[ExitStatus::Success, ExitStatus::Usage, ExitStatus::Internal];
+
+/// The `Exit statuses:` block of a command's help: `statuses`, status 0 said as `success` (what it means for
+/// that command).
+pub fn statuses_help(statuses: &[ExitStatus], success: &str) -> String {
+    let lines: Vec<String> = statuses
+        .iter()
+        .map(|&s| {
+            let meaning = if s == ExitStatus::Success {
+                success
+            } else {
+                s.meaning()
+            };
+            format!("  {}  {meaning}", s.code())
+        })
+        .collect();
+    format!("Exit statuses:\n{}", lines.join("\n"))
+}
+
+static RUN_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(RUN_STATUSES, ExitStatus::Success.meaning()));
+static CHECK_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(CHECK_STATUSES, "the scores passed"));
+static BENCH_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(BENCH_STATUSES, ExitStatus::Success.meaning()));
+static COMPARE_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}\n(2 also when the documents share no entry, by solution, case and mode: nothing compared)",
+        statuses_help(COMPARE_STATUSES, "the documents were compared")
+    )
+});
+static REPORT_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(REPORT_STATUSES, "the report was written"));
+static QUALITY_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(REPORT_STATUSES, "the statistics were printed"));
+
 static GATE_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
     let verdicts: Vec<String> = Verdict::ALL
         .iter()
@@ -50,15 +114,16 @@ pub enum Command {
     /// List the solution variants (with availability here), suites and generators.
     List,
     /// Check solutions against the oracle on suites or case files, and print a table.
-    #[command(after_help = AFTER_HELP.as_str())]
+    #[command(after_help = RUN_AFTER_HELP.as_str())]
     Run(RunArgs),
     /// Write cases to files or inspect case files.
     #[command(subcommand)]
     Case(CaseCommand),
     /// Measure how close the compressed estimate is to the true scores (MSE-only vs MSE+QJL).
+    #[command(after_help = QUALITY_AFTER_HELP.as_str())]
     Quality(QualityArgs),
     /// Check scores produced elsewhere (PyTorch, Triton, JAX, …) against the oracle of a case file.
-    #[command(after_help = AFTER_HELP.as_str())]
+    #[command(after_help = CHECK_AFTER_HELP.as_str())]
     Check(CheckFileArgs),
     /// Judge one submitted solution for CI: the functional suite and the perf case with every anti-cheat
     /// check, its time against the physical floor and a baseline, one verdict and exit status.
@@ -68,11 +133,13 @@ pub enum Command {
     #[command(hide = true)]
     Worker,
     /// Time solutions (checked first) on a preset or on parameter axes; write JSON and, optionally, a report.
-    #[command(after_help = AFTER_HELP.as_str())]
+    #[command(after_help = BENCH_AFTER_HELP.as_str())]
     Bench(BenchArgs),
     /// Compare two results documents: median ratios, and which differences are beyond noise.
+    #[command(after_help = COMPARE_AFTER_HELP.as_str())]
     Compare(CompareArgs),
     /// Render the HTML, Markdown and PNG report of a results document.
+    #[command(after_help = REPORT_AFTER_HELP.as_str())]
     Report(ReportArgs),
     /// Compile the CUDA kernels with NVRTC for an architecture (no GPU needed); print the resource report.
     Kernels(KernelsArgs),
@@ -610,6 +677,37 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn each_command_lists_the_statuses_it_can_end_with() {
+        let help = |name: &str| {
+            let mut command = Cli::command();
+            command
+                .find_subcommand_mut(name)
+                .map(|c| c.render_long_help().to_string())
+                .unwrap_or_default()
+        };
+        let check = help("check");
+        assert!(
+            check.contains("  1  a solution gave a wrong answer"),
+            "{check}"
+        );
+        assert!(
+            !check.contains("  3  ") && !check.contains("  7  "),
+            "{check}"
+        );
+        let compare = help("compare");
+        assert!(
+            compare.contains("Exit statuses:") && compare.contains("  2  "),
+            "{compare}"
+        );
+        assert!(!compare.contains("  1  "), "{compare}");
+        let report = help("report");
+        assert!(report.contains("  7  the judge itself failed"), "{report}");
+        let run = help("run");
+        assert!(run.contains("  6  ") && !run.contains("  5  "), "{run}");
+        assert!(help("gate").contains("  5  "));
     }
 
     #[test]

@@ -85,3 +85,20 @@ fn negative_numbers_get_the_options_own_message() {
         assert!(text(&out).contains(message), "{}", text(&out));
     }
 }
+
+#[test]
+fn help_lists_only_the_statuses_a_command_can_end_with() {
+    let out = judge(&["help", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Exit statuses:\n  0  the scores passed"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("  7  "), "{stdout}");
+    let out = judge(&["help", "compare"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Exit statuses:") && stdout.contains("  2  "),
+        "{stdout}"
+    );
+}
