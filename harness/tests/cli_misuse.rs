@@ -3,7 +3,9 @@
 //! be compared. Each must end in a clear message and the documented exit status, never a panic or lost work.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+
+use harness::results::ResultsDoc;
 
 fn judge_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_judge"));
@@ -84,6 +86,36 @@ fn negative_numbers_get_the_options_own_message() {
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(text(&out).contains(message), "{}", text(&out));
     }
+}
+
+#[test]
+fn a_closed_stdout_ends_printing_quietly_and_keeps_the_results_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    for args in [
+        vec!["list"],
+        vec![
+            "run",
+            "--solution",
+            "cpu-naive",
+            "--suite",
+            "example",
+            "--json",
+            s(&json),
+        ],
+    ] {
+        let mut child = judge_command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Nobody reads stdout: its first write meets a closed pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}\n{}", text(&out));
+        assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    }
+    assert_eq!(ResultsDoc::read(&json).unwrap().entries.len(), 1);
 }
 
 #[test]

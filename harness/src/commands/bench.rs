@@ -166,42 +166,45 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
 
     let doc = results.doc();
     let (table, notes) = bench_table(&doc.entries);
-    print!("{}{}", table.render_text(), notes.render_text());
-    println!(
+    crate::out!("{}{}", table.render_text(), notes.render_text());
+    crate::outln!(
         "\n{} ({tolerance}, seed {}) in {}",
         verdict_summary(&doc.entries),
         args.check.seed,
         format_seconds(started.elapsed().as_secs_f64())
     );
     if let Some(c) = &doc.meta.cpu_peak {
-        println!(
+        crate::outln!(
             "CPU ceilings: {:.1} GFLOP/s FMA peak ({}, {} threads), {:.1} GB/s read",
-            c.fma_gflops, c.simd, c.threads, c.read_gbps
+            c.fma_gflops,
+            c.simd,
+            c.threads,
+            c.read_gbps
         );
     }
     if let Some(gpu) = &doc.meta.gpu {
-        println!("{}", gpu_line(gpu));
+        crate::outln!("{}", gpu_line(gpu));
     }
     if let Some(method) = &doc.meta.gpu_timing {
-        println!("{}", gpu_method_text(method));
+        crate::outln!("{}", gpu_method_text(method));
     }
     if let Some(copies) = copy_table(doc) {
-        println!("\nDevice copies of each case's minimal bytes (the × copy references):");
-        print!("{}", copies.render_text());
+        crate::outln!("\nDevice copies of each case's minimal bytes (the × copy references):");
+        crate::out!("{}", copies.render_text());
     }
     if (args.gpu.compare_flush || args.gpu.warm_no_poison) && doc.meta.gpu_timing.is_none() {
-        println!("note: no CUDA variant was timed, so the GPU timing options had no effect");
+        crate::outln!("note: no CUDA variant was timed, so the GPU timing options had no effect");
     }
-    println!("results written to {}", path.display());
+    crate::outln!("results written to {}", path.display());
     if let Some(dir) = &args.report {
         let source = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         let files = report::write(doc, dir, &source)?;
-        println!("report written to {}", files.html.display());
+        crate::outln!("report written to {}", files.html.display());
         for (kind, why) in &files.skipped {
-            println!("  chart {} not drawn: {why}", kind.file_stem());
+            crate::outln!("  chart {} not drawn: {why}", kind.file_stem());
         }
     }
     Ok(ExitStatus::from_verdicts(

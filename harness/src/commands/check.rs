@@ -170,14 +170,14 @@ pub(super) fn check_file(args: &CheckFileArgs) -> Result<ExitStatus, CommandErro
         derived: None,
         errors: None,
     };
-    print!("{}", results_text(std::slice::from_ref(&entry)));
+    crate::out!("{}", results_text(std::slice::from_ref(&entry)));
     if !report.first_failures.is_empty() {
-        println!(
+        crate::outln!(
             "\nfirst {} failing element(s):",
             report.first_failures.len().min(FIRST_MISMATCHES)
         );
         for m in &report.first_failures {
-            println!(
+            crate::outln!(
                 "  scores[{}, {}] = {}, expected {:.7} (error {})",
                 m.b,
                 m.s,
@@ -187,7 +187,7 @@ pub(super) fn check_file(args: &CheckFileArgs) -> Result<ExitStatus, CommandErro
             );
         }
     }
-    println!(
+    crate::outln!(
         "\n{}: {} vs the oracle of {} ({tolerance})",
         verdict,
         args.output.display(),

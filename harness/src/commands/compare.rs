@@ -13,11 +13,11 @@ pub(super) fn compare(args: &CompareArgs) -> Result<ExitStatus, CommandError> {
     let rows = compare_docs(&old, &new);
     let t = table(&rows);
     if args.markdown {
-        print!("{}", t.render_markdown());
+        crate::out!("{}", t.render_markdown());
     } else {
-        print!("{}", t.render_text());
+        crate::out!("{}", t.render_text());
     }
-    println!(
+    crate::outln!(
         "\n{} (old: {}, new: {}; beyond noise = the medians' 95% confidence intervals do not overlap)",
         summary(&rows),
         args.old.display(),

@@ -96,7 +96,7 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
     if let Some(path) = &args.markdown {
         write(path, markdown::render(&summary, &doc.entries))?;
     }
-    print!("{}", results_text(&doc.entries));
+    crate::out!("{}", results_text(&doc.entries));
     print_summary(&summary);
     for (flag, path) in [
         ("JUnit", &args.junit),
@@ -104,7 +104,7 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
         ("results", &args.json),
     ] {
         if let Some(path) = path {
-            println!("{flag} written to {}", path.display());
+            crate::outln!("{flag} written to {}", path.display());
         }
     }
     Ok(summary.exit())
@@ -112,13 +112,13 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
 
 fn print_summary(summary: &GateSummary) {
     if let Some(failure) = &summary.build_error {
-        println!("\n{}", failure.message);
+        crate::outln!("\n{}", failure.message);
         if let Some(log) = &failure.log {
-            println!("compiler output:\n{}", log.trim_end());
+            crate::outln!("compiler output:\n{}", log.trim_end());
         }
     }
     if let Some(perf) = &summary.perf {
-        println!(
+        crate::outln!(
             "\nperf: median {} over {} calls, fastest {}, repeated inputs {}",
             format_seconds(perf.median_s),
             perf.samples,
@@ -127,12 +127,12 @@ fn print_summary(summary: &GateSummary) {
         );
         if let Some(floor) = &perf.floor {
             match floor.peak_gflops {
-                Some(peak) => println!(
+                Some(peak) => crate::outln!(
                     "physical floor {} ({:.0} GB/s, {peak:.0} GFLOP/s measured here)",
                     format_seconds(floor.seconds),
                     floor.bandwidth_gbps,
                 ),
-                None => println!(
+                None => crate::outln!(
                     "physical floor {} (the bytes at {:.0} GB/s, a device copy measured here)",
                     format_seconds(floor.seconds),
                     floor.bandwidth_gbps,
@@ -140,7 +140,7 @@ fn print_summary(summary: &GateSummary) {
             }
         }
         if let Some(busy) = &perf.busy_after {
-            println!(
+            crate::outln!(
                 "device busy after the end event: fastest {}, median {} ({} of {} calls unheld)",
                 format_seconds(busy.fastest_s),
                 format_seconds(busy.median_s),
@@ -148,14 +148,14 @@ fn print_summary(summary: &GateSummary) {
                 busy.calls
             );
             if let Some(note) = busy.held_solve_note() {
-                println!("{note}");
+                crate::outln!("{note}");
             }
             if let Some(note) = busy.unheld_note() {
-                println!("{note}");
+                crate::outln!("{note}");
             }
         }
         if let Some(c) = &perf.baseline {
-            println!(
+            crate::outln!(
                 "baseline {} ({}, {}): {:.2}× (allowed {:.2}×)",
                 format_seconds(c.baseline.median_s),
                 c.baseline.solution,
@@ -165,7 +165,7 @@ fn print_summary(summary: &GateSummary) {
             );
         }
     }
-    println!(
+    crate::outln!(
         "\nverdict: {} (exit status {}) in {}",
         summary.verdict,
         summary.exit_status,
@@ -175,7 +175,7 @@ fn print_summary(summary: &GateSummary) {
         SeedSource::Os => "drawn from the OS",
         SeedSource::Given => "given",
     };
-    println!(
+    crate::outln!(
         "seed {} ({origin}); reproduce with: {}",
         summary.seed,
         summary.reproduce()

@@ -24,13 +24,13 @@ pub(super) fn report(args: &ReportArgs) -> Result<ExitStatus, CommandError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| args.results.display().to_string());
     let files = report::write(&doc, &dir, &source)?;
-    println!("report written to {}", files.html.display());
-    println!("markdown: {}", files.markdown.display());
+    crate::outln!("report written to {}", files.html.display());
+    crate::outln!("markdown: {}", files.markdown.display());
     for png in &files.charts {
-        println!("chart: {}", png.display());
+        crate::outln!("chart: {}", png.display());
     }
     for (kind, why) in &files.skipped {
-        println!("chart {} not drawn: {why}", kind.file_stem());
+        crate::outln!("chart {} not drawn: {why}", kind.file_stem());
     }
     Ok(ExitStatus::Success)
 }

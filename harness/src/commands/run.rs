@@ -392,15 +392,15 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     sandbox::children::kill_adopted();
     ran?;
     let entries = &results.doc().entries;
-    print!("{}", results_text(entries));
-    println!(
+    crate::out!("{}", results_text(entries));
+    crate::outln!(
         "\n{} ({tolerance}, seed {}) in {}",
         verdict_counts(entries),
         args.check.seed,
         format_seconds(started.elapsed().as_secs_f64())
     );
     if let Some(path) = &args.json {
-        println!("results written to {}", path.display());
+        crate::outln!("results written to {}", path.display());
     }
     Ok(ExitStatus::from_verdicts(entries.iter().map(|e| e.verdict)))
 }
