@@ -625,7 +625,39 @@ impl ResultsDoc {
                 doc.schema, doc.schema_version
             )));
         }
+        doc.check_times().map_err(malformed)?;
         Ok(doc)
+    }
+
+    /// Refuses a timing summary whose times are negative or not finite (no judge writes one, so the document
+    /// was edited or damaged); the message names the entry.
+    fn check_times(&self) -> Result<(), String> {
+        for (index, entry) in self.entries.iter().enumerate() {
+            let Some(timing) = &entry.timing else {
+                continue;
+            };
+            let s = &timing.summary;
+            let mut times = vec![("median", s.median), ("min", s.min), ("max", s.max)];
+            if let Some(ci) = s.median_ci {
+                times.extend([
+                    ("median interval low", ci.low),
+                    ("median interval high", ci.high),
+                ]);
+            }
+            if let Some((what, value)) = times
+                .into_iter()
+                .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+            {
+                return Err(format!(
+                    "entry {} ({} on {}, {}): {what} time {value} s; times must be finite and ≥ 0",
+                    index + 1,
+                    entry.solution,
+                    entry.case.name,
+                    entry.mode
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the document as pretty JSON, atomically.
@@ -730,6 +762,34 @@ mod tests {
             let message = ResultsDoc::read(&path).unwrap_err().to_string();
             assert!(message.contains("this judge reads"), "{message}");
         }
+    }
+
+    #[test]
+    fn negative_or_infinite_times_are_refused_naming_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut doc: ResultsDoc = serde_json::from_str(RUN_V1).unwrap();
+        if let Some(t) = &mut doc.entries[0].timing {
+            t.summary.median = -1.0;
+        }
+        let path = dir.path().join("negative.json");
+        doc.write(&path).unwrap();
+        let message = ResultsDoc::read(&path).unwrap_err().to_string();
+        let first = &doc.entries[0];
+        assert!(
+            message.contains(&format!(
+                "entry 1 ({} on {}, check): median time -1 s",
+                first.solution, first.case.name
+            )),
+            "{message}"
+        );
+        // serde_json writes an infinite number as null, which does not read as a time at all.
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "\"median\": -1.0",
+            "\"median\": 1e999",
+            1,
+        );
+        std::fs::write(&path, text).unwrap();
+        assert!(ResultsDoc::read(&path).is_err());
     }
 
     #[test]

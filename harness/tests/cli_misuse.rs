@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use harness::io::{RawArray, npy};
 use harness::results::ResultsDoc;
 
 fn judge_command(args: &[&str]) -> Command {
@@ -27,6 +28,10 @@ fn text(out: &Output) -> String {
 
 fn good_c() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/submissions/good/reference.c")
+}
+
+fn worked_example_case() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/cases/worked-example.json")
 }
 
 fn s(path: &Path) -> &str {
@@ -133,4 +138,66 @@ fn help_lists_only_the_statuses_a_command_can_end_with() {
         stdout.contains("Exit statuses:") && stdout.contains("  2  "),
         "{stdout}"
     );
+}
+
+#[test]
+fn compare_refuses_documents_with_nothing_in_common_or_negative_medians() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    for (solution, path) in [("cpu-naive", &a), ("cpu-tiled", &b)] {
+        let out = judge(&[
+            "run",
+            "--solution",
+            solution,
+            "--suite",
+            "example",
+            "--quiet",
+            "--json",
+            s(path),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let out = judge(&["compare", s(&a), s(&b)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("share no entry"), "{}", text(&out));
+
+    let mut doc = ResultsDoc::read(&a).unwrap();
+    if let Some(t) = &mut doc.entries[0].timing {
+        t.summary.median = -1.0;
+    }
+    let negative = dir.path().join("negative.json");
+    doc.write(&negative).unwrap();
+    let out = judge(&["compare", s(&a), s(&negative)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("entry 1 (cpu-naive on worked-example, check): median time -1 s"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn non_finite_outputs_show_no_error_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let scores = dir.path().join("nan.npy");
+    std::fs::write(
+        &scores,
+        npy::encode(&RawArray::f32(vec![2, 3], &[f32::NAN; 6])),
+    )
+    .unwrap();
+    let out = judge(&[
+        "check",
+        "--case",
+        s(&worked_example_case()),
+        "--output",
+        s(&scores),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("wrong-answer"))
+        .unwrap_or_default();
+    assert!(row.contains("n/a (6 non-finite)"), "{stdout}");
+    assert!(!row.contains(" 0 "), "{stdout}");
 }

@@ -8,7 +8,7 @@ use solutions::{Backend, Field, Shape};
 
 use crate::challenge::oracle;
 use crate::challenge::suites::CaseSource;
-use crate::check::{FIRST_MISMATCHES, Tolerance, check};
+use crate::check::{FIRST_MISMATCHES, Tolerance, check, format_expected, format_got};
 use crate::cli::CheckFileArgs;
 use crate::io::{Dtype, FileError, RawArray, npy, npz, read_case, safetensors};
 use crate::results::{CaseInfo, Entry, Mode};
@@ -178,11 +178,11 @@ pub(super) fn check_file(args: &CheckFileArgs) -> Result<ExitStatus, CommandErro
         );
         for m in &report.first_failures {
             crate::outln!(
-                "  scores[{}, {}] = {}, expected {:.7} (error {})",
+                "  scores[{}, {}] = {}, expected {} (error {})",
                 m.b,
                 m.s,
-                m.got,
-                m.expected,
+                format_got(m.got),
+                format_expected(m.expected),
                 format_error((f64::from(m.got) - m.expected).abs())
             );
         }

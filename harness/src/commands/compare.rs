@@ -1,7 +1,7 @@
 //! `judge compare OLD.json NEW.json`: the ratio table of two results documents, with a noise judgement.
 
 use crate::cli::CompareArgs;
-use crate::compare::{compare as compare_docs, summary, table};
+use crate::compare::{Row, compare as compare_docs, summary, table};
 use crate::results::ResultsDoc;
 use crate::verdict::ExitStatus;
 
@@ -23,5 +23,13 @@ pub(super) fn compare(args: &CompareArgs) -> Result<ExitStatus, CommandError> {
         args.old.display(),
         args.new.display()
     );
+    // Documents of different runs (other solutions, cases or modes) compare nothing: that is not a result.
+    if !rows.iter().any(Row::is_matched) {
+        return Err(CommandError::Usage(format!(
+            "{} and {} share no entry (the same solution, case and mode), so nothing was compared",
+            args.old.display(),
+            args.new.display()
+        )));
+    }
     Ok(ExitStatus::Success)
 }

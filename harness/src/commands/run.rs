@@ -218,6 +218,12 @@ pub fn results_text(entries: &[Entry]) -> String {
     for e in entries {
         let s = e.case.shape;
         let (abs, rel, frob) = match &e.check {
+            // Errors are measured over finite elements only: beside NaN or ±inf they would read as exact.
+            Some(c) if c.non_finite > 0 => (
+                format!("n/a ({} non-finite)", c.non_finite),
+                "n/a".to_owned(),
+                "n/a".to_owned(),
+            ),
             Some(c) => (
                 format_error(c.max_abs_err),
                 format_error(c.max_rel_err),
