@@ -673,9 +673,15 @@ impl ResultsDoc {
 }
 
 /// A document being filled, rewritten to its file (if any) after every entry.
+///
+/// A write that fails once the run has started does not lose the entry or stop the run: the document in memory
+/// stays whole, every later change tries the file again, and [`ResultsFile::finish`] says whether the file
+/// holds it all at the end.
 pub struct ResultsFile {
     doc: ResultsDoc,
     path: Option<PathBuf>,
+    /// The failure of the latest write, when it failed.
+    failed: Option<FileError>,
 }
 
 impl ResultsFile {
@@ -685,15 +691,19 @@ impl ResultsFile {
         let file = Self {
             doc: ResultsDoc::new(meta),
             path,
+            failed: None,
         };
         file.flush()?;
         Ok(file)
     }
 
-    /// Adds an entry and rewrites the file.
+    /// Adds an entry and rewrites the file. A failed write is kept for [`ResultsFile::finish`] rather than
+    /// returned, so that the caller goes on with its run: this returns `Ok` in every case (the `Result` stays for
+    /// callers written when it did not).
     pub fn push(&mut self, entry: Entry) -> Result<(), FileError> {
         self.doc.entries.push(entry);
-        self.flush()
+        self.rewrite();
+        Ok(())
     }
 
     /// The document so far.
@@ -701,10 +711,12 @@ impl ResultsFile {
         &self.doc
     }
 
-    /// Records the gate's summary and rewrites the file.
+    /// Records the gate's summary and rewrites the file. As with [`ResultsFile::push`], a failed write is kept
+    /// for [`ResultsFile::finish`], and this returns `Ok` in every case.
     pub fn set_gate(&mut self, summary: GateSummary) -> Result<(), FileError> {
         self.doc.gate = Some(summary);
-        self.flush()
+        self.rewrite();
+        Ok(())
     }
 
     /// Mutable access to the meta block (for example to record the GPU once it is known).
@@ -718,6 +730,24 @@ impl ResultsFile {
             Some(path) => self.doc.write(path),
             None => Ok(()),
         }
+    }
+
+    /// The failure of the latest write, when it failed (later writes may still succeed).
+    pub fn write_failure(&self) -> Option<&FileError> {
+        self.failed.as_ref()
+    }
+
+    /// Ends the document: when the latest write failed, tries once more, and returns the error if the file
+    /// still does not hold the whole document.
+    pub fn finish(&mut self) -> Result<(), FileError> {
+        if self.failed.is_some() {
+            self.rewrite();
+        }
+        self.failed.take().map_or(Ok(()), Err)
+    }
+
+    fn rewrite(&mut self) {
+        self.failed = self.flush().err();
     }
 }
 
@@ -790,6 +820,31 @@ mod tests {
         );
         std::fs::write(&path, text).unwrap();
         assert!(ResultsDoc::read(&path).is_err());
+    }
+
+    #[test]
+    fn a_results_file_that_cannot_be_written_keeps_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join("r.json");
+        let template: ResultsDoc = serde_json::from_str(RUN_V1).unwrap();
+        let entry = template.entries[0].clone();
+        let mut file = ResultsFile::create(template.meta.clone(), Some(path.clone())).unwrap();
+        file.push(entry.clone()).unwrap();
+        std::fs::remove_dir_all(&sub).unwrap();
+        // The write fails, the run goes on.
+        file.push(entry.clone()).unwrap();
+        assert!(file.write_failure().is_some());
+        file.push(entry.clone()).unwrap();
+        assert_eq!(file.doc().entries.len(), 3);
+        let message = file.finish().unwrap_err().to_string();
+        assert!(message.contains("r.json"), "{message}");
+        // Writable again: the next write holds the whole document.
+        std::fs::create_dir(&sub).unwrap();
+        file.push(entry).unwrap();
+        assert!(file.finish().is_ok());
+        assert_eq!(ResultsDoc::read(&path).unwrap().entries.len(), 4);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use harness::io::{RawArray, npy};
 use harness::results::ResultsDoc;
@@ -36,6 +37,99 @@ fn worked_example_case() -> PathBuf {
 
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()
+}
+
+/// Copies `from` into `dir` and returns the copy's path.
+fn copy_into(dir: &Path, from: &Path, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(from, &to).unwrap();
+    to
+}
+
+#[test]
+fn an_output_that_names_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = copy_into(dir.path(), &worked_example_case(), "same.json");
+    let source = copy_into(dir.path(), &good_c(), "victim.c");
+    let case_bytes = std::fs::read(&case).unwrap();
+    let source_bytes = std::fs::read(&source).unwrap();
+    // The same file under another spelling, and through a hard link.
+    let dotted = dir.path().join(".").join("victim.c");
+    let linked = dir.path().join("linked.c");
+    std::fs::hard_link(&source, &linked).unwrap();
+    let results = dir.path().join("results.md");
+    std::fs::write(&results, "{}").unwrap();
+    let runs: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec![
+                "run",
+                "--solution",
+                "cpu-naive",
+                "--case",
+                s(&case),
+                "--json",
+                s(&case),
+            ],
+            format!("--json names an input file: {}", case.display()),
+        ),
+        (
+            vec!["run", "--submission", s(&source), "--json", s(&dotted)],
+            "--json names an input file".to_owned(),
+        ),
+        (
+            vec![
+                "gate",
+                "--submission",
+                s(&source),
+                "--no-perf",
+                "--suite",
+                "example",
+                "--json",
+                s(&source),
+            ],
+            "--json names an input file".to_owned(),
+        ),
+        (
+            vec![
+                "gate",
+                "--submission",
+                s(&source),
+                "--no-perf",
+                "--suite",
+                "example",
+                "--junit",
+                s(&linked),
+            ],
+            "--junit names an input file".to_owned(),
+        ),
+        (
+            vec![
+                "gate",
+                "--submission",
+                s(&source),
+                "--no-perf",
+                "--suite",
+                "example",
+                "--junit",
+                "g.out",
+                "--markdown",
+                "./g.out",
+            ],
+            "--junit and --markdown name the same file".to_owned(),
+        ),
+        (
+            vec!["report", s(&results), "--out", s(dir.path())],
+            "--out names an input file".to_owned(),
+        ),
+    ];
+    for (args, message) in runs {
+        let out = judge(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}\n{}", text(&out));
+        assert!(text(&out).contains(&message), "{args:?}\n{}", text(&out));
+    }
+    assert_eq!(std::fs::read(&case).unwrap(), case_bytes);
+    assert_eq!(std::fs::read(&source).unwrap(), source_bytes);
+    assert_eq!(std::fs::read_to_string(&results).unwrap(), "{}");
 }
 
 #[test]
@@ -124,19 +218,109 @@ fn a_closed_stdout_ends_printing_quietly_and_keeps_the_results_file() {
 }
 
 #[test]
-fn help_lists_only_the_statuses_a_command_can_end_with() {
-    let out = judge(&["help", "check"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+fn a_results_file_lost_mid_run_is_reported_after_the_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("dd");
+    std::fs::create_dir(&sub).unwrap();
+    let json = sub.join("out.json");
+    let child = judge_command(&[
+        "run",
+        "--solution",
+        "cpu-naive",
+        "--suite",
+        "functional",
+        "--suite",
+        "perf",
+        "--json",
+        s(&json),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Once the first entry is in the file (the perf case, last, takes a while yet), the directory goes.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ResultsDoc::read(&json).map_or(true, |d| d.entries.is_empty()) {
+        assert!(Instant::now() < deadline, "no entry was written");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Moved away in one step (removing it could race with the judge's next write into it).
+    std::fs::rename(&sub, dir.path().join("gone")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("21 checks: 21 pass"), "{all}");
     assert!(
-        stdout.contains("Exit statuses:\n  0  the scores passed"),
-        "{stdout}"
+        all.contains("could not write") && all.contains("out.json"),
+        "{all}"
     );
-    assert!(!stdout.contains("  7  "), "{stdout}");
-    let out = judge(&["help", "compare"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!all.contains("results written to"), "{all}");
+}
+
+#[test]
+fn the_gate_checks_every_output_before_it_builds() {
+    for option in ["--junit", "--markdown", "--json"] {
+        let out = judge(&[
+            "gate",
+            "--submission",
+            s(&good_c()),
+            "--suite",
+            "example",
+            "--no-perf",
+            option,
+            "/nonexistent/dir/gate.out",
+        ]);
+        assert_eq!(out.status.code(), Some(7), "{option}\n{}", text(&out));
+        let all = text(&out);
+        assert!(
+            all.contains("could not write /nonexistent/dir/gate.out"),
+            "{all}"
+        );
+        // Nothing was built or run.
+        assert!(!all.contains("[1/1]") && !all.contains("verdict:"), "{all}");
+    }
+}
+
+#[test]
+fn a_bad_case_file_is_reported_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.npz");
+    std::fs::write(&bad, b"not a zip").unwrap();
+    let out = judge(&[
+        "run",
+        "--solution",
+        "cpu-naive",
+        "--suite",
+        "functional",
+        "--case",
+        s(&bad),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("bad.npz"), "{all}");
+    assert!(!all.contains("[1/"), "a case ran first:\n{all}");
+}
+
+#[test]
+fn a_compiler_that_cannot_run_is_status_6_and_cc_must_be_one_program() {
+    let source = good_c();
+    let args = ["run", "--submission", s(&source), "--suite", "example"];
+    let out = judge_command(&args)
+        .env("CC", "/nonexistent/cc")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     assert!(
-        stdout.contains("Exit statuses:") && stdout.contains("  2  "),
-        "{stdout}"
+        text(&out).contains("could not run the compiler '/nonexistent/cc'"),
+        "{}",
+        text(&out)
+    );
+    let out = judge_command(&args).env("CC", "cc -Wall").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("$CC is 'cc -Wall': it must name one program"),
+        "{}",
+        text(&out)
     );
 }
 
@@ -200,4 +384,36 @@ fn non_finite_outputs_show_no_error_figures() {
         .unwrap_or_default();
     assert!(row.contains("n/a (6 non-finite)"), "{stdout}");
     assert!(!row.contains(" 0 "), "{stdout}");
+}
+
+#[test]
+fn an_unwritable_bench_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "").unwrap();
+    let json = file.join("sub").join("b.json");
+    let out = judge(&["bench", "--solution", "cpu-naive", "--json", s(&json)]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("could not write {}", json.display())),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn help_lists_only_the_statuses_a_command_can_end_with() {
+    let out = judge(&["help", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Exit statuses:\n  0  the scores passed"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("  7  "), "{stdout}");
+    let out = judge(&["help", "compare"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Exit statuses:") && stdout.contains("  2  "),
+        "{stdout}"
+    );
 }

@@ -64,12 +64,16 @@ fn json_path(args: &BenchArgs, started_unix: f64) -> PathBuf {
     PathBuf::from("reports").join(format!("bench-{stamp}.json"))
 }
 
+/// Creates the directory of the results file `path`; an error names the file, and the directory in its cause.
 fn create_parent(path: &std::path::Path) -> Result<(), CommandError> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => crate::io::create_dir(dir).map_err(|e| {
             CommandError::Output(crate::io::FileError::Io {
-                path: dir.to_owned(),
-                source: e,
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    e.kind(),
+                    format!("could not create its directory {}: {e}", dir.display()),
+                ),
             })
         }),
         _ => Ok(()),
@@ -123,6 +127,15 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     let started = Instant::now();
     let mut meta = Meta::now(args.check.seed, tolerance);
     let path = json_path(args, meta.started_at_unix);
+    let report_files = args
+        .report
+        .as_deref()
+        .map(super::report::files_in)
+        .unwrap_or_default();
+    let outputs: Vec<(&str, &std::path::Path)> = std::iter::once(("--json", path.as_path()))
+        .chain(report_files.iter().map(|f| ("--report", f.as_path())))
+        .collect();
+    super::run::refuse_overwriting_inputs(&outputs, &[])?;
     // Both before anything is measured, the report directory first (the results go into it by default).
     if let Some(dir) = &args.report {
         crate::io::create_dir(dir).map_err(|source| {
@@ -163,6 +176,8 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     let outcome = execute(&plan, &mut samplers, &mut results, &mut progress);
     progress.clear();
     outcome?;
+    // A results file that could not be written during the bench stopped nothing; it is reported after the table.
+    let written = results.finish();
 
     let doc = results.doc();
     let (table, notes) = bench_table(&doc.entries);
@@ -195,7 +210,14 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     if (args.gpu.compare_flush || args.gpu.warm_no_poison) && doc.meta.gpu_timing.is_none() {
         crate::outln!("note: no CUDA variant was timed, so the GPU timing options had no effect");
     }
-    crate::outln!("results written to {}", path.display());
+    let mut status = ExitStatus::from_verdicts(doc.entries.iter().map(|e| e.verdict));
+    match written {
+        Ok(()) => crate::outln!("results written to {}", path.display()),
+        Err(error) => {
+            super::run::report_write_failure(error);
+            status = status.max(ExitStatus::Internal);
+        }
+    }
     if let Some(dir) = &args.report {
         let source = path
             .file_name()
@@ -207,7 +229,5 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
             crate::outln!("  chart {} not drawn: {why}", kind.file_stem());
         }
     }
-    Ok(ExitStatus::from_verdicts(
-        doc.entries.iter().map(|e| e.verdict),
-    ))
+    Ok(status)
 }

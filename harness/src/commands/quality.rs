@@ -21,6 +21,9 @@ struct Row {
 }
 
 pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
+    if let Some(path) = &args.json {
+        super::run::check_writable(path)?;
+    }
     let mut table = Table::new(&[
         ("C", Align::Right),
         ("index bits", Align::Right),
