@@ -325,6 +325,44 @@ fn a_compiler_that_cannot_run_is_status_6_and_cc_must_be_one_program() {
 }
 
 #[test]
+fn a_failing_submission_shows_the_end_of_its_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("debugprint.c");
+    std::fs::write(
+        &source,
+        r#"#include <stdio.h>
+#include <stdlib.h>
+void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs, const float* gamma,
+           const float* Pi, const float* S_mat, const float* codebook, float* scores,
+           int B, int S, int D, int C) {
+    for (int i = 0; i < 30; i++) fprintf(stderr, "noise %d\n", i);
+    fprintf(stderr, "DEBUG: unsupported D=%d\n", D);
+    abort();
+}
+"#,
+    )
+    .unwrap();
+    let out = judge(&[
+        "run",
+        "--submission",
+        s(&source),
+        "--suite",
+        "example",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "stderr of debugprint.c on worked-example (runtime-error; last 20 of 31 lines):"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  | DEBUG: unsupported D=2"), "{stdout}");
+    assert!(!stdout.contains("noise 10\n"), "not bounded:\n{stdout}");
+}
+
+#[test]
 fn compare_refuses_documents_with_nothing_in_common_or_negative_medians() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));

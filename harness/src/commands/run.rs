@@ -126,12 +126,91 @@ pub fn run_in_memory(
     Ok(results.doc().entries.clone())
 }
 
+/// The end of a submission's stderr under a failing verdict (see [`WorkerStderr::render`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerStderr {
+    /// The submission's name.
+    pub solution: String,
+    /// The cases whose workers wrote this same text, in order.
+    pub cases: Vec<String>,
+    /// The verdict of the first of them.
+    pub verdict: Verdict,
+    /// What the worker wrote last (the sandbox keeps the last 16 KiB).
+    pub text: String,
+}
+
+/// The most lines of a worker's stderr printed under a failing verdict.
+pub const STDERR_LINES: usize = 20;
+/// The most bytes of a worker's stderr printed under a failing verdict.
+pub const STDERR_BYTES: usize = 2048;
+
+impl WorkerStderr {
+    /// The text for the console: a heading naming the submission, the cases and how much is shown, then the
+    /// last [`STDERR_LINES`] lines (at most [`STDERR_BYTES`] bytes), each behind `  | `.
+    pub fn render(&self) -> String {
+        let all: Vec<&str> = self.text.trim_end().lines().collect();
+        let mut shown = &all[all.len().saturating_sub(STDERR_LINES)..];
+        let mut bytes: usize = shown.iter().map(|l| l.len() + 1).sum();
+        while bytes > STDERR_BYTES && shown.len() > 1 {
+            bytes -= shown[0].len() + 1;
+            shown = &shown[1..];
+        }
+        let amount = if shown.len() == all.len() {
+            format!("{} line(s)", all.len())
+        } else {
+            format!("last {} of {} lines", shown.len(), all.len())
+        };
+        let mut text = format!(
+            "stderr of {} on {} ({}; {amount}):\n",
+            self.solution,
+            self.cases.join(", "),
+            self.verdict
+        );
+        for line in shown {
+            // One very long line is cut to its end as well.
+            let start = line.len().saturating_sub(STDERR_BYTES);
+            let start = (start..line.len())
+                .find(|&i| line.is_char_boundary(i))
+                .unwrap_or(line.len());
+            let cut = if start > 0 { "…" } else { "" };
+            text.push_str(&format!("  | {cut}{}\n", &line[start..]));
+        }
+        text
+    }
+}
+
+/// Adds `stderr` of `solution` on `case` to `tails`, merged with the same text of the same solution.
+fn keep_stderr(
+    tails: &mut Vec<WorkerStderr>,
+    solution: &str,
+    case: &str,
+    verdict: Verdict,
+    stderr: &str,
+) {
+    match tails
+        .iter_mut()
+        .find(|t| t.solution == solution && t.text == stderr)
+    {
+        Some(tail) => tail.cases.push(case.to_owned()),
+        None => tails.push(WorkerStderr {
+            solution: solution.to_owned(),
+            cases: vec![case.to_owned()],
+            verdict,
+            text: stderr.to_owned(),
+        }),
+    }
+}
+
 /// Runs `plan`, pushing one entry per solution × case into `results`. Cases are built one at a time and the
-/// oracle runs once per case.
+/// oracle runs once per case. Returns the stderr of every submitted worker that failed.
 ///
 /// A results file that cannot be written stops nothing: the entries stay in `results`, and
 /// [`ResultsFile::finish`] reports the failure.
-pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandError> {
+pub fn execute(
+    plan: &RunPlan,
+    results: &mut ResultsFile,
+) -> Result<Vec<WorkerStderr>, CommandError> {
+    let mut tails = Vec::new();
     let entrants = plan.submissions.as_ref().map_or(0, |e| e.list.len());
     let total = plan.cases.len() * (plan.solutions.len() + entrants);
     let mut done = 0;
@@ -191,6 +270,17 @@ pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandE
                     result.verdict.name()
                 );
             }
+            if result.verdict.is_failure()
+                && let Some(stderr) = &result.stderr
+            {
+                keep_stderr(
+                    &mut tails,
+                    &entrant.name,
+                    &case.name,
+                    result.verdict,
+                    stderr,
+                );
+            }
             results
                 .push(result.entry(
                     (&entrant.name, entrant.backend),
@@ -200,7 +290,7 @@ pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandE
                 .map_err(CommandError::Output)?;
         }
     }
-    Ok(())
+    Ok(tails)
 }
 
 /// The table `judge run` prints, as text: a row per entry; the reason a variant was skipped, the same on every
@@ -561,10 +651,13 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     let ran = execute(&plan, &mut results);
     // Anything a dead worker left that was adopted after its worker ended.
     sandbox::children::kill_adopted();
-    ran?;
+    let tails = ran?;
     let written = results.finish();
     let entries = &results.doc().entries;
     crate::out!("{}", results_text(entries));
+    for tail in &tails {
+        crate::out!("\n{}", tail.render());
+    }
     crate::outln!(
         "\n{} ({tolerance}, seed {}) in {}",
         verdict_counts(entries),
