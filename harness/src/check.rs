@@ -92,11 +92,39 @@ impl CheckReport {
         }
         if let Some(first) = self.first_failures.first() {
             parts.push(format!(
-                "first at (b={}, s={}): got {}, expected {:.6}",
-                first.b, first.s, first.got, first.expected
+                "first at (b={}, s={}): got {}, expected {}",
+                first.b,
+                first.s,
+                format_got(first.got),
+                format_expected(first.expected)
             ));
         }
         Some(parts.join("; "))
+    }
+}
+
+/// Whether `x` reads well in fixed point: zero, or a magnitude from 1e-4 to below 1e6.
+fn fixed_point_reads(x: f64) -> bool {
+    x == 0.0 || (1e-4..1e6).contains(&x.abs())
+}
+
+/// An oracle score for messages: six decimals in fixed point, in scientific notation (`4.904447e59`) outside
+/// [`fixed_point_reads`]'s range, where fixed point would print sixty digits or only zeros.
+pub fn format_expected(x: f64) -> String {
+    if fixed_point_reads(x) || !x.is_finite() {
+        format!("{x:.6}")
+    } else {
+        format!("{x:.6e}")
+    }
+}
+
+/// An output element for messages: its shortest exact form, in scientific notation outside
+/// [`fixed_point_reads`]'s range; NaN and ±inf by name.
+pub fn format_got(x: f32) -> String {
+    if fixed_point_reads(f64::from(x)) || !x.is_finite() {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
     }
 }
 
@@ -223,6 +251,21 @@ mod tests {
         let reason = r.reason().unwrap();
         assert!(reason.contains("1 element(s) never written"), "{reason}");
         assert!(reason.contains("2 NaN/inf"), "{reason}");
+    }
+
+    #[test]
+    fn far_values_are_written_in_scientific_notation() {
+        assert_eq!(format_expected(0.0), "0.000000");
+        assert_eq!(format_expected(-1.25), "-1.250000");
+        assert_eq!(format_expected(4.904_446_863_163_124e59), "4.904447e59");
+        assert_eq!(format_expected(3e-9), "3.000000e-9");
+        assert_eq!(format_expected(f64::INFINITY), "inf");
+        assert_eq!(format_got(f32::MAX), "3.4028235e38");
+        assert_eq!(format_got(0.5), "0.5");
+        assert_eq!(format_got(f32::NAN), "NaN");
+        let r = check(&[f32::INFINITY], &[4.9e59], Shape::new(1, 1, 1, 2), TOL);
+        let reason = r.reason().unwrap();
+        assert!(reason.contains("got inf, expected 4.900000e59"), "{reason}");
     }
 
     #[test]

@@ -14,11 +14,75 @@ use crate::challenge::DEFAULT_TOLERANCE;
 use crate::challenge::generate::Generator;
 use crate::challenge::suites::{DEFAULT_SEED, Suite};
 use crate::io::Format;
-use crate::sandbox::limits::{Limits, MIB};
+use crate::sandbox::limits::{Limits, MIB, parse_limit_seconds, parse_memory_mib};
 use crate::verdict::{ExitStatus, Verdict};
 
 static AFTER_HELP: LazyLock<String> =
     LazyLock::new(|| format!("Exit statuses:\n{}", ExitStatus::help_table()));
+
+/// The exit statuses `judge run` can end with: no time verdicts (5), which only the gate gives.
+pub const RUN_STATUSES: &[ExitStatus] = &[
+    ExitStatus::Success,
+    ExitStatus::WrongAnswer,
+    ExitStatus::Usage,
+    ExitStatus::CompileError,
+    ExitStatus::RuntimeError,
+    ExitStatus::Unavailable,
+    ExitStatus::Internal,
+];
+/// The exit statuses `judge check` can end with: it runs nothing and writes nothing.
+pub const CHECK_STATUSES: &[ExitStatus] = &[
+    ExitStatus::Success,
+    ExitStatus::WrongAnswer,
+    ExitStatus::Usage,
+];
+/// The exit statuses `judge bench` can end with: built-in variants only, so nothing is compiled.
+pub const BENCH_STATUSES: &[ExitStatus] = &[
+    ExitStatus::Success,
+    ExitStatus::WrongAnswer,
+    ExitStatus::Usage,
+    ExitStatus::RuntimeError,
+    ExitStatus::Internal,
+];
+/// The exit statuses `judge compare` can end with: it reads two documents and prints.
+pub const COMPARE_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::Usage];
+/// The exit statuses `judge report` and `judge quality` can end with: they run no solution and write files.
+pub const REPORT_STATUSES: &[ExitStatus] =
+    &[ExitStatus::Success, ExitStatus::Usage, ExitStatus::Internal];
+
+/// The `Exit statuses:` block of a command's help: `statuses`, status 0 said as `success` (what it means for
+/// that command).
+pub fn statuses_help(statuses: &[ExitStatus], success: &str) -> String {
+    let lines: Vec<String> = statuses
+        .iter()
+        .map(|&s| {
+            let meaning = if s == ExitStatus::Success {
+                success
+            } else {
+                s.meaning()
+            };
+            format!("  {}  {meaning}", s.code())
+        })
+        .collect();
+    format!("Exit statuses:\n{}", lines.join("\n"))
+}
+
+static RUN_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(RUN_STATUSES, ExitStatus::Success.meaning()));
+static CHECK_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(CHECK_STATUSES, "the scores passed"));
+static BENCH_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(BENCH_STATUSES, ExitStatus::Success.meaning()));
+static COMPARE_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}\n(2 also when the documents share no entry, by solution, case and mode: nothing compared)",
+        statuses_help(COMPARE_STATUSES, "the documents were compared")
+    )
+});
+static REPORT_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(REPORT_STATUSES, "the report was written"));
+static QUALITY_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(REPORT_STATUSES, "the statistics were printed"));
 
 static GATE_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
     let verdicts: Vec<String> = Verdict::ALL
@@ -50,15 +114,16 @@ pub enum Command {
     /// List the solution variants (with availability here), suites and generators.
     List,
     /// Check solutions against the oracle on suites or case files, and print a table.
-    #[command(after_help = AFTER_HELP.as_str())]
+    #[command(after_help = RUN_AFTER_HELP.as_str())]
     Run(RunArgs),
     /// Write cases to files or inspect case files.
     #[command(subcommand)]
     Case(CaseCommand),
     /// Measure how close the compressed estimate is to the true scores (MSE-only vs MSE+QJL).
+    #[command(after_help = QUALITY_AFTER_HELP.as_str())]
     Quality(QualityArgs),
     /// Check scores produced elsewhere (PyTorch, Triton, JAX, …) against the oracle of a case file.
-    #[command(after_help = AFTER_HELP.as_str())]
+    #[command(after_help = CHECK_AFTER_HELP.as_str())]
     Check(CheckFileArgs),
     /// Judge one submitted solution for CI: the functional suite and the perf case with every anti-cheat
     /// check, its time against the physical floor and a baseline, one verdict and exit status.
@@ -68,11 +133,13 @@ pub enum Command {
     #[command(hide = true)]
     Worker,
     /// Time solutions (checked first) on a preset or on parameter axes; write JSON and, optionally, a report.
-    #[command(after_help = AFTER_HELP.as_str())]
+    #[command(after_help = BENCH_AFTER_HELP.as_str())]
     Bench(BenchArgs),
     /// Compare two results documents: median ratios, and which differences are beyond noise.
+    #[command(after_help = COMPARE_AFTER_HELP.as_str())]
     Compare(CompareArgs),
     /// Render the HTML, Markdown and PNG report of a results document.
+    #[command(after_help = REPORT_AFTER_HELP.as_str())]
     Report(ReportArgs),
     /// Compile the CUDA kernels with NVRTC for an architecture (no GPU needed); print the resource report.
     Kernels(KernelsArgs),
@@ -93,25 +160,25 @@ pub struct BenchArgs {
     #[arg(long = "solution", value_name = "NAME")]
     pub solutions: Vec<String>,
     /// Stop sampling once the median's relative error (95% CI half-width over the median) is below this.
-    #[arg(long, default_value_t = 0.01, value_parser = positive)]
+    #[arg(long, default_value_t = 0.01, value_parser = positive, allow_negative_numbers = true)]
     pub target_rel_err: f64,
     /// Stop sampling one measurement after this long (e.g. 10s, 500ms, 2m).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, allow_negative_numbers = true)]
     pub budget: Duration,
     /// Warm up for at least this long before sampling.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = parse_duration, allow_negative_numbers = true)]
     pub warmup: Duration,
     /// Warm up with at least this many untimed calls.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub warmup_calls: usize,
     /// Take at least this many samples (unless the budget runs out first).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     pub min_samples: u64,
     /// Take at most this many samples.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     pub max_samples: u64,
     /// Independently generated input sets per case, rotated between calls.
-    #[arg(long, default_value_t = DEFAULT_INPUT_SETS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    #[arg(long, default_value_t = DEFAULT_INPUT_SETS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), allow_negative_numbers = true)]
     pub input_sets: usize,
     /// Write the results document here (rewritten after every measurement). Default: results.json in the
     /// --report directory, else reports/bench-`<UTC time>`.json.
@@ -173,13 +240,13 @@ pub struct ReportArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// Seed for generated cases (each case derives its own seed from it and its name).
-    #[arg(long, default_value_t = DEFAULT_SEED)]
+    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
     /// Absolute tolerance: an element passes when |x − ref| ≤ atol + rtol·|ref|.
-    #[arg(long, default_value_t = DEFAULT_TOLERANCE.atol, value_parser = non_negative)]
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE.atol, value_parser = non_negative, allow_negative_numbers = true)]
     pub atol: f64,
     /// Relative tolerance (see --atol).
-    #[arg(long, default_value_t = DEFAULT_TOLERANCE.rtol, value_parser = non_negative)]
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE.rtol, value_parser = non_negative, allow_negative_numbers = true)]
     pub rtol: f64,
 }
 
@@ -240,18 +307,20 @@ pub struct SandboxArgs {
     /// Which pointers a prebuilt .so takes (source files say it by their extension).
     #[arg(long, value_enum)]
     pub backend: Option<BackendArg>,
-    /// Wall-clock limit of one call, in seconds; past it the worker is killed (verdict timeout).
-    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().call_s, value_parser = positive)]
+    /// Wall-clock limit of one call, in seconds (0.001 to 604800); past it the worker is killed (verdict
+    /// timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().call_s, value_parser = parse_limit_seconds, allow_negative_numbers = true)]
     pub time_limit: f64,
-    /// Resident-memory limit of the worker, in MiB; past it the worker is killed (verdict memory-limit).
-    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes / MIB)]
+    /// Resident-memory limit of the worker, in MiB (at least 16); past it the worker is killed (verdict
+    /// memory-limit).
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes / MIB, value_parser = parse_memory_mib, allow_negative_numbers = true)]
     pub memory_limit: u64,
     /// Device-memory limit of a CUDA submission, in MiB: what it may hold when a call returns, beyond the
     /// worker's own use; past it the worker is killed (verdict memory-limit).
-    #[arg(long, value_name = "MIB", default_value_t = Limits::default().device_memory_bytes / MIB)]
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().device_memory_bytes / MIB, allow_negative_numbers = true)]
     pub device_memory_limit: u64,
-    /// Wall-clock limit of compiling a submission, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = positive)]
+    /// Wall-clock limit of compiling a submission, in seconds (0.001 to 604800).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = parse_limit_seconds, allow_negative_numbers = true)]
     pub compile_time_limit: f64,
 }
 
@@ -278,10 +347,10 @@ pub struct CheckFileArgs {
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
     /// Absolute tolerance: an element passes when |x − ref| ≤ atol + rtol·|ref|.
-    #[arg(long, default_value_t = DEFAULT_TOLERANCE.atol, value_parser = non_negative)]
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE.atol, value_parser = non_negative, allow_negative_numbers = true)]
     pub atol: f64,
     /// Relative tolerance (see --atol).
-    #[arg(long, default_value_t = DEFAULT_TOLERANCE.rtol, value_parser = non_negative)]
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE.rtol, value_parser = non_negative, allow_negative_numbers = true)]
     pub rtol: f64,
 }
 
@@ -299,10 +368,10 @@ pub struct GateArgs {
     #[arg(long, value_name = "NAME", requires = "baseline")]
     pub baseline_solution: Option<String>,
     /// Largest allowed ratio of the submission's median to the baseline's (verdict too-slow above it).
-    #[arg(long, value_name = "RATIO", default_value_t = 1.10, value_parser = non_negative)]
+    #[arg(long, value_name = "RATIO", default_value_t = 1.10, value_parser = non_negative, allow_negative_numbers = true)]
     pub max_slowdown: f64,
     /// Seed for the cases (default: drawn from the OS and printed at the end, for reproduction).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Correctness suites to run; repeat for several.
     #[arg(long = "suite", value_name = "SUITE", default_values_t = [Suite::Functional])]
@@ -311,7 +380,7 @@ pub struct GateArgs {
     #[arg(long, conflicts_with = "baseline")]
     pub no_perf: bool,
     /// Seconds of timed calls on the perf case at most (sampling stops earlier once the median is stable).
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = positive)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = parse_limit_seconds, allow_negative_numbers = true)]
     pub time_budget: f64,
     /// Write JUnit XML (one test case per case) here.
     #[arg(long, value_name = "FILE")]
@@ -323,10 +392,10 @@ pub struct GateArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Absolute tolerance: an element passes when |x − ref| ≤ atol + rtol·|ref|.
-    #[arg(long, default_value_t = DEFAULT_TOLERANCE.atol, value_parser = non_negative)]
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE.atol, value_parser = non_negative, allow_negative_numbers = true)]
     pub atol: f64,
     /// Relative tolerance (see --atol).
-    #[arg(long, default_value_t = DEFAULT_TOLERANCE.rtol, value_parser = non_negative)]
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE.rtol, value_parser = non_negative, allow_negative_numbers = true)]
     pub rtol: f64,
     /// No progress lines on stderr.
     #[arg(long, short)]
@@ -374,7 +443,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub no_scores: bool,
     /// Seed for generation.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
+    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
 }
 
@@ -392,19 +461,19 @@ pub struct QualityArgs {
     #[arg(long, default_value_t = Generator::Turboquant)]
     pub generator: Generator,
     /// Number of queries.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, allow_negative_numbers = true)]
     pub b: usize,
     /// Number of keys.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, allow_negative_numbers = true)]
     pub s: usize,
     /// Head dimension.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
     pub d: usize,
     /// Codebook sizes to compare, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [2usize, 4, 8, 16])]
+    #[arg(long, value_delimiter = ',', default_values_t = [2usize, 4, 8, 16], allow_negative_numbers = true)]
     pub levels: Vec<usize>,
     /// Seed for generation.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
+    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
     pub seed: u64,
     /// Write the statistics as JSON here.
     #[arg(long, value_name = "FILE")]
@@ -543,6 +612,102 @@ mod tests {
         assert!(Cli::try_parse_from(["judge", "bench", "--axis", "Q=1"]).is_err());
         assert!(Cli::try_parse_from(["judge", "bench", "--input-sets", "0"]).is_err());
         assert!(Cli::try_parse_from(["judge", "bench", "--target-rel-err", "0"]).is_err());
+    }
+
+    #[test]
+    fn negative_numbers_reach_the_validation() {
+        // Given as a separate argument, a negative number is the option's value, and its parser says why it is
+        // refused, as it does for `--atol=-1`.
+        for (option, value) in [
+            ("--atol", "-1"),
+            ("--rtol", "-0.5"),
+            ("--seed", "-1"),
+            ("--time-limit", "-2"),
+            ("--memory-limit", "-5"),
+        ] {
+            let separate = Cli::try_parse_from(["judge", "run", "--all", option, value])
+                .unwrap_err()
+                .to_string();
+            let joined = format!("{option}={value}");
+            let together = Cli::try_parse_from(["judge", "run", "--all", joined.as_str()])
+                .unwrap_err()
+                .to_string();
+            assert!(separate.contains("invalid value"), "{separate}");
+            assert_eq!(separate, together);
+        }
+        for args in [
+            [
+                "judge",
+                "gate",
+                "--submission",
+                "a.c",
+                "--max-slowdown",
+                "-1",
+            ],
+            [
+                "judge",
+                "gate",
+                "--submission",
+                "a.c",
+                "--time-budget",
+                "-1",
+            ],
+        ] {
+            let message = Cli::try_parse_from(args).unwrap_err().to_string();
+            assert!(message.contains("invalid value '-1'"), "{message}");
+        }
+    }
+
+    #[test]
+    fn time_limits_are_bounded_when_parsed() {
+        for (option, value) in [
+            ("--time-limit", "1e20"),
+            ("--time-limit", "1.8e19"),
+            ("--time-limit", "1e-12"),
+            ("--compile-time-limit", "1e20"),
+            ("--time-budget", "1e20"),
+            ("--memory-limit", "1"),
+        ] {
+            let message =
+                Cli::try_parse_from(["judge", "gate", "--submission", "a.c", option, value])
+                    .unwrap_err()
+                    .to_string();
+            assert!(
+                message.contains("out of range") || message.contains("at least 16 MiB"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_command_lists_the_statuses_it_can_end_with() {
+        let help = |name: &str| {
+            let mut command = Cli::command();
+            command
+                .find_subcommand_mut(name)
+                .map(|c| c.render_long_help().to_string())
+                .unwrap_or_default()
+        };
+        let check = help("check");
+        assert!(
+            check.contains("  1  a solution gave a wrong answer"),
+            "{check}"
+        );
+        assert!(
+            !check.contains("  3  ") && !check.contains("  7  "),
+            "{check}"
+        );
+        let compare = help("compare");
+        assert!(
+            compare.contains("Exit statuses:") && compare.contains("  2  "),
+            "{compare}"
+        );
+        assert!(!compare.contains("  1  "), "{compare}");
+        let report = help("report");
+        assert!(report.contains("  7  the judge itself failed"), "{report}");
+        let run = help("run");
+        assert!(run.contains("  6  ") && !run.contains("  5  "), "{run}");
+        assert!(help("gate").contains("  5  "));
     }
 
     #[test]

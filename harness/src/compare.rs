@@ -96,6 +96,13 @@ pub struct Row {
     pub change: Change,
 }
 
+impl Row {
+    /// Whether both documents have this measurement.
+    pub fn is_matched(&self) -> bool {
+        self.old.is_some() && self.new.is_some()
+    }
+}
+
 /// The rows of a comparison: the new document's order, then entries only the old one has.
 pub fn compare(old: &ResultsDoc, new: &ResultsDoc) -> Vec<Row> {
     let same = |a: &Entry, b: &Entry| {
@@ -194,6 +201,12 @@ pub fn table(rows: &[Row]) -> Table {
                 verdict: Verdict::Pass,
                 ..
             }) => crate::commands::format_seconds(*m),
+            // A pass with no time (a document of `judge check`, say) is no median.
+            Some(Side {
+                median_s: None,
+                verdict: Verdict::Pass,
+                ..
+            }) => "not timed".to_owned(),
             Some(side) => side.verdict.to_string(),
             None => String::new(),
         }
@@ -308,5 +321,22 @@ mod tests {
         assert_eq!(compare(&old, &new)[0].change, Change::NotTimed);
         let table = table(&compare(&old, &new)).render_text();
         assert!(table.contains("wrong-answer"), "{table}");
+    }
+
+    #[test]
+    fn a_pass_without_a_time_is_not_a_median() {
+        let old = doc_with(&[("a", vec![1.0, 2.0, 3.0])]);
+        let mut new = old.clone();
+        new.entries[0].timing = None;
+        let rows = compare(&old, &new);
+        assert!(rows[0].is_matched());
+        assert_eq!(rows[0].change, Change::NotTimed);
+        let text = table(&rows).render_text();
+        assert!(
+            text.contains("not timed") && !text.contains(" pass "),
+            "{text}"
+        );
+        let other = doc_with(&[("b", vec![1.0])]);
+        assert!(!compare(&old, &other).iter().any(Row::is_matched));
     }
 }

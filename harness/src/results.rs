@@ -625,7 +625,39 @@ impl ResultsDoc {
                 doc.schema, doc.schema_version
             )));
         }
+        doc.check_times().map_err(malformed)?;
         Ok(doc)
+    }
+
+    /// Refuses a timing summary whose times are negative or not finite (no judge writes one, so the document
+    /// was edited or damaged); the message names the entry.
+    fn check_times(&self) -> Result<(), String> {
+        for (index, entry) in self.entries.iter().enumerate() {
+            let Some(timing) = &entry.timing else {
+                continue;
+            };
+            let s = &timing.summary;
+            let mut times = vec![("median", s.median), ("min", s.min), ("max", s.max)];
+            if let Some(ci) = s.median_ci {
+                times.extend([
+                    ("median interval low", ci.low),
+                    ("median interval high", ci.high),
+                ]);
+            }
+            if let Some((what, value)) = times
+                .into_iter()
+                .find(|(_, v)| !(v.is_finite() && *v >= 0.0))
+            {
+                return Err(format!(
+                    "entry {} ({} on {}, {}): {what} time {value} s; times must be finite and ≥ 0",
+                    index + 1,
+                    entry.solution,
+                    entry.case.name,
+                    entry.mode
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the document as pretty JSON, atomically.
@@ -641,9 +673,15 @@ impl ResultsDoc {
 }
 
 /// A document being filled, rewritten to its file (if any) after every entry.
+///
+/// A write that fails once the run has started does not lose the entry or stop the run: the document in memory
+/// stays whole, every later change tries the file again, and [`ResultsFile::finish`] says whether the file
+/// holds it all at the end.
 pub struct ResultsFile {
     doc: ResultsDoc,
     path: Option<PathBuf>,
+    /// The failure of the latest write, when it failed.
+    failed: Option<FileError>,
 }
 
 impl ResultsFile {
@@ -653,15 +691,19 @@ impl ResultsFile {
         let file = Self {
             doc: ResultsDoc::new(meta),
             path,
+            failed: None,
         };
         file.flush()?;
         Ok(file)
     }
 
-    /// Adds an entry and rewrites the file.
+    /// Adds an entry and rewrites the file. A failed write is kept for [`ResultsFile::finish`] rather than
+    /// returned, so that the caller goes on with its run: this returns `Ok` in every case (the `Result` stays for
+    /// callers written when it did not).
     pub fn push(&mut self, entry: Entry) -> Result<(), FileError> {
         self.doc.entries.push(entry);
-        self.flush()
+        self.rewrite();
+        Ok(())
     }
 
     /// The document so far.
@@ -669,10 +711,12 @@ impl ResultsFile {
         &self.doc
     }
 
-    /// Records the gate's summary and rewrites the file.
+    /// Records the gate's summary and rewrites the file. As with [`ResultsFile::push`], a failed write is kept
+    /// for [`ResultsFile::finish`], and this returns `Ok` in every case.
     pub fn set_gate(&mut self, summary: GateSummary) -> Result<(), FileError> {
         self.doc.gate = Some(summary);
-        self.flush()
+        self.rewrite();
+        Ok(())
     }
 
     /// Mutable access to the meta block (for example to record the GPU once it is known).
@@ -686,6 +730,24 @@ impl ResultsFile {
             Some(path) => self.doc.write(path),
             None => Ok(()),
         }
+    }
+
+    /// The failure of the latest write, when it failed (later writes may still succeed).
+    pub fn write_failure(&self) -> Option<&FileError> {
+        self.failed.as_ref()
+    }
+
+    /// Ends the document: when the latest write failed, tries once more, and returns the error if the file
+    /// still does not hold the whole document.
+    pub fn finish(&mut self) -> Result<(), FileError> {
+        if self.failed.is_some() {
+            self.rewrite();
+        }
+        self.failed.take().map_or(Ok(()), Err)
+    }
+
+    fn rewrite(&mut self) {
+        self.failed = self.flush().err();
     }
 }
 
@@ -730,6 +792,59 @@ mod tests {
             let message = ResultsDoc::read(&path).unwrap_err().to_string();
             assert!(message.contains("this judge reads"), "{message}");
         }
+    }
+
+    #[test]
+    fn negative_or_infinite_times_are_refused_naming_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut doc: ResultsDoc = serde_json::from_str(RUN_V1).unwrap();
+        if let Some(t) = &mut doc.entries[0].timing {
+            t.summary.median = -1.0;
+        }
+        let path = dir.path().join("negative.json");
+        doc.write(&path).unwrap();
+        let message = ResultsDoc::read(&path).unwrap_err().to_string();
+        let first = &doc.entries[0];
+        assert!(
+            message.contains(&format!(
+                "entry 1 ({} on {}, check): median time -1 s",
+                first.solution, first.case.name
+            )),
+            "{message}"
+        );
+        // serde_json writes an infinite number as null, which does not read as a time at all.
+        let text = std::fs::read_to_string(&path).unwrap().replacen(
+            "\"median\": -1.0",
+            "\"median\": 1e999",
+            1,
+        );
+        std::fs::write(&path, text).unwrap();
+        assert!(ResultsDoc::read(&path).is_err());
+    }
+
+    #[test]
+    fn a_results_file_that_cannot_be_written_keeps_every_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join("r.json");
+        let template: ResultsDoc = serde_json::from_str(RUN_V1).unwrap();
+        let entry = template.entries[0].clone();
+        let mut file = ResultsFile::create(template.meta.clone(), Some(path.clone())).unwrap();
+        file.push(entry.clone()).unwrap();
+        std::fs::remove_dir_all(&sub).unwrap();
+        // The write fails, the run goes on.
+        file.push(entry.clone()).unwrap();
+        assert!(file.write_failure().is_some());
+        file.push(entry.clone()).unwrap();
+        assert_eq!(file.doc().entries.len(), 3);
+        let message = file.finish().unwrap_err().to_string();
+        assert!(message.contains("r.json"), "{message}");
+        // Writable again: the next write holds the whole document.
+        std::fs::create_dir(&sub).unwrap();
+        file.push(entry).unwrap();
+        assert!(file.finish().is_ok());
+        assert_eq!(ResultsDoc::read(&path).unwrap().entries.len(), 4);
     }
 
     #[test]

@@ -1,4 +1,47 @@
-//! Plain tables for the terminal and Markdown, from rows of strings.
+//! Plain tables for the terminal and Markdown, from rows of strings; and [`out!`](crate::out) /
+//! [`outln!`](crate::outln), which print to stdout without dying when it has been closed.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once stdout could not be written; nothing more is printed to it.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes `args` to stdout, as `print!` does, except when stdout is gone: a reader that closed its end of the
+/// pipe (`judge list | head -1`) ends what the judge prints, not what it does. The command goes on, writes its
+/// files and exits with its own status. Any other write error is said once on stderr.
+pub fn write_stdout(args: fmt::Arguments<'_>) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("warning: could not write to stdout: {e}; nothing more is printed there");
+        }
+    }
+}
+
+/// `print!` through [`write_stdout`]: quiet when stdout has been closed.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::table::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` through [`write_stdout`]: quiet when stdout has been closed.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::table::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::table::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 /// Column alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

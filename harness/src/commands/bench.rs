@@ -64,12 +64,16 @@ fn json_path(args: &BenchArgs, started_unix: f64) -> PathBuf {
     PathBuf::from("reports").join(format!("bench-{stamp}.json"))
 }
 
+/// Creates the directory of the results file `path`; an error names the file, and the directory in its cause.
 fn create_parent(path: &std::path::Path) -> Result<(), CommandError> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => crate::io::create_dir(dir).map_err(|e| {
             CommandError::Output(crate::io::FileError::Io {
-                path: dir.to_owned(),
-                source: e,
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    e.kind(),
+                    format!("could not create its directory {}: {e}", dir.display()),
+                ),
             })
         }),
         _ => Ok(()),
@@ -123,6 +127,15 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     let started = Instant::now();
     let mut meta = Meta::now(args.check.seed, tolerance);
     let path = json_path(args, meta.started_at_unix);
+    let report_files = args
+        .report
+        .as_deref()
+        .map(super::report::files_in)
+        .unwrap_or_default();
+    let outputs: Vec<(&str, &std::path::Path)> = std::iter::once(("--json", path.as_path()))
+        .chain(report_files.iter().map(|f| ("--report", f.as_path())))
+        .collect();
+    super::run::refuse_overwriting_inputs(&outputs, &[])?;
     // Both before anything is measured, the report directory first (the results go into it by default).
     if let Some(dir) = &args.report {
         crate::io::create_dir(dir).map_err(|source| {
@@ -163,48 +176,58 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     let outcome = execute(&plan, &mut samplers, &mut results, &mut progress);
     progress.clear();
     outcome?;
+    // A results file that could not be written during the bench stopped nothing; it is reported after the table.
+    let written = results.finish();
 
     let doc = results.doc();
     let (table, notes) = bench_table(&doc.entries);
-    print!("{}{}", table.render_text(), notes.render_text());
-    println!(
+    crate::out!("{}{}", table.render_text(), notes.render_text());
+    crate::outln!(
         "\n{} ({tolerance}, seed {}) in {}",
         verdict_summary(&doc.entries),
         args.check.seed,
         format_seconds(started.elapsed().as_secs_f64())
     );
     if let Some(c) = &doc.meta.cpu_peak {
-        println!(
+        crate::outln!(
             "CPU ceilings: {:.1} GFLOP/s FMA peak ({}, {} threads), {:.1} GB/s read",
-            c.fma_gflops, c.simd, c.threads, c.read_gbps
+            c.fma_gflops,
+            c.simd,
+            c.threads,
+            c.read_gbps
         );
     }
     if let Some(gpu) = &doc.meta.gpu {
-        println!("{}", gpu_line(gpu));
+        crate::outln!("{}", gpu_line(gpu));
     }
     if let Some(method) = &doc.meta.gpu_timing {
-        println!("{}", gpu_method_text(method));
+        crate::outln!("{}", gpu_method_text(method));
     }
     if let Some(copies) = copy_table(doc) {
-        println!("\nDevice copies of each case's minimal bytes (the × copy references):");
-        print!("{}", copies.render_text());
+        crate::outln!("\nDevice copies of each case's minimal bytes (the × copy references):");
+        crate::out!("{}", copies.render_text());
     }
     if (args.gpu.compare_flush || args.gpu.warm_no_poison) && doc.meta.gpu_timing.is_none() {
-        println!("note: no CUDA variant was timed, so the GPU timing options had no effect");
+        crate::outln!("note: no CUDA variant was timed, so the GPU timing options had no effect");
     }
-    println!("results written to {}", path.display());
+    let mut status = ExitStatus::from_verdicts(doc.entries.iter().map(|e| e.verdict));
+    match written {
+        Ok(()) => crate::outln!("results written to {}", path.display()),
+        Err(error) => {
+            super::run::report_write_failure(error);
+            status = status.max(ExitStatus::Internal);
+        }
+    }
     if let Some(dir) = &args.report {
         let source = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         let files = report::write(doc, dir, &source)?;
-        println!("report written to {}", files.html.display());
+        crate::outln!("report written to {}", files.html.display());
         for (kind, why) in &files.skipped {
-            println!("  chart {} not drawn: {why}", kind.file_stem());
+            crate::outln!("  chart {} not drawn: {why}", kind.file_stem());
         }
     }
-    Ok(ExitStatus::from_verdicts(
-        doc.entries.iter().map(|e| e.verdict),
-    ))
+    Ok(status)
 }

@@ -8,7 +8,7 @@ use solutions::{Backend, Field, Shape};
 
 use crate::challenge::oracle;
 use crate::challenge::suites::CaseSource;
-use crate::check::{FIRST_MISMATCHES, Tolerance, check};
+use crate::check::{FIRST_MISMATCHES, Tolerance, check, format_expected, format_got};
 use crate::cli::CheckFileArgs;
 use crate::io::{Dtype, FileError, RawArray, npy, npz, read_case, safetensors};
 use crate::results::{CaseInfo, Entry, Mode};
@@ -170,24 +170,24 @@ pub(super) fn check_file(args: &CheckFileArgs) -> Result<ExitStatus, CommandErro
         derived: None,
         errors: None,
     };
-    print!("{}", results_text(std::slice::from_ref(&entry)));
+    crate::out!("{}", results_text(std::slice::from_ref(&entry)));
     if !report.first_failures.is_empty() {
-        println!(
+        crate::outln!(
             "\nfirst {} failing element(s):",
             report.first_failures.len().min(FIRST_MISMATCHES)
         );
         for m in &report.first_failures {
-            println!(
-                "  scores[{}, {}] = {}, expected {:.7} (error {})",
+            crate::outln!(
+                "  scores[{}, {}] = {}, expected {} (error {})",
                 m.b,
                 m.s,
-                m.got,
-                m.expected,
+                format_got(m.got),
+                format_expected(m.expected),
                 format_error((f64::from(m.got) - m.expected).abs())
             );
         }
     }
-    println!(
+    crate::outln!(
         "\n{}: {} vs the oracle of {} ({tolerance})",
         verdict,
         args.output.display(),

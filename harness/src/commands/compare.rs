@@ -1,7 +1,7 @@
 //! `judge compare OLD.json NEW.json`: the ratio table of two results documents, with a noise judgement.
 
 use crate::cli::CompareArgs;
-use crate::compare::{compare as compare_docs, summary, table};
+use crate::compare::{Row, compare as compare_docs, summary, table};
 use crate::results::ResultsDoc;
 use crate::verdict::ExitStatus;
 
@@ -13,15 +13,23 @@ pub(super) fn compare(args: &CompareArgs) -> Result<ExitStatus, CommandError> {
     let rows = compare_docs(&old, &new);
     let t = table(&rows);
     if args.markdown {
-        print!("{}", t.render_markdown());
+        crate::out!("{}", t.render_markdown());
     } else {
-        print!("{}", t.render_text());
+        crate::out!("{}", t.render_text());
     }
-    println!(
+    crate::outln!(
         "\n{} (old: {}, new: {}; beyond noise = the medians' 95% confidence intervals do not overlap)",
         summary(&rows),
         args.old.display(),
         args.new.display()
     );
+    // Documents of different runs (other solutions, cases or modes) compare nothing: that is not a result.
+    if !rows.iter().any(Row::is_matched) {
+        return Err(CommandError::Usage(format!(
+            "{} and {} share no entry (the same solution, case and mode), so nothing was compared",
+            args.old.display(),
+            args.new.display()
+        )));
+    }
     Ok(ExitStatus::Success)
 }

@@ -1,6 +1,7 @@
 //! `judge gate`: one submission through the gate; a table and a verdict on stdout, progress on stderr,
 //! JUnit/Markdown/JSON files for CI, and an exit status per verdict.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::challenge::suites::Suite;
@@ -8,14 +9,17 @@ use crate::check::Tolerance;
 use crate::cli::GateArgs;
 use crate::gate::baseline::BaselineSpec;
 use crate::gate::{self, FloorSource, GatePlan, GateSummary, SeedSource, junit, markdown};
-use crate::io::write_atomically;
+use crate::io::{FileError, write_atomically};
 use crate::results::{Meta, ResultsFile};
 use crate::sandbox::{self, WorkerCommand, Workspace};
 use crate::submission::{CompileOptions, Submission};
 use crate::timing::SamplingPlan;
 use crate::verdict::ExitStatus;
 
-use super::run::{CaseRef, results_text};
+use super::run::{
+    CaseRef, check_compiler_variable, check_writable, refuse_overwriting_inputs,
+    report_write_failure, results_text,
+};
 use super::{CommandError, format_seconds};
 
 /// The sampling plan of the gate's perf case with a time budget of `budget_s` seconds.
@@ -30,8 +34,31 @@ pub fn sampling_plan(budget_s: f64) -> SamplingPlan {
     }
 }
 
+/// The gate's output files: (option, path), in the order they are written.
+fn outputs(args: &GateArgs) -> Vec<(&'static str, &Path)> {
+    [
+        ("--json", &args.json),
+        ("--junit", &args.junit),
+        ("--markdown", &args.markdown),
+    ]
+    .into_iter()
+    .filter_map(|(option, path)| path.as_deref().map(|p| (option, p)))
+    .collect()
+}
+
 pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
     let submission = Submission::new(&args.submission, args.sandbox.backend.map(Into::into))?;
+    // Every output is checked before the submission is built: none may replace an input, and each must be
+    // writable, so that a verdict is never thrown away for want of a place to write it.
+    let outputs = outputs(args);
+    let inputs: Vec<&Path> = std::iter::once(args.submission.as_path())
+        .chain(args.baseline.as_deref())
+        .collect();
+    refuse_overwriting_inputs(&outputs, &inputs)?;
+    for (_, path) in &outputs {
+        check_writable(path)?;
+    }
+    check_compiler_variable(submission.kind)?;
     let (seed, seed_source) = match args.seed {
         Some(seed) => (seed, SeedSource::Given),
         None => (
@@ -80,45 +107,56 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
     // Anything a dead worker left that was adopted after its worker ended.
     sandbox::children::kill_adopted();
     let summary = summary?;
+    // A failed write is kept for `finish`, below.
     results
         .set_gate(summary.clone())
         .map_err(CommandError::Output)?;
+    // Written before anything is printed; a file that still cannot be written is reported after the verdict.
+    let finished = results.finish();
     let doc = results.doc();
+    let mut files: Vec<(&str, &PathBuf, Result<(), FileError>)> = Vec::new();
     if let Some(path) = &args.json {
-        doc.write(path).map_err(CommandError::Output)?;
+        let outcome = match finished {
+            // Written live (a given seed): the file holds the whole document once `finish` succeeds.
+            Ok(()) if seed_source == SeedSource::Given => Ok(()),
+            Ok(()) => doc.write(path),
+            Err(e) => Err(e),
+        };
+        files.push(("results", path, outcome));
     }
-    let write = |path: &std::path::Path, text: String| -> Result<(), CommandError> {
-        write_atomically(path, text.as_bytes()).map_err(CommandError::Output)
-    };
     if let Some(path) = &args.junit {
-        write(path, junit::render(&summary, &doc.entries))?;
+        let text = junit::render(&summary, &doc.entries);
+        files.push(("JUnit", path, write_atomically(path, text.as_bytes())));
     }
     if let Some(path) = &args.markdown {
-        write(path, markdown::render(&summary, &doc.entries))?;
+        let text = markdown::render(&summary, &doc.entries);
+        files.push(("Markdown", path, write_atomically(path, text.as_bytes())));
     }
-    print!("{}", results_text(&doc.entries));
+    crate::out!("{}", results_text(&doc.entries));
     print_summary(&summary);
-    for (flag, path) in [
-        ("JUnit", &args.junit),
-        ("Markdown", &args.markdown),
-        ("results", &args.json),
-    ] {
-        if let Some(path) = path {
-            println!("{flag} written to {}", path.display());
+    let mut status = summary.exit();
+    for (label, path, outcome) in files {
+        match outcome {
+            Ok(()) => crate::outln!("{label} written to {}", path.display()),
+            // The verdict is above; the judge's own failure outranks it.
+            Err(error) => {
+                report_write_failure(error);
+                status = status.max(ExitStatus::Internal);
+            }
         }
     }
-    Ok(summary.exit())
+    Ok(status)
 }
 
 fn print_summary(summary: &GateSummary) {
     if let Some(failure) = &summary.build_error {
-        println!("\n{}", failure.message);
+        crate::outln!("\n{}", failure.message);
         if let Some(log) = &failure.log {
-            println!("compiler output:\n{}", log.trim_end());
+            crate::outln!("compiler output:\n{}", log.trim_end());
         }
     }
     if let Some(perf) = &summary.perf {
-        println!(
+        crate::outln!(
             "\nperf: median {} over {} calls, fastest {}, repeated inputs {}",
             format_seconds(perf.median_s),
             perf.samples,
@@ -127,12 +165,12 @@ fn print_summary(summary: &GateSummary) {
         );
         if let Some(floor) = &perf.floor {
             match floor.peak_gflops {
-                Some(peak) => println!(
+                Some(peak) => crate::outln!(
                     "physical floor {} ({:.0} GB/s, {peak:.0} GFLOP/s measured here)",
                     format_seconds(floor.seconds),
                     floor.bandwidth_gbps,
                 ),
-                None => println!(
+                None => crate::outln!(
                     "physical floor {} (the bytes at {:.0} GB/s, a device copy measured here)",
                     format_seconds(floor.seconds),
                     floor.bandwidth_gbps,
@@ -140,7 +178,7 @@ fn print_summary(summary: &GateSummary) {
             }
         }
         if let Some(busy) = &perf.busy_after {
-            println!(
+            crate::outln!(
                 "device busy after the end event: fastest {}, median {} ({} of {} calls unheld)",
                 format_seconds(busy.fastest_s),
                 format_seconds(busy.median_s),
@@ -148,14 +186,14 @@ fn print_summary(summary: &GateSummary) {
                 busy.calls
             );
             if let Some(note) = busy.held_solve_note() {
-                println!("{note}");
+                crate::outln!("{note}");
             }
             if let Some(note) = busy.unheld_note() {
-                println!("{note}");
+                crate::outln!("{note}");
             }
         }
         if let Some(c) = &perf.baseline {
-            println!(
+            crate::outln!(
                 "baseline {} ({}, {}): {:.2}× (allowed {:.2}×)",
                 format_seconds(c.baseline.median_s),
                 c.baseline.solution,
@@ -165,7 +203,7 @@ fn print_summary(summary: &GateSummary) {
             );
         }
     }
-    println!(
+    crate::outln!(
         "\nverdict: {} (exit status {}) in {}",
         summary.verdict,
         summary.exit_status,
@@ -175,7 +213,7 @@ fn print_summary(summary: &GateSummary) {
         SeedSource::Os => "drawn from the OS",
         SeedSource::Given => "given",
     };
-    println!(
+    crate::outln!(
         "seed {} ({origin}); reproduce with: {}",
         summary.seed,
         summary.reproduce()

@@ -50,7 +50,7 @@ pub(super) fn list() -> Result<ExitStatus, CommandError> {
             generator.description().to_owned(),
         ]);
     }
-    print!(
+    crate::out!(
         "{}{}\n{}\n{}",
         variants.render_text(),
         notes.render_text(),

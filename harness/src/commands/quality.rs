@@ -21,6 +21,9 @@ struct Row {
 }
 
 pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
+    if let Some(path) = &args.json {
+        super::run::check_writable(path)?;
+    }
     let mut table = Table::new(&[
         ("C", Align::Right),
         ("index bits", Align::Right),
@@ -68,19 +71,23 @@ pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
             quality: q,
         });
     }
-    println!(
+    crate::outln!(
         "estimate vs true scores Q·Kᵀ ({} keys, B={} S={} D={}, seed {})",
-        args.generator, args.b, args.s, args.d, args.seed
+        args.generator,
+        args.b,
+        args.s,
+        args.d,
+        args.seed
     );
-    print!("{}", table.render_text());
-    println!(
+    crate::out!("{}", table.render_text());
+    crate::outln!(
         "slope: least-squares fit estimate = slope·truth (1 = unbiased scale); rel RMSE: RMSE / RMS of true scores.\nMSE + QJL stores, per coordinate, the index bits plus one sign bit, and one norm (gamma) per key."
     );
     if let Some(path) = &args.json {
         let text =
             serde_json::to_vec_pretty(&rows).map_err(|e| CommandError::Usage(e.to_string()))?;
         write_atomically(path, &text).map_err(CommandError::Output)?;
-        println!("statistics written to {}", path.display());
+        crate::outln!("statistics written to {}", path.display());
     }
     Ok(ExitStatus::Success)
 }

@@ -1,15 +1,34 @@
 //! `judge report results.json [--out DIR]`: renders the HTML page, Markdown table and PNG charts of a
 //! results document.
 
+use std::path::{Path, PathBuf};
+
 use crate::cli::ReportArgs;
 use crate::report;
+use crate::report::charts::ChartKind;
 use crate::results::ResultsDoc;
 use crate::verdict::ExitStatus;
 
 use super::CommandError;
+use super::run::refuse_overwriting_inputs;
+
+/// The files a report writes into `dir`: the HTML page, the Markdown table and every chart.
+pub(super) fn files_in(dir: &Path) -> Vec<PathBuf> {
+    [
+        report::HTML_FILE.to_owned(),
+        report::MARKDOWN_FILE.to_owned(),
+    ]
+    .into_iter()
+    .chain(
+        ChartKind::ALL
+            .iter()
+            .map(|kind| format!("{}.png", kind.file_stem())),
+    )
+    .map(|name| dir.join(name))
+    .collect()
+}
 
 pub(super) fn report(args: &ReportArgs) -> Result<ExitStatus, CommandError> {
-    let doc = ResultsDoc::read(&args.results).map_err(CommandError::Input)?;
     let dir = match &args.out {
         Some(d) => d.clone(),
         None => args
@@ -18,19 +37,23 @@ pub(super) fn report(args: &ReportArgs) -> Result<ExitStatus, CommandError> {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| ".".into(), ToOwned::to_owned),
     };
+    let files = files_in(&dir);
+    let outputs: Vec<(&str, &Path)> = files.iter().map(|f| ("--out", f.as_path())).collect();
+    refuse_overwriting_inputs(&outputs, &[args.results.as_path()])?;
+    let doc = ResultsDoc::read(&args.results).map_err(CommandError::Input)?;
     let source = args
         .results
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| args.results.display().to_string());
     let files = report::write(&doc, &dir, &source)?;
-    println!("report written to {}", files.html.display());
-    println!("markdown: {}", files.markdown.display());
+    crate::outln!("report written to {}", files.html.display());
+    crate::outln!("markdown: {}", files.markdown.display());
     for png in &files.charts {
-        println!("chart: {}", png.display());
+        crate::outln!("chart: {}", png.display());
     }
     for (kind, why) in &files.skipped {
-        println!("chart {} not drawn: {why}", kind.file_stem());
+        crate::outln!("chart {} not drawn: {why}", kind.file_stem());
     }
     Ok(ExitStatus::Success)
 }

@@ -2,10 +2,10 @@
 //! stdout, progress on stderr, the results document rewritten after each entry. Built-in variants run in
 //! this process; submitted ones (`--submission`) each in a worker process of their own, case by case.
 
-use std::path::PathBuf;
-use std::time::Instant;
-
-use std::time::Duration;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use solutions::{Backend, Solution};
 
@@ -15,15 +15,15 @@ use crate::challenge::suites::{Case, CaseSource, CaseSpec, DEFAULT_SEED, Suite};
 use crate::check::Tolerance;
 use crate::cli::RunArgs;
 use crate::gate::trial::{self, CaseResult, TrialContext};
-use crate::io::read_case;
+use crate::io::{FileError, read_case};
 use crate::results::{CaseInfo, Entry, Meta, Mode, ResultsFile};
 use crate::runner::check_once;
 use crate::sandbox::{self, SandboxConfig, WorkerCommand, Workspace};
-use crate::submission::{BuildError, Built, CompileOptions, Submission};
+use crate::submission::{BuildError, Built, CompileOptions, SourceKind, Submission};
 use crate::table::{Align, Notes, Table};
 use crate::verdict::{ExitStatus, Verdict};
 
-use super::{CommandError, format_error, format_seconds};
+use super::{CommandError, error_lines, format_error, format_seconds};
 
 /// Where a case comes from, before it is built.
 #[derive(Debug, Clone)]
@@ -126,9 +126,91 @@ pub fn run_in_memory(
     Ok(results.doc().entries.clone())
 }
 
+/// The end of a submission's stderr under a failing verdict (see [`WorkerStderr::render`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerStderr {
+    /// The submission's name.
+    pub solution: String,
+    /// The cases whose workers wrote this same text, in order.
+    pub cases: Vec<String>,
+    /// The verdict of the first of them.
+    pub verdict: Verdict,
+    /// What the worker wrote last (the sandbox keeps the last 16 KiB).
+    pub text: String,
+}
+
+/// The most lines of a worker's stderr printed under a failing verdict.
+pub const STDERR_LINES: usize = 20;
+/// The most bytes of a worker's stderr printed under a failing verdict.
+pub const STDERR_BYTES: usize = 2048;
+
+impl WorkerStderr {
+    /// The text for the console: a heading naming the submission, the cases and how much is shown, then the
+    /// last [`STDERR_LINES`] lines (at most [`STDERR_BYTES`] bytes), each behind `  | `.
+    pub fn render(&self) -> String {
+        let all: Vec<&str> = self.text.trim_end().lines().collect();
+        let mut shown = &all[all.len().saturating_sub(STDERR_LINES)..];
+        let mut bytes: usize = shown.iter().map(|l| l.len() + 1).sum();
+        while bytes > STDERR_BYTES && shown.len() > 1 {
+            bytes -= shown[0].len() + 1;
+            shown = &shown[1..];
+        }
+        let amount = if shown.len() == all.len() {
+            format!("{} line(s)", all.len())
+        } else {
+            format!("last {} of {} lines", shown.len(), all.len())
+        };
+        let mut text = format!(
+            "stderr of {} on {} ({}; {amount}):\n",
+            self.solution,
+            self.cases.join(", "),
+            self.verdict
+        );
+        for line in shown {
+            // One very long line is cut to its end as well.
+            let start = line.len().saturating_sub(STDERR_BYTES);
+            let start = (start..line.len())
+                .find(|&i| line.is_char_boundary(i))
+                .unwrap_or(line.len());
+            let cut = if start > 0 { "…" } else { "" };
+            text.push_str(&format!("  | {cut}{}\n", &line[start..]));
+        }
+        text
+    }
+}
+
+/// Adds `stderr` of `solution` on `case` to `tails`, merged with the same text of the same solution.
+fn keep_stderr(
+    tails: &mut Vec<WorkerStderr>,
+    solution: &str,
+    case: &str,
+    verdict: Verdict,
+    stderr: &str,
+) {
+    match tails
+        .iter_mut()
+        .find(|t| t.solution == solution && t.text == stderr)
+    {
+        Some(tail) => tail.cases.push(case.to_owned()),
+        None => tails.push(WorkerStderr {
+            solution: solution.to_owned(),
+            cases: vec![case.to_owned()],
+            verdict,
+            text: stderr.to_owned(),
+        }),
+    }
+}
+
 /// Runs `plan`, pushing one entry per solution × case into `results`. Cases are built one at a time and the
-/// oracle runs once per case.
-pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandError> {
+/// oracle runs once per case. Returns the stderr of every submitted worker that failed.
+///
+/// A results file that cannot be written stops nothing: the entries stay in `results`, and
+/// [`ResultsFile::finish`] reports the failure.
+pub fn execute(
+    plan: &RunPlan,
+    results: &mut ResultsFile,
+) -> Result<Vec<WorkerStderr>, CommandError> {
+    let mut tails = Vec::new();
     let entrants = plan.submissions.as_ref().map_or(0, |e| e.list.len());
     let total = plan.cases.len() * (plan.solutions.len() + entrants);
     let mut done = 0;
@@ -188,6 +270,17 @@ pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandE
                     result.verdict.name()
                 );
             }
+            if result.verdict.is_failure()
+                && let Some(stderr) = &result.stderr
+            {
+                keep_stderr(
+                    &mut tails,
+                    &entrant.name,
+                    &case.name,
+                    result.verdict,
+                    stderr,
+                );
+            }
             results
                 .push(result.entry(
                     (&entrant.name, entrant.backend),
@@ -197,7 +290,7 @@ pub fn execute(plan: &RunPlan, results: &mut ResultsFile) -> Result<(), CommandE
                 .map_err(CommandError::Output)?;
         }
     }
-    Ok(())
+    Ok(tails)
 }
 
 /// The table `judge run` prints, as text: a row per entry; the reason a variant was skipped, the same on every
@@ -218,6 +311,12 @@ pub fn results_text(entries: &[Entry]) -> String {
     for e in entries {
         let s = e.case.shape;
         let (abs, rel, frob) = match &e.check {
+            // Errors are measured over finite elements only: beside NaN or ±inf they would read as exact.
+            Some(c) if c.non_finite > 0 => (
+                format!("n/a ({} non-finite)", c.non_finite),
+                "n/a".to_owned(),
+                "n/a".to_owned(),
+            ),
             Some(c) => (
                 format_error(c.max_abs_err),
                 format_error(c.max_rel_err),
@@ -279,7 +378,8 @@ fn select_solutions(args: &RunArgs) -> Result<Vec<Box<dyn Solution>>, CommandErr
         .collect()
 }
 
-/// Classifies and builds the submissions of `args`; the workspace must outlive the run.
+/// Classifies and builds the submissions of `args`; the workspace must outlive the run. A compiler that cannot
+/// be started is [`CommandError::Unavailable`]: the submission was asked for, and nothing can judge it here.
 fn enter_submissions(
     args: &RunArgs,
     progress: bool,
@@ -293,6 +393,9 @@ fn enter_submissions(
         .iter()
         .map(|path| Submission::new(path, backend))
         .collect::<Result<Vec<_>, _>>()?;
+    for s in &submissions {
+        check_compiler_variable(s.kind)?;
+    }
     let workspace = Workspace::create().map_err(CommandError::Workdir)?;
     let worker = WorkerCommand::this_judge().map_err(CommandError::Workdir)?;
     let sandbox = workspace.config(worker, args.sandbox.limits());
@@ -300,25 +403,171 @@ fn enter_submissions(
         limit: Duration::from_secs_f64(args.sandbox.compile_time_limit),
         ..CompileOptions::default()
     };
-    let list = submissions
-        .iter()
-        .map(|s| {
-            let build = s.build(&sandbox.workdir, &compile);
-            if progress && let Err(e) = &build {
-                eprintln!("{}: {e}", s.path.display());
-                if let Some(log) = e.log() {
-                    eprintln!("{}", log.trim_end());
-                }
+    let mut list = Vec::new();
+    for s in &submissions {
+        let build = s.build(&sandbox.workdir, &compile);
+        if let Err(e @ BuildError::CompilerMissing { .. }) = &build {
+            return Err(CommandError::Unavailable(format!(
+                "{}: {e}{}",
+                s.path.display(),
+                compiler_hint(s.kind)
+            )));
+        }
+        if progress && let Err(e) = &build {
+            eprintln!("{}: {e}", s.path.display());
+            if let Some(log) = e.log() {
+                eprintln!("{}", log.trim_end());
             }
-            Entrant {
-                name: s.name(),
-                backend: s.backend,
-                build,
-            }
-        })
-        .collect();
+        }
+        list.push(Entrant {
+            name: s.name(),
+            backend: s.backend,
+            build,
+        });
+    }
     sandbox::protect_judge();
     Ok(Some((Entrants { list, sandbox }, workspace)))
+}
+
+/// The variable that names the compiler of `kind`, when there is one to name.
+fn compiler_variable(kind: SourceKind) -> Option<&'static str> {
+    match kind {
+        SourceKind::C => Some("CC"),
+        SourceKind::Cpp => Some("CXX"),
+        SourceKind::Cuda => Some(crate::submission::nvcc::NVCC_ENV),
+        SourceKind::Library => None,
+    }
+}
+
+/// What to do about a compiler of `kind` that could not be started.
+fn compiler_hint(kind: SourceKind) -> String {
+    compiler_variable(kind).map_or_else(String::new, |var| {
+        format!(" (install it, or set ${var} to the compiler's path)")
+    })
+}
+
+/// Refuses a `$CC`, `$CXX` or `$NVCC` (for a submission of `kind`) that holds arguments as well as a program
+/// (`CC="cc -Wall"`): the judge runs the variable as one program, with its own flags.
+pub(super) fn check_compiler_variable(kind: SourceKind) -> Result<(), CommandError> {
+    let Some(var) = compiler_variable(kind) else {
+        return Ok(());
+    };
+    let Some(value) = std::env::var_os(var) else {
+        return Ok(());
+    };
+    let text = value.to_string_lossy();
+    if text.trim().contains(char::is_whitespace) && !Path::new(&value).exists() {
+        return Err(CommandError::Usage(format!(
+            "${var} is '{text}': it must name one program (a path, or a name on PATH), without arguments; \
+             the judge passes its own flags"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses, before anything runs, an output that would replace one of the command's input files, or another
+/// output: `outputs` are (option, path), `inputs` the files the command reads. Paths are compared with every
+/// symbolic link resolved (a file that does not exist yet by its resolved directory), and files that exist
+/// also by device and inode, so a hard link is caught too.
+pub(super) fn refuse_overwriting_inputs(
+    outputs: &[(&str, &Path)],
+    inputs: &[&Path],
+) -> Result<(), CommandError> {
+    for (i, (option, output)) in outputs.iter().enumerate() {
+        if inputs.iter().any(|input| same_file(output, input)) {
+            return Err(CommandError::Usage(format!(
+                "{option} names an input file: {}",
+                output.display()
+            )));
+        }
+        if let Some((other, _)) = outputs[..i].iter().find(|(_, o)| same_file(output, o)) {
+            return Err(CommandError::Usage(format!(
+                "{other} and {option} name the same file: {}",
+                output.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` are the same file, or would be once written.
+fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b))
+        && (ma.dev(), ma.ino()) == (mb.dev(), mb.ino())
+    {
+        return true;
+    }
+    matches!((resolved(a), resolved(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// `path` absolute with every symbolic link resolved; for a file that does not exist (yet), its directory
+/// resolved and its name appended.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = path.canonicalize() {
+        return Some(p);
+    }
+    let name = path.file_name()?;
+    parent_dir(path).canonicalize().ok().map(|d| d.join(name))
+}
+
+/// The directory a file is written into (`.` for a bare name).
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Checks, before anything runs, that `path` can be written as the judge writes its files (a temporary file in
+/// its directory, renamed over it): it is not a directory, and its directory takes a new file. Leaves nothing
+/// behind.
+pub(super) fn check_writable(path: &Path) -> Result<(), CommandError> {
+    let fail = |source: io::Error| {
+        CommandError::Output(FileError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    if path.is_dir() {
+        return Err(fail(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "it is a directory",
+        )));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let probe = parent_dir(path).join(format!(".{name}.probe{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|file| {
+            drop(file);
+            std::fs::remove_file(&probe)
+        })
+        .map_err(fail)
+}
+
+/// Prints the failure of a file the command could not write once it had started (the command went on).
+pub(super) fn report_write_failure(error: FileError) {
+    let mut lines = error_lines(&CommandError::Output(error)).into_iter();
+    if let Some(message) = lines.next() {
+        eprintln!("error: {message}");
+    }
+    for cause in lines {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
+/// Reads every case file of `cases`, so that a missing or invalid one is reported before anything runs.
+fn check_case_files(cases: &[CaseRef]) -> Result<(), CommandError> {
+    for case in cases {
+        if let CaseRef::File(path) = case {
+            read_case(path).map_err(CommandError::Input)?;
+        }
+    }
+    Ok(())
 }
 
 /// With `--require-gpu`: an error naming every selected CUDA variant that cannot run here (or saying that
@@ -353,17 +602,29 @@ fn require_gpu(solutions: &[Box<dyn Solution>]) -> Result<(), CommandError> {
 
 pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     let solutions = select_solutions(args)?;
-    let (submissions, _workspace) = match enter_submissions(args, !args.quiet)? {
-        Some((entrants, workspace)) => (Some(entrants), Some(workspace)),
-        None => (None, None),
-    };
-    if args.require_gpu {
-        require_gpu(&solutions)?;
-    }
+    // Before anything is compiled, run or written: the results file must not replace an input, and every case
+    // file must read.
+    let outputs: Vec<(&str, &Path)> = args.json.iter().map(|p| ("--json", p.as_path())).collect();
+    let inputs: Vec<&Path> = args
+        .cases
+        .iter()
+        .chain(&args.submissions)
+        .map(PathBuf::as_path)
+        .collect();
+    refuse_overwriting_inputs(&outputs, &inputs)?;
     let suites = if args.suites.is_empty() && args.cases.is_empty() {
         vec![Suite::Functional, Suite::Perf]
     } else {
         args.suites.clone()
+    };
+    let cases = CaseRef::collect(&suites, &args.cases);
+    check_case_files(&cases)?;
+    if args.require_gpu {
+        require_gpu(&solutions)?;
+    }
+    let (submissions, _workspace) = match enter_submissions(args, !args.quiet)? {
+        Some((entrants, workspace)) => (Some(entrants), Some(workspace)),
+        None => (None, None),
     };
     let tolerance = Tolerance {
         atol: args.check.atol,
@@ -371,7 +632,7 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     };
     let plan = RunPlan {
         solutions,
-        cases: CaseRef::collect(&suites, &args.cases),
+        cases,
         seed: args.check.seed,
         tolerance,
         progress: !args.quiet,
@@ -390,17 +651,30 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     let ran = execute(&plan, &mut results);
     // Anything a dead worker left that was adopted after its worker ended.
     sandbox::children::kill_adopted();
-    ran?;
+    let tails = ran?;
+    let written = results.finish();
     let entries = &results.doc().entries;
-    print!("{}", results_text(entries));
-    println!(
+    crate::out!("{}", results_text(entries));
+    for tail in &tails {
+        crate::out!("\n{}", tail.render());
+    }
+    crate::outln!(
         "\n{} ({tolerance}, seed {}) in {}",
         verdict_counts(entries),
         args.check.seed,
         format_seconds(started.elapsed().as_secs_f64())
     );
-    if let Some(path) = &args.json {
-        println!("results written to {}", path.display());
+    let status = ExitStatus::from_verdicts(entries.iter().map(|e| e.verdict));
+    match (written, &args.json) {
+        (Ok(()), Some(path)) => {
+            crate::outln!("results written to {}", path.display());
+            Ok(status)
+        }
+        (Ok(()), None) => Ok(status),
+        // The run went on and its table is above; the judge's own failure outranks every verdict.
+        (Err(error), _) => {
+            report_write_failure(error);
+            Ok(status.max(ExitStatus::Internal))
+        }
     }
-    Ok(ExitStatus::from_verdicts(entries.iter().map(|e| e.verdict)))
 }

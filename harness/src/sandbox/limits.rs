@@ -9,6 +9,47 @@ use solutions::Backend;
 /// One mebibyte, in bytes.
 pub const MIB: u64 = 1 << 20;
 
+/// Shortest wall-clock limit the command line accepts (a call, a compile, the gate's time budget), in seconds:
+/// 1 ms. Below it a limit reads as 0 and kills every call.
+pub const MIN_LIMIT_S: f64 = 1e-3;
+/// Longest wall-clock limit the command line accepts, in seconds: 7 days. Far longer limits overflow the
+/// clock's arithmetic.
+pub const MAX_LIMIT_S: f64 = 7.0 * 86_400.0;
+/// Smallest `--memory-limit` the command line accepts, in MiB: a worker takes about 5 MiB before it has loaded
+/// anything, and the case's shared buffers count too (about 16 MiB at the perf case).
+pub const MIN_MEMORY_MIB: u64 = 16;
+
+/// Parses a wall-clock limit given in seconds on the command line, within [`MIN_LIMIT_S`] ..= [`MAX_LIMIT_S`].
+pub fn parse_limit_seconds(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if v.is_finite() && (MIN_LIMIT_S..=MAX_LIMIT_S).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{text} s is out of range: use {MIN_LIMIT_S} to {MAX_LIMIT_S} seconds (1 ms to 7 days)"
+        ))
+    }
+}
+
+/// Parses `--memory-limit` (MiB), at least [`MIN_MEMORY_MIB`].
+pub fn parse_memory_mib(text: &str) -> Result<u64, String> {
+    let v: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{text}' is not a whole number of MiB"))?;
+    if v >= MIN_MEMORY_MIB {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} MiB is too small: use at least {MIN_MEMORY_MIB} MiB (a worker takes about 5 MiB before it \
+             loads the submission, and the case's buffers count too)"
+        ))
+    }
+}
+
 /// What a worker may use.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
@@ -73,6 +114,33 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_on_the_command_line_are_bounded() {
+        assert_eq!(parse_limit_seconds("2.5"), Ok(2.5));
+        assert_eq!(parse_limit_seconds("0.001"), Ok(0.001));
+        assert_eq!(parse_limit_seconds("604800"), Ok(604_800.0));
+        for bad in ["1e20", "1.8e19", "1e-12", "0", "-1", "nan", "inf", "soon"] {
+            assert!(parse_limit_seconds(bad).is_err(), "{bad}");
+        }
+        // Every accepted limit converts to a duration and can be added to a clock reading.
+        let longest = Limits {
+            call_s: MAX_LIMIT_S,
+            ..Limits::default()
+        };
+        assert!(
+            std::time::Instant::now()
+                .checked_add(longest.call())
+                .is_some()
+        );
+        assert_eq!(parse_memory_mib("16"), Ok(16));
+        assert!(
+            parse_memory_mib("1")
+                .unwrap_err()
+                .contains("at least 16 MiB")
+        );
+        assert!(parse_memory_mib("0").is_err() && parse_memory_mib("-5").is_err());
+    }
 
     #[test]
     fn address_space_backstop_is_above_the_memory_limit() {

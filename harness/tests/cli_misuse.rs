@@ -1,0 +1,457 @@
+//! The `judge` binary given what a user gets wrong: outputs that name inputs, limits out of range, negative
+//! numbers, invalid case files, missing compilers, unwritable outputs, a closed stdout, documents that cannot
+//! be compared. Each must end in a clear message and the documented exit status, never a panic or lost work.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::io::{RawArray, npy};
+use harness::results::ResultsDoc;
+
+fn judge_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_judge"));
+    command.args(args);
+    command
+}
+
+fn judge(args: &[&str]) -> Output {
+    judge_command(args).output().expect("the judge binary runs")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn good_c() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/submissions/good/reference.c")
+}
+
+fn worked_example_case() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/cases/worked-example.json")
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Copies `from` into `dir` and returns the copy's path.
+fn copy_into(dir: &Path, from: &Path, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(from, &to).unwrap();
+    to
+}
+
+#[test]
+fn an_output_that_names_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = copy_into(dir.path(), &worked_example_case(), "same.json");
+    let source = copy_into(dir.path(), &good_c(), "victim.c");
+    let case_bytes = std::fs::read(&case).unwrap();
+    let source_bytes = std::fs::read(&source).unwrap();
+    // The same file under another spelling, and through a hard link.
+    let dotted = dir.path().join(".").join("victim.c");
+    let linked = dir.path().join("linked.c");
+    std::fs::hard_link(&source, &linked).unwrap();
+    let results = dir.path().join("results.md");
+    std::fs::write(&results, "{}").unwrap();
+    let runs: Vec<(Vec<&str>, String)> = vec![
+        (
+            vec![
+                "run",
+                "--solution",
+                "cpu-naive",
+                "--case",
+                s(&case),
+                "--json",
+                s(&case),
+            ],
+            format!("--json names an input file: {}", case.display()),
+        ),
+        (
+            vec!["run", "--submission", s(&source), "--json", s(&dotted)],
+            "--json names an input file".to_owned(),
+        ),
+        (
+            vec![
+                "gate",
+                "--submission",
+                s(&source),
+                "--no-perf",
+                "--suite",
+                "example",
+                "--json",
+                s(&source),
+            ],
+            "--json names an input file".to_owned(),
+        ),
+        (
+            vec![
+                "gate",
+                "--submission",
+                s(&source),
+                "--no-perf",
+                "--suite",
+                "example",
+                "--junit",
+                s(&linked),
+            ],
+            "--junit names an input file".to_owned(),
+        ),
+        (
+            vec![
+                "gate",
+                "--submission",
+                s(&source),
+                "--no-perf",
+                "--suite",
+                "example",
+                "--junit",
+                "g.out",
+                "--markdown",
+                "./g.out",
+            ],
+            "--junit and --markdown name the same file".to_owned(),
+        ),
+        (
+            vec!["report", s(&results), "--out", s(dir.path())],
+            "--out names an input file".to_owned(),
+        ),
+    ];
+    for (args, message) in runs {
+        let out = judge(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}\n{}", text(&out));
+        assert!(text(&out).contains(&message), "{args:?}\n{}", text(&out));
+    }
+    assert_eq!(std::fs::read(&case).unwrap(), case_bytes);
+    assert_eq!(std::fs::read(&source).unwrap(), source_bytes);
+    assert_eq!(std::fs::read_to_string(&results).unwrap(), "{}");
+}
+
+#[test]
+fn limits_out_of_range_are_refused_before_anything_runs() {
+    let source = good_c();
+    for (option, value, message) in [
+        (
+            "--time-limit",
+            "1e20",
+            "out of range: use 0.001 to 604800 seconds",
+        ),
+        ("--time-limit", "1.8e19", "out of range"),
+        ("--time-limit", "1e-12", "out of range"),
+        ("--compile-time-limit", "1e20", "out of range"),
+        ("--memory-limit", "1", "use at least 16 MiB"),
+    ] {
+        let out = judge(&[
+            "run",
+            "--submission",
+            s(&source),
+            "--suite",
+            "example",
+            option,
+            value,
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{option} {value}\n{}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains(message),
+            "{option} {value}\n{}",
+            text(&out)
+        );
+    }
+    let out = judge(&["gate", "--submission", s(&source), "--time-budget", "1e20"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("out of range"), "{}", text(&out));
+}
+
+#[test]
+fn negative_numbers_get_the_options_own_message() {
+    for (option, message) in [
+        (
+            "--atol",
+            "invalid value '-1' for '--atol <ATOL>': -1 must be finite and ≥ 0",
+        ),
+        ("--seed", "invalid value '-1' for '--seed <SEED>'"),
+    ] {
+        let out = judge(&["run", "--all", option, "-1"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(message), "{}", text(&out));
+    }
+}
+
+#[test]
+fn a_closed_stdout_ends_printing_quietly_and_keeps_the_results_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    for args in [
+        vec!["list"],
+        vec![
+            "run",
+            "--solution",
+            "cpu-naive",
+            "--suite",
+            "example",
+            "--json",
+            s(&json),
+        ],
+    ] {
+        let mut child = judge_command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Nobody reads stdout: its first write meets a closed pipe.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}\n{}", text(&out));
+        assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    }
+    assert_eq!(ResultsDoc::read(&json).unwrap().entries.len(), 1);
+}
+
+#[test]
+fn a_results_file_lost_mid_run_is_reported_after_the_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("dd");
+    std::fs::create_dir(&sub).unwrap();
+    let json = sub.join("out.json");
+    let child = judge_command(&[
+        "run",
+        "--solution",
+        "cpu-naive",
+        "--suite",
+        "functional",
+        "--suite",
+        "perf",
+        "--json",
+        s(&json),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Once the first entry is in the file (the perf case, last, takes a while yet), the directory goes.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while ResultsDoc::read(&json).map_or(true, |d| d.entries.is_empty()) {
+        assert!(Instant::now() < deadline, "no entry was written");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Moved away in one step (removing it could race with the judge's next write into it).
+    std::fs::rename(&sub, dir.path().join("gone")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("21 checks: 21 pass"), "{all}");
+    assert!(
+        all.contains("could not write") && all.contains("out.json"),
+        "{all}"
+    );
+    assert!(!all.contains("results written to"), "{all}");
+}
+
+#[test]
+fn the_gate_checks_every_output_before_it_builds() {
+    for option in ["--junit", "--markdown", "--json"] {
+        let out = judge(&[
+            "gate",
+            "--submission",
+            s(&good_c()),
+            "--suite",
+            "example",
+            "--no-perf",
+            option,
+            "/nonexistent/dir/gate.out",
+        ]);
+        assert_eq!(out.status.code(), Some(7), "{option}\n{}", text(&out));
+        let all = text(&out);
+        assert!(
+            all.contains("could not write /nonexistent/dir/gate.out"),
+            "{all}"
+        );
+        // Nothing was built or run.
+        assert!(!all.contains("[1/1]") && !all.contains("verdict:"), "{all}");
+    }
+}
+
+#[test]
+fn a_bad_case_file_is_reported_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.npz");
+    std::fs::write(&bad, b"not a zip").unwrap();
+    let out = judge(&[
+        "run",
+        "--solution",
+        "cpu-naive",
+        "--suite",
+        "functional",
+        "--case",
+        s(&bad),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("bad.npz"), "{all}");
+    assert!(!all.contains("[1/"), "a case ran first:\n{all}");
+}
+
+#[test]
+fn a_compiler_that_cannot_run_is_status_6_and_cc_must_be_one_program() {
+    let source = good_c();
+    let args = ["run", "--submission", s(&source), "--suite", "example"];
+    let out = judge_command(&args)
+        .env("CC", "/nonexistent/cc")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        text(&out).contains("could not run the compiler '/nonexistent/cc'"),
+        "{}",
+        text(&out)
+    );
+    let out = judge_command(&args).env("CC", "cc -Wall").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("$CC is 'cc -Wall': it must name one program"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_failing_submission_shows_the_end_of_its_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("debugprint.c");
+    std::fs::write(
+        &source,
+        r#"#include <stdio.h>
+#include <stdlib.h>
+void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs, const float* gamma,
+           const float* Pi, const float* S_mat, const float* codebook, float* scores,
+           int B, int S, int D, int C) {
+    for (int i = 0; i < 30; i++) fprintf(stderr, "noise %d\n", i);
+    fprintf(stderr, "DEBUG: unsupported D=%d\n", D);
+    abort();
+}
+"#,
+    )
+    .unwrap();
+    let out = judge(&[
+        "run",
+        "--submission",
+        s(&source),
+        "--suite",
+        "example",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(
+            "stderr of debugprint.c on worked-example (runtime-error; last 20 of 31 lines):"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  | DEBUG: unsupported D=2"), "{stdout}");
+    assert!(!stdout.contains("noise 10\n"), "not bounded:\n{stdout}");
+}
+
+#[test]
+fn compare_refuses_documents_with_nothing_in_common_or_negative_medians() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    for (solution, path) in [("cpu-naive", &a), ("cpu-tiled", &b)] {
+        let out = judge(&[
+            "run",
+            "--solution",
+            solution,
+            "--suite",
+            "example",
+            "--quiet",
+            "--json",
+            s(path),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let out = judge(&["compare", s(&a), s(&b)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("share no entry"), "{}", text(&out));
+
+    let mut doc = ResultsDoc::read(&a).unwrap();
+    if let Some(t) = &mut doc.entries[0].timing {
+        t.summary.median = -1.0;
+    }
+    let negative = dir.path().join("negative.json");
+    doc.write(&negative).unwrap();
+    let out = judge(&["compare", s(&a), s(&negative)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("entry 1 (cpu-naive on worked-example, check): median time -1 s"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn non_finite_outputs_show_no_error_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let scores = dir.path().join("nan.npy");
+    std::fs::write(
+        &scores,
+        npy::encode(&RawArray::f32(vec![2, 3], &[f32::NAN; 6])),
+    )
+    .unwrap();
+    let out = judge(&[
+        "check",
+        "--case",
+        s(&worked_example_case()),
+        "--output",
+        s(&scores),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("wrong-answer"))
+        .unwrap_or_default();
+    assert!(row.contains("n/a (6 non-finite)"), "{stdout}");
+    assert!(!row.contains(" 0 "), "{stdout}");
+}
+
+#[test]
+fn an_unwritable_bench_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "").unwrap();
+    let json = file.join("sub").join("b.json");
+    let out = judge(&["bench", "--solution", "cpu-naive", "--json", s(&json)]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("could not write {}", json.display())),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn help_lists_only_the_statuses_a_command_can_end_with() {
+    let out = judge(&["help", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Exit statuses:\n  0  the scores passed"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("  7  "), "{stdout}");
+    let out = judge(&["help", "compare"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Exit statuses:") && stdout.contains("  2  "),
+        "{stdout}"
+    );
+}
