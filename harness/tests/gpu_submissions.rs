@@ -70,6 +70,7 @@ fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>
         baseline,
         floor: FloorSource::Measure,
         progress: false,
+        options: Vec::new(),
     }
 }
 

@@ -92,6 +92,7 @@ fn plan(
         baseline,
         floor: FloorSource::Fixed(peak()),
         progress: false,
+        options: Vec::new(),
     }
 }
 

@@ -95,6 +95,7 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
         }),
         floor: FloorSource::Measure,
         progress: !args.quiet,
+        options: gate_options(),
     };
     // With a secret seed nothing is written while the submission runs: the document holds the case seeds.
     let live = (seed_source == SeedSource::Given)
@@ -218,4 +219,14 @@ fn print_summary(summary: &GateSummary) {
         summary.seed,
         summary.reproduce()
     );
+}
+
+/// The options this process was given after `gate`, without `--seed` (for the line that reproduces the run).
+fn gate_options() -> Vec<String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let after = args
+        .iter()
+        .position(|a| a == "gate")
+        .map_or(args.len(), |i| i + 1);
+    gate::options_without_seed(&args[after..])
 }

@@ -94,6 +94,9 @@ pub struct GatePlan {
     pub floor: FloorSource,
     /// Print progress lines on stderr.
     pub progress: bool,
+    /// The command-line options the gate was given, `--seed` left out: the line that reproduces the run
+    /// repeats them (empty: only the submission, its backend and the seed).
+    pub options: Vec<String>,
 }
 
 /// A build that failed, as the report shows it.
@@ -145,6 +148,9 @@ pub struct GateSummary {
     pub outputs: Vec<CaseOutput>,
     /// Wall time of the whole gate, in seconds.
     pub duration_s: f64,
+    /// The command-line options the gate was given, `--seed` left out (see [`GatePlan::options`]).
+    #[serde(default)]
+    pub options: Vec<String>,
 }
 
 impl GateSummary {
@@ -158,16 +164,46 @@ impl GateSummary {
 
     /// The command line that reproduces this run (with `--backend` for a prebuilt library).
     pub fn reproduce(&self) -> String {
+        if !self.options.is_empty() {
+            let options: Vec<String> = self.options.iter().map(|o| shell_word(o)).collect();
+            return format!("judge gate {} --seed {}", options.join(" "), self.seed);
+        }
         let backend = match self.kind {
             SourceKind::Library => format!(" --backend {}", self.backend),
             _ => String::new(),
         };
         format!(
             "judge gate --submission {}{backend} --seed {}",
-            self.submission.display(),
+            shell_word(&self.submission.display().to_string()),
             self.seed
         )
     }
+}
+
+/// `word` as a POSIX shell reads it back: unchanged when it holds only safe characters, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The gate's command-line options (`args` after the program and `gate`) without `--seed N` / `--seed=N`.
+pub fn options_without_seed(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut skip_next = false;
+    for arg in args {
+        if skip_next {
+            skip_next = false;
+        } else if arg == "--seed" {
+            skip_next = true;
+        } else if !arg.starts_with("--seed=") {
+            out.push(arg.clone());
+        }
+    }
+    out
 }
 
 /// Why the gate could not judge (as opposed to a verdict).
@@ -272,6 +308,7 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
         perf: None,
         outputs: Vec::new(),
         duration_s: 0.0,
+        options: plan.options.clone(),
     };
     let all_cases = || {
         plan.functional
@@ -457,6 +494,66 @@ mod tests {
         assert_eq!(
             overall([Verdict::Pass, Verdict::Skipped]),
             (Verdict::Skipped, ExitStatus::Unavailable)
+        );
+    }
+
+    /// The line that reproduces a run repeats every option but the seed, which it gives as drawn.
+    #[test]
+    fn the_reproduce_line_keeps_the_options() {
+        let given: Vec<String> = [
+            "--submission",
+            "my kernel.cu",
+            "--seed",
+            "7",
+            "--baseline",
+            "main.json",
+            "--seed=9",
+            "--max-slowdown",
+            "1.2",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let options = options_without_seed(&given);
+        assert_eq!(
+            options,
+            [
+                "--submission",
+                "my kernel.cu",
+                "--baseline",
+                "main.json",
+                "--max-slowdown",
+                "1.2"
+            ]
+        );
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        let summary = GateSummary {
+            submission: PathBuf::from("my kernel.cu"),
+            name: "my kernel.cu".to_owned(),
+            kind: SourceKind::Cuda,
+            backend: Backend::Cuda,
+            verdict: Verdict::Pass,
+            exit_status: 0,
+            seed: 42,
+            seed_source: SeedSource::Os,
+            limits: crate::sandbox::Limits::default(),
+            compile: None,
+            build_error: None,
+            perf: None,
+            outputs: Vec::new(),
+            duration_s: 1.0,
+            options,
+        };
+        assert_eq!(
+            summary.reproduce(),
+            "judge gate --submission 'my kernel.cu' --baseline main.json --max-slowdown 1.2 --seed 42"
+        );
+        let bare = GateSummary {
+            options: Vec::new(),
+            ..summary
+        };
+        assert_eq!(
+            bare.reproduce(),
+            "judge gate --submission 'my kernel.cu' --seed 42"
         );
     }
 }
