@@ -208,6 +208,7 @@ fixture_tests! {
     bad_clone_parent => "bad/clone_parent.c",
     bad_writes_past_output => "bad/writes_past_output.c",
     bad_cache_by_content => "bad/cache_by_content.c",
+    bad_cache_by_rows => "bad/cache_by_rows.c",
     bad_cache_cheap_key => "bad/cache_cheap_key.c",
     bad_bf16_operands => "bad/bf16_operands.c",
     bad_deferred_thread => "bad/deferred_thread.c",
