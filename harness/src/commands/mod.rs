@@ -146,9 +146,14 @@ pub fn solution_by_name(name: &str) -> Result<Box<dyn Solution>, CommandError> {
                 .iter()
                 .map(|s| s.name().to_owned())
                 .collect();
+            let known_bad: Vec<String> = solutions::known_bad::all()
+                .iter()
+                .map(|b| b.name().to_owned())
+                .collect();
             CommandError::Usage(format!(
-                "unknown solution '{name}'; known: {}",
-                known.join(", ")
+                "unknown solution '{name}'; known: {}; known-bad, for testing the judge: {}",
+                known.join(", "),
+                known_bad.join(", ")
             ))
         })
 }
