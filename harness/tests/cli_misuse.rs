@@ -399,6 +399,45 @@ fn compare_refuses_documents_with_nothing_in_common_or_negative_medians() {
 }
 
 #[test]
+fn compare_does_not_judge_one_timed_call_per_entry() {
+    // `judge run --json` times each entry once: zero-width intervals, which never overlap.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    for path in [&a, &b] {
+        let out = judge(&[
+            "run",
+            "--solution",
+            "cpu-naive",
+            "--suite",
+            "example",
+            "--quiet",
+            "--json",
+            s(path),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let out = judge(&["compare", s(&a), s(&b)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("cpu-naive"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.ends_with("not judged (under 6 samples)"), "{row}");
+    assert!(
+        !stdout.contains("faster,")
+            && !stdout.contains("slower,")
+            && !row.ends_with("faster")
+            && !row.ends_with("slower"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 not judged (under 6 samples)"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn non_finite_outputs_show_no_error_figures() {
     let dir = tempfile::tempdir().unwrap();
     let scores = dir.path().join("nan.npy");
