@@ -274,7 +274,8 @@ pub struct RunArgs {
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Fail (exit status 6) when a selected CUDA variant cannot run here, instead of skipping it.
+    /// Fail (exit status 6) when a selected CUDA variant or CUDA submission cannot run here, instead of
+    /// skipping it.
     #[arg(long)]
     pub require_gpu: bool,
     #[command(flatten)]

@@ -494,3 +494,33 @@ fn help_lists_only_the_statuses_a_command_can_end_with() {
         "{stdout}"
     );
 }
+
+#[test]
+fn require_gpu_counts_cuda_submissions_and_says_why_they_cannot_run() {
+    let out = judge(&["run", "--solution", "cpu-naive", "--require-gpu"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        text(&out).contains("--require-gpu: no CUDA variant or CUDA submission is selected"),
+        "{}",
+        text(&out)
+    );
+
+    if harness::submission::nvcc::device_arch().is_ok() {
+        return; // A device is here: the submission would be built and run.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cu = dir.path().join("mine.cu");
+    // Never compiled: the check comes before any build.
+    std::fs::write(&cu, "this is not CUDA").unwrap();
+    let out = judge(&["run", "--submission", s(&cu), "--require-gpu", "--quiet"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let all = text(&out);
+    assert!(!all.contains("no CUDA variant"), "{all}");
+    assert!(
+        all.contains(&format!(
+            "--require-gpu: {}: cannot run here: no CUDA device (",
+            cu.display()
+        )),
+        "{all}"
+    );
+}

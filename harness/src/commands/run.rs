@@ -570,26 +570,60 @@ fn check_case_files(cases: &[CaseRef]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// With `--require-gpu`: an error naming every selected CUDA variant that cannot run here (or saying that
-/// none was selected).
-fn require_gpu(solutions: &[Box<dyn Solution>]) -> Result<(), CommandError> {
+/// With `--require-gpu`: an error naming every selected CUDA variant or CUDA submission that cannot run here,
+/// with the reason (no driver, no device, no nvcc), or saying that none was selected.
+fn require_gpu(solutions: &[Box<dyn Solution>], args: &RunArgs) -> Result<(), CommandError> {
+    let backend = args.sandbox.backend.map(Into::into);
+    let submissions = args
+        .submissions
+        .iter()
+        .map(|path| Submission::new(path, backend))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cuda_submissions: Vec<&Submission> = submissions
+        .iter()
+        .filter(|s| s.backend == Backend::Cuda)
+        .collect();
     let cuda: Vec<&dyn Solution> = solutions
         .iter()
         .map(AsRef::as_ref)
-        .filter(|s| s.backend() == solutions::Backend::Cuda)
+        .filter(|s| s.backend() == Backend::Cuda)
         .collect();
-    if cuda.is_empty() {
+    if cuda.is_empty() && cuda_submissions.is_empty() {
         return Err(CommandError::Unavailable(
-            "--require-gpu: no CUDA variant is selected".to_owned(),
+            "--require-gpu: no CUDA variant or CUDA submission is selected".to_owned(),
         ));
     }
-    let missing: Vec<String> = cuda
+    let mut missing: Vec<String> = cuda
         .iter()
         .filter_map(|s| match s.availability() {
             solutions::Availability::Available => None,
             solutions::Availability::Unavailable(reason) => Some(format!("{}: {reason}", s.name())),
         })
         .collect();
+    if !cuda_submissions.is_empty() {
+        let device = crate::submission::nvcc::device_arch();
+        for s in cuda_submissions {
+            let reason = match &device {
+                Err(cause) => Some(format!("no CUDA device ({cause})")),
+                Ok(_)
+                    if s.kind == SourceKind::Cuda
+                        && crate::submission::nvcc::resolve(
+                            CompileOptions::default().nvcc.as_ref(),
+                        )
+                        .is_none() =>
+                {
+                    Some(
+                        "nvcc was not found on PATH, in $CUDA_HOME/bin or in /usr/local/cuda/bin"
+                            .to_owned(),
+                    )
+                }
+                Ok(_) => None,
+            };
+            if let Some(reason) = reason {
+                missing.push(format!("{}: cannot run here: {reason}", s.path.display()));
+            }
+        }
+    }
     if missing.is_empty() {
         Ok(())
     } else {
@@ -620,7 +654,7 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     let cases = CaseRef::collect(&suites, &args.cases);
     check_case_files(&cases)?;
     if args.require_gpu {
-        require_gpu(&solutions)?;
+        require_gpu(&solutions, args)?;
     }
     let (submissions, _workspace) = match enter_submissions(args, !args.quiet)? {
         Some((entrants, workspace)) => (Some(entrants), Some(workspace)),
