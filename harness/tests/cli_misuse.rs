@@ -464,6 +464,39 @@ fn non_finite_outputs_show_no_error_figures() {
 }
 
 #[test]
+fn check_reads_a_fortran_order_output() {
+    // The worked example's stored scores, saved the way NumPy saves a transposed array: [B, S] in Fortran order
+    // (columns contiguous), header written by hand.
+    let case = harness::io::read_case(&worked_example_case()).unwrap();
+    let scores = case.scores.expect("the worked example stores its scores");
+    let (b, s_len) = (case.inputs.shape().b, case.inputs.shape().s);
+    let mut data = Vec::new();
+    for j in 0..s_len {
+        for i in 0..b {
+            data.extend_from_slice(&(scores[i * s_len + j] as f32).to_le_bytes());
+        }
+    }
+    let header = format!("{{'descr': '<f4', 'fortran_order': True, 'shape': ({b}, {s_len}), }}");
+    let padded = format!("{header:<117}\n");
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(padded.as_bytes());
+    bytes.extend_from_slice(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sF.npy");
+    std::fs::write(&path, bytes).unwrap();
+    let out = judge(&[
+        "check",
+        "--case",
+        s(&worked_example_case()),
+        "--output",
+        s(&path),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("Fortran"), "{}", text(&out));
+}
+
+#[test]
 fn an_unwritable_bench_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plain");
