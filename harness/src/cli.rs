@@ -471,7 +471,12 @@ pub struct QualityArgs {
     #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
     pub d: usize,
     /// Codebook sizes to compare, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [2usize, 4, 8, 16], allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "2,4,8,16",
+        allow_negative_numbers = true
+    )]
     pub levels: Vec<usize>,
     /// Seed for generation.
     #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
@@ -543,6 +548,23 @@ mod tests {
         assert!(Cli::try_parse_from(["judge", "run", "--all", "--rtol", "nan"]).is_err());
         assert!(Cli::try_parse_from(["judge", "run", "--all", "--atol", "0"]).is_ok());
         assert!(Cli::try_parse_from(["judge", "run", "--all", "--solution", "cpu-naive"]).is_err());
+    }
+
+    #[test]
+    fn quality_levels_default_reads_as_the_option_is_written() {
+        let levels = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Quality(q)) => q.levels,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(levels(&["judge", "quality"]), [2, 4, 8, 16]);
+        assert_eq!(levels(&["judge", "quality", "--levels", "4,32"]), [4, 32]);
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("quality")
+            .expect("quality is a subcommand")
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("[default: 2,4,8,16]"), "{help}");
     }
 
     #[test]
