@@ -424,7 +424,8 @@ pub struct KernelsArgs {
 pub enum CaseCommand {
     /// Generate a suite's cases and write them to files, with the oracle's scores.
     Export(ExportArgs),
-    /// Read a case file, validate it, and print what it holds.
+    /// Read a case file, validate it, print what it holds, and compare its stored scores with the oracle
+    /// (exit status 2 when they disagree: an invalid case).
     Info(InfoArgs),
 }
 
@@ -749,6 +750,45 @@ mod tests {
         }
         assert!(budget("0.1ms").unwrap_err().contains("out of range"));
         assert!(budget("20000m").unwrap_err().contains("out of range"));
+    }
+
+    #[test]
+    fn gate_help_lists_every_reason_for_suspicious_and_memory_limit() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("gate")
+            .expect("gate is a subcommand")
+            .render_long_help()
+            .to_string();
+        // Wrapped to the terminal's width: compare words.
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for reason in [
+            "below the physical floor",
+            "faster on repeated inputs",
+            "work left running on another stream",
+            "host work before the device starts",
+            "the judge's clock disagreeing",
+            "or a CUDA submission more device memory",
+        ] {
+            assert!(help.contains(reason), "{reason}: {help}");
+        }
+    }
+
+    #[test]
+    fn case_info_help_says_it_compares_stored_scores() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("case")
+            .and_then(|c| c.find_subcommand_mut("info"))
+            .expect("case info is a subcommand")
+            .render_long_help()
+            .to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            help.contains("compare its stored scores with the oracle")
+                && help.contains("exit status 2 when they disagree"),
+            "{help}"
+        );
     }
 
     #[test]
