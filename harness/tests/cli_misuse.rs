@@ -557,3 +557,23 @@ fn require_gpu_counts_cuda_submissions_and_says_why_they_cannot_run() {
         "{all}"
     );
 }
+
+#[test]
+fn quiet_still_shows_the_whole_compiler_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.c");
+    std::fs::write(
+        &bad,
+        "int first = undeclared_first;\nint second = undeclared_second;\n",
+    )
+    .unwrap();
+    let out = judge(&["run", "--submission", s(&bad), "--suite", "example", "-q"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Both errors, not only the first line the table holds.
+    assert!(
+        stderr.contains("undeclared_first") && stderr.contains("undeclared_second"),
+        "{}",
+        text(&out)
+    );
+}

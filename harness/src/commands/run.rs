@@ -413,7 +413,11 @@ fn enter_submissions(
                 compiler_hint(s.kind)
             )));
         }
-        if progress && let Err(e) = &build {
+        // The compiler's output is the reason for a compile error, not progress: it is shown with --quiet too
+        // (the table keeps only its first line).
+        if let Err(e) = &build
+            && (progress || e.log().is_some())
+        {
             eprintln!("{}: {e}", s.path.display());
             if let Some(log) = e.log() {
                 eprintln!("{}", log.trim_end());
