@@ -169,6 +169,25 @@ pub fn format_seconds(seconds: f64) -> String {
     }
 }
 
+/// A check's error figures as tables show them, each written by `format`: max abs error, max rel error and
+/// relative Frobenius error. They are measured over finite elements only, so beside NaN or ±inf they would read
+/// as exact: then they are `n/a (N non-finite)`, `n/a`, `n/a`.
+pub fn error_figures(check: &crate::check::CheckReport, format: fn(f64) -> String) -> [String; 3] {
+    if check.non_finite > 0 {
+        [
+            format!("n/a ({} non-finite)", check.non_finite),
+            "n/a".to_owned(),
+            "n/a".to_owned(),
+        ]
+    } else {
+        [
+            format(check.max_abs_err),
+            format(check.max_rel_err),
+            format(check.rel_frobenius),
+        ]
+    }
+}
+
 /// Formats an error magnitude compactly (`0`, `3.1e-7`).
 pub fn format_error(value: f64) -> String {
     if value == 0.0 {

@@ -23,7 +23,7 @@ use crate::submission::{BuildError, Built, CompileOptions, SourceKind, Submissio
 use crate::table::{Align, Notes, Table};
 use crate::verdict::{ExitStatus, Verdict};
 
-use super::{CommandError, error_lines, format_error, format_seconds};
+use super::{CommandError, error_figures, error_lines, format_error, format_seconds};
 
 /// Where a case comes from, before it is built.
 #[derive(Debug, Clone)]
@@ -310,20 +310,11 @@ pub fn results_text(entries: &[Entry]) -> String {
     ]);
     for e in entries {
         let s = e.case.shape;
-        let (abs, rel, frob) = match &e.check {
-            // Errors are measured over finite elements only: beside NaN or ±inf they would read as exact.
-            Some(c) if c.non_finite > 0 => (
-                format!("n/a ({} non-finite)", c.non_finite),
-                "n/a".to_owned(),
-                "n/a".to_owned(),
-            ),
-            Some(c) => (
-                format_error(c.max_abs_err),
-                format_error(c.max_rel_err),
-                format_error(c.rel_frobenius),
-            ),
-            None => Default::default(),
-        };
+        let [abs, rel, frob] = e
+            .check
+            .as_ref()
+            .map(|c| error_figures(c, format_error))
+            .unwrap_or_default();
         table.push(vec![
             e.solution.clone(),
             e.case.name.clone(),
