@@ -14,7 +14,9 @@ use crate::challenge::DEFAULT_TOLERANCE;
 use crate::challenge::generate::Generator;
 use crate::challenge::suites::{DEFAULT_SEED, Suite};
 use crate::io::Format;
-use crate::sandbox::limits::{Limits, MIB, parse_limit_seconds, parse_memory_mib};
+use crate::sandbox::limits::{
+    Limits, MAX_LIMIT_S, MIB, MIN_LIMIT_S, parse_limit_seconds, parse_memory_mib,
+};
 use crate::verdict::{ExitStatus, Verdict};
 
 static AFTER_HELP: LazyLock<String> =
@@ -274,7 +276,8 @@ pub struct RunArgs {
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Fail (exit status 6) when a selected CUDA variant cannot run here, instead of skipping it.
+    /// Fail (exit status 6) when a selected CUDA variant or CUDA submission cannot run here, instead of
+    /// skipping it.
     #[arg(long)]
     pub require_gpu: bool,
     #[command(flatten)]
@@ -379,8 +382,9 @@ pub struct GateArgs {
     /// Leave out the perf case (no timing, floor or baseline checks).
     #[arg(long, conflicts_with = "baseline")]
     pub no_perf: bool,
-    /// Seconds of timed calls on the perf case at most (sampling stops earlier once the median is stable).
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = parse_limit_seconds, allow_negative_numbers = true)]
+    /// Timed calls on the perf case for at most this long, e.g. 5s, 500ms, 2m (bare numbers are seconds);
+    /// sampling stops earlier once the median is stable.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_time_budget, allow_negative_numbers = true)]
     pub time_budget: f64,
     /// Write JUnit XML (one test case per case) here.
     #[arg(long, value_name = "FILE")]
@@ -420,7 +424,8 @@ pub struct KernelsArgs {
 pub enum CaseCommand {
     /// Generate a suite's cases and write them to files, with the oracle's scores.
     Export(ExportArgs),
-    /// Read a case file, validate it, and print what it holds.
+    /// Read a case file, validate it, print what it holds, and compare its stored scores with the oracle
+    /// (exit status 2 when they disagree: an invalid case).
     Info(InfoArgs),
 }
 
@@ -470,7 +475,12 @@ pub struct QualityArgs {
     #[arg(long, default_value_t = 128, allow_negative_numbers = true)]
     pub d: usize,
     /// Codebook sizes to compare, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [2usize, 4, 8, 16], allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "2,4,8,16",
+        allow_negative_numbers = true
+    )]
     pub levels: Vec<usize>,
     /// Seed for generation.
     #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
@@ -495,6 +505,29 @@ fn positive(s: &str) -> Result<f64, String> {
 
 /// Parses a duration: a number followed by `ms`, `s` or `m` (seconds when no unit is given).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let seconds = duration_seconds(s)?;
+    if !(0.0..=1e9).contains(&seconds) {
+        return Err(format!("'{s}' is not a usable duration"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses the gate's `--time-budget`: a duration as [`parse_duration`] takes it, within the limits every
+/// wall-clock limit keeps ([`MIN_LIMIT_S`] to [`MAX_LIMIT_S`]).
+fn parse_time_budget(s: &str) -> Result<f64, String> {
+    let seconds = duration_seconds(s)?;
+    if (MIN_LIMIT_S..=MAX_LIMIT_S).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(format!(
+            "'{s}' is out of range: use {MIN_LIMIT_S} to {MAX_LIMIT_S} seconds (1ms to 7 days)"
+        ))
+    }
+}
+
+/// The seconds a duration (`10s`, `500ms`, `2m`, `2min`, a bare number of seconds) stands for: finite, of any
+/// sign.
+fn duration_seconds(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
         (n, 1e-3)
@@ -511,10 +544,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{s}' is not a duration; use e.g. 10s, 500ms, 2m"))?;
-    if !(v.is_finite() && v >= 0.0) || v * scale > 1e9 {
-        return Err(format!("'{s}' is not a usable duration"));
+    let seconds = v * scale;
+    if seconds.is_finite() {
+        Ok(seconds)
+    } else {
+        Err(format!("'{s}' is not a usable duration"))
     }
-    Ok(Duration::from_secs_f64(v * scale))
 }
 
 fn non_negative(s: &str) -> Result<f64, String> {
@@ -542,6 +577,23 @@ mod tests {
         assert!(Cli::try_parse_from(["judge", "run", "--all", "--rtol", "nan"]).is_err());
         assert!(Cli::try_parse_from(["judge", "run", "--all", "--atol", "0"]).is_ok());
         assert!(Cli::try_parse_from(["judge", "run", "--all", "--solution", "cpu-naive"]).is_err());
+    }
+
+    #[test]
+    fn quality_levels_default_reads_as_the_option_is_written() {
+        let levels = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Command::Quality(q)) => q.levels,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(levels(&["judge", "quality"]), [2, 4, 8, 16]);
+        assert_eq!(levels(&["judge", "quality", "--levels", "4,32"]), [4, 32]);
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("quality")
+            .expect("quality is a subcommand")
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("[default: 2,4,8,16]"), "{help}");
     }
 
     #[test]
@@ -656,6 +708,87 @@ mod tests {
             let message = Cli::try_parse_from(args).unwrap_err().to_string();
             assert!(message.contains("invalid value '-1'"), "{message}");
         }
+    }
+
+    #[test]
+    fn the_gate_time_budget_takes_the_durations_bench_takes() {
+        let budget = |value: &str| match Cli::try_parse_from([
+            "judge",
+            "gate",
+            "--submission",
+            "a.c",
+            "--time-budget",
+            value,
+        ])
+        .map(|c| c.command)
+        {
+            Ok(Command::Gate(g)) => Ok(g.time_budget),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        for (value, seconds) in [
+            ("2s", 2.0),
+            ("500ms", 0.5),
+            ("2m", 120.0),
+            ("2min", 120.0),
+            ("3", 3.0),
+        ] {
+            assert_eq!(budget(value), Ok(seconds), "{value}");
+            let bench =
+                Cli::try_parse_from(["judge", "bench", "--budget", value]).map(|c| c.command);
+            assert!(
+                matches!(bench, Ok(Command::Bench(b)) if b.budget.as_secs_f64() == seconds),
+                "{value}"
+            );
+        }
+        match Cli::try_parse_from(["judge", "gate", "--submission", "a.c"]).map(|c| c.command) {
+            Ok(Command::Gate(g)) => assert_eq!(g.time_budget, 5.0),
+            other => panic!("{other:?}"),
+        }
+        for value in ["0.1ms", "8d", "-2s", "2 parsecs", "1e20"] {
+            assert!(budget(value).is_err(), "{value}");
+        }
+        assert!(budget("0.1ms").unwrap_err().contains("out of range"));
+        assert!(budget("20000m").unwrap_err().contains("out of range"));
+    }
+
+    #[test]
+    fn gate_help_lists_every_reason_for_suspicious_and_memory_limit() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("gate")
+            .expect("gate is a subcommand")
+            .render_long_help()
+            .to_string();
+        // Wrapped to the terminal's width: compare words.
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        for reason in [
+            "below the physical floor",
+            "faster on repeated inputs",
+            "work left running on another stream",
+            "host work before the device starts",
+            "the judge's clock disagreeing",
+            "or a CUDA submission more device memory",
+        ] {
+            assert!(help.contains(reason), "{reason}: {help}");
+        }
+    }
+
+    #[test]
+    fn case_info_help_says_it_compares_stored_scores() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("case")
+            .and_then(|c| c.find_subcommand_mut("info"))
+            .expect("case info is a subcommand")
+            .render_long_help()
+            .to_string();
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            help.contains("compare its stored scores with the oracle")
+                && help.contains("exit status 2 when they disagree"),
+            "{help}"
+        );
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Two results documents side by side: entries matched by (solution, case, mode), the ratio of their median
 //! times, and whether the difference is beyond noise: it is when the 95% confidence intervals of the two
 //! medians do not overlap (a conservative test: non-overlapping intervals mean a difference well beyond the
-//! 5% level).
+//! 5% level). A side with fewer than [`MIN_SAMPLES_TO_COMPARE`] samples (a document of `judge run --json` has one
+//! per entry) is not judged at all: its interval does not reach 95% whatever it is.
 
 use std::fmt;
 
 use crate::results::{Entry, Mode, ResultsDoc};
-use crate::stats::Interval;
+use crate::stats::{Interval, MIN_SAMPLES_TO_COMPARE};
 use crate::table::{Align, Table};
 use crate::verdict::Verdict;
 
@@ -19,6 +20,9 @@ pub enum Change {
     Slower,
     /// The medians' intervals overlap: no difference can be claimed.
     WithinNoise,
+    /// Both timed, but one side has fewer than [`MIN_SAMPLES_TO_COMPARE`] samples: too few to claim or deny a
+    /// difference.
+    TooFewSamples,
     /// One side was not timed (skipped, wrong, failed), so there is no ratio.
     NotTimed,
     /// Same solution, case name and mode, but different shapes: not comparable.
@@ -36,6 +40,7 @@ impl Change {
             Change::Faster => "faster",
             Change::Slower => "slower",
             Change::WithinNoise => "within noise",
+            Change::TooFewSamples => "not judged (under 6 samples)",
             Change::NotTimed => "not timed",
             Change::ShapeDiffers => "shape differs",
             Change::OnlyOld => "only in old",
@@ -59,6 +64,8 @@ pub struct Side {
     pub median_s: Option<f64>,
     /// The median's confidence interval, in seconds: recorded, or `[min, max]` for documents without one.
     pub interval: Option<Interval>,
+    /// How many samples the median is of, when timed.
+    pub samples: Option<usize>,
 }
 
 impl Side {
@@ -73,6 +80,7 @@ impl Side {
                     high: s.max,
                 })
             }),
+            samples: summary.map(|s| s.n),
         }
     }
 }
@@ -149,7 +157,9 @@ fn matched(old: &Entry, new: &Entry) -> Row {
         (None, Change::NotTimed)
     } else {
         let (om, nm) = (o.median_s.unwrap_or(1.0), n.median_s.unwrap_or(1.0));
+        let few = |s: &Side| s.samples.is_none_or(|n| n < MIN_SAMPLES_TO_COMPARE);
         let change = match (o.interval, n.interval) {
+            _ if few(&o) || few(&n) => Change::TooFewSamples,
             (Some(oi), Some(ni)) if !oi.overlaps(&ni) => {
                 if nm < om {
                     Change::Faster
@@ -243,6 +253,7 @@ pub fn summary(rows: &[Row]) -> String {
         Change::Faster,
         Change::Slower,
         Change::WithinNoise,
+        Change::TooFewSamples,
         Change::NotTimed,
         Change::ShapeDiffers,
         Change::OnlyOld,
@@ -305,8 +316,8 @@ mod tests {
 
     #[test]
     fn documents_without_intervals_fall_back_to_the_sample_range() {
-        let mut old = doc_with(&[("a", vec![1.0, 2.0, 3.0])]);
-        let mut new = doc_with(&[("a", vec![3.5, 4.0, 5.0])]);
+        let mut old = doc_with(&[("a", vec![1.0, 1.5, 2.0, 2.0, 2.5, 3.0])]);
+        let mut new = doc_with(&[("a", vec![3.5, 3.7, 4.0, 4.0, 4.5, 5.0])]);
         for doc in [&mut old, &mut new] {
             if let Some(t) = &mut doc.entries[0].timing {
                 t.summary.median_ci = None;
@@ -338,5 +349,34 @@ mod tests {
         );
         let other = doc_with(&[("b", vec![1.0])]);
         assert!(!compare(&old, &other).iter().any(Row::is_matched));
+    }
+
+    #[test]
+    fn too_few_samples_are_not_judged() {
+        // One timed call each, as `judge run --json` writes: zero-width intervals that never overlap.
+        let old = doc_with(&[("a", vec![2.0]), ("b", vec![2.0])]);
+        let new = doc_with(&[("a", vec![1.0]), ("b", vec![3.0])]);
+        let rows = compare(&old, &new);
+        assert!(
+            rows.iter().all(|r| r.change == Change::TooFewSamples),
+            "{rows:?}"
+        );
+        // The ratio is still shown; only the judgement is withheld.
+        assert!((rows[0].ratio.unwrap() - 0.5).abs() < 1e-12);
+        let text = table(&rows).render_text();
+        assert!(
+            !text.contains(" faster ") && !text.contains(" slower "),
+            "{text}"
+        );
+        assert!(text.contains("not judged (under 6 samples)"), "{text}");
+        assert_eq!(summary(&rows), "2 not judged (under 6 samples)");
+
+        // Five samples on one side are still too few, even with the other side well sampled.
+        let five = doc_with(&[("a", vec![1.0, 1.0, 1.0, 1.0, 1.0])]);
+        let many = doc_with(&[("a", vec![2.0; MIN_SAMPLES_TO_COMPARE])]);
+        assert_eq!(compare(&many, &five)[0].change, Change::TooFewSamples);
+        // Six each suffice.
+        let six = doc_with(&[("a", vec![1.0; MIN_SAMPLES_TO_COMPARE])]);
+        assert_eq!(compare(&many, &six)[0].change, Change::Faster);
     }
 }

@@ -125,6 +125,12 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (rank - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
+/// The fewest samples whose median can be told apart from another's at the 95% level without assuming a
+/// distribution: even the widest interval, `[min, max]`, holds the median with probability only
+/// `1 − 2·(½)ⁿ`, which reaches 95% at n = 6. Below it, non-overlapping intervals prove nothing (one sample
+/// each gives zero-width intervals that never overlap).
+pub const MIN_SAMPLES_TO_COMPARE: usize = 6;
+
 /// The distribution-free ~95% confidence interval of the median of sorted, non-empty `sorted`: the order
 /// statistics at 0-based ranks `floor(n/2 − 0.98·√n)` and `ceil(n/2 + 0.98·√n)` (the normal approximation
 /// of Binomial(n, ½) with z = 1.96), clamped to the sample range. It assumes nothing about the shape of the

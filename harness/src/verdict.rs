@@ -24,12 +24,13 @@ pub enum Verdict {
     CompileError,
     /// A call ran past the wall-clock limit; its process was killed.
     Timeout,
-    /// The process used more memory than its limit; it was killed.
+    /// The process used more memory (a CUDA submission: more device memory) than its limit; it was killed.
     MemoryLimit,
     /// Correct, but slower than the baseline by more than the allowed factor.
     TooSlow,
     /// Correct, but its time cannot be trusted: below the physical floor, much faster on inputs it has seen
-    /// before (results cached across calls), or disowned by the judge's own clock.
+    /// before (results cached across calls), work left running on another stream, host work before the device
+    /// starts, or disowned by the judge's own clock.
     Suspicious,
 }
 
@@ -78,11 +79,14 @@ impl Verdict {
             }
             Verdict::Timeout => "a call ran past the wall-clock limit and was killed",
             Verdict::MemoryLimit => {
-                "the worker process used more memory than its limit and was killed"
+                "the worker process used more memory (or a CUDA submission more device memory) than its limit and \
+                 was killed"
             }
             Verdict::TooSlow => "correct, but slower than the baseline by more than --max-slowdown",
             Verdict::Suspicious => {
-                "correct, but the time cannot be trusted (below the physical floor, or faster on repeated inputs)"
+                "correct, but the time cannot be trusted (below the physical floor, faster on repeated inputs, work \
+                 left running on another stream, host work before the device starts, or the judge's clock \
+                 disagreeing with the submission's)"
             }
         }
     }
@@ -280,5 +284,27 @@ mod tests {
     fn skips_are_not_failures() {
         assert!(!Verdict::Skipped.is_failure());
         assert!(Verdict::WrongAnswer.is_failure());
+    }
+
+    #[test]
+    fn the_readme_verdict_table_says_what_help_says() {
+        let readme = include_str!("../../README.md");
+        for verdict in Verdict::ALL {
+            let prefix = format!("| `{}` |", verdict.name());
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("README has no row for {}", verdict.name()));
+            assert!(
+                row.ends_with(&format!(
+                    "| {} |",
+                    verdict
+                        .meaning()
+                        .replace("--max-slowdown", "`--max-slowdown`")
+                )),
+                "README: {row}\nhelp: {}",
+                verdict.meaning()
+            );
+        }
     }
 }

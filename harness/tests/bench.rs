@@ -552,6 +552,25 @@ fn a_report_of_a_run_without_timings_explains_the_missing_charts() {
 }
 
 #[test]
+fn a_report_shows_no_error_figures_for_non_finite_outputs() {
+    let mut doc = run_scripted(&[], None);
+    let entry = doc
+        .entries
+        .iter_mut()
+        .find(|e| e.check.is_some())
+        .expect("a checked entry");
+    if let Some(check) = &mut entry.check {
+        check.non_finite = 3;
+        check.max_abs_err = 0.0;
+        check.rel_frobenius = 0.0;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write(&doc, dir.path(), "bench.json").unwrap();
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    assert!(html.contains("n/a (3 non-finite)"), "{html}");
+}
+
+#[test]
 fn compare_flags_only_differences_beyond_noise() {
     let old = run_scripted(&[("cpu-naive", 2e-3), ("fake-cuda", 1e-5)], None);
     // cpu-naive twice as fast, fake-cuda 0.5% slower: within the spread of the scripted samples.

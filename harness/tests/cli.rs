@@ -70,7 +70,13 @@ fn usage_errors_exit_2_with_a_hint() {
 
     let out = judge(&["run", "--solution", "nope", "--suite", "example"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("unknown solution 'nope'; known: cpu-naive"));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("unknown solution 'nope'; known: cpu-naive"));
+    assert!(
+        stderr.contains("known-bad, for testing the judge: bad-drops-qjl")
+            && stderr.contains("bad-last-output-unwritten"),
+        "{stderr}"
+    );
 
     let out = judge(&["run", "--all", "--rtol", "-1"]);
     assert_eq!(out.status.code(), Some(2));
@@ -104,15 +110,20 @@ fn exported_cases_run_and_describe_themselves() {
             table.contains(" 2 pass") && !table.contains("wrong-answer"),
             "{table}"
         );
-        // npz stores no name: the file's stem names the case; safetensors keeps it.
+        // Both formats keep the case's name (npz in its archive comment), not the file's stem.
         assert!(
-            table.contains(if ext == "npz" { "c  " } else { "public-05" }),
+            table
+                .lines()
+                .any(|l| l.starts_with("cpu-naive ") && l.contains(" public-05 ")),
             "{table}"
         );
         let out = judge(&["case", "info", p]);
         assert_eq!(out.status.code(), Some(0));
-        let name = if ext == "npz" { "c" } else { "public-05" };
-        assert!(text(&out.stdout).contains(&format!("valid case '{name}', B=8 S=64 D=64 C=16")));
+        assert!(
+            text(&out.stdout).contains("valid case 'public-05', B=8 S=64 D=64 C=16"),
+            "{}",
+            text(&out.stdout)
+        );
         assert!(text(&out.stdout).contains("within atol=1e-3"));
     }
 }
@@ -200,7 +211,7 @@ fn exporting_a_suite_writes_one_file_per_case() {
 }
 
 #[test]
-fn list_shows_variants_but_not_the_known_bad_ones() {
+fn list_shows_variants_and_the_known_bad_ones_apart() {
     let out = judge(&["list"]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
@@ -209,7 +220,25 @@ fn list_shows_variants_but_not_the_known_bad_ones() {
             && stdout.contains("functional")
             && stdout.contains("turboquant")
     );
-    assert!(!stdout.contains("bad-"), "{stdout}");
+    // The known-bad variants stand in a section of their own, after the real ones, each with its mistake.
+    let section = stdout
+        .find("known-bad variants, for testing the judge: each must fail")
+        .unwrap_or_else(|| panic!("no known-bad section: {stdout}"));
+    assert!(stdout[..section].contains("cpu-naive"), "{stdout}");
+    assert!(!stdout[..section].contains("bad-"), "{stdout}");
+    for (name, mistake) in [
+        ("bad-drops-qjl", "omits the QJL correction term"),
+        ("bad-sqrt-d-coefficient", "sqrt(pi/2)/sqrt(D)"),
+        ("bad-pi-transposed", "Pi transposed"),
+        ("bad-signed-indices", "signed bytes"),
+        ("bad-last-output-unwritten", "never writes"),
+    ] {
+        let line = stdout[section..]
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not listed: {stdout}"));
+        assert!(line.contains(mistake), "{line}");
+    }
     // A variant that cannot run here points to a note below the table that names it and says why.
     assert_notes_resolve(&stdout, "unavailable");
 }

@@ -87,6 +87,51 @@ fn the_gate_writes_junit_markdown_and_json() {
 }
 
 #[test]
+fn non_finite_outputs_show_no_error_figures_in_the_ci_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("nan.c");
+    std::fs::write(
+        &source,
+        "#include <math.h>\n\
+         void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs,\n\
+                    const float* gamma, const float* Pi, const float* S_mat, const float* codebook,\n\
+                    float* scores, int B, int S, int D, int C) {\n\
+             for (long i = 0; i < (long)B * S; i++) scores[i] = NAN;\n\
+         }\n",
+    )
+    .unwrap();
+    let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (junit, md) = (file("junit.xml"), file("summary.md"));
+    let out = judge(&[
+        "gate",
+        "--submission",
+        source.to_str().unwrap(),
+        "--suite",
+        "example",
+        "--no-perf",
+        "--quiet",
+        "--junit",
+        &junit,
+        "--markdown",
+        &md,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // The worked example is 2×3: six NaN scores, and no error figure that reads as exact.
+    let summary = std::fs::read_to_string(&md).unwrap();
+    let row = summary
+        .lines()
+        .find(|l| l.starts_with("| worked-example |"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(row.contains("| n/a (6 non-finite) |"), "{row}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("max abs err n/a (6 non-finite), max rel err n/a, rel frobenius n/a"),
+        "{xml}"
+    );
+    assert!(!xml.contains("max abs err 0"), "{xml}");
+}
+
+#[test]
 fn exit_statuses_follow_the_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");

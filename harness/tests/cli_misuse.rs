@@ -399,6 +399,45 @@ fn compare_refuses_documents_with_nothing_in_common_or_negative_medians() {
 }
 
 #[test]
+fn compare_does_not_judge_one_timed_call_per_entry() {
+    // `judge run --json` times each entry once: zero-width intervals, which never overlap.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    for path in [&a, &b] {
+        let out = judge(&[
+            "run",
+            "--solution",
+            "cpu-naive",
+            "--suite",
+            "example",
+            "--quiet",
+            "--json",
+            s(path),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let out = judge(&["compare", s(&a), s(&b)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("cpu-naive"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.ends_with("not judged (under 6 samples)"), "{row}");
+    assert!(
+        !stdout.contains("faster,")
+            && !stdout.contains("slower,")
+            && !row.ends_with("faster")
+            && !row.ends_with("slower"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 not judged (under 6 samples)"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn non_finite_outputs_show_no_error_figures() {
     let dir = tempfile::tempdir().unwrap();
     let scores = dir.path().join("nan.npy");
@@ -422,6 +461,39 @@ fn non_finite_outputs_show_no_error_figures() {
         .unwrap_or_default();
     assert!(row.contains("n/a (6 non-finite)"), "{stdout}");
     assert!(!row.contains(" 0 "), "{stdout}");
+}
+
+#[test]
+fn check_reads_a_fortran_order_output() {
+    // The worked example's stored scores, saved the way NumPy saves a transposed array: [B, S] in Fortran order
+    // (columns contiguous), header written by hand.
+    let case = harness::io::read_case(&worked_example_case()).unwrap();
+    let scores = case.scores.expect("the worked example stores its scores");
+    let (b, s_len) = (case.inputs.shape().b, case.inputs.shape().s);
+    let mut data = Vec::new();
+    for j in 0..s_len {
+        for i in 0..b {
+            data.extend_from_slice(&(scores[i * s_len + j] as f32).to_le_bytes());
+        }
+    }
+    let header = format!("{{'descr': '<f4', 'fortran_order': True, 'shape': ({b}, {s_len}), }}");
+    let padded = format!("{header:<117}\n");
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(padded.as_bytes());
+    bytes.extend_from_slice(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sF.npy");
+    std::fs::write(&path, bytes).unwrap();
+    let out = judge(&[
+        "check",
+        "--case",
+        s(&worked_example_case()),
+        "--output",
+        s(&path),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!text(&out).contains("Fortran"), "{}", text(&out));
 }
 
 #[test]
@@ -453,5 +525,55 @@ fn help_lists_only_the_statuses_a_command_can_end_with() {
     assert!(
         stdout.contains("Exit statuses:") && stdout.contains("  2  "),
         "{stdout}"
+    );
+}
+
+#[test]
+fn require_gpu_counts_cuda_submissions_and_says_why_they_cannot_run() {
+    let out = judge(&["run", "--solution", "cpu-naive", "--require-gpu"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        text(&out).contains("--require-gpu: no CUDA variant or CUDA submission is selected"),
+        "{}",
+        text(&out)
+    );
+
+    if harness::submission::nvcc::device_arch().is_ok() {
+        return; // A device is here: the submission would be built and run.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cu = dir.path().join("mine.cu");
+    // Never compiled: the check comes before any build.
+    std::fs::write(&cu, "this is not CUDA").unwrap();
+    let out = judge(&["run", "--submission", s(&cu), "--require-gpu", "--quiet"]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    let all = text(&out);
+    assert!(!all.contains("no CUDA variant"), "{all}");
+    assert!(
+        all.contains(&format!(
+            "--require-gpu: {}: cannot run here: no CUDA device (",
+            cu.display()
+        )),
+        "{all}"
+    );
+}
+
+#[test]
+fn quiet_still_shows_the_whole_compiler_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.c");
+    std::fs::write(
+        &bad,
+        "int first = undeclared_first;\nint second = undeclared_second;\n",
+    )
+    .unwrap();
+    let out = judge(&["run", "--submission", s(&bad), "--suite", "example", "-q"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Both errors, not only the first line the table holds.
+    assert!(
+        stderr.contains("undeclared_first") && stderr.contains("undeclared_second"),
+        "{}",
+        text(&out)
     );
 }

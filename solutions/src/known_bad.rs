@@ -1,5 +1,5 @@
 //! Deliberately wrong variants: each makes one mistake that real submissions make, and the judge must reject
-//! it on the functional suite. They are test fixtures: `judge list` never shows them.
+//! it on the functional suite. They are test fixtures: `judge list` shows them in a section of their own.
 //!
 //! Each one is the literal formula of [`crate::cpu_naive`] applied to inputs changed the way the mistake
 //! changes them, so the mistake is the only difference from the reference.

@@ -4,7 +4,7 @@
 //! * [`solution`]: the [`Solution`] trait every variant implements (built-in or submitted);
 //! * [`registry`]: the built-in variants that `judge list` shows;
 //! * [`cuda`]: the CUDA backend (driver and NVRTC loaded at run time) and the CUDA variants;
-//! * [`known_bad`]: deliberately wrong variants that the judge must reject (test fixtures, never listed).
+//! * [`known_bad`]: deliberately wrong variants that the judge must reject (test fixtures, listed apart).
 //!
 //! The harness owns generation, the oracle, checking, timing and reporting; a variant never judges itself.
 

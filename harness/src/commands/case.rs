@@ -9,7 +9,7 @@ use crate::io::{CaseFile, FileError, Format, read_case, write_case};
 use crate::table::{Align, Table};
 use crate::verdict::ExitStatus;
 
-use super::{CommandError, format_error};
+use super::{CommandError, error_figures, format_error};
 
 pub(super) fn export(args: &ExportArgs) -> Result<ExitStatus, CommandError> {
     let mut specs = args.suite.specs();
@@ -156,10 +156,9 @@ fn describe(path: &Path, file: &CaseFile, stored: Option<&CheckReport>) -> Strin
     match stored {
         None => out.push_str("no stored scores\n"),
         Some(report) => {
+            let [abs, _, frob] = error_figures(report, format_error);
             out.push_str(&format!(
-                "stored scores vs the oracle: max abs err {}, rel frob {} — {}\n",
-                format_error(report.max_abs_err),
-                format_error(report.rel_frobenius),
+                "stored scores vs the oracle: max abs err {abs}, rel frob {frob} — {}\n",
                 report
                     .reason()
                     .unwrap_or_else(|| format!("within {DEFAULT_TOLERANCE}"))

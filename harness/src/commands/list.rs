@@ -1,6 +1,7 @@
-//! `judge list`: the variants (and whether they can run here), the suites and the generators.
+//! `judge list`: the variants (and whether they can run here), the known-bad variants that test the judge,
+//! the suites and the generators.
 
-use solutions::Availability;
+use solutions::{Availability, Solution};
 
 use crate::challenge::generate::Generator;
 use crate::challenge::suites::Suite;
@@ -31,6 +32,18 @@ pub(super) fn list() -> Result<ExitStatus, CommandError> {
             solution.description().to_owned(),
         ]);
     }
+    let mut known_bad = Table::new(&[
+        ("variant", Align::Left),
+        ("backend", Align::Left),
+        ("what it gets wrong", Align::Left),
+    ]);
+    for solution in solutions::known_bad::all() {
+        known_bad.push(vec![
+            solution.name().to_owned(),
+            solution.backend().to_string(),
+            solution.description().to_owned(),
+        ]);
+    }
     let mut suites = Table::new(&[
         ("suite", Align::Left),
         ("cases", Align::Right),
@@ -51,9 +64,10 @@ pub(super) fn list() -> Result<ExitStatus, CommandError> {
         ]);
     }
     crate::out!(
-        "{}{}\n{}\n{}",
+        "{}{}\nknown-bad variants, for testing the judge: each must fail\n{}\n{}\n{}",
         variants.render_text(),
         notes.render_text(),
+        known_bad.render_text(),
         suites.render_text(),
         generators.render_text()
     );

@@ -146,9 +146,14 @@ pub fn solution_by_name(name: &str) -> Result<Box<dyn Solution>, CommandError> {
                 .iter()
                 .map(|s| s.name().to_owned())
                 .collect();
+            let known_bad: Vec<String> = solutions::known_bad::all()
+                .iter()
+                .map(|b| b.name().to_owned())
+                .collect();
             CommandError::Usage(format!(
-                "unknown solution '{name}'; known: {}",
-                known.join(", ")
+                "unknown solution '{name}'; known: {}; known-bad, for testing the judge: {}",
+                known.join(", "),
+                known_bad.join(", ")
             ))
         })
 }
@@ -161,6 +166,25 @@ pub fn format_seconds(seconds: f64) -> String {
         format!("{:.2} ms", seconds * 1e3)
     } else {
         format!("{seconds:.2} s")
+    }
+}
+
+/// A check's error figures as tables show them, each written by `format`: max abs error, max rel error and
+/// relative Frobenius error. They are measured over finite elements only, so beside NaN or ±inf they would read
+/// as exact: then they are `n/a (N non-finite)`, `n/a`, `n/a`.
+pub fn error_figures(check: &crate::check::CheckReport, format: fn(f64) -> String) -> [String; 3] {
+    if check.non_finite > 0 {
+        [
+            format!("n/a ({} non-finite)", check.non_finite),
+            "n/a".to_owned(),
+            "n/a".to_owned(),
+        ]
+    } else {
+        [
+            format(check.max_abs_err),
+            format(check.max_rel_err),
+            format(check.rel_frobenius),
+        ]
     }
 }
 

@@ -23,7 +23,7 @@ use crate::submission::{BuildError, Built, CompileOptions, SourceKind, Submissio
 use crate::table::{Align, Notes, Table};
 use crate::verdict::{ExitStatus, Verdict};
 
-use super::{CommandError, error_lines, format_error, format_seconds};
+use super::{CommandError, error_figures, error_lines, format_error, format_seconds};
 
 /// Where a case comes from, before it is built.
 #[derive(Debug, Clone)]
@@ -310,20 +310,11 @@ pub fn results_text(entries: &[Entry]) -> String {
     ]);
     for e in entries {
         let s = e.case.shape;
-        let (abs, rel, frob) = match &e.check {
-            // Errors are measured over finite elements only: beside NaN or ±inf they would read as exact.
-            Some(c) if c.non_finite > 0 => (
-                format!("n/a ({} non-finite)", c.non_finite),
-                "n/a".to_owned(),
-                "n/a".to_owned(),
-            ),
-            Some(c) => (
-                format_error(c.max_abs_err),
-                format_error(c.max_rel_err),
-                format_error(c.rel_frobenius),
-            ),
-            None => Default::default(),
-        };
+        let [abs, rel, frob] = e
+            .check
+            .as_ref()
+            .map(|c| error_figures(c, format_error))
+            .unwrap_or_default();
         table.push(vec![
             e.solution.clone(),
             e.case.name.clone(),
@@ -413,7 +404,11 @@ fn enter_submissions(
                 compiler_hint(s.kind)
             )));
         }
-        if progress && let Err(e) = &build {
+        // The compiler's output is the reason for a compile error, not progress: it is shown with --quiet too
+        // (the table keeps only its first line).
+        if let Err(e) = &build
+            && (progress || e.log().is_some())
+        {
             eprintln!("{}: {e}", s.path.display());
             if let Some(log) = e.log() {
                 eprintln!("{}", log.trim_end());
@@ -570,26 +565,60 @@ fn check_case_files(cases: &[CaseRef]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// With `--require-gpu`: an error naming every selected CUDA variant that cannot run here (or saying that
-/// none was selected).
-fn require_gpu(solutions: &[Box<dyn Solution>]) -> Result<(), CommandError> {
+/// With `--require-gpu`: an error naming every selected CUDA variant or CUDA submission that cannot run here,
+/// with the reason (no driver, no device, no nvcc), or saying that none was selected.
+fn require_gpu(solutions: &[Box<dyn Solution>], args: &RunArgs) -> Result<(), CommandError> {
+    let backend = args.sandbox.backend.map(Into::into);
+    let submissions = args
+        .submissions
+        .iter()
+        .map(|path| Submission::new(path, backend))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cuda_submissions: Vec<&Submission> = submissions
+        .iter()
+        .filter(|s| s.backend == Backend::Cuda)
+        .collect();
     let cuda: Vec<&dyn Solution> = solutions
         .iter()
         .map(AsRef::as_ref)
-        .filter(|s| s.backend() == solutions::Backend::Cuda)
+        .filter(|s| s.backend() == Backend::Cuda)
         .collect();
-    if cuda.is_empty() {
+    if cuda.is_empty() && cuda_submissions.is_empty() {
         return Err(CommandError::Unavailable(
-            "--require-gpu: no CUDA variant is selected".to_owned(),
+            "--require-gpu: no CUDA variant or CUDA submission is selected".to_owned(),
         ));
     }
-    let missing: Vec<String> = cuda
+    let mut missing: Vec<String> = cuda
         .iter()
         .filter_map(|s| match s.availability() {
             solutions::Availability::Available => None,
             solutions::Availability::Unavailable(reason) => Some(format!("{}: {reason}", s.name())),
         })
         .collect();
+    if !cuda_submissions.is_empty() {
+        let device = crate::submission::nvcc::device_arch();
+        for s in cuda_submissions {
+            let reason = match &device {
+                Err(cause) => Some(format!("no CUDA device ({cause})")),
+                Ok(_)
+                    if s.kind == SourceKind::Cuda
+                        && crate::submission::nvcc::resolve(
+                            CompileOptions::default().nvcc.as_ref(),
+                        )
+                        .is_none() =>
+                {
+                    Some(
+                        "nvcc was not found on PATH, in $CUDA_HOME/bin or in /usr/local/cuda/bin"
+                            .to_owned(),
+                    )
+                }
+                Ok(_) => None,
+            };
+            if let Some(reason) = reason {
+                missing.push(format!("{}: cannot run here: {reason}", s.path.display()));
+            }
+        }
+    }
     if missing.is_empty() {
         Ok(())
     } else {
@@ -620,7 +649,7 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     let cases = CaseRef::collect(&suites, &args.cases);
     check_case_files(&cases)?;
     if args.require_gpu {
-        require_gpu(&solutions)?;
+        require_gpu(&solutions, args)?;
     }
     let (submissions, _workspace) = match enter_submissions(args, !args.quiet)? {
         Some((entrants, workspace)) => (Some(entrants), Some(workspace)),

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use super::GateSummary;
 use crate::challenge::suites::CaseSource;
-use crate::commands::format_seconds;
+use crate::commands::{error_figures, format_seconds};
 use crate::results::Entry;
 use crate::verdict::Verdict;
 
@@ -146,14 +146,11 @@ fn details(summary: &GateSummary, entry: &Entry) -> String {
         let _ = writeln!(text, "{reason}");
     }
     if let Some(check) = &entry.check {
+        let [abs, rel, frob] = error_figures(check, |x| format!("{x:.3e}"));
         let _ = writeln!(
             text,
-            "max abs err {:.3e}, max rel err {:.3e}, rel frobenius {:.3e}, {} mismatch(es), {} unwritten",
-            check.max_abs_err,
-            check.max_rel_err,
-            check.rel_frobenius,
-            check.mismatches,
-            check.unwritten
+            "max abs err {abs}, max rel err {rel}, rel frobenius {frob}, {} mismatch(es), {} unwritten",
+            check.mismatches, check.unwritten
         );
     }
     if let (Some(timing), Some(perf)) = (&entry.timing, &summary.perf)

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use solutions::Backend;
 
 use super::{GateSummary, SeedSource};
-use crate::commands::{format_error, format_seconds};
+use crate::commands::{error_figures, format_error, format_seconds};
 use crate::results::{Clock, Entry};
 use crate::verdict::Verdict;
 
@@ -108,7 +108,10 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
             },
             e.check
                 .as_ref()
-                .map(|c| format_error(c.max_abs_err))
+                .map(|c| {
+                    let [abs, ..] = error_figures(c, format_error);
+                    abs
+                })
                 .unwrap_or_default(),
             e.timing
                 .as_ref()

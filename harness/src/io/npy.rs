@@ -1,6 +1,7 @@
 //! The NumPy `.npy` array format (versions 1.0 to 3.0): one array, a Python-literal header, then raw data.
-//! We read every numeric type in either byte order (C order only), converting the data to little-endian, and
-//! write version 1.0, little-endian.
+//! We read every numeric type in either byte order and in either memory order, converting the data to
+//! little-endian C order (a transposed NumPy array is saved in Fortran order), and write version 1.0,
+//! little-endian, C order.
 
 use std::path::Path;
 
@@ -50,20 +51,16 @@ pub fn parse(bytes: &[u8]) -> Result<RawArray, NpyError> {
         std::str::from_utf8(&bytes[start..header_end]).map_err(|_| bad("header is not text"))?;
 
     let element = element_type(header)?;
-    match bare_value(header, "fortran_order").map(value_token) {
+    let fortran = match bare_value(header, "fortran_order").map(value_token) {
         None => return Err(bad("header has no 'fortran_order'")),
-        Some("False") => {}
-        Some("True") => {
-            return Err(bad(
-                "Fortran-order arrays are not supported; save with numpy.ascontiguousarray",
-            ));
-        }
+        Some("False") => false,
+        Some("True") => true,
         Some(other) => {
             return Err(NpyError::Header(format!(
                 "'fortran_order' is {other}, but it must be True or False"
             )));
         }
-    }
+    };
     let dims = shape_value(header).ok_or_else(|| bad("header has no readable 'shape'"))?;
 
     let data = &bytes[header_end..];
@@ -94,12 +91,47 @@ pub fn parse(bytes: &[u8]) -> Result<RawArray, NpyError> {
         if element.swap && size > 1 {
             out.chunks_exact_mut(size).for_each(<[u8]>::reverse);
         }
+        if fortran {
+            out = fortran_to_c_order(&out, &dims, size);
+        }
+    } else if fortran && dims.iter().filter(|&&d| d > 1).count() > 1 {
+        return Err(NpyError::Header(format!(
+            "Fortran-order arrays of {} are not supported; save with numpy.ascontiguousarray",
+            element.dtype
+        )));
     }
     Ok(RawArray {
         dtype: element.dtype,
         dims,
         bytes: out,
     })
+}
+
+/// The elements of `data`, laid out in Fortran order (first index fastest) for an array of shape `dims`, in C
+/// order (last index fastest). `data` holds exactly the product of `dims` elements of `size` bytes.
+fn fortran_to_c_order(data: &[u8], dims: &[usize], size: usize) -> Vec<u8> {
+    // Fortran strides, in elements: the first axis is contiguous.
+    let mut strides = Vec::with_capacity(dims.len());
+    let mut stride = 1usize;
+    for &d in dims {
+        strides.push(stride);
+        stride *= d;
+    }
+    let mut out = Vec::with_capacity(data.len());
+    let mut index = vec![0usize; dims.len()];
+    for _ in 0..data.len() / size.max(1) {
+        let at: usize = index.iter().zip(&strides).map(|(i, s)| i * s).sum();
+        out.extend_from_slice(&data[at * size..(at + 1) * size]);
+        // The next C-order index: the last axis moves fastest.
+        for axis in (0..dims.len()).rev() {
+            index[axis] += 1;
+            if index[axis] < dims[axis] {
+                break;
+            }
+            index[axis] = 0;
+        }
+    }
+    out
 }
 
 /// NumPy type codes (without byte order), their names and sizes in bytes: the types we convert to
@@ -400,8 +432,48 @@ mod tests {
                 format!("'fortran_order' is {value}, but it must be True or False")
             );
         }
-        let text = "{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }";
-        assert!(parse_err(text, &[0; 4]).contains("Fortran-order arrays are not supported"));
+        // Objects cannot be reordered; a single row or column needs no reordering.
+        let text = "{'descr': '|O', 'fortran_order': True, 'shape': (2, 2), }";
+        assert!(
+            parse_err(text, &[0; 4])
+                .contains("Fortran-order arrays of object ('|O') are not supported")
+        );
+        let text = "{'descr': '|O', 'fortran_order': True, 'shape': (1, 2), }";
+        assert!(parse(&npy_with(text, &[0; 4])).is_ok());
+    }
+
+    #[test]
+    fn fortran_order_arrays_are_read_in_c_order() {
+        // np.save of np.array([[1, 2, 3], [4, 5, 6]], dtype='>f4', order='F'): the columns are contiguous.
+        let header = "{'descr': '>f4', 'fortran_order': True, 'shape': (2, 3), }";
+        let data: Vec<u8> = [1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        assert_eq!(
+            parse(&npy_with(header, &data)).unwrap(),
+            RawArray::f32(vec![2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        );
+        // Three axes: element [i, j, k] sits at i + 2·j + 2·2·k.
+        let header = "{'descr': '<u1', 'fortran_order': True, 'shape': (2, 2, 3), }";
+        let logical: Vec<u8> = (0..12).collect(); // [i, j, k] = 6·i + 3·j + k
+        let mut fortran = vec![0u8; 12];
+        for i in 0..2 {
+            for j in 0..2 {
+                for k in 0..3 {
+                    fortran[i + 2 * j + 4 * k] = logical[6 * i + 3 * j + k];
+                }
+            }
+        }
+        let array = parse(&npy_with(header, &fortran)).unwrap();
+        assert_eq!((array.dims, array.bytes), (vec![2, 2, 3], logical));
+        // A Fortran-order one-dimensional array is the same bytes as a C-order one.
+        let header = "{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }";
+        let data: Vec<u8> = [1.0f32, 2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(
+            parse(&npy_with(header, &data)).unwrap(),
+            RawArray::f32(vec![2], &[1.0, 2.0])
+        );
     }
 
     #[test]
@@ -440,11 +512,10 @@ mod tests {
             let at = good.windows(from.len()).position(|w| w == from).unwrap();
             [&good[..at], to, &good[at + from.len()..]].concat()
         };
-        assert!(
-            parse(&replace(b"False", b"True "))
-                .unwrap_err()
-                .to_string()
-                .contains("Fortran")
+        // One axis reads the same in either order.
+        assert_eq!(
+            parse(&replace(b"False", b"True ")).unwrap(),
+            parse(&good).unwrap()
         );
         // Other types are sized by their own element size: three float32 values are half of three float64.
         assert_eq!(

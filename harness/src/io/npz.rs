@@ -1,5 +1,7 @@
 //! NumPy `.npz` archives: a zip of `NAME.npy` members (stored or deflated, as `numpy.savez` and
-//! `numpy.savez_compressed` write them). We write stored members, as `numpy.savez` does.
+//! `numpy.savez_compressed` write them). We write stored members, as `numpy.savez` does. The case's name, when
+//! known, travels in the archive's comment as `judge.case_name=NAME` (NumPy ignores the comment, and a file
+//! without it is named after its stem).
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Write};
@@ -12,8 +14,16 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 use super::npy::{self, NpyError};
 use super::{CaseFile, FileError, RawArray, assemble_case, case_arrays};
 
+/// Prefix of the archive comment that holds the case name.
+const NAME_PREFIX: &str = "judge.case_name=";
+
 /// Reads every `.npy` member of the archive at `path`.
 pub fn read_arrays(path: &Path) -> Result<BTreeMap<String, RawArray>, FileError> {
+    read_archive(path).map(|(arrays, _)| arrays)
+}
+
+/// Reads every `.npy` member of the archive at `path`, and the case name its comment holds (if any).
+fn read_archive(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<String>), FileError> {
     let bytes = std::fs::read(path).map_err(|e| FileError::io(path, e))?;
     let malformed = |reason: String| FileError::Malformed {
         path: path.to_owned(),
@@ -22,6 +32,11 @@ pub fn read_arrays(path: &Path) -> Result<BTreeMap<String, RawArray>, FileError>
     };
     let mut archive = ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| malformed(format!("not a zip archive: {e}")))?;
+    let name = std::str::from_utf8(archive.comment())
+        .ok()
+        .and_then(|c| c.strip_prefix(NAME_PREFIX))
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
     let mut arrays = BTreeMap::new();
     for index in 0..archive.len() {
         let mut member = archive
@@ -55,20 +70,22 @@ pub fn read_arrays(path: &Path) -> Result<BTreeMap<String, RawArray>, FileError>
         })?;
         arrays.insert(name.to_owned(), array);
     }
-    Ok(arrays)
+    Ok((arrays, name))
 }
 
 /// Reads a case from an `.npz` file.
 pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
-    assemble_case(path, read_arrays(path)?, None)
+    let (arrays, name) = read_archive(path)?;
+    assemble_case(path, arrays, name)
 }
 
-/// Encodes a case as an `.npz` archive, one stored `.npy` member per field.
+/// Encodes a case as an `.npz` archive, one stored `.npy` member per field, its name in the comment.
 pub fn encode_case(case: &CaseFile) -> Result<Vec<u8>, String> {
-    encode_arrays(
+    encode_members(
         case_arrays(case)
             .into_iter()
             .map(|(f, a)| (f.name().to_owned(), a)),
+        case.name.as_ref().map(|n| format!("{NAME_PREFIX}{n}")),
     )
 }
 
@@ -76,7 +93,17 @@ pub fn encode_case(case: &CaseFile) -> Result<Vec<u8>, String> {
 pub fn encode_arrays(
     arrays: impl IntoIterator<Item = (String, RawArray)>,
 ) -> Result<Vec<u8>, String> {
+    encode_members(arrays, None)
+}
+
+fn encode_members(
+    arrays: impl IntoIterator<Item = (String, RawArray)>,
+    comment: Option<String>,
+) -> Result<Vec<u8>, String> {
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    if let Some(comment) = comment {
+        writer.set_comment(comment).map_err(|e| e.to_string())?;
+    }
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Stored)
         .large_file(false);

@@ -9,7 +9,7 @@ use super::tables::{
     ci_cell, copy_table, gpu_line, gpu_method_text, outliers_cell, rate, shape_cell, stop_cell,
     verdict_summary,
 };
-use crate::commands::{format_error, format_seconds};
+use crate::commands::{error_figures, format_error, format_seconds};
 use crate::results::{Entry, ResultsDoc};
 use crate::table::{Align, Notes, Table};
 
@@ -359,21 +359,13 @@ fn results(h: &mut String, doc: &ResultsDoc) {
                 .map(|s| s.label())
                 .unwrap_or_default(),
         );
-        let check = e.check.as_ref();
-        cell(
-            h,
-            "num",
-            &check
-                .map(|c| format_error(c.max_abs_err))
-                .unwrap_or_default(),
-        );
-        cell(
-            h,
-            "num",
-            &check
-                .map(|c| format_error(c.rel_frobenius))
-                .unwrap_or_default(),
-        );
+        let [abs, _, frob] = e
+            .check
+            .as_ref()
+            .map(|c| error_figures(c, format_error))
+            .unwrap_or_default();
+        cell(h, "num", &abs);
+        cell(h, "num", &frob);
         h.push_str("</tr>\n");
         if let Some(reason) = e.reason.as_ref().filter(|_| skipped.is_none()) {
             let _ = writeln!(
