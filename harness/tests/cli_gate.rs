@@ -209,8 +209,8 @@ fn a_prebuilt_library_runs_with_backend_cpu_and_cuda_sources_need_a_gpu() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        text(&out).contains("--backend cpu --seed 1"),
-        "the reproduce line names the backend: {}",
+        text(&out).contains("--backend cpu --suite example --no-perf --seed 1"),
+        "the reproduce line repeats the options, the backend among them: {}",
         text(&out)
     );
 
