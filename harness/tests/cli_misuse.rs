@@ -27,6 +27,16 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Asserts that `out` ended with `status` and that its output contains `needle`.
+fn expect(out: &Output, status: i32, needle: &str) {
+    assert_eq!(out.status.code(), Some(status), "{}", text(out));
+    assert!(
+        text(out).contains(needle),
+        "no {needle:?} in: {}",
+        text(out)
+    );
+}
+
 fn good_c() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/submissions/good/reference.c")
 }
@@ -309,19 +319,9 @@ fn a_compiler_that_cannot_run_is_status_6_and_cc_must_be_one_program() {
         .env("CC", "/nonexistent/cc")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
-    assert!(
-        text(&out).contains("could not run the compiler '/nonexistent/cc'"),
-        "{}",
-        text(&out)
-    );
+    expect(&out, 6, "could not run the compiler '/nonexistent/cc'");
     let out = judge_command(&args).env("CC", "cc -Wall").output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains("$CC is 'cc -Wall': it must name one program"),
-        "{}",
-        text(&out)
-    );
+    expect(&out, 2, "$CC is 'cc -Wall': it must name one program");
 }
 
 #[test]
@@ -390,11 +390,10 @@ fn compare_refuses_documents_with_nothing_in_common_or_negative_medians() {
     let negative = dir.path().join("negative.json");
     doc.write(&negative).unwrap();
     let out = judge(&["compare", s(&a), s(&negative)]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        text(&out).contains("entry 1 (cpu-naive on worked-example, check): median time -1 s"),
-        "{}",
-        text(&out)
+    expect(
+        &out,
+        2,
+        "entry 1 (cpu-naive on worked-example, check): median time -1 s",
     );
 }
 
@@ -531,11 +530,10 @@ fn help_lists_only_the_statuses_a_command_can_end_with() {
 #[test]
 fn require_gpu_counts_cuda_submissions_and_says_why_they_cannot_run() {
     let out = judge(&["run", "--solution", "cpu-naive", "--require-gpu"]);
-    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
-    assert!(
-        text(&out).contains("--require-gpu: no CUDA variant or CUDA submission is selected"),
-        "{}",
-        text(&out)
+    expect(
+        &out,
+        6,
+        "--require-gpu: no CUDA variant or CUDA submission is selected",
     );
 
     if harness::submission::nvcc::device_arch().is_ok() {

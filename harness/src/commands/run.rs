@@ -378,12 +378,7 @@ fn enter_submissions(
     if args.submissions.is_empty() {
         return Ok(None);
     }
-    let backend = args.sandbox.backend.map(Into::into);
-    let submissions = args
-        .submissions
-        .iter()
-        .map(|path| Submission::new(path, backend))
-        .collect::<Result<Vec<_>, _>>()?;
+    let submissions = submissions_of(args)?;
     for s in &submissions {
         check_compiler_variable(s.kind)?;
     }
@@ -565,15 +560,20 @@ fn check_case_files(cases: &[CaseRef]) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// With `--require-gpu`: an error naming every selected CUDA variant or CUDA submission that cannot run here,
-/// with the reason (no driver, no device, no nvcc), or saying that none was selected.
-fn require_gpu(solutions: &[Box<dyn Solution>], args: &RunArgs) -> Result<(), CommandError> {
+/// The submissions `args` name, each with its kind and backend (`--backend` for a prebuilt library).
+fn submissions_of(args: &RunArgs) -> Result<Vec<Submission>, CommandError> {
     let backend = args.sandbox.backend.map(Into::into);
-    let submissions = args
+    Ok(args
         .submissions
         .iter()
         .map(|path| Submission::new(path, backend))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// With `--require-gpu`: an error naming every selected CUDA variant or CUDA submission that cannot run here,
+/// with the reason (no driver, no device, no nvcc), or saying that none was selected.
+fn require_gpu(solutions: &[Box<dyn Solution>], args: &RunArgs) -> Result<(), CommandError> {
+    let submissions = submissions_of(args)?;
     let cuda_submissions: Vec<&Submission> = submissions
         .iter()
         .filter(|s| s.backend == Backend::Cuda)
