@@ -60,7 +60,7 @@ pub(super) fn export(args: &ExportArgs) -> Result<ExitStatus, CommandError> {
             ignored: Vec::new(),
         };
         write_case(&path, &file).map_err(CommandError::Output)?;
-        println!(
+        crate::outln!(
             "wrote {} ({}{})",
             path.display(),
             file.inputs.shape(),
@@ -76,7 +76,7 @@ pub(super) fn export(args: &ExportArgs) -> Result<ExitStatus, CommandError> {
 pub(super) fn info(args: &InfoArgs) -> Result<ExitStatus, CommandError> {
     let file = read_case(&args.file).map_err(CommandError::Input)?;
     let stored = stored_scores(&file);
-    print!("{}", describe(&args.file, &file, stored.as_ref()));
+    crate::out!("{}", describe(&args.file, &file, stored.as_ref()));
     match stored.and_then(|report| report.reason()) {
         Some(reason) => Err(CommandError::Input(FileError::StoredScores {
             path: args.file.clone(),

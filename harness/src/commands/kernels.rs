@@ -40,9 +40,11 @@ pub(super) fn kernels(args: &KernelsArgs) -> Result<ExitStatus, CommandError> {
                 })?
         }
     };
-    println!(
+    crate::outln!(
         "NVRTC {}.{} ({}), arch {arch}",
-        nvrtc.version.0, nvrtc.version.1, nvrtc.path
+        nvrtc.version.0,
+        nvrtc.version.1,
+        nvrtc.path
     );
     if let Some(dir) = &args.out {
         crate::io::create_dir(dir)
@@ -54,7 +56,7 @@ pub(super) fn kernels(args: &KernelsArgs) -> Result<ExitStatus, CommandError> {
     for source in ALL_SOURCES {
         match nvrtc.compile(source.name, source.text, &arch, &options) {
             Ok(compiled) => {
-                println!(
+                crate::outln!(
                     "== {} ({} bytes)\n{}",
                     source.name,
                     compiled.image.len(),
@@ -73,7 +75,7 @@ pub(super) fn kernels(args: &KernelsArgs) -> Result<ExitStatus, CommandError> {
             }
             Err(e) => {
                 failed = true;
-                println!("== {}\n{e}", source.name);
+                crate::outln!("== {}\n{e}", source.name);
             }
         }
     }
