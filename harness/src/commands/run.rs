@@ -15,6 +15,7 @@ use crate::challenge::suites::{Case, CaseSource, CaseSpec, DEFAULT_SEED, Suite};
 use crate::check::Tolerance;
 use crate::cli::RunArgs;
 use crate::gate::trial::{self, CaseResult, TrialContext};
+use crate::gate::views::Source;
 use crate::io::{FileError, read_case};
 use crate::results::{CaseInfo, Entry, Meta, Mode, ResultsFile};
 use crate::runner::check_once;
@@ -218,7 +219,19 @@ pub fn execute(
         let started = Instant::now();
         let case = case_ref.build(plan.seed)?;
         let built = started.elapsed().as_secs_f64();
-        let expected = oracle::scores(&case.inputs);
+        // Submissions' views need the keys dequantized; the oracle's scores then come from the same pass.
+        let source = plan
+            .submissions
+            .is_some()
+            .then(|| Source::new(&case.inputs));
+        let oracle_scores;
+        let expected: &[f64] = match &source {
+            Some(source) => source.expected(),
+            None => {
+                oracle_scores = oracle::scores(&case.inputs);
+                &oracle_scores
+            }
+        };
         if plan.progress {
             eprintln!(
                 "case {} ({}): built in {}, oracle in {}",
@@ -230,7 +243,7 @@ pub fn execute(
         }
         for solution in &plan.solutions {
             done += 1;
-            let outcome = check_once(solution.as_ref(), &case, &expected, plan.tolerance);
+            let outcome = check_once(solution.as_ref(), &case, expected, plan.tolerance);
             if plan.progress {
                 let time = outcome.elapsed_s.map(format_seconds).unwrap_or_default();
                 eprintln!(
@@ -243,7 +256,7 @@ pub fn execute(
                 .push(outcome.into_entry(solution.as_ref(), &case))
                 .map_err(CommandError::Output)?;
         }
-        let Some(entrants) = &plan.submissions else {
+        let (Some(entrants), Some(source)) = (&plan.submissions, &source) else {
             continue;
         };
         let ctx = TrialContext {
@@ -255,8 +268,9 @@ pub fn execute(
             done += 1;
             let result = match &entrant.build {
                 Err(e) => CaseResult::not_run(e.verdict(), e.reason()),
-                Ok(built) => trial::check_case(built, &case, &expected, &ctx)
-                    .map_err(CommandError::Sandbox)?,
+                Ok(built) => {
+                    trial::check_case(built, &case, source, &ctx).map_err(CommandError::Sandbox)?
+                }
             };
             if plan.progress {
                 let time = result

@@ -20,7 +20,6 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use solutions::Backend;
 
-use crate::challenge::oracle;
 use crate::challenge::rng::derive_seed;
 use crate::challenge::suites::CaseSource;
 use crate::check::Tolerance;
@@ -36,6 +35,7 @@ use crate::verdict::{ExitStatus, Verdict};
 use baseline::{BaselineError, BaselineSpec};
 use floor::Floor;
 use trial::{CaseResult, PerfReport, TimedOptions, TrialContext};
+use views::Source;
 
 /// Where the run's seed came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,7 +360,7 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
         let case = case_ref
             .build(plan.seed)
             .map_err(|e| GateError::Case(Box::new(e)))?;
-        let expected = oracle::scores(&case.inputs);
+        let source = Source::new(&case.inputs);
         let result = match mode {
             Mode::Warm => {
                 let floor = floor_for(plan, &built, case.inputs.shape());
@@ -369,9 +369,9 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
                     floor,
                     baseline: baseline.as_ref(),
                 };
-                trial::timed_case(&built, &case, &expected, &ctx, options)
+                trial::timed_case(&built, &case, &source, &ctx, options)
             }
-            _ => trial::check_case(&built, &case, &expected, &ctx),
+            _ => trial::check_case(&built, &case, &source, &ctx),
         }
         .map_err(GateError::Sandbox)?;
         if plan.progress {

@@ -376,6 +376,8 @@ struct Rig {
     shape: Shape,
     calls: usize,
     clock: Clock,
+    /// The check of the call with the largest relative Frobenius error so far.
+    worst: Option<CheckReport>,
 }
 
 impl Rig {
@@ -413,6 +415,7 @@ impl Rig {
             shape,
             calls: 0,
             clock: Clock::Wall,
+            worst: None,
         })
     }
 
@@ -467,7 +470,7 @@ impl Rig {
         let after = self.region.read_inputs(&layout, self.shape);
         let outside = self.region.guard_change(&layout, self.shape);
         self.worker.thaw();
-        Ok(CallRecord {
+        let record = CallRecord {
             index: self.calls,
             label: view.label.clone(),
             seconds,
@@ -476,7 +479,15 @@ impl Rig {
             report: check(&output, &view.expected, self.shape, tolerance),
             changed: first_change(&view.parts, &after),
             outside,
-        })
+        };
+        if self
+            .worst
+            .as_ref()
+            .is_none_or(|w| record.report.rel_frobenius > w.rel_frobenius)
+        {
+            self.worst = Some(record.report.clone());
+        }
+        Ok(record)
     }
 
     fn wrong(self, record: CallRecord, reason: String, timing: Option<Timing>) -> CaseResult {
@@ -500,12 +511,12 @@ fn view_rng(seed: u64, case: &str) -> Rng {
     Rng::new(derive_seed(seed, case), "views")
 }
 
-/// The correctness trial of `built` on `case` (four checked calls, see the module docs). `expected` is the
-/// oracle's scores of `case`. An `Err` is a failure of the judge itself (it could not start a worker).
+/// The correctness trial of `built` on `case` (four checked calls, see the module docs); `source` holds the
+/// case's views and expected scores. An `Err` is a failure of the judge itself (it could not start a worker).
 pub fn check_case(
     built: &Built,
     case: &Case,
-    expected: &[f64],
+    source: &Source,
     ctx: &TrialContext,
 ) -> Result<CaseResult, SandboxError> {
     let tolerance = ctx.tolerance;
@@ -514,7 +525,6 @@ pub fn check_case(
         Err(e) => return CaseResult::from_sandbox(e, 0),
     };
     let mut rng = view_rng(ctx.seed, &case.name);
-    let source = Source::new(&case.inputs, expected);
     let first = source.base();
     let second = source.fresh(&mut rng);
     let third = views::tweak(&second, tolerance);
@@ -563,19 +573,7 @@ struct FreshSampler<'r, 'c> {
     fastest: Fastest,
     round_trips: Vec<f64>,
     devices: Vec<DeviceCall>,
-    /// The check of the call with the largest error so far.
-    worst: Option<CheckReport>,
     failure: Option<Failed>,
-}
-
-/// Keeps `report` in `worst` if its relative Frobenius error is the largest yet.
-fn keep_worst(worst: &mut Option<CheckReport>, report: &CheckReport) {
-    if worst
-        .as_ref()
-        .is_none_or(|w| report.rel_frobenius > w.rel_frobenius)
-    {
-        *worst = Some(report.clone());
-    }
 }
 
 enum Failed {
@@ -605,7 +603,6 @@ impl Sampler for FreshSampler<'_, '_> {
                     return Err(stop(&reason));
                 }
                 self.seconds.push(record.seconds);
-                keep_worst(&mut self.worst, &record.report);
                 self.fastest.add(&record);
                 self.round_trips.push(record.round_trip_s);
                 self.devices.extend(record.device);
@@ -616,11 +613,12 @@ impl Sampler for FreshSampler<'_, '_> {
     }
 }
 
-/// The performance trial of `built` on `case` (see the module docs). An `Err` is a failure of the judge itself.
+/// The performance trial of `built` on `case` (see the module docs); `source` holds the case's views. An `Err`
+/// is a failure of the judge itself.
 pub fn timed_case(
     built: &Built,
     case: &Case,
-    expected: &[f64],
+    source: &Source,
     ctx: &TrialContext,
     options: TimedOptions,
 ) -> Result<CaseResult, SandboxError> {
@@ -629,10 +627,9 @@ pub fn timed_case(
         Ok(rig) => rig,
         Err(e) => return CaseResult::from_sandbox(e, 0),
     };
-    let source = Source::new(&case.inputs, expected);
     let mut sampler = FreshSampler {
         rig: &mut rig,
-        source: &source,
+        source,
         tolerance,
         rng: view_rng(ctx.seed, &case.name),
         next_slot: 0,
@@ -641,7 +638,6 @@ pub fn timed_case(
         fastest: Fastest::default(),
         round_trips: Vec::new(),
         devices: Vec::new(),
-        worst: None,
         failure: None,
     };
     let sampled = collect(&mut sampler, options.sampling);
@@ -653,7 +649,6 @@ pub fn timed_case(
         std::mem::take(&mut sampler.round_trips),
     );
     let mut devices = std::mem::take(&mut sampler.devices);
-    let mut worst = sampler.worst.take();
     let samples = match (sampled, failure) {
         (Ok(samples), None) => samples,
         (_, Some(Failed::Sandbox(e))) => return CaseResult::from_sandbox(e, rig.calls),
@@ -694,7 +689,6 @@ pub fn timed_case(
                 return Ok(rig.wrong(record, reason, timing));
             }
             times[i] = record.seconds;
-            keep_worst(&mut worst, &record.report);
             if i == 0 {
                 fastest_fresh.add(&record);
             } else {
@@ -716,7 +710,6 @@ pub fn timed_case(
         return Ok(rig.wrong(record, reason, timing));
     }
     devices.extend(record.device);
-    keep_worst(&mut worst, &record.report);
     let calls = rig.calls;
     let clock = rig.clock;
     let stderr = rig.worker.stderr_text();
@@ -764,7 +757,7 @@ pub fn timed_case(
         verdict,
         reason,
         // Every call was checked; the errors shown are those of the call that came closest to failing.
-        check: worst,
+        check: rig.worst.take(),
         timing,
         stderr: (verdict != Verdict::Pass && !stderr.trim().is_empty()).then_some(stderr),
         perf: Some(perf),

@@ -14,7 +14,7 @@
 //! buffers: a cache keyed on pointers, on the queries alone, or on a sample of the inputs returns stale
 //! scores for the swapped columns).
 
-use solutions::{InputParts, Inputs};
+use solutions::{InputParts, Inputs, Shape};
 
 use crate::challenge::oracle::{self, Dequantizer};
 use crate::challenge::rng::Rng;
@@ -34,10 +34,11 @@ pub struct View {
 /// Keys changed in every fresh view: one in this many, and at least one.
 pub const CHANGED_KEY_SHARE: usize = 64;
 
-/// What views of one generated case are made from: its arrays, its expected scores, and its keys dequantized.
+/// What views of one generated case are made from: its arrays, its keys dequantized, and its expected scores.
 pub struct Source<'a> {
     inputs: &'a Inputs,
-    expected: &'a [f64],
+    /// `[B, S]`, the oracle's scores of the case, computed from `keys`.
+    expected: Vec<f64>,
     /// `[S, D]`, as [`oracle::keys`] gives them.
     keys: Vec<f64>,
     dequantizer: Dequantizer,
@@ -46,10 +47,10 @@ pub struct Source<'a> {
 }
 
 impl<'a> Source<'a> {
-    /// The source of views of `inputs`, whose oracle scores are `expected`. Dequantizes every key once (about
-    /// the time of the oracle).
-    pub fn new(inputs: &'a Inputs, expected: &'a [f64]) -> Self {
-        let d = inputs.shape().d;
+    /// The source of views of `inputs`. Dequantizes every key once and scores the case's queries against
+    /// them: its [`Self::expected`] scores are the oracle's, bit for bit, in about the oracle's time.
+    pub fn new(inputs: &'a Inputs) -> Self {
+        let Shape { s, d, .. } = inputs.shape();
         let query_scale = inputs
             .q
             .chunks_exact(d)
@@ -58,20 +59,27 @@ impl<'a> Source<'a> {
                 (sum / d as f64).sqrt()
             })
             .collect();
+        let keys = oracle::keys(inputs);
+        let expected = oracle::scores_of_keys(&inputs.q, d, s, |k| &keys[k * d..(k + 1) * d]);
         Self {
             inputs,
             expected,
-            keys: oracle::keys(inputs),
+            keys,
             dequantizer: Dequantizer::new(inputs),
             query_scale,
         }
+    }
+
+    /// The oracle's scores of the case, `[B, S]`.
+    pub fn expected(&self) -> &[f64] {
+        &self.expected
     }
 
     /// The generated case as it is.
     pub fn base(&self) -> View {
         View {
             parts: (**self.inputs).clone(),
-            expected: self.expected.to_vec(),
+            expected: self.expected.clone(),
             label: "the generated inputs".to_owned(),
         }
     }
@@ -96,11 +104,8 @@ impl<'a> Source<'a> {
         // the case's own codebook order; remapped below with the rest).
         let changed_count = (s / CHANGED_KEY_SHARE).max(1);
         let mut changed = Vec::with_capacity(changed_count);
-        let mut positions: Vec<usize> = (0..s).collect();
-        for i in 0..changed_count {
-            let j = i + rng.below((s - i) as u64) as usize;
-            positions.swap(i, j);
-            let (position, key) = (positions[i], keys[positions[i]]);
+        for position in shuffled_prefix(s, changed_count, rng) {
+            let key = keys[position];
             let mut idx = inputs.k_idx[key * d..(key + 1) * d].to_vec();
             let mut signs = inputs.qjl_signs[key * d..(key + 1) * d].to_vec();
             let at = rng.below(d as u64) as usize;
@@ -226,11 +231,18 @@ fn swap_rows<T>(values: &mut [T], width: usize, a: usize, b: usize) {
 
 /// A uniformly random permutation of `0..n` (Fisher-Yates).
 fn permutation(n: usize, rng: &mut Rng) -> Vec<usize> {
+    shuffled_prefix(n, n, rng)
+}
+
+/// The first `k` entries of a uniformly random permutation of `0..n` (`k` distinct values, each ordered set
+/// equally likely): Fisher-Yates stopped after `k` steps.
+fn shuffled_prefix(n: usize, k: usize, rng: &mut Rng) -> Vec<usize> {
     let mut p: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
+    for i in 0..k.min(n) {
+        let j = i + rng.below((n - i) as u64) as usize;
         p.swap(i, j);
     }
+    p.truncate(k);
     p
 }
 
@@ -240,12 +252,9 @@ mod tests {
     use crate::challenge::DEFAULT_TOLERANCE;
     use crate::challenge::generate::{Generator, generate};
     use crate::challenge::oracle;
-    use solutions::Shape;
 
-    fn case(shape: Shape, generator: Generator) -> (Inputs, Vec<f64>) {
-        let inputs = generate(generator, shape, 7).unwrap().inputs;
-        let expected = oracle::scores(&inputs);
-        (inputs, expected)
+    fn case(shape: Shape, generator: Generator) -> Inputs {
+        generate(generator, shape, 7).unwrap().inputs
     }
 
     /// The view's scores are exactly what the oracle computes from the view's arrays.
@@ -263,8 +272,8 @@ mod tests {
             (Shape::new(2, 130, 7, 2), Generator::Uniform),
             (Shape::new(1, 1, 1, 2), Generator::Challenge),
         ] {
-            let (inputs, expected) = case(shape, generator);
-            let source = Source::new(&inputs, &expected);
+            let inputs = case(shape, generator);
+            let source = Source::new(&inputs);
             assert_exact(&source.base());
             let a = source.fresh(&mut rng);
             let b = source.fresh(&mut rng);
@@ -282,8 +291,8 @@ mod tests {
     /// Every query of a view is new: no row equals a row of the case or of another view, negated or not.
     #[test]
     fn fresh_views_share_no_query_with_the_case_or_each_other() {
-        let (inputs, expected) = case(Shape::new(8, 20, 16, 4), Generator::Challenge);
-        let source = Source::new(&inputs, &expected);
+        let inputs = case(Shape::new(8, 20, 16, 4), Generator::Challenge);
+        let source = Source::new(&inputs);
         let mut rng = Rng::new(2, "views");
         let mut seen: Vec<Vec<f32>> = inputs.q.chunks_exact(16).map(<[f32]>::to_vec).collect();
         for _ in 0..5 {
@@ -313,8 +322,8 @@ mod tests {
     #[test]
     fn a_view_changes_one_key_in_sixty_four() {
         let shape = Shape::new(2, 640, 24, 16);
-        let (inputs, expected) = case(shape, Generator::Challenge);
-        let source = Source::new(&inputs, &expected);
+        let inputs = case(shape, Generator::Challenge);
+        let source = Source::new(&inputs);
         let view = source.fresh(&mut Rng::new(3, "views"));
         let originals: std::collections::HashSet<_> =
             (0..640).map(|k| key_contents(&inputs, k)).collect();
@@ -330,8 +339,8 @@ mod tests {
     #[test]
     fn keys_remembered_under_a_sample_of_their_bytes_give_wrong_scores() {
         let shape = Shape::new(4, 512, 32, 16);
-        let (inputs, expected) = case(shape, Generator::Challenge);
-        let source = Source::new(&inputs, &expected);
+        let inputs = case(shape, Generator::Challenge);
+        let source = Source::new(&inputs);
         let sample = |parts: &InputParts, k: usize| {
             (
                 parts.gamma[k].to_bits(),
@@ -364,8 +373,8 @@ mod tests {
 
     #[test]
     fn the_tweak_moves_the_last_key_and_changes_its_scores() {
-        let (inputs, expected) = case(Shape::new(4, 64, 32, 8), Generator::Challenge);
-        let view = Source::new(&inputs, &expected).base();
+        let inputs = case(Shape::new(4, 64, 32, 8), Generator::Challenge);
+        let view = Source::new(&inputs).base();
         let t = tweak(&view, DEFAULT_TOLERANCE);
         let s = 64;
         assert_ne!(t.parts.k_idx[63 * 32..], view.parts.k_idx[63 * 32..]);
