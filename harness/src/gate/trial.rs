@@ -429,7 +429,6 @@ impl Rig {
         let layout = self.slots[slot];
         self.region.write_inputs(&layout, &view.parts);
         self.region.poison_output(&layout, self.shape);
-        self.region.poison_guards(&layout, self.shape);
         let during = format!("running call {} on {}", self.calls, view.label);
         let limit = self.worker.limits().call();
         let sent = Instant::now();

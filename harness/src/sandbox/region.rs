@@ -185,14 +185,11 @@ impl Region {
         }
     }
 
-    /// Fills `slot`'s output with [`POISON`].
+    /// Fills `slot`'s output with [`POISON`], and the guards on both sides of it ([`SlotLayout::GUARD`] bytes
+    /// each) too, so that [`Self::guard_change`] can tell a write next to the output.
     pub fn poison_output(&self, slot: &SlotLayout, shape: Shape) {
         self.write(slot.scores, &f32_bytes(&vec![POISON; shape.output_len()]));
-    }
-
-    /// Fills the guards on both sides of `slot`'s output ([`SlotLayout::GUARD`] bytes each) with [`POISON`].
-    pub fn poison_guards(&self, slot: &SlotLayout, shape: Shape) {
-        let guard = f32_bytes(&vec![POISON; (SlotLayout::GUARD / 4) as usize]);
+        let guard = guard_pattern();
         for offset in guard_offsets(slot, shape) {
             self.write(offset, &guard);
         }
@@ -201,7 +198,7 @@ impl Region {
     /// Whether a write outside `slot`'s output changed one of its guards: where the changed byte nearest the
     /// output lies, before it and after it, as a phrase (`4 bytes before scores[0]`).
     pub fn guard_change(&self, slot: &SlotLayout, shape: Shape) -> Option<String> {
-        let pattern = f32_bytes(&vec![POISON; (SlotLayout::GUARD / 4) as usize]);
+        let pattern = guard_pattern();
         let [before, after] = guard_offsets(slot, shape).map(|at| self.read(at, pattern.len()));
         let differs = |(now, was): (&u8, &u8)| now != was;
         let mut found = Vec::new();
@@ -229,6 +226,11 @@ impl Drop for Region {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// What a guard holds before a call: [`POISON`] over [`SlotLayout::GUARD`] bytes.
+fn guard_pattern() -> Vec<u8> {
+    f32_bytes(&vec![POISON; (SlotLayout::GUARD / 4) as usize])
 }
 
 /// Offsets of the guard before `slot`'s output and of the one after it.
@@ -305,7 +307,6 @@ mod tests {
                 assert!(end <= slot.scores - SlotLayout::GUARD, "{field:?}");
                 assert!(start < slot.scores);
             }
-            region.poison_guards(slot, shape);
             region.poison_output(slot, shape);
             assert_eq!(region.guard_change(slot, shape), None);
             // Writing every element of the output touches no guard.
