@@ -31,11 +31,7 @@ pub(super) fn files_in(dir: &Path) -> Vec<PathBuf> {
 pub(super) fn report(args: &ReportArgs) -> Result<ExitStatus, CommandError> {
     let dir = match &args.out {
         Some(d) => d.clone(),
-        None => args
-            .results
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| ".".into(), ToOwned::to_owned),
+        None => crate::io::parent_dir(&args.results).to_owned(),
     };
     let files = files_in(&dir);
     let outputs: Vec<(&str, &Path)> = files.iter().map(|f| ("--out", f.as_path())).collect();

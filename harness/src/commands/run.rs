@@ -511,14 +511,10 @@ fn resolved(path: &Path) -> Option<PathBuf> {
         return Some(p);
     }
     let name = path.file_name()?;
-    parent_dir(path).canonicalize().ok().map(|d| d.join(name))
-}
-
-/// The directory a file is written into (`.` for a bare name).
-fn parent_dir(path: &Path) -> &Path {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
+    crate::io::parent_dir(path)
+        .canonicalize()
+        .ok()
+        .map(|d| d.join(name))
 }
 
 /// Checks, before anything runs, that `path` can be written as the judge writes its files (a temporary file in
@@ -541,7 +537,7 @@ pub(super) fn check_writable(path: &Path) -> Result<(), CommandError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let probe = parent_dir(path).join(format!(".{name}.probe{}", std::process::id()));
+    let probe = crate::io::parent_dir(path).join(format!(".{name}.probe{}", std::process::id()));
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -247,10 +247,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     {
         return write_in_place(&target, bytes).map_err(|e| FileError::io(path, e));
     }
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = parent_dir(&target);
     let name = target
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -263,6 +260,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
             let _ = std::fs::remove_file(&tmp);
             FileError::io(path, e)
         })
+}
+
+/// The directory a file is written into (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Most symbolic links followed before giving up (the kernel's own limit for a path is 40).
