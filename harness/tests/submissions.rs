@@ -207,6 +207,7 @@ fixture_tests! {
     bad_signals_the_judge => "bad/signals_the_judge.c",
     bad_clone_parent => "bad/clone_parent.c",
     bad_writes_past_output => "bad/writes_past_output.c",
+    bad_truncates_buffers => "bad/truncates_buffers.c",
     bad_cache_by_content => "bad/cache_by_content.c",
     bad_cache_by_rows => "bad/cache_by_rows.c",
     bad_cache_cheap_key => "bad/cache_cheap_key.c",

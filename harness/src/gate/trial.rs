@@ -383,18 +383,20 @@ struct Rig {
 impl Rig {
     fn open(built: &Built, shape: Shape, ctx: &TrialContext) -> Result<Rig, SandboxError> {
         let sandbox = ctx.sandbox;
-        let mut worker = Worker::spawn(
-            &sandbox.worker,
-            sandbox.limits,
-            built.backend,
-            &sandbox.workdir,
-        )?;
         let (slots, len) = SlotLayout::plan(shape, SLOTS);
         let region =
             Region::create(&sandbox.regions, len).map_err(|source| SandboxError::Region {
                 dir: sandbox.regions.clone(),
                 source,
             })?;
+        let inherit: Vec<_> = region.inherited_descriptor().into_iter().collect();
+        let mut worker = Worker::spawn(
+            &sandbox.worker,
+            sandbox.limits,
+            built.backend,
+            &sandbox.workdir,
+            &inherit,
+        )?;
         let limit = sandbox.limits.startup();
         let load = Request::Load {
             library: built.library.clone(),

@@ -1,5 +1,11 @@
-//! The shared memory region of one case: a file (on tmpfs when there is one) mapped by the judge and by the
-//! worker, holding every slot's input arrays and output buffer at the offsets of [`SlotLayout`].
+//! The shared memory region of one case, mapped by the judge and by the worker, holding every slot's input arrays
+//! and output buffer at the offsets of [`SlotLayout`].
+//!
+//! On Linux the region is an anonymous memory file (`memfd_create`) whose size is sealed: nobody, the worker
+//! included, can shrink or grow it. The worker inherits its descriptor and opens it as `/proc/self/fd/N`, the same
+//! path as in the judge. A region file that a submission could truncate would crash the judge with `SIGBUS` at its
+//! next read of the mapping. Elsewhere (or where the kernel refuses memory files) it is a file in the directory
+//! given, on tmpfs when there is one.
 //!
 //! The judge writes a slot's inputs and poisons its output before each call, and after the call copies the
 //! output and the inputs back out to check them: the worker never decides what the judge sees. Because the
@@ -9,7 +15,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 
@@ -24,7 +30,9 @@ pub struct Region {
     path: PathBuf,
     /// Whether this side created the file (and removes it when dropped).
     owner: bool,
-    _file: File,
+    /// Whether `path` names the descriptor of `file` (a sealed memory file), which a worker must inherit.
+    by_descriptor: bool,
+    file: File,
 }
 
 // SAFETY: the mapping is plain shared memory with no thread affinity; every access goes through raw copies
@@ -32,8 +40,16 @@ pub struct Region {
 unsafe impl Send for Region {}
 
 impl Region {
-    /// Creates a zero-filled region of `len` bytes in a new file inside `dir` and maps it.
+    /// Creates a zero-filled region of `len` bytes and maps it: a sealed memory file where the kernel has them,
+    /// else a new file inside `dir`.
     pub fn create(dir: &Path, len: u64) -> io::Result<Region> {
+        #[cfg(target_os = "linux")]
+        if let Some(file) = sealed_memory_file(len) {
+            let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+            let mut region = Self::map(file, path, len)?;
+            region.by_descriptor = true;
+            return Ok(region);
+        }
         let file = tempfile::Builder::new()
             .prefix("region-")
             .tempfile_in(dir)?;
@@ -86,13 +102,21 @@ impl Region {
             len,
             path,
             owner: false,
-            _file: file,
+            by_descriptor: false,
+            file,
         })
     }
 
-    /// The region's file.
+    /// The path that opens the region: its file, or `/proc/self/fd/N` for a memory file (valid in this process
+    /// and in a worker that inherits [`Region::inherited_descriptor`]).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The descriptor a worker must inherit (under the same number) to open [`Region::path`]; `None` for a region
+    /// in a file, which the worker opens by its name.
+    pub fn inherited_descriptor(&self) -> Option<RawFd> {
+        self.by_descriptor.then(|| self.file.as_raw_fd())
     }
 
     /// Its length in bytes.
@@ -228,6 +252,33 @@ impl Drop for Region {
     }
 }
 
+/// A zero-filled memory file of `len` bytes whose size can never change (sealed against shrinking and growing,
+/// and against further seals), close-on-exec; `None` where the kernel has no sealable memory files.
+#[cfg(target_os = "linux")]
+fn sealed_memory_file(len: u64) -> Option<File> {
+    use std::os::fd::FromRawFd;
+
+    // SAFETY: the name is a NUL-terminated literal; the flags are plain integers.
+    let fd = unsafe {
+        libc::memfd_create(
+            c"judge-region".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    let file = unsafe { File::from_raw_fd(fd) };
+    file.set_len(len).ok()?;
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: F_ADD_SEALS takes an integer; `file` is open for the call.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+        return None;
+    }
+    Some(file)
+}
+
 /// What a guard holds before a call: [`POISON`] over [`SlotLayout::GUARD`] bytes.
 fn guard_pattern() -> Vec<u8> {
     f32_bytes(&vec![POISON; (SlotLayout::GUARD / 4) as usize])
@@ -321,6 +372,29 @@ mod tests {
             Some("1 bytes before scores[0] and 13 bytes past the end of scores")
         );
         assert!(slots[1].scores + scores_bytes + SlotLayout::GUARD <= len);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn nobody_can_resize_a_region() {
+        let dir = tempfile::tempdir().unwrap();
+        let region = Region::create(dir.path(), 4096).unwrap();
+        assert!(region.inherited_descriptor().is_some());
+        // What a worker does: open the path it was given, writable.
+        let other = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(region.path())
+            .unwrap();
+        let shrink = other.set_len(0).unwrap_err();
+        assert_eq!(shrink.raw_os_error(), Some(libc::EPERM), "{shrink}");
+        assert!(other.set_len(8192).is_err());
+        assert_eq!(other.metadata().unwrap().len(), 4096);
+        region.write(4092, &1.0f32.to_ne_bytes());
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "a memory file leaves nothing in the directory"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, Read};
+use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -258,12 +259,15 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker for a submission of `backend` in directory `workdir` and agrees on the protocol.
+    /// Starts a worker for a submission of `backend` in directory `workdir` and agrees on the protocol. The
+    /// descriptors in `inherit` stay open in the worker under the same numbers (every other descriptor of the
+    /// judge is closed on `exec`).
     pub fn spawn(
         command: &WorkerCommand,
         limits: Limits,
         backend: Backend,
         workdir: &Path,
+        inherit: &[RawFd],
     ) -> Result<Worker, SandboxError> {
         let mut cmd = Command::new(&command.program);
         cmd.args(&command.args)
@@ -273,10 +277,19 @@ impl Worker {
             .stderr(Stdio::piped())
             .process_group(0);
         let address_space = limits.address_space(backend);
+        let inherit = inherit.to_vec();
         // SAFETY: the closure runs in the forked child before `exec`. It only makes async-signal-safe system
-        // calls (getrlimit, setrlimit, prctl) on values captured before the fork, and allocates nothing.
+        // calls (fcntl, getrlimit, setrlimit, prctl) on values captured before the fork, and allocates nothing.
         unsafe {
-            cmd.pre_exec(move || confine(address_space));
+            cmd.pre_exec(move || {
+                for &fd in &inherit {
+                    // Only in this child: the judge's descriptor stays close-on-exec for every other.
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                confine(address_space)
+            });
         }
         let mut child = super::children::spawn(&mut cmd).map_err(|source| SandboxError::Spawn {
             program: command.program.clone(),
@@ -927,7 +940,13 @@ mod tests {
             startup_s: 0.5,
             ..Limits::default()
         };
-        Worker::spawn(&fake(script), limits, Backend::Cpu, &std::env::temp_dir())
+        Worker::spawn(
+            &fake(script),
+            limits,
+            Backend::Cpu,
+            &std::env::temp_dir(),
+            &[],
+        )
     }
 
     #[test]
@@ -977,6 +996,7 @@ mod tests {
             Limits::default(),
             Backend::Cpu,
             &std::env::temp_dir(),
+            &[],
         )
         .err()
         .unwrap();
