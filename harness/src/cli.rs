@@ -14,6 +14,7 @@ use crate::challenge::DEFAULT_TOLERANCE;
 use crate::challenge::generate::Generator;
 use crate::challenge::suites::{DEFAULT_SEED, Suite};
 use crate::io::Format;
+use crate::sandbox::WorkerUser;
 use crate::sandbox::limits::{
     Limits, MAX_LIMIT_S, MIB, MIN_LIMIT_S, parse_limit_seconds, parse_memory_mib,
 };
@@ -325,9 +326,74 @@ pub struct SandboxArgs {
     /// Wall-clock limit of compiling a submission, in seconds (0.001 to 604800).
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = parse_limit_seconds, allow_negative_numbers = true)]
     pub compile_time_limit: f64,
+    /// Who workers run as: `auto` (user and group 65534, nobody, when the judge runs as root, so that submitted
+    /// code owns none of root's files; else the judge's own user), `judge` (the judge's own user, root
+    /// included), or `UID[:GID]` (a judge running as root only; GID defaults to UID)
+    #[arg(long, value_name = "USER", default_value = "auto", value_parser = parse_worker_user)]
+    pub worker_user: WorkerUserArg,
+}
+
+/// `--worker-user`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerUserArg {
+    /// `nobody` for a judge running as root, else the judge's own user.
+    Auto,
+    /// The judge's own user.
+    Judge,
+    /// These ids.
+    Ids {
+        /// User id.
+        uid: u32,
+        /// Group id.
+        gid: u32,
+    },
+}
+
+fn parse_worker_user(text: &str) -> Result<WorkerUserArg, String> {
+    let id = |part: &str, what: &str| {
+        part.parse::<u32>()
+            .ok()
+            .filter(|&id| id != u32::MAX)
+            .ok_or_else(|| {
+                format!(
+                    "'{part}' is not a {what} id (a number from 0 to {})",
+                    u32::MAX - 1
+                )
+            })
+    };
+    match text.trim() {
+        "auto" => Ok(WorkerUserArg::Auto),
+        "judge" => Ok(WorkerUserArg::Judge),
+        ids => {
+            let (uid, gid) = match ids.split_once(':') {
+                Some((u, g)) => (id(u, "user")?, id(g, "group")?),
+                None => {
+                    let uid = id(ids, "user")
+                        .map_err(|e| format!("{e}: use auto, judge, or UID[:GID]"))?;
+                    (uid, uid)
+                }
+            };
+            Ok(WorkerUserArg::Ids { uid, gid })
+        }
+    }
 }
 
 impl SandboxArgs {
+    /// The user `--worker-user` asks for, checked against what this judge can do; with `auto`, the reason a
+    /// judge running as root keeps root for its workers when it does.
+    pub fn worker_user(&self) -> Result<(WorkerUser, Option<String>), String> {
+        match self.worker_user {
+            WorkerUserArg::Auto => Ok(WorkerUser::automatic()),
+            WorkerUserArg::Judge => Ok((WorkerUser::Judge, None)),
+            WorkerUserArg::Ids { uid, gid } => {
+                let user = WorkerUser::Switch { uid, gid };
+                user.check()
+                    .map_err(|why| format!("--worker-user {uid}:{gid}: {why}"))?;
+                Ok((user, None))
+            }
+        }
+    }
+
     /// The worker limits these options give.
     pub fn limits(&self) -> Limits {
         Limits {

@@ -575,3 +575,36 @@ fn quiet_still_shows_the_whole_compiler_output() {
         text(&out)
     );
 }
+
+#[test]
+fn a_worker_user_is_a_number_and_needs_root_to_switch_to() {
+    let good = good_c();
+    for (value, needle) in [
+        ("abc", "'abc' is not a user id"),
+        ("1:x", "'x' is not a group id"),
+        ("4294967295", "from 0 to 4294967294"),
+    ] {
+        let out = judge(&["run", "--submission", s(&good), "--worker-user", value]);
+        expect(&out, 2, needle);
+    }
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let out = judge(&[
+        "run",
+        "--submission",
+        s(&good),
+        "--suite",
+        "functional",
+        "--worker-user",
+        "4242:4243",
+    ]);
+    if root {
+        expect(&out, 0, "pass");
+    } else {
+        expect(
+            &out,
+            2,
+            "only a judge running as root can start workers as another user",
+        );
+    }
+}

@@ -26,7 +26,7 @@ use harness::gate::baseline::BaselineSpec;
 use harness::gate::{self, FloorSource, GatePlan, GateSummary, SeedSource};
 use harness::results::{Meta, ResultsDoc, ResultsFile};
 use harness::sandbox::limits::MIB;
-use harness::sandbox::{Limits, WorkerCommand, Workspace};
+use harness::sandbox::{Limits, WorkerCommand, WorkerUser, Workspace};
 use harness::submission::{CompileOptions, Submission, nvcc};
 use harness::timing::SamplingPlan;
 use harness::verdict::Verdict;
@@ -54,7 +54,12 @@ fn plan(submission: &Path, workspace: &Workspace, baseline: Option<BaselineSpec>
         seed: SEED,
         seed_source: SeedSource::Given,
         tolerance: DEFAULT_TOLERANCE,
-        sandbox: workspace.config(WorkerCommand::judge_at(common::judge_binary()), limits),
+        // Workers run as they would from the command line (`--worker-user auto`).
+        sandbox: workspace.config(
+            WorkerCommand::judge_at(common::judge_binary()),
+            limits,
+            WorkerUser::automatic().0,
+        ),
         compile: CompileOptions {
             limit: Duration::from_secs(120),
             ..CompileOptions::default()

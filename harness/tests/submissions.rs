@@ -26,7 +26,7 @@ use harness::gate::baseline::BaselineSpec;
 use harness::gate::{self, FloorSource, GatePlan, GateSummary, SeedSource};
 use harness::results::{Meta, ResultsDoc, ResultsFile};
 use harness::sandbox::limits::MIB;
-use harness::sandbox::{Limits, WorkerCommand, Workspace};
+use harness::sandbox::{Limits, WorkerCommand, WorkerUser, Workspace};
 use harness::submission::{CompileOptions, Submission};
 use harness::timing::SamplingPlan;
 use harness::verdict::Verdict;
@@ -76,7 +76,12 @@ fn plan(
         seed: SEED,
         seed_source: SeedSource::Given,
         tolerance: DEFAULT_TOLERANCE,
-        sandbox: workspace.config(WorkerCommand::judge_at(common::judge_binary()), limits),
+        // Workers run as they would from the command line (`--worker-user auto`).
+        sandbox: workspace.config(
+            WorkerCommand::judge_at(common::judge_binary()),
+            limits,
+            WorkerUser::automatic().0,
+        ),
         compile: CompileOptions {
             limit: Duration::from_secs(60),
             ..CompileOptions::default()
@@ -208,6 +213,7 @@ fixture_tests! {
     bad_clone_parent => "bad/clone_parent.c",
     bad_writes_past_output => "bad/writes_past_output.c",
     bad_truncates_buffers => "bad/truncates_buffers.c",
+    bad_rewrites_root_file => "bad/rewrites_root_file.c",
     bad_cache_by_content => "bad/cache_by_content.c",
     bad_cache_by_rows => "bad/cache_by_rows.c",
     bad_cache_cheap_key => "bad/cache_cheap_key.c",

@@ -70,6 +70,7 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
         atol: args.atol,
         rtol: args.rtol,
     };
+    let user = super::run::worker_user(&args.sandbox)?;
     let workspace = Workspace::create().map_err(CommandError::Workdir)?;
     let worker = WorkerCommand::this_judge().map_err(CommandError::Workdir)?;
     let perf_spec = Suite::Perf.specs().into_iter().next();
@@ -82,7 +83,7 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
         seed,
         seed_source,
         tolerance,
-        sandbox: workspace.config(worker, args.sandbox.limits()),
+        sandbox: workspace.config(worker, args.sandbox.limits(), user),
         compile: CompileOptions {
             limit: Duration::from_secs_f64(args.sandbox.compile_time_limit),
             ..CompileOptions::default()

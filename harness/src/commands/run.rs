@@ -13,13 +13,13 @@ use crate::challenge::DEFAULT_TOLERANCE;
 use crate::challenge::oracle;
 use crate::challenge::suites::{Case, CaseSource, CaseSpec, DEFAULT_SEED, Suite};
 use crate::check::Tolerance;
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, SandboxArgs};
 use crate::gate::trial::{self, CaseResult, TrialContext};
 use crate::gate::views::Source;
 use crate::io::{FileError, read_case};
 use crate::results::{CaseInfo, Entry, Meta, Mode, ResultsFile};
 use crate::runner::check_once;
-use crate::sandbox::{self, SandboxConfig, WorkerCommand, Workspace};
+use crate::sandbox::{self, SandboxConfig, WorkerCommand, WorkerUser, Workspace};
 use crate::submission::{BuildError, Built, CompileOptions, SourceKind, Submission};
 use crate::table::{Align, Notes, Table};
 use crate::verdict::{ExitStatus, Verdict};
@@ -398,7 +398,7 @@ fn enter_submissions(
     }
     let workspace = Workspace::create().map_err(CommandError::Workdir)?;
     let worker = WorkerCommand::this_judge().map_err(CommandError::Workdir)?;
-    let sandbox = workspace.config(worker, args.sandbox.limits());
+    let sandbox = workspace.config(worker, args.sandbox.limits(), worker_user(&args.sandbox)?);
     let compile = CompileOptions {
         limit: Duration::from_secs_f64(args.sandbox.compile_time_limit),
         ..CompileOptions::default()
@@ -448,6 +448,16 @@ fn compiler_hint(kind: SourceKind) -> String {
     compiler_variable(kind).map_or_else(String::new, |var| {
         format!(" (install it, or set ${var} to the compiler's path)")
     })
+}
+
+/// The workers' user that `--worker-user` asks for; a usage error (exit 2) when this judge cannot switch to it.
+/// Says on stderr when a judge running as root keeps root for its workers.
+pub(super) fn worker_user(args: &SandboxArgs) -> Result<WorkerUser, CommandError> {
+    let (user, warning) = args.worker_user().map_err(CommandError::Usage)?;
+    if let Some(warning) = warning {
+        eprintln!("warning: {warning} (see --worker-user)");
+    }
+    Ok(user)
 }
 
 /// Refuses a `$CC`, `$CXX` or `$NVCC` (for a submission of `kind`) that holds arguments as well as a program

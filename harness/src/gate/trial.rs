@@ -19,6 +19,9 @@
 //! A CUDA worker also reports the device memory the submission holds after each call; over the limit, the
 //! worker is killed (memory-limit).
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -389,20 +392,28 @@ impl Rig {
                 dir: sandbox.regions.clone(),
                 source,
             })?;
-        let inherit: Vec<_> = region.inherited_descriptor().into_iter().collect();
-        let mut worker = Worker::spawn(
-            &sandbox.worker,
-            sandbox.limits,
-            built.backend,
-            &sandbox.workdir,
-            &inherit,
-        )?;
+        // The library reaches the worker as a descriptor too: a worker of another user than the judge's (as a
+        // judge running as root starts them) may not reach the judge's private directory by name.
+        let library = File::open(&built.library).map_err(|source| SandboxError::Library {
+            path: built.library.clone(),
+            source,
+        })?;
+        let library_path = PathBuf::from(format!("/proc/self/fd/{}", library.as_raw_fd()));
+        let inherit: Vec<_> = region
+            .inherited_descriptor()
+            .into_iter()
+            .chain([library.as_raw_fd()])
+            .collect();
+        let mut worker = Worker::spawn(sandbox, built.backend, &inherit)?;
+        drop(library);
         let limit = sandbox.limits.startup();
         let load = Request::Load {
-            library: built.library.clone(),
+            library: library_path.clone(),
             backend: built.backend,
         };
-        worker.request(&load, limit, "loading the library")?;
+        worker
+            .request(&load, limit, "loading the library")
+            .map_err(|e| e.naming(&library_path, &built.library))?;
         let attach = Request::Attach {
             region: region.path().to_owned(),
             len: region.len(),

@@ -21,6 +21,7 @@ pub mod worker;
 use std::path::PathBuf;
 
 pub use limits::Limits;
+pub use privileges::WorkerUser;
 pub use supervisor::{SandboxError, Worker, WorkerCommand};
 
 /// Everything needed to start workers: the program, its limits, its working directory and where the shared
@@ -33,8 +34,10 @@ pub struct SandboxConfig {
     pub limits: Limits,
     /// The workers' working directory (built libraries go there too).
     pub workdir: PathBuf,
-    /// Where shared regions are created (see [`region_base`]).
+    /// Where shared regions are created where the kernel has no sealable memory files (see [`region_base`]).
     pub regions: PathBuf,
+    /// Who the workers run as.
+    pub user: WorkerUser,
 }
 
 /// Where shared regions are best placed: `/dev/shm` when it exists (memory-backed), else the temp directory.
@@ -65,13 +68,14 @@ impl Workspace {
         })
     }
 
-    /// A sandbox configuration using these directories.
-    pub fn config(&self, worker: WorkerCommand, limits: Limits) -> SandboxConfig {
+    /// A sandbox configuration using these directories, its workers run as `user`.
+    pub fn config(&self, worker: WorkerCommand, limits: Limits, user: WorkerUser) -> SandboxConfig {
         SandboxConfig {
             worker,
             limits,
             workdir: self.work.path().to_owned(),
             regions: self.regions.path().to_owned(),
+            user,
         }
     }
 }

@@ -5,9 +5,14 @@
 //! would otherwise start workers that can find the expected scores in `/proc/<judge>/mem`. So every worker
 //! drops every capability: from its bounding set (an `exec` by a root process cannot get them back), its
 //! ambient, inheritable, permitted and effective sets, and it sets `no_new_privs` (nor can a set-user-ID or
-//! file-capability program). The user id stays the same; file permissions still apply as they would to a
-//! process of that user without privileges.
+//! file-capability program).
+//!
+//! A judge running as root also switches each worker to another user ([`WorkerUser`], `nobody` by default), so
+//! that submitted code does not own root's files: without it, a worker with no capabilities could still rewrite
+//! any file root owns and may write (a later submission's compiler, say). The worker needs no file of the
+//! judge's by name: its program, its library and its shared buffers reach it as inherited descriptors.
 
+use std::fmt;
 use std::io;
 
 /// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per capability set.
@@ -16,6 +21,12 @@ const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 /// Capability numbers tried when emptying the bounding set: every one Linux defines (41 in 6.x), with room.
 #[cfg(target_os = "linux")]
 const CAPABILITY_NUMBERS: libc::c_ulong = 64;
+
+/// Capability numbers (`linux/capability.h`).
+#[cfg(target_os = "linux")]
+const CAP_SETGID: u32 = 6;
+#[cfg(target_os = "linux")]
+const CAP_SETUID: u32 = 7;
 
 /// `struct __user_cap_header_struct`.
 #[cfg(target_os = "linux")]
@@ -35,12 +46,127 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Drops every capability of the calling thread and of what it will `exec`, and sets `no_new_privs`.
+/// The user id of `nobody`, which a judge running as root gives its workers unless told otherwise.
+pub const NOBODY: u32 = 65_534;
+
+/// Who a worker runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerUser {
+    /// The judge's own user.
+    Judge,
+    /// Another user and group (no supplementary groups), which the worker switches to before it loads the
+    /// submission; only a judge running as root can.
+    Switch {
+        /// The user id.
+        uid: u32,
+        /// The group id.
+        gid: u32,
+    },
+}
+
+impl fmt::Display for WorkerUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WorkerUser::Judge => f.write_str("the judge's own user"),
+            WorkerUser::Switch { uid, gid } => write!(f, "user {uid}, group {gid}"),
+        }
+    }
+}
+
+impl WorkerUser {
+    /// The default: `nobody` (65534, group 65534) for a judge running as root, when it can switch to it; else the
+    /// judge's own user. The second value says why a judge running as root keeps root for its workers.
+    pub fn automatic() -> (WorkerUser, Option<String>) {
+        if !judge_is_root() {
+            return (WorkerUser::Judge, None);
+        }
+        let nobody = WorkerUser::Switch {
+            uid: NOBODY,
+            gid: NOBODY,
+        };
+        match nobody.check() {
+            Ok(()) => (nobody, None),
+            Err(why) => (
+                WorkerUser::Judge,
+                Some(format!(
+                    "workers run as root, owning root's files: they cannot be switched to user {NOBODY} ({why})"
+                )),
+            ),
+        }
+    }
+
+    /// Whether this judge can start workers as this user: `Ok` for [`WorkerUser::Judge`]; for another user, the
+    /// judge must run as root, hold `CAP_SETUID` and `CAP_SETGID`, and the ids must exist in its user namespace.
+    pub fn check(self) -> Result<(), String> {
+        let WorkerUser::Switch { uid, gid } = self else {
+            return Ok(());
+        };
+        if !judge_is_root() {
+            return Err(format!(
+                "only a judge running as root can start workers as another user (this one runs as user {})",
+                // SAFETY: geteuid cannot fail.
+                unsafe { libc::geteuid() }
+            ));
+        }
+        #[cfg(target_os = "linux")]
+        {
+            for (what, file, id) in [("user", "uid_map", uid), ("group", "gid_map", gid)] {
+                let map = std::fs::read_to_string(format!("/proc/self/{file}"))
+                    .map_err(|e| format!("cannot read /proc/self/{file}: {e}"))?;
+                if !id_is_mapped(&map, id) {
+                    return Err(format!(
+                        "{what} {id} does not exist in this user namespace (/proc/self/{file} maps no range \
+                         holding it)"
+                    ));
+                }
+            }
+            let effective = capability_sets()
+                .map_err(|e| format!("cannot read the judge's capabilities: {e}"))?
+                .effective;
+            for (name, bit) in [("CAP_SETGID", CAP_SETGID), ("CAP_SETUID", CAP_SETUID)] {
+                if effective & (1 << bit) == 0 {
+                    return Err(format!("the judge lacks {name}"));
+                }
+            }
+            Ok(())
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (uid, gid);
+            Err("switching users is built for Linux only".to_owned())
+        }
+    }
+}
+
+/// Whether the judge's effective user is root.
+pub fn judge_is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether `id` lies in a range of a `/proc/<pid>/uid_map` or `gid_map` (lines of "inside outside count").
+fn id_is_mapped(map: &str, id: u32) -> bool {
+    map.lines().any(|line| {
+        let fields: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        matches!(fields[..], [inside, _, count] if (inside..inside + count).contains(&u64::from(id)))
+    })
+}
+
+/// Drops every capability of the calling thread and of what it will `exec`, sets `no_new_privs`, and switches to
+/// `user` (dropping supplementary groups) when it is another user than the judge's.
 ///
-/// Makes only `prctl` and `capset` system calls on stack values, so it may run between `fork` and `exec`. Call
-/// it before the process has other threads: capabilities belong to threads, and new ones inherit the creator's.
-/// A no-op outside Linux.
-pub fn drop_all() -> io::Result<()> {
+/// Makes only `prctl`, `setgroups`, `setgid`, `setuid` and `capset` system calls on stack values, so it may run
+/// between `fork` and `exec`. Call it before the process has other threads: capabilities and credentials belong
+/// to threads, and new ones inherit the creator's. The switch clears the parent-death signal, so set that after.
+/// A no-op outside Linux, where switching users is an error.
+pub fn drop_all(user: WorkerUser) -> io::Result<()> {
+    #[cfg(not(target_os = "linux"))]
+    if user != WorkerUser::Judge {
+        return Err(io::Error::other("switching users is built for Linux only"));
+    }
     #[cfg(target_os = "linux")]
     {
         // SAFETY (every block below): prctl with integer arguments only; capset with pointers to a header and
@@ -65,6 +191,19 @@ pub fn drop_all() -> io::Result<()> {
                 0,
             );
         }
+        if let WorkerUser::Switch { uid, gid } = user {
+            // Groups first: once the user id is not root, changing them is no longer allowed.
+            // SAFETY: setgroups with a count of 0 reads nothing through its null pointer; setgid and setuid take
+            // integers.
+            unsafe {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+        }
         let header = CapHeader {
             version: CAPABILITY_VERSION_3,
             pid: 0,
@@ -77,20 +216,37 @@ pub fn drop_all() -> io::Result<()> {
     Ok(())
 }
 
+/// The calling thread's effective and permitted capability sets, one bit per capability.
+#[cfg(target_os = "linux")]
+struct CapabilitySets {
+    effective: u64,
+    permitted: u64,
+}
+
+#[cfg(target_os = "linux")]
+fn capability_sets() -> io::Result<CapabilitySets> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut sets = [CapData::default(); 2];
+    // SAFETY: capget writes the header and two data words, all valid and writable for the call.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut header, sets.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let join = |low: u32, high: u32| u64::from(low) | (u64::from(high) << 32);
+    Ok(CapabilitySets {
+        effective: join(sets[0].effective, sets[1].effective),
+        permitted: join(sets[0].permitted, sets[1].permitted),
+    })
+}
+
 /// Whether the calling thread holds any capability, effective or permitted (`false` outside Linux).
 pub fn any_held() -> io::Result<bool> {
     #[cfg(target_os = "linux")]
     {
-        let mut header = CapHeader {
-            version: CAPABILITY_VERSION_3,
-            pid: 0,
-        };
-        let mut sets = [CapData::default(); 2];
-        // SAFETY: capget writes the header and two data words, all valid and writable for the call.
-        if unsafe { libc::syscall(libc::SYS_capget, &mut header, sets.as_mut_ptr()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(sets.iter().any(|s| s.effective != 0 || s.permitted != 0))
+        let sets = capability_sets()?;
+        Ok(sets.effective != 0 || sets.permitted != 0)
     }
     #[cfg(not(target_os = "linux"))]
     Ok(false)
@@ -116,7 +272,7 @@ mod tests {
         ]);
         // SAFETY: drop_all makes only async-signal-safe system calls.
         unsafe {
-            cmd.pre_exec(drop_all);
+            cmd.pre_exec(|| drop_all(WorkerUser::Judge));
         }
         let output = cmd.output().expect("grep runs");
         let text = String::from_utf8_lossy(&output.stdout);
@@ -134,10 +290,51 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_found_in_the_ranges_of_a_namespace_map() {
+        // The initial namespace, and a rootless container's: 0 is the user, 1..65537 from /etc/subuid.
+        let all = "         0          0 4294967295\n";
+        let rootless = "         0       1000          1\n         1     100000      65536\n";
+        assert!(id_is_mapped(all, NOBODY));
+        assert!(id_is_mapped(rootless, NOBODY));
+        assert!(id_is_mapped(rootless, 0));
+        assert!(!id_is_mapped(rootless, 65_537));
+        // `unshare -r`: root alone.
+        assert!(!id_is_mapped("0 1000 1\n", NOBODY));
+        assert!(!id_is_mapped("", 0));
+    }
+
+    #[test]
+    fn the_default_user_is_nobody_exactly_when_the_judge_is_root() {
+        let (user, why_not) = WorkerUser::automatic();
+        if judge_is_root() {
+            // Where nobody cannot be used, the reason is given; here (a root judge in the initial namespace, or
+            // a container mapping 65534) it can.
+            match why_not {
+                None => assert_eq!(
+                    user,
+                    WorkerUser::Switch {
+                        uid: NOBODY,
+                        gid: NOBODY
+                    }
+                ),
+                Some(why) => {
+                    assert_eq!(user, WorkerUser::Judge);
+                    assert!(why.contains("workers run as root"), "{why}");
+                }
+            }
+        } else {
+            assert_eq!((user, why_not), (WorkerUser::Judge, None));
+            let err = WorkerUser::Switch { uid: 1, gid: 1 }.check().unwrap_err();
+            assert!(err.contains("only a judge running as root"), "{err}");
+        }
+        assert_eq!(WorkerUser::Judge.check(), Ok(()));
+    }
+
+    #[test]
     fn holding_nothing_after_dropping_everything_in_a_thread_of_our_own() {
         // Capabilities belong to threads: dropping them in a fresh thread leaves the test runner as it was.
         let held = std::thread::spawn(|| {
-            drop_all().expect("dropping privileges never needs any");
+            drop_all(WorkerUser::Judge).expect("dropping privileges never needs any");
             any_held().expect("capget works")
         })
         .join()

@@ -9,8 +9,9 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -20,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use solutions::Backend;
 
+use super::SandboxConfig;
 use super::limits::{Limits, MIB};
+use super::privileges::WorkerUser;
 use super::protocol::{
     FrameError, PROTOCOL_VERSION, Request, Response, Stage, read_frame, write_frame,
 };
@@ -93,6 +96,15 @@ pub enum SandboxError {
     Spawn {
         /// The worker program.
         program: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: io::Error,
+    },
+    /// The library the judge built could not be opened (the judge's fault).
+    #[error("could not open the built library {path}: {source}")]
+    Library {
+        /// The library.
+        path: PathBuf,
         /// What the OS said.
         #[source]
         source: io::Error,
@@ -200,7 +212,9 @@ impl SandboxError {
     /// The verdict this failure earns the submission; `None` for failures of the judge itself.
     pub fn verdict(&self) -> Option<Verdict> {
         match self {
-            SandboxError::Spawn { .. } | SandboxError::Region { .. } => None,
+            SandboxError::Spawn { .. }
+            | SandboxError::Library { .. }
+            | SandboxError::Region { .. } => None,
             SandboxError::Died { .. }
             | SandboxError::Protocol { .. }
             | SandboxError::LeftProcesses { .. } => Some(Verdict::RuntimeError),
@@ -217,10 +231,31 @@ impl SandboxError {
         }
     }
 
+    /// The error with `alias` (a path only the worker used, such as `/proc/self/fd/N`) replaced by `path` in the
+    /// worker's explanation.
+    pub fn naming(self, alias: &Path, path: &Path) -> SandboxError {
+        match self {
+            SandboxError::Refused {
+                during,
+                stage,
+                message,
+                stderr,
+            } => SandboxError::Refused {
+                during,
+                stage,
+                message: message.replace(&*alias.to_string_lossy(), &path.to_string_lossy()),
+                stderr,
+            },
+            other => other,
+        }
+    }
+
     /// The end of the worker's stderr, when there was any.
     pub fn stderr(&self) -> Option<&str> {
         match self {
-            SandboxError::Spawn { .. } | SandboxError::Region { .. } => None,
+            SandboxError::Spawn { .. }
+            | SandboxError::Library { .. }
+            | SandboxError::Region { .. } => None,
             SandboxError::Died { stderr, .. }
             | SandboxError::TimedOut { stderr, .. }
             | SandboxError::MemoryLimit { stderr, .. }
@@ -259,27 +294,44 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts a worker for a submission of `backend` in directory `workdir` and agrees on the protocol. The
-    /// descriptors in `inherit` stay open in the worker under the same numbers (every other descriptor of the
-    /// judge is closed on `exec`).
+    /// Starts a worker for a submission of `backend` under `sandbox` (its program, limits, working directory and
+    /// user) and agrees on the protocol. The descriptors in `inherit` stay open in the worker under the same
+    /// numbers (every other descriptor of the judge is closed on `exec`).
     pub fn spawn(
-        command: &WorkerCommand,
-        limits: Limits,
+        sandbox: &SandboxConfig,
         backend: Backend,
-        workdir: &Path,
         inherit: &[RawFd],
     ) -> Result<Worker, SandboxError> {
-        let mut cmd = Command::new(&command.program);
-        cmd.args(&command.args)
-            .current_dir(workdir)
+        let command = &sandbox.worker;
+        let (limits, user) = (sandbox.limits, sandbox.user);
+        let spawn_failed = |source| SandboxError::Spawn {
+            program: command.program.clone(),
+            source,
+        };
+        let mut inherit = inherit.to_vec();
+        // A worker of another user may not reach the judge's program by its path (under /root, say): it runs
+        // the program from a descriptor the judge opened, as `/proc/self/fd/N`.
+        let program = match user {
+            WorkerUser::Switch { .. } if command.program.components().count() > 1 => {
+                let file = File::open(&command.program).map_err(spawn_failed)?;
+                let path = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+                inherit.push(file.as_raw_fd());
+                Some((file, path))
+            }
+            _ => None,
+        };
+        let mut cmd = Command::new(program.as_ref().map_or(&command.program, |(_, path)| path));
+        cmd.arg0(&command.program)
+            .args(&command.args)
+            .current_dir(&sandbox.workdir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
         let address_space = limits.address_space(backend);
-        let inherit = inherit.to_vec();
         // SAFETY: the closure runs in the forked child before `exec`. It only makes async-signal-safe system
-        // calls (fcntl, getrlimit, setrlimit, prctl) on values captured before the fork, and allocates nothing.
+        // calls (fcntl, getrlimit, setrlimit, prctl, setgroups, setgid, setuid, capset) on values captured before
+        // the fork, and allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
                 for &fd in &inherit {
@@ -288,13 +340,11 @@ impl Worker {
                         return Err(io::Error::last_os_error());
                     }
                 }
-                confine(address_space)
+                confine(address_space, user)
             });
         }
-        let mut child = super::children::spawn(&mut cmd).map_err(|source| SandboxError::Spawn {
-            program: command.program.clone(),
-            source,
-        })?;
+        let mut child = super::children::spawn(&mut cmd).map_err(spawn_failed)?;
+        drop(program);
         let spawn_error = |what: &str| SandboxError::Spawn {
             program: command.program.clone(),
             source: io::Error::other(format!("no {what} pipe")),
@@ -636,11 +686,13 @@ impl Drop for Worker {
 /// Runs in the child between `fork` and `exec`: no core files, the address-space backstop, death with the
 /// judge, a subreaper for the submission's processes, and no privileges (see [`super::privileges`]).
 /// Async-signal-safe calls only.
-fn confine(address_space: Option<u64>) -> io::Result<()> {
+fn confine(address_space: Option<u64>, user: WorkerUser) -> io::Result<()> {
     set_limit(libc::RLIMIT_CORE, 0)?;
     if let Some(bytes) = address_space {
         set_limit(libc::RLIMIT_AS, bytes)?;
     }
+    // Before the parent-death signal: a change of user clears it.
+    super::privileges::drop_all(user)?;
     #[cfg(target_os = "linux")]
     {
         // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are involved.
@@ -654,7 +706,7 @@ fn confine(address_space: Option<u64>) -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
     }
-    super::privileges::drop_all()
+    Ok(())
 }
 
 #[cfg(target_os = "linux")]
@@ -935,18 +987,63 @@ mod tests {
         }
     }
 
+    fn config(worker: WorkerCommand, user: WorkerUser) -> SandboxConfig {
+        SandboxConfig {
+            worker,
+            limits: Limits {
+                startup_s: 0.5,
+                ..Limits::default()
+            },
+            workdir: std::env::temp_dir(),
+            regions: std::env::temp_dir(),
+            user,
+        }
+    }
+
     fn spawn(script: &str) -> Result<Worker, SandboxError> {
-        let limits = Limits {
-            startup_s: 0.5,
-            ..Limits::default()
-        };
-        Worker::spawn(
-            &fake(script),
-            limits,
-            Backend::Cpu,
-            &std::env::temp_dir(),
-            &[],
+        Worker::spawn(&config(fake(script), WorkerUser::Judge), Backend::Cpu, &[])
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_worker_of_another_user_runs_from_a_descriptor_what_it_cannot_reach_by_name() {
+        use std::os::unix::fs::PermissionsExt;
+
+        // The program lies in a directory only the judge's user may enter, as a judge installed under /root does.
+        let private = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let program = private.path().join("worker.sh");
+        std::fs::write(
+            &program,
+            "#!/bin/sh\necho \"ids $(id -u) $(id -g) $(id -G)\" >&2\nexit 7\n",
         )
+        .unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let worker = WorkerCommand {
+            program,
+            args: Vec::new(),
+        };
+        let user = WorkerUser::Switch {
+            uid: 65_534,
+            gid: 65_534,
+        };
+        let err = Worker::spawn(&config(worker, user), Backend::Cpu, &[])
+            .err()
+            .unwrap();
+        if crate::sandbox::privileges::judge_is_root() {
+            match &err {
+                SandboxError::Died {
+                    death: Death::Exited(7),
+                    stderr,
+                    ..
+                } => assert!(stderr.contains("ids 65534 65534 65534\n"), "{stderr}"),
+                other => panic!("{other}"),
+            }
+        } else {
+            // Only root may switch users: the worker never starts.
+            assert!(matches!(err, SandboxError::Spawn { .. }), "{err}");
+            assert!(err.to_string().contains("not permitted"), "{err}");
+        }
     }
 
     #[test]
@@ -991,15 +1088,9 @@ mod tests {
     #[test]
     fn a_missing_program_is_the_judges_fault() {
         let missing = WorkerCommand::judge_at("/nonexistent/judge");
-        let err = Worker::spawn(
-            &missing,
-            Limits::default(),
-            Backend::Cpu,
-            &std::env::temp_dir(),
-            &[],
-        )
-        .err()
-        .unwrap();
+        let err = Worker::spawn(&config(missing, WorkerUser::Judge), Backend::Cpu, &[])
+            .err()
+            .unwrap();
         assert!(matches!(err, SandboxError::Spawn { .. }));
         assert_eq!(err.verdict(), None);
     }

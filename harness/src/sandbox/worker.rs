@@ -75,11 +75,18 @@ pub enum WorkerError {
 pub fn serve() -> Result<(), WorkerError> {
     // The judge already dropped them before `exec`; again here for a worker started some other way, before
     // any thread exists (capabilities are per thread) and long before a submission is loaded.
-    privileges::drop_all().map_err(WorkerError::Privileges)?;
+    privileges::drop_all(privileges::WorkerUser::Judge).map_err(WorkerError::Privileges)?;
     if privileges::any_held().map_err(WorkerError::Privileges)? {
         return Err(WorkerError::Privileges(io::Error::other(
             "capabilities remain after dropping them all",
         )));
+    }
+    // Not dumpable: another process of this user (a worker of a judge running beside this one) cannot open this
+    // one's memory through /proc, nor attach to it. The judge reads only what /proc shows everyone.
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_DUMPABLE takes an integer flag; no pointers are involved.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) } != 0 {
+        return Err(WorkerError::Privileges(io::Error::last_os_error()));
     }
     let (mut from_judge, mut to_judge) = take_channel().map_err(WorkerError::Channel)?;
     let mut state = State::default();
