@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use harness::io::{RawArray, npy, read_case};
 use harness::results::ResultsDoc;
+use harness::sandbox::WorkerUser;
 use harness::verdict::Verdict;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -77,6 +78,21 @@ fn the_gate_writes_junit_markdown_and_json() {
     let summary = std::fs::read_to_string(&md).unwrap();
     assert!(summary.starts_with("## ✅ judge gate: pass"), "{summary}");
     assert!(summary.contains("--seed 7"), "{summary}");
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    // A judge running as root starts its workers as nobody, unless its user namespace has no such user.
+    let workers = if root && WorkerUser::automatic().1.is_none() {
+        "user 65534, group 65534".to_owned()
+    } else {
+        // SAFETY: as above.
+        format!("user {}, group {}", unsafe { libc::geteuid() }, unsafe {
+            libc::getegid()
+        })
+    };
+    assert!(
+        summary.contains(&format!("| workers ran as | {workers} |")),
+        "{summary}"
+    );
     let doc = ResultsDoc::read(Path::new(&json)).unwrap();
     let gate = doc.gate.expect("the gate's summary");
     assert_eq!(
@@ -84,6 +100,11 @@ fn the_gate_writes_junit_markdown_and_json() {
         (Verdict::Pass, 7, 0)
     );
     assert_eq!(doc.entries.len(), 1);
+    assert_eq!(
+        gate.workers_ran_as
+            .map(|ids| format!("user {}, group {}", ids.uid, ids.gid)),
+        Some(workers)
+    );
 }
 
 #[test]

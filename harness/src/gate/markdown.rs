@@ -76,6 +76,13 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
         summary.limits.call_s,
         summary.limits.memory_bytes >> 20
     );
+    if let Some(ids) = summary.workers_ran_as {
+        let _ = writeln!(
+            md,
+            "| workers ran as | user {}, group {} |",
+            ids.uid, ids.gid
+        );
+    }
     let _ = writeln!(
         md,
         "| duration | {} |\n",

@@ -28,7 +28,7 @@ use crate::commands::{CommandError, format_seconds};
 use crate::cpu_peak::{self, CpuPeak};
 use crate::io::{FileError, read_case};
 use crate::results::{CaseInfo, Entry, Mode, ResultsFile};
-use crate::sandbox::{Limits, SandboxConfig, SandboxError};
+use crate::sandbox::{Limits, SandboxConfig, SandboxError, WorkerUser};
 use crate::submission::{Built, CompileOptions, CompileRecord, SourceKind, Submission};
 use crate::timing::SamplingPlan;
 use crate::verdict::{ExitStatus, Verdict};
@@ -117,6 +117,31 @@ pub struct CaseOutput {
     pub stderr: String,
 }
 
+/// A user and group id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserIds {
+    /// The user id.
+    pub uid: u32,
+    /// The group id.
+    pub gid: u32,
+}
+
+impl UserIds {
+    /// The ids a worker of `user` runs as, from this judge.
+    pub fn of(user: WorkerUser) -> UserIds {
+        match user {
+            WorkerUser::Switch { uid, gid } => UserIds { uid, gid },
+            // SAFETY: geteuid and getegid cannot fail.
+            WorkerUser::Judge => unsafe {
+                UserIds {
+                    uid: libc::geteuid(),
+                    gid: libc::getegid(),
+                }
+            },
+        }
+    }
+}
+
 /// Everything the gate says about a submission beside the per-case entries; stored in the results document.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateSummary {
@@ -138,6 +163,9 @@ pub struct GateSummary {
     pub seed_source: SeedSource,
     /// The worker's limits.
     pub limits: Limits,
+    /// The user and group the workers ran as (absent in documents written before it was recorded).
+    #[serde(default)]
+    pub workers_ran_as: Option<UserIds>,
     /// The compile, when it succeeded.
     pub compile: Option<CompileRecord>,
     /// The build failure, when it failed.
@@ -303,6 +331,7 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
         seed: plan.seed,
         seed_source: plan.seed_source,
         limits: plan.sandbox.limits,
+        workers_ran_as: Some(UserIds::of(plan.sandbox.user)),
         compile: None,
         build_error: None,
         perf: None,
@@ -536,6 +565,7 @@ mod tests {
             seed: 42,
             seed_source: SeedSource::Os,
             limits: crate::sandbox::Limits::default(),
+            workers_ran_as: None,
             compile: None,
             build_error: None,
             perf: None,
