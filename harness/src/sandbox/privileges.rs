@@ -120,6 +120,15 @@ impl WorkerUser {
                     ));
                 }
             }
+            // A user namespace may forbid `setgroups` (after "deny" was written there), which the switch needs.
+            if let Ok(text) = std::fs::read_to_string("/proc/self/setgroups")
+                && text.trim() == "deny"
+            {
+                return Err(
+                    "this user namespace forbids setgroups (/proc/self/setgroups says deny)"
+                        .to_owned(),
+                );
+            }
             let effective = capability_sets()
                 .map_err(|e| format!("cannot read the judge's capabilities: {e}"))?
                 .effective;
