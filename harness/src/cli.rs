@@ -338,15 +338,8 @@ pub struct SandboxArgs {
 pub enum WorkerUserArg {
     /// `nobody` for a judge running as root, else the judge's own user.
     Auto,
-    /// The judge's own user.
-    Judge,
-    /// These ids.
-    Ids {
-        /// User id.
-        uid: u32,
-        /// Group id.
-        gid: u32,
-    },
+    /// This user.
+    Given(WorkerUser),
 }
 
 fn parse_worker_user(text: &str) -> Result<WorkerUserArg, String> {
@@ -363,7 +356,7 @@ fn parse_worker_user(text: &str) -> Result<WorkerUserArg, String> {
     };
     match text.trim() {
         "auto" => Ok(WorkerUserArg::Auto),
-        "judge" => Ok(WorkerUserArg::Judge),
+        "judge" => Ok(WorkerUserArg::Given(WorkerUser::Judge)),
         ids => {
             let (uid, gid) = match ids.split_once(':') {
                 Some((u, g)) => (id(u, "user")?, id(g, "group")?),
@@ -373,7 +366,7 @@ fn parse_worker_user(text: &str) -> Result<WorkerUserArg, String> {
                     (uid, uid)
                 }
             };
-            Ok(WorkerUserArg::Ids { uid, gid })
+            Ok(WorkerUserArg::Given(WorkerUser::Switch { uid, gid }))
         }
     }
 }
@@ -384,11 +377,9 @@ impl SandboxArgs {
     pub fn worker_user(&self) -> Result<(WorkerUser, Option<String>), String> {
         match self.worker_user {
             WorkerUserArg::Auto => Ok(WorkerUser::automatic()),
-            WorkerUserArg::Judge => Ok((WorkerUser::Judge, None)),
-            WorkerUserArg::Ids { uid, gid } => {
-                let user = WorkerUser::Switch { uid, gid };
+            WorkerUserArg::Given(user) => {
                 user.check()
-                    .map_err(|why| format!("--worker-user {uid}:{gid}: {why}"))?;
+                    .map_err(|why| format!("--worker-user ({}): {why}", user.ids()))?;
                 Ok((user, None))
             }
         }

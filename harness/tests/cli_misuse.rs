@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use harness::io::{RawArray, npy};
 use harness::results::ResultsDoc;
+use harness::sandbox::WorkerUser;
 
 fn judge_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_judge"));
@@ -587,8 +588,6 @@ fn a_worker_user_is_a_number_and_needs_root_to_switch_to() {
         let out = judge(&["run", "--submission", s(&good), "--worker-user", value]);
         expect(&out, 2, needle);
     }
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
     let out = judge(&[
         "run",
         "--submission",
@@ -598,9 +597,19 @@ fn a_worker_user_is_a_number_and_needs_root_to_switch_to() {
         "--worker-user",
         "4242:4243",
     ]);
-    if root {
-        expect(&out, 0, "pass");
-    } else {
+    // A judge running as root whose namespace has the ids runs its workers as them; any other is refused before
+    // anything runs, with the reason (a judge not running as root: "only a judge running as root …").
+    match (WorkerUser::Switch {
+        uid: 4242,
+        gid: 4243,
+    })
+    .check()
+    {
+        Ok(()) => expect(&out, 0, "pass"),
+        Err(why) => expect(&out, 2, &why),
+    }
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
         expect(
             &out,
             2,

@@ -77,11 +77,7 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
         summary.limits.memory_bytes >> 20
     );
     if let Some(ids) = summary.workers_ran_as {
-        let _ = writeln!(
-            md,
-            "| workers ran as | user {}, group {} |",
-            ids.uid, ids.gid
-        );
+        let _ = writeln!(md, "| workers ran as | {ids} |");
     }
     let _ = writeln!(
         md,

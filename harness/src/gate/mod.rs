@@ -28,7 +28,7 @@ use crate::commands::{CommandError, format_seconds};
 use crate::cpu_peak::{self, CpuPeak};
 use crate::io::{FileError, read_case};
 use crate::results::{CaseInfo, Entry, Mode, ResultsFile};
-use crate::sandbox::{Limits, SandboxConfig, SandboxError, WorkerUser};
+use crate::sandbox::{Limits, SandboxConfig, SandboxError, UserIds};
 use crate::submission::{Built, CompileOptions, CompileRecord, SourceKind, Submission};
 use crate::timing::SamplingPlan;
 use crate::verdict::{ExitStatus, Verdict};
@@ -115,31 +115,6 @@ pub struct CaseOutput {
     pub case: String,
     /// The text.
     pub stderr: String,
-}
-
-/// A user and group id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserIds {
-    /// The user id.
-    pub uid: u32,
-    /// The group id.
-    pub gid: u32,
-}
-
-impl UserIds {
-    /// The ids a worker of `user` runs as, from this judge.
-    pub fn of(user: WorkerUser) -> UserIds {
-        match user {
-            WorkerUser::Switch { uid, gid } => UserIds { uid, gid },
-            // SAFETY: geteuid and getegid cannot fail.
-            WorkerUser::Judge => unsafe {
-                UserIds {
-                    uid: libc::geteuid(),
-                    gid: libc::getegid(),
-                }
-            },
-        }
-    }
 }
 
 /// Everything the gate says about a submission beside the per-case entries; stored in the results document.
@@ -331,7 +306,7 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
         seed: plan.seed,
         seed_source: plan.seed_source,
         limits: plan.sandbox.limits,
-        workers_ran_as: Some(UserIds::of(plan.sandbox.user)),
+        workers_ran_as: Some(plan.sandbox.user.ids()),
         compile: None,
         build_error: None,
         perf: None,

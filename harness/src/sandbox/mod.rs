@@ -21,7 +21,7 @@ pub mod worker;
 use std::path::PathBuf;
 
 pub use limits::Limits;
-pub use privileges::WorkerUser;
+pub use privileges::{UserIds, WorkerUser};
 pub use supervisor::{SandboxError, Worker, WorkerCommand};
 
 /// Everything needed to start workers: the program, its limits, its working directory and where the shared

@@ -15,6 +15,8 @@
 use std::fmt;
 use std::io;
 
+use serde::{Deserialize, Serialize};
+
 /// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per capability set.
 #[cfg(target_os = "linux")]
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
@@ -64,16 +66,36 @@ pub enum WorkerUser {
     },
 }
 
-impl fmt::Display for WorkerUser {
+/// A user and group id, as a worker runs with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserIds {
+    /// The user id.
+    pub uid: u32,
+    /// The group id.
+    pub gid: u32,
+}
+
+impl fmt::Display for UserIds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WorkerUser::Judge => f.write_str("the judge's own user"),
-            WorkerUser::Switch { uid, gid } => write!(f, "user {uid}, group {gid}"),
-        }
+        write!(f, "user {}, group {}", self.uid, self.gid)
     }
 }
 
 impl WorkerUser {
+    /// The ids a worker of this user runs with (the judge's own effective ids for [`WorkerUser::Judge`]).
+    pub fn ids(self) -> UserIds {
+        match self {
+            WorkerUser::Switch { uid, gid } => UserIds { uid, gid },
+            // SAFETY: geteuid and getegid cannot fail.
+            WorkerUser::Judge => unsafe {
+                UserIds {
+                    uid: libc::geteuid(),
+                    gid: libc::getegid(),
+                }
+            },
+        }
+    }
+
     /// The default: `nobody` (65534, group 65534) for a judge running as root, when it can switch to it; else the
     /// judge's own user. The second value says why a judge running as root keeps root for its workers.
     pub fn automatic() -> (WorkerUser, Option<String>) {
