@@ -14,6 +14,7 @@ use harness::challenge::suites::DEFAULT_SEED;
 use harness::compare::{Change, compare};
 use harness::meta::GpuInfo;
 use harness::report;
+use harness::report::charts::ChartKind;
 use harness::results::{
     BenchMeta, CacheRegime, Clock, CpuCeilings, GpuMethod, Mode, Reference, ReferenceKind,
     ResultsDoc, ResultsFile, SpeedOfLight,
@@ -488,6 +489,29 @@ fn the_machine_sampler_times_cpu_variants() {
     let timing = entry.timing.as_ref().unwrap();
     assert!(timing.summary.n >= 1 && timing.summary.median > 0.0);
     assert!(timing.stop.is_some());
+}
+
+/// A bench of wrong answers alone times nothing, but its error profiles are still charted.
+#[test]
+fn wrong_answers_alone_still_get_their_error_chart() {
+    let mut doc = run_scripted(&[("cpu-naive", 2e-3), ("fake-cuda", 1e-5)], None);
+    doc.entries.retain(|e| e.solution == "bad-drops-qjl");
+    assert!(
+        doc.entries
+            .iter()
+            .all(|e| e.timing.is_none() && e.errors.is_some())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let files = report::write(&doc, dir.path(), "bench.json").unwrap();
+    assert!(
+        files
+            .charts
+            .iter()
+            .any(|png| png.ends_with(format!("{}.png", ChartKind::Errors.file_stem()))),
+        "charts: {:?}, skipped: {:?}",
+        files.charts,
+        files.skipped
+    );
 }
 
 #[test]

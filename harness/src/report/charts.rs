@@ -200,6 +200,10 @@ pub struct Chart {
     data: Data,
 }
 
+/// Why a chart that needs timed variants has nothing to draw.
+const NOTHING_TIMED: &str =
+    "no variant was timed in these results (each was skipped or failed; the table says why)";
+
 impl Chart {
     /// Extracts the data of `kind` from `doc`; `Err` says why the document cannot fill this chart.
     pub fn prepare(kind: ChartKind, doc: &ResultsDoc) -> Result<Chart, String> {
@@ -257,11 +261,8 @@ impl Chart {
                 }
                 Data::PerVariant { case, rows, floors }
             }
-            ChartKind::TimeVsS | ChartKind::Errors if analysis::timed(doc).next().is_none() => {
-                return Err(
-                    "no variant was timed in these results (each was skipped or failed; the table says why)"
-                        .to_owned(),
-                );
+            ChartKind::TimeVsS if analysis::timed(doc).next().is_none() => {
+                return Err(NOTHING_TIMED.to_owned());
             }
             ChartKind::TimeVsS => {
                 let sweep = analysis::s_sweep(doc).ok_or(
@@ -294,12 +295,14 @@ impl Chart {
                 }
             }
             ChartKind::Errors => {
+                // Wrong answers carry error profiles though they are never timed.
                 let profiles = analysis::error_profiles(doc);
                 if profiles.is_empty() {
-                    return Err(
-                        "these results hold no error profiles (written by `judge bench`)"
-                            .to_owned(),
-                    );
+                    return Err(if analysis::timed(doc).next().is_none() {
+                        NOTHING_TIMED.to_owned()
+                    } else {
+                        "these results hold no error profiles (written by `judge bench`)".to_owned()
+                    });
                 }
                 Data::Errors { profiles }
             }
