@@ -698,12 +698,10 @@ impl ResultsFile {
     }
 
     /// Adds an entry and rewrites the file. A failed write is kept for [`ResultsFile::finish`] rather than
-    /// returned, so that the caller goes on with its run: this returns `Ok` in every case (the `Result` stays for
-    /// callers written when it did not).
-    pub fn push(&mut self, entry: Entry) -> Result<(), FileError> {
+    /// returned, so that the caller goes on with its run.
+    pub fn push(&mut self, entry: Entry) {
         self.doc.entries.push(entry);
         self.rewrite();
-        Ok(())
     }
 
     /// The document so far.
@@ -712,11 +710,10 @@ impl ResultsFile {
     }
 
     /// Records the gate's summary and rewrites the file. As with [`ResultsFile::push`], a failed write is kept
-    /// for [`ResultsFile::finish`], and this returns `Ok` in every case.
-    pub fn set_gate(&mut self, summary: GateSummary) -> Result<(), FileError> {
+    /// for [`ResultsFile::finish`].
+    pub fn set_gate(&mut self, summary: GateSummary) {
         self.doc.gate = Some(summary);
         self.rewrite();
-        Ok(())
     }
 
     /// Mutable access to the meta block (for example to record the GPU once it is known).
@@ -812,7 +809,16 @@ mod tests {
             )),
             "{message}"
         );
-        // serde_json writes an infinite number as null, which does not read as a time at all.
+        // JSON cannot hold an infinite or NaN time (the reader refuses `1e999` and `null`), but a document built
+        // in memory can.
+        for bad in [f64::INFINITY, f64::NAN] {
+            if let Some(t) = &mut doc.entries[0].timing {
+                t.summary.median = 1e-3;
+                t.summary.max = bad;
+            }
+            let message = doc.check_times().unwrap_err();
+            assert!(message.contains(&format!("max time {bad} s")), "{message}");
+        }
         let text = std::fs::read_to_string(&path).unwrap().replacen(
             "\"median\": -1.0",
             "\"median\": 1e999",
@@ -831,18 +837,18 @@ mod tests {
         let template: ResultsDoc = serde_json::from_str(RUN_V1).unwrap();
         let entry = template.entries[0].clone();
         let mut file = ResultsFile::create(template.meta.clone(), Some(path.clone())).unwrap();
-        file.push(entry.clone()).unwrap();
+        file.push(entry.clone());
         std::fs::remove_dir_all(&sub).unwrap();
         // The write fails, the run goes on.
-        file.push(entry.clone()).unwrap();
+        file.push(entry.clone());
         assert!(file.write_failure().is_some());
-        file.push(entry.clone()).unwrap();
+        file.push(entry.clone());
         assert_eq!(file.doc().entries.len(), 3);
         let message = file.finish().unwrap_err().to_string();
         assert!(message.contains("r.json"), "{message}");
         // Writable again: the next write holds the whole document.
         std::fs::create_dir(&sub).unwrap();
-        file.push(entry).unwrap();
+        file.push(entry);
         assert!(file.finish().is_ok());
         assert_eq!(ResultsDoc::read(&path).unwrap().entries.len(), 4);
     }

@@ -118,7 +118,7 @@ fn run_gate(
     let plan = plan(submission, &workspace, baseline, timed);
     let mut results = ResultsFile::create(Meta::now(SEED, DEFAULT_TOLERANCE), None).unwrap();
     let summary = gate::run(&plan, &mut results).unwrap();
-    results.set_gate(summary.clone()).unwrap();
+    results.set_gate(summary.clone());
     (summary, results.doc().clone())
 }
 

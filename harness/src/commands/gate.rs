@@ -110,9 +110,7 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
     sandbox::children::kill_adopted();
     let summary = summary?;
     // A failed write is kept for `finish`, below.
-    results
-        .set_gate(summary.clone())
-        .map_err(CommandError::Output)?;
+    results.set_gate(summary.clone());
     // Written before anything is printed; a file that still cannot be written is reported after the verdict.
     let finished = results.finish();
     let doc = results.doc();

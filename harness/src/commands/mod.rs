@@ -91,7 +91,6 @@ impl CommandError {
             CommandError::Output(_)
             | CommandError::Sandbox(_)
             | CommandError::Workdir(_)
-            | CommandError::Bench(_)
             | CommandError::Report(_) => ExitStatus::Internal,
             CommandError::Unavailable(_) => ExitStatus::Unavailable,
         }

@@ -26,7 +26,7 @@ use crate::check::Tolerance;
 use crate::commands::run::CaseRef;
 use crate::commands::{CommandError, format_seconds};
 use crate::cpu_peak::{self, CpuPeak};
-use crate::io::{FileError, read_case};
+use crate::io::read_case;
 use crate::results::{CaseInfo, Entry, Mode, ResultsFile};
 use crate::sandbox::{Limits, SandboxConfig, SandboxError, UserIds};
 use crate::submission::{Built, CompileOptions, CompileRecord, SourceKind, Submission};
@@ -224,9 +224,6 @@ pub enum GateError {
     /// The judge could not start or feed a worker.
     #[error("the judge could not run the submission: {0}")]
     Sandbox(#[source] SandboxError),
-    /// The results could not be written.
-    #[error("could not write results: {0}")]
-    Output(#[source] FileError),
 }
 
 impl GateError {
@@ -235,7 +232,7 @@ impl GateError {
         match self {
             GateError::Baseline(_) | GateError::BaselineWithoutPerf => ExitStatus::Usage,
             GateError::Case(e) => e.exit_status(),
-            GateError::Sandbox(_) | GateError::Output(_) => ExitStatus::Internal,
+            GateError::Sandbox(_) => ExitStatus::Internal,
         }
     }
 }
@@ -342,9 +339,7 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
             for (case, mode) in all_cases() {
                 let result = CaseResult::not_run(verdict, reason.clone());
                 let info = case_info(case, plan.seed)?;
-                results
-                    .push(result.entry((&name, submission.backend), info, mode))
-                    .map_err(GateError::Output)?;
+                results.push(result.entry((&name, submission.backend), info, mode));
             }
             summary.build_error = Some(BuildFailure {
                 message: error.to_string(),
@@ -400,9 +395,7 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
         if let Some(perf) = &result.perf {
             summary.perf = Some(perf.clone());
         }
-        results
-            .push(result.entry((&name, built.backend), CaseInfo::from(&case), mode))
-            .map_err(GateError::Output)?;
+        results.push(result.entry((&name, built.backend), CaseInfo::from(&case), mode));
     }
     Ok(finish(summary, results.doc().entries.iter(), started))
 }
