@@ -16,7 +16,7 @@ use crate::challenge::suites::{DEFAULT_SEED, Suite};
 use crate::io::Format;
 use crate::sandbox::WorkerUser;
 use crate::sandbox::limits::{
-    Limits, MAX_LIMIT_S, MIB, MIN_LIMIT_S, parse_limit_seconds, parse_memory_mib,
+    Limits, MIB, check_limit_seconds, parse_limit_seconds, parse_memory_mib,
 };
 use crate::verdict::{ExitStatus, Verdict};
 
@@ -569,17 +569,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-/// Parses the gate's `--time-budget`: a duration as [`parse_duration`] takes it, within the limits every
-/// wall-clock limit keeps ([`MIN_LIMIT_S`] to [`MAX_LIMIT_S`]).
+/// Parses the gate's `--time-budget`: a duration as [`parse_duration`] takes it, within the range every
+/// wall-clock limit keeps ([`check_limit_seconds`]).
 fn parse_time_budget(s: &str) -> Result<f64, String> {
-    let seconds = duration_seconds(s)?;
-    if (MIN_LIMIT_S..=MAX_LIMIT_S).contains(&seconds) {
-        Ok(seconds)
-    } else {
-        Err(format!(
-            "'{s}' is out of range: use {MIN_LIMIT_S} to {MAX_LIMIT_S} seconds (1ms to 7 days)"
-        ))
-    }
+    check_limit_seconds(s, duration_seconds(s)?)
 }
 
 /// The seconds a duration (`10s`, `500ms`, `2m`, `2min`, a bare number of seconds) stands for: finite, of any

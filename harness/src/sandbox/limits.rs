@@ -25,11 +25,17 @@ pub fn parse_limit_seconds(text: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("'{text}' is not a number of seconds"))?;
-    if v.is_finite() && (MIN_LIMIT_S..=MAX_LIMIT_S).contains(&v) {
-        Ok(v)
+    check_limit_seconds(text, v)
+}
+
+/// `seconds` (which the command line gave as `text`) when it is within [`MIN_LIMIT_S`] ..= [`MAX_LIMIT_S`], the
+/// range of every wall-clock limit; else the message saying so (NaN is out of range too).
+pub fn check_limit_seconds(text: &str, seconds: f64) -> Result<f64, String> {
+    if (MIN_LIMIT_S..=MAX_LIMIT_S).contains(&seconds) {
+        Ok(seconds)
     } else {
         Err(format!(
-            "{text} s is out of range: use {MIN_LIMIT_S} to {MAX_LIMIT_S} seconds (1 ms to 7 days)"
+            "'{text}' is out of range: use {MIN_LIMIT_S} to {MAX_LIMIT_S} seconds (1 ms to 7 days)"
         ))
     }
 }
