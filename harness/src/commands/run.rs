@@ -252,9 +252,7 @@ pub fn execute(
                     outcome.verdict.name()
                 );
             }
-            results
-                .push(outcome.into_entry(solution.as_ref(), &case))
-                .map_err(CommandError::Output)?;
+            results.push(outcome.into_entry(solution.as_ref(), &case));
         }
         let (Some(entrants), Some(source)) = (&plan.submissions, &source) else {
             continue;
@@ -295,13 +293,11 @@ pub fn execute(
                     stderr,
                 );
             }
-            results
-                .push(result.entry(
-                    (&entrant.name, entrant.backend),
-                    CaseInfo::from(&case),
-                    Mode::Check,
-                ))
-                .map_err(CommandError::Output)?;
+            results.push(result.entry(
+                (&entrant.name, entrant.backend),
+                CaseInfo::from(&case),
+                Mode::Check,
+            ));
         }
     }
     Ok(tails)
@@ -615,28 +611,10 @@ fn require_gpu(solutions: &[Box<dyn Solution>], args: &RunArgs) -> Result<(), Co
             solutions::Availability::Unavailable(reason) => Some(format!("{}: {reason}", s.name())),
         })
         .collect();
-    if !cuda_submissions.is_empty() {
-        let device = crate::submission::nvcc::device_arch();
-        for s in cuda_submissions {
-            let reason = match &device {
-                Err(cause) => Some(format!("no CUDA device ({cause})")),
-                Ok(_)
-                    if s.kind == SourceKind::Cuda
-                        && crate::submission::nvcc::resolve(
-                            CompileOptions::default().nvcc.as_ref(),
-                        )
-                        .is_none() =>
-                {
-                    Some(
-                        "nvcc was not found on PATH, in $CUDA_HOME/bin or in /usr/local/cuda/bin"
-                            .to_owned(),
-                    )
-                }
-                Ok(_) => None,
-            };
-            if let Some(reason) = reason {
-                missing.push(format!("{}: cannot run here: {reason}", s.path.display()));
-            }
+    let options = CompileOptions::default();
+    for s in cuda_submissions {
+        if let Err(reason) = s.cuda_tools(&options) {
+            missing.push(format!("{}: cannot run here: {reason}", s.path.display()));
         }
     }
     if missing.is_empty() {

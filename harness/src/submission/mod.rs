@@ -166,6 +166,29 @@ impl Submission {
             .unwrap_or_else(|| self.path.display().to_string())
     }
 
+    /// What a CUDA submission needs on this machine: the device's architecture (`sm_XY`) and, for a `.cu` source,
+    /// the nvcc that builds it (`None` for a prebuilt library); else why it cannot run here (no device, no nvcc).
+    /// Host submissions need neither (`Ok` with no nvcc).
+    pub fn cuda_tools(
+        &self,
+        options: &CompileOptions,
+    ) -> Result<(String, Option<OsString>), String> {
+        if self.backend != Backend::Cuda && self.kind != SourceKind::Cuda {
+            return Ok((String::new(), None));
+        }
+        let arch = nvcc::device_arch().map_err(|cause| format!("no CUDA device ({cause})"))?;
+        if self.kind != SourceKind::Cuda {
+            return Ok((arch, None));
+        }
+        let program = nvcc::resolve(options.nvcc.as_ref()).ok_or_else(|| {
+            format!(
+                "nvcc was not found on PATH, in $CUDA_HOME/bin or in /usr/local/cuda/bin (set ${} to its path)",
+                nvcc::NVCC_ENV
+            )
+        })?;
+        Ok((arch, Some(program)))
+    }
+
     /// Builds the submission into a shared library inside `dir` (or takes a `.so` as it is).
     pub fn build(&self, dir: &Path, options: &CompileOptions) -> Result<Built, BuildError> {
         let absolute = std::path::absolute(&self.path).map_err(|source| BuildError::Io {
@@ -184,28 +207,19 @@ impl Submission {
                 (SourceKind::Library, Backend::Cpu) => return Ok(built(absolute, None)),
                 (SourceKind::Library, Backend::Cuda) => {
                     // Nothing to compile, but nothing to run it on either without a device.
-                    nvcc::device_arch().map_err(|cause| BuildError::Unsupported {
-                        reason: format!(
-                            "cannot run a CUDA submission here: no CUDA device ({cause})"
-                        ),
-                    })?;
+                    self.cuda_tools(options)
+                        .map_err(|reason| BuildError::Unsupported {
+                            reason: format!("cannot run a CUDA submission here: {reason}"),
+                        })?;
                     return Ok(built(absolute, None));
                 }
                 (SourceKind::Cuda, _) => {
-                    let arch = nvcc::device_arch().map_err(|cause| BuildError::Unsupported {
-                        reason: format!(
-                            "cannot build a CUDA submission here: no CUDA device ({cause})"
-                        ),
-                    })?;
-                    let program = nvcc::resolve(options.nvcc.as_ref()).ok_or_else(|| {
-                    BuildError::Unsupported {
-                        reason: format!(
-                            "cannot build a CUDA submission here: nvcc was not found on PATH, in \
-                                 $CUDA_HOME/bin or in /usr/local/cuda/bin (set ${} to its path)",
-                            nvcc::NVCC_ENV
-                        ),
-                    }
-                })?;
+                    let (arch, program) =
+                        self.cuda_tools(options)
+                            .map_err(|reason| BuildError::Unsupported {
+                                reason: format!("cannot build a CUDA submission here: {reason}"),
+                            })?;
+                    let program = program.expect("a CUDA source gets its nvcc from cuda_tools");
                     let flags = ["-O3", "-shared", "-Xcompiler", "-fPIC"]
                         .into_iter()
                         .map(str::to_owned)
