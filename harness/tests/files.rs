@@ -231,11 +231,7 @@ fn arrays_that_disagree_are_named_with_what_each_says() {
 #[test]
 fn extra_bytes_are_not_called_truncation() {
     let dir = tempfile::tempdir().unwrap();
-    let case = sample_case(Shape::new(2, 5, 4, 8), 9, false);
-    let mut members: Vec<(String, Vec<u8>)> = io::case_arrays(&case)
-        .into_iter()
-        .map(|(f, a)| (f.name().to_owned(), npy::encode(&a)))
-        .collect();
+    let mut members = sample_members();
     members[1].1.extend_from_slice(&[0; 3]);
     let path = tmp(&dir, "long.npz");
     write_members(&path, &members);
@@ -291,6 +287,16 @@ fn a_case_whose_scores_overflow_f32_is_invalid() {
     );
 }
 
+/// The sample case's arrays (as [`npz_with`] starts from) as raw `.npy` members, in signature order: `Q`,
+/// `K_idx`, `qjl_signs`, …
+fn sample_members() -> Vec<(String, Vec<u8>)> {
+    let case = sample_case(Shape::new(2, 5, 4, 8), 9, false);
+    io::case_arrays(&case)
+        .into_iter()
+        .map(|(f, a)| (f.name().to_owned(), npy::encode(&a)))
+        .collect()
+}
+
 /// Writes an `.npz` of raw `.npy` members.
 fn write_members(path: &Path, members: &[(String, Vec<u8>)]) {
     use std::io::Write;
@@ -310,11 +316,7 @@ fn write_members(path: &Path, members: &[(String, Vec<u8>)]) {
 fn truncated_arrays_and_files_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     // An array member whose data is shorter than its header promises.
-    let case = sample_case(Shape::new(2, 5, 4, 8), 9, false);
-    let mut members: Vec<(String, Vec<u8>)> = io::case_arrays(&case)
-        .into_iter()
-        .map(|(f, a)| (f.name().to_owned(), npy::encode(&a)))
-        .collect();
+    let mut members = sample_members();
     let short = members[1].1.len() - 3;
     members[1].1.truncate(short);
     let path = tmp(&dir, "short.npz");

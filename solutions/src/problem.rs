@@ -104,16 +104,21 @@ impl Shape {
         4 * s * d * d + 2 * b * s * d
     }
 
-    /// Dimensions of one field at this shape, outermost first.
+    /// Dimensions of one field at this shape, outermost first (the values of [`Field::letters`]).
     pub fn dims(&self, field: Field) -> Vec<usize> {
-        match field {
-            Field::Q => vec![self.b, self.d],
-            Field::KIdx | Field::QjlSigns => vec![self.s, self.d],
-            Field::Gamma => vec![self.s],
-            Field::Pi | Field::SMat => vec![self.d, self.d],
-            Field::Codebook => vec![self.c],
-            Field::Scores => vec![self.b, self.s],
-        }
+        field
+            .letters()
+            .iter()
+            .map(|&letter| match letter {
+                'B' => self.b,
+                'S' => self.s,
+                'D' => self.d,
+                'C' => self.c,
+                other => {
+                    unreachable!("Field::letters gave '{other}', which is no letter of a shape")
+                }
+            })
+            .collect()
     }
 }
 
@@ -168,6 +173,18 @@ impl Field {
             Field::SMat => "S_mat",
             Field::Codebook => "codebook",
             Field::Scores => "scores",
+        }
+    }
+
+    /// The letters of the shape that give this field's dimensions, outermost first (`Q` is `[B, D]`).
+    pub const fn letters(self) -> &'static [char] {
+        match self {
+            Field::Q => &['B', 'D'],
+            Field::KIdx | Field::QjlSigns => &['S', 'D'],
+            Field::Gamma => &['S'],
+            Field::Pi | Field::SMat => &['D', 'D'],
+            Field::Codebook => &['C'],
+            Field::Scores => &['B', 'S'],
         }
     }
 
@@ -512,6 +529,24 @@ mod tests {
             s_mat: identity(2),
             codebook: vec![-0.75, -0.25, 0.25, 0.75],
         }
+    }
+
+    #[test]
+    fn dims_follow_the_letters() {
+        let shape = Shape::new(2, 3, 5, 7);
+        for (field, dims) in [
+            (Field::Q, vec![2, 5]),
+            (Field::KIdx, vec![3, 5]),
+            (Field::QjlSigns, vec![3, 5]),
+            (Field::Gamma, vec![3]),
+            (Field::Pi, vec![5, 5]),
+            (Field::SMat, vec![5, 5]),
+            (Field::Codebook, vec![7]),
+            (Field::Scores, vec![2, 3]),
+        ] {
+            assert_eq!(shape.dims(field), dims, "{field}");
+        }
+        assert_eq!(Field::Q.letters(), ['B', 'D']);
     }
 
     #[test]

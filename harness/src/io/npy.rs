@@ -153,7 +153,8 @@ const NUMPY_TYPES: [(&str, &str, usize); 14] = [
     ("c16", "complex128", 16),
 ];
 
-/// Names of the NumPy kind letters we do not convert, for messages.
+/// Every NumPy kind letter (the first letter of a type code) with its name: a type code must start with one,
+/// and the name describes, in messages, the types outside `NUMPY_TYPES`, which we do not convert.
 const OTHER_KINDS: [(char, &str); 11] = [
     ('b', "bool"),
     ('i', "integer"),

@@ -32,7 +32,7 @@ fn read_archive(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<Strin
     };
     let mut archive = ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| malformed(format!("not a zip archive: {e}")))?;
-    let name = std::str::from_utf8(archive.comment())
+    let case_name = std::str::from_utf8(archive.comment())
         .ok()
         .and_then(|c| c.strip_prefix(NAME_PREFIX))
         .filter(|n| !n.is_empty())
@@ -70,7 +70,7 @@ fn read_archive(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<Strin
         })?;
         arrays.insert(name.to_owned(), array);
     }
-    Ok((arrays, name))
+    Ok((arrays, case_name))
 }
 
 /// Reads a case from an `.npz` file.

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use safetensors::tensor::{Dtype as StDtype, TensorView};
+use serde::Deserialize;
 
 use super::{CaseFile, Dtype, FileError, RawArray, assemble_case, case_arrays};
 
@@ -20,28 +21,8 @@ pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
 /// Most bytes a header may take (the `safetensors` library's own limit).
 const MAX_HEADER: usize = 100_000_000;
 
-/// Element sizes of the safetensors dtypes whose data we can check, by the header's name for them.
-const DTYPE_SIZES: [(&str, usize); 16] = [
-    ("BOOL", 1),
-    ("U8", 1),
-    ("I8", 1),
-    ("F8_E5M2", 1),
-    ("F8_E4M3", 1),
-    ("I16", 2),
-    ("U16", 2),
-    ("F16", 2),
-    ("BF16", 2),
-    ("I32", 4),
-    ("U32", 4),
-    ("F32", 4),
-    ("C64", 8),
-    ("F64", 8),
-    ("I64", 8),
-    ("U64", 8),
-];
-
 /// One tensor's entry in the header.
-#[derive(serde::Deserialize)]
+#[derive(Deserialize)]
 struct TensorInfo {
     dtype: String,
     shape: Vec<usize>,
@@ -51,7 +32,9 @@ struct TensorInfo {
 /// Reads every tensor of a `.safetensors` file, and the case name stored in its metadata (if any).
 ///
 /// The header is read here rather than by the `safetensors` library so that every error names the tensor and
-/// says what is wrong with it (its dtype and shape against its byte offsets, offsets past the data).
+/// says what is wrong with it (its dtype and shape against its byte offsets, offsets past the data, tensors that
+/// overlap or leave bytes of the data unused). The offsets are checked as strictly as the library checks them:
+/// each tensor's byte count must match its dtype and shape, and the tensors must tile the data block exactly.
 pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<String>), FileError> {
     let bytes = std::fs::read(path).map_err(|e| FileError::io(path, e))?;
     let malformed = |reason: String| FileError::Malformed {
@@ -85,6 +68,7 @@ pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<St
         .map_err(|e| malformed(format!("the header is not a JSON object: {e}")))?;
     let mut name = None;
     let mut arrays = BTreeMap::new();
+    let mut spans = Vec::with_capacity(header.len());
     for (tensor, value) in header {
         if tensor == "__metadata__" {
             let metadata: HashMap<String, String> = serde_json::from_value(value)
@@ -102,6 +86,7 @@ pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<St
             "I8" => Dtype::I8,
             other => Dtype::Other(other.to_lowercase()),
         };
+        spans.push((info.data_offsets, tensor.clone()));
         arrays.insert(
             tensor,
             RawArray {
@@ -111,6 +96,7 @@ pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<St
             },
         );
     }
+    check_tiling(spans, data.len()).map_err(malformed)?;
     Ok((arrays, name))
 }
 
@@ -125,17 +111,24 @@ fn tensor_data<'d>(info: &TensorInfo, data: &'d [u8]) -> Result<&'d [u8], String
         [] => "shape [] (a scalar)".to_owned(),
         dims => format!("shape {dims:?}"),
     };
-    if let Some(&(_, size)) = DTYPE_SIZES.iter().find(|(name, _)| *name == info.dtype) {
-        let need = info
+    if let Some(bits) = element_bits(&info.dtype) {
+        let bits = info
             .shape
             .iter()
-            .try_fold(size, |n, &d| n.checked_mul(d))
+            .try_fold(bits, |n, &d| n.checked_mul(d))
             .ok_or_else(|| {
                 format!(
                     "dtype {} and {shape} need more bytes than any file can hold",
                     info.dtype
                 )
             })?;
+        if bits % 8 != 0 {
+            return Err(format!(
+                "dtype {} and {shape} need {bits} bits, which is not a whole number of bytes",
+                info.dtype
+            ));
+        }
+        let need = bits / 8;
         if end - begin != need {
             return Err(format!(
                 "dtype {} and {shape} need {need} bytes, but its {offsets} hold {}",
@@ -150,6 +143,59 @@ fn tensor_data<'d>(info: &TensorInfo, data: &'d [u8]) -> Result<&'d [u8], String
             data.len()
         )
     })
+}
+
+/// Bits per element of `dtype` (the header's name for it) where the `safetensors` library knows the type, so
+/// that its data can be checked; other types are passed on by name, for the field check to report.
+fn element_bits(dtype: &str) -> Option<usize> {
+    StDtype::deserialize(serde_json::Value::from(dtype))
+        .ok()
+        .map(|d| d.bitsize())
+}
+
+/// Checks that the tensors' byte ranges (`data_offsets` and tensor name, in any order) tile the data block of
+/// `data_len` bytes, as the `safetensors` library requires: in offset order, the first begins at 0, each begins
+/// where the one before it ends (no overlap, no gap), and the last ends at the end of the data (no bytes left
+/// over). Each range already lies inside the data.
+fn check_tiling(mut spans: Vec<((usize, usize), String)>, data_len: usize) -> Result<(), String> {
+    spans.sort_unstable();
+    let mut previous: Option<(&str, usize)> = None;
+    for ((begin, end), tensor) in &spans {
+        let (begin, end) = (*begin, *end);
+        let offsets = format!("data_offsets [{begin}, {end}]");
+        match previous {
+            None if begin > 0 => {
+                return Err(format!(
+                    "tensor '{tensor}': its {offsets} leave {begin} bytes unused at the start of the data"
+                ));
+            }
+            Some((before, ends)) if begin < ends => {
+                return Err(format!(
+                    "tensor '{tensor}': its {offsets} overlap tensor '{before}', which ends at {ends}"
+                ));
+            }
+            Some((before, ends)) if begin > ends => {
+                return Err(format!(
+                    "tensor '{tensor}': its {offsets} leave {} bytes unused after tensor '{before}', which \
+                     ends at {ends}",
+                    begin - ends
+                ));
+            }
+            _ => {}
+        }
+        previous = Some((tensor, end));
+    }
+    match previous {
+        Some((last, end)) if end < data_len => Err(format!(
+            "tensor '{last}': it ends last, at {end}, and leaves {} bytes unused at the end of the data, which \
+             holds {data_len}",
+            data_len - end
+        )),
+        None if data_len > 0 => Err(format!(
+            "the header lists no tensor, but the data holds {data_len} bytes"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Encodes a case as `.safetensors`.
@@ -180,12 +226,22 @@ mod tests {
     use crate::challenge::generate::{Generator, generate};
     use crate::io::read_case;
     use serde_json::Value;
-    use solutions::{Field, Shape};
+    use solutions::Shape;
 
     /// A valid B=2 S=5 D=4 C=8 case as `.safetensors`, with `edit` applied to its header, written into `dir`.
     fn file_with(dir: &tempfile::TempDir, edit: impl FnOnce(&mut Value)) -> std::path::PathBuf {
-        let (mut header, data) = sample();
+        file_with_data(dir, edit, |_| {})
+    }
+
+    /// As [`file_with`], with `edit_data` applied to the data block too.
+    fn file_with_data(
+        dir: &tempfile::TempDir,
+        edit: impl FnOnce(&mut Value),
+        edit_data: impl FnOnce(&mut Vec<u8>),
+    ) -> std::path::PathBuf {
+        let (mut header, mut data) = sample();
         edit(&mut header);
+        edit_data(&mut data);
         let header = serde_json::to_vec(&header).unwrap();
         let mut out = (header.len() as u64).to_le_bytes().to_vec();
         out.extend_from_slice(&header);
@@ -212,7 +268,7 @@ mod tests {
         (header, bytes[8 + length..].to_vec())
     }
 
-    /// The sample's `data_offsets` of `tensor`, as text.
+    /// The sample's `data_offsets` of `tensor`.
     fn offsets(tensor: &str) -> (u64, u64) {
         let (header, _) = sample();
         let at = |i: usize| header[tensor]["data_offsets"][i].as_u64().unwrap();
@@ -220,8 +276,17 @@ mod tests {
     }
 
     fn error(edit: impl FnOnce(&mut Value)) -> String {
+        error_with_data(edit, |_| {})
+    }
+
+    /// The error reading the sample with `edit` applied to its header and `edit_data` to its data block, without
+    /// the file's path.
+    fn error_with_data(
+        edit: impl FnOnce(&mut Value),
+        edit_data: impl FnOnce(&mut Vec<u8>),
+    ) -> String {
         let dir = tempfile::tempdir().unwrap();
-        let path = file_with(&dir, edit);
+        let path = file_with_data(&dir, edit, edit_data);
         let text = read_case(&path).unwrap_err().to_string();
         let prefix = format!("{}: ", path.display());
         text.strip_prefix(&prefix).unwrap_or(&text).to_owned()
@@ -250,6 +315,14 @@ mod tests {
                  its data_offsets [{q0}, {q1}] hold 32"
             )
         );
+        let (g0, g1) = offsets("gamma");
+        assert_eq!(
+            error(|h| h["gamma"]["dtype"] = "F4".into()),
+            format!(
+                "not a valid safetensors file: tensor 'gamma': dtype F4 and shape [5] need 20 bits, which is not \
+                 a whole number of bytes"
+            )
+        );
         let (k0, k1) = offsets("K_idx");
         assert_eq!(
             error(|h| h["K_idx"]["dtype"] = "I32".into()),
@@ -273,7 +346,6 @@ mod tests {
                  which holds"
             )
         );
-        let (g0, g1) = offsets("gamma");
         assert_eq!(
             error(|h| h["gamma"]["data_offsets"] = serde_json::json!([g1, g0])),
             format!(
@@ -285,12 +357,13 @@ mod tests {
                 "not a valid safetensors file: tensor 'Pi': invalid value: integer `-4`"
             ),
         );
-        // A tensor left out of the header is missing, whatever its bytes.
+        // A tensor under another name is missing, whatever its bytes.
         assert!(
             error(|h| {
-                h.as_object_mut().unwrap().remove("gamma");
+                let gamma = h.as_object_mut().unwrap().remove("gamma").unwrap();
+                h["Gamma"] = gamma;
             })
-            .starts_with("missing field 'gamma'")
+            .starts_with("missing field 'gamma' (fields present: Gamma, ")
         );
         // A dtype we do not convert reaches the field check, by name.
         assert_eq!(
@@ -319,6 +392,113 @@ mod tests {
             "arrays disagree on B: Q is [2, 4] (B = 2) but scores is [5, 2] (B = 5); Q is [B, D] and scores is \
              [B, S]"
         );
-        assert!(Field::from_name("scores").is_some());
+    }
+
+    // The sample's data block holds, in this order: Pi [0, 64], Q [64, 96], S_mat [96, 160], codebook
+    // [160, 192], gamma [192, 212], scores [212, 252], qjl_signs [252, 272], K_idx [272, 292] (float32 first,
+    // then by name, as the `safetensors` library writes them). The tests check the offsets they rely on.
+
+    #[test]
+    fn overlapping_tensors_are_named() {
+        let (_, pi1) = offsets("Pi");
+        let (q0, q1) = offsets("Q");
+        assert_eq!(pi1, q0, "Q follows Pi");
+        // Q moved 4 bytes back: its own size is right, but it starts inside Pi.
+        assert_eq!(
+            error(|h| h["Q"]["data_offsets"] = serde_json::json!([q0 - 4, q1 - 4])),
+            format!(
+                "not a valid safetensors file: tensor 'Q': its data_offsets [{}, {}] overlap tensor 'Pi', which \
+                 ends at {q0}",
+                q0 - 4,
+                q1 - 4
+            )
+        );
+        // Two tensors of one size on the same bytes.
+        let (p0, p1) = offsets("Pi");
+        assert_eq!(
+            error(|h| h["S_mat"]["data_offsets"] = serde_json::json!([p0, p1])),
+            format!(
+                "not a valid safetensors file: tensor 'S_mat': its data_offsets [{p0}, {p1}] overlap tensor \
+                 'Pi', which ends at {p1}"
+            )
+        );
+    }
+
+    #[test]
+    fn gaps_between_tensors_are_named() {
+        let (_, c1) = offsets("codebook");
+        let (g0, g1) = offsets("gamma");
+        let (s0, s1) = offsets("scores");
+        assert_eq!((c1, g1), (g0, s0), "gamma lies between codebook and scores");
+        // A tensor left out of the header leaves its bytes unused.
+        assert_eq!(
+            error(|h| {
+                h.as_object_mut().unwrap().remove("gamma");
+            }),
+            format!(
+                "not a valid safetensors file: tensor 'scores': its data_offsets [{s0}, {s1}] leave {} bytes \
+                 unused after tensor 'codebook', which ends at {c1}",
+                g1 - g0
+            )
+        );
+        // Four unused bytes before the first tensor.
+        let (p0, p1) = offsets("Pi");
+        assert_eq!(p0, 0, "Pi is first");
+        assert_eq!(
+            error_with_data(
+                |h| {
+                    for (tensor, info) in h.as_object_mut().unwrap() {
+                        if tensor != "__metadata__" {
+                            let at = |i: usize| info["data_offsets"][i].as_u64().unwrap() + 4;
+                            info["data_offsets"] = serde_json::json!([at(0), at(1)]);
+                        }
+                    }
+                },
+                |data| data.splice(0..0, [0; 4]).for_each(drop),
+            ),
+            format!(
+                "not a valid safetensors file: tensor 'Pi': its data_offsets [4, {}] leave 4 bytes unused at the \
+                 start of the data",
+                p1 + 4
+            )
+        );
+    }
+
+    #[test]
+    fn bytes_left_after_the_last_tensor_are_named() {
+        let (k0, k1) = offsets("K_idx");
+        let (_, data) = sample();
+        assert_eq!(k1, data.len() as u64, "K_idx is last");
+        assert_eq!(
+            error_with_data(|_| {}, |data| data.extend_from_slice(&[0; 4])),
+            format!(
+                "not a valid safetensors file: tensor 'K_idx': it ends last, at {k1}, and leaves 4 bytes unused \
+                 at the end of the data, which holds {}",
+                k1 + 4
+            )
+        );
+        // Leaving the last tensor out of the header leaves its bytes over.
+        let (_, s1) = offsets("qjl_signs");
+        assert_eq!(s1, k0, "qjl_signs comes before K_idx");
+        assert_eq!(
+            error(|h| {
+                h.as_object_mut().unwrap().remove("K_idx");
+            }),
+            format!(
+                "not a valid safetensors file: tensor 'qjl_signs': it ends last, at {s1}, and leaves {} bytes \
+                 unused at the end of the data, which holds {k1}",
+                k1 - k0
+            )
+        );
+        // A header without tensors leaves every byte over.
+        assert_eq!(
+            error(|h| h
+                .as_object_mut()
+                .unwrap()
+                .retain(|k, _| k == "__metadata__")),
+            format!(
+                "not a valid safetensors file: the header lists no tensor, but the data holds {k1} bytes"
+            )
+        );
     }
 }
