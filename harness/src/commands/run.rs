@@ -2,7 +2,6 @@
 //! stdout, progress on stderr, the results document rewritten after each entry. Built-in variants run in
 //! this process; submitted ones (`--submission`) each in a worker process of their own, case by case.
 
-use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -510,49 +509,24 @@ fn same_file(a: &Path, b: &Path) -> bool {
     matches!((resolved(a), resolved(b)), (Some(x), Some(y)) if x == y)
 }
 
-/// `path` absolute with every symbolic link resolved; for a file that does not exist (yet), its directory
-/// resolved and its name appended.
+/// `path` absolute with every symbolic link resolved, as [`crate::io::write_atomically`] follows them (a
+/// dangling link names its target); for a file that does not exist (yet), its directory resolved and its name
+/// appended.
 fn resolved(path: &Path) -> Option<PathBuf> {
-    if let Ok(p) = path.canonicalize() {
+    let target = crate::io::final_target(path).ok()?;
+    if let Ok(p) = target.canonicalize() {
         return Some(p);
     }
-    let name = path.file_name()?;
-    crate::io::parent_dir(path)
+    let name = target.file_name()?;
+    crate::io::parent_dir(&target)
         .canonicalize()
         .ok()
         .map(|d| d.join(name))
 }
 
-/// Checks, before anything runs, that `path` can be written as the judge writes its files (a temporary file in
-/// its directory, renamed over it): it is not a directory, and its directory takes a new file. Leaves nothing
-/// behind.
+/// Checks, before anything runs, that `path` can be written ([`crate::io::check_writable`]).
 pub(super) fn check_writable(path: &Path) -> Result<(), CommandError> {
-    let fail = |source: io::Error| {
-        CommandError::Output(FileError::Io {
-            path: path.to_owned(),
-            source,
-        })
-    };
-    if path.is_dir() {
-        return Err(fail(io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "it is a directory",
-        )));
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let probe = crate::io::parent_dir(path).join(format!(".{name}.probe{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .and_then(|file| {
-            drop(file);
-            std::fs::remove_file(&probe)
-        })
-        .map_err(fail)
+    crate::io::check_writable(path).map_err(CommandError::Output)
 }
 
 /// Prints the failure of a file the command could not write once it had started (the command went on).

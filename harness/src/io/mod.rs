@@ -262,6 +262,38 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
         })
 }
 
+/// Checks, before anything is written, that [`write_atomically`] can write `path` as it will: through its
+/// symbolic links, an existing special file (a FIFO, a terminal, a device) in place, anything else by a new
+/// file in the target's directory, which must take one. A directory is refused. Leaves nothing behind; a
+/// special file is not opened (opening a FIFO would wait for a reader).
+pub fn check_writable(path: &Path) -> Result<(), FileError> {
+    let fail = |e| FileError::io(path, e);
+    let target = final_target(path).map_err(fail)?;
+    match std::fs::metadata(&target) {
+        Ok(meta) if meta.is_dir() => Err(fail(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a directory",
+        ))),
+        Ok(meta) if !meta.is_file() => Ok(()),
+        _ => {
+            let name = target
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let probe = parent_dir(&target).join(format!(".{name}.probe{}", std::process::id()));
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe)
+                .and_then(|file| {
+                    drop(file);
+                    std::fs::remove_file(&probe)
+                })
+                .map_err(fail)
+        }
+    }
+}
+
 /// The directory a file is written into (`.` for a bare name).
 pub fn parent_dir(path: &Path) -> &Path {
     path.parent()
@@ -274,7 +306,7 @@ const MAX_LINKS: usize = 40;
 
 /// `path` with every symbolic link at its end followed (the target need not exist yet, so a dangling link is
 /// written through); directories on the way are left as they are, since a rename inside them works either way.
-fn final_target(path: &Path) -> std::io::Result<PathBuf> {
+pub fn final_target(path: &Path) -> std::io::Result<PathBuf> {
     let mut current = path.to_owned();
     for _ in 0..MAX_LINKS {
         match std::fs::symlink_metadata(&current) {
@@ -683,6 +715,35 @@ mod tests {
         let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
         // SAFETY: `name` is a valid NUL-terminated path that outlives the call.
         assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    }
+
+    /// The check before a run looks where the write will go: through a link to the link's target, and not at
+    /// all into a FIFO (which it must not open).
+    #[test]
+    #[cfg(unix)]
+    fn the_writability_check_follows_links_and_leaves_special_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        // A link whose target's directory does not exist: the write would fail, so the check does, naming the
+        // path asked for.
+        let link = dir.path().join("out.json");
+        std::os::unix::fs::symlink(dir.path().join("missing/out.json"), &link).unwrap();
+        let err = check_writable(&link).unwrap_err().to_string();
+        assert!(err.contains("out.json"), "{err}");
+        assert!(write_atomically(&link, b"{}").is_err());
+        // A link into a directory that exists: fine, and nothing is left there.
+        let target_dir = dir.path().join("elsewhere");
+        std::fs::create_dir(&target_dir).unwrap();
+        let good = dir.path().join("good.json");
+        std::os::unix::fs::symlink(target_dir.join("r.json"), &good).unwrap();
+        check_writable(&good).unwrap();
+        assert_eq!(std::fs::read_dir(&target_dir).unwrap().count(), 0);
+        // A FIFO with no reader: checked without opening it (which would wait forever), and passed.
+        let fifo = dir.path().join("pipe");
+        make_fifo(&fifo);
+        check_writable(&fifo).unwrap();
+        // A directory is refused.
+        let err = check_writable(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("directory"), "{err}");
     }
 
     #[test]
