@@ -21,7 +21,7 @@ use crate::sandbox::limits::{
 use crate::verdict::{ExitStatus, Verdict};
 
 static AFTER_HELP: LazyLock<String> =
-    LazyLock::new(|| format!("Exit statuses:\n{}", ExitStatus::help_table()));
+    LazyLock::new(|| statuses_help(&ExitStatus::ALL, ExitStatus::Success.meaning()));
 
 /// The exit statuses `judge run` can end with: no time verdicts (5), which only the gate gives.
 pub const RUN_STATUSES: &[ExitStatus] = &[
@@ -56,18 +56,10 @@ pub const REPORT_STATUSES: &[ExitStatus] =
 /// The `Exit statuses:` block of a command's help: `statuses`, status 0 said as `success` (what it means for
 /// that command).
 pub fn statuses_help(statuses: &[ExitStatus], success: &str) -> String {
-    let lines: Vec<String> = statuses
-        .iter()
-        .map(|&s| {
-            let meaning = if s == ExitStatus::Success {
-                success
-            } else {
-                s.meaning()
-            };
-            format!("  {}  {meaning}", s.code())
-        })
-        .collect();
-    format!("Exit statuses:\n{}", lines.join("\n"))
+    format!(
+        "Exit statuses:\n{}",
+        ExitStatus::help_table(statuses, success)
+    )
 }
 
 static RUN_AFTER_HELP: LazyLock<String> =
@@ -93,9 +85,9 @@ static GATE_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
         .map(|v| format!("  {:<14} {}", v.name(), v.meaning()))
         .collect();
     format!(
-        "Verdicts:\n{}\n\nExit statuses:\n{}",
+        "Verdicts:\n{}\n\n{}",
         verdicts.join("\n"),
-        ExitStatus::help_table()
+        statuses_help(&ExitStatus::ALL, ExitStatus::Success.meaning())
     )
 });
 

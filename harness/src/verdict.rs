@@ -213,11 +213,18 @@ impl ExitStatus {
             .fold(ExitStatus::Success, ExitStatus::max)
     }
 
-    /// A table of every status for `--help`.
-    pub fn help_table() -> String {
-        ExitStatus::ALL
+    /// One help line per status of `statuses` (`  CODE  meaning`), `success` standing for the meaning of 0.
+    pub fn help_table(statuses: &[ExitStatus], success: &str) -> String {
+        statuses
             .iter()
-            .map(|s| format!("  {}  {}", s.code(), s.meaning()))
+            .map(|&s| {
+                let meaning = if s == ExitStatus::Success {
+                    success
+                } else {
+                    s.meaning()
+                };
+                format!("  {}  {meaning}", s.code())
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -255,7 +262,10 @@ mod tests {
         let mut codes: Vec<u8> = ExitStatus::ALL.iter().map(|s| s.code()).collect();
         codes.dedup();
         assert_eq!(codes.len(), ExitStatus::ALL.len());
-        assert!(ExitStatus::help_table().contains("  1  a solution gave a wrong answer"));
+        assert!(
+            ExitStatus::help_table(&ExitStatus::ALL, "done")
+                .contains("  0  done\n  1  a solution gave a wrong answer")
+        );
     }
 
     #[test]
