@@ -17,6 +17,9 @@
 //! * [`gate`]: judging one submission with every anti-cheat check, for CI (JUnit, Markdown, JSON);
 //! * [`commands`] and [`cli`]: the `judge` command line.
 
+// Commands print through `outln!`, which stops quietly when stdout is closed; a plain `print!` would panic there.
+#![cfg_attr(not(test), deny(clippy::print_stdout))]
+
 pub mod bench;
 pub mod challenge;
 pub mod check;

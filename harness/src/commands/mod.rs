@@ -113,6 +113,18 @@ pub fn error_lines(error: &dyn std::error::Error) -> Vec<String> {
     lines
 }
 
+/// Prints `error` on stderr as the judge reports every error: `error: …`, then one `caused by: …` line per cause
+/// that the message does not already hold.
+pub fn eprint_error(error: &dyn std::error::Error) {
+    let mut lines = error_lines(error).into_iter();
+    if let Some(message) = lines.next() {
+        eprintln!("error: {message}");
+    }
+    for cause in lines {
+        eprintln!("  caused by: {cause}");
+    }
+}
+
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
     match cli.command {

@@ -23,7 +23,7 @@ use crate::submission::{BuildError, Built, CompileOptions, SourceKind, Submissio
 use crate::table::{Align, Notes, Table};
 use crate::verdict::{ExitStatus, Verdict};
 
-use super::{CommandError, error_figures, error_lines, format_error, format_seconds};
+use super::{CommandError, error_figures, format_error, format_seconds};
 
 /// Where a case comes from, before it is built.
 #[derive(Debug, Clone)]
@@ -531,13 +531,7 @@ pub(super) fn check_writable(path: &Path) -> Result<(), CommandError> {
 
 /// Prints the failure of a file the command could not write once it had started (the command went on).
 pub(super) fn report_write_failure(error: FileError) {
-    let mut lines = error_lines(&CommandError::Output(error)).into_iter();
-    if let Some(message) = lines.next() {
-        eprintln!("error: {message}");
-    }
-    for cause in lines {
-        eprintln!("  caused by: {cause}");
-    }
+    super::eprint_error(&CommandError::Output(error));
 }
 
 /// Reads every case file of `cases`, so that a missing or invalid one is reported before anything runs.
