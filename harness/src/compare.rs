@@ -33,6 +33,12 @@ pub enum Change {
     OnlyNew,
 }
 
+// `Change::TooFewSamples` names the threshold in its words, which a `const fn` cannot format.
+const _: () = assert!(
+    MIN_SAMPLES_TO_COMPARE == 6,
+    "the label of Change::TooFewSamples says 6"
+);
+
 impl Change {
     /// The words used in tables.
     pub const fn name(self) -> &'static str {

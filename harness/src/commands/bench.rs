@@ -130,7 +130,7 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     let report_files = args
         .report
         .as_deref()
-        .map(super::report::files_in)
+        .map(crate::report::files_in)
         .unwrap_or_default();
     let outputs: Vec<(&str, &std::path::Path)> = std::iter::once(("--json", path.as_path()))
         .chain(report_files.iter().map(|f| ("--report", f.as_path())))

@@ -1,39 +1,22 @@
 //! `judge report results.json [--out DIR]`: renders the HTML page, Markdown table and PNG charts of a
 //! results document.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::ReportArgs;
 use crate::report;
-use crate::report::charts::ChartKind;
 use crate::results::ResultsDoc;
 use crate::verdict::ExitStatus;
 
 use super::CommandError;
 use super::run::refuse_overwriting_inputs;
 
-/// The files a report writes into `dir`: the HTML page, the Markdown table and every chart.
-pub(super) fn files_in(dir: &Path) -> Vec<PathBuf> {
-    [
-        report::HTML_FILE.to_owned(),
-        report::MARKDOWN_FILE.to_owned(),
-    ]
-    .into_iter()
-    .chain(
-        ChartKind::ALL
-            .iter()
-            .map(|kind| format!("{}.png", kind.file_stem())),
-    )
-    .map(|name| dir.join(name))
-    .collect()
-}
-
 pub(super) fn report(args: &ReportArgs) -> Result<ExitStatus, CommandError> {
     let dir = match &args.out {
         Some(d) => d.clone(),
         None => crate::io::parent_dir(&args.results).to_owned(),
     };
-    let files = files_in(&dir);
+    let files = report::files_in(&dir);
     let outputs: Vec<(&str, &Path)> = files.iter().map(|f| ("--out", f.as_path())).collect();
     refuse_overwriting_inputs(&outputs, &[args.results.as_path()])?;
     let doc = ResultsDoc::read(&args.results).map_err(CommandError::Input)?;

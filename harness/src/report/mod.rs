@@ -60,6 +60,19 @@ pub struct ReportFiles {
     pub skipped: Vec<(ChartKind, String)>,
 }
 
+/// Where the chart of `kind` is written in a report's directory `dir`.
+pub fn chart_path(dir: &Path, kind: ChartKind) -> PathBuf {
+    dir.join(format!("{}.png", kind.file_stem()))
+}
+
+/// Every file a report may write into `dir`: the HTML page, the Markdown table and each chart.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    [dir.join(HTML_FILE), dir.join(MARKDOWN_FILE)]
+        .into_iter()
+        .chain(ChartKind::ALL.iter().map(|&kind| chart_path(dir, kind)))
+        .collect()
+}
+
 /// Writes the report of `doc` into `dir` (created if needed): `index.html`, `results.md` and one PNG per
 /// chart the document can fill. `source` names the JSON file in the page's footer.
 pub fn write(doc: &ResultsDoc, dir: &Path, source: &str) -> Result<ReportFiles, ReportError> {
@@ -71,7 +84,7 @@ pub fn write(doc: &ResultsDoc, dir: &Path, source: &str) -> Result<ReportFiles, 
     let mut pngs = Vec::new();
     let mut skipped = Vec::new();
     for kind in ChartKind::ALL {
-        let png = dir.join(format!("{}.png", kind.file_stem()));
+        let png = chart_path(dir, kind);
         match Chart::prepare(kind, doc) {
             Ok(chart) => {
                 chart.png(&png)?;
