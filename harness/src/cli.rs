@@ -606,6 +606,23 @@ fn non_negative(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The long help of the subcommand at `path` (`["case", "info"]`).
+    fn long_help(path: &[&str]) -> String {
+        let mut command = Cli::command();
+        let mut sub = &mut command;
+        for name in path {
+            sub = sub
+                .find_subcommand_mut(name)
+                .unwrap_or_else(|| panic!("{name} is a subcommand"));
+        }
+        sub.render_long_help().to_string()
+    }
+
+    /// `text` with its wrapping undone: words separated by single spaces.
+    fn words(text: &str) -> String {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
     use clap::CommandFactory;
 
     #[test]
@@ -629,12 +646,7 @@ mod tests {
         };
         assert_eq!(levels(&["judge", "quality"]), [2, 4, 8, 16]);
         assert_eq!(levels(&["judge", "quality", "--levels", "4,32"]), [4, 32]);
-        let mut command = Cli::command();
-        let help = command
-            .find_subcommand_mut("quality")
-            .expect("quality is a subcommand")
-            .render_long_help()
-            .to_string();
+        let help = long_help(&["quality"]);
         assert!(help.contains("[default: 2,4,8,16]"), "{help}");
     }
 
@@ -796,14 +808,8 @@ mod tests {
 
     #[test]
     fn gate_help_lists_every_reason_for_suspicious_and_memory_limit() {
-        let mut command = Cli::command();
-        let help = command
-            .find_subcommand_mut("gate")
-            .expect("gate is a subcommand")
-            .render_long_help()
-            .to_string();
         // Wrapped to the terminal's width: compare words.
-        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let help = words(&long_help(&["gate"]));
         for reason in [
             "below the physical floor",
             "faster on repeated inputs",
@@ -818,14 +824,7 @@ mod tests {
 
     #[test]
     fn case_info_help_says_it_compares_stored_scores() {
-        let mut command = Cli::command();
-        let help = command
-            .find_subcommand_mut("case")
-            .and_then(|c| c.find_subcommand_mut("info"))
-            .expect("case info is a subcommand")
-            .render_long_help()
-            .to_string();
-        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let help = words(&long_help(&["case", "info"]));
         assert!(
             help.contains("compare its stored scores with the oracle")
                 && help.contains("exit status 2 when they disagree"),
@@ -856,13 +855,7 @@ mod tests {
 
     #[test]
     fn each_command_lists_the_statuses_it_can_end_with() {
-        let help = |name: &str| {
-            let mut command = Cli::command();
-            command
-                .find_subcommand_mut(name)
-                .map(|c| c.render_long_help().to_string())
-                .unwrap_or_default()
-        };
+        let help = |name: &str| long_help(&[name]);
         let check = help("check");
         assert!(
             check.contains("  1  a solution gave a wrong answer"),

@@ -33,12 +33,11 @@ fn text(out: &Output) -> String {
 }
 
 /// `judge gate` on the worked example only (no perf case), with extra arguments.
-fn quick_gate(submission: &str, extra: &[&str]) -> Output {
-    let path = fixture(submission);
+fn quick_gate(submission: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "gate",
         "--submission",
-        path.to_str().unwrap(),
+        submission.to_str().unwrap(),
         "--suite",
         "example",
         "--no-perf",
@@ -56,7 +55,7 @@ fn the_gate_writes_junit_markdown_and_json() {
     let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let (junit, md, json) = (file("junit.xml"), file("summary.md"), file("results.json"));
     let out = quick_gate(
-        "good/reference.c",
+        &fixture("good/reference.c"),
         &[
             "--seed",
             "7",
@@ -123,19 +122,7 @@ fn non_finite_outputs_show_no_error_figures_in_the_ci_files() {
     .unwrap();
     let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let (junit, md) = (file("junit.xml"), file("summary.md"));
-    let out = judge(&[
-        "gate",
-        "--submission",
-        source.to_str().unwrap(),
-        "--suite",
-        "example",
-        "--no-perf",
-        "--quiet",
-        "--junit",
-        &junit,
-        "--markdown",
-        &md,
-    ]);
+    let out = quick_gate(&source, &["--junit", &junit, "--markdown", &md]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     // The worked example is 2×3: six NaN scores, and no error figure that reads as exact.
     let summary = std::fs::read_to_string(&md).unwrap();
@@ -164,7 +151,7 @@ fn exit_statuses_follow_the_verdict() {
     ];
     for (submission, code, says) in cases {
         let out = quick_gate(
-            submission,
+            &fixture(submission),
             &["--junit", junit.to_str().unwrap(), "--memory-limit", "256"],
         );
         assert_eq!(
@@ -235,7 +222,7 @@ fn a_prebuilt_library_runs_with_backend_cpu_and_cuda_sources_need_a_gpu() {
         text(&out)
     );
 
-    let out = quick_gate("good/reference.cu", &[]);
+    let out = quick_gate(&fixture("good/reference.cu"), &[]);
     let gpu = harness::submission::nvcc::device_arch().is_ok()
         && harness::submission::nvcc::resolve(std::env::var_os("NVCC").as_ref()).is_some();
     if gpu {
@@ -259,8 +246,8 @@ fn without_a_seed_the_gate_draws_one_and_prints_it() {
         assert!(line.contains("--seed"), "{line}");
         line
     };
-    let first = quick_gate("good/reference.c", &[]);
-    let second = quick_gate("good/reference.c", &[]);
+    let first = quick_gate(&fixture("good/reference.c"), &[]);
+    let second = quick_gate(&fixture("good/reference.c"), &[]);
     assert_ne!(seed(&first), seed(&second));
 }
 
