@@ -20,7 +20,8 @@ const KEYS_PER_TASK: usize = 64;
 pub fn scores(inputs: &Inputs) -> Vec<f64> {
     let b_count = inputs.shape().b;
     let queries = Queries::new(&inputs.q, inputs.shape().d);
-    let by_key = per_key(inputs, b_count, |mse_key, qjl_key, out| {
+    let dequantizer = Dequantizer::new(inputs);
+    let by_key = per_key(inputs, &dequantizer, b_count, |mse_key, qjl_key, out| {
         let key: Vec<f64> = mse_key.iter().zip(qjl_key).map(|(m, j)| m + j).collect();
         queries.dot_all(&key, out);
     });
@@ -29,31 +30,34 @@ pub fn scores(inputs: &Inputs) -> Vec<f64> {
 
 /// Every key of `inputs` dequantized in f64, `[S, D]` row-major, each element formed as [`scores`] forms it.
 pub fn keys(inputs: &Inputs) -> Vec<f64> {
-    per_key(inputs, inputs.shape().d, |mse_key, qjl_key, out| {
-        for ((o, m), j) in out.iter_mut().zip(mse_key).zip(qjl_key) {
-            *o = m + j;
-        }
-    })
+    Dequantizer::new(inputs).keys(inputs)
 }
 
 /// The scores `[B, S]` row-major of the queries `q` (`[B, D]`, f32) against `s` dequantized keys, key `k` being
-/// `key(k)` (`D` values, as [`keys`] or [`Dequantizer::key`] give them). For the arrays the keys came from,
-/// this equals [`scores`] bit for bit.
+/// `key(k)` (`D` values, as [`keys`] or [`Dequantizer::key_into`] give them). For the arrays the keys came
+/// from, this equals [`scores`] bit for bit.
 pub fn scores_of_keys<'k, F>(q: &[f32], d: usize, s: usize, key: F) -> Vec<f64>
 where
     F: Fn(usize) -> &'k [f64] + Sync,
 {
     let queries = Queries::new(q, d);
     let b_count = queries.rows;
-    let mut by_key = vec![0.0; s * b_count];
-    by_key
-        .par_chunks_mut(KEYS_PER_TASK * b_count)
-        .enumerate()
-        .for_each(|(task, block)| {
-            for (local, out) in block.chunks_exact_mut(b_count).enumerate() {
-                queries.dot_all(key(task * KEYS_PER_TASK + local), out);
-            }
-        });
+    let by_key = in_key_tasks(
+        s,
+        b_count,
+        || (),
+        |(), first, block| {
+            let count = block.len() / b_count;
+            let keys: [&[f64]; KEYS_PER_TASK] = std::array::from_fn(|local| {
+                if local < count {
+                    key(first + local)
+                } else {
+                    &[]
+                }
+            });
+            queries.dot_keys(&keys[..count], block);
+        },
+    );
     transpose(&by_key, s, b_count)
 }
 
@@ -71,11 +75,17 @@ pub struct Terms {
 pub fn terms(inputs: &Inputs) -> Terms {
     let (b_count, s_count) = (inputs.shape().b, inputs.shape().s);
     let queries = Queries::new(&inputs.q, inputs.shape().d);
-    let by_key = per_key(inputs, 2 * b_count, |mse_key, qjl_key, out| {
-        let (mse_out, qjl_out) = out.split_at_mut(b_count);
-        queries.dot_all(mse_key, mse_out);
-        queries.dot_all(qjl_key, qjl_out);
-    });
+    let dequantizer = Dequantizer::new(inputs);
+    let by_key = per_key(
+        inputs,
+        &dequantizer,
+        2 * b_count,
+        |mse_key, qjl_key, out| {
+            let (mse_out, qjl_out) = out.split_at_mut(b_count);
+            queries.dot_all(mse_key, mse_out);
+            queries.dot_all(qjl_key, qjl_out);
+        },
+    );
     let mut mse = Vec::with_capacity(s_count * b_count);
     let mut qjl = Vec::with_capacity(s_count * b_count);
     for row in by_key.chunks_exact(2 * b_count) {
@@ -132,134 +142,249 @@ impl Dequantizer {
         }
     }
 
-    /// One key dequantized (`D` values), formed as [`keys`] forms it: `idx` indexes this dequantizer's codebook.
-    pub fn key(&self, idx: &[u8], signs: &[i8], gamma: f32) -> Vec<f64> {
-        let (mut mse, mut qjl) = (vec![0.0; self.d], vec![0.0; self.d]);
-        self.parts_into(idx, signs, gamma, &mut mse, &mut qjl);
-        mse.iter().zip(&qjl).map(|(m, j)| m + j).collect()
+    /// Every key of `inputs` dequantized with this dequantizer's `Pi`, `S_mat` and codebook, `[S, D]` row-major:
+    /// for the inputs it was built from, what [`keys`] gives.
+    pub fn keys(&self, inputs: &Inputs) -> Vec<f64> {
+        per_key(inputs, self, self.d, |mse_key, qjl_key, out| {
+            for ((o, m), j) in out.iter_mut().zip(mse_key).zip(qjl_key) {
+                *o = m + j;
+            }
+        })
+    }
+
+    /// One key dequantized into `out` (`D` values), formed as [`keys`] forms it: `idx` indexes this
+    /// dequantizer's codebook. `scratch` (of any length) holds the QJL part meanwhile, so that a caller that
+    /// dequantizes many keys allocates nothing per key.
+    pub fn key_into(
+        &self,
+        idx: &[u8],
+        signs: &[i8],
+        gamma: f32,
+        scratch: &mut Vec<f64>,
+        out: &mut [f64],
+    ) {
+        scratch.resize(self.d, 0.0);
+        self.parts_into(idx, signs, gamma, out, scratch);
+        for (o, j) in out.iter_mut().zip(scratch.iter()) {
+            *o += j;
+        }
     }
 }
 
-/// Queries per group that [`Queries::dot_all`] sums together: the most the problem allows.
-const GROUP: usize = solutions::problem::B_RANGE.1;
+/// Queries per vector: eight f64, one AVX-512 register (two AVX2 ones).
+const LANES: usize = 8;
 
-/// Queries widened to f64 and stored dimension-major in groups of [`GROUP`] (the last padded with zeros), so
-/// that one key is dotted with all of them at once.
+/// The most vectors of queries a [`QuerySet`] holds ([`dot_set`] has a loop for each number up to it): 32
+/// queries, the most the problem allows.
+const MAX_GROUPS: usize = 4;
+
+/// One dimension of [`LANES`] queries.
+type Column = [f64; LANES];
+
+/// Up to [`MAX_GROUPS`]·[`LANES`] queries widened to f64 and stored dimension-major, in `groups` vectors of
+/// [`LANES`] (the last padded with zeros, so at most `LANES - 1` lanes are wasted): `columns[e·groups + g]` holds
+/// dimension `e` of the set's queries `g·LANES..(g + 1)·LANES`.
+struct QuerySet {
+    /// The set's first query among all.
+    first: usize,
+    /// Its number of queries.
+    rows: usize,
+    groups: usize,
+    columns: Vec<Column>,
+}
+
+/// [`dot_set`] compiled for one instruction set.
+type DotSet = fn(&QuerySet, &[&[f64]], usize, &mut [f64]);
+
+/// Queries widened to f64, in sets that keys are dotted with all at once.
 struct Queries {
     rows: usize,
-    /// Per group, `[D]` columns of the group's queries.
-    groups: Vec<Vec<[f64; GROUP]>>,
+    sets: Vec<QuerySet>,
     /// The loop compiled for the widest vectors this machine has.
-    dot_group: fn(&[[f64; GROUP]], &[f64]) -> [f64; GROUP],
+    dot_set: DotSet,
 }
 
 impl Queries {
     fn new(q: &[f32], d: usize) -> Self {
         let rows = q.len() / d.max(1);
-        let groups = q
-            .chunks(GROUP * d)
-            .map(|group| {
-                (0..d)
-                    .map(|e| {
-                        let mut column = [0.0; GROUP];
-                        for (slot, row) in column.iter_mut().zip(group.chunks_exact(d)) {
-                            *slot = f64::from(row[e]);
-                        }
-                        column
-                    })
-                    .collect()
+        let sets = q
+            .chunks(MAX_GROUPS * LANES * d)
+            .enumerate()
+            .map(|(index, set)| {
+                let set_rows = set.len() / d.max(1);
+                let groups = set_rows.div_ceil(LANES);
+                let mut columns = vec![[0.0; LANES]; d * groups];
+                for (b, row) in set.chunks_exact(d).enumerate() {
+                    for (e, &x) in row.iter().enumerate() {
+                        columns[e * groups + b / LANES][b % LANES] = f64::from(x);
+                    }
+                }
+                QuerySet {
+                    first: index * MAX_GROUPS * LANES,
+                    rows: set_rows,
+                    groups,
+                    columns,
+                }
             })
             .collect();
         Self {
             rows,
-            groups,
-            dot_group: dot_group_dispatch(),
+            sets,
+            dot_set: dot_set_dispatch(),
         }
     }
 
-    /// `out[b] = Σ_e Q[b, e]·key[e]`, each sum formed in the order of `e` from 0.0 by a multiply and an add
-    /// (never fused), for every query at once: the sums are independent, so the loop runs at the machine's
-    /// throughput, and the vector width does not change any sum's rounding.
+    /// `out[b] = Σ_e Q[b, e]·key[e]` for every query; see [`Self::dot_keys`].
     fn dot_all(&self, key: &[f64], out: &mut [f64]) {
-        for (group, out) in self.groups.iter().zip(out.chunks_mut(GROUP)) {
-            let sums = (self.dot_group)(group, key);
-            out.copy_from_slice(&sums[..out.len()]);
+        self.dot_keys(&[key], out);
+    }
+
+    /// `out[k·B + b] = Σ_e Q[b, e]·keys[k][e]` (`out` key-major, `[keys.len(), B]`), each sum formed in the order
+    /// of `e` from 0.0 by a multiply and an add (never fused): the sums are independent, so they are formed a
+    /// vector of queries at a time and for several keys at once, and neither the vector width nor the grouping
+    /// changes any sum's rounding.
+    fn dot_keys(&self, keys: &[&[f64]], out: &mut [f64]) {
+        debug_assert_eq!(out.len(), keys.len() * self.rows);
+        for set in &self.sets {
+            (self.dot_set)(set, keys, self.rows, out);
         }
     }
 }
 
+/// For each key, `Σ_e columns[e·G + g]·key[e]` lane by lane for every `g < G`, from 0.0 in the order of `e`:
+/// `G·K` vectors of independent sums, enough that the adds of one do not wait on those of another.
 #[inline(always)]
-fn dot_group(columns: &[[f64; GROUP]], key: &[f64]) -> [f64; GROUP] {
-    let mut sums = [0.0; GROUP];
-    for (column, &k) in columns.iter().zip(key) {
-        for (sum, q) in sums.iter_mut().zip(column) {
-            *sum += q * k;
+fn dot_block<const G: usize, const K: usize>(
+    columns: &[Column],
+    keys: [&[f64]; K],
+) -> [[Column; G]; K] {
+    let d = columns.len() / G;
+    // Cut every key to `d` values, so that the loop below needs no bounds checks.
+    let mut keys = keys;
+    for key in &mut keys {
+        *key = &key[..d];
+    }
+    let mut sums = [[[0.0; LANES]; G]; K];
+    for (e, row) in columns.chunks_exact(G).enumerate() {
+        for (key_sums, key) in sums.iter_mut().zip(&keys) {
+            let k = key[e];
+            for (lanes, column) in key_sums.iter_mut().zip(row) {
+                for (sum, q) in lanes.iter_mut().zip(column) {
+                    *sum += q * k;
+                }
+            }
         }
     }
     sums
 }
 
-fn dot_group_portable(columns: &[[f64; GROUP]], key: &[f64]) -> [f64; GROUP] {
-    dot_group(columns, key)
+/// The scores of `set`'s queries against every key into their places in `out` (`[keys.len(), b_count]`),
+/// [`dot_block`] taking `K` keys at a time.
+#[inline(always)]
+fn dot_set_by<const G: usize, const K: usize>(
+    set: &QuerySet,
+    keys: &[&[f64]],
+    b_count: usize,
+    out: &mut [f64],
+) {
+    let place = set.first..set.first + set.rows;
+    for (chunk, out) in keys.chunks(K).zip(out.chunks_mut(K * b_count)) {
+        // A chunk short of keys (the last) is padded with copies of its last key, computed and dropped.
+        let batch = std::array::from_fn(|i| chunk[i.min(chunk.len() - 1)]);
+        let sums = dot_block::<G, K>(&set.columns, batch);
+        for (row, key_sums) in out.chunks_exact_mut(b_count).zip(&sums) {
+            row[place.clone()].copy_from_slice(&key_sums.as_flattened()[..set.rows]);
+        }
+    }
+}
+
+/// [`dot_set_by`] with as many keys at once as fill four vectors of sums (six for three groups).
+#[inline(always)]
+fn dot_set(set: &QuerySet, keys: &[&[f64]], b_count: usize, out: &mut [f64]) {
+    match set.groups {
+        1 => dot_set_by::<1, 4>(set, keys, b_count, out),
+        2 => dot_set_by::<2, 2>(set, keys, b_count, out),
+        3 => dot_set_by::<3, 2>(set, keys, b_count, out),
+        4 => dot_set_by::<4, 1>(set, keys, b_count, out),
+        groups => unreachable!("a set of {groups} groups"),
+    }
+}
+
+fn dot_set_portable(set: &QuerySet, keys: &[&[f64]], b_count: usize, out: &mut [f64]) {
+    dot_set(set, keys, b_count, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn dot_group_avx512(columns: &[[f64; GROUP]], key: &[f64]) -> [f64; GROUP] {
-    dot_group(columns, key)
+fn dot_set_avx512(set: &QuerySet, keys: &[&[f64]], b_count: usize, out: &mut [f64]) {
+    dot_set(set, keys, b_count, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn dot_group_avx2(columns: &[[f64; GROUP]], key: &[f64]) -> [f64; GROUP] {
-    dot_group(columns, key)
+fn dot_set_avx2(set: &QuerySet, keys: &[&[f64]], b_count: usize, out: &mut [f64]) {
+    dot_set(set, keys, b_count, out);
 }
 
-fn dot_group_dispatch() -> fn(&[[f64; GROUP]], &[f64]) -> [f64; GROUP] {
+fn dot_set_dispatch() -> DotSet {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the machine has AVX-512F, checked just above.
-            return |c, k| unsafe { dot_group_avx512(c, k) };
+            return |set, keys, b_count, out| unsafe { dot_set_avx512(set, keys, b_count, out) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the machine has AVX2, checked just above.
-            return |c, k| unsafe { dot_group_avx2(c, k) };
+            return |set, keys, b_count, out| unsafe { dot_set_avx2(set, keys, b_count, out) };
         }
     }
-    dot_group_portable
+    dot_set_portable
 }
 
-/// Dequantizes every key in f64 (its MSE part and its QJL part separately) and lets `emit(mse_key, qjl_key,
-/// out)` fill that key's `width` outputs. Returns `[S, width]`, key-major.
-fn per_key<F>(inputs: &Inputs, width: usize, emit: F) -> Vec<f64>
+/// `[S, width]` key-major, filled in parallel tasks of up to [`KEYS_PER_TASK`] keys: `fill(state, first, block)`
+/// fills the `block.len() / width` keys from `first` on, with a `state` that `init` made for its thread.
+fn in_key_tasks<T, I, F>(s: usize, width: usize, init: I, fill: F) -> Vec<f64>
+where
+    I: Fn() -> T + Send + Sync,
+    F: Fn(&mut T, usize, &mut [f64]) + Send + Sync,
+{
+    let mut by_key = vec![0.0; s * width];
+    by_key
+        .par_chunks_mut(KEYS_PER_TASK * width)
+        .enumerate()
+        .for_each_init(init, |state, (task, block)| {
+            fill(state, task * KEYS_PER_TASK, block);
+        });
+    by_key
+}
+
+/// Dequantizes every key of `inputs` in f64 with `dequantizer` (its MSE part and its QJL part separately) and
+/// lets `emit(mse_key, qjl_key, out)` fill that key's `width` outputs. Returns `[S, width]`, key-major.
+fn per_key<F>(inputs: &Inputs, dequantizer: &Dequantizer, width: usize, emit: F) -> Vec<f64>
 where
     F: FnMut(&[f64], &[f64], &mut [f64]) + Clone + Send + Sync,
 {
     let d = inputs.shape().d;
-    let dequantizer = Dequantizer::new(inputs);
-    let mut by_key = vec![0.0; inputs.shape().s * width];
-    by_key
-        .par_chunks_mut(KEYS_PER_TASK * width)
-        .enumerate()
-        .for_each_init(
-            || (vec![0.0; d], vec![0.0; d], emit.clone()),
-            |(mse_key, qjl_key, emit), (task, block)| {
-                for (local, out) in block.chunks_exact_mut(width).enumerate() {
-                    let s = task * KEYS_PER_TASK + local;
-                    let row = s * d..(s + 1) * d;
-                    dequantizer.parts_into(
-                        &inputs.k_idx[row.clone()],
-                        &inputs.qjl_signs[row],
-                        inputs.gamma[s],
-                        mse_key,
-                        qjl_key,
-                    );
-                    emit(mse_key, qjl_key, out);
-                }
-            },
-        );
-    by_key
+    assert_eq!(d, dequantizer.d, "the dequantizer is for another D");
+    in_key_tasks(
+        inputs.shape().s,
+        width,
+        || (vec![0.0; d], vec![0.0; d], emit.clone()),
+        |(mse_key, qjl_key, emit), first, block| {
+            for (local, out) in block.chunks_exact_mut(width).enumerate() {
+                let s = first + local;
+                let row = s * d..(s + 1) * d;
+                dequantizer.parts_into(
+                    &inputs.k_idx[row.clone()],
+                    &inputs.qjl_signs[row],
+                    inputs.gamma[s],
+                    mse_key,
+                    qjl_key,
+                );
+                emit(mse_key, qjl_key, out);
+            }
+        },
+    )
 }
 
 #[cfg(test)]
@@ -306,28 +431,115 @@ mod tests {
         }
     }
 
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
     /// The loop compiled for wide vectors rounds every sum exactly as the portable one does (no fused
-    /// multiply-adds, no reordering), so the oracle's scores do not depend on the machine.
+    /// multiply-adds, no reordering), so the oracle's scores do not depend on the machine: for every number of
+    /// vectors of queries a set can have, and a number of keys that leaves a batch short.
     #[test]
     fn every_compiled_dot_rounds_alike() {
         let mut rng = crate::challenge::rng::Rng::new(5, "dots");
-        let columns: Vec<[f64; GROUP]> = (0..300)
-            .map(|_| std::array::from_fn(|_| rng.normal() * 1e3))
+        let d = 300;
+        let keys: Vec<Vec<f64>> = (0..5)
+            .map(|_| (0..d).map(|_| rng.normal() / 7.0).collect())
             .collect();
-        let key: Vec<f64> = (0..300).map(|_| rng.normal() / 7.0).collect();
-        let want = dot_group_portable(&columns, &key);
-        assert_eq!((dot_group_dispatch())(&columns, &key), want);
+        let keys: Vec<&[f64]> = keys.iter().map(Vec::as_slice).collect();
+        #[cfg(target_arch = "x86_64")]
+        let (avx2, avx512) = (
+            std::arch::is_x86_feature_detected!("avx2"),
+            std::arch::is_x86_feature_detected!("avx512f"),
+        );
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                assert_eq!(unsafe { dot_group_avx2(&columns, &key) }, want);
+            if !avx2 {
+                println!("skipped: this CPU lacks AVX2; its compiled dot product was not compared");
             }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                assert_eq!(unsafe { dot_group_avx512(&columns, &key) }, want);
+            if !avx512 {
+                println!(
+                    "skipped: this CPU lacks AVX-512F; its compiled dot product was not compared"
+                );
             }
         }
-        let sequential: f64 = (0..300).fold(0.0, |sum, e| sum + columns[e][3] * key[e]);
-        assert_eq!(want[3].to_bits(), sequential.to_bits());
+        #[cfg(not(target_arch = "x86_64"))]
+        println!(
+            "skipped: not an x86-64 CPU; the AVX2 and AVX-512F dot products were not compared"
+        );
+        for b_count in [1, 8, 13, 24, 32] {
+            let q: Vec<f32> = (0..b_count * d)
+                .map(|_| (rng.normal() * 1e3) as f32)
+                .collect();
+            let queries = Queries::new(&q, d);
+            let [set] = &queries.sets[..] else {
+                panic!("{b_count} queries make one set")
+            };
+            let run = |dot: &dyn Fn(&mut [f64])| {
+                let mut out = vec![f64::NAN; keys.len() * b_count];
+                dot(&mut out);
+                bits(&out)
+            };
+            let want = run(&|out| dot_set_portable(set, &keys, b_count, out));
+            assert_eq!(run(&|out| queries.dot_keys(&keys, out)), want);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if avx2 {
+                    // SAFETY: the machine has AVX2, checked above.
+                    let got = run(&|out| unsafe { dot_set_avx2(set, &keys, b_count, out) });
+                    assert_eq!(got, want, "AVX2, B = {b_count}");
+                }
+                if avx512 {
+                    // SAFETY: the machine has AVX-512F, checked above.
+                    let got = run(&|out| unsafe { dot_set_avx512(set, &keys, b_count, out) });
+                    assert_eq!(got, want, "AVX-512F, B = {b_count}");
+                }
+            }
+            let (b, k) = (b_count - 1, 4);
+            let sequential = (0..d).fold(0.0, |sum, e| sum + f64::from(q[b * d + e]) * keys[k][e]);
+            assert_eq!(want[k * b_count + b], sequential.to_bits());
+        }
+    }
+
+    /// Whatever the number of queries and keys (vectors padded with zero lanes, batches of keys padded with
+    /// repeats, more queries than one set holds), every score is the plain sequential sum, bit for bit, in its
+    /// place.
+    #[test]
+    fn dot_keys_gives_every_sequential_sum_in_place() {
+        let mut rng = crate::challenge::rng::Rng::new(6, "dots");
+        let d = 37;
+        for (b_count, k_count) in [
+            (1, 1),
+            (1, 7),
+            (3, 5),
+            (8, 3),
+            (13, 7),
+            (17, 64),
+            (24, 5),
+            (32, 2),
+            (32, 65),
+            (45, 6),
+        ] {
+            let q: Vec<f32> = (0..b_count * d).map(|_| rng.normal() as f32).collect();
+            let keys: Vec<Vec<f64>> = (0..k_count)
+                .map(|_| (0..d).map(|_| rng.normal()).collect())
+                .collect();
+            let refs: Vec<&[f64]> = keys.iter().map(Vec::as_slice).collect();
+            let mut out = vec![f64::NAN; k_count * b_count];
+            Queries::new(&q, d).dot_keys(&refs, &mut out);
+            for (k, key) in keys.iter().enumerate() {
+                for b in 0..b_count {
+                    let sequential =
+                        (0..d).fold(0.0, |sum, e| sum + f64::from(q[b * d + e]) * key[e]);
+                    assert_eq!(
+                        out[k * b_count + b].to_bits(),
+                        sequential.to_bits(),
+                        "B={b_count} keys={k_count}: query {b}, key {k}"
+                    );
+                }
+            }
+            let scores = scores_of_keys(&q, d, k_count, |k| &keys[k]);
+            assert_eq!(bits(&scores), bits(&transpose(&out, k_count, b_count)));
+        }
     }
 
     #[test]

@@ -40,18 +40,8 @@ pub fn quality(case: &Case) -> Option<Quality> {
     let keys = case.true_keys.as_ref()?;
     let inputs = &case.inputs;
     let shape = inputs.shape();
-    let (b_count, s_count, d) = (shape.b, shape.s, shape.d);
-    let mut truth = vec![0.0; b_count * s_count];
-    for b in 0..b_count {
-        let q_row = &inputs.q[b * d..(b + 1) * d];
-        for s in 0..s_count {
-            truth[b * s_count + s] = q_row
-                .iter()
-                .zip(&keys[s * d..(s + 1) * d])
-                .map(|(&q, k)| f64::from(q) * k)
-                .sum();
-        }
-    }
+    let (s_count, d) = (shape.s, shape.d);
+    let truth = oracle::scores_of_keys(&inputs.q, d, s_count, |s| &keys[s * d..(s + 1) * d]);
     let terms = oracle::terms(inputs);
     let full: Vec<f64> = terms
         .mse

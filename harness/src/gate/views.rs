@@ -14,6 +14,7 @@
 //! buffers: a cache keyed on pointers, on the queries alone, or on a sample of the inputs returns stale
 //! scores for the swapped columns).
 
+use rayon::prelude::*;
 use solutions::{InputParts, Inputs, Shape};
 
 use crate::challenge::oracle::{self, Dequantizer};
@@ -39,7 +40,7 @@ pub struct Source<'a> {
     inputs: &'a Inputs,
     /// `[B, S]`, the oracle's scores of the case, computed from `keys`.
     expected: Vec<f64>,
-    /// `[S, D]`, as [`oracle::keys`] gives them.
+    /// `[S, D]`, as [`Dequantizer::keys`] gives them.
     keys: Vec<f64>,
     dequantizer: Dequantizer,
     /// The root mean square of each query row of the case: the scale of the queries views draw.
@@ -59,13 +60,14 @@ impl<'a> Source<'a> {
                 (sum / d as f64).sqrt()
             })
             .collect();
-        let keys = oracle::keys(inputs);
+        let dequantizer = Dequantizer::new(inputs);
+        let keys = dequantizer.keys(inputs);
         let expected = oracle::scores_of_keys(&inputs.q, d, s, |k| &keys[k * d..(k + 1) * d]);
         Self {
             inputs,
             expected,
             keys,
-            dequantizer: Dequantizer::new(inputs),
+            dequantizer,
             query_scale,
         }
     }
@@ -99,26 +101,6 @@ impl<'a> Source<'a> {
             q.extend((0..d).map(|_| (scale * rng.normal()) as f32));
         }
 
-        // Changed keys, at random positions of the view: one index moved to another level, and for half of
-        // them one sign flipped too, so that a key's signs and gamma alone do not tell it changed (indices in
-        // the case's own codebook order; remapped below with the rest).
-        let changed_count = (s / CHANGED_KEY_SHARE).max(1);
-        let mut changed = Vec::with_capacity(changed_count);
-        for position in shuffled_prefix(s, changed_count, rng) {
-            let key = keys[position];
-            let mut idx = inputs.k_idx[key * d..(key + 1) * d].to_vec();
-            let mut signs = inputs.qjl_signs[key * d..(key + 1) * d].to_vec();
-            let at = rng.below(d as u64) as usize;
-            let step = 1 + rng.below(c as u64 - 1) as usize;
-            idx[at] = ((usize::from(idx[at]) + step) % c) as u8;
-            if rng.coin() {
-                let flip = rng.below(d as u64) as usize;
-                signs[flip] = -signs[flip];
-            }
-            let value = self.dequantizer.key(&idx, &signs, inputs.gamma[key]);
-            changed.push((position, idx, signs, value));
-        }
-
         // New level m holds old level levels[m]; old index i becomes the m with levels[m] = i.
         let mut remap = vec![0u8; c];
         for (m, &old) in levels.iter().enumerate() {
@@ -144,17 +126,45 @@ impl<'a> Source<'a> {
                 .qjl_signs
                 .extend_from_slice(&inputs.qjl_signs[key * d..(key + 1) * d]);
         }
+
+        // Changed keys, at random positions of the view, edited in place: one index moved to another level,
+        // and for half of them one sign flipped too, so that a key's signs and gamma alone do not tell it
+        // changed. Each edit keeps the changed index's new level in the case's own codebook order, the
+        // dequantizer's.
+        let changed_count = (s / CHANGED_KEY_SHARE).max(1);
+        let mut edits = Vec::with_capacity(changed_count);
+        for position in shuffled_prefix(s, changed_count, rng) {
+            let (row, key) = (position * d, keys[position]);
+            let at = rng.below(d as u64) as usize;
+            let step = 1 + rng.below(c as u64 - 1) as usize;
+            let level = ((usize::from(inputs.k_idx[key * d + at]) + step) % c) as u8;
+            parts.k_idx[row + at] = remap[usize::from(level)];
+            if rng.coin() {
+                let flip = row + rng.below(d as u64) as usize;
+                parts.qjl_signs[flip] = -parts.qjl_signs[flip];
+            }
+            edits.push((position, at, level));
+        }
+        // Their keys dequantized anew (each with fixed arithmetic, so in parallel).
+        let mut changed = vec![0.0; changed_count * d];
+        changed.par_chunks_mut(d).zip(&edits).for_each_init(
+            || (Vec::with_capacity(d), Vec::new()),
+            |(idx, scratch), (value, &(position, at, level))| {
+                let key = keys[position];
+                idx.clear();
+                idx.extend_from_slice(&inputs.k_idx[key * d..(key + 1) * d]);
+                idx[at] = level;
+                let signs = &parts.qjl_signs[position * d..(position + 1) * d];
+                let gamma = parts.gamma[position];
+                self.dequantizer.key_into(idx, signs, gamma, scratch, value);
+            },
+        );
         let mut rows: Vec<&[f64]> = keys
             .iter()
             .map(|&k| &self.keys[k * d..(k + 1) * d])
             .collect();
-        for (position, idx, signs, value) in &changed {
-            let row = position * d..(position + 1) * d;
-            for (to, &from) in parts.k_idx[row.clone()].iter_mut().zip(idx) {
-                *to = remap[usize::from(from)];
-            }
-            parts.qjl_signs[row].copy_from_slice(signs);
-            rows[*position] = value;
+        for (&(position, ..), value) in edits.iter().zip(changed.chunks_exact(d)) {
+            rows[position] = value;
         }
         let expected = oracle::scores_of_keys(&parts.q, d, s, |k| rows[k]);
         View {
@@ -260,7 +270,14 @@ mod tests {
     /// The view's scores are exactly what the oracle computes from the view's arrays.
     fn assert_exact(view: &View) {
         let inputs = Inputs::new(view.parts.clone()).expect("a view is a valid input set");
-        assert_eq!(oracle::scores(&inputs), view.expected, "{}", view.label);
+        // Bit patterns, so that -0.0 against 0.0 (or a NaN) would show.
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&oracle::scores(&inputs)),
+            bits(&view.expected),
+            "{}",
+            view.label
+        );
     }
 
     #[test]
