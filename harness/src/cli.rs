@@ -16,8 +16,10 @@ use crate::challenge::suites::{DEFAULT_SEED, Suite};
 use crate::io::Format;
 use crate::sandbox::WorkerUser;
 use crate::sandbox::limits::{
-    Limits, MIB, check_limit_seconds, parse_limit_seconds, parse_memory_mib,
+    Limits, MIB, check_limit_seconds, parse_compile_memory_mib, parse_limit_seconds,
+    parse_memory_mib,
 };
+use crate::submission::{COMPILE_MEMORY_MIB, CompileOptions};
 use crate::verdict::{ExitStatus, Verdict};
 
 static AFTER_HELP: LazyLock<String> =
@@ -318,6 +320,11 @@ pub struct SandboxArgs {
     /// Wall-clock limit of compiling a submission, in seconds (0.001 to 604800).
     #[arg(long, value_name = "SECONDS", default_value_t = 120.0, value_parser = parse_limit_seconds, allow_negative_numbers = true)]
     pub compile_time_limit: f64,
+    /// Address-space limit of each process of a submission's compiler, in MiB (at least 256): an allocation past
+    /// it fails, so `#include "/dev/zero"` ends as a compile error instead of exhausting the machine. Files
+    /// the compiler writes are limited to 1 GiB each.
+    #[arg(long, value_name = "MIB", default_value_t = COMPILE_MEMORY_MIB, value_parser = parse_compile_memory_mib, allow_negative_numbers = true)]
+    pub compile_memory_limit: u64,
     /// Who workers run as: `auto` (user and group 65534, nobody, when the judge runs as root, so that submitted
     /// code owns none of root's files; else the judge's own user), `judge` (the judge's own user, root
     /// included), or `UID[:GID]` (a judge running as root only; GID defaults to UID)
@@ -384,6 +391,15 @@ impl SandboxArgs {
             memory_bytes: self.memory_limit.saturating_mul(MIB),
             device_memory_bytes: self.device_memory_limit.saturating_mul(MIB),
             ..Limits::default()
+        }
+    }
+
+    /// The compile options these options give (compilers from the environment).
+    pub fn compile_options(&self) -> CompileOptions {
+        CompileOptions {
+            limit: Duration::from_secs_f64(self.compile_time_limit),
+            memory_bytes: self.compile_memory_limit.saturating_mul(MIB),
+            ..CompileOptions::default()
         }
     }
 }

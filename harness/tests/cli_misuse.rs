@@ -156,6 +156,8 @@ fn limits_out_of_range_are_refused_before_anything_runs() {
         ("--time-limit", "1e-12", "out of range"),
         ("--compile-time-limit", "1e20", "out of range"),
         ("--memory-limit", "1", "use at least 16 MiB"),
+        ("--compile-memory-limit", "255", "use at least 256 MiB"),
+        ("--compile-memory-limit", "-1", "not a whole number of MiB"),
     ] {
         let out = judge(&[
             "run",
@@ -181,6 +183,31 @@ fn limits_out_of_range_are_refused_before_anything_runs() {
     let out = judge(&["gate", "--submission", s(&source), "--time-budget", "1e20"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("out of range"), "{}", text(&out));
+}
+
+/// Results name a submission by its file name: two of the same name would read as one (and, built into one
+/// directory, the second's library once replaced the first's, so both were judged as the second).
+#[test]
+fn two_submissions_of_one_file_name_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+    }
+    let first = copy_into(&dir.path().join("a"), &good_c(), "x.c");
+    let second = copy_into(&dir.path().join("b"), &good_c(), "x.c");
+    let out = judge(&[
+        "run",
+        "--submission",
+        s(&first),
+        "--submission",
+        s(&second),
+        "--suite",
+        "example",
+    ]);
+    expect(&out, 2, "have the same file name");
+    assert!(text(&out).contains(s(&first)) && text(&out).contains(s(&second)));
+    // Nothing was built or run.
+    assert!(out.stdout.is_empty(), "{}", text(&out));
 }
 
 #[test]

@@ -84,6 +84,8 @@ fn plan(
         ),
         compile: CompileOptions {
             limit: Duration::from_secs(60),
+            // `bad/includes_endless_file.c` allocates up to this.
+            memory_bytes: 1024 * MIB,
             ..CompileOptions::default()
         },
         sampling: SamplingPlan {
@@ -227,6 +229,8 @@ fixture_tests! {
     bad_huge_alloc => "bad/huge_alloc.c",
     bad_calls_exit => "bad/calls_exit.c",
     bad_compile_error => "bad/compile_error.c",
+    bad_includes_endless_file => "bad/includes_endless_file.c",
+    bad_writes_huge_object => "bad/writes_huge_object.c",
     bad_no_solve_symbol => "bad/no_solve_symbol.c",
     bad_slow => "bad/slow.c",
     ;
@@ -234,6 +238,53 @@ fixture_tests! {
     "bad/leaves_process.c",
     "bad/exits_leaving_process.c",
     "bad/forks_at_exit.c",
+}
+
+/// A source can make its compiler read any file the compiler may open: `#include` prints it in the errors the
+/// gate shows, `.incbin` builds it into the library. The compiler runs as the workers do, so a file that no
+/// one but a privileged process may read stays closed to it, even under a judge running as root.
+#[test]
+fn a_compiler_reads_no_file_its_workers_could_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let secrets = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(secrets.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = secrets.path().join("secret");
+    const MARKER: &str = "only_the_judge_may_read_this";
+    std::fs::write(&secret, format!("{MARKER}: not C\n")).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let sources = tempfile::tempdir().unwrap();
+    let reference = std::fs::read_to_string(fixtures().join("good/reference.c")).unwrap();
+    let attempts = [
+        (
+            "includes_secret.c",
+            format!("#include \"{}\"\n", secret.display()),
+            "Permission denied",
+        ),
+        (
+            "embeds_secret.c",
+            format!(
+                "__asm__(\".incbin \\\"{}\\\"\");\n{reference}",
+                secret.display()
+            ),
+            "file not found",
+        ),
+    ];
+    for (name, source, reason) in attempts {
+        let path = sources.path().join(name);
+        std::fs::write(&path, source).unwrap();
+        let (summary, doc) = run_gate(&path, None, false);
+        let table = entry_lines(&doc);
+        assert_eq!(summary.verdict, Verdict::CompileError, "{name}: {table:?}");
+        assert!(
+            has_reason(&doc, Verdict::CompileError, reason),
+            "{name}: {table:?}"
+        );
+        let document = serde_json::to_string(&doc).unwrap();
+        assert!(
+            !document.contains(MARKER),
+            "{name}: the secret is in the results"
+        );
+    }
 }
 
 #[test]

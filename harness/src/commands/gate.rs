@@ -12,7 +12,7 @@ use crate::gate::{self, FloorSource, GatePlan, GateSummary, SeedSource, junit, m
 use crate::io::{FileError, write_atomically};
 use crate::results::{Meta, ResultsFile};
 use crate::sandbox::{self, WorkerCommand, Workspace};
-use crate::submission::{CompileOptions, Submission};
+use crate::submission::Submission;
 use crate::timing::SamplingPlan;
 use crate::verdict::ExitStatus;
 
@@ -84,10 +84,7 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
         seed_source,
         tolerance,
         sandbox: workspace.config(worker, args.sandbox.limits(), user),
-        compile: CompileOptions {
-            limit: Duration::from_secs_f64(args.sandbox.compile_time_limit),
-            ..CompileOptions::default()
-        },
+        compile: args.sandbox.compile_options(),
         sampling: sampling_plan(args.time_budget),
         baseline: args.baseline.as_ref().map(|path| BaselineSpec {
             path: path.clone(),

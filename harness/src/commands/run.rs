@@ -4,7 +4,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use solutions::{Backend, Solution};
 
@@ -394,13 +394,10 @@ fn enter_submissions(
     let workspace = Workspace::create().map_err(CommandError::Workdir)?;
     let worker = WorkerCommand::this_judge().map_err(CommandError::Workdir)?;
     let sandbox = workspace.config(worker, args.sandbox.limits(), worker_user(&args.sandbox)?);
-    let compile = CompileOptions {
-        limit: Duration::from_secs_f64(args.sandbox.compile_time_limit),
-        ..CompileOptions::default()
-    };
+    let compile = args.sandbox.compile_options();
     let mut list = Vec::new();
     for s in &submissions {
-        let build = s.build(&sandbox.workdir, &compile);
+        let build = s.build(&sandbox, &compile);
         if let Err(e @ BuildError::CompilerMissing { .. }) = &build {
             return Err(CommandError::Unavailable(format!(
                 "{}: {e}{}",
@@ -547,11 +544,23 @@ fn check_case_files(cases: &[CaseRef]) -> Result<(), CommandError> {
 /// The submissions `args` name, each with its kind and backend (`--backend` for a prebuilt library).
 fn submissions_of(args: &RunArgs) -> Result<Vec<Submission>, CommandError> {
     let backend = args.sandbox.backend.map(Into::into);
-    Ok(args
+    let submissions = args
         .submissions
         .iter()
         .map(|path| Submission::new(path, backend))
-        .collect::<Result<Vec<_>, _>>()?)
+        .collect::<Result<Vec<_>, _>>()?;
+    // Tables, results files, reports and comparisons name a submission by its file name.
+    for (i, later) in submissions.iter().enumerate() {
+        if let Some(earlier) = submissions[..i].iter().find(|s| s.name() == later.name()) {
+            return Err(CommandError::Usage(format!(
+                "--submission {} and --submission {} have the same file name, by which the results name them; \
+                 rename one",
+                earlier.path.display(),
+                later.path.display()
+            )));
+        }
+    }
+    Ok(submissions)
 }
 
 /// With `--require-gpu`: an error naming every selected CUDA variant or CUDA submission that cannot run here,

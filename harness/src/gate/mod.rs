@@ -325,7 +325,7 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
             submission.kind
         );
     }
-    let built = match submission.build(&plan.sandbox.workdir, &plan.compile) {
+    let built = match submission.build(&plan.sandbox, &plan.compile) {
         Ok(built) => built,
         Err(error) => {
             let verdict = error.verdict();

@@ -40,18 +40,39 @@ pub fn check_limit_seconds(text: &str, seconds: f64) -> Result<f64, String> {
     }
 }
 
+/// Smallest `--compile-memory-limit` the command line accepts, in MiB: `cc1` alone maps about 100 MiB before it
+/// reads a line.
+pub const MIN_COMPILE_MEMORY_MIB: u64 = 256;
+
 /// Parses `--memory-limit` (MiB), at least [`MIN_MEMORY_MIB`].
 pub fn parse_memory_mib(text: &str) -> Result<u64, String> {
+    parse_mib(
+        text,
+        MIN_MEMORY_MIB,
+        "a worker takes about 5 MiB before it loads the submission, and the case's buffers count too",
+    )
+}
+
+/// Parses `--compile-memory-limit` (MiB), at least [`MIN_COMPILE_MEMORY_MIB`].
+pub fn parse_compile_memory_mib(text: &str) -> Result<u64, String> {
+    parse_mib(
+        text,
+        MIN_COMPILE_MEMORY_MIB,
+        "a compiler maps about 100 MiB before it reads a line",
+    )
+}
+
+/// A whole number of MiB, at least `minimum`; `why` says why smaller is refused.
+fn parse_mib(text: &str, minimum: u64, why: &str) -> Result<u64, String> {
     let v: u64 = text
         .trim()
         .parse()
         .map_err(|_| format!("'{text}' is not a whole number of MiB"))?;
-    if v >= MIN_MEMORY_MIB {
+    if v >= minimum {
         Ok(v)
     } else {
         Err(format!(
-            "{v} MiB is too small: use at least {MIN_MEMORY_MIB} MiB (a worker takes about 5 MiB before it \
-             loads the submission, and the case's buffers count too)"
+            "{v} MiB is too small: use at least {minimum} MiB ({why})"
         ))
     }
 }
@@ -117,6 +138,36 @@ impl Limits {
     }
 }
 
+/// A resource `setrlimit` limits (`RLIMIT_AS`, `RLIMIT_FSIZE`, …).
+#[cfg(target_os = "linux")]
+pub type Resource = libc::__rlimit_resource_t;
+/// A resource `setrlimit` limits (`RLIMIT_AS`, `RLIMIT_FSIZE`, …).
+#[cfg(not(target_os = "linux"))]
+pub type Resource = libc::c_int;
+
+/// Lowers both the soft and hard limit of `resource` to `value` (never raises the hard limit). Makes only
+/// `getrlimit` and `setrlimit` calls on stack values, so it may run between `fork` and `exec`.
+pub fn set_limit(resource: Resource, value: u64) -> std::io::Result<()> {
+    let mut current = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `current` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(resource, &mut current) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let value = (value as libc::rlim_t).min(current.rlim_max);
+    let wanted = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: `wanted` is a valid rlimit that does not raise the hard limit.
+    if unsafe { libc::setrlimit(resource, &wanted) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +197,13 @@ mod tests {
                 .contains("at least 16 MiB")
         );
         assert!(parse_memory_mib("0").is_err() && parse_memory_mib("-5").is_err());
+        assert_eq!(parse_compile_memory_mib("256"), Ok(256));
+        assert!(
+            parse_compile_memory_mib("255")
+                .unwrap_err()
+                .contains("at least 256 MiB")
+        );
+        assert!(parse_compile_memory_mib("lots").is_err());
     }
 
     #[test]

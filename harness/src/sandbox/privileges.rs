@@ -247,6 +247,24 @@ pub fn drop_all(user: WorkerUser) -> io::Result<()> {
     Ok(())
 }
 
+/// Confines a child between `fork` and `exec`: lowers each of `rlimits` ([`super::limits::set_limit`]), drops
+/// every privilege and switches to `user` ([`drop_all`]), then asks for `SIGKILL` when the judge dies (after the
+/// switch, which clears it). Async-signal-safe calls only, on values the caller captured before the fork.
+pub fn confine(rlimits: &[(super::limits::Resource, u64)], user: WorkerUser) -> io::Result<()> {
+    for &(resource, value) in rlimits {
+        super::limits::set_limit(resource, value)?;
+    }
+    drop_all(user)?;
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are involved.
+        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// The calling thread's effective and permitted capability sets, one bit per capability.
 #[cfg(target_os = "linux")]
 struct CapabilitySets {

@@ -675,54 +675,26 @@ impl Drop for Worker {
 }
 
 /// Runs in the child between `fork` and `exec`: no core files, the address-space backstop, death with the
-/// judge, a subreaper for the submission's processes, and no privileges (see [`super::privileges`]).
+/// judge and no privileges ([`super::privileges::confine`]), and a subreaper for the submission's processes.
 /// Async-signal-safe calls only.
 fn confine(address_space: Option<u64>, user: WorkerUser) -> io::Result<()> {
-    set_limit(libc::RLIMIT_CORE, 0)?;
-    if let Some(bytes) = address_space {
-        set_limit(libc::RLIMIT_AS, bytes)?;
-    }
-    // Before the parent-death signal: a change of user clears it.
-    super::privileges::drop_all(user)?;
+    // No limit is the hard limit (`set_limit` never raises it).
+    let rlimits = [
+        (libc::RLIMIT_CORE, 0),
+        (
+            libc::RLIMIT_AS,
+            address_space.unwrap_or(libc::RLIM_INFINITY),
+        ),
+    ];
+    super::privileges::confine(&rlimits, user)?;
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: PR_SET_PDEATHSIG takes a signal number; no pointers are involved.
-        if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
         // Orphans among the submission's processes (a daemon's double fork) become the worker's children
         // rather than init's, so the judge can find them all from the worker (`kill_descendants`).
         // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer flag; no pointers are involved.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) } != 0 {
             return Err(io::Error::last_os_error());
         }
-    }
-    Ok(())
-}
-
-#[cfg(target_os = "linux")]
-type Resource = libc::__rlimit_resource_t;
-#[cfg(not(target_os = "linux"))]
-type Resource = libc::c_int;
-
-/// Lowers both the soft and hard limit of `resource` to `value` (never raises the hard limit).
-fn set_limit(resource: Resource, value: u64) -> io::Result<()> {
-    let mut current = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `current` is a valid, writable rlimit.
-    if unsafe { libc::getrlimit(resource, &mut current) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let value = (value as libc::rlim_t).min(current.rlim_max);
-    let wanted = libc::rlimit {
-        rlim_cur: value,
-        rlim_max: value,
-    };
-    // SAFETY: `wanted` is a valid rlimit that does not raise the hard limit.
-    if unsafe { libc::setrlimit(resource, &wanted) } != 0 {
-        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

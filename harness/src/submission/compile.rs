@@ -1,5 +1,7 @@
 //! Running a compiler under a wall-clock limit: its own process group (so `cc1`, `as` and `ld` die with it),
-//! stdout and stderr captured together, killed when the limit passes.
+//! stdout and stderr captured together, killed when the limit passes; and, for a submission's source, confined
+//! like a worker ([`Confinement`]): another user where the judge runs as root, no privileges, and limits on
+//! memory, file size and CPU time, which every process of the compiler inherits.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -7,6 +9,8 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
+
+use crate::sandbox::WorkerUser;
 
 /// Most compiler output kept, in bytes (the start of it: the first errors are the ones that matter).
 pub const LOG_KEPT: usize = 64 * 1024;
@@ -18,8 +22,42 @@ pub struct Invocation {
     pub program: OsString,
     /// Its arguments.
     pub args: Vec<OsString>,
-    /// The directory to run it in (the source's, so messages name files as the author knows them).
+    /// The directory to run it in.
     pub dir: Option<std::path::PathBuf>,
+    /// Variables added to the judge's environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// How its processes are confined; `None` runs it as the judge runs.
+    pub confinement: Option<Confinement>,
+}
+
+/// What a compiler runs as and may use. Source code can make a compiler read any file it may open
+/// (`#include "/etc/shadow"` prints the file in its errors, `.incbin` builds it into the library), allocate
+/// without end (`#include "/dev/zero"`) or write files of any size (`.fill`): so it runs as the workers' user,
+/// with no privileges, and under limits that each of its processes (`cc1`, `as`, `ld`, `cicc`, `ptxas`)
+/// inherits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confinement {
+    /// Who it runs as.
+    pub user: WorkerUser,
+    /// `RLIMIT_AS` of each process, in bytes: an allocation past it fails.
+    pub address_space: u64,
+    /// `RLIMIT_FSIZE`, in bytes: a process writing past it in any file is killed (`SIGXFSZ`).
+    pub file_size: u64,
+}
+
+impl Confinement {
+    /// Runs in the compiler's process between `fork` and `exec` (async-signal-safe calls only): the limits, with
+    /// `RLIMIT_CPU` at the wall-clock limit rounded up (so a process that outlives a dead judge still ends), no
+    /// core files, no privileges, the user, death with the judge.
+    fn apply(self, cpu_seconds: u64) -> std::io::Result<()> {
+        let rlimits = [
+            (libc::RLIMIT_CORE, 0),
+            (libc::RLIMIT_AS, self.address_space),
+            (libc::RLIMIT_FSIZE, self.file_size),
+            (libc::RLIMIT_CPU, cpu_seconds),
+        ];
+        crate::sandbox::privileges::confine(&rlimits, self.user)
+    }
 }
 
 impl Invocation {
@@ -63,8 +101,17 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
     if let Some(dir) = &invocation.dir {
         command.current_dir(dir);
     }
+    if let Some(confinement) = invocation.confinement {
+        let cpu_seconds = limit.as_secs_f64().ceil() as u64;
+        // SAFETY: the closure runs in the forked child before `exec` and makes only async-signal-safe system
+        // calls on values captured before the fork (see `Confinement::apply`).
+        unsafe {
+            command.pre_exec(move || confinement.apply(cpu_seconds));
+        }
+    }
     command
         .args(&invocation.args)
+        .envs(invocation.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -155,6 +202,8 @@ mod tests {
             program: "sh".into(),
             args: vec!["-c".into(), script.into()],
             dir: None,
+            env: Vec::new(),
+            confinement: None,
         }
     }
 
@@ -191,12 +240,80 @@ mod tests {
         );
     }
 
+    /// The `Max …` rows of `/proc/self/limits` in `log`, as `(name, soft limit)`.
+    fn limit_rows(log: &str) -> Vec<(String, String)> {
+        log.lines()
+            .filter(|l| l.starts_with("Max "))
+            .filter_map(|l| {
+                let (name, rest) = l.split_at(26.min(l.len()));
+                Some((
+                    name.trim().to_owned(),
+                    rest.split_whitespace().next()?.to_owned(),
+                ))
+            })
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_confined_compiler_runs_as_the_workers_user_under_its_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let (user, _) = WorkerUser::automatic();
+        let mut invocation = sh(
+            "cat /proc/self/limits; echo ids $(id -u) $(id -g) $(id -G); echo tmp $TMPDIR; grep CapEff /proc/self/status; \
+             head -c 100000 /dev/zero > /dev/null && echo read; head -c 70000 /dev/zero > $TMPDIR/big; echo wrote $?",
+        );
+        invocation.env = vec![("TMPDIR".into(), dir.path().into())];
+        invocation.confinement = Some(Confinement {
+            user,
+            address_space: 1 << 30,
+            file_size: 65_536,
+        });
+        // The compiler's directory must be its user's, as `Submission::build` makes it.
+        let ids = user.ids();
+        std::os::unix::fs::chown(dir.path(), Some(ids.uid), Some(ids.gid)).unwrap();
+        let Finished::Exited { log, .. } = run(&invocation, Duration::from_millis(2500)).unwrap()
+        else {
+            panic!("timed out");
+        };
+        let rows = limit_rows(&log);
+        let row = |name: &str| {
+            rows.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_else(|| panic!("no {name} row in {log}"))
+        };
+        assert_eq!(row("Max address space"), "1073741824", "{log}");
+        assert_eq!(row("Max file size"), "65536", "{log}");
+        assert_eq!(row("Max core file size"), "0", "{log}");
+        // The wall-clock limit rounded up to whole seconds.
+        assert_eq!(row("Max cpu time"), "3", "{log}");
+        assert!(
+            log.contains(&format!("ids {} {} {}\n", ids.uid, ids.gid, ids.gid)),
+            "{log}"
+        );
+        assert!(
+            log.contains(&format!("tmp {}\n", dir.path().display())),
+            "{log}"
+        );
+        assert!(log.contains("CapEff:\t0000000000000000"), "{log}");
+        assert!(log.contains("read\n"), "{log}");
+        // Writing past the file-size limit kills the writer (SIGXFSZ: the shell reports 128 + 25).
+        assert!(log.contains("wrote 153"), "{log}");
+        assert_eq!(
+            std::fs::metadata(dir.path().join("big")).unwrap().len(),
+            65_536
+        );
+    }
+
     #[test]
     fn a_missing_compiler_is_an_error() {
         let missing = Invocation {
             program: "/nonexistent/cc".into(),
             args: vec![],
             dir: None,
+            env: Vec::new(),
+            confinement: None,
         };
         assert!(run(&missing, Duration::from_secs(1)).is_err());
     }

@@ -24,8 +24,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use solutions::Backend;
 
+use crate::sandbox::{SandboxConfig, WorkerUser};
 use crate::verdict::Verdict;
-use compile::{Finished, Invocation};
+use compile::{Confinement, Finished, Invocation};
 
 /// What kind of file a submission is, by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,8 +190,14 @@ impl Submission {
         Ok((arch, Some(program)))
     }
 
-    /// Builds the submission into a shared library inside `dir` (or takes a `.so` as it is).
-    pub fn build(&self, dir: &Path, options: &CompileOptions) -> Result<Built, BuildError> {
+    /// Builds the submission into a shared library in the sandbox's working directory (or takes a `.so` as it
+    /// is). The compiler runs as the sandbox's workers run (their user, no privileges), under the limits of
+    /// `options`, in a directory of its own ([`compile::Confinement`]).
+    pub fn build(
+        &self,
+        sandbox: &SandboxConfig,
+        options: &CompileOptions,
+    ) -> Result<Built, BuildError> {
         let absolute = std::path::absolute(&self.path).map_err(|source| BuildError::Io {
             path: self.path.clone(),
             source,
@@ -235,21 +242,30 @@ impl Submission {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "submission".to_owned());
-        let library = dir.join(format!("lib{stem}.so"));
+        let io_error = |path: &Path| {
+            let path = path.to_owned();
+            move |source| BuildError::Io { path, source }
+        };
+        let stage = Stage::create(&absolute, sandbox.user).map_err(io_error(&absolute))?;
+        let output = format!("lib{stem}.so");
         let mut args: Vec<OsString> = flags.into_iter().map(OsString::from).collect();
-        args.push("-o".into());
-        args.push(library.clone().into_os_string());
-        let dir = absolute.parent().map(Path::to_path_buf);
-        args.push(
-            absolute
-                .file_name()
-                .map_or_else(|| absolute.clone().into_os_string(), OsString::from),
-        );
+        // Headers beside the source are found as before, where the compiler's user may read them.
+        if let Some(source_dir) = absolute.parent() {
+            args.extend(["-I".into(), source_dir.as_os_str().to_owned()]);
+        }
+        args.extend(["-o".into(), OsString::from(&output), stage.source.clone()]);
         args.extend(extra.iter().map(OsString::from));
         let invocation = Invocation {
             program: compiler.clone(),
             args,
-            dir,
+            dir: Some(stage.dir.path().to_owned()),
+            // The compiler's temporary files stay in its directory, where no one else may reach them.
+            env: vec![("TMPDIR".into(), stage.dir.path().as_os_str().to_owned())],
+            confinement: Some(Confinement {
+                user: sandbox.user,
+                address_space: options.memory_bytes,
+                file_size: COMPILE_FILE_BYTES,
+            }),
         };
         let command = invocation.display();
         match compile::run(&invocation, options.limit).map_err(|source| {
@@ -263,14 +279,17 @@ impl Submission {
                 log,
                 seconds,
                 ..
-            } => Ok(built(
-                library,
-                Some(CompileRecord {
-                    command,
-                    log,
-                    seconds,
-                }),
-            )),
+            } => {
+                let library = stage.take(&output, &sandbox.workdir, &stem)?;
+                Ok(built(
+                    library,
+                    Some(CompileRecord {
+                        command,
+                        log,
+                        seconds,
+                    }),
+                ))
+            }
             Finished::Exited { status, log, .. } => Err(BuildError::Failed {
                 command,
                 status,
@@ -285,6 +304,98 @@ impl Submission {
     }
 }
 
+/// Largest file a compiler may write, in bytes (`RLIMIT_FSIZE`): 1 GiB, far beyond any library a single source
+/// file builds into.
+pub const COMPILE_FILE_BYTES: u64 = 1 << 30;
+
+/// Default `RLIMIT_AS` of each compiler process, in MiB.
+pub const COMPILE_MEMORY_MIB: u64 = 8192;
+
+/// The directory a submission is compiled in: private to the compiler's user, holding a copy of the source (so
+/// that a user the judge switches to need not reach the author's directory), removed when dropped.
+struct Stage {
+    dir: tempfile::TempDir,
+    /// The source's file name, as the compiler is given it (its messages name it so).
+    source: OsString,
+    /// Who the compiler runs as.
+    owner: crate::sandbox::UserIds,
+}
+
+impl Stage {
+    fn create(source: &Path, user: WorkerUser) -> std::io::Result<Stage> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("judge-compile-")
+            .tempdir()?;
+        let name = source
+            .file_name()
+            .ok_or_else(|| std::io::Error::other("the path names no file"))?
+            .to_owned();
+        let mut copy = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(dir.path().join(&name))?;
+        std::io::copy(&mut std::fs::File::open(source)?, &mut copy)?;
+        let owner = user.ids();
+        if let WorkerUser::Switch { uid, gid } = user {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
+        }
+        Ok(Stage {
+            dir,
+            source: name,
+            owner,
+        })
+    }
+
+    /// Copies the compiler's `output` into the judge's `workdir` (as `lib<stem>…so`, a name no other submission of
+    /// the run has), once it is sure it is the compiler's: a regular file, not a link, of the compiler's user.
+    /// Past this copy, nothing the compiler's user runs can change the library the workers load.
+    fn take(&self, output: &str, workdir: &Path, stem: &str) -> Result<PathBuf, BuildError> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let path = self.dir.path().join(output);
+        let untrusted = |reason: String| BuildError::Output {
+            path: path.clone(),
+            reason,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| untrusted(format!("could not open it: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| untrusted(format!("could not read its metadata: {e}")))?;
+        if !meta.is_file() {
+            return Err(untrusted("it is not a regular file".to_owned()));
+        }
+        if meta.uid() != self.owner.uid {
+            return Err(untrusted(format!(
+                "it belongs to user {}, not to the compiler's user {}",
+                meta.uid(),
+                self.owner.uid
+            )));
+        }
+        let copy_failed = |source| BuildError::Io {
+            path: workdir.to_owned(),
+            source,
+        };
+        let (mut copy, library) = tempfile::Builder::new()
+            .prefix(&format!("lib{stem}-"))
+            .suffix(".so")
+            .tempfile_in(workdir)
+            .and_then(|f| f.keep().map_err(|e| e.error))
+            .map_err(copy_failed)?;
+        // As a linker leaves it: workers of another user reopen it through its descriptor, which needs the
+        // permission to read it.
+        use std::os::unix::fs::PermissionsExt;
+        copy.set_permissions(std::fs::Permissions::from_mode(0o755))
+            .and_then(|()| std::io::copy(&mut file, &mut copy))
+            .map_err(copy_failed)?;
+        Ok(library)
+    }
+}
+
 /// The flags of a host-pointer (C or C++) build, before `-o`.
 fn host_flags() -> Vec<String> {
     ["-O3", "-march=native", "-shared", "-fPIC"]
@@ -293,11 +404,13 @@ fn host_flags() -> Vec<String> {
         .collect()
 }
 
-/// Which compilers to use and how long they may take.
+/// Which compilers to use and how long and how much memory they may take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompileOptions {
     /// Wall-clock limit of one compile.
     pub limit: Duration,
+    /// Address-space limit (`RLIMIT_AS`) of each compiler process, in bytes.
+    pub memory_bytes: u64,
     /// The C compiler (`$CC`, else `cc`).
     pub cc: OsString,
     /// The C++ compiler (`$CXX`, else `c++`).
@@ -310,6 +423,7 @@ impl Default for CompileOptions {
     fn default() -> Self {
         Self {
             limit: Duration::from_secs(120),
+            memory_bytes: COMPILE_MEMORY_MIB * crate::sandbox::limits::MIB,
             cc: std::env::var_os("CC").unwrap_or_else(|| "cc".into()),
             cxx: std::env::var_os("CXX").unwrap_or_else(|| "c++".into()),
             nvcc: std::env::var_os(nvcc::NVCC_ENV),
@@ -375,6 +489,14 @@ pub enum BuildError {
         /// Its output so far.
         log: String,
     },
+    /// The compiler's output is not a file the judge can take as the library (a link, another user's file).
+    #[error("compile error: the compiler's output {path} cannot be used: {reason}")]
+    Output {
+        /// The output.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// This judge cannot run submissions of this kind here.
     #[error("{reason}")]
     Unsupported {
@@ -398,7 +520,7 @@ impl BuildError {
         match self {
             BuildError::Failed { .. } | BuildError::TimedOut { .. } => Verdict::CompileError,
             BuildError::CompilerMissing { .. } | BuildError::Unsupported { .. } => Verdict::Skipped,
-            BuildError::Io { .. } => Verdict::CompileError,
+            BuildError::Io { .. } | BuildError::Output { .. } => Verdict::CompileError,
         }
     }
 
