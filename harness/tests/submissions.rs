@@ -216,6 +216,7 @@ fixture_tests! {
     bad_writes_past_output => "bad/writes_past_output.c",
     bad_truncates_buffers => "bad/truncates_buffers.c",
     bad_rewrites_root_file => "bad/rewrites_root_file.c",
+    bad_creates_files => "bad/creates_files.c",
     bad_cache_by_content => "bad/cache_by_content.c",
     bad_cache_by_rows => "bad/cache_by_rows.c",
     bad_cache_cheap_key => "bad/cache_cheap_key.c",

@@ -1,5 +1,5 @@
 //! A system-call filter (seccomp) that keeps submitted code to its own process: it cannot start another
-//! process, and it cannot signal, trace or write into any process but its own.
+//! process, it cannot signal, trace or write into any process but its own, and it cannot create files.
 //!
 //! A `solve` needs neither, and each opens a hole otherwise: a child process is outside the worker's memory
 //! watch (it can use gigabytes and exit before the next sample), a child created with `CLONE_PARENT` is the
@@ -8,6 +8,13 @@
 //! `ENOSYS`, as on kernels before 5.3, so that C libraries fall back to `clone`, whose flags the filter can
 //! read. A forbidden call kills the whole worker with `SIGSYS` (the verdict names it), except those that only
 //! read or trace (`ptrace`, `process_vm_readv`, `tkill`, `pidfd_send_signal`), which fail with `EPERM`.
+//!
+//! Files a worker creates would outlive it and escape its memory watch: bytes written to a file in `/dev/shm`
+//! (or to a `memfd`) take memory that is in no process's resident set, and stay taken after the worker is
+//! killed. So every call that makes a file or a name fails with `EACCES`: `open`/`openat` with `O_CREAT` or
+//! `O_TMPFILE`, `creat`, `memfd_create`, `mkdir`, `mknod`, `link` and `symlink` (and their `…at` forms);
+//! `openat2`, whose flags the filter cannot read, answers `ENOSYS`, as on kernels before 5.6. Opening files
+//! that exist, the device's included, is untouched.
 //!
 //! The filter is installed after the worker has opened the device and before it loads the submission, on
 //! every thread of the worker (`SECCOMP_FILTER_FLAG_TSYNC`), and is inherited by every thread started later.
@@ -42,6 +49,9 @@ mod filter {
     const NR: u32 = 0;
     const ARCH_AT: u32 = 4;
     const ARG0_LOW: u32 = 16;
+    #[cfg(target_arch = "x86_64")]
+    const ARG1_LOW: u32 = 24;
+    const ARG2_LOW: u32 = 32;
 
     /// On x86-64, calls of the x32 ABI have this bit set in their number; none is allowed.
     #[cfg(target_arch = "x86_64")]
@@ -145,6 +155,40 @@ mod filter {
             libc::SYS_process_vm_writev,
         ] {
             when(&mut p, call, &[ret(errno(libc::EPERM))]);
+        }
+        // No new files: opening one that exists is allowed, creating one is not (`O_TMPFILE` includes
+        // `O_DIRECTORY`, which alone opens a directory that exists).
+        let creates = (libc::O_CREAT | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u32;
+        let unless_creating = |flags_at: u32| {
+            [
+                load(flags_at),
+                jump(BPF_JSET, creates, 0, 1),
+                ret(errno(libc::EACCES)),
+                ret(SECCOMP_RET_ALLOW),
+            ]
+        };
+        when(&mut p, libc::SYS_openat, &unless_creating(ARG2_LOW));
+        #[cfg(target_arch = "x86_64")]
+        when(&mut p, libc::SYS_open, &unless_creating(ARG1_LOW));
+        when(&mut p, libc::SYS_openat2, &[ret(errno(libc::ENOSYS))]);
+        for call in [
+            libc::SYS_memfd_create,
+            libc::SYS_mkdirat,
+            libc::SYS_mknodat,
+            libc::SYS_linkat,
+            libc::SYS_symlinkat,
+        ] {
+            when(&mut p, call, &[ret(errno(libc::EACCES))]);
+        }
+        #[cfg(target_arch = "x86_64")]
+        for call in [
+            libc::SYS_creat,
+            libc::SYS_mkdir,
+            libc::SYS_mknod,
+            libc::SYS_link,
+            libc::SYS_symlink,
+        ] {
+            when(&mut p, call, &[ret(errno(libc::EACCES))]);
         }
         p.push(ret(SECCOMP_RET_ALLOW));
         p
@@ -271,5 +315,25 @@ mod tests {
         // Signalling its parent (the test runner) kills the shell instead.
         let status = confined_sh("kill -CONT $PPID; exit 0");
         assert_eq!(status.signal(), Some(libc::SIGSYS), "{status:?}");
+    }
+
+    #[test]
+    fn a_confined_process_opens_files_but_creates_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let there = dir.path().join("there");
+        std::fs::write(&there, "kept\n").unwrap();
+        let new = dir.path().join("new");
+        // Reading a file that exists works; a redirection that would create one fails, and so does one with
+        // O_CREAT on a file that exists (`>>` asks for it, as does `<>`).
+        let script = format!(
+            "read line < {there}; [ \"$line\" = kept ] || exit 10; \
+             echo x > {new} && exit 11; echo x >> {there} && exit 12; exit 0",
+            there = there.display(),
+            new = new.display()
+        );
+        let status = confined_sh(&script);
+        assert_eq!(status.code(), Some(0), "{status:?}");
+        assert!(!new.exists());
+        assert_eq!(std::fs::read_to_string(&there).unwrap(), "kept\n");
     }
 }
