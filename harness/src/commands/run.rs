@@ -425,19 +425,9 @@ fn enter_submissions(
     Ok(Some((Entrants { list, sandbox }, workspace)))
 }
 
-/// The variable that names the compiler of `kind`, when there is one to name.
-fn compiler_variable(kind: SourceKind) -> Option<&'static str> {
-    match kind {
-        SourceKind::C => Some("CC"),
-        SourceKind::Cpp => Some("CXX"),
-        SourceKind::Cuda => Some(crate::submission::nvcc::NVCC_ENV),
-        SourceKind::Library => None,
-    }
-}
-
 /// What to do about a compiler of `kind` that could not be started.
 fn compiler_hint(kind: SourceKind) -> String {
-    compiler_variable(kind).map_or_else(String::new, |var| {
+    kind.compiler_variable().map_or_else(String::new, |var| {
         format!(" (install it, or set ${var} to the compiler's path)")
     })
 }
@@ -455,7 +445,7 @@ pub(super) fn worker_user(args: &SandboxArgs) -> Result<WorkerUser, CommandError
 /// Refuses a `$CC`, `$CXX` or `$NVCC` (for a submission of `kind`) that holds arguments as well as a program
 /// (`CC="cc -Wall"`): the judge runs the variable as one program, with its own flags.
 pub(super) fn check_compiler_variable(kind: SourceKind) -> Result<(), CommandError> {
-    let Some(var) = compiler_variable(kind) else {
+    let Some(var) = kind.compiler_variable() else {
         return Ok(());
     };
     let Some(value) = std::env::var_os(var) else {

@@ -55,6 +55,16 @@ impl SourceKind {
         }
     }
 
+    /// The environment variable that names the compiler of this kind (`None` for a library).
+    pub const fn compiler_variable(self) -> Option<&'static str> {
+        match self {
+            SourceKind::C => Some("CC"),
+            SourceKind::Cpp => Some("CXX"),
+            SourceKind::Cuda => Some(nvcc::NVCC_ENV),
+            SourceKind::Library => None,
+        }
+    }
+
     /// The backend a source file of this kind implies (`None` for a library).
     pub const fn implied_backend(self) -> Option<Backend> {
         match self {
@@ -253,12 +263,16 @@ impl Submission {
         if let Some(source_dir) = absolute.parent() {
             args.extend(["-I".into(), source_dir.as_os_str().to_owned()]);
         }
-        args.extend(["-o".into(), OsString::from(&output), stage.source.clone()]);
+        args.extend([
+            "-o".into(),
+            stage.dir.path().join(&output).into_os_string(),
+            stage.source.clone(),
+        ]);
         args.extend(extra.iter().map(OsString::from));
         let invocation = Invocation {
             program: compiler.clone(),
             args,
-            dir: Some(stage.dir.path().to_owned()),
+            dir: Some(stage.source_dir.clone()),
             // The compiler's temporary files stay in its directory, where no one else may reach them.
             env: vec![("TMPDIR".into(), stage.dir.path().as_os_str().to_owned())],
             confinement: Some(Confinement {
@@ -311,10 +325,16 @@ pub const COMPILE_FILE_BYTES: u64 = 1 << 30;
 /// Default `RLIMIT_AS` of each compiler process, in MiB.
 pub const COMPILE_MEMORY_MIB: u64 = 8192;
 
-/// The directory a submission is compiled in: private to the compiler's user, holding a copy of the source (so
-/// that a user the judge switches to need not reach the author's directory), removed when dropped.
+/// The directory a submission is compiled in: the compiler's user's alone, holding a copy of the source (so that
+/// a user the judge switches to need not reach the author's directory), removed when dropped.
+///
+/// The copy sits at the source's own absolute path below `src/`, so that an `#include "../x.h"`, which the
+/// compiler looks for beside the file first, finds nothing there that anyone else could have placed (as it
+/// would beside a copy in `/tmp`), and goes on to `-I`, the source's real directory.
 struct Stage {
     dir: tempfile::TempDir,
+    /// Where the copy is: the compiler's working directory.
+    source_dir: PathBuf,
     /// The source's file name, as the compiler is given it (its messages name it so).
     source: OsString,
     /// Who the compiler runs as.
@@ -322,6 +342,7 @@ struct Stage {
 }
 
 impl Stage {
+    /// Stages the source at `source` (absolute) for a compiler running as `user`.
     fn create(source: &Path, user: WorkerUser) -> std::io::Result<Stage> {
         use std::os::unix::fs::OpenOptionsExt;
         let dir = tempfile::Builder::new()
@@ -331,18 +352,26 @@ impl Stage {
             .file_name()
             .ok_or_else(|| std::io::Error::other("the path names no file"))?
             .to_owned();
+        let parent = source.parent().unwrap_or(Path::new("/"));
+        let source_dir = dir
+            .path()
+            .join("src")
+            .join(parent.strip_prefix("/").unwrap_or(parent));
+        std::fs::create_dir_all(&source_dir)?;
         let mut copy = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o644)
-            .open(dir.path().join(&name))?;
+            .open(source_dir.join(&name))?;
         std::io::copy(&mut std::fs::File::open(source)?, &mut copy)?;
         let owner = user.ids();
+        // Only the top: the compiler writes its output and temporary files there, and nowhere below it.
         if let WorkerUser::Switch { uid, gid } = user {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
         }
         Ok(Stage {
             dir,
+            source_dir,
             source: name,
             owner,
         })
@@ -424,11 +453,16 @@ impl Default for CompileOptions {
         Self {
             limit: Duration::from_secs(120),
             memory_bytes: COMPILE_MEMORY_MIB * crate::sandbox::limits::MIB,
-            cc: std::env::var_os("CC").unwrap_or_else(|| "cc".into()),
-            cxx: std::env::var_os("CXX").unwrap_or_else(|| "c++".into()),
-            nvcc: std::env::var_os(nvcc::NVCC_ENV),
+            cc: compiler_from_env(SourceKind::C).unwrap_or_else(|| "cc".into()),
+            cxx: compiler_from_env(SourceKind::Cpp).unwrap_or_else(|| "c++".into()),
+            nvcc: compiler_from_env(SourceKind::Cuda),
         }
     }
+}
+
+/// The compiler of `kind` that its environment variable names, when set.
+fn compiler_from_env(kind: SourceKind) -> Option<OsString> {
+    kind.compiler_variable().and_then(std::env::var_os)
 }
 
 /// A successful compile: the command and what the compiler said (warnings).
@@ -595,6 +629,53 @@ mod tests {
             Submission::new(&dir.path().join("none.c"), None),
             Err(SubmissionError::Missing { .. })
         ));
+    }
+
+    /// A header beside the source (`#include "../common/h.h"`) is found where its author put it, not beside the
+    /// copy the compiler works on, where anyone could have placed one of that name (in `/tmp`, say).
+    #[test]
+    fn relative_headers_are_found_beside_the_source_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let workspace = crate::sandbox::Workspace::create().unwrap();
+        let (user, _) = WorkerUser::automatic();
+        let sandbox = workspace.config(
+            crate::sandbox::WorkerCommand::judge_at("/nonexistent/judge"),
+            crate::sandbox::Limits::default(),
+            user,
+        );
+        let sources = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(sources.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let common = format!("judge-common-{}", std::process::id());
+        for dir in ["sub", common.as_str()] {
+            std::fs::create_dir(sources.path().join(dir)).unwrap();
+        }
+        std::fs::write(
+            sources.path().join(&common).join("h.h"),
+            "#define FROM_THE_AUTHOR 1\n",
+        )
+        .unwrap();
+        // Where `../common/h.h` would lead from a copy of the source made in the temporary directory.
+        let planted = std::env::temp_dir().join(&common);
+        std::fs::create_dir_all(&planted).unwrap();
+        std::fs::write(planted.join("h.h"), "#error the planted header was used\n").unwrap();
+        let source = sources.path().join("sub/x.c");
+        std::fs::write(
+            &source,
+            format!(
+                "#include \"../{common}/h.h\"\n#if !FROM_THE_AUTHOR\n#error no header\n#endif\n\
+                 void solve(void) {{}}\n"
+            ),
+        )
+        .unwrap();
+        let built = Submission::new(&source, None)
+            .unwrap()
+            .build(&sandbox, &CompileOptions::default());
+        std::fs::remove_dir_all(&planted).unwrap();
+        let built = built.unwrap_or_else(|e| panic!("{e}: {:?}", e.log()));
+        // The library is the judge's copy, in the working directory, readable by the workers.
+        assert!(built.library.starts_with(&sandbox.workdir), "{built:?}");
+        let meta = std::fs::metadata(&built.library).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o755);
     }
 
     #[test]
