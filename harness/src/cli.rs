@@ -14,11 +14,12 @@ use crate::challenge::DEFAULT_TOLERANCE;
 use crate::challenge::generate::Generator;
 use crate::challenge::suites::{DEFAULT_SEED, Suite};
 use crate::io::Format;
-use crate::sandbox::WorkerUser;
+use crate::sandbox::env::parse_variable_name;
 use crate::sandbox::limits::{
     Limits, MIB, check_limit_seconds, parse_compile_memory_mib, parse_limit_seconds,
     parse_memory_mib,
 };
+use crate::sandbox::{SandboxConfig, WorkerCommand, WorkerUser, Workspace};
 use crate::submission::{COMPILE_MEMORY_MIB, CompileOptions};
 use crate::verdict::{ExitStatus, Verdict};
 
@@ -330,6 +331,13 @@ pub struct SandboxArgs {
     /// included), or `UID[:GID]` (a judge running as root only; GID defaults to UID)
     #[arg(long, value_name = "USER", default_value = "auto", value_parser = parse_worker_user)]
     pub worker_user: WorkerUserArg,
+    /// Also give workers and compilers this variable of the judge's environment (repeatable). They get no
+    /// other, beyond PATH, LD_LIBRARY_PATH, LANG, LANGUAGE, TZ and LC_*, CUDA_* and NVIDIA_*; workers also
+    /// OMP_*, GOMP_*, KMP_*, MKL_* and OPENBLAS_*, compilers CPATH, C_INCLUDE_PATH, CPLUS_INCLUDE_PATH,
+    /// LIBRARY_PATH, COMPILER_PATH, GCC_EXEC_PREFIX, SOURCE_DATE_EPOCH and NVCC_*. So a CI job's secrets never
+    /// reach submitted code
+    #[arg(long, value_name = "NAME", value_parser = parse_variable_name)]
+    pub pass_env: Vec<String>,
 }
 
 /// `--worker-user`.
@@ -381,6 +389,20 @@ impl SandboxArgs {
                     .map_err(|why| format!("--worker-user ({}): {why}", user.ids()))?;
                 Ok((user, None))
             }
+        }
+    }
+
+    /// The sandbox these options give, in `workspace`'s directories, its workers started as `worker` and run as
+    /// `user` (see [`SandboxArgs::worker_user`]).
+    pub fn sandbox(
+        &self,
+        workspace: &Workspace,
+        worker: WorkerCommand,
+        user: WorkerUser,
+    ) -> SandboxConfig {
+        SandboxConfig {
+            pass_env: self.pass_env.clone(),
+            ..workspace.config(worker, self.limits(), user)
         }
     }
 

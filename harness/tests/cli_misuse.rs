@@ -50,6 +50,20 @@ fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+/// Writes `dir/name`, a C submission whose `solve` (with `<stdio.h>` and `<stdlib.h>`) runs `body`; returns its
+/// path.
+fn write_solve(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    let source = format!(
+        "#include <stdio.h>\n#include <stdlib.h>\n\
+         void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs, const float* gamma,\n\
+         const float* Pi, const float* S_mat, const float* codebook, float* scores,\n\
+         int B, int S, int D, int C) {{\n    {body}\n}}\n"
+    );
+    std::fs::write(&path, source).unwrap();
+    path
+}
+
 /// Copies `from` into `dir` and returns the copy's path.
 fn copy_into(dir: &Path, from: &Path, name: &str) -> PathBuf {
     let to = dir.join(name);
@@ -352,24 +366,47 @@ fn a_compiler_that_cannot_run_is_status_6_and_cc_must_be_one_program() {
     expect(&out, 2, "$CC is 'cc -Wall': it must name one program");
 }
 
+/// A CI job's secrets are in the judge's environment; submitted code sees only the variables that configure the
+/// machine's libraries, and those named with `--pass-env`. The submission prints what it sees to its stderr,
+/// whose end the judge shows under a failure.
+#[test]
+fn submitted_code_sees_none_of_the_judges_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = write_solve(
+        dir.path(),
+        "prints_env.c",
+        r#"const char* token = getenv("JUDGE_TEST_SECRET");
+    const char* threads = getenv("OMP_NUM_THREADS");
+    fprintf(stderr, "token=%s threads=%s\n", token ? token : "(none)", threads ? threads : "(none)");
+    abort();"#,
+    );
+    let args = ["run", "--submission", s(&source), "--suite", "example"];
+    let run = |extra: &[&str]| {
+        judge_command(&[&args[..], extra].concat())
+            .env("JUDGE_TEST_SECRET", "hunter2")
+            .env("OMP_NUM_THREADS", "3")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    expect(&out, 4, "token=(none) threads=3");
+    assert!(!text(&out).contains("hunter2"), "{}", text(&out));
+    let out = run(&["--pass-env", "JUDGE_TEST_SECRET"]);
+    expect(&out, 4, "token=hunter2 threads=3");
+    let out = run(&["--pass-env", "JUDGE-TEST"]);
+    expect(&out, 2, "is not a variable name");
+}
+
 #[test]
 fn a_failing_submission_shows_the_end_of_its_stderr() {
     let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("debugprint.c");
-    std::fs::write(
-        &source,
-        r#"#include <stdio.h>
-#include <stdlib.h>
-void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs, const float* gamma,
-           const float* Pi, const float* S_mat, const float* codebook, float* scores,
-           int B, int S, int D, int C) {
-    for (int i = 0; i < 30; i++) fprintf(stderr, "noise %d\n", i);
+    let source = write_solve(
+        dir.path(),
+        "debugprint.c",
+        r#"for (int i = 0; i < 30; i++) fprintf(stderr, "noise %d\n", i);
     fprintf(stderr, "DEBUG: unsupported D=%d\n", D);
-    abort();
-}
-"#,
-    )
-    .unwrap();
+    abort();"#,
+    );
     let out = judge(&[
         "run",
         "--submission",

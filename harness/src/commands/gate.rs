@@ -83,7 +83,7 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
         seed,
         seed_source,
         tolerance,
-        sandbox: workspace.config(worker, args.sandbox.limits(), user),
+        sandbox: args.sandbox.sandbox(&workspace, worker, user),
         compile: args.sandbox.compile_options(),
         sampling: sampling_plan(args.time_budget),
         baseline: args.baseline.as_ref().map(|path| BaselineSpec {

@@ -393,7 +393,9 @@ fn enter_submissions(
     }
     let workspace = Workspace::create().map_err(CommandError::Workdir)?;
     let worker = WorkerCommand::this_judge().map_err(CommandError::Workdir)?;
-    let sandbox = workspace.config(worker, args.sandbox.limits(), worker_user(&args.sandbox)?);
+    let sandbox = args
+        .sandbox
+        .sandbox(&workspace, worker, worker_user(&args.sandbox)?);
     let compile = args.sandbox.compile_options();
     let mut list = Vec::new();
     for s in &submissions {

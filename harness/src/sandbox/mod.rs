@@ -9,6 +9,7 @@
 
 pub mod children;
 pub mod cuda;
+pub mod env;
 pub mod limits;
 pub mod privileges;
 pub mod protocol;
@@ -38,6 +39,9 @@ pub struct SandboxConfig {
     pub regions: PathBuf,
     /// Who the workers run as.
     pub user: WorkerUser,
+    /// Variables of the judge's environment that workers and compilers get beyond those they keep anyway
+    /// ([`env::Who::keeps`]).
+    pub pass_env: Vec<String>,
 }
 
 /// Where shared regions are best placed: `/dev/shm` when it exists (memory-backed), else the temp directory.
@@ -76,6 +80,7 @@ impl Workspace {
             workdir: self.work.path().to_owned(),
             regions: self.regions.path().to_owned(),
             user,
+            pass_env: Vec::new(),
         }
     }
 }

@@ -323,6 +323,8 @@ impl Worker {
         let mut cmd = Command::new(program.as_ref().map_or(&command.program, |(_, path)| path));
         cmd.arg0(&command.program)
             .args(&command.args)
+            .env_clear()
+            .envs(super::env::Who::Worker.kept(&sandbox.pass_env))
             .current_dir(&sandbox.workdir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -960,6 +962,7 @@ mod tests {
             workdir: std::env::temp_dir(),
             regions: std::env::temp_dir(),
             user,
+            pass_env: Vec::new(),
         }
     }
 

@@ -24,8 +24,8 @@ pub struct Invocation {
     pub args: Vec<OsString>,
     /// The directory to run it in.
     pub dir: Option<std::path::PathBuf>,
-    /// Variables added to the judge's environment.
-    pub env: Vec<(OsString, OsString)>,
+    /// The whole environment it gets; `None` for the judge's.
+    pub env: Option<Vec<(OsString, OsString)>>,
     /// How its processes are confined; `None` runs it as the judge runs.
     pub confinement: Option<Confinement>,
 }
@@ -101,6 +101,9 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
     if let Some(dir) = &invocation.dir {
         command.current_dir(dir);
     }
+    if let Some(env) = &invocation.env {
+        command.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+    }
     if let Some(confinement) = invocation.confinement {
         let cpu_seconds = limit.as_secs_f64().ceil() as u64;
         // SAFETY: the closure runs in the forked child before `exec` and makes only async-signal-safe system
@@ -111,7 +114,6 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
     }
     command
         .args(&invocation.args)
-        .envs(invocation.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -202,7 +204,7 @@ mod tests {
             program: "sh".into(),
             args: vec!["-c".into(), script.into()],
             dir: None,
-            env: Vec::new(),
+            env: None,
             confinement: None,
         }
     }
@@ -263,7 +265,7 @@ mod tests {
             "cat /proc/self/limits; echo ids $(id -u) $(id -g) $(id -G); echo tmp $TMPDIR; grep CapEff /proc/self/status; \
              head -c 100000 /dev/zero > /dev/null && echo read; head -c 70000 /dev/zero > $TMPDIR/big; echo wrote $?",
         );
-        invocation.env = vec![("TMPDIR".into(), dir.path().into())];
+        invocation.env = Some(vec![("TMPDIR".into(), dir.path().into())]);
         invocation.confinement = Some(Confinement {
             user,
             address_space: 1 << 30,
@@ -312,7 +314,7 @@ mod tests {
             program: "/nonexistent/cc".into(),
             args: vec![],
             dir: None,
-            env: Vec::new(),
+            env: None,
             confinement: None,
         };
         assert!(run(&missing, Duration::from_secs(1)).is_err());

@@ -24,6 +24,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use solutions::Backend;
 
+use crate::sandbox::env::Who;
 use crate::sandbox::{SandboxConfig, WorkerUser};
 use crate::verdict::Verdict;
 use compile::{Confinement, Finished, Invocation};
@@ -273,8 +274,16 @@ impl Submission {
             program: compiler.clone(),
             args,
             dir: Some(stage.source_dir.clone()),
-            // The compiler's temporary files stay in its directory, where no one else may reach them.
-            env: vec![("TMPDIR".into(), stage.dir.path().as_os_str().to_owned())],
+            // The toolchain's settings, not the judge's secrets (see `sandbox::env`); the compiler's temporary
+            // files stay in its directory, where no one else may reach them.
+            env: Some(
+                Who::Compiler
+                    .kept(&sandbox.pass_env)
+                    .into_iter()
+                    .filter(|(name, _)| name != "TMPDIR")
+                    .chain([("TMPDIR".into(), stage.dir.path().as_os_str().to_owned())])
+                    .collect(),
+            ),
             confinement: Some(Confinement {
                 user: sandbox.user,
                 address_space: options.memory_bytes,
