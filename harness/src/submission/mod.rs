@@ -334,6 +334,38 @@ pub const COMPILE_FILE_BYTES: u64 = 1 << 30;
 /// Default `RLIMIT_AS` of each compiler process, in MiB.
 pub const COMPILE_MEMORY_MIB: u64 = 8192;
 
+/// Where to make the compile directory for a compiler running as `ids`: the judge's temporary directory `temp`
+/// when that user can reach it, else the first of `/tmp` and `/var/tmp` it can reach (a `TMPDIR` under `/root`
+/// is the judge's alone), else `temp` anyway (the compile then fails, naming the path).
+fn stage_base(temp: &Path, ids: crate::sandbox::UserIds) -> PathBuf {
+    [temp, Path::new("/tmp"), Path::new("/var/tmp")]
+        .into_iter()
+        .find(|dir| reachable_by(dir, ids))
+        .unwrap_or(temp)
+        .to_owned()
+}
+
+/// Whether a process of `ids` (and no supplementary groups) may search `dir` and every directory above it, by
+/// their mode bits. Any error reads as no.
+fn reachable_by(dir: &Path, ids: crate::sandbox::UserIds) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return false;
+    };
+    dir.ancestors().all(|level| {
+        std::fs::metadata(level).is_ok_and(|m| {
+            let bit = if m.uid() == ids.uid {
+                0o100
+            } else if m.gid() == ids.gid {
+                0o010
+            } else {
+                0o001
+            };
+            ids.uid == 0 || m.mode() & bit != 0
+        })
+    })
+}
+
 /// The directory a submission is compiled in: the compiler's user's alone, holding a copy of the source (so that
 /// a user the judge switches to need not reach the author's directory), removed when dropped.
 ///
@@ -353,28 +385,30 @@ struct Stage {
 impl Stage {
     /// Stages the source at `source` (absolute) for a compiler running as `user`.
     fn create(source: &Path, user: WorkerUser) -> std::io::Result<Stage> {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::PermissionsExt;
+        let owner = user.ids();
         let dir = tempfile::Builder::new()
             .prefix("judge-compile-")
-            .tempdir()?;
+            .tempdir_in(stage_base(&std::env::temp_dir(), owner))?;
         let name = source
             .file_name()
             .ok_or_else(|| std::io::Error::other("the path names no file"))?
             .to_owned();
         let parent = source.parent().unwrap_or(Path::new("/"));
-        let source_dir = dir
-            .path()
-            .join("src")
-            .join(parent.strip_prefix("/").unwrap_or(parent));
-        std::fs::create_dir_all(&source_dir)?;
-        let mut copy = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(source_dir.join(&name))?;
-        std::io::copy(&mut std::fs::File::open(source)?, &mut copy)?;
-        let owner = user.ids();
-        // Only the top: the compiler writes its output and temporary files there, and nowhere below it.
+        let mut source_dir = dir.path().join("src");
+        // Every level readable and searchable by the compiler's user, whatever the judge's umask.
+        let open_to_all = || std::fs::Permissions::from_mode(0o755);
+        std::fs::create_dir(&source_dir)?;
+        std::fs::set_permissions(&source_dir, open_to_all())?;
+        for part in parent.strip_prefix("/").unwrap_or(parent).components() {
+            source_dir.push(part);
+            std::fs::create_dir(&source_dir)?;
+            std::fs::set_permissions(&source_dir, open_to_all())?;
+        }
+        let copy = source_dir.join(&name);
+        std::fs::copy(source, &copy)?;
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644))?;
+        // Only the top is the compiler's: it writes its output and temporary files there, and nowhere below it.
         if let WorkerUser::Switch { uid, gid } = user {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
         }
@@ -685,6 +719,27 @@ mod tests {
         assert!(built.library.starts_with(&sandbox.workdir), "{built:?}");
         let meta = std::fs::metadata(&built.library).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o755);
+    }
+
+    #[test]
+    fn a_temporary_directory_the_compiler_cannot_reach_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let private = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let inner = private.path().join("tmp");
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let judge = WorkerUser::Judge.ids();
+        let other = crate::sandbox::UserIds {
+            uid: judge.uid.wrapping_add(4321),
+            gid: judge.gid.wrapping_add(4321),
+        };
+        // The judge's own user reaches its own private directory; another user does not, and gets /tmp.
+        assert_eq!(stage_base(&inner, judge), inner);
+        assert!(!reachable_by(&inner, other));
+        assert!(reachable_by(Path::new("/tmp"), other));
+        assert_eq!(stage_base(&inner, other), Path::new("/tmp"));
+        assert!(!reachable_by(Path::new("/nonexistent/dir"), judge));
     }
 
     #[test]
