@@ -394,13 +394,17 @@ impl Stage {
             .file_name()
             .ok_or_else(|| std::io::Error::other("the path names no file"))?
             .to_owned();
-        let parent = source.parent().unwrap_or(Path::new("/"));
+        // The directory as the kernel finds it (no `..`, no links), as an `#include "../x.h"` resolves from it.
+        let parent = std::fs::canonicalize(source.parent().unwrap_or(Path::new("/")))?;
         let mut source_dir = dir.path().join("src");
         // Every level readable and searchable by the compiler's user, whatever the judge's umask.
         let open_to_all = || std::fs::Permissions::from_mode(0o755);
         std::fs::create_dir(&source_dir)?;
         std::fs::set_permissions(&source_dir, open_to_all())?;
-        for part in parent.strip_prefix("/").unwrap_or(parent).components() {
+        for part in parent.components() {
+            let std::path::Component::Normal(part) = part else {
+                continue;
+            };
             source_dir.push(part);
             std::fs::create_dir(&source_dir)?;
             std::fs::set_permissions(&source_dir, open_to_all())?;
@@ -710,7 +714,9 @@ mod tests {
             ),
         )
         .unwrap();
-        let built = Submission::new(&source, None)
+        // Named through `..`, as the tests name the fixtures (`harness/../fixtures`).
+        let named = sources.path().join("sub/../sub/x.c");
+        let built = Submission::new(&named, None)
             .unwrap()
             .build(&sandbox, &CompileOptions::default());
         std::fs::remove_dir_all(&planted).unwrap();
