@@ -288,6 +288,27 @@ fn a_compiler_reads_no_file_its_workers_could_not() {
     }
 }
 
+/// The fixtures' README describes every fixture: a row names it (`bad/x.c`), or names its C twin with the CUDA
+/// one beside it (`bad/x.c`, `.cu`).
+#[test]
+fn every_fixture_is_described_in_the_readme() {
+    let readme = std::fs::read_to_string(fixtures().join("README.md")).unwrap();
+    let missing: Vec<String> = ["c", "cpp", "cu"]
+        .into_iter()
+        .flat_map(fixture_files)
+        .filter(|file| {
+            let twin = file
+                .strip_suffix(".cu")
+                .map(|stem| format!("`{stem}.c`, `.cu`"));
+            !readme.contains(&format!("`{file}`")) && !twin.is_some_and(|t| readme.contains(&t))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "fixtures/submissions/README.md does not describe {missing:?}"
+    );
+}
+
 #[test]
 fn a_submission_that_starts_a_process_is_stopped_at_the_attempt() {
     // `judge_fixture` checks every case's verdict and that its reason names SIGSYS.
