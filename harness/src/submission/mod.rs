@@ -369,7 +369,7 @@ fn reachable_by(dir: &Path, ids: crate::sandbox::UserIds) -> bool {
 /// The directory a submission is compiled in: the compiler's user's alone, holding a copy of the source (so that
 /// a user the judge switches to need not reach the author's directory), removed when dropped.
 ///
-/// The copy sits at the source's own absolute path below `src/`, so that an `#include "../x.h"`, which the
+/// The copy sits at its directory's own absolute path below `src/`, so that an `#include "../x.h"`, which the
 /// compiler looks for beside the file first, finds nothing there that anyone else could have placed (as it
 /// would beside a copy in `/tmp`), and goes on to `-I`, the source's real directory.
 struct Stage {
@@ -428,7 +428,7 @@ impl Stage {
     /// the run has), once it is sure it is the compiler's: a regular file, not a link, of the compiler's user.
     /// Past this copy, nothing the compiler's user runs can change the library the workers load.
     fn take(&self, output: &str, workdir: &Path, stem: &str) -> Result<PathBuf, BuildError> {
-        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
         let path = self.dir.path().join(output);
         let untrusted = |reason: String| BuildError::Output {
             path: path.clone(),
@@ -464,7 +464,6 @@ impl Stage {
             .map_err(copy_failed)?;
         // As a linker leaves it: workers of another user reopen it through its descriptor, which needs the
         // permission to read it.
-        use std::os::unix::fs::PermissionsExt;
         copy.set_permissions(std::fs::Permissions::from_mode(0o755))
             .and_then(|()| std::io::copy(&mut file, &mut copy))
             .map_err(copy_failed)?;
