@@ -583,8 +583,9 @@ pub enum BuildError {
         /// Why.
         reason: String,
     },
-    /// A path could not be resolved.
-    #[error("{path}: {source}")]
+    /// The judge could not prepare the compile or take its output (resolve or copy the source, make the compile
+    /// directory, copy the library out): its own machine's fault, not the submission's.
+    #[error("the judge could not prepare the build: {path}: {source}")]
     Io {
         /// The path.
         path: PathBuf,
@@ -599,8 +600,10 @@ impl BuildError {
     pub fn verdict(&self) -> Verdict {
         match self {
             BuildError::Failed { .. } | BuildError::TimedOut { .. } => Verdict::CompileError,
-            BuildError::CompilerMissing { .. } | BuildError::Unsupported { .. } => Verdict::Skipped,
-            BuildError::Io { .. } | BuildError::Output { .. } => Verdict::CompileError,
+            BuildError::CompilerMissing { .. }
+            | BuildError::Unsupported { .. }
+            | BuildError::Io { .. } => Verdict::Skipped,
+            BuildError::Output { .. } => Verdict::CompileError,
         }
     }
 
@@ -745,6 +748,33 @@ mod tests {
         assert!(reachable_by(Path::new("/tmp"), other));
         assert_eq!(stage_base(&inner, other), Path::new("/tmp"));
         assert!(!reachable_by(Path::new("/nonexistent/dir"), judge));
+    }
+
+    /// A build the judge cannot prepare says so and is not run: it is not the submission's compile error.
+    #[test]
+    fn a_build_the_judge_cannot_prepare_is_skipped() {
+        let workspace = crate::sandbox::Workspace::create().unwrap();
+        let sandbox = workspace.config(
+            crate::sandbox::WorkerCommand::judge_at("/nonexistent/judge"),
+            crate::sandbox::Limits::default(),
+            WorkerUser::Judge,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("gone.c");
+        std::fs::write(&source, "void solve(void) {}\n").unwrap();
+        let submission = Submission::new(&source, None).unwrap();
+        std::fs::remove_file(&source).unwrap();
+        let error = submission
+            .build(&sandbox, &CompileOptions::default())
+            .unwrap_err();
+        assert!(matches!(error, BuildError::Io { .. }), "{error:?}");
+        assert_eq!(error.verdict(), Verdict::Skipped);
+        assert!(
+            error
+                .to_string()
+                .starts_with("the judge could not prepare the build: "),
+            "{error}"
+        );
     }
 
     #[test]
