@@ -314,6 +314,7 @@ impl Submission {
                 ))
             }
             Finished::Exited { status, log, .. } => Err(BuildError::Failed {
+                limit: limit_reached(&log, options),
                 command,
                 status,
                 log,
@@ -550,7 +551,7 @@ pub enum BuildError {
         source: std::io::Error,
     },
     /// The compiler failed.
-    #[error("compile error: `{command}` failed with {status}")]
+    #[error("compile error: `{command}` failed with {status}{}", note(.limit))]
     Failed {
         /// The command line.
         command: String,
@@ -558,6 +559,8 @@ pub enum BuildError {
         status: String,
         /// Its output.
         log: String,
+        /// The judge's limit that its output says it reached, in words with the option that sets it.
+        limit: Option<String>,
     },
     /// The compiler ran past its limit.
     #[error("compile error: `{command}` ran past the limit of {limit_s} s and was killed")]
@@ -618,13 +621,49 @@ impl BuildError {
     /// A one-line reason: the status and the first error line of the compiler's output.
     pub fn reason(&self) -> String {
         match (self, self.log().and_then(first_error_line)) {
-            (BuildError::Failed { status, .. }, Some(line)) => {
-                format!("compile error ({status}): {line}")
+            (BuildError::Failed { status, limit, .. }, Some(line)) => {
+                format!("compile error ({status}): {line}{}", note(limit))
             }
             (_, Some(line)) => format!("{self}: {line}"),
             (_, None) => self.to_string(),
         }
     }
+}
+
+/// The judge's limit that a failed compiler's `log` says it reached, if any: its processes' address space
+/// (`out of memory`, `bad_alloc`), the size of the files it writes (`SIGXFSZ`) or its CPU time (`SIGXCPU`).
+fn limit_reached(log: &str, options: &CompileOptions) -> Option<String> {
+    let said = |phrases: &[&str]| phrases.iter().any(|p| log.contains(p));
+    if said(&[
+        "out of memory",
+        "memory exhausted",
+        "Cannot allocate memory",
+        "bad_alloc",
+    ]) {
+        Some(format!(
+            "each compiler process may map at most {} MiB, set by --compile-memory-limit",
+            options.memory_bytes / crate::sandbox::limits::MIB
+        ))
+    } else if said(&["File size limit exceeded"]) {
+        Some(format!(
+            "files the compiler writes are limited to {} MiB",
+            COMPILE_FILE_BYTES / crate::sandbox::limits::MIB
+        ))
+    } else if said(&["CPU time limit exceeded"]) {
+        Some(format!(
+            "each compiler process may use {} s of CPU time, set by --compile-time-limit",
+            options.limit.as_secs_f64().ceil()
+        ))
+    } else {
+        None
+    }
+}
+
+/// `limit` as the end of a message: ` (LIMIT)`, or nothing.
+fn note(limit: &Option<String>) -> String {
+    limit
+        .as_ref()
+        .map_or_else(String::new, |l| format!(" (the judge's limit: {l})"))
 }
 
 /// The first line of a compiler log that reports an error (`file:line:col: error: …`), else its first
@@ -774,6 +813,54 @@ mod tests {
                 .to_string()
                 .starts_with("the judge could not prepare the build: "),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn a_compile_that_reached_a_limit_says_which() {
+        let options = CompileOptions::default();
+        let failed = |log: &str| BuildError::Failed {
+            command: "cc x.c".to_owned(),
+            status: "exit status 1".to_owned(),
+            log: log.to_owned(),
+            limit: limit_reached(log, &options),
+        };
+        let memory = failed(
+            "\ncc1: out of memory allocating 8589934608 bytes after a total of 602112 bytes\n",
+        );
+        assert_eq!(
+            memory.reason(),
+            "compile error (exit status 1): cc1: out of memory allocating 8589934608 bytes after a total of \
+             602112 bytes (the judge's limit: each compiler process may map at most 8192 MiB, set by \
+             --compile-memory-limit)"
+        );
+        assert!(
+            memory
+                .to_string()
+                .ends_with("set by --compile-memory-limit)"),
+            "{memory}"
+        );
+        let file = failed(
+            "cc: internal compiler error: File size limit exceeded signal terminated program as\n",
+        );
+        assert!(
+            file.reason()
+                .ends_with("files the compiler writes are limited to 1024 MiB)"),
+            "{}",
+            file.reason()
+        );
+        let cpu =
+            failed("cc: fatal error: CPU time limit exceeded signal terminated program cc1\n");
+        assert!(
+            cpu.reason()
+                .ends_with("120 s of CPU time, set by --compile-time-limit)"),
+            "{}",
+            cpu.reason()
+        );
+        let plain = failed("x.c:3:5: error: expected ';' before '}' token\n");
+        assert_eq!(
+            plain.reason(),
+            "compile error (exit status 1): x.c:3:5: error: expected ';' before '}' token"
         );
     }
 
