@@ -860,6 +860,29 @@ mod tests {
         }
     }
 
+    /// `--pass-env`'s help lists what workers and compilers keep anyway: every name and prefix of
+    /// `sandbox::env`, as a word of its own.
+    #[test]
+    fn pass_env_help_names_every_kept_variable() {
+        use crate::sandbox::env::Who;
+        for command in ["gate", "run"] {
+            let help = long_help(&[command]);
+            let words: std::collections::BTreeSet<&str> = help
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '*'))
+                .collect();
+            for name in Who::Worker
+                .described()
+                .into_iter()
+                .chain(Who::Compiler.described())
+            {
+                assert!(
+                    words.contains(name.as_str()),
+                    "{command} --help does not name {name}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn case_info_help_says_it_compares_stored_scores() {
         let help = words(&long_help(&["case", "info"]));

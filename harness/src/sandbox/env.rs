@@ -2,10 +2,11 @@
 //! nothing else.
 //!
 //! A judge in CI runs with the job's secrets in its environment (tokens, keys). A worker that inherited them
-//! could print them to its stderr, whose end the gate shows and writes into its reports; a compiler that
-//! inherited them could build them into the library (`#embed "/proc/self/environ"`). So each gets only the
-//! variables that configure the machine's libraries and tools ([`Who::kept`]), plus those named with
-//! `--pass-env`.
+//! could print them to its stderr, whose end the gate shows and writes into its reports. A compiler needs them
+//! no more than a worker does (no way was found for a source to read its compiler's environment: `#include`
+//! and `.incbin` of `/proc/self/environ` read nothing, the file's size being 0), so it is held to the same rule.
+//! Each gets only the variables that configure the machine's libraries and tools ([`Who::keeps`]), plus those
+//! named with `--pass-env`.
 
 use std::ffi::OsString;
 
@@ -40,16 +41,37 @@ const COMPILER_PREFIXES: &[&str] = &["NVCC_"];
 impl Who {
     /// Whether a variable named `name` is kept for this process.
     pub fn keeps(self, name: &str) -> bool {
-        let (exact, prefixes): (&[&str], &[&str]) = match self {
-            Who::Worker => (&[], WORKER_PREFIXES),
-            Who::Compiler => (COMPILER, COMPILER_PREFIXES),
-        };
+        let (exact, prefixes) = self.lists();
         COMMON.contains(&name)
             || exact.contains(&name)
             || COMMON_PREFIXES
                 .iter()
                 .chain(prefixes)
                 .any(|p| name.starts_with(p))
+    }
+
+    /// The names and the prefixes this process keeps beyond the common ones.
+    fn lists(self) -> (&'static [&'static str], &'static [&'static str]) {
+        match self {
+            Who::Worker => (&[], WORKER_PREFIXES),
+            Who::Compiler => (COMPILER, COMPILER_PREFIXES),
+        }
+    }
+
+    /// What this process keeps, as the help says it: the names, then the prefixes as `PREFIX*`.
+    pub fn described(self) -> Vec<String> {
+        let (exact, prefixes) = self.lists();
+        COMMON
+            .iter()
+            .chain(exact)
+            .map(|n| (*n).to_owned())
+            .chain(
+                COMMON_PREFIXES
+                    .iter()
+                    .chain(prefixes)
+                    .map(|p| format!("{p}*")),
+            )
+            .collect()
     }
 
     /// The variables of `from` that this process keeps, and those named in `pass`, in `from`'s order.

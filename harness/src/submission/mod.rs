@@ -253,20 +253,18 @@ impl Submission {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "submission".to_owned());
-        let io_error = |path: &Path| {
-            let path = path.to_owned();
-            move |source| BuildError::Io { path, source }
-        };
-        let stage = Stage::create(&absolute, sandbox.user).map_err(io_error(&absolute))?;
-        let output = format!("lib{stem}.so");
+        let stage =
+            Stage::create(&absolute, &stem, sandbox.user).map_err(|source| BuildError::Io {
+                path: absolute.clone(),
+                source,
+            })?;
         let mut args: Vec<OsString> = flags.into_iter().map(OsString::from).collect();
         // Headers beside the source are found as before, where the compiler's user may read them.
-        if let Some(source_dir) = absolute.parent() {
-            args.extend(["-I".into(), source_dir.as_os_str().to_owned()]);
-        }
         args.extend([
+            "-I".into(),
+            stage.origin.clone().into_os_string(),
             "-o".into(),
-            stage.dir.path().join(&output).into_os_string(),
+            stage.output.clone().into_os_string(),
             stage.source.clone(),
         ]);
         args.extend(extra.iter().map(OsString::from));
@@ -275,12 +273,11 @@ impl Submission {
             args,
             dir: Some(stage.source_dir.clone()),
             // The toolchain's settings, not the judge's secrets (see `sandbox::env`); the compiler's temporary
-            // files stay in its directory, where no one else may reach them.
+            // files stay in its directory, where no one else may reach them (set last, so it wins).
             env: Some(
                 Who::Compiler
                     .kept(&sandbox.pass_env)
                     .into_iter()
-                    .filter(|(name, _)| name != "TMPDIR")
                     .chain([("TMPDIR".into(), stage.dir.path().as_os_str().to_owned())])
                     .collect(),
             ),
@@ -303,7 +300,7 @@ impl Submission {
                 seconds,
                 ..
             } => {
-                let library = stage.take(&output, &sandbox.workdir, &stem)?;
+                let library = stage.take(&sandbox.workdir, &stem)?;
                 Ok(built(
                     library,
                     Some(CompileRecord {
@@ -375,17 +372,21 @@ fn reachable_by(dir: &Path, ids: crate::sandbox::UserIds) -> bool {
 /// would beside a copy in `/tmp`), and goes on to `-I`, the source's real directory.
 struct Stage {
     dir: tempfile::TempDir,
+    /// The source's directory as the kernel finds it (absolute, no `..`, no links).
+    origin: PathBuf,
     /// Where the copy is: the compiler's working directory.
     source_dir: PathBuf,
     /// The source's file name, as the compiler is given it (its messages name it so).
     source: OsString,
+    /// Where the compiler writes the library (`lib<stem>.so` at the top).
+    output: PathBuf,
     /// Who the compiler runs as.
     owner: crate::sandbox::UserIds,
 }
 
 impl Stage {
-    /// Stages the source at `source` (absolute) for a compiler running as `user`.
-    fn create(source: &Path, user: WorkerUser) -> std::io::Result<Stage> {
+    /// Stages the source at `source` (absolute) for a compiler running as `user`, to build `lib<stem>.so`.
+    fn create(source: &Path, stem: &str, user: WorkerUser) -> std::io::Result<Stage> {
         use std::os::unix::fs::PermissionsExt;
         let owner = user.ids();
         let dir = tempfile::Builder::new()
@@ -396,13 +397,13 @@ impl Stage {
             .ok_or_else(|| std::io::Error::other("the path names no file"))?
             .to_owned();
         // The directory as the kernel finds it (no `..`, no links), as an `#include "../x.h"` resolves from it.
-        let parent = std::fs::canonicalize(source.parent().unwrap_or(Path::new("/")))?;
+        let origin = std::fs::canonicalize(source.parent().unwrap_or(Path::new("/")))?;
         let mut source_dir = dir.path().join("src");
         // Every level readable and searchable by the compiler's user, whatever the judge's umask.
         let open_to_all = || std::fs::Permissions::from_mode(0o755);
         std::fs::create_dir(&source_dir)?;
         std::fs::set_permissions(&source_dir, open_to_all())?;
-        for part in parent.components() {
+        for part in origin.components() {
             let std::path::Component::Normal(part) = part else {
                 continue;
             };
@@ -418,7 +419,9 @@ impl Stage {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
         }
         Ok(Stage {
+            output: dir.path().join(format!("lib{stem}.so")),
             dir,
+            origin,
             source_dir,
             source: name,
             owner,
@@ -428,9 +431,9 @@ impl Stage {
     /// Copies the compiler's `output` into the judge's `workdir` (as `lib<stem>…so`, a name no other submission of
     /// the run has), once it is sure it is the compiler's: a regular file, not a link, of the compiler's user.
     /// Past this copy, nothing the compiler's user runs can change the library the workers load.
-    fn take(&self, output: &str, workdir: &Path, stem: &str) -> Result<PathBuf, BuildError> {
+    fn take(&self, workdir: &Path, stem: &str) -> Result<PathBuf, BuildError> {
         use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-        let path = self.dir.path().join(output);
+        let path = &self.output;
         let untrusted = |reason: String| BuildError::Output {
             path: path.clone(),
             reason,
@@ -438,7 +441,7 @@ impl Stage {
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&path)
+            .open(path)
             .map_err(|e| untrusted(format!("could not open it: {e}")))?;
         let meta = file
             .metadata()
