@@ -29,7 +29,7 @@ use std::arch::x86_64::*;
 use std::time::Instant;
 
 use super::aligned::Aligned;
-use super::project::{GROUP, Projection, QueryBlock, TABLE};
+use super::project::{Extra, GROUP, Projection, QueryBlock, TABLE};
 use crate::problem::{InputParts, Inputs, Shape};
 
 /// 16-key vectors per tile.
@@ -523,7 +523,7 @@ impl PartsTimer {
             codebook: (0..c).map(|i| i as f32 / c as f32 - 0.5).collect(),
         })
         .expect("the probe's inputs are valid");
-        let mut proj = Projection::new(QB, QB, d, true);
+        let mut proj = Projection::new(QB, QB, d, Extra::SignTables);
         proj.compute(&inputs);
         Self {
             inputs,

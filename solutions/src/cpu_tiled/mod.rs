@@ -14,7 +14,9 @@
 //! The AVX-512 path (module `avx512`) adds the QJL term by table lookup: the signs of 4 dimensions form one 4-bit
 //! number per key, which picks one of 16 precomputed sums of the query's weights, so that term costs one permute
 //! and one add per 4 dimensions instead of 4 multiply-adds, and the FMAs are left to the codebook term. The
-//! other paths multiply by 0.0 / 1.0.
+//! AVX2 path (module `avx2`) uses the same tables turned the other way: it puts 16 queries across its two
+//! vectors and broadcasts keys (a 6 × 16 micro-kernel), so a table entry is a whole row of queries and one key's
+//! QJL term over 4 dimensions is 2 multiply-adds instead of 8. The NEON and portable paths multiply by 0.0 / 1.0.
 
 /// Invokes `$column!(0)` … `$column!(15)`: straight-line code in which every register index is a constant, so
 /// that arrays of SIMD registers stay in registers.
@@ -59,14 +61,14 @@ use crate::solution::{
     Availability, Backend, POISON, Prepared, Solution, SolveError, check_output_len,
 };
 use aligned::Aligned;
-use project::Projection;
+use project::{Extra, Projection};
 
 /// An instruction-set path of `cpu-tiled`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Isa {
     /// x86-64 with AVX-512F and AVX-512BW: 16 keys per vector, the QJL term by table lookup.
     Avx512,
-    /// x86-64 with AVX2 and FMA: 8 keys per vector.
+    /// x86-64 with AVX2 and FMA: 8 queries per vector, the QJL term by table lookup.
     Avx2,
     /// aarch64 with NEON: 4 keys per vector.
     Neon,
@@ -156,9 +158,13 @@ impl Detected {
         }
     }
 
-    /// Whether this path's kernel adds the QJL term through the projection's sign tables.
-    fn uses_sign_tables(self) -> bool {
-        matches!(self.0, Isa::Avx512)
+    /// What this path's kernel needs from the projection beyond the blocked queries.
+    fn projection_extra(self) -> Extra {
+        match self.0 {
+            Isa::Avx512 => Extra::SignTables,
+            Isa::Avx2 => Extra::Lanes,
+            _ => Extra::None,
+        }
     }
 
     /// Keys per tile of this path.
@@ -166,6 +172,8 @@ impl Detected {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => avx512::TILE,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => avx2::TILE,
             _ => portable::TILE,
         }
     }
@@ -174,6 +182,8 @@ impl Detected {
         match self.0 {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => Scratch::Avx512(avx512::Scratch::new(shape.d)),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => Scratch::Avx2(avx2::Scratch::new(shape.d)),
             _ => Scratch::Tile(portable::Scratch::new(shape.d)),
         }
     }
@@ -209,7 +219,7 @@ impl Detected {
             },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            (Isa::Avx2, Scratch::Tile(s)) => unsafe {
+            (Isa::Avx2, Scratch::Avx2(s)) => unsafe {
                 avx2::solve_chunk(inputs, proj, s0, rows, s)
             },
             #[cfg(target_arch = "aarch64")]
@@ -219,8 +229,8 @@ impl Detected {
             },
             (_, Scratch::Tile(s)) => portable::solve_chunk(inputs, proj, s0, rows, s),
             #[cfg(target_arch = "x86_64")]
-            (_, Scratch::Avx512(_)) => {
-                unreachable!("AVX-512 scratch is made only for the AVX-512 path")
+            (_, Scratch::Avx512(_) | Scratch::Avx2(_)) => {
+                unreachable!("a SIMD path's own scratch is made only for that path")
             }
         }
     }
@@ -231,6 +241,8 @@ enum Scratch {
     Tile(portable::Scratch),
     #[cfg(target_arch = "x86_64")]
     Avx512(avx512::Scratch),
+    #[cfg(target_arch = "x86_64")]
+    Avx2(avx2::Scratch),
 }
 
 /// Multiply-adds (B·S·D) below which one chunk is cheaper than waking other threads.
@@ -329,7 +341,7 @@ impl Solution for CpuTiled {
             inputs,
             isa,
             chunk_keys,
-            proj: Projection::new(shape.b, isa.query_block(), shape.d, isa.uses_sign_tables()),
+            proj: Projection::new(shape.b, isa.query_block(), shape.d, isa.projection_extra()),
             scratch: (0..chunks).map(|_| isa.scratch(shape)).collect(),
             out,
         }))

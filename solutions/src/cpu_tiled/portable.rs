@@ -1,4 +1,4 @@
-//! The portable path, and the decoded-tile layout it shares with the AVX2 and NEON kernels.
+//! The portable path, and the decoded-tile layout it shares with the NEON kernel.
 //!
 //! A tile holds [`TILE`] consecutive keys decoded once: `vals[d][l] = codebook[K_idx[s0 + l, d]]`,
 //! `pos[d][l] = 1.0` where `qjl_signs[s0 + l, d] = +1` (else 0.0), and `cg[l] = sqrt(pi/2)/D · gamma[s0 + l]`.
@@ -110,18 +110,6 @@ impl Tile {
             }
         }
     }
-
-    /// `vals`, `pos` and `cg`, for a decoder of its own (the AVX2 path's).
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    pub(crate) fn parts_mut(
-        &mut self,
-    ) -> (&mut [[f32; TILE]], &mut [[f32; TILE]], &mut [f32; TILE]) {
-        (
-            self.vals.as_mut_slice().as_chunks_mut().0,
-            self.pos.as_mut_slice().as_chunks_mut().0,
-            &mut self.cg,
-        )
-    }
 }
 
 /// Per-thread scratch of the portable path.
@@ -136,6 +124,7 @@ impl Scratch {
     }
 
     /// The tile buffer.
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
     pub(crate) fn tile_mut(&mut self) -> &mut Tile {
         &mut self.tile
     }

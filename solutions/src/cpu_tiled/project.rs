@@ -13,6 +13,11 @@
 //!
 //! Queries are stored in blocks of the kernel's register height `qb`: block `i` holds queries
 //! `b0 = i·qb .. b0 + len` as `[D][len]` (dimension-major), so one block's weights are contiguous.
+//!
+//! The AVX2 kernel puts queries, not keys, across the vector lanes, and asks for a layout of its own
+//! ([`Lanes`]): queries in groups of [`LANES`] padded with zeros, `Qp` as `[D'][LANES]` per group (D' = D rounded
+//! up to a whole sign-table group, the extra dimensions zero), and the sign tables turned the other way,
+//! `[G][16][LANES]`, so that one table entry of all the group's queries is one contiguous row of 64 bytes.
 
 use super::aligned::Aligned;
 use crate::problem::Inputs;
@@ -35,6 +40,134 @@ pub(crate) struct Projection {
     qt: Aligned<f32>,
     /// Sign tables `[B·G·16]` in blocked order (block `i`: `[G][len][16]`), when the kernel uses them.
     tables: Option<Aligned<f32>>,
+    /// The queries-across-lanes layout, when the kernel uses it.
+    lanes: Option<Lanes>,
+}
+
+/// What a kernel needs beyond the blocked `Qp`, `2·Qs` and `−Σ Qs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extra {
+    /// Nothing more.
+    None,
+    /// Sign tables per query, `[G][16]` (the AVX-512 kernel).
+    SignTables,
+    /// The queries-across-lanes layout, [`Lanes`] (the AVX2 kernel).
+    Lanes,
+}
+
+/// Queries per lane group of [`Lanes`]: two 8-lane vectors.
+pub(crate) const LANES: usize = 16;
+
+const _: () = assert!(
+    MAX_B.is_multiple_of(LANES),
+    "lane groups tile the largest B"
+);
+
+/// The projected queries with queries across the vector lanes, in groups of [`LANES`] (the last group padded
+/// with zero queries).
+pub(crate) struct Lanes {
+    /// Lane groups, `ceil(B / LANES)`.
+    groups: usize,
+    /// Sign-table groups, `ceil(D / 4)`.
+    table_groups: usize,
+    /// `Qp`, `[groups][4·table_groups][LANES]`; zero past B and past D.
+    qp: Aligned<f32>,
+    /// `2·Qs`, the same layout (scratch for the tables).
+    w: Aligned<f32>,
+    /// Sign tables, `[groups][table_groups][TABLE][LANES]`: entry `n` of group `g` is
+    /// `Σ_{i : bit i of n} 2·Qs[b, 4g+i]` for each query `b` of the lane group.
+    tables: Aligned<f32>,
+    /// `−Σ_d Qs[b,d]`, `[groups][LANES]`.
+    neg_sum: Aligned<f32>,
+}
+
+/// One lane group of [`Lanes`].
+pub(crate) struct LaneGroup<'a> {
+    /// `Qp`, `[4·G][LANES]`.
+    pub(crate) qp: &'a [f32],
+    /// Sign tables, `[G][TABLE][LANES]`.
+    pub(crate) tables: &'a [f32],
+    /// `−Σ_d Qs`, `[LANES]`.
+    pub(crate) neg_sum: &'a [f32; LANES],
+}
+
+impl Lanes {
+    fn new(b: usize, d: usize) -> Self {
+        let (groups, table_groups) = (b.div_ceil(LANES), d.div_ceil(GROUP));
+        let dims = table_groups * GROUP;
+        Self {
+            groups,
+            table_groups,
+            qp: Aligned::zeroed(groups * dims * LANES),
+            w: Aligned::zeroed(groups * dims * LANES),
+            tables: Aligned::zeroed(groups * table_groups * TABLE * LANES),
+            neg_sum: Aligned::zeroed(groups * LANES),
+        }
+    }
+
+    /// Lane groups, `ceil(B / LANES)`.
+    pub(crate) fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// Sign-table groups, `ceil(D / 4)`.
+    pub(crate) fn table_groups(&self) -> usize {
+        self.table_groups
+    }
+
+    /// Lane group `h`.
+    pub(crate) fn group(&self, h: usize) -> LaneGroup<'_> {
+        let dims = self.table_groups * GROUP;
+        let per_table = self.table_groups * TABLE * LANES;
+        LaneGroup {
+            qp: &self.qp.as_slice()[h * dims * LANES..(h + 1) * dims * LANES],
+            tables: &self.tables.as_slice()[h * per_table..(h + 1) * per_table],
+            neg_sum: self.neg_sum.as_slice()[h * LANES..(h + 1) * LANES]
+                .try_into()
+                .expect("LANES entries"),
+        }
+    }
+
+    /// Stores dimension `dim` of `Qp` and `Qs` (`[MAX_B]` each, zero past B).
+    #[inline(always)]
+    fn set_dim(&mut self, dim: usize, qp: &[f32; MAX_B], qs: &[f32; MAX_B]) {
+        let dims = self.table_groups * GROUP;
+        let (dst_p, dst_w) = (self.qp.as_mut_slice(), self.w.as_mut_slice());
+        for h in 0..self.groups {
+            let at = (h * dims + dim) * LANES;
+            for l in 0..LANES {
+                // MAX_B is a multiple of LANES, so `h·LANES + l` is in bounds; past B both are zero.
+                dst_p[at + l] = qp[h * LANES + l];
+                dst_w[at + l] = 2.0 * qs[h * LANES + l];
+            }
+        }
+    }
+
+    /// Fills the sign tables and `−Σ Qs` (from `neg_sum`, `[B]`) once every dimension is set.
+    #[inline(always)]
+    fn finish(&mut self, neg_sum: &[f32]) {
+        let dims = self.table_groups * GROUP;
+        let w = self.w.as_slice();
+        let tables = self.tables.as_mut_slice().as_chunks_mut::<LANES>().0;
+        for h in 0..self.groups {
+            for g in 0..self.table_groups {
+                let base = (h * self.table_groups + g) * TABLE;
+                tables[base] = [0.0; LANES];
+                for n in 1..TABLE {
+                    // n = (n with its lowest bit cleared) + that bit; dimensions past D have zero weights.
+                    let k = GROUP * g + n.trailing_zeros() as usize;
+                    let weight = &w[(h * dims + k) * LANES..][..LANES];
+                    let prev = tables[base + (n & (n - 1))];
+                    for (l, x) in tables[base + n].iter_mut().enumerate() {
+                        *x = prev[l] + weight[l];
+                    }
+                }
+            }
+        }
+        let neg = self.neg_sum.as_mut_slice();
+        neg.fill(0.0);
+        neg[..neg_sum.len()].copy_from_slice(neg_sum);
+    }
 }
 
 /// One block of queries: `len` queries starting at `b0`.
@@ -65,8 +198,8 @@ pub(crate) const GROUP: usize = 4;
 pub(crate) const TABLE: usize = 1 << GROUP;
 
 impl Projection {
-    /// Buffers for `b` queries of dimension `d` in blocks of `qb`; with `tables`, room for the sign tables too.
-    pub(crate) fn new(b: usize, qb: usize, d: usize, tables: bool) -> Self {
+    /// Buffers for `b` queries of dimension `d` in blocks of `qb`, and room for what `extra` asks for.
+    pub(crate) fn new(b: usize, qb: usize, d: usize, extra: Extra) -> Self {
         let groups = d.div_ceil(GROUP);
         Self {
             qb,
@@ -77,8 +210,14 @@ impl Projection {
             neg_sum: Aligned::zeroed(b),
             codebook: Aligned::zeroed(256),
             qt: Aligned::zeroed(d * MAX_B),
-            tables: tables.then(|| Aligned::zeroed(b * groups * TABLE)),
+            tables: (extra == Extra::SignTables).then(|| Aligned::zeroed(b * groups * TABLE)),
+            lanes: (extra == Extra::Lanes).then(|| Lanes::new(b, d)),
         }
+    }
+
+    /// The queries-across-lanes layout, if this projection was made with [`Extra::Lanes`].
+    pub(crate) fn lanes(&self) -> Option<&Lanes> {
+        self.lanes.as_ref()
     }
 
     /// The codebook padded with zeros to 256 entries.
@@ -153,9 +292,15 @@ impl Projection {
             for (n, s) in neg.iter_mut().zip(&acc_s) {
                 *n -= s;
             }
+            if let Some(lanes) = &mut self.lanes {
+                lanes.set_dim(dim, &acc_p, &acc_s);
+            }
         }
         if let Some(tables) = &mut self.tables {
             build_tables(self.w.as_slice(), tables.as_mut_slice(), b, d, qb);
+        }
+        if let Some(lanes) = &mut self.lanes {
+            lanes.finish(self.neg_sum.as_slice());
         }
     }
 }
