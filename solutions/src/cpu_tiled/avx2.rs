@@ -429,6 +429,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn nibbles_gather_each_groups_plus_signs() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            eprintln!("skipped: this CPU lacks AVX2+FMA");
+            return;
+        }
+        // Every 4-bit pattern in every group position, and all-minus / all-plus neighbours around it.
+        for n in 0u32..16 {
+            for at in 0..8 {
+                for fill in [-1i8, 1] {
+                    let mut signs = [fill; 32];
+                    for i in 0..4 {
+                        signs[4 * at + i] = if n >> i & 1 == 1 { 1 } else { -1 };
+                    }
+                    let mut out = [0u32; 8];
+                    // SAFETY: AVX2 and FMA are available (checked above); 32 bytes in, 8 u32 out.
+                    unsafe {
+                        let v = _mm256_loadu_si256(signs.as_ptr().cast());
+                        _mm256_storeu_si256(out.as_mut_ptr().cast(), nibbles(v));
+                    }
+                    for (g, &got) in out.iter().enumerate() {
+                        let want = (0..4)
+                            .filter(|&i| signs[4 * g + i] > 0)
+                            .fold(0, |m, i| m | 1 << i);
+                        assert_eq!(
+                            got, want,
+                            "pattern {n:04b} at group {at}, fill {fill}: group {g}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn transpose8_matches_the_definition() {
         if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
             eprintln!("skipped: this CPU lacks AVX2+FMA");
