@@ -109,6 +109,8 @@ pub(crate) fn solve_chunk(
     for col in (0..n).step_by(TILE) {
         let nk = TILE.min(n - col);
         decode(scratch, inputs, proj.codebook(), s0 + col, nk);
+        // The next tile's rows, towards L2 while this one computes (its inputs come from L3 or memory).
+        prefetch_keys(inputs, s0 + col + nk, TILE.min(n.saturating_sub(col + nk)));
         let calls = nk.div_ceil(KEYS);
         for g0 in (0..scratch.groups).step_by(PASS_GROUPS) {
             let g1 = scratch.groups.min(g0 + PASS_GROUPS);
@@ -122,6 +124,23 @@ pub(crate) fn solve_chunk(
             }
         }
         store(&scratch.acc, rows, col, nk);
+    }
+}
+
+/// Asks for the index and sign rows of keys `first .. first + keys` to be brought into the L2 cache. Measured on
+/// one thread of the Zen 3 pair (perf preset, alternated runs): 8.4–8.6 ms against 9.5–9.6 while the machine's
+/// memory was slow, no difference (5.7–5.8 ms) while it was fast.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn prefetch_keys(inputs: &Inputs, first: usize, keys: usize) {
+    let d = inputs.shape().d;
+    let (start, end) = (first * d, ((first + keys) * d).min(inputs.k_idx.len()));
+    for at in (start..end).step_by(64) {
+        // SAFETY: `at < end ≤ len` of both arrays (they have the same length, S·D); a prefetch reads nothing.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T1>(inputs.k_idx.as_ptr().add(at).cast());
+            _mm_prefetch::<_MM_HINT_T1>(inputs.qjl_signs.as_ptr().add(at).cast());
+        }
     }
 }
 
