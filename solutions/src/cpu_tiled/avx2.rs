@@ -52,18 +52,15 @@ const _: () = assert!(ACC_STRIDE.is_multiple_of(LANES) && TABLE == 16 && LANES =
 
 /// Per-task scratch of the AVX2 path.
 pub(crate) struct Scratch {
-    /// D rounded up to whole sign-table groups.
-    dims: usize,
-    /// Sign-table groups, `dims / 4`.
+    /// Sign-table groups, `ceil(D / 4)`; the rows of `vals` have `4·groups` dimensions.
     groups: usize,
-    /// Codebook values, `[TILE][dims]` (zero past D, and for keys past the end of the input).
+    /// Codebook values, `[TILE][4·groups]` (zero past D, and for keys past the end of the input).
     vals: Aligned<f32>,
     /// Per key and group, `[TILE][groups][2]`: the float offset `16·n` of the key's sign-table row (`n` its 4
     /// sign bits there), then the bits of its `coef·gamma` (kept beside each offset, so the kernel loads it
     /// inside its loop instead of holding 6 broadcast registers, which spilled).
+    /// Keys past the end of the input have zero records (so their `coef·gamma` is 0).
     signs: Aligned<u32>,
-    /// `coef·gamma` per key (0 past the end of the input).
-    cg: Aligned<f32>,
     /// Accumulators between passes, `[TILE][ACC_STRIDE]`: key `k`, query `b` at `k·ACC_STRIDE + b`.
     acc: Aligned<f32>,
 }
@@ -72,15 +69,17 @@ impl Scratch {
     /// Scratch for dimension `d`.
     pub(crate) fn new(d: usize) -> Self {
         let groups = d.div_ceil(GROUP);
-        let dims = groups * GROUP;
         Self {
-            dims,
             groups,
-            vals: Aligned::zeroed(TILE * dims),
+            vals: Aligned::zeroed(TILE * groups * GROUP),
             signs: Aligned::zeroed(TILE * groups * 2),
-            cg: Aligned::zeroed(TILE),
             acc: Aligned::zeroed(TILE * ACC_STRIDE),
         }
+    }
+
+    /// Dimensions of a row of `vals`: D rounded up to whole sign-table groups.
+    fn dims(&self) -> usize {
+        self.groups * GROUP
     }
 }
 
@@ -104,10 +103,8 @@ pub(crate) fn solve_chunk(
         .expect("the AVX2 path's projection has the lane layout");
     let shape = inputs.shape();
     assert_eq!(rows.len(), shape.b);
-    assert_eq!(
-        (scratch.groups, lanes.table_groups()),
-        (shape.d.div_ceil(GROUP), scratch.groups)
-    );
+    assert_eq!(scratch.groups, shape.d.div_ceil(GROUP));
+    assert_eq!(lanes.table_groups(), scratch.groups);
     let n = rows.first().map_or(0, |r| r.len());
     for col in (0..n).step_by(TILE) {
         let nk = TILE.min(n - col);
@@ -118,11 +115,11 @@ pub(crate) fn solve_chunk(
         for g0 in (0..scratch.groups).step_by(PASS_GROUPS) {
             let g1 = scratch.groups.min(g0 + PASS_GROUPS);
             for h in 0..lanes.groups() {
-                let pass = Pass::new(scratch, lanes.group(h), h, g0..g1);
+                let pass = Pass::new(scratch, proj.lane_group(h), h, g0..g1);
                 for call in 0..calls {
                     // SAFETY: `Pass::new` checked every buffer against `TILE` keys and the group range, and
                     // `call·KEYS + KEYS ≤ calls·KEYS ≤ TILE` (TILE is a multiple of KEYS).
-                    unsafe { pass.kernel(call * KEYS, g0 == 0) };
+                    unsafe { pass.kernel(call * KEYS) };
                 }
             }
         }
@@ -186,16 +183,14 @@ fn decode_keys<const LOOKUP: u8>(
         ]
     };
     let coef = shape.qjl_coef() as f32;
-    let (dims, groups) = (scratch.dims, scratch.groups);
+    let (dims, groups) = (scratch.dims(), scratch.groups);
     let vals = scratch.vals.as_mut_slice();
     let records = scratch.signs.as_mut_slice();
-    let cg = scratch.cg.as_mut_slice();
     let whole8 = d / 8 * 8;
     let whole32 = d / 32 * 32;
     for k in 0..nk {
         let s = s0 + k;
-        cg[k] = coef * inputs.gamma[s];
-        let cg_bits = cg[k].to_bits();
+        let cg_bits = (coef * inputs.gamma[s]).to_bits();
         let idx = &inputs.k_idx[s * d..(s + 1) * d];
         let signs = &inputs.qjl_signs[s * d..(s + 1) * d];
         let row = &mut vals[k * dims..(k + 1) * dims];
@@ -240,7 +235,6 @@ fn decode_keys<const LOOKUP: u8>(
     if padded > nk {
         vals[nk * dims..padded * dims].fill(0.0);
         records[nk * groups * 2..padded * groups * 2].fill(0);
-        cg[nk..padded].fill(0.0);
     }
 }
 
@@ -288,25 +282,27 @@ struct Pass {
     vals: *const f32,
     /// Sign-table records (offset, `coef·gamma`), at group `g0` of key 0; rows of `2·groups`.
     signs: *const u32,
-    cg: *const f32,
     /// Accumulators, at the lane group's first query of key 0; rows of `ACC_STRIDE`.
     acc: *mut f32,
     dims: usize,
     groups: usize,
     /// Groups in this pass.
     count: usize,
+    /// Whether this is the first pass (group 0 onwards), which starts the accumulators.
+    first: bool,
 }
 
 impl Pass {
     /// Checks the bounds that [`Pass::kernel`] relies on.
     fn new(s: &mut Scratch, lanes: LaneGroup<'_>, h: usize, g: std::ops::Range<usize>) -> Self {
         assert!(g.start < g.end && g.end <= s.groups);
-        assert!(lanes.qp.len() >= s.dims * LANES && lanes.tables.len() >= s.groups * TABLE * LANES);
+        let dims = s.dims();
+        assert!(lanes.qp.len() >= dims * LANES && lanes.tables.len() >= s.groups * TABLE * LANES);
         assert!(
-            s.vals.as_slice().len() >= TILE * s.dims
+            s.vals.as_slice().len() >= TILE * dims
                 && s.signs.as_slice().len() >= TILE * s.groups * 2
         );
-        assert!(s.cg.as_slice().len() >= TILE && (h + 1) * LANES <= ACC_STRIDE);
+        assert!((h + 1) * LANES <= ACC_STRIDE);
         assert!(s.acc.as_slice().len() >= TILE * ACC_STRIDE);
         Self {
             qp: lanes.qp[g.start * GROUP * LANES..].as_ptr(),
@@ -314,40 +310,42 @@ impl Pass {
             neg_sum: lanes.neg_sum.as_ptr(),
             vals: s.vals.as_slice()[g.start * GROUP..].as_ptr(),
             signs: s.signs.as_slice()[g.start * 2..].as_ptr(),
-            cg: s.cg.as_slice().as_ptr(),
             acc: s.acc.as_mut_slice()[h * LANES..].as_mut_ptr(),
-            dims: s.dims,
+            dims,
             groups: s.groups,
             count: g.len(),
+            first: g.start == 0,
         }
     }
 
     /// Keys `k0 .. k0 + KEYS` × the lane group's 16 queries over this pass's groups, into the accumulators
-    /// (starting them at `coef·gamma·(−Σ Qs)` when `first`).
+    /// (starting them at `coef·gamma·(−Σ Qs)` in the first pass).
     ///
     /// # Safety
     /// AVX2 and FMA must be available, and `k0 + KEYS ≤ TILE`; `Pass::new` checked the rest.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn kernel(&self, k0: usize, first: bool) {
+    unsafe fn kernel(&self, k0: usize) {
         // SAFETY (whole body): every pointer below stays inside the buffer `Pass::new` checked: keys
         // `k0 .. k0 + KEYS ≤ TILE`, dimensions `4·g0 .. 4·g1 ≤ dims`, groups `g0 .. g1 ≤ groups`, sign-table
         // offsets `16·n` with `n < 16`, and queries `16h .. 16h + 16 ≤ ACC_STRIDE`.
         unsafe {
+            let vals = self.vals.add(k0 * self.dims);
+            let signs = self.signs.add(k0 * self.groups * 2);
             let mut acc = [[_mm256_setzero_ps(); 2]; KEYS];
             for (k, a) in acc.iter_mut().enumerate() {
-                let row = self.acc.add((k0 + k) * ACC_STRIDE);
-                if first {
-                    let cg = _mm256_broadcast_ss(&*self.cg.add(k0 + k));
+                if self.first {
+                    // The first pass's records start at group 0, whose second word is the key's `coef·gamma`.
+                    let cg =
+                        _mm256_broadcast_ss(&*signs.add(k * self.groups * 2 + 1).cast::<f32>());
                     a[0] = _mm256_mul_ps(cg, _mm256_loadu_ps(self.neg_sum));
                     a[1] = _mm256_mul_ps(cg, _mm256_loadu_ps(self.neg_sum.add(8)));
                 } else {
+                    let row = self.acc.add((k0 + k) * ACC_STRIDE);
                     a[0] = _mm256_loadu_ps(row);
                     a[1] = _mm256_loadu_ps(row.add(8));
                 }
             }
-            let vals = self.vals.add(k0 * self.dims);
-            let signs = self.signs.add(k0 * self.groups * 2);
             for g in 0..self.count {
                 for i in 0..GROUP {
                     let dim = g * GROUP + i;

@@ -32,7 +32,7 @@ pub(crate) struct Projection {
     qp: Aligned<f32>,
     /// `2·Qs`, same order.
     w: Aligned<f32>,
-    /// `−Σ_d Qs[b,d]`, `[B]`.
+    /// `−Σ_d Qs[b,d]`, `[B]` followed by zeros up to a whole number of [`LANES`].
     neg_sum: Aligned<f32>,
     /// The codebook followed by zeros, 256 entries, so any `u8` index is in bounds.
     codebook: Aligned<f32>,
@@ -72,13 +72,10 @@ pub(crate) struct Lanes {
     table_groups: usize,
     /// `Qp`, `[groups][4·table_groups][LANES]`; zero past B and past D.
     qp: Aligned<f32>,
-    /// `2·Qs`, the same layout (scratch for the tables).
-    w: Aligned<f32>,
     /// Sign tables, `[groups][table_groups][TABLE][LANES]`: entry `n` of group `g` is
-    /// `Σ_{i : bit i of n} 2·Qs[b, 4g+i]` for each query `b` of the lane group.
+    /// `Σ_{i : bit i of n} 2·Qs[b, 4g+i]` for each query `b` of the lane group (so entry `1 << i` is the weight of
+    /// dimension `4g+i` itself).
     tables: Aligned<f32>,
-    /// `−Σ_d Qs[b,d]`, `[groups][LANES]`.
-    neg_sum: Aligned<f32>,
 }
 
 /// One lane group of [`Lanes`].
@@ -99,9 +96,7 @@ impl Lanes {
             groups,
             table_groups,
             qp: Aligned::zeroed(groups * dims * LANES),
-            w: Aligned::zeroed(groups * dims * LANES),
             tables: Aligned::zeroed(groups * table_groups * TABLE * LANES),
-            neg_sum: Aligned::zeroed(groups * LANES),
         }
     }
 
@@ -115,58 +110,43 @@ impl Lanes {
         self.table_groups
     }
 
-    /// Lane group `h`.
-    pub(crate) fn group(&self, h: usize) -> LaneGroup<'_> {
-        let dims = self.table_groups * GROUP;
-        let per_table = self.table_groups * TABLE * LANES;
-        LaneGroup {
-            qp: &self.qp.as_slice()[h * dims * LANES..(h + 1) * dims * LANES],
-            tables: &self.tables.as_slice()[h * per_table..(h + 1) * per_table],
-            neg_sum: self.neg_sum.as_slice()[h * LANES..(h + 1) * LANES]
-                .try_into()
-                .expect("LANES entries"),
-        }
-    }
-
-    /// Stores dimension `dim` of `Qp` and `Qs` (`[MAX_B]` each, zero past B).
+    /// Stores dimension `dim` of `Qp` and `Qs` (`[MAX_B]` each, zero past B): `Qp` in its rows, `2·Qs` in the
+    /// single-bit entries of the sign tables.
     #[inline(always)]
     fn set_dim(&mut self, dim: usize, qp: &[f32; MAX_B], qs: &[f32; MAX_B]) {
         let dims = self.table_groups * GROUP;
-        let (dst_p, dst_w) = (self.qp.as_mut_slice(), self.w.as_mut_slice());
-        for h in 0..self.groups {
-            let at = (h * dims + dim) * LANES;
-            for l in 0..LANES {
-                // MAX_B is a multiple of LANES, so `h·LANES + l` is in bounds; past B both are zero.
-                dst_p[at + l] = qp[h * LANES + l];
-                dst_w[at + l] = 2.0 * qs[h * LANES + l];
+        let (g, bit) = (dim / GROUP, 1 << (dim % GROUP));
+        let qp_rows = self.qp.as_mut_slice().as_chunks_mut::<LANES>().0;
+        let entries = self.tables.as_mut_slice().as_chunks_mut::<LANES>().0;
+        // MAX_B is a multiple of LANES, so every lane group has LANES entries; past B they are zero.
+        for (h, (q, s)) in qp
+            .as_chunks::<LANES>()
+            .0
+            .iter()
+            .zip(qs.as_chunks::<LANES>().0)
+            .enumerate()
+        {
+            if h == self.groups {
+                break;
             }
+            qp_rows[h * dims + dim] = *q;
+            entries[(h * self.table_groups + g) * TABLE + bit] = s.map(|x| 2.0 * x);
         }
     }
 
-    /// Fills the sign tables and `−Σ Qs` (from `neg_sum`, `[B]`) once every dimension is set.
+    /// Fills the sign tables from their single-bit entries once every dimension is set.
     #[inline(always)]
-    fn finish(&mut self, neg_sum: &[f32]) {
-        let dims = self.table_groups * GROUP;
-        let w = self.w.as_slice();
-        let tables = self.tables.as_mut_slice().as_chunks_mut::<LANES>().0;
-        for h in 0..self.groups {
-            for g in 0..self.table_groups {
-                let base = (h * self.table_groups + g) * TABLE;
-                tables[base] = [0.0; LANES];
-                for n in 1..TABLE {
-                    // n = (n with its lowest bit cleared) + that bit; dimensions past D have zero weights.
-                    let k = GROUP * g + n.trailing_zeros() as usize;
-                    let weight = &w[(h * dims + k) * LANES..][..LANES];
-                    let prev = tables[base + (n & (n - 1))];
-                    for (l, x) in tables[base + n].iter_mut().enumerate() {
-                        *x = prev[l] + weight[l];
-                    }
-                }
-            }
+    fn finish(&mut self) {
+        let entries = self.tables.as_mut_slice().as_chunks_mut::<LANES>().0;
+        for table in entries.chunks_exact_mut(TABLE) {
+            let weights: [[f32; LANES]; GROUP] = std::array::from_fn(|i| table[1 << i]);
+            fill_table(
+                table,
+                [0.0; LANES],
+                |i| weights[i],
+                |a, w| std::array::from_fn(|l| a[l] + w[l]),
+            );
         }
-        let neg = self.neg_sum.as_mut_slice();
-        neg.fill(0.0);
-        neg[..neg_sum.len()].copy_from_slice(neg_sum);
     }
 }
 
@@ -207,7 +187,7 @@ impl Projection {
             d,
             qp: Aligned::zeroed(b * d),
             w: Aligned::zeroed(b * d),
-            neg_sum: Aligned::zeroed(b),
+            neg_sum: Aligned::zeroed(b.next_multiple_of(LANES)),
             codebook: Aligned::zeroed(256),
             qt: Aligned::zeroed(d * MAX_B),
             tables: (extra == Extra::SignTables).then(|| Aligned::zeroed(b * groups * TABLE)),
@@ -218,6 +198,23 @@ impl Projection {
     /// The queries-across-lanes layout, if this projection was made with [`Extra::Lanes`].
     pub(crate) fn lanes(&self) -> Option<&Lanes> {
         self.lanes.as_ref()
+    }
+
+    /// Lane group `h` of the queries-across-lanes layout.
+    ///
+    /// # Panics
+    /// If this projection was not made with [`Extra::Lanes`].
+    pub(crate) fn lane_group(&self, h: usize) -> LaneGroup<'_> {
+        let lanes = self.lanes().expect("a projection made with Extra::Lanes");
+        let dims = lanes.table_groups * GROUP;
+        let per_table = lanes.table_groups * TABLE * LANES;
+        LaneGroup {
+            qp: &lanes.qp.as_slice()[h * dims * LANES..(h + 1) * dims * LANES],
+            tables: &lanes.tables.as_slice()[h * per_table..(h + 1) * per_table],
+            neg_sum: self.neg_sum.as_slice()[h * LANES..(h + 1) * LANES]
+                .try_into()
+                .expect("LANES entries"),
+        }
     }
 
     /// The codebook padded with zeros to 256 entries.
@@ -300,7 +297,7 @@ impl Projection {
             build_tables(self.w.as_slice(), tables.as_mut_slice(), b, d, qb);
         }
         if let Some(lanes) = &mut self.lanes {
-            lanes.finish(self.neg_sum.as_slice());
+            lanes.finish();
         }
     }
 }
@@ -319,12 +316,24 @@ fn build_tables(w: &[f32], tables: &mut [f32], b: usize, d: usize, qb: usize) {
                     let k = GROUP * g + i;
                     if k < d { w_blk[k * len + t] } else { 0.0 }
                 };
-                table[0] = 0.0;
-                for n in 1..TABLE {
-                    // n = (n with its lowest bit cleared) + that bit.
-                    table[n] = table[n & (n - 1)] + weight(n.trailing_zeros() as usize);
-                }
+                fill_table(table, 0.0, weight, |a, w| a + w);
             }
         }
+    }
+}
+
+/// Fills one sign table: `table[n] = Σ_{i : bit i of n} weight(i)`, each entry one `add` from an earlier one.
+#[inline(always)]
+fn fill_table<T: Copy>(
+    table: &mut [T],
+    zero: T,
+    weight: impl Fn(usize) -> T,
+    add: impl Fn(T, T) -> T,
+) {
+    debug_assert_eq!(table.len(), TABLE);
+    table[0] = zero;
+    for n in 1..TABLE {
+        // n = (n with its lowest bit cleared) + that bit.
+        table[n] = add(table[n & (n - 1)], weight(n.trailing_zeros() as usize));
     }
 }
