@@ -94,6 +94,11 @@ pub enum Finished {
     },
 }
 
+/// The `RLIMIT_CPU` of a confined compiler whose wall-clock limit is `limit`: whole seconds, rounded up.
+pub fn cpu_seconds(limit: Duration) -> u64 {
+    limit.as_secs_f64().ceil() as u64
+}
+
 /// Runs `invocation` with a wall-clock `limit`. An error means the compiler could not be started at all.
 pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished> {
     let started = Instant::now();
@@ -105,7 +110,7 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
         command.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
     }
     if let Some(confinement) = invocation.confinement {
-        let cpu_seconds = limit.as_secs_f64().ceil() as u64;
+        let cpu_seconds = cpu_seconds(limit);
         // SAFETY: the closure runs in the forked child before `exec` and makes only async-signal-safe system
         // calls on values captured before the fork (see `Confinement::apply`).
         unsafe {

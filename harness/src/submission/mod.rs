@@ -655,7 +655,7 @@ fn limit_reached(log: &str, options: &CompileOptions) -> Option<String> {
     } else if said(&["CPU time limit exceeded"]) {
         Some(format!(
             "each compiler process may use {} s of CPU time, set by --compile-time-limit",
-            options.limit.as_secs_f64().ceil()
+            compile::cpu_seconds(options.limit)
         ))
     } else {
         None

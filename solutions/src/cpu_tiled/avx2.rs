@@ -10,9 +10,9 @@
 //! sign bits there, see [`super::project`]) multiplied by `coef·gamma` into the same accumulators: 2 FMAs
 //! instead of the 8 that the signs as 0/1 values would take. Measured on a Zen 3 core in a C loop shaped like
 //! this kernel (the best of ten alternated runs, operands in L1 and L2): a 96-key tile of 32 queries takes 8.8 µs
-//! with the codebook FMAs alone (about 93% of the FMA peak) and 11.4 µs with the sign rows. Whole perf solves on
-//! two such cores took 3.0–3.3 ms, against 5.85 ms with the kernel this one replaced (2 queries × 16 keys, both
-//! terms as FMAs, the signs decoded to 0.0 / 1.0).
+//! with the codebook FMAs alone (89 GFLOP/s, about 90% of one core's FMA peak) and 11.4 µs with the sign rows.
+//! Whole perf solves on two such cores took 3.0–3.3 ms, against 5.85 ms with the kernel this one replaced (2
+//! queries × 16 keys, both terms as FMAs, the signs decoded to 0.0 / 1.0).
 //!
 //! **One tile** is [`TILE`] consecutive keys. Decoding writes, per key, its codebook values as a row of D'
 //! floats (`vpermps` on 8 indices at a time; a gather for C > 16) and, for each group of 4 dimensions, the offset
