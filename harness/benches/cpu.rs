@@ -40,7 +40,7 @@ use harness::cpu_peak::{self, CpuPeak};
 use harness::io::{CaseFile, write_case};
 use harness::stats::Summary;
 use solutions::cpu_naive::CpuNaive;
-use solutions::cpu_tiled::CpuTiled;
+use solutions::cpu_tiled::{CpuTiled, Isa};
 use solutions::{Shape, Solution};
 
 #[path = "support/numpy_server.rs"]
@@ -411,12 +411,15 @@ fn main() {
     }
 }
 
-/// `cpu-tiled`'s decoding and kernel timed alone (operands in the L1 cache, one thread) against the FMA peak of
-/// one thread, and the solve they would make: how much of a solve's distance from the peak is the kernel's own,
-/// and how much is decoding, memory traffic and the machine.
+/// `cpu-tiled`'s per-tile work and kernel timed alone (one thread, operands in the caches as a solve's are) against
+/// the FMA peak of one thread, and the solve they would make: how much of a solve's distance from the peak is the
+/// kernel's own, and how much is the per-tile work, memory traffic and the machine.
 fn print_parts(solve: &Measured) {
     let Some(probe) = solutions::cpu_tiled::probe(solve.shape, Duration::from_millis(400)) else {
-        println!("\ncpu-tiled's parts alone: not measured (this CPU lacks AVX-512F/BW)");
+        println!(
+            "\ncpu-tiled's parts alone: not measured (the probe times the AVX-512 and AVX2 paths; this CPU has \
+             neither)"
+        );
         return;
     };
     let (peak, simd) = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
@@ -426,37 +429,49 @@ fn print_parts(solve: &Measured) {
             return;
         }
     };
-    // Vector instructions per second at the peak: 16 lanes × 2 flops each.
+    // Vector instructions per second at the peak: `lanes` lanes × 2 flops each.
     let rate = |instructions: usize| {
-        instructions as f64 / probe.kernel_seconds / (peak * 1e9 / 32.0) * 100.0
+        instructions as f64 / probe.kernel_seconds / (peak * 1e9 / (2 * probe.lanes) as f64) * 100.0
     };
-    let all = probe.fmas + 2 * probe.lookups;
+    let all = probe.fmas + probe.qjl_ops;
     let threads = rayon::current_num_threads();
     let model = probe.model_seconds(threads);
+    let (qjl, outside) = match probe.isa {
+        Isa::Avx512 => (
+            "lookups and their adds (Intel cores run vpermps on port 5, one of the two FMA ports)",
+            "decoding one tile",
+        ),
+        _ => (
+            "sign-row FMAs and starting multiplies",
+            "decoding one tile and moving its scores into the rows",
+        ),
+    };
     println!(
-        "\ncpu-tiled's parts alone (operands in L1, one thread; one-thread FMA peak {peak:.1} GFLOP/s, {simd}):"
+        "\ncpu-tiled's parts alone ({} path, operands in the caches, one thread; one-thread FMA peak {peak:.1} \
+         GFLOP/s, {simd}):",
+        probe.isa
     );
     println!(
-        "  kernel, {} queries × {} keys × {} dimensions: {:.3} µs a call; its {} FMAs at {:.0}% of the peak, \
-         or {all} instructions with its {} lookups and their adds at {:.0}% of the peak's rate where they share \
-         the FMA pipes (Intel cores: vpermps on port 5, one of the two FMA ports)",
+        "  kernel, {} queries × {} keys × {} dimensions: {:.3} µs a call; its {} codebook FMAs at {:.0}% of the \
+         peak, or {all} instructions with the QJL term's {} {qjl} at {:.0}% of the peak's rate",
         probe.queries,
         probe.tile,
         probe.shape.d,
         probe.kernel_seconds * 1e6,
         probe.fmas,
         rate(probe.fmas),
-        probe.lookups,
+        probe.qjl_ops,
         rate(all)
     );
     println!(
-        "  decoding one tile: {:.3} µs, {:.0}% of the tile's {} kernel calls",
-        probe.decode_seconds * 1e6,
-        100.0 * probe.decode_seconds / (probe.blocks() as f64 * probe.kernel_seconds),
+        "  {outside}: {:.3} µs, {:.0}% of the tile's {} kernel calls",
+        probe.tile_seconds * 1e6,
+        100.0 * probe.tile_seconds / (probe.blocks() as f64 * probe.kernel_seconds),
         probe.blocks()
     );
     println!(
-        "  a {} solve built from them ({} tiles over {threads} threads): {:.3} ms; measured above {:.3} ms ({:.2}×)",
+        "  a {} solve built from them ({} tiles over {threads} threads, the projection and memory left out): \
+         {:.3} ms; measured above {:.3} ms ({:.2}×)",
         solve.case,
         probe.tiles(),
         model * 1e3,

@@ -341,6 +341,105 @@ fn dot_set_dispatch() -> DotSet {
     dot_set_portable
 }
 
+/// One compiled form of the oracle's dot-product loop, for the check that it rounds every sum exactly as the
+/// portable loop does (no fused multiply-adds, no reordering), so that the oracle's scores do not depend on the
+/// machine. The test harness reports the forms this CPU lacks as ignored.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct CompiledDot {
+    /// The instruction set it is compiled for.
+    pub name: &'static str,
+    /// What this CPU lacks to run it; `None` where it can.
+    pub missing: Option<&'static str>,
+    /// Compares it with the portable loop, bit for bit; `Err` says where they differ, or what the CPU lacks.
+    pub check: fn() -> Result<(), String>,
+}
+
+/// Every compiled form of the dot-product loop beside the portable one.
+#[doc(hidden)]
+pub fn compiled_dots() -> Vec<CompiledDot> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const NO_AVX2: &str = "this CPU lacks AVX2";
+        const NO_AVX512: &str = "this CPU lacks AVX-512F";
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+        vec![
+            CompiledDot {
+                name: "avx2",
+                missing: (!avx2).then_some(NO_AVX2),
+                check: || {
+                    if !std::arch::is_x86_feature_detected!("avx2") {
+                        return Err(NO_AVX2.to_owned());
+                    }
+                    // SAFETY: the machine has AVX2, checked just above.
+                    rounds_like_portable(|set, keys, b_count, out| unsafe {
+                        dot_set_avx2(set, keys, b_count, out)
+                    })
+                },
+            },
+            CompiledDot {
+                name: "avx512f",
+                missing: (!avx512).then_some(NO_AVX512),
+                check: || {
+                    if !std::arch::is_x86_feature_detected!("avx512f") {
+                        return Err(NO_AVX512.to_owned());
+                    }
+                    // SAFETY: the machine has AVX-512F, checked just above.
+                    rounds_like_portable(|set, keys, b_count, out| unsafe {
+                        dot_set_avx512(set, keys, b_count, out)
+                    })
+                },
+            },
+        ]
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    Vec::new()
+}
+
+/// `dot` gives the portable loop's sums bit for bit, and those are the plain sequential sums: for every number of
+/// vectors of queries a set can have, and a number of keys that leaves a batch short.
+fn rounds_like_portable(dot: DotSet) -> Result<(), String> {
+    let bits = |v: &[f64]| -> Vec<u64> { v.iter().map(|x| x.to_bits()).collect() };
+    let mut rng = crate::challenge::rng::Rng::new(5, "dots");
+    let d = 300;
+    let keys: Vec<Vec<f64>> = (0..5)
+        .map(|_| (0..d).map(|_| rng.normal() / 7.0).collect())
+        .collect();
+    let keys: Vec<&[f64]> = keys.iter().map(Vec::as_slice).collect();
+    for b_count in [1, 8, 13, 24, 32] {
+        let q: Vec<f32> = (0..b_count * d)
+            .map(|_| (rng.normal() * 1e3) as f32)
+            .collect();
+        let queries = Queries::new(&q, d);
+        let [set] = &queries.sets[..] else {
+            return Err(format!("{b_count} queries make more than one set"));
+        };
+        let run = |dot: DotSet| {
+            let mut out = vec![f64::NAN; keys.len() * b_count];
+            dot(set, &keys, b_count, &mut out);
+            bits(&out)
+        };
+        let (want, got) = (run(dot_set_portable), run(dot));
+        if let Some(i) = (0..want.len()).find(|&i| got[i] != want[i]) {
+            return Err(format!(
+                "B = {b_count}, score {i}: {} against the portable loop's {}",
+                f64::from_bits(got[i]),
+                f64::from_bits(want[i])
+            ));
+        }
+        let (b, k) = (b_count - 1, 4);
+        let sequential = (0..d).fold(0.0, |sum, e| sum + f64::from(q[b * d + e]) * keys[k][e]);
+        if want[k * b_count + b] != sequential.to_bits() {
+            return Err(format!(
+                "B = {b_count}: the portable loop gives {} for query {b} and key {k}, the sequential sum {sequential}",
+                f64::from_bits(want[k * b_count + b])
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `[S, width]` key-major, filled in parallel tasks of up to [`KEYS_PER_TASK`] keys: `fill(state, first, block)`
 /// fills the `block.len() / width` keys from `first` on, with a `state` that `init` made for its thread.
 fn in_key_tasks<T, I, F>(s: usize, width: usize, init: I, fill: F) -> Vec<f64>
@@ -435,69 +534,13 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
-    /// The loop compiled for wide vectors rounds every sum exactly as the portable one does (no fused
-    /// multiply-adds, no reordering), so the oracle's scores do not depend on the machine: for every number of
-    /// vectors of queries a set can have, and a number of keys that leaves a batch short.
+    /// The dispatcher's choice for this machine, and the portable loop itself, give the plain sequential sums
+    /// bit for bit. (The loops compiled for each instruction set are compared with the portable one by
+    /// `tests/oracle_simd.rs`, which reports those this CPU lacks as ignored.)
     #[test]
-    fn every_compiled_dot_rounds_alike() {
-        let mut rng = crate::challenge::rng::Rng::new(5, "dots");
-        let d = 300;
-        let keys: Vec<Vec<f64>> = (0..5)
-            .map(|_| (0..d).map(|_| rng.normal() / 7.0).collect())
-            .collect();
-        let keys: Vec<&[f64]> = keys.iter().map(Vec::as_slice).collect();
-        #[cfg(target_arch = "x86_64")]
-        let (avx2, avx512) = (
-            std::arch::is_x86_feature_detected!("avx2"),
-            std::arch::is_x86_feature_detected!("avx512f"),
-        );
-        #[cfg(target_arch = "x86_64")]
-        {
-            if !avx2 {
-                println!("skipped: this CPU lacks AVX2; its compiled dot product was not compared");
-            }
-            if !avx512 {
-                println!(
-                    "skipped: this CPU lacks AVX-512F; its compiled dot product was not compared"
-                );
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        println!(
-            "skipped: not an x86-64 CPU; the AVX2 and AVX-512F dot products were not compared"
-        );
-        for b_count in [1, 8, 13, 24, 32] {
-            let q: Vec<f32> = (0..b_count * d)
-                .map(|_| (rng.normal() * 1e3) as f32)
-                .collect();
-            let queries = Queries::new(&q, d);
-            let [set] = &queries.sets[..] else {
-                panic!("{b_count} queries make one set")
-            };
-            let run = |dot: &dyn Fn(&mut [f64])| {
-                let mut out = vec![f64::NAN; keys.len() * b_count];
-                dot(&mut out);
-                bits(&out)
-            };
-            let want = run(&|out| dot_set_portable(set, &keys, b_count, out));
-            assert_eq!(run(&|out| queries.dot_keys(&keys, out)), want);
-            #[cfg(target_arch = "x86_64")]
-            {
-                if avx2 {
-                    // SAFETY: the machine has AVX2, checked above.
-                    let got = run(&|out| unsafe { dot_set_avx2(set, &keys, b_count, out) });
-                    assert_eq!(got, want, "AVX2, B = {b_count}");
-                }
-                if avx512 {
-                    // SAFETY: the machine has AVX-512F, checked above.
-                    let got = run(&|out| unsafe { dot_set_avx512(set, &keys, b_count, out) });
-                    assert_eq!(got, want, "AVX-512F, B = {b_count}");
-                }
-            }
-            let (b, k) = (b_count - 1, 4);
-            let sequential = (0..d).fold(0.0, |sum, e| sum + f64::from(q[b * d + e]) * keys[k][e]);
-            assert_eq!(want[k * b_count + b], sequential.to_bits());
-        }
+    fn dispatched_dot_rounds_as_the_portable_one() {
+        rounds_like_portable(dot_set_dispatch()).unwrap();
+        rounds_like_portable(dot_set_portable).unwrap();
     }
 
     /// Whatever the number of queries and keys (vectors padded with zero lanes, batches of keys padded with

@@ -32,7 +32,9 @@
 //! all in f32, every term added once.
 
 use std::arch::x86_64::*;
+use std::time::Instant;
 
+use super::Isa;
 use super::aligned::Aligned;
 use super::project::{GROUP, LANES, LaneGroup, Projection, TABLE};
 use crate::problem::Inputs;
@@ -111,19 +113,28 @@ pub(crate) fn solve_chunk(
         decode(scratch, inputs, proj.codebook(), s0 + col, nk);
         // The next tile's rows, towards L2 while this one computes (its inputs come from L3 or memory).
         prefetch_keys(inputs, s0 + col + nk, TILE.min(n.saturating_sub(col + nk)));
-        let calls = nk.div_ceil(KEYS);
-        for g0 in (0..scratch.groups).step_by(PASS_GROUPS) {
-            let g1 = scratch.groups.min(g0 + PASS_GROUPS);
-            for h in 0..lanes.groups() {
-                let pass = Pass::new(scratch, proj.lane_group(h), h, g0..g1);
-                for call in 0..calls {
-                    // SAFETY: `Pass::new` checked every buffer against `TILE` keys and the group range, and
-                    // `call·KEYS + KEYS ≤ calls·KEYS ≤ TILE` (TILE is a multiple of KEYS).
-                    unsafe { pass.kernel(call * KEYS) };
-                }
+        products(scratch, proj, 0..lanes.groups(), nk);
+        store(&scratch.acc, rows, col, nk);
+    }
+}
+
+/// The decoded tile's first `nk` keys × lane groups `hs` over every dimension, into the accumulator buffer: pass by
+/// pass over the dimensions, each pass for every lane group in `hs`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn products(scratch: &mut Scratch, proj: &Projection, hs: std::ops::Range<usize>, nk: usize) {
+    assert!(nk <= TILE);
+    let calls = nk.div_ceil(KEYS);
+    for g0 in (0..scratch.groups).step_by(PASS_GROUPS) {
+        let g1 = scratch.groups.min(g0 + PASS_GROUPS);
+        for h in hs.clone() {
+            let pass = Pass::new(scratch, proj.lane_group(h), h, g0..g1);
+            for call in 0..calls {
+                // SAFETY: `Pass::new` checked every buffer against `TILE` keys and the group range, and
+                // `call·KEYS + KEYS ≤ calls·KEYS ≤ TILE` (TILE is a multiple of KEYS).
+                unsafe { pass.kernel(call * KEYS) };
             }
         }
-        store(&scratch.acc, rows, col, nk);
     }
 }
 
@@ -444,66 +455,124 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
     ]
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Times this path's parts alone, on one thread, on a tile whose operands stay in the L1 and L2 caches as a
+/// solve's do: the work a tile gets outside the kernel (decoding its keys, then writing its scores from the
+/// accumulator buffer into the `[B, S]` rows), and [`products`] for one lane group over every dimension. See
+/// [`super::probe`].
+pub(crate) struct PartsTimer {
+    /// One tile of keys (and B queries) at the probed shape's B, D and C; arbitrary valid values.
+    inputs: Inputs,
+    proj: Projection,
+    scratch: Scratch,
+    /// `[B][TILE]` scores.
+    out: Vec<f32>,
+}
 
-    #[test]
-    fn nibbles_gather_each_groups_plus_signs() {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
-            eprintln!("skipped: this CPU lacks AVX2+FMA");
-            return;
+impl PartsTimer {
+    /// The operands for `b` queries, dimension `d` and codebook size `c` (a valid shape's).
+    pub(crate) fn new(b: usize, d: usize, c: usize) -> Self {
+        let inputs = super::probe_inputs(b, TILE, d, c);
+        let mut proj = Projection::new(b, QB, d, super::Extra::Lanes);
+        proj.compute(&inputs);
+        Self {
+            inputs,
+            proj,
+            scratch: Scratch::new(d),
+            out: vec![0.0; b * TILE],
         }
-        // Every 4-bit pattern in every group position, and all-minus / all-plus neighbours around it.
-        for n in 0u32..16 {
-            for at in 0..8 {
-                for fill in [-1i8, 1] {
-                    let mut signs = [fill; 32];
-                    for i in 0..4 {
-                        signs[4 * at + i] = if n >> i & 1 == 1 { 1 } else { -1 };
-                    }
-                    let mut out = [0u32; 8];
-                    // SAFETY: AVX2 and FMA are available (checked above); 32 bytes in, 8 u32 out.
-                    unsafe {
-                        let v = _mm256_loadu_si256(signs.as_ptr().cast());
-                        _mm256_storeu_si256(out.as_mut_ptr().cast(), nibbles(v));
-                    }
-                    for (g, &got) in out.iter().enumerate() {
-                        let want = (0..4)
-                            .filter(|&i| signs[4 * g + i] > 0)
-                            .fold(0, |m, i| m | 1 << i);
-                        assert_eq!(
-                            got, want,
-                            "pattern {n:04b} at group {at}, fill {fill}: group {g}"
-                        );
+    }
+
+    /// Decodes and stores the tile `calls` times, then runs the products of one lane group `kernel_calls` times;
+    /// seconds per tile and per lane group's products.
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn time(&mut self, calls: usize, kernel_calls: usize) -> (f64, f64) {
+        let (calls, kernel_calls) = (calls.max(1), kernel_calls.max(1));
+        let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
+        let start = Instant::now();
+        for _ in 0..calls {
+            decode(
+                &mut self.scratch,
+                std::hint::black_box(&self.inputs),
+                self.proj.codebook(),
+                0,
+                TILE,
+            );
+            store(&self.scratch.acc, &mut rows, 0, TILE);
+        }
+        let tile_seconds = start.elapsed().as_secs_f64() / calls as f64;
+        let start = Instant::now();
+        for _ in 0..kernel_calls {
+            products(
+                std::hint::black_box(&mut self.scratch),
+                &self.proj,
+                0..1,
+                TILE,
+            );
+        }
+        let kernel_seconds = start.elapsed().as_secs_f64() / kernel_calls as f64;
+        std::hint::black_box(&rows);
+        (tile_seconds, kernel_seconds)
+    }
+}
+
+/// [`nibbles`] against its definition: every 4-bit pattern in every group position, among all-minus and all-plus
+/// neighbours. Errs where this CPU lacks AVX2 and FMA.
+pub(crate) fn check_nibbles() -> Result<(), String> {
+    if !Isa::Avx2.is_supported() {
+        return Err(Isa::Avx2.missing().to_owned());
+    }
+    for n in 0u32..16 {
+        for at in 0..8 {
+            for fill in [-1i8, 1] {
+                let mut signs = [fill; 32];
+                for i in 0..4 {
+                    signs[4 * at + i] = if n >> i & 1 == 1 { 1 } else { -1 };
+                }
+                let mut out = [0u32; 8];
+                // SAFETY: AVX2 and FMA are available (checked above); 32 bytes in, 8 u32 out.
+                unsafe {
+                    let v = _mm256_loadu_si256(signs.as_ptr().cast());
+                    _mm256_storeu_si256(out.as_mut_ptr().cast(), nibbles(v));
+                }
+                for (g, &got) in out.iter().enumerate() {
+                    let want = (0..4)
+                        .filter(|&i| signs[4 * g + i] > 0)
+                        .fold(0, |m, i| m | 1 << i);
+                    if got != want {
+                        return Err(format!(
+                            "pattern {n:04b} at group {at}, fill {fill}: group {g} is {got:04b}, not {want:04b}"
+                        ));
                     }
                 }
             }
         }
     }
+    Ok(())
+}
 
-    #[test]
-    fn transpose8_matches_the_definition() {
-        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
-            eprintln!("skipped: this CPU lacks AVX2+FMA");
-            return;
-        }
-        let m: Vec<[f32; 8]> = (0..8)
-            .map(|i| std::array::from_fn(|j| (10 * i + j) as f32))
-            .collect();
-        // SAFETY: AVX2 and FMA are available (checked above); each row has 8 floats.
-        let out = unsafe {
-            let r = std::array::from_fn(|i| _mm256_loadu_ps(m[i].as_ptr()));
-            transpose8(r).map(|v| {
-                let mut o = [0.0f32; 8];
-                _mm256_storeu_ps(o.as_mut_ptr(), v);
-                o
-            })
-        };
-        for (i, row) in out.iter().enumerate() {
-            for (j, &x) in row.iter().enumerate() {
-                assert_eq!(x, m[j][i], "out[{i}][{j}]");
+/// [`transpose8`] against the definition. Errs where this CPU lacks AVX2 and FMA.
+pub(crate) fn check_transpose8() -> Result<(), String> {
+    if !Isa::Avx2.is_supported() {
+        return Err(Isa::Avx2.missing().to_owned());
+    }
+    let m: Vec<[f32; 8]> = (0..8)
+        .map(|i| std::array::from_fn(|j| (10 * i + j) as f32))
+        .collect();
+    // SAFETY: AVX2 and FMA are available (checked above); each row has 8 floats.
+    let out = unsafe {
+        let r = std::array::from_fn(|i| _mm256_loadu_ps(m[i].as_ptr()));
+        transpose8(r).map(|v| {
+            let mut o = [0.0f32; 8];
+            _mm256_storeu_ps(o.as_mut_ptr(), v);
+            o
+        })
+    };
+    for (i, row) in out.iter().enumerate() {
+        for (j, &x) in row.iter().enumerate() {
+            if x != m[j][i] {
+                return Err(format!("out[{i}][{j}] is {x}, not {}", m[j][i]));
             }
         }
     }
+    Ok(())
 }

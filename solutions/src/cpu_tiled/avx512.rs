@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use super::aligned::Aligned;
 use super::project::{Extra, GROUP, Projection, QueryBlock, TABLE};
-use crate::problem::{InputParts, Inputs, Shape};
+use crate::problem::Inputs;
 
 /// 16-key vectors per tile.
 pub(crate) const KV: usize = 3;
@@ -501,28 +501,9 @@ pub(crate) struct PartsTimer {
 }
 
 impl PartsTimer {
-    /// Kernel calls timed per tile decoded (as many as a tile gets at B = 32).
-    pub(crate) const KERNEL_CALLS: usize = 8;
-
     /// The operands for dimension `d` and codebook size `c` (a valid shape's).
     pub(crate) fn new(d: usize, c: usize) -> Self {
-        let shape = Shape::new(QB, TILE, d, c);
-        let pi = (0..d * d)
-            .map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 })
-            .collect();
-        let inputs = Inputs::new(InputParts {
-            shape,
-            q: vec![0.5; QB * d],
-            k_idx: (0..TILE * d).map(|i| (i * 7 % c) as u8).collect(),
-            qjl_signs: (0..TILE * d)
-                .map(|i| if i % 3 == 0 { 1 } else { -1 })
-                .collect(),
-            gamma: vec![1.0; TILE],
-            pi,
-            s_mat: vec![0.25; d * d],
-            codebook: (0..c).map(|i| i as f32 / c as f32 - 0.5).collect(),
-        })
-        .expect("the probe's inputs are valid");
+        let inputs = super::probe_inputs(QB, TILE, d, c);
         let mut proj = Projection::new(QB, QB, d, Extra::SignTables);
         proj.compute(&inputs);
         Self {
@@ -533,11 +514,11 @@ impl PartsTimer {
         }
     }
 
-    /// Decodes the tile `calls` times, then runs the kernel `KERNEL_CALLS · calls` times; seconds per tile decoded
-    /// and per kernel call.
+    /// Decodes the tile `calls` times, then runs the kernel `kernel_calls` times; seconds per tile decoded and
+    /// per kernel call.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(crate) fn time(&mut self, calls: usize) -> (f64, f64) {
-        let calls = calls.max(1);
+    pub(crate) fn time(&mut self, calls: usize, kernel_calls: usize) -> (f64, f64) {
+        let (calls, kernel_calls) = (calls.max(1), kernel_calls.max(1));
         let start = Instant::now();
         for _ in 0..calls {
             decode_tile(
@@ -551,7 +532,6 @@ impl PartsTimer {
         let decode_seconds = start.elapsed().as_secs_f64() / calls as f64;
         let blk = self.proj.blocks().next().expect("one block of queries");
         let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
-        let kernel_calls = Self::KERNEL_CALLS * calls;
         let start = Instant::now();
         for _ in 0..kernel_calls {
             kernel::<QB>(
@@ -568,44 +548,42 @@ impl PartsTimer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transpose_matches_the_definition() {
-        if !(is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")) {
-            return;
-        }
-        let rows: Vec<[u8; 64]> = (0..16)
-            .map(|r| std::array::from_fn(|c| (r * 64 + c) as u8 ^ 0x5a))
-            .collect();
-        // SAFETY: AVX-512F/BW were detected above.
-        let out = unsafe { transpose_rows(&rows) };
-        for (j, v) in out.iter().enumerate() {
-            for k in 0..16 {
-                assert_eq!(
-                    v[4 * k..4 * k + 4],
-                    rows[k][4 * j..4 * j + 4],
-                    "unit {j} of row {k}"
-                );
+/// The 16 × 16 transpose of 4-byte units against the definition. Errs where this CPU lacks AVX-512F/BW.
+pub(crate) fn check_transpose() -> Result<(), String> {
+    if !super::Isa::Avx512.is_supported() {
+        return Err(super::Isa::Avx512.missing().to_owned());
+    }
+    let rows: Vec<[u8; 64]> = (0..16)
+        .map(|r| std::array::from_fn(|c| (r * 64 + c) as u8 ^ 0x5a))
+        .collect();
+    // SAFETY: AVX-512F/BW were detected above.
+    let out = unsafe { transpose_rows(&rows) };
+    for (j, v) in out.iter().enumerate() {
+        for k in 0..16 {
+            if v[4 * k..4 * k + 4] != rows[k][4 * j..4 * j + 4] {
+                return Err(format!(
+                    "unit {j} of row {k} is {:?}, not {:?}",
+                    &v[4 * k..4 * k + 4],
+                    &rows[k][4 * j..4 * j + 4]
+                ));
             }
         }
     }
+    Ok(())
+}
 
-    #[target_feature(enable = "avx512f,avx512bw")]
-    fn transpose_rows(rows: &[[u8; 64]]) -> Vec<[u8; 64]> {
-        // SAFETY: each row has 64 readable bytes.
-        let r: [__m512i; 16] =
-            std::array::from_fn(|i| unsafe { _mm512_loadu_si512(rows[i].as_ptr().cast()) });
-        transpose(&r)
-            .iter()
-            .map(|v| {
-                let mut out = [0u8; 64];
-                // SAFETY: `out` has 64 writable bytes.
-                unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), *v) };
-                out
-            })
-            .collect()
-    }
+#[target_feature(enable = "avx512f,avx512bw")]
+fn transpose_rows(rows: &[[u8; 64]]) -> Vec<[u8; 64]> {
+    // SAFETY: each row has 64 readable bytes.
+    let r: [__m512i; 16] =
+        std::array::from_fn(|i| unsafe { _mm512_loadu_si512(rows[i].as_ptr().cast()) });
+    transpose(&r)
+        .iter()
+        .map(|v| {
+            let mut out = [0u8; 64];
+            // SAFETY: `out` has 64 writable bytes.
+            unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), *v) };
+            out
+        })
+        .collect()
 }

@@ -119,8 +119,8 @@ impl Isa {
             .unwrap_or(Isa::Scalar)
     }
 
-    /// What this CPU lacks for the path.
-    fn missing(self) -> &'static str {
+    /// What this CPU lacks for the path (empty for the scalar path, which every CPU runs).
+    pub fn missing(self) -> &'static str {
         match self {
             Isa::Avx512 => "this CPU lacks AVX-512F/BW (or is not x86-64)",
             Isa::Avx2 => "this CPU lacks AVX2 and FMA (or is not x86-64)",
@@ -401,26 +401,33 @@ impl Prepared for TiledPrepared<'_> {
     }
 }
 
-/// The parts of `cpu-tiled`'s AVX-512 path timed alone, each on operands that stay in the L1 cache, on one
-/// thread: what a solve would cost if decoding and the kernel ran as fast in place, for the CPU bench's account
-/// of where a solve's time goes.
+/// The parts of one of `cpu-tiled`'s SIMD paths (AVX-512 or AVX2) timed alone, on one thread, on operands that
+/// stay in the caches as a solve's do: what a solve would cost if its parts ran as fast in place, for the CPU
+/// bench's account of where a solve's time goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartsProbe {
+    /// The path probed.
+    pub isa: Isa,
     /// The shape probed.
     pub shape: Shape,
-    /// Seconds to decode one tile (indices to codebook values, signs to 4-bit numbers).
-    pub decode_seconds: f64,
+    /// Seconds of a tile's work outside the kernel: decoding its keys (indices to codebook values, signs to 4-bit
+    /// numbers) and, on the AVX2 path, moving its scores from the accumulator buffer into the `[B, S]` rows.
+    pub tile_seconds: f64,
     /// Seconds per kernel call: `queries` queries against one tile, over every dimension.
     pub kernel_seconds: f64,
     /// Keys per tile.
     pub tile: usize,
-    /// Queries per kernel call (the kernel's block height).
+    /// Queries per kernel call (a block of queries, or a lane group of 16 on AVX2).
     pub queries: usize,
-    /// 16-lane FMAs per kernel call (the codebook term: one per query, dimension and 16 keys).
+    /// Floats per vector register of the path (16 or 8).
+    pub lanes: usize,
+    /// Vector FMAs per kernel call of the codebook term.
     pub fmas: usize,
-    /// 16-lane table lookups per kernel call (the QJL term: one per query, group of 4 dimensions and 16 keys),
-    /// each followed by one add.
-    pub lookups: usize,
+    /// Vector instructions per kernel call of the QJL term that occupy the FMA units: on AVX-512 a table lookup
+    /// (`vpermps`, which shares port 5 with an FMA unit on Intel cores) and an add per query, group of 4
+    /// dimensions and 16 keys; on AVX2 two FMAs per key and group (a sign-table row of 16 queries times
+    /// `coef·gamma`), and the two multiplies per key that start the accumulators.
+    pub qjl_ops: usize,
 }
 
 impl PartsProbe {
@@ -435,57 +442,154 @@ impl PartsProbe {
     }
 
     /// Seconds a solve would take on `threads` threads if every part ran as fast as alone and the tiles split
-    /// evenly: `tiles · (decode + blocks · kernel) / threads`. The projection and the memory traffic are left out.
+    /// evenly: `tiles · (tile + blocks · kernel) / threads`. The projection and the traffic from memory are left
+    /// out.
     pub fn model_seconds(&self, threads: usize) -> f64 {
-        self.tiles() as f64 * (self.decode_seconds + self.blocks() as f64 * self.kernel_seconds)
+        self.tiles() as f64 * (self.tile_seconds + self.blocks() as f64 * self.kernel_seconds)
             / threads.max(1) as f64
     }
 }
 
-/// Times the AVX-512 path's decoding and kernel alone at `shape`'s D and C for about `span` in all (the best of 3
-/// runs of each); `None` where this CPU lacks AVX-512F/BW.
+/// Inputs of `b` queries and `s` keys at dimension `d` and codebook size `c` (a valid shape's) for the parts
+/// timers: arbitrary valid values, every index and sign pattern present.
+#[cfg(target_arch = "x86_64")]
+fn probe_inputs(b: usize, s: usize, d: usize, c: usize) -> Inputs {
+    let pi = (0..d * d)
+        .map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 })
+        .collect();
+    Inputs::new(crate::problem::InputParts {
+        shape: Shape::new(b, s, d, c),
+        q: vec![0.5; b * d],
+        k_idx: (0..s * d).map(|i| (i * 7 % c) as u8).collect(),
+        qjl_signs: (0..s * d)
+            .map(|i| if i % 3 == 0 { 1 } else { -1 })
+            .collect(),
+        gamma: vec![1.0; s],
+        pi,
+        s_mat: vec![0.25; d * d],
+        codebook: (0..c).map(|i| i as f32 / c as f32 - 0.5).collect(),
+    })
+    .expect("the probe's inputs are valid")
+}
+
+/// Times the parts of the fastest SIMD path this CPU has among AVX-512 and AVX2 (see [`probe_isa`]); `None`
+/// where it has neither.
 #[doc(hidden)]
 pub fn probe(shape: Shape, span: std::time::Duration) -> Option<PartsProbe> {
+    [Isa::Avx512, Isa::Avx2]
+        .into_iter()
+        .find_map(|isa| probe_isa(isa, shape, span))
+}
+
+/// Times path `isa`'s per-tile work and kernel alone at `shape`'s B, D and C for about `span` in all (the best
+/// of 3 runs of each); `None` where this CPU lacks the path, or for a path without a probe (NEON, scalar).
+#[doc(hidden)]
+pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<PartsProbe> {
     #[cfg(target_arch = "x86_64")]
     {
-        Detected::new(Isa::Avx512)?;
-        let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
-        // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
-        let mut time = |calls: usize| unsafe { timer.time(calls) };
+        Detected::new(isa)?;
+        // `time(calls)` times `calls` tiles and `blocks · calls` kernel calls, as tiles of the shape get.
+        type Time = Box<dyn FnMut(usize) -> (f64, f64)>;
+        let (mut time, tile, queries, lanes): (Time, _, _, _) = match isa {
+            Isa::Avx512 => {
+                let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
+                let blocks = shape.b.div_ceil(avx512::QB);
+                // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
+                let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
+                (Box::new(time), avx512::TILE, avx512::QB, 16)
+            }
+            Isa::Avx2 => {
+                let mut timer = avx2::PartsTimer::new(shape.b, shape.d, shape.c);
+                let blocks = shape.b.div_ceil(avx2::QB);
+                // SAFETY: `Detected::new` above checked that this CPU has AVX2 and FMA.
+                let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
+                (Box::new(time), avx2::TILE, avx2::QB, 8)
+            }
+            Isa::Neon | Isa::Scalar => return None,
+        };
+        let blocks = shape.b.div_ceil(queries) as f64;
         // Calibrate so that each of the 3 runs (of twice the calls) lasts about a quarter of `span`.
-        let kernel_calls = avx512::PartsTimer::KERNEL_CALLS as f64;
         let mut calls = 4;
         loop {
-            let (decode, kernel) = time(calls);
-            if (decode + kernel_calls * kernel) * calls as f64 >= span.as_secs_f64() / 8.0
+            let (tile_s, kernel_s) = time(calls);
+            if (tile_s + blocks * kernel_s) * calls as f64 >= span.as_secs_f64() / 8.0
                 || calls >= 1 << 24
             {
                 break;
             }
             calls *= 2;
         }
-        let (decode_seconds, kernel_seconds) = (0..3)
+        let (tile_seconds, kernel_seconds) = (0..3)
             .map(|_| time(calls * 2))
-            .fold((f64::INFINITY, f64::INFINITY), |(d, k), (dd, kk)| {
-                (d.min(dd), k.min(kk))
+            .fold((f64::INFINITY, f64::INFINITY), |(t, k), (tt, kk)| {
+                (t.min(tt), k.min(kk))
             });
-        let vectors = avx512::TILE / 16;
+        let groups = shape.d.div_ceil(project::GROUP);
+        let (fmas, qjl_ops) = match isa {
+            // Per query, 16 keys: one FMA per dimension; one lookup and one add per group.
+            Isa::Avx512 => (
+                queries * tile / 16 * shape.d,
+                2 * queries * tile / 16 * groups,
+            ),
+            // Per key, 2 vectors of queries: one FMA per dimension (D rounded up to whole groups) and per group,
+            // and one multiply to start the accumulators.
+            _ => (2 * tile * groups * project::GROUP, 2 * tile * (groups + 1)),
+        };
         Some(PartsProbe {
+            isa,
             shape,
-            decode_seconds,
+            tile_seconds,
             kernel_seconds,
-            tile: avx512::TILE,
-            queries: avx512::QB,
-            fmas: avx512::QB * vectors * shape.d,
-            lookups: avx512::QB * vectors * shape.d.div_ceil(project::GROUP),
+            tile,
+            queries,
+            lanes,
+            fmas,
+            qjl_ops,
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (shape, span);
+        let _ = (isa, shape, span);
         None
     }
 }
 
-#[cfg(test)]
-mod tests;
+/// One check of a SIMD path's building block against its definition (a transpose, the sign-nibble trick), for
+/// the test harness, which reports the checks of a path this CPU lacks as ignored rather than passed.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct PartCheck {
+    /// What is checked.
+    pub name: &'static str,
+    /// The path it belongs to.
+    pub isa: Isa,
+    /// Runs the check: `Err` says what differed, or that this CPU lacks the path.
+    pub run: fn() -> Result<(), String>,
+}
+
+/// Every building-block check of every path compiled for this architecture.
+#[doc(hidden)]
+pub fn part_checks() -> Vec<PartCheck> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        vec![
+            PartCheck {
+                name: "transpose16",
+                isa: Isa::Avx512,
+                run: avx512::check_transpose,
+            },
+            PartCheck {
+                name: "nibbles",
+                isa: Isa::Avx2,
+                run: avx2::check_nibbles,
+            },
+            PartCheck {
+                name: "transpose8",
+                isa: Isa::Avx2,
+                run: avx2::check_transpose8,
+            },
+        ]
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    Vec::new()
+}
