@@ -436,15 +436,11 @@ fn print_parts(solve: &Measured) {
     let all = probe.fmas + probe.qjl_ops;
     let threads = rayon::current_num_threads();
     let model = probe.model_seconds(threads);
-    let (qjl, outside) = match probe.isa {
-        Isa::Avx512 => (
-            "lookups and their adds (Intel cores run vpermps on port 5, one of the two FMA ports)",
-            "decoding one tile",
-        ),
-        _ => (
-            "sign-row FMAs and starting multiplies",
-            "decoding one tile and moving its scores into the rows",
-        ),
+    let qjl = match probe.isa {
+        Isa::Avx512 => {
+            "lookups and their adds (Intel cores run vpermps on port 5, one of the two FMA ports)"
+        }
+        _ => "sign-row FMAs and starting multiplies",
     };
     println!(
         "\ncpu-tiled's parts alone ({} path, operands in the caches, one thread; one-thread FMA peak {peak:.1} \
@@ -463,12 +459,20 @@ fn print_parts(solve: &Measured) {
         probe.qjl_ops,
         rate(all)
     );
+    let kernels = probe.blocks() as f64 * probe.kernel_seconds;
     println!(
-        "  {outside}: {:.3} µs, {:.0}% of the tile's {} kernel calls",
-        probe.tile_seconds * 1e6,
-        100.0 * probe.tile_seconds / (probe.blocks() as f64 * probe.kernel_seconds),
+        "  decoding one tile: {:.3} µs, {:.0}% of the tile's {} kernel calls",
+        probe.decode_seconds * 1e6,
+        100.0 * probe.decode_seconds / kernels,
         probe.blocks()
     );
+    if probe.store_seconds > 0.0 {
+        println!(
+            "  moving a tile's scores into the rows: {:.3} µs, {:.0}% of its kernel calls",
+            probe.store_seconds * 1e6,
+            100.0 * probe.store_seconds / kernels
+        );
+    }
     println!(
         "  a {} solve built from them ({} tiles over {threads} threads, the projection and memory left out): \
          {:.3} ms; measured above {:.3} ms ({:.2}×)",

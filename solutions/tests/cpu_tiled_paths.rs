@@ -369,11 +369,13 @@ fn parts_probe(isa: Isa) -> Result<(), String> {
         let shape = Shape::new(30, 1000, d, c);
         let p = probe_isa(isa, shape, span).ok_or_else(|| format!("{isa}: {}", isa.missing()))?;
         let sane = |x: f64| x > 0.0 && x.is_finite();
-        let one = tiles as f64 * (p.tile_seconds + blocks as f64 * p.kernel_seconds);
+        let one =
+            tiles as f64 * (p.decode_seconds + p.store_seconds + blocks as f64 * p.kernel_seconds);
         let expected = PartsProbe {
             isa,
             shape,
-            tile_seconds: p.tile_seconds,
+            decode_seconds: p.decode_seconds,
+            store_seconds: p.store_seconds,
             kernel_seconds: p.kernel_seconds,
             tile,
             queries,
@@ -382,7 +384,12 @@ fn parts_probe(isa: Isa) -> Result<(), String> {
             qjl_ops,
         };
         if p != expected
-            || !sane(p.tile_seconds)
+            || !sane(p.decode_seconds)
+            || !(if isa == Isa::Avx2 {
+                sane(p.store_seconds)
+            } else {
+                p.store_seconds == 0.0
+            })
             || !sane(p.kernel_seconds)
             || (p.tiles(), p.blocks()) != (tiles, blocks)
             || (p.model_seconds(1) - one).abs() > 1e-12 * one

@@ -456,9 +456,8 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 }
 
 /// Times this path's parts alone, on one thread, on a tile whose operands stay in the L1 and L2 caches as a
-/// solve's do: the work a tile gets outside the kernel (decoding its keys, then writing its scores from the
-/// accumulator buffer into the `[B, S]` rows), and [`products`] for one lane group over every dimension. See
-/// [`super::probe`].
+/// solve's do: decoding a tile's keys, writing its scores from the accumulator buffer into the `[B, S]` rows, and
+/// [`products`] for one lane group over every dimension. See [`super::probe`].
 pub(crate) struct PartsTimer {
     /// One tile of keys (and B queries) at the probed shape's B, D and C; arbitrary valid values.
     inputs: Inputs,
@@ -482,12 +481,12 @@ impl PartsTimer {
         }
     }
 
-    /// Decodes and stores the tile `calls` times, then runs the products of one lane group `kernel_calls` times;
-    /// seconds per tile and per lane group's products.
+    /// Decodes the tile `calls` times, moves its scores into the rows `calls` times, then runs the products of
+    /// one lane group `kernel_calls` times; seconds per tile decoded, per tile stored and per lane group's
+    /// products.
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) fn time(&mut self, calls: usize, kernel_calls: usize) -> (f64, f64) {
+    pub(crate) fn time(&mut self, calls: usize, kernel_calls: usize) -> (f64, f64, f64) {
         let (calls, kernel_calls) = (calls.max(1), kernel_calls.max(1));
-        let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
         let start = Instant::now();
         for _ in 0..calls {
             decode(
@@ -497,9 +496,14 @@ impl PartsTimer {
                 0,
                 TILE,
             );
-            store(&self.scratch.acc, &mut rows, 0, TILE);
         }
-        let tile_seconds = start.elapsed().as_secs_f64() / calls as f64;
+        let decode_seconds = start.elapsed().as_secs_f64() / calls as f64;
+        let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
+        let start = Instant::now();
+        for _ in 0..calls {
+            store(std::hint::black_box(&self.scratch.acc), &mut rows, 0, TILE);
+        }
+        let store_seconds = start.elapsed().as_secs_f64() / calls as f64;
         let start = Instant::now();
         for _ in 0..kernel_calls {
             products(
@@ -511,7 +515,7 @@ impl PartsTimer {
         }
         let kernel_seconds = start.elapsed().as_secs_f64() / kernel_calls as f64;
         std::hint::black_box(&rows);
-        (tile_seconds, kernel_seconds)
+        (decode_seconds, store_seconds, kernel_seconds)
     }
 }
 

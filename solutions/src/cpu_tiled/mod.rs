@@ -410,9 +410,11 @@ pub struct PartsProbe {
     pub isa: Isa,
     /// The shape probed.
     pub shape: Shape,
-    /// Seconds of a tile's work outside the kernel: decoding its keys (indices to codebook values, signs to 4-bit
-    /// numbers) and, on the AVX2 path, moving its scores from the accumulator buffer into the `[B, S]` rows.
-    pub tile_seconds: f64,
+    /// Seconds to decode one tile (indices to codebook values, signs to 4-bit numbers).
+    pub decode_seconds: f64,
+    /// Seconds per tile to move its scores from the accumulator buffer into the `[B, S]` rows (the AVX2 path);
+    /// zero where the kernel writes the rows itself (AVX-512).
+    pub store_seconds: f64,
     /// Seconds per kernel call: `queries` queries against one tile, over every dimension.
     pub kernel_seconds: f64,
     /// Keys per tile.
@@ -442,10 +444,13 @@ impl PartsProbe {
     }
 
     /// Seconds a solve would take on `threads` threads if every part ran as fast as alone and the tiles split
-    /// evenly: `tiles · (tile + blocks · kernel) / threads`. The projection and the traffic from memory are left
-    /// out.
+    /// evenly: `tiles · (decode + store + blocks · kernel) / threads`. The projection and the traffic from memory
+    /// are left out.
     pub fn model_seconds(&self, threads: usize) -> f64 {
-        self.tiles() as f64 * (self.tile_seconds + self.blocks() as f64 * self.kernel_seconds)
+        self.tiles() as f64
+            * (self.decode_seconds
+                + self.store_seconds
+                + self.blocks() as f64 * self.kernel_seconds)
             / threads.max(1) as f64
     }
 }
@@ -481,7 +486,7 @@ pub fn probe(shape: Shape, span: std::time::Duration) -> Option<PartsProbe> {
         .find_map(|isa| probe_isa(isa, shape, span))
 }
 
-/// Times path `isa`'s per-tile work and kernel alone at `shape`'s B, D and C for about `span` in all (the best
+/// Times path `isa`'s decoding, store and kernel alone at `shape`'s B, D and C for about `span` in all (the best
 /// of 3 runs of each); `None` where this CPU lacks the path, or for a path without a probe (NEON, scalar).
 #[doc(hidden)]
 pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<PartsProbe> {
@@ -489,7 +494,7 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
     {
         Detected::new(isa)?;
         // `time(calls)` times `calls` tiles and `blocks · calls` kernel calls, as tiles of the shape get.
-        type Time = Box<dyn FnMut(usize) -> (f64, f64)>;
+        type Time = Box<dyn FnMut(usize) -> (f64, f64, f64)>;
         let (mut time, tile, queries, lanes): (Time, _, _, _) = match isa {
             Isa::Avx512 => {
                 let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
@@ -511,19 +516,19 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
         // Calibrate so that each of the 3 runs (of twice the calls) lasts about a quarter of `span`.
         let mut calls = 4;
         loop {
-            let (tile_s, kernel_s) = time(calls);
-            if (tile_s + blocks * kernel_s) * calls as f64 >= span.as_secs_f64() / 8.0
+            let (decode, store, kernel) = time(calls);
+            if (decode + store + blocks * kernel) * calls as f64 >= span.as_secs_f64() / 8.0
                 || calls >= 1 << 24
             {
                 break;
             }
             calls *= 2;
         }
-        let (tile_seconds, kernel_seconds) = (0..3)
-            .map(|_| time(calls * 2))
-            .fold((f64::INFINITY, f64::INFINITY), |(t, k), (tt, kk)| {
-                (t.min(tt), k.min(kk))
-            });
+        let best = |a: f64, b: f64| a.min(b);
+        let (decode_seconds, store_seconds, kernel_seconds) = (0..3).map(|_| time(calls * 2)).fold(
+            (f64::INFINITY, f64::INFINITY, f64::INFINITY),
+            |(d, s, k), (dd, ss, kk)| (best(d, dd), best(s, ss), best(k, kk)),
+        );
         let groups = shape.d.div_ceil(project::GROUP);
         let (fmas, qjl_ops) = match isa {
             // Per query, 16 keys: one FMA per dimension; one lookup and one add per group.
@@ -538,7 +543,8 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
         Some(PartsProbe {
             isa,
             shape,
-            tile_seconds,
+            decode_seconds,
+            store_seconds,
             kernel_seconds,
             tile,
             queries,
