@@ -55,6 +55,7 @@ fn plan(
     workspace: &Workspace,
     baseline: Option<BaselineSpec>,
     timed: bool,
+    user: WorkerUser,
 ) -> GatePlan {
     let functional = reduced_functional();
     let timed_case = CaseSpec {
@@ -76,11 +77,10 @@ fn plan(
         seed: SEED,
         seed_source: SeedSource::Given,
         tolerance: DEFAULT_TOLERANCE,
-        // Workers run as they would from the command line (`--worker-user auto`).
         sandbox: workspace.config(
             WorkerCommand::judge_at(common::judge_binary()),
             limits,
-            WorkerUser::automatic().0,
+            user,
         ),
         compile: CompileOptions {
             limit: Duration::from_secs(60),
@@ -108,6 +108,17 @@ fn run_gate(
     baseline: Option<BaselineSpec>,
     timed: bool,
 ) -> (GateSummary, ResultsDoc) {
+    // Workers run as they would from the command line (`--worker-user auto`).
+    run_gate_as(submission, baseline, timed, WorkerUser::automatic().0)
+}
+
+/// [`run_gate`] with workers of `user`.
+fn run_gate_as(
+    submission: &Path,
+    baseline: Option<BaselineSpec>,
+    timed: bool,
+    user: WorkerUser,
+) -> (GateSummary, ResultsDoc) {
     // One gate at a time, as `judge gate` runs: two gates timing calls on a 2-core machine at once delay each
     // other's round trips by milliseconds, which the clock check may read as a tampered timer.
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -117,7 +128,7 @@ fn run_gate(
     // As `judge gate` does: among other things, this process adopts what dead workers leave behind.
     harness::sandbox::protect_judge();
     let workspace = Workspace::create().unwrap();
-    let plan = plan(submission, &workspace, baseline, timed);
+    let plan = plan(submission, &workspace, baseline, timed, user);
     let mut results = ResultsFile::create(Meta::now(SEED, DEFAULT_TOLERANCE), None).unwrap();
     let summary = gate::run(&plan, &mut results).unwrap();
     results.set_gate(summary.clone());
@@ -216,6 +227,7 @@ fixture_tests! {
     bad_writes_past_output => "bad/writes_past_output.c",
     bad_truncates_buffers => "bad/truncates_buffers.c",
     bad_rewrites_root_file => "bad/rewrites_root_file.c",
+    bad_rewrites_own_library => "bad/rewrites_own_library.c",
     bad_creates_files => "bad/creates_files.c",
     bad_cache_by_content => "bad/cache_by_content.c",
     bad_cache_by_rows => "bad/cache_by_rows.c",
@@ -239,6 +251,24 @@ fixture_tests! {
     "bad/leaves_process.c",
     "bad/exits_leaving_process.c",
     "bad/forks_at_exit.c",
+}
+
+/// Workers of the judge's own user (here `--worker-user judge`, as a judge that is not root runs them) own what
+/// the judge's user owns. Where the kernel has Landlock they still cannot write it: the library they were loaded
+/// from stays closed to writing, and the fixture that tries passes. Without Landlock it gets the wrong answer it
+/// makes where the open succeeds: the limit the README states for such kernels.
+#[test]
+fn workers_of_the_judges_user_write_none_of_its_files() {
+    let path = fixtures().join("bad/rewrites_own_library.c");
+    let (summary, doc) = run_gate_as(&path, None, false, WorkerUser::Judge);
+    let want = match harness::sandbox::landlock::abi() {
+        Ok(_) => Verdict::Pass,
+        Err(why) => {
+            println!("without Landlock ({why}), the worker rewrites its library");
+            Verdict::WrongAnswer
+        }
+    };
+    assert_eq!(summary.verdict, want, "{}", entry_lines(&doc).join("\n"));
 }
 
 /// A source can make its compiler read any file the compiler may open: `#include` prints it in the errors the

@@ -435,11 +435,17 @@ fn compiler_hint(kind: SourceKind) -> String {
 }
 
 /// The workers' user that `--worker-user` asks for; a usage error (exit 2) when this judge cannot switch to it.
-/// Says on stderr when a judge running as root keeps root for its workers.
+/// Says on stderr when a judge running as root keeps root for its workers, and when this kernel cannot confine
+/// their writes (no Landlock).
 pub(super) fn worker_user(args: &SandboxArgs) -> Result<WorkerUser, CommandError> {
     let (user, warning) = args.worker_user().map_err(CommandError::Usage)?;
     if let Some(warning) = warning {
         eprintln!("warning: {warning} (see --worker-user)");
+    }
+    if let Err(why) = crate::sandbox::landlock::abi() {
+        eprintln!(
+            "warning: {why}, so workers and compilers may write any file their user may write"
+        );
     }
     Ok(user)
 }

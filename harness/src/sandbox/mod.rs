@@ -10,6 +10,7 @@
 pub mod children;
 pub mod cuda;
 pub mod env;
+pub mod landlock;
 pub mod limits;
 pub mod privileges;
 pub mod protocol;

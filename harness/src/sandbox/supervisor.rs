@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use solutions::Backend;
 
 use super::SandboxConfig;
+use super::landlock::WriteRules;
 use super::limits::{Limits, MIB};
 use super::privileges::WorkerUser;
 use super::protocol::{
@@ -331,9 +332,14 @@ impl Worker {
             .stderr(Stdio::piped())
             .process_group(0);
         let address_space = limits.address_space(backend);
+        // Where this kernel has no Landlock, the worker writes what its user may (the judge warned once).
+        let rules = WriteRules::for_worker(&sandbox.regions)
+            .map_err(spawn_failed)?
+            .ok();
+        let ruleset = rules.as_ref().map(WriteRules::fd);
         // SAFETY: the closure runs in the forked child before `exec`. It only makes async-signal-safe system
-        // calls (fcntl, getrlimit, setrlimit, prctl, setgroups, setgid, setuid, capset) on values captured before
-        // the fork, and allocates nothing.
+        // calls (fcntl, getrlimit, setrlimit, prctl, setgroups, setgid, setuid, capset, landlock_restrict_self)
+        // on values captured before the fork, and allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
                 for &fd in &inherit {
@@ -342,11 +348,13 @@ impl Worker {
                         return Err(io::Error::last_os_error());
                     }
                 }
-                confine(address_space, user)
+                confine(address_space, user)?;
+                // After `confine`, which set `no_new_privs`, as Landlock requires.
+                ruleset.map_or(Ok(()), super::landlock::restrict_self)
             });
         }
         let mut child = super::children::spawn(&mut cmd).map_err(spawn_failed)?;
-        drop(program);
+        drop((program, rules));
         let spawn_error = |what: &str| spawn_failed(io::Error::other(format!("no {what} pipe")));
         let stdin = child.stdin.take().ok_or_else(|| spawn_error("stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| spawn_error("stdout"))?;

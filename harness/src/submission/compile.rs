@@ -6,11 +6,13 @@
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
 use crate::sandbox::WorkerUser;
+use crate::sandbox::landlock::WriteRules;
 
 /// Most compiler output kept, in bytes (the start of it: the first errors are the ones that matter).
 pub const LOG_KEPT: usize = 64 * 1024;
@@ -35,10 +37,13 @@ pub struct Invocation {
 /// without end (`#include "/dev/zero"`) or write files of any size (`.fill`): so it runs as the workers' user,
 /// with no privileges, and under limits that each of its processes (`cc1`, `as`, `ld`, `cicc`, `ptxas`)
 /// inherits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confinement {
     /// Who it runs as.
     pub user: WorkerUser,
+    /// The one directory it may write in (its output and temporary files), besides `/dev/null`, where the kernel
+    /// has Landlock (see `sandbox::landlock`).
+    pub writes_in: PathBuf,
     /// `RLIMIT_AS` of each process, in bytes: an allocation past it fails.
     pub address_space: u64,
     /// `RLIMIT_FSIZE`, in bytes: a process writing past it in any file is killed (`SIGXFSZ`).
@@ -48,8 +53,8 @@ pub struct Confinement {
 impl Confinement {
     /// Runs in the compiler's process between `fork` and `exec` (async-signal-safe calls only): the limits, with
     /// `RLIMIT_CPU` at the wall-clock limit rounded up (so a process that outlives a dead judge still ends), no
-    /// core files, no privileges, the user, death with the judge.
-    fn apply(self, cpu_seconds: u64) -> std::io::Result<()> {
+    /// core files, no privileges, the user, death with the judge. `run` then applies the Landlock rules.
+    fn apply(&self, cpu_seconds: u64) -> std::io::Result<()> {
         let rlimits = [
             (libc::RLIMIT_CORE, 0),
             (libc::RLIMIT_AS, self.address_space),
@@ -109,12 +114,23 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
     if let Some(env) = &invocation.env {
         command.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
     }
-    if let Some(confinement) = invocation.confinement {
+    // Made before the fork and kept until the compiler has started: the child applies it by descriptor.
+    let mut rules = None;
+    if let Some(confinement) = &invocation.confinement {
         let cpu_seconds = cpu_seconds(limit);
+        // Where this kernel has no Landlock, the compiler writes what its user may (the judge warned once).
+        rules =
+            WriteRules::beneath(&[confinement.writes_in.clone(), PathBuf::from("/dev/null")])?.ok();
+        let ruleset = rules.as_ref().map(WriteRules::fd);
+        let confinement = confinement.clone();
         // SAFETY: the closure runs in the forked child before `exec` and makes only async-signal-safe system
-        // calls on values captured before the fork (see `Confinement::apply`).
+        // calls on values captured before the fork (see `Confinement::apply`, then landlock_restrict_self).
         unsafe {
-            command.pre_exec(move || confinement.apply(cpu_seconds));
+            command.pre_exec(move || {
+                confinement.apply(cpu_seconds)?;
+                // After `apply`, which set `no_new_privs`, as Landlock requires.
+                ruleset.map_or(Ok(()), crate::sandbox::landlock::restrict_self)
+            });
         }
     }
     command
@@ -124,6 +140,7 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
         .stderr(Stdio::piped())
         .process_group(0);
     let mut child = crate::sandbox::children::spawn(&mut command)?;
+    drop(rules);
     let (tx, rx) = channel::<Vec<u8>>();
     let pipes: Vec<Box<dyn Read + Send>> = [
         child
@@ -264,15 +281,25 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_confined_compiler_runs_as_the_workers_user_under_its_limits() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
+        // A file outside the compiler's directory that its permissions let anyone write.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let open_file = elsewhere.path().join("open-to-all");
+        std::fs::write(&open_file, "before\n").unwrap();
+        std::fs::set_permissions(&open_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::fs::set_permissions(elsewhere.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let (user, _) = WorkerUser::automatic();
-        let mut invocation = sh(
+        let mut invocation = sh(&format!(
             "cat /proc/self/limits; echo ids $(id -u) $(id -g) groups $(id -G); echo tmp $TMPDIR; \
-             grep CapEff /proc/self/status; head -c 70000 /dev/zero > $TMPDIR/big; echo wrote $?",
-        );
+             grep CapEff /proc/self/status; head -c 70000 /dev/zero > $TMPDIR/big; echo wrote $?; \
+             echo after >> {}; echo elsewhere $?",
+            open_file.display()
+        ));
         invocation.env = Some(vec![("TMPDIR".into(), dir.path().into())]);
         invocation.confinement = Some(Confinement {
             user,
+            writes_in: dir.path().to_owned(),
             address_space: 1 << 30,
             file_size: 65_536,
         });
@@ -314,6 +341,18 @@ mod tests {
             std::fs::metadata(dir.path().join("big")).unwrap().len(),
             65_536
         );
+        // Outside its directory it writes nothing, whatever the permissions say, where the kernel has Landlock.
+        let after = std::fs::read_to_string(&open_file).unwrap();
+        match crate::sandbox::landlock::abi() {
+            Ok(_) => {
+                assert!(log.contains("elsewhere 2"), "{log}");
+                assert_eq!(after, "before\n");
+            }
+            Err(why) => {
+                println!("without Landlock ({why}), the compiler writes the open file");
+                assert_eq!(after, "before\nafter\n", "{log}");
+            }
+        }
     }
 
     #[test]

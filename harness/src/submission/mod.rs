@@ -283,6 +283,7 @@ impl Submission {
             ),
             confinement: Some(Confinement {
                 user: sandbox.user,
+                writes_in: stage.dir.path().to_owned(),
                 address_space: options.memory_bytes,
                 file_size: COMPILE_FILE_BYTES,
             }),

@@ -1,0 +1,286 @@
+//! Where a worker or a compiler may write: nowhere but a few named places, by Landlock (Linux 5.13+).
+//!
+//! A worker runs as a user of its own (`nobody`) only where the judge may switch users; a judge that is not root,
+//! or one told `--worker-user judge`, starts workers of its own user, and two judges side by side start workers
+//! of the same user. Such a worker could rewrite any existing file that user may write: its own library, the
+//! judge's results, a later submission's compiler. The system-call filter stops new files, not writes to old
+//! ones. A Landlock ruleset does: it is made before `fork`, and the child restricts itself between `fork` and
+//! `exec`, so the worker's program, the submission and every process they start keep it, whoever they run as.
+//!
+//! The ruleset handles every right that changes the file system (writing or truncating a file, making or removing
+//! an entry, moving one elsewhere) and grants them only beneath the paths it is given: for a worker, `/dev/null`,
+//! the GPU's device files (`/dev/nvidia*`, which CUDA opens for writing) and the directory of its shared regions;
+//! for a compiler, its own directory and `/dev/null`. Reading and executing stay as the user's permissions have
+//! them. Where the kernel has no Landlock, [`WriteRules::beneath`] says so and nothing is restricted; the judge
+//! prints that once on stderr.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Landlock's file-system access rights (`linux/landlock.h`).
+mod access {
+    pub const WRITE_FILE: u64 = 1 << 1;
+    pub const REMOVE_DIR: u64 = 1 << 4;
+    pub const REMOVE_FILE: u64 = 1 << 5;
+    pub const MAKE_CHAR: u64 = 1 << 6;
+    pub const MAKE_DIR: u64 = 1 << 7;
+    pub const MAKE_REG: u64 = 1 << 8;
+    pub const MAKE_SOCK: u64 = 1 << 9;
+    pub const MAKE_FIFO: u64 = 1 << 10;
+    pub const MAKE_BLOCK: u64 = 1 << 11;
+    pub const MAKE_SYM: u64 = 1 << 12;
+    /// ABI 2: linking or renaming a file into another directory.
+    pub const REFER: u64 = 1 << 13;
+    /// ABI 3: truncating a file.
+    pub const TRUNCATE: u64 = 1 << 14;
+}
+
+/// `LANDLOCK_CREATE_RULESET_VERSION`: ask for the ABI version instead of making a ruleset.
+const CREATE_RULESET_VERSION: u32 = 1;
+/// `LANDLOCK_RULE_PATH_BENEATH`.
+const RULE_PATH_BENEATH: libc::c_int = 1;
+
+/// `struct landlock_ruleset_attr` as ABI 1 has it (later fields are optional and left out).
+#[repr(C)]
+struct RulesetAttr {
+    handled_access_fs: u64,
+}
+
+/// `struct landlock_path_beneath_attr`.
+#[repr(C, packed)]
+struct PathBeneathAttr {
+    allowed_access: u64,
+    parent_fd: i32,
+}
+
+/// The Landlock ABI version this kernel offers, or why it offers none (not built in, or turned off at boot).
+pub fn abi() -> Result<u32, String> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: with a null attribute, size 0 and the version flag, the call reads nothing and returns a number.
+        let version = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<RulesetAttr>(),
+                0usize,
+                CREATE_RULESET_VERSION,
+            )
+        };
+        if version >= 1 {
+            return u32::try_from(version).map_err(|_| format!("Landlock ABI {version}"));
+        }
+        let e = io::Error::last_os_error();
+        Err(match e.raw_os_error() {
+            Some(libc::ENOSYS) => {
+                "this kernel has no Landlock (Linux 5.13 or newer has it)".to_owned()
+            }
+            Some(libc::EOPNOTSUPP) => {
+                "Landlock is turned off in this kernel (boot option `lsm=`)".to_owned()
+            }
+            _ => format!("Landlock does not answer: {e}"),
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err("Landlock is Linux's; this is another system".to_owned())
+}
+
+/// The rights that change the file system, as far as ABI `abi` knows them.
+fn write_rights(abi: u32) -> u64 {
+    use access::*;
+    let mut rights = WRITE_FILE
+        | REMOVE_DIR
+        | REMOVE_FILE
+        | MAKE_CHAR
+        | MAKE_DIR
+        | MAKE_REG
+        | MAKE_SOCK
+        | MAKE_FIFO
+        | MAKE_BLOCK
+        | MAKE_SYM;
+    if abi >= 2 {
+        rights |= REFER;
+    }
+    if abi >= 3 {
+        rights |= TRUNCATE;
+    }
+    rights
+}
+
+/// The rights that apply to a file that is not a directory.
+fn file_rights(abi: u32) -> u64 {
+    write_rights(abi) & (access::WRITE_FILE | access::TRUNCATE)
+}
+
+/// A Landlock ruleset, made before `fork`, that lets the process that applies it write only beneath given paths.
+#[derive(Debug)]
+pub struct WriteRules {
+    ruleset: OwnedFd,
+    /// The paths writes stay allowed beneath (those that existed when the rules were made).
+    allowed: Vec<PathBuf>,
+}
+
+impl WriteRules {
+    /// Rules that allow writes only beneath `paths` (directories, or single files such as a device); a path that
+    /// does not exist is left out. `Ok(Err(reason))` where this kernel has no Landlock.
+    pub fn beneath(paths: &[PathBuf]) -> io::Result<Result<WriteRules, String>> {
+        let abi = match abi() {
+            Ok(abi) => abi,
+            Err(why) => return Ok(Err(why)),
+        };
+        let attr = RulesetAttr {
+            handled_access_fs: write_rights(abi),
+        };
+        // SAFETY: `attr` is a valid `landlock_ruleset_attr` of the size given, alive for the call.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                &attr as *const RulesetAttr,
+                std::mem::size_of::<RulesetAttr>(),
+                0u32,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = RawFd::try_from(fd)
+            .map_err(|_| io::Error::other("a ruleset descriptor out of range"))?;
+        // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
+        let ruleset = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut allowed = Vec::new();
+        for path in paths {
+            let parent = match File::options()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+                .open(path)
+            {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+            };
+            let is_dir = parent.metadata()?.is_dir();
+            let rule = PathBeneathAttr {
+                allowed_access: if is_dir {
+                    write_rights(abi)
+                } else {
+                    file_rights(abi)
+                },
+                parent_fd: parent.as_raw_fd(),
+            };
+            // SAFETY: `rule` is a valid `landlock_path_beneath_attr` and both descriptors are open for the call.
+            let added = unsafe {
+                libc::syscall(
+                    libc::SYS_landlock_add_rule,
+                    ruleset.as_raw_fd(),
+                    RULE_PATH_BENEATH,
+                    &rule as *const PathBeneathAttr,
+                    0u32,
+                )
+            };
+            if added != 0 {
+                let e = io::Error::last_os_error();
+                return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+            }
+            allowed.push(path.clone());
+        }
+        Ok(Ok(WriteRules { ruleset, allowed }))
+    }
+
+    /// The rules for a worker: `/dev/null`, every `/dev/nvidia*` entry (CUDA opens the devices for writing) and
+    /// `regions`, where shared regions live when the kernel has no sealed memory files.
+    pub fn for_worker(regions: &Path) -> io::Result<Result<WriteRules, String>> {
+        let mut paths = vec![PathBuf::from("/dev/null"), regions.to_owned()];
+        if let Ok(entries) = std::fs::read_dir("/dev") {
+            paths.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("nvidia"))
+                    .map(|e| e.path()),
+            );
+        }
+        Self::beneath(&paths)
+    }
+
+    /// The paths writes stay allowed beneath.
+    pub fn allowed(&self) -> &[PathBuf] {
+        &self.allowed
+    }
+
+    /// The ruleset's descriptor, for [`restrict_self`] in a child between `fork` and `exec`.
+    pub fn fd(&self) -> RawFd {
+        self.ruleset.as_raw_fd()
+    }
+}
+
+/// Applies the ruleset `ruleset` to the calling thread's process for good (its children and what it `exec`s keep
+/// it). Async-signal-safe: one system call. Needs `no_new_privs` (or `CAP_SYS_ADMIN`) first.
+pub fn restrict_self(ruleset: RawFd) -> io::Result<()> {
+    // SAFETY: one system call on a descriptor number; no memory is passed.
+    if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    /// A shell restricted to one directory may write and make files there, and may neither write an existing
+    /// file elsewhere nor make one; it may still read that file.
+    #[test]
+    fn a_restricted_child_writes_only_beneath_its_paths() {
+        let (inside, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let existing = outside.path().join("existing");
+        std::fs::write(&existing, "before\n").unwrap();
+        let paths = [inside.path().to_owned(), PathBuf::from("/nonexistent")];
+        let rules = match WriteRules::beneath(&paths) {
+            Ok(Ok(rules)) => rules,
+            Ok(Err(why)) => {
+                println!("skipped: {why}");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(rules.allowed(), [inside.path().to_owned()]);
+        let fd = rules.fd();
+        let script = format!(
+            "echo made > {inside}/new && echo ok-inside; \
+             echo after >> {existing} && echo wrote-outside; \
+             echo x > {outside}/new && echo made-outside; \
+             cat {existing}",
+            inside = inside.path().display(),
+            outside = outside.path().display(),
+            existing = existing.display(),
+        );
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", &script]);
+        // SAFETY: the closure makes two system calls (prctl, landlock_restrict_self) and allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                restrict_self(fd)
+            });
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout,
+            "ok-inside\nbefore\n",
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "before\n");
+        assert!(!outside.path().join("new").exists());
+        assert_eq!(
+            std::fs::read_to_string(inside.path().join("new")).unwrap(),
+            "made\n"
+        );
+    }
+}
