@@ -10,9 +10,10 @@
 //! The ruleset handles every right that changes the file system (writing or truncating a file, making or removing
 //! an entry, moving one elsewhere) and grants them only beneath the paths it is given: for a worker, `/dev/null`,
 //! the GPU's device files (`/dev/nvidia*`, which CUDA opens for writing) and the directory of its shared regions;
-//! for a compiler, its own directory and `/dev/null`. Reading and executing stay as the user's permissions have
-//! them. Where the kernel has no Landlock, [`WriteRules::beneath`] says so and nothing is restricted; the judge
-//! prints that once on stderr.
+//! for a compiler, its own directory and `/dev/null`; for both, their own threads' entries in `/proc/self/task`
+//! (CUDA names its threads there). Reading and executing stay as the user's permissions have them. Where the
+//! kernel has no Landlock, [`WriteRules::beneath`] says so and nothing is restricted; the judge prints that once
+//! on stderr.
 
 use std::fs::File;
 use std::io;
@@ -118,6 +119,8 @@ fn file_rights(abi: u32) -> u64 {
 #[derive(Debug)]
 pub struct WriteRules {
     ruleset: OwnedFd,
+    /// The rights a file (not a directory) may be granted under this kernel's ABI.
+    thread_rights: u64,
     /// The paths writes stay allowed beneath (those that existed when the rules were made).
     allowed: Vec<PathBuf>,
 }
@@ -185,7 +188,11 @@ impl WriteRules {
             }
             allowed.push(path.clone());
         }
-        Ok(Ok(WriteRules { ruleset, allowed }))
+        Ok(Ok(WriteRules {
+            ruleset,
+            thread_rights: file_rights(abi),
+            allowed,
+        }))
     }
 
     /// The rules for a worker: `/dev/null`, every `/dev/nvidia*` entry (CUDA opens the devices for writing) and
@@ -208,20 +215,64 @@ impl WriteRules {
         &self.allowed
     }
 
-    /// The ruleset's descriptor, for [`restrict_self`] in a child between `fork` and `exec`.
-    pub fn fd(&self) -> RawFd {
-        self.ruleset.as_raw_fd()
+    /// What a child applies between `fork` and `exec` (see [`ChildRules::apply`]).
+    pub fn for_child(&self) -> ChildRules {
+        ChildRules {
+            ruleset: self.ruleset.as_raw_fd(),
+            thread_rights: self.thread_rights,
+        }
     }
 }
 
-/// Applies the ruleset `ruleset` to the calling thread's process for good (its children and what it `exec`s keep
-/// it). Async-signal-safe: one system call. Needs `no_new_privs` (or `CAP_SYS_ADMIN`) first.
-pub fn restrict_self(ruleset: RawFd) -> io::Result<()> {
-    // SAFETY: one system call on a descriptor number; no memory is passed.
-    if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0u32) } != 0 {
-        return Err(io::Error::last_os_error());
+/// A [`WriteRules`] as a forked child applies it: plain numbers, so the child needs no allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct ChildRules {
+    ruleset: RawFd,
+    /// The rights granted beneath the child's own `/proc/self/task`.
+    thread_rights: u64,
+}
+
+impl ChildRules {
+    /// Lets the calling process also write beneath its own `/proc/self/task` (each thread's name and attributes:
+    /// CUDA's `cuInit` names its threads there and fails without it), then applies the rules to it for good;
+    /// what it `exec`s and every process it starts keep them. The rule is added here, in the child, because
+    /// `/proc/self` names the process that opens it. Async-signal-safe (open, two system calls, close), for
+    /// `pre_exec`; needs `no_new_privs` (or `CAP_SYS_ADMIN`) first.
+    pub fn apply(self) -> io::Result<()> {
+        const TASKS: &[u8] = b"/proc/self/task\0";
+        // SAFETY: a NUL-terminated path and integer flags; the descriptor is closed below.
+        let tasks = unsafe { libc::open(TASKS.as_ptr().cast(), libc::O_PATH | libc::O_CLOEXEC) };
+        if tasks < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let rule = PathBeneathAttr {
+            allowed_access: self.thread_rights,
+            parent_fd: tasks,
+        };
+        // SAFETY: `rule` is a valid `landlock_path_beneath_attr` and both descriptors are open for the call.
+        let added = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_add_rule,
+                self.ruleset,
+                RULE_PATH_BENEATH,
+                &rule as *const PathBeneathAttr,
+                0u32,
+            )
+        };
+        let added = if added != 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        };
+        // SAFETY: closing the descriptor opened above, which nothing else holds.
+        unsafe { libc::close(tasks) };
+        added?;
+        // SAFETY: one system call on a descriptor number; no memory is passed.
+        if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, self.ruleset, 0u32) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -247,7 +298,7 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         assert_eq!(rules.allowed(), [inside.path().to_owned()]);
-        let fd = rules.fd();
+        let child = rules.for_child();
         let script = format!(
             "echo made > {inside}/new && echo ok-inside; \
              echo after >> {existing} && echo wrote-outside; \
@@ -259,13 +310,13 @@ mod tests {
         );
         let mut cmd = Command::new("/bin/sh");
         cmd.args(["-c", &script]);
-        // SAFETY: the closure makes two system calls (prctl, landlock_restrict_self) and allocates nothing.
+        // SAFETY: the closure makes async-signal-safe system calls only and allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                     return Err(io::Error::last_os_error());
                 }
-                restrict_self(fd)
+                child.apply()
             });
         }
         let out = cmd.output().unwrap();

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use solutions::Backend;
 
 use super::SandboxConfig;
-use super::landlock::WriteRules;
+use super::landlock::{ChildRules, WriteRules};
 use super::limits::{Limits, MIB};
 use super::privileges::WorkerUser;
 use super::protocol::{
@@ -336,9 +336,9 @@ impl Worker {
         let rules = WriteRules::for_worker(&sandbox.regions)
             .map_err(spawn_failed)?
             .ok();
-        let ruleset = rules.as_ref().map(WriteRules::fd);
+        let ruleset = rules.as_ref().map(WriteRules::for_child);
         // SAFETY: the closure runs in the forked child before `exec`. It only makes async-signal-safe system
-        // calls (fcntl, getrlimit, setrlimit, prctl, setgroups, setgid, setuid, capset, landlock_restrict_self)
+        // calls (fcntl, getrlimit, setrlimit, prctl, setgroups, setgid, setuid, capset, open, landlock_add_rule, landlock_restrict_self, close)
         // on values captured before the fork, and allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
@@ -350,7 +350,7 @@ impl Worker {
                 }
                 confine(address_space, user)?;
                 // After `confine`, which set `no_new_privs`, as Landlock requires.
-                ruleset.map_or(Ok(()), super::landlock::restrict_self)
+                ruleset.map_or(Ok(()), ChildRules::apply)
             });
         }
         let mut child = super::children::spawn(&mut cmd).map_err(spawn_failed)?;

@@ -12,7 +12,7 @@ use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
 use crate::sandbox::WorkerUser;
-use crate::sandbox::landlock::WriteRules;
+use crate::sandbox::landlock::{ChildRules, WriteRules};
 
 /// Most compiler output kept, in bytes (the start of it: the first errors are the ones that matter).
 pub const LOG_KEPT: usize = 64 * 1024;
@@ -121,15 +121,15 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
         // Where this kernel has no Landlock, the compiler writes what its user may (the judge warned once).
         rules =
             WriteRules::beneath(&[confinement.writes_in.clone(), PathBuf::from("/dev/null")])?.ok();
-        let ruleset = rules.as_ref().map(WriteRules::fd);
+        let ruleset = rules.as_ref().map(WriteRules::for_child);
         let confinement = confinement.clone();
         // SAFETY: the closure runs in the forked child before `exec` and makes only async-signal-safe system
-        // calls on values captured before the fork (see `Confinement::apply`, then landlock_restrict_self).
+        // calls on values captured before the fork (see `Confinement::apply`, then `ChildRules::apply`).
         unsafe {
             command.pre_exec(move || {
                 confinement.apply(cpu_seconds)?;
                 // After `apply`, which set `no_new_privs`, as Landlock requires.
-                ruleset.map_or(Ok(()), crate::sandbox::landlock::restrict_self)
+                ruleset.map_or(Ok(()), ChildRules::apply)
             });
         }
     }
