@@ -92,6 +92,15 @@ fn the_gate_writes_junit_markdown_and_json() {
         summary.contains(&format!("| workers ran as | {workers} |")),
         "{summary}"
     );
+    // Where the kernel has Landlock, the workers' and the compiler's writes were confined by it.
+    let confined = match harness::sandbox::landlock::abi() {
+        Ok(abi) => format!("Landlock ABI {abi}"),
+        Err(why) => format!("nothing: {why}"),
+    };
+    assert!(
+        summary.contains(&format!("| writes confined by | {confined} |")),
+        "{summary}"
+    );
     let doc = ResultsDoc::read(Path::new(&json)).unwrap();
     let gate = doc.gate.expect("the gate's summary");
     assert_eq!(
@@ -104,6 +113,7 @@ fn the_gate_writes_junit_markdown_and_json() {
             .map(|ids| format!("user {}, group {}", ids.uid, ids.gid)),
         Some(workers)
     );
+    assert_eq!(gate.writes_confined_by, Some(confined));
 }
 
 #[test]

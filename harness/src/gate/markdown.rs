@@ -79,6 +79,9 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
     if let Some(ids) = summary.workers_ran_as {
         let _ = writeln!(md, "| workers ran as | {ids} |");
     }
+    if let Some(how) = &summary.writes_confined_by {
+        let _ = writeln!(md, "| writes confined by | {how} |");
+    }
     let _ = writeln!(
         md,
         "| duration | {} |\n",

@@ -141,6 +141,11 @@ pub struct GateSummary {
     /// The user and group the workers ran as (absent in documents written before it was recorded).
     #[serde(default)]
     pub workers_ran_as: Option<UserIds>,
+    /// How the workers' and the compiler's writes were confined: `Landlock ABI N` (only beneath their regions, a
+    /// few devices and the compiler's own directory), or why they were not. Absent in documents written before it
+    /// was recorded.
+    #[serde(default)]
+    pub writes_confined_by: Option<String>,
     /// The compile, when it succeeded.
     pub compile: Option<CompileRecord>,
     /// The build failure, when it failed.
@@ -304,6 +309,10 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
         seed_source: plan.seed_source,
         limits: plan.sandbox.limits,
         workers_ran_as: Some(plan.sandbox.user.ids()),
+        writes_confined_by: Some(match crate::sandbox::landlock::abi() {
+            Ok(abi) => format!("Landlock ABI {abi}"),
+            Err(why) => format!("nothing: {why}"),
+        }),
         compile: None,
         build_error: None,
         perf: None,
@@ -534,6 +543,7 @@ mod tests {
             seed_source: SeedSource::Os,
             limits: crate::sandbox::Limits::default(),
             workers_ran_as: None,
+            writes_confined_by: None,
             compile: None,
             build_error: None,
             perf: None,
