@@ -226,7 +226,6 @@ fixture_tests! {
     bad_clone_parent => "bad/clone_parent.c",
     bad_writes_past_output => "bad/writes_past_output.c",
     bad_truncates_buffers => "bad/truncates_buffers.c",
-    bad_rewrites_root_file => "bad/rewrites_root_file.c",
     bad_rewrites_own_library => "bad/rewrites_own_library.c",
     bad_creates_files => "bad/creates_files.c",
     bad_cache_by_content => "bad/cache_by_content.c",

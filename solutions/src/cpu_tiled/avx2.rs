@@ -32,7 +32,6 @@
 //! all in f32, every term added once.
 
 use std::arch::x86_64::*;
-use std::time::Instant;
 
 use super::Isa;
 use super::aligned::Aligned;
@@ -486,34 +485,23 @@ impl PartsTimer {
     /// products.
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn time(&mut self, calls: usize, kernel_calls: usize) -> (f64, f64, f64) {
-        let (calls, kernel_calls) = (calls.max(1), kernel_calls.max(1));
-        let start = Instant::now();
-        for _ in 0..calls {
+        let (scratch, inputs, proj) = (&mut self.scratch, &self.inputs, &self.proj);
+        let decode_seconds = super::seconds_per(calls, || {
             decode(
-                &mut self.scratch,
-                std::hint::black_box(&self.inputs),
-                self.proj.codebook(),
+                scratch,
+                std::hint::black_box(inputs),
+                proj.codebook(),
                 0,
                 TILE,
             );
-        }
-        let decode_seconds = start.elapsed().as_secs_f64() / calls as f64;
+        });
         let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
-        let start = Instant::now();
-        for _ in 0..calls {
-            store(std::hint::black_box(&self.scratch.acc), &mut rows, 0, TILE);
-        }
-        let store_seconds = start.elapsed().as_secs_f64() / calls as f64;
-        let start = Instant::now();
-        for _ in 0..kernel_calls {
-            products(
-                std::hint::black_box(&mut self.scratch),
-                &self.proj,
-                0..1,
-                TILE,
-            );
-        }
-        let kernel_seconds = start.elapsed().as_secs_f64() / kernel_calls as f64;
+        let store_seconds = super::seconds_per(calls, || {
+            store(std::hint::black_box(&scratch.acc), &mut rows, 0, TILE);
+        });
+        let kernel_seconds = super::seconds_per(kernel_calls, || {
+            products(std::hint::black_box(&mut *scratch), proj, 0..1, TILE);
+        });
         std::hint::black_box(&rows);
         (decode_seconds, store_seconds, kernel_seconds)
     }

@@ -26,7 +26,6 @@
 //! exactly one group of 4 positions.
 
 use std::arch::x86_64::*;
-use std::time::Instant;
 
 use super::aligned::Aligned;
 use super::project::{Extra, GROUP, Projection, QueryBlock, TABLE};
@@ -518,31 +517,21 @@ impl PartsTimer {
     /// for the store (the kernel writes the rows itself), and seconds per kernel call.
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(crate) fn time(&mut self, calls: usize, kernel_calls: usize) -> (f64, f64, f64) {
-        let (calls, kernel_calls) = (calls.max(1), kernel_calls.max(1));
-        let start = Instant::now();
-        for _ in 0..calls {
+        let (scratch, inputs, proj) = (&mut self.scratch, &self.inputs, &self.proj);
+        let decode_seconds = super::seconds_per(calls, || {
             decode_tile(
-                std::hint::black_box(&self.inputs),
-                self.proj.codebook(),
+                std::hint::black_box(inputs),
+                proj.codebook(),
                 0,
                 TILE,
-                &mut self.scratch,
+                scratch,
             );
-        }
-        let decode_seconds = start.elapsed().as_secs_f64() / calls as f64;
-        let blk = self.proj.blocks().next().expect("one block of queries");
+        });
+        let blk = proj.blocks().next().expect("one block of queries");
         let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
-        let start = Instant::now();
-        for _ in 0..kernel_calls {
-            kernel::<QB>(
-                std::hint::black_box(&self.scratch),
-                &blk,
-                &mut rows,
-                0,
-                TILE,
-            );
-        }
-        let kernel_seconds = start.elapsed().as_secs_f64() / kernel_calls as f64;
+        let kernel_seconds = super::seconds_per(kernel_calls, || {
+            kernel::<QB>(std::hint::black_box(&*scratch), &blk, &mut rows, 0, TILE);
+        });
         std::hint::black_box(&rows);
         // The kernel writes the rows itself: a tile has no separate store.
         (decode_seconds, 0.0, kernel_seconds)

@@ -477,6 +477,18 @@ fn probe_inputs(b: usize, s: usize, d: usize, c: usize) -> Inputs {
     .expect("the probe's inputs are valid")
 }
 
+/// Seconds per call of `f`, over `calls` calls (at least one) timed together.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn seconds_per(calls: usize, mut f: impl FnMut()) -> f64 {
+    let calls = calls.max(1);
+    let start = std::time::Instant::now();
+    for _ in 0..calls {
+        f();
+    }
+    start.elapsed().as_secs_f64() / calls as f64
+}
+
 /// Times the parts of the fastest SIMD path this CPU has among AVX-512 and AVX2 (see [`probe_isa`]); `None`
 /// where it has neither.
 #[doc(hidden)]
