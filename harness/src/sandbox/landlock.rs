@@ -133,66 +133,76 @@ impl WriteRules {
             Ok(abi) => abi,
             Err(why) => return Ok(Err(why)),
         };
-        let attr = RulesetAttr {
-            handled_access_fs: write_rights(abi),
-        };
-        // SAFETY: `attr` is a valid `landlock_ruleset_attr` of the size given, alive for the call.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_create_ruleset,
-                &attr as *const RulesetAttr,
-                std::mem::size_of::<RulesetAttr>(),
-                0u32,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let fd = RawFd::try_from(fd)
-            .map_err(|_| io::Error::other("a ruleset descriptor out of range"))?;
-        // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
-        let ruleset = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut allowed = Vec::new();
-        for path in paths {
-            let parent = match File::options()
-                .read(true)
-                .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-                .open(path)
-            {
-                Ok(file) => file,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        #[cfg(target_os = "linux")]
+        {
+            let attr = RulesetAttr {
+                handled_access_fs: write_rights(abi),
             };
-            let is_dir = parent.metadata()?.is_dir();
-            let rule = PathBeneathAttr {
-                allowed_access: if is_dir {
-                    write_rights(abi)
-                } else {
-                    file_rights(abi)
-                },
-                parent_fd: parent.as_raw_fd(),
-            };
-            // SAFETY: `rule` is a valid `landlock_path_beneath_attr` and both descriptors are open for the call.
-            let added = unsafe {
+            // SAFETY: `attr` is a valid `landlock_ruleset_attr` of the size given, alive for the call.
+            let fd = unsafe {
                 libc::syscall(
-                    libc::SYS_landlock_add_rule,
-                    ruleset.as_raw_fd(),
-                    RULE_PATH_BENEATH,
-                    &rule as *const PathBeneathAttr,
+                    libc::SYS_landlock_create_ruleset,
+                    &attr as *const RulesetAttr,
+                    std::mem::size_of::<RulesetAttr>(),
                     0u32,
                 )
             };
-            if added != 0 {
-                let e = io::Error::last_os_error();
-                return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
             }
-            allowed.push(path.clone());
+            let fd = RawFd::try_from(fd)
+                .map_err(|_| io::Error::other("a ruleset descriptor out of range"))?;
+            // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
+            let ruleset = unsafe { OwnedFd::from_raw_fd(fd) };
+            let mut allowed = Vec::new();
+            for path in paths {
+                let parent = match File::options()
+                    .read(true)
+                    .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+                    .open(path)
+                {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+                    }
+                };
+                let is_dir = parent.metadata()?.is_dir();
+                let rule = PathBeneathAttr {
+                    allowed_access: if is_dir {
+                        write_rights(abi)
+                    } else {
+                        file_rights(abi)
+                    },
+                    parent_fd: parent.as_raw_fd(),
+                };
+                // SAFETY: `rule` is a valid `landlock_path_beneath_attr` and both descriptors are open for the call.
+                let added = unsafe {
+                    libc::syscall(
+                        libc::SYS_landlock_add_rule,
+                        ruleset.as_raw_fd(),
+                        RULE_PATH_BENEATH,
+                        &rule as *const PathBeneathAttr,
+                        0u32,
+                    )
+                };
+                if added != 0 {
+                    let e = io::Error::last_os_error();
+                    return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
+                }
+                allowed.push(path.clone());
+            }
+            Ok(Ok(WriteRules {
+                ruleset,
+                thread_rights: file_rights(abi),
+                allowed,
+            }))
         }
-        Ok(Ok(WriteRules {
-            ruleset,
-            thread_rights: file_rights(abi),
-            allowed,
-        }))
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (abi, paths);
+            Ok(Err("Landlock is Linux's; this is another system".to_owned()))
+        }
     }
 
     /// The rules for a worker: `/dev/null`, every `/dev/nvidia*` entry (CUDA opens the devices for writing) and
@@ -239,38 +249,44 @@ impl ChildRules {
     /// `/proc/self` names the process that opens it. Async-signal-safe (open, two system calls, close), for
     /// `pre_exec`; needs `no_new_privs` (or `CAP_SYS_ADMIN`) first.
     pub fn apply(self) -> io::Result<()> {
-        const TASKS: &[u8] = b"/proc/self/task\0";
-        // SAFETY: a NUL-terminated path and integer flags; the descriptor is closed below.
-        let tasks = unsafe { libc::open(TASKS.as_ptr().cast(), libc::O_PATH | libc::O_CLOEXEC) };
-        if tasks < 0 {
-            return Err(io::Error::last_os_error());
+        #[cfg(target_os = "linux")]
+        {
+            const TASKS: &[u8] = b"/proc/self/task\0";
+            // SAFETY: a NUL-terminated path and integer flags; the descriptor is closed below.
+            let tasks =
+                unsafe { libc::open(TASKS.as_ptr().cast(), libc::O_PATH | libc::O_CLOEXEC) };
+            if tasks < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let rule = PathBeneathAttr {
+                allowed_access: self.thread_rights,
+                parent_fd: tasks,
+            };
+            // SAFETY: `rule` is a valid `landlock_path_beneath_attr` and both descriptors are open for the call.
+            let added = unsafe {
+                libc::syscall(
+                    libc::SYS_landlock_add_rule,
+                    self.ruleset,
+                    RULE_PATH_BENEATH,
+                    &rule as *const PathBeneathAttr,
+                    0u32,
+                )
+            };
+            let added = if added != 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(())
+            };
+            // SAFETY: closing the descriptor opened above, which nothing else holds.
+            unsafe { libc::close(tasks) };
+            added?;
+            // SAFETY: one system call on a descriptor number; no memory is passed.
+            if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, self.ruleset, 0u32) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
         }
-        let rule = PathBeneathAttr {
-            allowed_access: self.thread_rights,
-            parent_fd: tasks,
-        };
-        // SAFETY: `rule` is a valid `landlock_path_beneath_attr` and both descriptors are open for the call.
-        let added = unsafe {
-            libc::syscall(
-                libc::SYS_landlock_add_rule,
-                self.ruleset,
-                RULE_PATH_BENEATH,
-                &rule as *const PathBeneathAttr,
-                0u32,
-            )
-        };
-        let added = if added != 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
-        };
-        // SAFETY: closing the descriptor opened above, which nothing else holds.
-        unsafe { libc::close(tasks) };
-        added?;
-        // SAFETY: one system call on a descriptor number; no memory is passed.
-        if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, self.ruleset, 0u32) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (self.ruleset, self.thread_rights);
         Ok(())
     }
 }
@@ -292,7 +308,9 @@ mod tests {
         let rules = match WriteRules::beneath(&paths) {
             Ok(Ok(rules)) => rules,
             Ok(Err(why)) => {
-                println!("skipped: {why}");
+                // Without Landlock nothing is restricted, and the reason given is the one the judge prints.
+                assert_eq!(abi(), Err(why.clone()));
+                println!("skipped: {why}; only the refusal was checked");
                 return;
             }
             Err(e) => panic!("{e}"),
