@@ -255,31 +255,33 @@ impl ChildRules {
             // SAFETY: a NUL-terminated path and integer flags; the descriptor is closed below.
             let tasks =
                 unsafe { libc::open(TASKS.as_ptr().cast(), libc::O_PATH | libc::O_CLOEXEC) };
-            if tasks < 0 {
-                return Err(io::Error::last_os_error());
+            // Without a `/proc` to open (a bare container), there is no such rule to add: the rules apply without
+            // it, and only CUDA, which needs it, will fail to start there.
+            if tasks >= 0 {
+                let rule = PathBeneathAttr {
+                    allowed_access: self.thread_rights,
+                    parent_fd: tasks,
+                };
+                // SAFETY: `rule` is a valid `landlock_path_beneath_attr` and both descriptors are open for the
+                // call.
+                let added = unsafe {
+                    libc::syscall(
+                        libc::SYS_landlock_add_rule,
+                        self.ruleset,
+                        RULE_PATH_BENEATH,
+                        &rule as *const PathBeneathAttr,
+                        0u32,
+                    )
+                };
+                let added = if added != 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(())
+                };
+                // SAFETY: closing the descriptor opened above, which nothing else holds.
+                unsafe { libc::close(tasks) };
+                added?;
             }
-            let rule = PathBeneathAttr {
-                allowed_access: self.thread_rights,
-                parent_fd: tasks,
-            };
-            // SAFETY: `rule` is a valid `landlock_path_beneath_attr` and both descriptors are open for the call.
-            let added = unsafe {
-                libc::syscall(
-                    libc::SYS_landlock_add_rule,
-                    self.ruleset,
-                    RULE_PATH_BENEATH,
-                    &rule as *const PathBeneathAttr,
-                    0u32,
-                )
-            };
-            let added = if added != 0 {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(())
-            };
-            // SAFETY: closing the descriptor opened above, which nothing else holds.
-            unsafe { libc::close(tasks) };
-            added?;
             // SAFETY: one system call on a descriptor number; no memory is passed.
             if unsafe { libc::syscall(libc::SYS_landlock_restrict_self, self.ruleset, 0u32) } != 0 {
                 return Err(io::Error::last_os_error());
