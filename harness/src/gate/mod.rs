@@ -309,10 +309,7 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
         seed_source: plan.seed_source,
         limits: plan.sandbox.limits,
         workers_ran_as: Some(plan.sandbox.user.ids()),
-        writes_confined_by: Some(match crate::sandbox::landlock::abi() {
-            Ok(abi) => format!("Landlock ABI {abi}"),
-            Err(why) => format!("nothing: {why}"),
-        }),
+        writes_confined_by: Some(crate::sandbox::landlock::confinement()),
         compile: None,
         build_error: None,
         perf: None,

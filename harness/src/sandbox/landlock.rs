@@ -85,7 +85,20 @@ pub fn abi() -> Result<u32, String> {
         })
     }
     #[cfg(not(target_os = "linux"))]
-    Err("Landlock is Linux's; this is another system".to_owned())
+    Err(NOT_LINUX.to_owned())
+}
+
+/// What [`abi`] says outside Linux.
+#[cfg(not(target_os = "linux"))]
+const NOT_LINUX: &str = "Landlock is Linux's; this is another system";
+
+/// How the workers' and the compilers' writes are confined on this machine, as the gate records it:
+/// `Landlock ABI N`, or `nothing:` and the reason.
+pub fn confinement() -> String {
+    match abi() {
+        Ok(abi) => format!("Landlock ABI {abi}"),
+        Err(why) => format!("nothing: {why}"),
+    }
 }
 
 /// The rights that change the file system, as far as ABI `abi` knows them.
@@ -115,12 +128,37 @@ fn file_rights(abi: u32) -> u64 {
     write_rights(abi) & (access::WRITE_FILE | access::TRUNCATE)
 }
 
+/// Adds to `ruleset` the rule that grants `access` beneath the file or directory open as `parent`.
+/// Async-signal-safe (one system call), for the child's rule in [`ChildRules::apply`].
+#[cfg(target_os = "linux")]
+fn add_rule(ruleset: RawFd, parent: RawFd, access: u64) -> io::Result<()> {
+    let rule = PathBeneathAttr {
+        allowed_access: access,
+        parent_fd: parent,
+    };
+    // SAFETY: `rule` is a valid `landlock_path_beneath_attr` alive for the call; the kernel checks both
+    // descriptors.
+    let added = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_add_rule,
+            ruleset,
+            RULE_PATH_BENEATH,
+            &rule as *const PathBeneathAttr,
+            0u32,
+        )
+    };
+    if added != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A Landlock ruleset, made before `fork`, that lets the process that applies it write only beneath given paths.
 #[derive(Debug)]
 pub struct WriteRules {
     ruleset: OwnedFd,
-    /// The rights a file (not a directory) may be granted under this kernel's ABI.
-    thread_rights: u64,
+    /// This kernel's Landlock ABI, which says what rights there are.
+    abi: u32,
     /// The paths writes stay allowed beneath (those that existed when the rules were made).
     allowed: Vec<PathBuf>,
 }
@@ -167,41 +205,25 @@ impl WriteRules {
                         return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
                     }
                 };
-                let is_dir = parent.metadata()?.is_dir();
-                let rule = PathBeneathAttr {
-                    allowed_access: if is_dir {
-                        write_rights(abi)
-                    } else {
-                        file_rights(abi)
-                    },
-                    parent_fd: parent.as_raw_fd(),
+                let access = if parent.metadata()?.is_dir() {
+                    write_rights(abi)
+                } else {
+                    file_rights(abi)
                 };
-                // SAFETY: `rule` is a valid `landlock_path_beneath_attr` and both descriptors are open for the call.
-                let added = unsafe {
-                    libc::syscall(
-                        libc::SYS_landlock_add_rule,
-                        ruleset.as_raw_fd(),
-                        RULE_PATH_BENEATH,
-                        &rule as *const PathBeneathAttr,
-                        0u32,
-                    )
-                };
-                if added != 0 {
-                    let e = io::Error::last_os_error();
-                    return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display())));
-                }
+                add_rule(ruleset.as_raw_fd(), parent.as_raw_fd(), access)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
                 allowed.push(path.clone());
             }
             Ok(Ok(WriteRules {
                 ruleset,
-                thread_rights: file_rights(abi),
+                abi,
                 allowed,
             }))
         }
         #[cfg(not(target_os = "linux"))]
         {
             let _ = (abi, paths);
-            Ok(Err("Landlock is Linux's; this is another system".to_owned()))
+            Ok(Err(NOT_LINUX.to_owned()))
         }
     }
 
@@ -229,7 +251,7 @@ impl WriteRules {
     pub fn for_child(&self) -> ChildRules {
         ChildRules {
             ruleset: self.ruleset.as_raw_fd(),
-            thread_rights: self.thread_rights,
+            abi: self.abi,
         }
     }
 }
@@ -238,8 +260,8 @@ impl WriteRules {
 #[derive(Debug, Clone, Copy)]
 pub struct ChildRules {
     ruleset: RawFd,
-    /// The rights granted beneath the child's own `/proc/self/task`.
-    thread_rights: u64,
+    /// This kernel's Landlock ABI.
+    abi: u32,
 }
 
 impl ChildRules {
@@ -258,26 +280,7 @@ impl ChildRules {
             // Without a `/proc` to open (a bare container), there is no such rule to add: the rules apply without
             // it, and only CUDA, which needs it, will fail to start there.
             if tasks >= 0 {
-                let rule = PathBeneathAttr {
-                    allowed_access: self.thread_rights,
-                    parent_fd: tasks,
-                };
-                // SAFETY: `rule` is a valid `landlock_path_beneath_attr` and both descriptors are open for the
-                // call.
-                let added = unsafe {
-                    libc::syscall(
-                        libc::SYS_landlock_add_rule,
-                        self.ruleset,
-                        RULE_PATH_BENEATH,
-                        &rule as *const PathBeneathAttr,
-                        0u32,
-                    )
-                };
-                let added = if added != 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(())
-                };
+                let added = add_rule(self.ruleset, tasks, file_rights(self.abi));
                 // SAFETY: closing the descriptor opened above, which nothing else holds.
                 unsafe { libc::close(tasks) };
                 added?;
@@ -288,7 +291,7 @@ impl ChildRules {
             }
         }
         #[cfg(not(target_os = "linux"))]
-        let _ = (self.ruleset, self.thread_rights);
+        let _ = (self.ruleset, self.abi);
         Ok(())
     }
 }
@@ -300,7 +303,7 @@ mod tests {
     use std::process::Command;
 
     /// A shell restricted to one directory may write and make files there, and may neither write an existing
-    /// file elsewhere nor make one; it may still read that file.
+    /// file elsewhere nor make one; it may still read that file, and name its own thread (as CUDA does).
     #[test]
     fn a_restricted_child_writes_only_beneath_its_paths() {
         let (inside, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -323,6 +326,7 @@ mod tests {
             "echo made > {inside}/new && echo ok-inside; \
              echo after >> {existing} && echo wrote-outside; \
              echo x > {outside}/new && echo made-outside; \
+             echo restricted > /proc/self/task/$$/comm && echo named; \
              cat {existing}",
             inside = inside.path().display(),
             outside = outside.path().display(),
@@ -343,7 +347,7 @@ mod tests {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             stdout,
-            "ok-inside\nbefore\n",
+            "ok-inside\nnamed\nbefore\n",
             "stderr: {}",
             String::from_utf8_lossy(&out.stderr)
         );

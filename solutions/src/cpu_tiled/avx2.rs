@@ -469,9 +469,7 @@ pub(crate) struct PartsTimer {
 impl PartsTimer {
     /// The operands for `b` queries, dimension `d` and codebook size `c` (a valid shape's).
     pub(crate) fn new(b: usize, d: usize, c: usize) -> Self {
-        let inputs = super::probe_inputs(b, TILE, d, c);
-        let mut proj = Projection::new(b, QB, d, super::Extra::Lanes);
-        proj.compute(&inputs);
+        let (inputs, proj) = super::probe_operands(b, TILE, QB, d, c, super::Extra::Lanes);
         Self {
             inputs,
             proj,

@@ -502,9 +502,7 @@ pub(crate) struct PartsTimer {
 impl PartsTimer {
     /// The operands for dimension `d` and codebook size `c` (a valid shape's).
     pub(crate) fn new(d: usize, c: usize) -> Self {
-        let inputs = super::probe_inputs(QB, TILE, d, c);
-        let mut proj = Projection::new(QB, QB, d, Extra::SignTables);
-        proj.compute(&inputs);
+        let (inputs, proj) = super::probe_operands(QB, TILE, QB, d, c, Extra::SignTables);
         Self {
             inputs,
             proj,

@@ -455,14 +455,22 @@ impl PartsProbe {
     }
 }
 
-/// Inputs of `b` queries and `s` keys at dimension `d` and codebook size `c` (a valid shape's) for the parts
-/// timers: arbitrary valid values, every index and sign pattern present.
+/// Operands for the parts timers: inputs of `b` queries and `s` keys at dimension `d` and codebook size `c` (a
+/// valid shape's), arbitrary valid values with every index and sign pattern present, and their projection in
+/// blocks of `qb` with what `extra` asks for.
 #[cfg(target_arch = "x86_64")]
-fn probe_inputs(b: usize, s: usize, d: usize, c: usize) -> Inputs {
+fn probe_operands(
+    b: usize,
+    s: usize,
+    qb: usize,
+    d: usize,
+    c: usize,
+    extra: Extra,
+) -> (Inputs, Projection) {
     let pi = (0..d * d)
         .map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 })
         .collect();
-    Inputs::new(crate::problem::InputParts {
+    let inputs = Inputs::new(crate::problem::InputParts {
         shape: Shape::new(b, s, d, c),
         q: vec![0.5; b * d],
         k_idx: (0..s * d).map(|i| (i * 7 % c) as u8).collect(),
@@ -474,7 +482,10 @@ fn probe_inputs(b: usize, s: usize, d: usize, c: usize) -> Inputs {
         s_mat: vec![0.25; d * d],
         codebook: (0..c).map(|i| i as f32 / c as f32 - 0.5).collect(),
     })
-    .expect("the probe's inputs are valid")
+    .expect("the probe's inputs are valid");
+    let mut proj = Projection::new(b, qb, d, extra);
+    proj.compute(&inputs);
+    (inputs, proj)
 }
 
 /// Seconds per call of `f`, over `calls` calls (at least one) timed together.
@@ -505,53 +516,60 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
     #[cfg(target_arch = "x86_64")]
     {
         Detected::new(isa)?;
-        // `time(calls)` times `calls` tiles and `blocks · calls` kernel calls, as tiles of the shape get.
+        let groups = shape.d.div_ceil(project::GROUP);
+        // Per path: `time(calls)` times `calls` tiles and `blocks · calls` kernel calls, as tiles of the shape
+        // get; the tile, the queries per call and the vector width; the codebook FMAs and the QJL term's vector
+        // instructions of one kernel call.
         type Time = Box<dyn FnMut(usize) -> (f64, f64, f64)>;
-        let (mut time, tile, queries, lanes): (Time, _, _, _) = match isa {
-            Isa::Avx512 => {
-                let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
-                let blocks = shape.b.div_ceil(avx512::QB);
-                // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
-                let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
-                (Box::new(time), avx512::TILE, avx512::QB, 16)
-            }
-            Isa::Avx2 => {
-                let mut timer = avx2::PartsTimer::new(shape.b, shape.d, shape.c);
-                let blocks = shape.b.div_ceil(avx2::QB);
-                // SAFETY: `Detected::new` above checked that this CPU has AVX2 and FMA.
-                let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
-                (Box::new(time), avx2::TILE, avx2::QB, 8)
-            }
-            Isa::Neon | Isa::Scalar => return None,
-        };
-        let blocks = shape.b.div_ceil(queries) as f64;
+        let (mut time, blocks, tile, queries, lanes, fmas, qjl_ops): (Time, _, _, _, _, _, _) =
+            match isa {
+                Isa::Avx512 => {
+                    let (tile, queries) = (avx512::TILE, avx512::QB);
+                    let blocks = shape.b.div_ceil(queries);
+                    let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
+                    // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
+                    let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
+                    // Per query and 16 keys: one FMA per dimension; one lookup and one add per group.
+                    let vectors = queries * tile / 16;
+                    let counts = (vectors * shape.d, 2 * vectors * groups);
+                    (
+                        Box::new(time),
+                        blocks,
+                        tile,
+                        queries,
+                        16,
+                        counts.0,
+                        counts.1,
+                    )
+                }
+                Isa::Avx2 => {
+                    let (tile, queries) = (avx2::TILE, avx2::QB);
+                    let blocks = shape.b.div_ceil(queries);
+                    let mut timer = avx2::PartsTimer::new(shape.b, shape.d, shape.c);
+                    // SAFETY: `Detected::new` above checked that this CPU has AVX2 and FMA.
+                    let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
+                    // Per key, 2 vectors of queries: one FMA per dimension (D rounded up to whole groups) and
+                    // per group, and one multiply to start the accumulators.
+                    let counts = (2 * tile * groups * project::GROUP, 2 * tile * (groups + 1));
+                    (Box::new(time), blocks, tile, queries, 8, counts.0, counts.1)
+                }
+                Isa::Neon | Isa::Scalar => return None,
+            };
         // Calibrate so that each of the 3 runs (of twice the calls) lasts about a quarter of `span`.
         let mut calls = 4;
         loop {
             let (decode, store, kernel) = time(calls);
-            if (decode + store + blocks * kernel) * calls as f64 >= span.as_secs_f64() / 8.0
+            if (decode + store + blocks as f64 * kernel) * calls as f64 >= span.as_secs_f64() / 8.0
                 || calls >= 1 << 24
             {
                 break;
             }
             calls *= 2;
         }
-        let best = |a: f64, b: f64| a.min(b);
         let (decode_seconds, store_seconds, kernel_seconds) = (0..3).map(|_| time(calls * 2)).fold(
             (f64::INFINITY, f64::INFINITY, f64::INFINITY),
-            |(d, s, k), (dd, ss, kk)| (best(d, dd), best(s, ss), best(k, kk)),
+            |(d, s, k), (dd, ss, kk)| (d.min(dd), s.min(ss), k.min(kk)),
         );
-        let groups = shape.d.div_ceil(project::GROUP);
-        let (fmas, qjl_ops) = match isa {
-            // Per query, 16 keys: one FMA per dimension; one lookup and one add per group.
-            Isa::Avx512 => (
-                queries * tile / 16 * shape.d,
-                2 * queries * tile / 16 * groups,
-            ),
-            // Per key, 2 vectors of queries: one FMA per dimension (D rounded up to whole groups) and per group,
-            // and one multiply to start the accumulators.
-            _ => (2 * tile * groups * project::GROUP, 2 * tile * (groups + 1)),
-        };
         Some(PartsProbe {
             isa,
             shape,
