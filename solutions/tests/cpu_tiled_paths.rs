@@ -253,6 +253,52 @@ fn many_chunks(isa: Isa) -> Result<(), String> {
     check_path(isa, &random_inputs(Shape::new(5, 40_001, 24, 16), 99))
 }
 
+/// Inputs whose `gamma` the AVX2 path cannot fold out of every tile (its `decode` says when it may): a zero
+/// `gamma`, and ones so large or so small that `Σ Qp·v / (coef·gamma)` would leave the safe range, among ordinary
+/// ones, in tiles of their own and mixed into tiles of ordinary keys. Each key's scores are checked on their own
+/// (relative Frobenius error of its column), so the huge keys cannot hide an error in the others.
+fn unfoldable_gammas(isa: Isa) -> Result<(), String> {
+    let shape = Shape::new(19, 1000, 72, 16);
+    let base = random_inputs(shape, 4242);
+    let mut parts = base.into_parts();
+    for (s, g) in parts.gamma.iter_mut().enumerate() {
+        // Tiles of 96 keys (AVX2's) in turn: all ordinary; one zero among ordinary; all zero; one huge
+        // among ordinary; all tiny; one tiny and one huge among ordinary.
+        let (tile, at) = (s / 96, s % 96);
+        *g = match (tile % 6, at) {
+            (1, 5) => 0.0,
+            (2, _) => 0.0,
+            (3, 40) => 1e25,
+            (4, _) => 1e-35,
+            (5, 0) => 1e-35,
+            (5, 95) => 3e30,
+            _ => *g,
+        };
+    }
+    let inputs = Inputs::new(parts).map_err(|e| format!("invalid inputs: {e}"))?;
+    let out = solve(&CpuTiled::with_isa(isa), &inputs)?;
+    let want = reference(&inputs);
+    let (b, s) = (shape.b, shape.s);
+    for key in 0..s {
+        let got: Vec<f32> = (0..b).map(|q| out[q * s + key]).collect();
+        let col: Vec<f64> = (0..b).map(|q| want[q * s + key]).collect();
+        if let Some(q) = got.iter().position(|x| !x.is_finite()) {
+            return Err(format!(
+                "{isa}: key {key} (gamma {}): query {q} scored {}",
+                inputs.gamma[key], got[q]
+            ));
+        }
+        let err = rel_frobenius(&got, &col);
+        if err > REL_FROBENIUS {
+            return Err(format!(
+                "{isa}: key {key} (gamma {}): relative Frobenius error {err:.3e} over its {b} scores",
+                inputs.gamma[key]
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn shape_strategy() -> impl Strategy<Value = Shape> {
     // D and S are drawn from small and full ranges alike; S stays moderate to keep the f64 reference quick.
     (
@@ -447,6 +493,7 @@ fn main() {
         add("high-indices", high_indices);
         add("worked-example", worked_example);
         add("many-chunks", many_chunks);
+        add("unfoldable-gammas", unfoldable_gammas);
         if matches!(isa, Isa::Avx512 | Isa::Avx2) {
             add("parts-probe", parts_probe);
         }

@@ -16,7 +16,8 @@
 //! and one add per 4 dimensions instead of 4 multiply-adds, and the FMAs are left to the codebook term. The
 //! AVX2 path (module `avx2`) uses the same tables turned the other way: it puts 16 queries across its two
 //! vectors and broadcasts keys (a 6 × 16 micro-kernel), so a table entry is a whole row of queries and one key's
-//! QJL term over 4 dimensions is 2 multiply-adds instead of 8. The NEON and portable paths multiply by 0.0 / 1.0.
+//! QJL term over 4 dimensions is 2 adds instead of 8 multiply-adds (with the key's `coef·gamma` folded into its
+//! codebook values, so the adds run beside the codebook term's multiply-adds). The NEON and portable paths multiply by 0.0 / 1.0.
 
 /// Invokes `$column!(0)` … `$column!(15)`: straight-line code in which every register index is a constant, so
 /// that arrays of SIMD registers stay in registers.

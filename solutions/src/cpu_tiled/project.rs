@@ -42,6 +42,9 @@ pub(crate) struct Projection {
     tables: Option<Aligned<f32>>,
     /// The queries-across-lanes layout, when the kernel uses it.
     lanes: Option<Lanes>,
+    /// The `coef·gamma` range in which a kernel may fold a key's `coef·gamma` out of its sum (see
+    /// [`Projection::fold_range`]); empty (`lo > hi`) where no key may.
+    fold: (f32, f32),
 }
 
 /// What a kernel needs beyond the blocked `Qp`, `2·Qs` and `−Σ Qs`.
@@ -192,7 +195,21 @@ impl Projection {
             qt: Aligned::zeroed(d * MAX_B),
             tables: (extra == Extra::SignTables).then(|| Aligned::zeroed(b * groups * TABLE)),
             lanes: (extra == Extra::Lanes).then(|| Lanes::new(b, d)),
+            fold: (1.0, 0.0),
         }
+    }
+
+    /// The `coef·gamma` values `c` for which a kernel may sum a key's score as `c·(Σ_d Qp·(v/c) + QJL sum)`
+    /// instead of `Σ_d Qp·v + c·(QJL sum)`, with no overflow and no product of the codebook term pushed towards
+    /// the subnormal range: `c` in `[lo, hi]`, where
+    ///
+    /// - `lo = max_b Σ_d |Qp[b,d]| · max|codebook| · 2⁻¹⁰⁰` (so the scaled codebook term stays below 2¹⁰⁰),
+    /// - `hi = max|Qp| · min|nonzero codebook entry| · 2⁶⁰` (so its largest products stay above 2⁻⁶⁰),
+    ///
+    /// both within `[2⁻¹⁰⁰, 2¹⁰⁰]`. Empty (`lo > hi`) where `Qp` or the codebook is all zeros, or non-finite.
+    /// Set by [`Projection::compute`].
+    pub(crate) fn fold_range(&self) -> (f32, f32) {
+        self.fold
     }
 
     /// The queries-across-lanes layout, if this projection was made with [`Extra::Lanes`].
@@ -267,6 +284,8 @@ impl Projection {
             self.neg_sum.as_mut_slice(),
         );
         neg.fill(0.0);
+        let mut qp_abs_sum = [0.0f32; MAX_B];
+        let mut qp_abs_max = 0.0f32;
         for dim in 0..d {
             let pi_row = &inputs.pi[dim * d..(dim + 1) * d];
             let s_row = &inputs.s_mat[dim * d..(dim + 1) * d];
@@ -289,6 +308,10 @@ impl Projection {
             for (n, s) in neg.iter_mut().zip(&acc_s) {
                 *n -= s;
             }
+            for (a, p) in qp_abs_sum.iter_mut().zip(&acc_p) {
+                *a += p.abs();
+                qp_abs_max = qp_abs_max.max(p.abs());
+            }
             if let Some(lanes) = &mut self.lanes {
                 lanes.set_dim(dim, &acc_p, &acc_s);
             }
@@ -299,7 +322,49 @@ impl Projection {
         if let Some(lanes) = &mut self.lanes {
             lanes.finish();
         }
+        self.fold = fold_range(
+            qp_abs_sum.iter().fold(0.0, |m: f32, &x| m.max(x)),
+            qp_abs_max,
+            &inputs.codebook,
+        );
     }
+}
+
+/// [`Projection::fold_range`] from the largest row sum and the largest magnitude of `Qp`, and the codebook.
+fn fold_range(qp_row_sum: f32, qp_max: f32, codebook: &[f32]) -> (f32, f32) {
+    const EMPTY: (f32, f32) = (1.0, 0.0);
+    let cb_max = codebook
+        .iter()
+        .fold(0.0f64, |m, x| m.max(f64::from(x.abs())));
+    let cb_min = codebook
+        .iter()
+        .map(|x| f64::from(x.abs()))
+        .filter(|&x| x > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let (row_sum, qp_max) = (f64::from(qp_row_sum), f64::from(qp_max));
+    let finite = codebook.iter().all(|x| x.is_finite());
+    if !(finite && row_sum.is_finite() && cb_min.is_finite() && qp_max > 0.0) {
+        return EMPTY;
+    }
+    let lo = (row_sum * cb_max * 2f64.powi(-100)).max(2f64.powi(-100));
+    let hi = (qp_max * cb_min * 2f64.powi(60)).min(2f64.powi(100));
+    if lo > hi {
+        return EMPTY;
+    }
+    // Rounded inwards to f32.
+    let lo32 = lo as f32;
+    let lo32 = if f64::from(lo32) < lo {
+        lo32.next_up()
+    } else {
+        lo32
+    };
+    let hi32 = hi as f32;
+    let hi32 = if f64::from(hi32) > hi {
+        hi32.next_down()
+    } else {
+        hi32
+    };
+    (lo32, hi32)
 }
 
 /// Fills the sign tables (see the module docs) from the blocked weights `w`.
@@ -335,5 +400,48 @@ fn fill_table<T: Copy>(
     for n in 1..TABLE {
         // n = (n with its lowest bit cleared) + that bit.
         table[n] = add(table[n & (n - 1)], weight(n.trailing_zeros() as usize));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fold_range;
+
+    #[test]
+    fn the_fold_range_keeps_the_scaled_codebook_term_inside_its_bounds() {
+        let codebook = [-0.75f32, -0.25, 0.0, 0.25, 0.75];
+        let (row_sum, qp_max) = (40.0f32, 3.0f32);
+        let (lo, hi) = fold_range(row_sum, qp_max, &codebook);
+        assert!(lo <= hi, "{lo} .. {hi}");
+        // A key's coef·gamma at the perf shape (gamma about 1) folds.
+        assert!((lo..=hi).contains(&0.01));
+        // At the ends: the largest scaled sum stays at or below 2^100, the largest product at or above 2^-60.
+        let (lo, hi) = (f64::from(lo), f64::from(hi));
+        assert!(f64::from(row_sum) * 0.75 / lo <= 2f64.powi(100));
+        assert!(f64::from(qp_max) * 0.25 / hi >= 2f64.powi(-60));
+        assert!(lo >= 2f64.powi(-100) && hi <= 2f64.powi(100));
+        // Zero (gamma = 0) never folds, nor does anything past the ends.
+        assert!(lo > 0.0);
+        assert!(!(lo..=hi).contains(&(hi * 2.0)) && !(lo..=hi).contains(&(lo / 2.0)));
+    }
+
+    #[test]
+    fn nothing_folds_where_the_codebook_term_is_zero_or_not_finite() {
+        let empty = |(lo, hi): (f32, f32)| lo > hi;
+        assert!(empty(fold_range(0.0, 0.0, &[0.5, 1.0])), "Qp all zeros");
+        assert!(
+            empty(fold_range(4.0, 1.0, &[0.0, 0.0])),
+            "codebook all zeros"
+        );
+        assert!(
+            empty(fold_range(f32::INFINITY, 1.0, &[0.5])),
+            "Qp row sum overflowed"
+        );
+        assert!(
+            empty(fold_range(4.0, 1.0, &[f32::MAX, f32::NAN])),
+            "codebook not finite"
+        );
+        // Magnitudes so far apart that no coef·gamma satisfies both bounds.
+        assert!(empty(fold_range(1e30, 1e-30, &[1e-30, 1e30])));
     }
 }
