@@ -440,7 +440,7 @@ fn print_parts(solve: &Measured) {
         Isa::Avx512 => {
             "lookups and their adds (Intel cores run vpermps on port 5, one of the two FMA ports)"
         }
-        _ => "sign-row FMAs and starting multiplies",
+        _ => "multiplies by coef·gamma",
     };
     println!(
         "\ncpu-tiled's parts alone ({} path, operands in the caches, one thread; one-thread FMA peak {peak:.1} \
@@ -459,6 +459,12 @@ fn print_parts(solve: &Measured) {
         probe.qjl_ops,
         rate(all)
     );
+    if probe.qjl_adds > 0 {
+        println!(
+            "  and the QJL term's {} sign-row adds beside them, on the FP adders",
+            probe.qjl_adds
+        );
+    }
     let kernels = probe.blocks() as f64 * probe.kernel_seconds;
     println!(
         "  decoding one tile: {:.3} µs, {:.0}% of the tile's {} kernel calls",

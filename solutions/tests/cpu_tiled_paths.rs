@@ -374,44 +374,40 @@ fn parts_probe(isa: Isa) -> Result<(), String> {
     // S = 1000, B = 30. AVX-512: tiles of 48 keys (21), blocks of 4 queries (8); per call one FMA per query,
     // dimension and 16 keys, one lookup and one add per query, group of 4 dimensions and 16 keys. AVX2: tiles of
     // 96 keys (11), lane groups of 16 queries (2); per call and key, 2 FMAs per dimension (D rounded up to whole
-    // groups), 2 per group and 2 multiplies.
-    let (tile, queries, lanes, tiles, blocks, counts): (
-        _,
-        _,
-        _,
-        _,
-        _,
-        [(usize, usize, usize, usize); 4],
-    ) = match isa {
-        Isa::Avx512 => (
-            48,
-            4,
-            16,
-            21,
-            8,
-            [
-                (1, 2, 12, 24),
-                (50, 16, 600, 312),
-                (128, 32, 1536, 768),
-                (256, 256, 3072, 1536),
-            ],
-        ),
-        Isa::Avx2 => (
-            96,
-            16,
-            8,
-            11,
-            2,
-            [
-                (1, 2, 768, 384),
-                (50, 16, 9984, 2688),
-                (128, 32, 24576, 6336),
-                (256, 256, 49152, 12480),
-            ],
-        ),
-        _ => return Err(format!("{isa} has no parts probe")),
-    };
-    for (d, c, fmas, qjl_ops) in counts {
+    // groups), 2 multiplies at the end and 2 adds per group (the probe's tiles are folded).
+    // Per shape: D, C, codebook FMAs, QJL instructions on the FMA units, QJL adds beside them.
+    type Counts = [(usize, usize, usize, usize, usize); 4];
+    let (tile, queries, lanes, tiles, blocks, counts): (usize, usize, usize, usize, usize, Counts) =
+        match isa {
+            Isa::Avx512 => (
+                48,
+                4,
+                16,
+                21,
+                8,
+                [
+                    (1, 2, 12, 24, 0),
+                    (50, 16, 600, 312, 0),
+                    (128, 32, 1536, 768, 0),
+                    (256, 256, 3072, 1536, 0),
+                ],
+            ),
+            Isa::Avx2 => (
+                96,
+                16,
+                8,
+                11,
+                2,
+                [
+                    (1, 2, 768, 192, 192),
+                    (50, 16, 9984, 192, 2496),
+                    (128, 32, 24576, 192, 6144),
+                    (256, 256, 49152, 192, 12288),
+                ],
+            ),
+            _ => return Err(format!("{isa} has no parts probe")),
+        };
+    for (d, c, fmas, qjl_ops, qjl_adds) in counts {
         let shape = Shape::new(30, 1000, d, c);
         let p = probe_isa(isa, shape, span).ok_or_else(|| format!("{isa}: {}", isa.missing()))?;
         let sane = |x: f64| x > 0.0 && x.is_finite();
@@ -428,6 +424,7 @@ fn parts_probe(isa: Isa) -> Result<(), String> {
             lanes,
             fmas,
             qjl_ops,
+            qjl_adds,
         };
         if p != expected
             || !sane(p.decode_seconds)

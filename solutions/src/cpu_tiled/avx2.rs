@@ -570,6 +570,10 @@ impl PartsTimer {
         let decode_seconds = super::seconds_per(calls, || {
             decode(scratch, std::hint::black_box(inputs), proj, 0, TILE);
         });
+        assert!(
+            scratch.folded,
+            "the probe's operands make folded tiles, the kind a solve's ordinary keys make"
+        );
         let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
         let store_seconds = super::seconds_per(calls, || {
             store(std::hint::black_box(&scratch.acc), &mut rows, 0, TILE);

@@ -428,9 +428,13 @@ pub struct PartsProbe {
     pub fmas: usize,
     /// Vector instructions per kernel call of the QJL term that occupy the FMA units: on AVX-512 a table lookup
     /// (`vpermps`, which shares port 5 with an FMA unit on Intel cores) and an add per query, group of 4
-    /// dimensions and 16 keys; on AVX2 two FMAs per key and group (a sign-table row of 16 queries times
-    /// `coef·gamma`), and the two multiplies per key that start the accumulators.
+    /// dimensions and 16 keys; on AVX2, in the folded tiles the probe times (see the `avx2` module), the two
+    /// multiplies per key by `coef·gamma` at the end.
     pub qjl_ops: usize,
+    /// Vector adds per kernel call of the QJL term that run on the FP adders, beside the FMA units: on AVX2 two
+    /// per key and group of 4 dimensions (a sign-table row of 16 queries); none on AVX-512, whose adds share the
+    /// FMA ports on Intel cores and are counted in `qjl_ops`.
+    pub qjl_adds: usize,
 }
 
 impl PartsProbe {
@@ -522,40 +526,62 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
         // get; the tile, the queries per call and the vector width; the codebook FMAs and the QJL term's vector
         // instructions of one kernel call.
         type Time = Box<dyn FnMut(usize) -> (f64, f64, f64)>;
-        let (mut time, blocks, tile, queries, lanes, fmas, qjl_ops): (Time, _, _, _, _, _, _) =
-            match isa {
-                Isa::Avx512 => {
-                    let (tile, queries) = (avx512::TILE, avx512::QB);
-                    let blocks = shape.b.div_ceil(queries);
-                    let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
-                    // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
-                    let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
-                    // Per query and 16 keys: one FMA per dimension; one lookup and one add per group.
-                    let vectors = queries * tile / 16;
-                    let counts = (vectors * shape.d, 2 * vectors * groups);
-                    (
-                        Box::new(time),
-                        blocks,
-                        tile,
-                        queries,
-                        16,
-                        counts.0,
-                        counts.1,
-                    )
-                }
-                Isa::Avx2 => {
-                    let (tile, queries) = (avx2::TILE, avx2::QB);
-                    let blocks = shape.b.div_ceil(queries);
-                    let mut timer = avx2::PartsTimer::new(shape.b, shape.d, shape.c);
-                    // SAFETY: `Detected::new` above checked that this CPU has AVX2 and FMA.
-                    let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
-                    // Per key, 2 vectors of queries: one FMA per dimension (D rounded up to whole groups) and
-                    // per group, and one multiply to start the accumulators.
-                    let counts = (2 * tile * groups * project::GROUP, 2 * tile * (groups + 1));
-                    (Box::new(time), blocks, tile, queries, 8, counts.0, counts.1)
-                }
-                Isa::Neon | Isa::Scalar => return None,
-            };
+        let (mut time, blocks, tile, queries, lanes, fmas, qjl_ops, qjl_adds): (
+            Time,
+            _,
+            _,
+            _,
+            _,
+            _,
+            _,
+            _,
+        ) = match isa {
+            Isa::Avx512 => {
+                let (tile, queries) = (avx512::TILE, avx512::QB);
+                let blocks = shape.b.div_ceil(queries);
+                let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
+                // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
+                let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
+                // Per query and 16 keys: one FMA per dimension; one lookup and one add per group.
+                let vectors = queries * tile / 16;
+                let counts = (vectors * shape.d, 2 * vectors * groups);
+                (
+                    Box::new(time),
+                    blocks,
+                    tile,
+                    queries,
+                    16,
+                    counts.0,
+                    counts.1,
+                    0,
+                )
+            }
+            Isa::Avx2 => {
+                let (tile, queries) = (avx2::TILE, avx2::QB);
+                let blocks = shape.b.div_ceil(queries);
+                let mut timer = avx2::PartsTimer::new(shape.b, shape.d, shape.c);
+                // SAFETY: `Detected::new` above checked that this CPU has AVX2 and FMA.
+                let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
+                // Per key, 2 vectors of queries: one FMA per dimension (D rounded up to whole groups), one
+                // multiply by `coef·gamma` at the end, and one add per group.
+                let counts = (
+                    2 * tile * groups * project::GROUP,
+                    2 * tile,
+                    2 * tile * groups,
+                );
+                (
+                    Box::new(time),
+                    blocks,
+                    tile,
+                    queries,
+                    8,
+                    counts.0,
+                    counts.1,
+                    counts.2,
+                )
+            }
+            Isa::Neon | Isa::Scalar => return None,
+        };
         // Calibrate so that each of the 3 runs (of twice the calls) lasts about a quarter of `span`.
         let mut calls = 4;
         loop {
@@ -582,6 +608,7 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
             lanes,
             fmas,
             qjl_ops,
+            qjl_adds,
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
