@@ -7,8 +7,8 @@
 //! vectors) and [`KEYS`] = 6 keys per micro-kernel, a dimension costs 2 vector loads of `Qp` and 6 broadcasts of
 //! decoded values for 12 FMAs into 12 accumulators (the classic 6 × 16 shape), and the QJL term of a group of 4
 //! dimensions is, per key, one 64-byte row of the lane group's sign table (`T[g][n]`, where `n` is the key's 4
-//! sign bits there, see [`super::project`]) multiplied by `coef·gamma` into the same accumulators: 2 FMAs
-//! instead of the 8 that the signs as 0/1 values would take. Measured on a Zen 3 core in a C loop shaped like
+//! sign bits there, see [`super::project`]) added into the same accumulators: 2 adds (2 FMAs by `coef·gamma`
+//! in a tile that cannot be folded, below) instead of the 8 FMAs that the signs as 0/1 values would take. Measured on a Zen 3 core in a C loop shaped like
 //! this kernel (the best of ten alternated runs, operands in L1 and L2): a 96-key tile of 32 queries takes 8.8 µs
 //! with the codebook FMAs alone (89 GFLOP/s, about 90% of one core's FMA peak) and 11.4 µs with the sign rows.
 //! Whole perf solves on two such cores took 3.0–3.3 ms, against 5.85 ms with the kernel this one replaced (2
