@@ -338,8 +338,8 @@ impl Worker {
             .ok();
         let ruleset = rules.as_ref().map(WriteRules::for_child);
         // SAFETY: the closure runs in the forked child before `exec`. It only makes async-signal-safe system
-        // calls (fcntl, getrlimit, setrlimit, prctl, setgroups, setgid, setuid, capset, open, landlock_add_rule, landlock_restrict_self, close)
-        // on values captured before the fork, and allocates nothing.
+        // calls (fcntl, getrlimit, setrlimit, prctl, setgroups, setgid, setuid, capset, open, landlock_add_rule,
+        // landlock_restrict_self, close) on values captured before the fork, and allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
                 for &fd in &inherit {

@@ -8,8 +8,9 @@
 //! decoded values for 12 FMAs into 12 accumulators (the classic 6 × 16 shape), and the QJL term of a group of 4
 //! dimensions is, per key, one 64-byte row of the lane group's sign table (`T[g][n]`, where `n` is the key's 4
 //! sign bits there, see [`super::project`]) added into the same accumulators: 2 adds (2 FMAs by `coef·gamma`
-//! in a tile that cannot be folded, below) instead of the 8 FMAs that the signs as 0/1 values would take. Measured on a Zen 3 core in a C loop shaped like
-//! this kernel (the best of ten alternated runs, operands in L1 and L2): a 96-key tile of 32 queries takes 8.8 µs
+//! in a tile that cannot be folded, below) instead of the 8 FMAs that the signs as 0/1 values would take.
+//! Measured on a Zen 3 core in a C loop shaped like this kernel (the best of ten alternated runs, operands in L1
+//! and L2): a 96-key tile of 32 queries takes 8.8 µs
 //! with the codebook FMAs alone (89 GFLOP/s, about 90% of one core's FMA peak) and 11.4 µs with the sign rows.
 //! Whole perf solves on two such cores took 3.0–3.3 ms, against 5.85 ms with the kernel this one replaced (2
 //! queries × 16 keys, both terms as FMAs, the signs decoded to 0.0 / 1.0).
@@ -17,11 +18,10 @@
 //! **One tile** is [`TILE`] consecutive keys. Decoding writes, per key, its codebook values as a row of D'
 //! floats (`vpermps` on 8 indices at a time; a gather for C > 16) and, for each group of 4 dimensions, the offset
 //! of its sign-table row (one multiply turns 4 sign bytes into the 4-bit number, see [`nibbles`]) beside its
-//! `coef·gamma`. The kernel then
-//! walks the dimensions in passes of [`PASS_GROUPS`] groups (32 dimensions), so that a pass's codebook values
-//! (12 KB), its sign tables (8 KB per lane group) and `Qp` (2 KB) stay in the L1 cache together; the
-//! accumulators go through a `[TILE][32]` buffer between passes. A last step transposes that buffer into the
-//! `[B, S]` output, 8 × 8 floats at a time.
+//! `coef·gamma`. The kernel then walks the dimensions in passes of [`PASS_GROUPS`] groups (32 dimensions), so
+//! that a pass's codebook values (12 KB), its sign tables (8 KB per lane group) and `Qp` (2 KB) stay in the L1
+//! cache together; the accumulators go through a `[TILE][32]` buffer between passes. A last step transposes that
+//! buffer into the `[B, S]` output, 8 × 8 floats at a time.
 //!
 //! The score of query `b` and key `s` is
 //!
@@ -32,7 +32,8 @@
 //! all in f32, every term added once.
 //!
 //! **Folded tiles.** Zen 3 (and most x86-64 cores since) add floats on units of their own, beside the two FMA
-//! units. So where it is safe ([`Projection::fold_range`]), a tile computes each key's score as
+//! units. So where it is safe ([`Lanes::fold_range`](super::project::Lanes::fold_range)), a tile computes each
+//! key's score as
 //!
 //! ```text
 //! c · ( Σ_d Qp[b,d]·(codebook[K_idx[s,d]] / c)  −  Σ_d Qs[b,d]  +  Σ_g T[g][n(s,g)] ),   c = coef·gamma[s]
@@ -41,8 +42,8 @@
 //! Decoding divides the key's codebook values by `c` (it scales the key's 8- or 16-entry table once), the sign
 //! rows become plain adds, and the last pass multiplies by `c`: the FMA units do the codebook term alone. Measured
 //! on the Zen 3 pair: the lane group's products 4.6–4.9 µs a tile instead of 5.2–5.7 (parts probe, alternated),
-//! whole perf solves 3.8–7.6% faster (100 alternated solves on two threads, six runs). A tile with a key whose
-//! `c` is zero or out of that range adds `c·T` with multiply-adds as before.
+//! whole perf solves 3.8–7.6% faster (six runs of 200 alternated pairs of solves on two threads). A tile with a key
+//! whose `c` is zero or out of that range adds `c·T` with multiply-adds as before.
 
 use std::arch::x86_64::*;
 
@@ -186,17 +187,21 @@ const GATHER: u8 = 2;
 
 /// Decodes keys `s0 .. s0 + nk` (`1 ≤ nk ≤ TILE`) into the scratch.
 ///
-/// Where every key's `c = coef·gamma` lies in the projection's [`Projection::fold_range`], the tile is
-/// *folded*: each key's codebook values are stored divided by its `c` (the key's 8- or 16-entry table is
-/// scaled once, so the division costs nothing per value), the kernel adds the sign-table rows as they are (an
-/// add on the FP adders instead of a multiply-add on the FMA units, which the codebook term keeps busy), and the
-/// last pass multiplies each key's sums by its `c`. Elsewhere (a zero `gamma`, or magnitudes for which the
-/// division could overflow) the tile multiplies each row by `c` as it adds it.
+/// Where every key's `c = coef·gamma` lies in the projection's
+/// [`Lanes::fold_range`](super::project::Lanes::fold_range), the tile is *folded*: each key's codebook values
+/// are stored divided by its `c` (the key's 8- or 16-entry table is scaled once, so the division costs nothing
+/// per value), the kernel adds the sign-table rows as they are (an add on the FP adders instead of a multiply-add
+/// on the FMA units, which the codebook term keeps busy), and the last pass multiplies each key's sums by its
+/// `c`. Elsewhere (a zero `gamma`, or magnitudes for which the division could overflow) the tile multiplies each
+/// row by `c` as it adds it.
 #[target_feature(enable = "avx2,fma")]
 #[inline(never)]
 fn decode(scratch: &mut Scratch, inputs: &Inputs, proj: &Projection, s0: usize, nk: usize) {
     let coef = inputs.shape().qjl_coef() as f32;
-    let (lo, hi) = proj.fold_range();
+    let (lo, hi) = proj
+        .lanes()
+        .expect("the AVX2 path's projection has the lane layout")
+        .fold_range();
     scratch.folded = inputs.gamma[s0..s0 + nk]
         .iter()
         .all(|&g| (lo..=hi).contains(&(coef * g)));
@@ -541,23 +546,17 @@ fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
 /// solve's do: decoding a tile's keys, writing its scores from the accumulator buffer into the `[B, S]` rows, and
 /// [`products`] for one lane group over every dimension. See [`super::probe`].
 pub(crate) struct PartsTimer {
-    /// One tile of keys (and B queries) at the probed shape's B, D and C; arbitrary valid values.
-    inputs: Inputs,
-    proj: Projection,
+    /// One tile of keys and B queries at the probed shape's B, D and C.
+    ops: super::ProbeOperands,
     scratch: Scratch,
-    /// `[B][TILE]` scores.
-    out: Vec<f32>,
 }
 
 impl PartsTimer {
     /// The operands for `b` queries, dimension `d` and codebook size `c` (a valid shape's).
     pub(crate) fn new(b: usize, d: usize, c: usize) -> Self {
-        let (inputs, proj) = super::probe_operands(b, TILE, QB, d, c, super::Extra::Lanes);
         Self {
-            inputs,
-            proj,
+            ops: super::ProbeOperands::new(b, TILE, QB, d, c, super::Extra::Lanes),
             scratch: Scratch::new(d),
-            out: vec![0.0; b * TILE],
         }
     }
 
@@ -566,7 +565,8 @@ impl PartsTimer {
     /// products.
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn time(&mut self, calls: usize, kernel_calls: usize) -> (f64, f64, f64) {
-        let (scratch, inputs, proj) = (&mut self.scratch, &self.inputs, &self.proj);
+        let scratch = &mut self.scratch;
+        let (inputs, proj, mut rows) = self.ops.split();
         let decode_seconds = super::seconds_per(calls, || {
             decode(scratch, std::hint::black_box(inputs), proj, 0, TILE);
         });
@@ -574,7 +574,6 @@ impl PartsTimer {
             scratch.folded,
             "the probe's operands make folded tiles, the kind a solve's ordinary keys make"
         );
-        let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
         let store_seconds = super::seconds_per(calls, || {
             store(std::hint::black_box(&scratch.acc), &mut rows, 0, TILE);
         });

@@ -491,23 +491,17 @@ fn fma_position<const N: usize>(acc: &mut [[__m512; KV]; N], row: &[f32; TILE], 
 /// Times this path's parts alone, each on operands that stay in the L1 cache: the decoding of one tile, and
 /// [`QB`] queries × one tile in [`kernel`]. See [`super::probe`].
 pub(crate) struct PartsTimer {
-    /// One tile of keys (and [`QB`] queries) at the probed D and C; arbitrary valid values.
-    inputs: Inputs,
-    proj: Projection,
+    /// One tile of keys and [`QB`] queries at the probed D and C.
+    ops: super::ProbeOperands,
     scratch: Scratch,
-    /// `[QB][TILE]` scores.
-    out: Vec<f32>,
 }
 
 impl PartsTimer {
     /// The operands for dimension `d` and codebook size `c` (a valid shape's).
     pub(crate) fn new(d: usize, c: usize) -> Self {
-        let (inputs, proj) = super::probe_operands(QB, TILE, QB, d, c, Extra::SignTables);
         Self {
-            inputs,
-            proj,
+            ops: super::ProbeOperands::new(QB, TILE, QB, d, c, Extra::SignTables),
             scratch: Scratch::new(d),
-            out: vec![0.0; QB * TILE],
         }
     }
 
@@ -515,7 +509,8 @@ impl PartsTimer {
     /// for the store (the kernel writes the rows itself), and seconds per kernel call.
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(crate) fn time(&mut self, calls: usize, kernel_calls: usize) -> (f64, f64, f64) {
-        let (scratch, inputs, proj) = (&mut self.scratch, &self.inputs, &self.proj);
+        let scratch = &mut self.scratch;
+        let (inputs, proj, mut rows) = self.ops.split();
         let decode_seconds = super::seconds_per(calls, || {
             decode_tile(
                 std::hint::black_box(inputs),
@@ -526,7 +521,6 @@ impl PartsTimer {
             );
         });
         let blk = proj.blocks().next().expect("one block of queries");
-        let mut rows: Vec<&mut [f32]> = self.out.chunks_mut(TILE).collect();
         let kernel_seconds = super::seconds_per(kernel_calls, || {
             kernel::<QB>(std::hint::black_box(&*scratch), &blk, &mut rows, 0, TILE);
         });

@@ -17,7 +17,8 @@
 //! AVX2 path (module `avx2`) uses the same tables turned the other way: it puts 16 queries across its two
 //! vectors and broadcasts keys (a 6 × 16 micro-kernel), so a table entry is a whole row of queries and one key's
 //! QJL term over 4 dimensions is 2 adds instead of 8 multiply-adds (with the key's `coef·gamma` folded into its
-//! codebook values, so the adds run beside the codebook term's multiply-adds). The NEON and portable paths multiply by 0.0 / 1.0.
+//! codebook values, so the adds run beside the codebook term's multiply-adds). The NEON and portable paths
+//! multiply by 0.0 / 1.0.
 
 /// Invokes `$column!(0)` … `$column!(15)`: straight-line code in which every register index is a constant, so
 /// that arrays of SIMD registers stay in registers.
@@ -460,37 +461,69 @@ impl PartsProbe {
     }
 }
 
-/// Operands for the parts timers: inputs of `b` queries and `s` keys at dimension `d` and codebook size `c` (a
-/// valid shape's), arbitrary valid values with every index and sign pattern present, and their projection in
-/// blocks of `qb` with what `extra` asks for.
+/// Operands of a parts timer: one tile of keys against some queries, and the scores' rows.
 #[cfg(target_arch = "x86_64")]
-fn probe_operands(
-    b: usize,
-    s: usize,
-    qb: usize,
-    d: usize,
-    c: usize,
-    extra: Extra,
-) -> (Inputs, Projection) {
-    let pi = (0..d * d)
-        .map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 })
-        .collect();
-    let inputs = Inputs::new(crate::problem::InputParts {
-        shape: Shape::new(b, s, d, c),
-        q: vec![0.5; b * d],
-        k_idx: (0..s * d).map(|i| (i * 7 % c) as u8).collect(),
-        qjl_signs: (0..s * d)
-            .map(|i| if i % 3 == 0 { 1 } else { -1 })
-            .collect(),
-        gamma: vec![1.0; s],
-        pi,
-        s_mat: vec![0.25; d * d],
-        codebook: (0..c).map(|i| i as f32 / c as f32 - 0.5).collect(),
-    })
-    .expect("the probe's inputs are valid");
-    let mut proj = Projection::new(b, qb, d, extra);
-    proj.compute(&inputs);
-    (inputs, proj)
+struct ProbeOperands {
+    /// Arbitrary valid values, with every index and sign pattern present.
+    inputs: Inputs,
+    /// Their projection.
+    proj: Projection,
+    /// `[B][tile]` scores.
+    out: Vec<f32>,
+    /// Keys, so the length of each row of `out`.
+    tile: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl ProbeOperands {
+    /// Inputs of `b` queries and `tile` keys at dimension `d` and codebook size `c` (a valid shape's), and their
+    /// projection in blocks of `qb` with what `extra` asks for.
+    fn new(b: usize, tile: usize, qb: usize, d: usize, c: usize, extra: Extra) -> Self {
+        let pi = (0..d * d)
+            .map(|i| if i % (d + 1) == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let inputs = Inputs::new(crate::problem::InputParts {
+            shape: Shape::new(b, tile, d, c),
+            q: vec![0.5; b * d],
+            k_idx: (0..tile * d).map(|i| (i * 7 % c) as u8).collect(),
+            qjl_signs: (0..tile * d)
+                .map(|i| if i % 3 == 0 { 1 } else { -1 })
+                .collect(),
+            gamma: vec![1.0; tile],
+            pi,
+            s_mat: vec![0.25; d * d],
+            codebook: (0..c).map(|i| i as f32 / c as f32 - 0.5).collect(),
+        })
+        .expect("the probe's inputs are valid");
+        let mut proj = Projection::new(b, qb, d, extra);
+        proj.compute(&inputs);
+        Self {
+            inputs,
+            proj,
+            out: vec![0.0; b * tile],
+            tile,
+        }
+    }
+
+    /// The inputs, their projection, and the scores as one row per query.
+    fn split(&mut self) -> (&Inputs, &Projection, Vec<&mut [f32]>) {
+        (
+            &self.inputs,
+            &self.proj,
+            self.out.chunks_mut(self.tile).collect(),
+        )
+    }
+}
+
+/// What one kernel call of a probed path covers and costs, in vector instructions (see [`PartsProbe`]).
+#[cfg(target_arch = "x86_64")]
+struct KernelCounts {
+    tile: usize,
+    queries: usize,
+    lanes: usize,
+    fmas: usize,
+    qjl_ops: usize,
+    qjl_adds: usize,
 }
 
 /// Seconds per call of `f`, over `calls` calls (at least one) timed together.
@@ -522,66 +555,49 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
     {
         Detected::new(isa)?;
         let groups = shape.d.div_ceil(project::GROUP);
-        // Per path: `time(calls)` times `calls` tiles and `blocks · calls` kernel calls, as tiles of the shape
-        // get; the tile, the queries per call and the vector width; the codebook FMAs and the QJL term's vector
-        // instructions of one kernel call.
-        type Time = Box<dyn FnMut(usize) -> (f64, f64, f64)>;
-        let (mut time, blocks, tile, queries, lanes, fmas, qjl_ops, qjl_adds): (
-            Time,
-            _,
-            _,
-            _,
-            _,
-            _,
-            _,
-            _,
-        ) = match isa {
+        // Per path: `time(calls, kernel_calls)` times `calls` tiles decoded and stored and `kernel_calls` kernel
+        // calls; what one kernel call covers and its vector instructions.
+        type Time = Box<dyn FnMut(usize, usize) -> (f64, f64, f64)>;
+        let (mut time_parts, counts): (Time, KernelCounts) = match isa {
             Isa::Avx512 => {
-                let (tile, queries) = (avx512::TILE, avx512::QB);
-                let blocks = shape.b.div_ceil(queries);
                 let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
-                // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
-                let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
                 // Per query and 16 keys: one FMA per dimension; one lookup and one add per group.
-                let vectors = queries * tile / 16;
-                let counts = (vectors * shape.d, 2 * vectors * groups);
+                let vectors = avx512::QB * avx512::TILE / 16;
                 (
-                    Box::new(time),
-                    blocks,
-                    tile,
-                    queries,
-                    16,
-                    counts.0,
-                    counts.1,
-                    0,
+                    // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
+                    Box::new(move |calls, kernel_calls| unsafe { timer.time(calls, kernel_calls) }),
+                    KernelCounts {
+                        tile: avx512::TILE,
+                        queries: avx512::QB,
+                        lanes: 16,
+                        fmas: vectors * shape.d,
+                        qjl_ops: 2 * vectors * groups,
+                        qjl_adds: 0,
+                    },
                 )
             }
             Isa::Avx2 => {
-                let (tile, queries) = (avx2::TILE, avx2::QB);
-                let blocks = shape.b.div_ceil(queries);
                 let mut timer = avx2::PartsTimer::new(shape.b, shape.d, shape.c);
-                // SAFETY: `Detected::new` above checked that this CPU has AVX2 and FMA.
-                let time = move |calls| unsafe { timer.time(calls, blocks * calls) };
                 // Per key, 2 vectors of queries: one FMA per dimension (D rounded up to whole groups), one
                 // multiply by `coef·gamma` at the end, and one add per group.
-                let counts = (
-                    2 * tile * groups * project::GROUP,
-                    2 * tile,
-                    2 * tile * groups,
-                );
                 (
-                    Box::new(time),
-                    blocks,
-                    tile,
-                    queries,
-                    8,
-                    counts.0,
-                    counts.1,
-                    counts.2,
+                    // SAFETY: `Detected::new` above checked that this CPU has AVX2 and FMA.
+                    Box::new(move |calls, kernel_calls| unsafe { timer.time(calls, kernel_calls) }),
+                    KernelCounts {
+                        tile: avx2::TILE,
+                        queries: avx2::QB,
+                        lanes: 8,
+                        fmas: 2 * avx2::TILE * groups * project::GROUP,
+                        qjl_ops: 2 * avx2::TILE,
+                        qjl_adds: 2 * avx2::TILE * groups,
+                    },
                 )
             }
             Isa::Neon | Isa::Scalar => return None,
         };
+        // As many kernel calls as a tile of the shape gets.
+        let blocks = shape.b.div_ceil(counts.queries);
+        let mut time = |calls: usize| time_parts(calls, blocks * calls);
         // Calibrate so that each of the 3 runs (of twice the calls) lasts about a quarter of `span`.
         let mut calls = 4;
         loop {
@@ -603,12 +619,12 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
             decode_seconds,
             store_seconds,
             kernel_seconds,
-            tile,
-            queries,
-            lanes,
-            fmas,
-            qjl_ops,
-            qjl_adds,
+            tile: counts.tile,
+            queries: counts.queries,
+            lanes: counts.lanes,
+            fmas: counts.fmas,
+            qjl_ops: counts.qjl_ops,
+            qjl_adds: counts.qjl_adds,
         })
     }
     #[cfg(not(target_arch = "x86_64"))]

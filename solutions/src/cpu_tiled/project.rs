@@ -42,9 +42,6 @@ pub(crate) struct Projection {
     tables: Option<Aligned<f32>>,
     /// The queries-across-lanes layout, when the kernel uses it.
     lanes: Option<Lanes>,
-    /// The `coef·gamma` range in which a kernel may fold a key's `coef·gamma` out of its sum (see
-    /// [`Projection::fold_range`]); empty (`lo > hi`) where no key may.
-    fold: (f32, f32),
 }
 
 /// What a kernel needs beyond the blocked `Qp`, `2·Qs` and `−Σ Qs`.
@@ -79,6 +76,9 @@ pub(crate) struct Lanes {
     /// `Σ_{i : bit i of n} 2·Qs[b, 4g+i]` for each query `b` of the lane group (so entry `1 << i` is the weight of
     /// dimension `4g+i` itself).
     tables: Aligned<f32>,
+    /// The `coef·gamma` range in which the kernel may fold a key's `coef·gamma` out of its sum (see
+    /// [`Lanes::fold_range`]); empty (`lo > hi`) where no key may.
+    fold: (f32, f32),
 }
 
 /// One lane group of [`Lanes`].
@@ -100,7 +100,21 @@ impl Lanes {
             table_groups,
             qp: Aligned::zeroed(groups * dims * LANES),
             tables: Aligned::zeroed(groups * table_groups * TABLE * LANES),
+            fold: (1.0, 0.0),
         }
+    }
+
+    /// The `coef·gamma` values `c` for which the kernel may sum a key's score as `c·(Σ_d Qp·(v/c) + QJL sum)`
+    /// instead of `Σ_d Qp·v + c·(QJL sum)`, with no overflow and no product of the codebook term pushed towards
+    /// the subnormal range: `c` in `[lo, hi]`, where
+    ///
+    /// - `lo = max_b Σ_d |Qp[b,d]| · max|codebook| · 2⁻¹⁰⁰` (so the scaled codebook term stays below 2¹⁰⁰),
+    /// - `hi = max|Qp| · min|nonzero codebook entry| · 2⁶⁰` (so its largest products stay above 2⁻⁶⁰),
+    ///
+    /// both within `[2⁻¹⁰⁰, 2¹⁰⁰]`. Empty (`lo > hi`) where `Qp` or the codebook is all zeros, or non-finite.
+    /// Set by [`Projection::compute`].
+    pub(crate) fn fold_range(&self) -> (f32, f32) {
+        self.fold
     }
 
     /// Lane groups, `ceil(B / LANES)`.
@@ -137,9 +151,23 @@ impl Lanes {
         }
     }
 
-    /// Fills the sign tables from their single-bit entries once every dimension is set.
+    /// Fills the sign tables from their single-bit entries, and works out [`Lanes::fold_range`] for `codebook`,
+    /// once every dimension is set.
     #[inline(always)]
-    fn finish(&mut self) {
+    fn finish(&mut self, codebook: &[f32]) {
+        let dims = self.table_groups * GROUP;
+        let (mut row_sum, mut max) = (0.0f32, 0.0f32);
+        for group in self.qp.as_slice().chunks_exact(dims * LANES) {
+            let mut sums = [0.0f32; LANES];
+            for row in group.as_chunks::<LANES>().0 {
+                for (sum, x) in sums.iter_mut().zip(row) {
+                    *sum += x.abs();
+                    max = max.max(x.abs());
+                }
+            }
+            row_sum = sums.iter().fold(row_sum, |m, &x| m.max(x));
+        }
+        self.fold = fold_range(row_sum, max, codebook);
         let entries = self.tables.as_mut_slice().as_chunks_mut::<LANES>().0;
         for table in entries.chunks_exact_mut(TABLE) {
             let weights: [[f32; LANES]; GROUP] = std::array::from_fn(|i| table[1 << i]);
@@ -195,21 +223,7 @@ impl Projection {
             qt: Aligned::zeroed(d * MAX_B),
             tables: (extra == Extra::SignTables).then(|| Aligned::zeroed(b * groups * TABLE)),
             lanes: (extra == Extra::Lanes).then(|| Lanes::new(b, d)),
-            fold: (1.0, 0.0),
         }
-    }
-
-    /// The `coef·gamma` values `c` for which a kernel may sum a key's score as `c·(Σ_d Qp·(v/c) + QJL sum)`
-    /// instead of `Σ_d Qp·v + c·(QJL sum)`, with no overflow and no product of the codebook term pushed towards
-    /// the subnormal range: `c` in `[lo, hi]`, where
-    ///
-    /// - `lo = max_b Σ_d |Qp[b,d]| · max|codebook| · 2⁻¹⁰⁰` (so the scaled codebook term stays below 2¹⁰⁰),
-    /// - `hi = max|Qp| · min|nonzero codebook entry| · 2⁶⁰` (so its largest products stay above 2⁻⁶⁰),
-    ///
-    /// both within `[2⁻¹⁰⁰, 2¹⁰⁰]`. Empty (`lo > hi`) where `Qp` or the codebook is all zeros, or non-finite.
-    /// Set by [`Projection::compute`].
-    pub(crate) fn fold_range(&self) -> (f32, f32) {
-        self.fold
     }
 
     /// The queries-across-lanes layout, if this projection was made with [`Extra::Lanes`].
@@ -284,8 +298,6 @@ impl Projection {
             self.neg_sum.as_mut_slice(),
         );
         neg.fill(0.0);
-        let mut qp_abs_sum = [0.0f32; MAX_B];
-        let mut qp_abs_max = 0.0f32;
         for dim in 0..d {
             let pi_row = &inputs.pi[dim * d..(dim + 1) * d];
             let s_row = &inputs.s_mat[dim * d..(dim + 1) * d];
@@ -308,10 +320,6 @@ impl Projection {
             for (n, s) in neg.iter_mut().zip(&acc_s) {
                 *n -= s;
             }
-            for (a, p) in qp_abs_sum.iter_mut().zip(&acc_p) {
-                *a += p.abs();
-                qp_abs_max = qp_abs_max.max(p.abs());
-            }
             if let Some(lanes) = &mut self.lanes {
                 lanes.set_dim(dim, &acc_p, &acc_s);
             }
@@ -320,17 +328,12 @@ impl Projection {
             build_tables(self.w.as_slice(), tables.as_mut_slice(), b, d, qb);
         }
         if let Some(lanes) = &mut self.lanes {
-            lanes.finish();
+            lanes.finish(&inputs.codebook);
         }
-        self.fold = fold_range(
-            qp_abs_sum.iter().fold(0.0, |m: f32, &x| m.max(x)),
-            qp_abs_max,
-            &inputs.codebook,
-        );
     }
 }
 
-/// [`Projection::fold_range`] from the largest row sum and the largest magnitude of `Qp`, and the codebook.
+/// [`Lanes::fold_range`] from the largest row sum and the largest magnitude of `Qp`, and the codebook.
 fn fold_range(qp_row_sum: f32, qp_max: f32, codebook: &[f32]) -> (f32, f32) {
     const EMPTY: (f32, f32) = (1.0, 0.0);
     let cb_max = codebook
