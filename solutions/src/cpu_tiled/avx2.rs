@@ -257,16 +257,25 @@ fn decode_keys<const LOOKUP: u8>(
     let scale = scratch.scale.as_mut_slice();
     let whole8 = d / 8 * 8;
     let whole32 = d / 32 * 32;
+    // What each key's codebook values are multiplied by (1/c in a folded tile) and what its sums are at the end, in
+    // a loop of their own: the divisions' latency then overlaps, instead of heading each key's decoding (perf solves
+    // about 1% faster: 0.986–0.997 of the time in six runs of 200 alternated pairs on two threads).
+    let mut inv = [1.0f32; TILE];
+    for ((i, last), &g) in inv
+        .iter_mut()
+        .zip(scale.iter_mut())
+        .zip(&inputs.gamma[s0..s0 + nk])
+    {
+        let c = coef * g;
+        (*i, *last) = if folded { (1.0 / c, c) } else { (1.0, 1.0) };
+    }
     for k in 0..nk {
         let s = s0 + k;
         if k < ahead {
             prefetch_keys(inputs, s + nk, 1);
         }
-        let cg = coef * inputs.gamma[s];
-        let cg_bits = cg.to_bits();
-        // What the codebook values are multiplied by (1/c in a folded tile) and what the sums are at the end.
-        let (inv, last) = if folded { (1.0 / cg, cg) } else { (1.0, 1.0) };
-        scale[k] = last;
+        let cg_bits = (coef * inputs.gamma[s]).to_bits();
+        let inv = inv[k];
         let inv_v = _mm256_set1_ps(inv);
         let tables = [
             _mm256_mul_ps(tables[0], inv_v),
