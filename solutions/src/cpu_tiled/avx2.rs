@@ -80,7 +80,7 @@ pub(crate) struct Scratch {
     acc: Aligned<f32>,
     /// Whether the decoded tile has its `coef·gamma` folded out (see [`decode`]).
     folded: bool,
-    /// Per key, `[TILE]`: what the last pass multiplies its sums by, the key's `coef·gamma` in a folded tile.
+    /// Per key, `[TILE]`: its `coef·gamma`, which the last pass of a folded tile multiplies the key's sums by.
     scale: Aligned<f32>,
 }
 
@@ -216,9 +216,11 @@ fn decode(
         .lanes()
         .expect("the AVX2 path's projection has the lane layout")
         .fold_range();
-    scratch.folded = inputs.gamma[s0..s0 + nk]
-        .iter()
-        .all(|&g| (lo..=hi).contains(&(coef * g)));
+    let scale = &mut scratch.scale.as_mut_slice()[..nk];
+    for (c, &g) in scale.iter_mut().zip(&inputs.gamma[s0..s0 + nk]) {
+        *c = coef * g;
+    }
+    scratch.folded = scale.iter().all(|c| (lo..=hi).contains(c));
     let codebook = proj.codebook();
     match inputs.shape().c {
         0..=8 => decode_keys::<TABLE8>(scratch, inputs, codebook, s0, nk, ahead),
@@ -250,31 +252,28 @@ fn decode_keys<const LOOKUP: u8>(
             _mm256_loadu_ps(table.as_ptr().add(8)),
         ]
     };
-    let coef = shape.qjl_coef() as f32;
     let (dims, groups, folded) = (scratch.dims(), scratch.groups, scratch.folded);
     let vals = scratch.vals.as_mut_slice();
     let records = scratch.signs.as_mut_slice();
-    let scale = scratch.scale.as_mut_slice();
+    // Each key's `coef·gamma` (`decode` set them).
+    let scale = &scratch.scale.as_slice()[..nk];
     let whole8 = d / 8 * 8;
     let whole32 = d / 32 * 32;
-    // What each key's codebook values are multiplied by (1/c in a folded tile) and what its sums are at the end, in
-    // a loop of their own: the divisions' latency then overlaps, instead of heading each key's decoding (perf solves
-    // about 1% faster: 0.986–0.997 of the time in six runs of 200 alternated pairs on two threads).
+    // What each key's codebook values are multiplied by (1/c in a folded tile), in a loop of its own: the
+    // divisions' latency then overlaps, instead of heading each key's decoding (perf solves about 1% faster:
+    // 0.986–0.997 of the time in six runs of 200 alternated pairs on two threads).
     let mut inv = [1.0f32; TILE];
-    for ((i, last), &g) in inv
-        .iter_mut()
-        .zip(scale.iter_mut())
-        .zip(&inputs.gamma[s0..s0 + nk])
-    {
-        let c = coef * g;
-        (*i, *last) = if folded { (1.0 / c, c) } else { (1.0, 1.0) };
+    if folded {
+        for (i, &c) in inv.iter_mut().zip(scale) {
+            *i = 1.0 / c;
+        }
     }
     for k in 0..nk {
         let s = s0 + k;
         if k < ahead {
             prefetch_keys(inputs, s + nk, 1);
         }
-        let cg_bits = (coef * inputs.gamma[s]).to_bits();
+        let cg_bits = scale[k].to_bits();
         let inv = inv[k];
         let inv_v = _mm256_set1_ps(inv);
         let tables = [

@@ -515,17 +515,6 @@ impl ProbeOperands {
     }
 }
 
-/// What one kernel call of a probed path covers and costs, in vector instructions (see [`PartsProbe`]).
-#[cfg(target_arch = "x86_64")]
-struct KernelCounts {
-    tile: usize,
-    queries: usize,
-    lanes: usize,
-    fmas: usize,
-    qjl_ops: usize,
-    qjl_adds: usize,
-}
-
 /// Seconds per call of `f`, over `calls` calls (at least one) timed together.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
@@ -556,9 +545,23 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
         Detected::new(isa)?;
         let groups = shape.d.div_ceil(project::GROUP);
         // Per path: `time(calls, kernel_calls)` times `calls` tiles decoded and stored and `kernel_calls` kernel
-        // calls; what one kernel call covers and its vector instructions.
+        // calls; and the probe's counts of what one kernel call covers and its vector instructions, its times
+        // still to be measured.
         type Time = Box<dyn FnMut(usize, usize) -> (f64, f64, f64)>;
-        let (mut time_parts, counts): (Time, KernelCounts) = match isa {
+        let unmeasured = PartsProbe {
+            isa,
+            shape,
+            decode_seconds: 0.0,
+            store_seconds: 0.0,
+            kernel_seconds: 0.0,
+            tile: 0,
+            queries: 0,
+            lanes: 0,
+            fmas: 0,
+            qjl_ops: 0,
+            qjl_adds: 0,
+        };
+        let (mut time_parts, mut probe): (Time, PartsProbe) = match isa {
             Isa::Avx512 => {
                 let mut timer = avx512::PartsTimer::new(shape.d, shape.c);
                 // Per query and 16 keys: one FMA per dimension; one lookup and one add per group.
@@ -566,13 +569,14 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
                 (
                     // SAFETY: `Detected::new` above checked that this CPU has AVX-512F/BW.
                     Box::new(move |calls, kernel_calls| unsafe { timer.time(calls, kernel_calls) }),
-                    KernelCounts {
+                    PartsProbe {
                         tile: avx512::TILE,
                         queries: avx512::QB,
                         lanes: 16,
                         fmas: vectors * shape.d,
                         qjl_ops: 2 * vectors * groups,
                         qjl_adds: 0,
+                        ..unmeasured
                     },
                 )
             }
@@ -583,20 +587,21 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
                 (
                     // SAFETY: `Detected::new` above checked that this CPU has AVX2 and FMA.
                     Box::new(move |calls, kernel_calls| unsafe { timer.time(calls, kernel_calls) }),
-                    KernelCounts {
+                    PartsProbe {
                         tile: avx2::TILE,
                         queries: avx2::QB,
                         lanes: 8,
                         fmas: 2 * avx2::TILE * groups * project::GROUP,
                         qjl_ops: 2 * avx2::TILE,
                         qjl_adds: 2 * avx2::TILE * groups,
+                        ..unmeasured
                     },
                 )
             }
             Isa::Neon | Isa::Scalar => return None,
         };
         // As many kernel calls as a tile of the shape gets.
-        let blocks = shape.b.div_ceil(counts.queries);
+        let blocks = probe.blocks();
         let mut time = |calls: usize| time_parts(calls, blocks * calls);
         // Calibrate so that each of the 3 runs (of twice the calls) lasts about a quarter of `span`.
         let mut calls = 4;
@@ -609,23 +614,15 @@ pub fn probe_isa(isa: Isa, shape: Shape, span: std::time::Duration) -> Option<Pa
             }
             calls *= 2;
         }
-        let (decode_seconds, store_seconds, kernel_seconds) = (0..3).map(|_| time(calls * 2)).fold(
+        (
+            probe.decode_seconds,
+            probe.store_seconds,
+            probe.kernel_seconds,
+        ) = (0..3).map(|_| time(calls * 2)).fold(
             (f64::INFINITY, f64::INFINITY, f64::INFINITY),
             |(d, s, k), (dd, ss, kk)| (d.min(dd), s.min(ss), k.min(kk)),
         );
-        Some(PartsProbe {
-            isa,
-            shape,
-            decode_seconds,
-            store_seconds,
-            kernel_seconds,
-            tile: counts.tile,
-            queries: counts.queries,
-            lanes: counts.lanes,
-            fmas: counts.fmas,
-            qjl_ops: counts.qjl_ops,
-            qjl_adds: counts.qjl_adds,
-        })
+        Some(probe)
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
