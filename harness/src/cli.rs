@@ -326,9 +326,11 @@ pub struct SandboxArgs {
     /// the compiler writes are limited to 1 GiB each.
     #[arg(long, value_name = "MIB", default_value_t = COMPILE_MEMORY_MIB, value_parser = parse_compile_memory_mib, allow_negative_numbers = true)]
     pub compile_memory_limit: u64,
-    /// Who workers run as: `auto` (user and group 65534, nobody, when the judge runs as root, so that submitted
-    /// code owns none of root's files; else the judge's own user), `judge` (the judge's own user, root
-    /// included), or `UID[:GID]` (a judge running as root only; GID defaults to UID)
+    /// Who workers and compilers run as: `auto` (for a judge running as root, a user and group id of its own
+    /// from 61184–65519 that no account, process or other judge has, held while it runs, so that submitted code
+    /// owns none of root's files and judges side by side cannot read each other's compiles; 65534, nobody,
+    /// where none can be taken; a judge that is not root keeps its own user), `judge` (the judge's own user,
+    /// root included), or `UID[:GID]` (a judge running as root only; GID defaults to UID)
     #[arg(long, value_name = "USER", default_value = "auto", value_parser = parse_worker_user)]
     pub worker_user: WorkerUserArg,
     /// Also give workers and compilers this variable of the judge's environment (repeatable). They get no
@@ -343,7 +345,7 @@ pub struct SandboxArgs {
 /// `--worker-user`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerUserArg {
-    /// `nobody` for a judge running as root, else the judge's own user.
+    /// [`WorkerUser::automatic`]: a user of the judge's own for a judge running as root, else the judge's user.
     Auto,
     /// This user.
     Given(WorkerUser),

@@ -51,6 +51,8 @@ fn quick_gate(submission: &Path, extra: &[&str]) -> Output {
 
 #[test]
 fn the_gate_writes_junit_markdown_and_json() {
+    // Before the judge starts: a judge running as root takes a user of its own, and so does this process (below).
+    let ours = WorkerUser::automatic();
     let dir = tempfile::tempdir().unwrap();
     let file = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
     let (junit, md, json) = (file("junit.xml"), file("summary.md"), file("results.json"));
@@ -79,19 +81,43 @@ fn the_gate_writes_junit_markdown_and_json() {
     assert!(summary.contains("--seed 7"), "{summary}");
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    // A judge running as root starts its workers as nobody, unless its user namespace has no such user.
-    let workers = if root && WorkerUser::automatic().1.is_none() {
-        "user 65534, group 65534".to_owned()
-    } else {
-        // SAFETY: as above.
-        format!("user {}, group {}", unsafe { libc::geteuid() }, unsafe {
-            libc::getegid()
-        })
-    };
-    assert!(
-        summary.contains(&format!("| workers ran as | {workers} |")),
-        "{summary}"
-    );
+    // A judge running as root starts its workers as a user of its own: this test's process took one before it
+    // started the judge (and holds it while it runs), so the judge, which ran beside it, must have taken another.
+    let workers_line = summary
+        .lines()
+        .find(|l| l.starts_with("| workers ran as | "))
+        .unwrap_or_else(|| panic!("no workers line in {summary}"));
+    match ours {
+        (WorkerUser::Switch { uid: ours, .. }, None) if root => {
+            let theirs: u32 = workers_line
+                .trim_start_matches("| workers ran as | user ")
+                .split(',')
+                .next()
+                .and_then(|id| id.parse().ok())
+                .unwrap_or_else(|| panic!("{workers_line}"));
+            assert!(
+                harness::sandbox::users::RANGE.contains(&theirs),
+                "{workers_line}"
+            );
+            assert_ne!(theirs, ours, "{workers_line}");
+            assert_eq!(
+                workers_line,
+                format!("| workers ran as | user {theirs}, group {theirs} |")
+            );
+        }
+        (WorkerUser::Switch { uid, gid }, _) => assert_eq!(
+            workers_line,
+            format!("| workers ran as | user {uid}, group {gid} |")
+        ),
+        (WorkerUser::Judge, _) => {
+            // SAFETY: as above.
+            let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+            assert_eq!(
+                workers_line,
+                format!("| workers ran as | user {uid}, group {gid} |")
+            );
+        }
+    }
     // Where the kernel has Landlock, the workers' and the compiler's writes were confined by it.
     // (`tests/landlock.rs` checks what `confinement` says against the kernel.)
     let confined = harness::sandbox::landlock::confinement();
@@ -108,8 +134,9 @@ fn the_gate_writes_junit_markdown_and_json() {
     assert_eq!(doc.entries.len(), 1);
     assert_eq!(
         gate.workers_ran_as
-            .map(|ids| format!("user {}, group {}", ids.uid, ids.gid)),
-        Some(workers)
+            .map(|ids| format!("| workers ran as | user {}, group {} |", ids.uid, ids.gid))
+            .as_deref(),
+        Some(workers_line)
     );
     assert_eq!(gate.writes_confined_by, Some(confined));
 }

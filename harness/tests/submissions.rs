@@ -250,6 +250,7 @@ fixture_tests! {
     "bad/leaves_process.c",
     "bad/exits_leaving_process.c",
     "bad/forks_at_exit.c",
+    "bad/reads_other_compiles.c",
 }
 
 /// Workers of the judge's own user (here `--worker-user judge`, as a judge that is not root runs them) own what
@@ -268,6 +269,57 @@ fn workers_of_the_judges_user_write_none_of_its_files() {
         }
     };
     assert_eq!(summary.verdict, want, "{}", entry_lines(&doc).join("\n"));
+}
+
+/// A judge running as root runs its workers and compilers as a user of its own, and a compile's directory is its
+/// compiler's user's alone (mode 0700). So a submission cannot list the compile of a judge beside it: here a
+/// directory like that judge's, of another id taken as a judge takes one, planted in `/tmp` while the fixture
+/// runs. As that other user, the same fixture lists it and gets wrong-answer: the probe works.
+#[test]
+fn a_submission_cannot_read_the_compile_of_a_judge_beside_it() {
+    use harness::sandbox::users;
+    use std::os::unix::fs::PermissionsExt;
+    let (ours, why_not) = WorkerUser::automatic();
+    let WorkerUser::Switch { uid: ours, .. } = ours else {
+        println!(
+            "skipped: this judge does not run as root ({why_not:?}), so it takes no user of its own"
+        );
+        return;
+    };
+    // The other judge's id: taken as a judge takes its own, so it is neither ours nor anyone else's.
+    let other = users::reserve(
+        users::RANGE,
+        Path::new(users::LOCKS),
+        &users::ids_in_use(),
+        |_| true,
+    )
+    .unwrap();
+    assert_ne!(other.id(), ours);
+    let compile = tempfile::Builder::new()
+        .prefix("judge-compile-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::write(compile.path().join("another_author.c"), "int secret;\n").unwrap();
+    std::os::unix::fs::chown(compile.path(), Some(other.id()), Some(other.id())).unwrap();
+    let doc = judge_fixture("bad/reads_other_compiles.c");
+    assert!(
+        doc.entries.iter().all(|e| e.verdict == Verdict::Pass),
+        "{:?}",
+        entry_lines(&doc)
+    );
+    let as_other = WorkerUser::Switch {
+        uid: other.id(),
+        gid: other.id(),
+    };
+    let path = fixtures().join("bad/reads_other_compiles.c");
+    let (summary, doc) = run_gate_as(&path, None, false, as_other);
+    assert_eq!(
+        summary.verdict,
+        Verdict::WrongAnswer,
+        "{}",
+        entry_lines(&doc).join("\n")
+    );
 }
 
 /// A source can make its compiler read any file the compiler may open: `#include` prints it in the errors the

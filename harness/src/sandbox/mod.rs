@@ -18,6 +18,7 @@ pub mod region;
 pub mod seccomp;
 pub mod signal;
 pub mod supervisor;
+pub mod users;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -63,12 +64,19 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    /// Creates both directories (mode 0700).
+    /// Creates both directories, mode 0700: no other user may list them or reach what they hold (workers reach
+    /// their libraries and regions through inherited descriptors). Left to the default, they would be 0755.
     pub fn create() -> std::io::Result<Workspace> {
+        use std::os::unix::fs::PermissionsExt;
+        let private = || std::fs::Permissions::from_mode(0o700);
         Ok(Workspace {
-            work: tempfile::Builder::new().prefix("judge-work-").tempdir()?,
+            work: tempfile::Builder::new()
+                .prefix("judge-work-")
+                .permissions(private())
+                .tempdir()?,
             regions: tempfile::Builder::new()
                 .prefix("judge-regions-")
+                .permissions(private())
                 .tempdir_in(region_base())?,
         })
     }
@@ -99,6 +107,21 @@ pub fn protect_judge() {
         unsafe {
             libc::prctl(libc::PR_SET_DUMPABLE, 0);
             libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workspace_s_directories_are_the_judge_s_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let workspace = Workspace::create().unwrap();
+        for dir in [workspace.work.path(), workspace.regions.path()] {
+            let mode = std::fs::metadata(dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o7777, 0o700, "{}", dir.display());
         }
     }
 }

@@ -7,9 +7,9 @@
 //! ambient, inheritable, permitted and effective sets, and it sets `no_new_privs` (nor can a set-user-ID or
 //! file-capability program).
 //!
-//! A judge running as root also switches each worker to another user ([`WorkerUser`], `nobody` by default), so
-//! that submitted code does not own root's files: without it, a worker with no capabilities could still rewrite
-//! any file root owns and may write (a later submission's compiler, say). The worker needs no file of the
+//! A judge running as root also switches each worker to another user ([`WorkerUser`]; by default a user id of the
+//! judge's own, [`super::users`]), so that submitted code does not own root's files: without it, a worker with no
+//! capabilities could still rewrite any file root owns and may write (a later submission's compiler, say). The worker needs no file of the
 //! judge's by name: its program, its library and its shared buffers reach it as inherited descriptors.
 
 use std::fmt;
@@ -48,7 +48,7 @@ struct CapData {
     inheritable: u32,
 }
 
-/// The user id of `nobody`, which a judge running as root gives its workers unless told otherwise.
+/// The user id of `nobody`, which a judge running as root gives its workers where it cannot take an id of its own.
 pub const NOBODY: u32 = 65_534;
 
 /// Who a worker runs as.
@@ -96,25 +96,16 @@ impl WorkerUser {
         }
     }
 
-    /// The default: `nobody` (65534, group 65534) for a judge running as root, when it can switch to it; else the
-    /// judge's own user. The second value says why a judge running as root keeps root for its workers.
+    /// The default. A judge running as root takes a user and group id of its own for its workers
+    /// ([`super::users`]: one that no account, process or other judge on the machine has), so that judges side by
+    /// side cannot read each other's compiles; where none can be taken, `nobody` (65534, group 65534); where the
+    /// judge cannot switch users at all, its own user. A judge that is not root keeps its own user. The second
+    /// value says why a judge running as root settled for less than a user of its own. The choice is made once per
+    /// process and held (with the id's lock) until it ends.
     pub fn automatic() -> (WorkerUser, Option<String>) {
-        if !judge_is_root() {
-            return (WorkerUser::Judge, None);
-        }
-        let nobody = WorkerUser::Switch {
-            uid: NOBODY,
-            gid: NOBODY,
-        };
-        match nobody.check() {
-            Ok(()) => (nobody, None),
-            Err(why) => (
-                WorkerUser::Judge,
-                Some(format!(
-                    "workers run as root, owning root's files: they cannot be switched to user {NOBODY} ({why})"
-                )),
-            ),
-        }
+        static CHOICE: std::sync::OnceLock<Choice> = std::sync::OnceLock::new();
+        let choice = CHOICE.get_or_init(Choice::make);
+        (choice.user, choice.why.clone())
     }
 
     /// Whether this judge can start workers as this user: `Ok` for [`WorkerUser::Judge`]; for another user, the
@@ -123,50 +114,130 @@ impl WorkerUser {
         let WorkerUser::Switch { uid, gid } = self else {
             return Ok(());
         };
+        can_switch()?;
+        ids_mapped(uid, gid)
+    }
+}
+
+/// What [`WorkerUser::automatic`] chose for this process.
+struct Choice {
+    user: WorkerUser,
+    /// Why a judge running as root settled for less than a user of its own.
+    why: Option<String>,
+    /// The id taken, whose lock is held while the process runs.
+    _reserved: Option<super::users::Reserved>,
+}
+
+impl Choice {
+    fn make() -> Choice {
+        use super::users;
         if !judge_is_root() {
-            return Err(format!(
-                "only a judge running as root can start workers as another user (this one runs as user {})",
-                // SAFETY: geteuid cannot fail.
-                unsafe { libc::geteuid() }
-            ));
+            return Choice {
+                user: WorkerUser::Judge,
+                why: None,
+                _reserved: None,
+            };
         }
-        #[cfg(target_os = "linux")]
-        {
-            for (what, file, id) in [("user", "uid_map", uid), ("group", "gid_map", gid)] {
-                let map = std::fs::read_to_string(format!("/proc/self/{file}"))
-                    .map_err(|e| format!("cannot read /proc/self/{file}: {e}"))?;
-                if !id_is_mapped(&map, id) {
-                    return Err(format!(
-                        "{what} {id} does not exist in this user namespace (/proc/self/{file} maps no range \
-                         holding it)"
-                    ));
-                }
+        let own = can_switch().and_then(|()| {
+            let map = |file: &str| {
+                std::fs::read_to_string(format!("/proc/self/{file}"))
+                    .map_err(|e| format!("cannot read /proc/self/{file}: {e}"))
+            };
+            let (uids, gids) = (map("uid_map")?, map("gid_map")?);
+            users::reserve(
+                users::RANGE,
+                std::path::Path::new(users::LOCKS),
+                &users::ids_in_use(),
+                |id| id_is_mapped(&uids, id) && id_is_mapped(&gids, id),
+            )
+        });
+        let why_not_own = match own {
+            Ok(reserved) => {
+                return Choice {
+                    user: WorkerUser::Switch {
+                        uid: reserved.id(),
+                        gid: reserved.id(),
+                    },
+                    why: None,
+                    _reserved: Some(reserved),
+                };
             }
-            // A user namespace may forbid `setgroups` (after "deny" was written there), which the switch needs.
-            if let Ok(text) = std::fs::read_to_string("/proc/self/setgroups")
-                && text.trim() == "deny"
-            {
-                return Err(
-                    "this user namespace forbids setgroups (/proc/self/setgroups says deny)"
-                        .to_owned(),
-                );
+            Err(why) => why,
+        };
+        let nobody = WorkerUser::Switch {
+            uid: NOBODY,
+            gid: NOBODY,
+        };
+        let why = match nobody.check() {
+            Ok(()) => {
+                return Choice {
+                    user: nobody,
+                    why: Some(format!(
+                        "workers run as user {NOBODY} (nobody), as those of other judges on this machine may, \
+                         so a submission could read another judge's compile: no user of the judge's own could be \
+                         taken ({why_not_own})"
+                    )),
+                    _reserved: None,
+                };
             }
-            let effective = capability_sets()
-                .map_err(|e| format!("cannot read the judge's capabilities: {e}"))?
-                .effective;
-            for (name, bit) in [("CAP_SETGID", CAP_SETGID), ("CAP_SETUID", CAP_SETUID)] {
-                if effective & (1 << bit) == 0 {
-                    return Err(format!("the judge lacks {name}"));
-                }
-            }
-            Ok(())
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = (uid, gid);
-            Err("switching users is built for Linux only".to_owned())
+            Err(why) => why,
+        };
+        Choice {
+            user: WorkerUser::Judge,
+            why: Some(format!(
+                "workers run as root, owning root's files: they cannot be switched to another user ({why})"
+            )),
+            _reserved: None,
         }
     }
+}
+
+/// Whether this judge may switch a worker to another user: it runs as root, its user namespace allows
+/// `setgroups`, and it holds `CAP_SETUID` and `CAP_SETGID`.
+fn can_switch() -> Result<(), String> {
+    if !judge_is_root() {
+        return Err(format!(
+            "only a judge running as root can start workers as another user (this one runs as user {})",
+            // SAFETY: geteuid cannot fail.
+            unsafe { libc::geteuid() }
+        ));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // A user namespace may forbid `setgroups` (after "deny" was written there), which the switch needs.
+        if let Ok(text) = std::fs::read_to_string("/proc/self/setgroups")
+            && text.trim() == "deny"
+        {
+            return Err(
+                "this user namespace forbids setgroups (/proc/self/setgroups says deny)".to_owned(),
+            );
+        }
+        let effective = capability_sets()
+            .map_err(|e| format!("cannot read the judge's capabilities: {e}"))?
+            .effective;
+        for (name, bit) in [("CAP_SETGID", CAP_SETGID), ("CAP_SETUID", CAP_SETUID)] {
+            if effective & (1 << bit) == 0 {
+                return Err(format!("the judge lacks {name}"));
+            }
+        }
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    Err("switching users is built for Linux only".to_owned())
+}
+
+/// Whether user `uid` and group `gid` exist in the judge's user namespace.
+fn ids_mapped(uid: u32, gid: u32) -> Result<(), String> {
+    for (what, file, id) in [("user", "uid_map", uid), ("group", "gid_map", gid)] {
+        let map = std::fs::read_to_string(format!("/proc/self/{file}"))
+            .map_err(|e| format!("cannot read /proc/self/{file}: {e}"))?;
+        if !id_is_mapped(&map, id) {
+            return Err(format!(
+                "{what} {id} does not exist in this user namespace (/proc/self/{file} maps no range holding it)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the judge's effective user is root.
@@ -353,24 +424,36 @@ mod tests {
     }
 
     #[test]
-    fn the_default_user_is_nobody_exactly_when_the_judge_is_root() {
+    fn a_judge_running_as_root_takes_a_user_of_its_own_and_keeps_it() {
         let (user, why_not) = WorkerUser::automatic();
         if judge_is_root() {
-            // Where nobody cannot be used, the reason is given; here (a root judge in the initial namespace, or
-            // a container mapping 65534) it can.
             match why_not {
-                None => assert_eq!(
-                    user,
-                    WorkerUser::Switch {
-                        uid: NOBODY,
-                        gid: NOBODY
-                    }
-                ),
-                Some(why) => {
-                    assert_eq!(user, WorkerUser::Judge);
-                    assert!(why.contains("workers run as root"), "{why}");
+                // Here (a root judge in the initial namespace, or a container mapping the range) it can.
+                None => {
+                    let WorkerUser::Switch { uid, gid } = user else {
+                        panic!("{user:?}")
+                    };
+                    assert_eq!(uid, gid);
+                    assert!(super::super::users::RANGE.contains(&uid), "{uid}");
+                    assert_eq!(user.check(), Ok(()));
+                    // Its lock is held: no other process (nor this one, asking again) can take it.
+                    let path =
+                        std::path::Path::new(super::super::users::LOCKS).join(uid.to_string());
+                    let again = std::fs::File::open(&path).unwrap();
+                    assert!(matches!(
+                        again.try_lock_shared(),
+                        Err(std::fs::TryLockError::WouldBlock)
+                    ));
                 }
+                // Where it cannot, the reason is given.
+                Some(why) => assert!(
+                    why.contains("workers run as user 65534")
+                        || why.contains("workers run as root"),
+                    "{why}"
+                ),
             }
+            // Asked again, the process gets the same answer.
+            assert_eq!(WorkerUser::automatic().0, user);
         } else {
             assert_eq!((user, why_not), (WorkerUser::Judge, None));
             let err = WorkerUser::Switch { uid: 1, gid: 1 }.check().unwrap_err();

@@ -390,8 +390,12 @@ impl Stage {
     fn create(source: &Path, stem: &str, user: WorkerUser) -> std::io::Result<Stage> {
         use std::os::unix::fs::PermissionsExt;
         let owner = user.ids();
+        // Mode 0700 (the default would be 0755): once it is the compiler's user's (below), that user alone may
+        // list it or reach the copy of the source inside, so no other user's process, a submission of another
+        // judge among them, can read a compile while it runs.
         let dir = tempfile::Builder::new()
             .prefix("judge-compile-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(stage_base(&std::env::temp_dir(), owner))?;
         let name = source
             .file_name()
@@ -770,6 +774,23 @@ mod tests {
         assert!(built.library.starts_with(&sandbox.workdir), "{built:?}");
         let meta = std::fs::metadata(&built.library).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o755);
+    }
+
+    /// A compile's directory is its compiler's user's alone: no other user (a submission of another judge, whose
+    /// workers run as another user) may list it or read the copy of the source inside while it compiles.
+    #[test]
+    fn a_compile_directory_is_the_compilers_user_s_alone() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let (user, _) = WorkerUser::automatic();
+        let sources = tempfile::tempdir().unwrap();
+        let source = sources.path().join("x.c");
+        std::fs::write(&source, "void solve(void) {}\n").unwrap();
+        let stage = Stage::create(&source, "x", user).unwrap();
+        let meta = std::fs::metadata(stage.dir.path()).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o700);
+        assert_eq!((meta.uid(), meta.gid()), (user.ids().uid, user.ids().gid));
+        assert!(stage.source_dir.join("x.c").is_file());
+        assert!(stage.source_dir.starts_with(stage.dir.path()));
     }
 
     #[test]
