@@ -139,11 +139,7 @@ impl Choice {
             };
         }
         let own = can_switch().and_then(|()| {
-            let map = |file: &str| {
-                std::fs::read_to_string(format!("/proc/self/{file}"))
-                    .map_err(|e| format!("cannot read /proc/self/{file}: {e}"))
-            };
-            let (uids, gids) = (map("uid_map")?, map("gid_map")?);
+            let (uids, gids) = (id_map("uid_map")?, id_map("gid_map")?);
             users::reserve(
                 users::RANGE,
                 std::path::Path::new(users::LOCKS),
@@ -229,9 +225,7 @@ fn can_switch() -> Result<(), String> {
 /// Whether user `uid` and group `gid` exist in the judge's user namespace.
 fn ids_mapped(uid: u32, gid: u32) -> Result<(), String> {
     for (what, file, id) in [("user", "uid_map", uid), ("group", "gid_map", gid)] {
-        let map = std::fs::read_to_string(format!("/proc/self/{file}"))
-            .map_err(|e| format!("cannot read /proc/self/{file}: {e}"))?;
-        if !id_is_mapped(&map, id) {
+        if !id_is_mapped(&id_map(file)?, id) {
             return Err(format!(
                 "{what} {id} does not exist in this user namespace (/proc/self/{file} maps no range holding it)"
             ));
@@ -244,6 +238,12 @@ fn ids_mapped(uid: u32, gid: u32) -> Result<(), String> {
 pub fn judge_is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// This process's `/proc/self/uid_map` or `gid_map` (`file`).
+fn id_map(file: &str) -> Result<String, String> {
+    std::fs::read_to_string(format!("/proc/self/{file}"))
+        .map_err(|e| format!("cannot read /proc/self/{file}: {e}"))
 }
 
 /// Whether `id` lies in a range of a `/proc/<pid>/uid_map` or `gid_map` (lines of "inside outside count").
