@@ -26,7 +26,7 @@ use harness::gate::baseline::BaselineSpec;
 use harness::gate::{self, FloorSource, GatePlan, GateSummary, SeedSource};
 use harness::results::{Meta, ResultsDoc, ResultsFile};
 use harness::sandbox::limits::MIB;
-use harness::sandbox::{Limits, WorkerCommand, WorkerUser, Workspace};
+use harness::sandbox::{Limits, UserIds, WorkerCommand, WorkerUser, Workspace};
 use harness::submission::{CompileOptions, Submission};
 use harness::timing::SamplingPlan;
 use harness::verdict::Verdict;
@@ -274,45 +274,57 @@ fn workers_of_the_judges_user_write_none_of_its_files() {
 /// A judge running as root runs its workers and compilers as a user of its own, and a compile's directory is its
 /// compiler's user's alone (mode 0700). So a submission cannot list the compile of a judge beside it: here a
 /// directory like that judge's, of another id taken as a judge takes one, planted in `/tmp` while the fixture
-/// runs. As that other user, the same fixture lists it and gets wrong-answer: the probe works.
+/// runs. As that other user, the same fixture lists it and gets wrong-answer: the probe works. Where this judge
+/// takes no user of its own (it is not root, or no id could be taken), the directory planted is of its workers'
+/// own user, as another such judge's would be, and the fixture must read it: the limit the README states.
 #[test]
 fn a_submission_cannot_read_the_compile_of_a_judge_beside_it() {
     use harness::sandbox::users;
     use std::os::unix::fs::PermissionsExt;
-    let (ours, why_not) = WorkerUser::automatic();
-    let WorkerUser::Switch { uid: ours, .. } = ours else {
-        println!(
-            "skipped: this judge does not run as root ({why_not:?}), so it takes no user of its own"
-        );
-        return;
-    };
+    let (workers, why_not) = WorkerUser::automatic();
     // The other judge's id: taken as a judge takes its own, so it is neither ours nor anyone else's.
-    let other = users::reserve(
-        users::RANGE,
-        Path::new(users::LOCKS),
-        &users::ids_in_use(),
-        |_| true,
-    )
-    .unwrap();
-    assert_ne!(other.id(), ours);
+    let other = matches!((workers, &why_not), (WorkerUser::Switch { .. }, None)).then(|| {
+        users::reserve(
+            users::RANGE,
+            Path::new(users::LOCKS),
+            &users::ids_in_use(),
+            |_| true,
+        )
+        .unwrap()
+    });
+    let owner = other.as_ref().map_or(workers.ids(), |other| UserIds {
+        uid: other.id(),
+        gid: other.id(),
+    });
     let compile = tempfile::Builder::new()
         .prefix("judge-compile-")
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir_in("/tmp")
         .unwrap();
     std::fs::write(compile.path().join("another_author.c"), "int secret;\n").unwrap();
-    std::os::unix::fs::chown(compile.path(), Some(other.id()), Some(other.id())).unwrap();
-    let doc = judge_fixture("bad/reads_other_compiles.c");
-    assert!(
-        doc.entries.iter().all(|e| e.verdict == Verdict::Pass),
-        "{:?}",
-        entry_lines(&doc)
-    );
+    std::os::unix::fs::chown(compile.path(), Some(owner.uid), Some(owner.gid)).unwrap();
+    let path = fixtures().join("bad/reads_other_compiles.c");
+    let Some(other) = other else {
+        println!(
+            "this judge takes no user of its own ({}): a compile of its workers' user is open to them",
+            why_not.as_deref().unwrap_or("it is not root")
+        );
+        let (summary, doc) = run_gate(&path, None, false);
+        assert_eq!(
+            summary.verdict,
+            Verdict::WrongAnswer,
+            "{}",
+            entry_lines(&doc).join("\n")
+        );
+        return;
+    };
+    assert_ne!(owner, workers.ids());
+    // Its header's verdict: pass.
+    judge_fixture("bad/reads_other_compiles.c");
     let as_other = WorkerUser::Switch {
         uid: other.id(),
         gid: other.id(),
     };
-    let path = fixtures().join("bad/reads_other_compiles.c");
     let (summary, doc) = run_gate_as(&path, None, false, as_other);
     assert_eq!(
         summary.verdict,

@@ -2,8 +2,8 @@
 //!
 //! A worker runs as a user of its own only where the judge may switch users; a judge that is not root, or one
 //! told `--worker-user judge`, starts workers of its own user, and two judges given one `--worker-user` start
-//! workers of the same user. Such a worker could rewrite any existing file that user may write: its own library, the
-//! judge's results, a later submission's compiler. The system-call filter stops new files, not writes to old
+//! workers of the same user. Such a worker could rewrite any existing file that user may write: its own library,
+//! the judge's results, a later submission's compiler. The system-call filter stops new files, not writes to old
 //! ones. A Landlock ruleset does: it is made before `fork`, and the child restricts itself between `fork` and
 //! `exec`, so the worker's program, the submission and every process they start keep it, whoever they run as.
 //!

@@ -131,15 +131,24 @@ struct Choice {
 impl Choice {
     fn make() -> Choice {
         use super::users;
+        let settle = |user, why| Choice {
+            user,
+            why,
+            _reserved: None,
+        };
         if !judge_is_root() {
-            return Choice {
-                user: WorkerUser::Judge,
-                why: None,
-                _reserved: None,
-            };
+            return settle(WorkerUser::Judge, None);
         }
-        let own = can_switch().and_then(|()| {
-            let (uids, gids) = (id_map("uid_map")?, id_map("gid_map")?);
+        if let Err(why) = can_switch() {
+            return settle(
+                WorkerUser::Judge,
+                Some(format!(
+                    "workers run as root, owning root's files: they cannot be switched to another user ({why})"
+                )),
+            );
+        }
+        let maps = id_map("uid_map").and_then(|uids| Ok((uids, id_map("gid_map")?)));
+        let own = maps.and_then(|(uids, gids)| {
             users::reserve(
                 users::RANGE,
                 std::path::Path::new(users::LOCKS),
@@ -160,30 +169,25 @@ impl Choice {
             }
             Err(why) => why,
         };
-        let nobody = WorkerUser::Switch {
-            uid: NOBODY,
-            gid: NOBODY,
-        };
-        let why = match nobody.check() {
-            Ok(()) => {
-                return Choice {
-                    user: nobody,
-                    why: Some(format!(
-                        "workers run as user {NOBODY} (nobody), as those of other judges on this machine may, \
-                         so a submission could read another judge's compile: no user of the judge's own could be \
-                         taken ({why_not_own})"
-                    )),
-                    _reserved: None,
-                };
-            }
-            Err(why) => why,
-        };
-        Choice {
-            user: WorkerUser::Judge,
-            why: Some(format!(
-                "workers run as root, owning root's files: they cannot be switched to another user ({why})"
-            )),
-            _reserved: None,
+        match ids_mapped(NOBODY, NOBODY) {
+            Ok(()) => settle(
+                WorkerUser::Switch {
+                    uid: NOBODY,
+                    gid: NOBODY,
+                },
+                Some(format!(
+                    "workers run as user {NOBODY} (nobody), as those of other judges on this machine may, so a \
+                     submission could read another judge's compile: no user of the judge's own could be taken \
+                     ({why_not_own})"
+                )),
+            ),
+            Err(why) => settle(
+                WorkerUser::Judge,
+                Some(format!(
+                    "workers run as root, owning root's files: they cannot be switched to another user \
+                     ({why_not_own}; {why})"
+                )),
+            ),
         }
     }
 }
