@@ -5,6 +5,19 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// `65536` → `65,536`: a count with its thousands grouped by commas.
+pub fn group_thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 /// Set once stdout could not be written; nothing more is printed to it.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
@@ -225,6 +238,15 @@ impl Notes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        assert_eq!(group_thousands(0), "0");
+        assert_eq!(group_thousands(512), "512");
+        assert_eq!(group_thousands(65536), "65,536");
+        assert_eq!(group_thousands(12_861_504), "12,861,504");
+        assert_eq!(group_thousands(100_000), "100,000");
+    }
 
     #[test]
     fn text_and_markdown_rendering() {

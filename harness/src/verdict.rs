@@ -115,6 +115,23 @@ impl Verdict {
     }
 }
 
+/// A one-line count of `verdicts` in the order of [`Verdict::ALL`], such as `42 checks: 40 pass, 2 wrong-answer`;
+/// `noun` is the thing counted, singular and plural (`("check", "checks")`).
+pub fn count_line(verdicts: &[Verdict], noun: (&str, &str)) -> String {
+    let counts: Vec<String> = Verdict::ALL
+        .iter()
+        .filter_map(|v| {
+            let n = verdicts.iter().filter(|x| *x == v).count();
+            (n > 0).then(|| format!("{n} {v}"))
+        })
+        .collect();
+    let noun = if verdicts.len() == 1 { noun.0 } else { noun.1 };
+    if counts.is_empty() {
+        return format!("0 {noun}");
+    }
+    format!("{} {noun}: {}", verdicts.len(), counts.join(", "))
+}
+
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -239,6 +256,20 @@ impl From<ExitStatus> for ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_lines_follow_the_verdict_order() {
+        use Verdict::*;
+        assert_eq!(
+            count_line(&[WrongAnswer, Pass, Skipped, Pass], ("check", "checks")),
+            "4 checks: 2 pass, 1 skipped, 1 wrong-answer"
+        );
+        assert_eq!(count_line(&[Pass], ("check", "checks")), "1 check: 1 pass");
+        assert_eq!(
+            count_line(&[], ("measurement", "measurements")),
+            "0 measurements"
+        );
+    }
 
     #[test]
     fn worst_verdict_decides_the_exit_status() {

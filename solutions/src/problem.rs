@@ -150,8 +150,20 @@ pub enum Field {
 }
 
 impl Field {
-    /// Every input field, in the order of the public challenge's `solve` signature.
-    pub const INPUTS: [Field; 7] = [
+    /// Every input field, in the order of the public challenge's `solve` signature: [`Field::ALL`] but the
+    /// output.
+    pub const INPUTS: [Field; 7] = {
+        let mut inputs = [Field::Q; 7];
+        let mut i = 0;
+        while i < inputs.len() {
+            inputs[i] = Field::ALL[i];
+            i += 1;
+        }
+        inputs
+    };
+
+    /// Every field: the inputs, then the output, in the order of the `solve` signature's arguments.
+    pub const ALL: [Field; 8] = [
         Field::Q,
         Field::KIdx,
         Field::QjlSigns,
@@ -159,6 +171,7 @@ impl Field {
         Field::Pi,
         Field::SMat,
         Field::Codebook,
+        Field::Scores,
     ];
 
     /// The name used in files and messages (`Q`, `K_idx`, `qjl_signs`, `gamma`, `Pi`, `S_mat`, `codebook`,
@@ -190,10 +203,7 @@ impl Field {
 
     /// Looks a field up by its file name.
     pub fn from_name(name: &str) -> Option<Field> {
-        Field::INPUTS
-            .into_iter()
-            .chain([Field::Scores])
-            .find(|f| f.name() == name)
+        Field::ALL.into_iter().find(|f| f.name() == name)
     }
 }
 
@@ -687,7 +697,7 @@ mod tests {
 
     #[test]
     fn field_names_round_trip() {
-        for f in Field::INPUTS.into_iter().chain([Field::Scores]) {
+        for f in Field::ALL {
             assert_eq!(Field::from_name(f.name()), Some(f));
         }
         assert_eq!(Field::from_name("k_idx"), None);

@@ -169,6 +169,22 @@ pub fn solution_by_name(name: &str) -> Result<Box<dyn Solution>, CommandError> {
         })
 }
 
+/// Prints one progress line on stderr: `  [done/total] name  verdict  time`, the name padded to `width`, the time
+/// (seconds, when the entry has one) as [`format_seconds`] writes it.
+pub fn progress_line(
+    (done, total): (usize, usize),
+    name: &str,
+    width: usize,
+    verdict: crate::verdict::Verdict,
+    seconds: Option<f64>,
+) {
+    let time = seconds.map(format_seconds).unwrap_or_default();
+    eprintln!(
+        "  [{done}/{total}] {name:<width$} {:<14} {time}",
+        verdict.name()
+    );
+}
+
 /// Formats seconds for a table: µs below a millisecond, ms below a second, s above.
 pub fn format_seconds(seconds: f64) -> String {
     if seconds < 1e-3 {

@@ -23,7 +23,7 @@ use crate::submission::{BuildError, Built, CompileOptions, SourceKind, Submissio
 use crate::table::{Align, Notes, Table};
 use crate::verdict::{ExitStatus, Verdict};
 
-use super::{CommandError, error_figures, format_error, format_seconds};
+use super::{CommandError, error_figures, format_error, format_seconds, progress_line};
 
 /// Where a case comes from, before it is built.
 #[derive(Debug, Clone)]
@@ -244,12 +244,8 @@ pub fn execute(
             done += 1;
             let outcome = check_once(solution.as_ref(), &case, expected, plan.tolerance);
             if plan.progress {
-                let time = outcome.elapsed_s.map(format_seconds).unwrap_or_default();
-                eprintln!(
-                    "  [{done}/{total}] {:<26} {:<14} {time}",
-                    solution.name(),
-                    outcome.verdict.name()
-                );
+                let at = (done, total);
+                progress_line(at, solution.name(), 26, outcome.verdict, outcome.elapsed_s);
             }
             results.push(outcome.into_entry(solution.as_ref(), &case));
         }
@@ -270,16 +266,8 @@ pub fn execute(
                 }
             };
             if plan.progress {
-                let time = result
-                    .timing
-                    .as_ref()
-                    .map(|t| format_seconds(t.summary.median))
-                    .unwrap_or_default();
-                eprintln!(
-                    "  [{done}/{total}] {:<26} {:<14} {time}",
-                    entrant.name,
-                    result.verdict.name()
-                );
+                let median = result.timing.as_ref().map(|t| t.summary.median);
+                progress_line((done, total), &entrant.name, 26, result.verdict, median);
             }
             if result.verdict.is_failure()
                 && let Some(stderr) = &result.stderr
@@ -347,19 +335,8 @@ pub fn results_text(entries: &[Entry]) -> String {
 
 /// A one-line count of verdicts, such as `42 checks: 40 pass, 2 wrong-answer`.
 pub fn verdict_counts(entries: &[Entry]) -> String {
-    let counts: Vec<String> = Verdict::ALL
-        .iter()
-        .filter_map(|v| {
-            let n = entries.iter().filter(|e| e.verdict == *v).count();
-            (n > 0).then(|| format!("{n} {v}"))
-        })
-        .collect();
-    let noun = if entries.len() == 1 {
-        "check"
-    } else {
-        "checks"
-    };
-    format!("{} {noun}: {}", entries.len(), counts.join(", "))
+    let verdicts: Vec<Verdict> = entries.iter().map(|e| e.verdict).collect();
+    crate::verdict::count_line(&verdicts, ("check", "checks"))
 }
 
 fn select_solutions(args: &RunArgs) -> Result<Vec<Box<dyn Solution>>, CommandError> {

@@ -24,7 +24,7 @@ use crate::challenge::rng::derive_seed;
 use crate::challenge::suites::CaseSource;
 use crate::check::Tolerance;
 use crate::commands::run::CaseRef;
-use crate::commands::{CommandError, format_seconds};
+use crate::commands::{CommandError, progress_line};
 use crate::cpu_peak::{self, CpuPeak};
 use crate::io::read_case;
 use crate::results::{CaseInfo, Entry, Mode, ResultsFile};
@@ -380,17 +380,8 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
         }
         .map_err(GateError::Sandbox)?;
         if plan.progress {
-            let time = result
-                .timing
-                .as_ref()
-                .map(|t| format_seconds(t.summary.median))
-                .unwrap_or_default();
-            eprintln!(
-                "  [{}/{total}] {:<22} {:<14} {time}",
-                index + 1,
-                case.name,
-                result.verdict.name()
-            );
+            let median = result.timing.as_ref().map(|t| t.summary.median);
+            progress_line((index + 1, total), &case.name, 22, result.verdict, median);
         }
         if let Some(stderr) = &result.stderr {
             summary.outputs.push(CaseOutput {

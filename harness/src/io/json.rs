@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use solutions::problem::Position;
-use solutions::{Field, InputParts, Inputs, Shape};
+use solutions::{Field, InputParts, Shape};
 
 use super::{CaseFile, FileError};
 
@@ -64,16 +64,7 @@ pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
         format: "JSON case",
         reason,
     })?;
-    let inputs = Inputs::new(parts).map_err(|source| FileError::Invalid {
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(CaseFile {
-        name,
-        inputs,
-        scores,
-        ignored: Vec::new(),
-    })
+    CaseFile::validate(path, name, parts, scores, Vec::new())
 }
 
 /// A JSON case's name, arrays and scores, unvalidated; the error says what is malformed.

@@ -188,6 +188,29 @@ pub struct CaseFile {
     pub ignored: Vec<String>,
 }
 
+impl CaseFile {
+    /// The case read from `path`: its arrays validated as [`Inputs`] (an invalid one is [`FileError::Invalid`],
+    /// naming the file), beside its stored name, scores and ignored arrays.
+    fn validate(
+        path: &Path,
+        name: Option<String>,
+        parts: InputParts,
+        scores: Option<Vec<f64>>,
+        ignored: Vec<String>,
+    ) -> Result<CaseFile, FileError> {
+        let inputs = Inputs::new(parts).map_err(|source| FileError::Invalid {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ok(CaseFile {
+            name,
+            inputs,
+            scores,
+            ignored,
+        })
+    }
+}
+
 /// Reads a case from `path`, choosing the format by extension.
 ///
 /// A file that stores no case name (one written by other tools, such as `numpy.savez`) is named after its stem.
@@ -595,16 +618,7 @@ pub fn assemble_case(
                 .collect(),
         ),
     };
-    let inputs = Inputs::new(parts).map_err(|source| FileError::Invalid {
-        path: path.to_owned(),
-        source,
-    })?;
-    Ok(CaseFile {
-        name,
-        inputs,
-        scores,
-        ignored,
-    })
+    CaseFile::validate(path, name, parts, scores, ignored)
 }
 
 fn check_dtype(path: &Path, field: Field, a: &RawArray, dtype: &Dtype) -> Result<(), FileError> {

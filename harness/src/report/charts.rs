@@ -20,6 +20,7 @@ use super::font;
 use crate::commands::format_seconds;
 use crate::error_profile::ErrorProfile;
 use crate::results::{CaseInfo, CpuCeilings, Mode, ResultsDoc};
+use crate::table::group_thousands;
 use crate::verdict::Verdict;
 
 /// Chart size in pixels (PNG) or user units (SVG).
@@ -851,19 +852,6 @@ where
     Ok(())
 }
 
-/// `65536` → `65,536`.
-fn group_thousands(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 fn roofline<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     points: &[RooflinePoint],
@@ -1119,8 +1107,6 @@ mod tests {
         assert_eq!(compact_number(367.93), "368");
         assert_eq!(compact_number(2.50), "2.5");
         assert_eq!(compact_number(0.0123), "0.0123");
-        assert_eq!(group_thousands(65536), "65,536");
-        assert_eq!(group_thousands(512), "512");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use solutions::Backend;
 use crate::commands::format_seconds;
 use crate::meta::GpuInfo;
 use crate::results::{Entry, GpuMethod, Mode, Reference, ResultsDoc, SlowerCopy};
-use crate::table::{Align, Notes, Table};
+use crate::table::{Align, Notes, Table, group_thousands};
 use crate::timing::StopReason;
 use crate::verdict::Verdict;
 
@@ -153,25 +153,8 @@ pub fn bench_table(entries: &[Entry]) -> (Table, Notes) {
 
 /// A one-line count of verdicts, such as `4 measurements: 3 pass, 1 skipped`.
 pub fn verdict_summary(entries: &[Entry]) -> String {
-    let order = [
-        Verdict::Pass,
-        Verdict::WrongAnswer,
-        Verdict::RuntimeError,
-        Verdict::Skipped,
-    ];
-    let counts: Vec<String> = order
-        .iter()
-        .filter_map(|v| {
-            let n = entries.iter().filter(|e| e.verdict == *v).count();
-            (n > 0).then(|| format!("{n} {v}"))
-        })
-        .collect();
-    let noun = if entries.len() == 1 {
-        "measurement"
-    } else {
-        "measurements"
-    };
-    format!("{} {noun}: {}", entries.len(), counts.join(", "))
+    let verdicts: Vec<Verdict> = entries.iter().map(|e| e.verdict).collect();
+    crate::verdict::count_line(&verdicts, ("measurement", "measurements"))
 }
 
 /// The GPU in one line: `GPU: NVIDIA H100 80GB HBM3 (compute capability 9.0, 132 SMs, 50 MiB L2, 79.2 GiB),
@@ -271,19 +254,6 @@ pub fn copy_references(doc: &ResultsDoc) -> Vec<CaseCopies> {
     out
 }
 
-/// `12,861,504`.
-fn thousands(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::new();
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
 /// The device copies GPU times were compared with ("× copy"), one row per case: median warm and cold, the
 /// copy's bandwidth (bytes read + written over the median), which way of copying was the faster and so the
 /// reference, the slower way's medians, and the cold copy after a memset flush when `--compare-flush` measured
@@ -349,7 +319,7 @@ pub fn copy_table(doc: &ResultsDoc) -> Option<Table> {
         };
         let mut row = vec![
             copies.case.clone(),
-            thousands(copies.bytes),
+            group_thousands(copies.bytes),
             time(Mode::Warm),
             time(Mode::Cold),
             format!("{} / {}", gbps(Mode::Warm), gbps(Mode::Cold)),

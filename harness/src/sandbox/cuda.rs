@@ -80,16 +80,7 @@ impl HoldPolicy {
 }
 
 /// The arrays of one slot, in the order of the `solve` signature: seven inputs, then the output.
-const FIELDS: [Field; 8] = [
-    Field::Q,
-    Field::KIdx,
-    Field::QjlSigns,
-    Field::Gamma,
-    Field::Pi,
-    Field::SMat,
-    Field::Codebook,
-    Field::Scores,
-];
+const FIELDS: [Field; 8] = Field::ALL;
 
 /// One device allocation, freed when dropped.
 struct DeviceBuffer {

@@ -263,7 +263,7 @@ impl SlotLayout {
 
     /// Checks that every array of `shape` lies inside a region of `len` bytes.
     pub fn fits(&self, shape: Shape, len: u64) -> bool {
-        Field::INPUTS.into_iter().chain([Field::Scores]).all(|f| {
+        Field::ALL.into_iter().all(|f| {
             self.offset(f)
                 .checked_add(field_bytes(shape, f))
                 .is_some_and(|end| end <= len)
@@ -397,7 +397,7 @@ mod tests {
         let mut spans: Vec<(u64, u64)> = Vec::new();
         for slot in &slots {
             assert!(slot.fits(shape, len));
-            for f in Field::INPUTS.into_iter().chain([Field::Scores]) {
+            for f in Field::ALL {
                 assert_eq!(slot.offset(f) % SlotLayout::ALIGN, 0);
                 spans.push((slot.offset(f), slot.offset(f) + field_bytes(shape, f)));
             }

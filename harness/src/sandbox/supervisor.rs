@@ -742,59 +742,38 @@ enum ChildState {
     Ended,
 }
 
+/// `waitid` on `pid` with `flags` (which include `WNOHANG`): the report, or `None` when nothing is to report or
+/// the call failed.
+fn wait_report(pid: libc::pid_t, flags: libc::c_int) -> Option<libc::siginfo_t> {
+    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is valid and writable; the flags are the caller's (WNOWAIT leaves what is reported
+    // waitable).
+    let got = unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) };
+    // SAFETY: after a successful waitid, si_pid is filled (0 when nothing is to report).
+    (got == 0 && unsafe { info.si_pid() } != 0).then_some(info)
+}
+
 /// Whether `pid` has stopped or ended, without consuming an end (so `reap` still sees it).
 fn peek_state(pid: libc::pid_t) -> ChildState {
-    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `info` is valid and writable; WNOWAIT leaves whatever is reported waitable.
-    let got = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WSTOPPED | libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    // SAFETY: after a successful waitid, si_pid is filled (0 when nothing is to report).
-    if got != 0 || unsafe { info.si_pid() } == 0 {
-        return ChildState::Running;
-    }
-    match info.si_code {
-        libc::CLD_STOPPED | libc::CLD_TRAPPED => ChildState::Stopped,
-        _ => ChildState::Ended,
+    let flags = libc::WSTOPPED | libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    match wait_report(pid, flags).map(|info| info.si_code) {
+        None => ChildState::Running,
+        Some(libc::CLD_STOPPED | libc::CLD_TRAPPED) => ChildState::Stopped,
+        Some(_) => ChildState::Ended,
     }
 }
 
-/// Consumes the report of a stop, so the next stop is reported afresh.
+/// Consumes the report of a stop, so the next stop is reported afresh (only a stop is waited for, never an
+/// exit).
 fn consume_stop(pid: libc::pid_t) {
-    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `info` is valid and writable; only a stop is waited for, never an exit.
-    unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WSTOPPED | libc::WNOHANG,
-        )
-    };
+    wait_report(pid, libc::WSTOPPED | libc::WNOHANG);
 }
 
-/// True once `pid` has ended (it is then a zombie: not reaped, so its ids stay reserved).
+/// True once `pid` has ended (it is then a zombie: not reaped, so its ids stay reserved; WNOWAIT leaves it
+/// waitable for `reap`).
 fn has_ended(pid: libc::pid_t) -> bool {
-    // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `info` is valid and writable; WNOWAIT leaves the child waitable for `reap`.
-    let got = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
-    };
-    // SAFETY: after a successful waitid, si_pid is the field the kernel filled (0 when nothing ended).
-    got == 0 && unsafe { info.si_pid() } != 0
+    wait_report(pid, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT).is_some()
 }
 
 /// Whether every thread of `pid` is stopped (or `pid` has ended): Linux `/proc/<pid>/task`; elsewhere, true.
