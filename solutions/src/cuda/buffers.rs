@@ -93,6 +93,71 @@ impl DeviceCase {
     }
 }
 
+/// The device addresses of one input set's arrays and its output, as kernel parameters take them.
+#[derive(Debug, Clone, Copy)]
+pub struct CasePtrs {
+    /// `[B, D]` queries.
+    pub q: u64,
+    /// `[padded_keys, D]` codebook indices.
+    pub k_idx: u64,
+    /// `[padded_keys, D]` signs.
+    pub signs: u64,
+    /// `[padded_keys]` residual norms.
+    pub gamma: u64,
+    /// `[D, D]` rotation.
+    pub pi: u64,
+    /// `[D, D]` projection.
+    pub s_mat: u64,
+    /// `[C]` levels.
+    pub codebook: u64,
+    /// `[B, S]` output.
+    pub scores: u64,
+}
+
+/// The shape as the kernels take it: B, S, D and C as `int`, and the QJL term's `sqrt(pi/2)/D` as `float`.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelShape {
+    /// Queries.
+    pub b: i32,
+    /// Keys.
+    pub s: i32,
+    /// Dimensions.
+    pub d: i32,
+    /// Codebook levels.
+    pub c: i32,
+    /// `sqrt(pi/2)/D`.
+    pub coef: f32,
+}
+
+impl From<Shape> for KernelShape {
+    fn from(shape: Shape) -> Self {
+        // Within the constraints every count fits an i32 (S ≤ 65,536).
+        KernelShape {
+            b: shape.b as i32,
+            s: shape.s as i32,
+            d: shape.d as i32,
+            c: shape.c as i32,
+            coef: shape.qjl_coef() as f32,
+        }
+    }
+}
+
+impl DeviceCase {
+    /// The device addresses of the arrays, for kernel parameters on `stream`.
+    pub fn ptrs(&self, stream: &CudaStream) -> CasePtrs {
+        CasePtrs {
+            q: device_ptr(&self.q, stream),
+            k_idx: device_ptr(&self.k_idx, stream),
+            signs: device_ptr(&self.signs, stream),
+            gamma: device_ptr(&self.gamma, stream),
+            pi: device_ptr(&self.pi, stream),
+            s_mat: device_ptr(&self.s_mat, stream),
+            codebook: device_ptr(&self.codebook, stream),
+            scores: device_ptr(&self.scores, stream),
+        }
+    }
+}
+
 /// The kernels of one variant, enqueued on the judge's stream for one solve.
 pub trait Solve {
     /// Enqueues exactly one solve of `case` into `case.scores`.

@@ -29,6 +29,7 @@ pub use cudarc;
 use cudarc::driver::sys;
 use cudarc::driver::{CudaContext, CudaStream, DriverError};
 
+use crate::problem::Shape;
 use crate::solution::Availability;
 use nvrtc::NvrtcError;
 
@@ -358,20 +359,29 @@ impl Gpu {
         }
     }
 
-    /// [`CudaError::Unsupported`] for `what`, which needs more shared memory per block (`needs`) than this device
-    /// gives one.
-    pub fn short_of_shared_memory(&self, what: String, needs: &str) -> CudaError {
-        CudaError::Unsupported {
+    /// The launch plan that `plan` makes for this device's multiprocessors and shared memory per block (opt-in),
+    /// in that order; where it makes none (the shared memory does not fit), a [`CudaError::Unsupported`] for
+    /// `what`, which `needs` more.
+    pub fn plan<P>(
+        &self,
+        plan: impl FnOnce(usize, usize) -> Option<P>,
+        what: String,
+        needs: &str,
+    ) -> Result<P, CudaError> {
+        let info = &self.info;
+        plan(
+            info.multiprocessors as usize,
+            info.smem_per_block_optin as usize,
+        )
+        .ok_or_else(|| CudaError::Unsupported {
             what,
             needs: needs.to_owned(),
-            device: self.info.name.clone(),
+            device: info.name.clone(),
             found: format!(
                 "{}.{} with {} bytes per block",
-                self.info.compute_capability.0,
-                self.info.compute_capability.1,
-                self.info.smem_per_block_optin
+                info.compute_capability.0, info.compute_capability.1, info.smem_per_block_optin
             ),
-        }
+        })
     }
 
     /// The module of `source`, compiled for this device on first use (or read from the disk cache).
@@ -693,30 +703,26 @@ pub enum QtLayout {
     Fragments,
 }
 
-/// Launches `qproj_f32` (`kernels/qproj.cu`): `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` into `qt` (device address of
-/// `2·rows·32` f32 in `layout`, zero where d ≥ D), and with a non-zero `rowmax` the largest |value| of each of
-/// the 64 rows by `atomicMax` (the 64 words must be zero before).
+/// Launches `qproj_f32` (`kernels/qproj.cu`) on `case`: `Qp = Q·Piᵀ` and `Qs = Q·S_matᵀ` into `qt` (device
+/// address of `2·rows·32` f32 in `layout`, zero where d ≥ D), and with a non-zero `rowmax` the largest |value| of
+/// each of the 64 rows by `atomicMax` (the 64 words must be zero before).
 ///
 /// # Safety
-/// `q`, `pi`, `s_mat` must be device addresses of `[b, d]`, `[d, d]`, `[d, d]` f32 arrays, `qt` of
-/// `2·rows·32` f32 with `rows ≥ d`, and `rowmax` zero or of 64 u32 words, all valid until the kernel has run.
-#[allow(clippy::too_many_arguments)]
+/// `case` must be the addresses of an input set of `shape` on the device, `qt` of `2·rows·32` f32 with
+/// `rows ≥ D`, and `rowmax` zero or of 64 u32 words, all valid until the kernel has run.
 pub unsafe fn launch_qproj(
     kernel: &Kernel,
     stream: &CudaStream,
-    (b, d): (usize, usize),
-    (q, pi, s_mat): (u64, u64, u64),
-    qt: u64,
-    rows: usize,
+    (shape, case): (Shape, &buffers::CasePtrs),
+    (qt, rows, layout): (u64, usize, QtLayout),
     rowmax: u64,
-    layout: QtLayout,
 ) -> Result<(), CudaError> {
-    let (b_i, d_i, rows_i) = (b as i32, d as i32, rows as i32);
+    let (b_i, d_i, rows_i) = (shape.b as i32, shape.d as i32, rows as i32);
     let frag = i32::from(layout == QtLayout::Fragments);
     let mut params = [
-        param(&q),
-        param(&pi),
-        param(&s_mat),
+        param(&case.q),
+        param(&case.pi),
+        param(&case.s_mat),
         param(&b_i),
         param(&d_i),
         param(&rows_i),
@@ -730,7 +736,7 @@ pub unsafe fn launch_qproj(
         kernel.launch(
             stream,
             Launch {
-                grid: (d.div_ceil(QPROJ_ROWS) as u32, 2),
+                grid: (shape.d.div_ceil(QPROJ_ROWS) as u32, 2),
                 block: 32 * QPROJ_ROWS as u32,
                 smem: 0,
                 pdl: false,

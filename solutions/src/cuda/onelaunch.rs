@@ -17,9 +17,11 @@
 //!
 //! `JUDGE_KERNEL_TRACE` (see [`super::trace`]) prints per-phase timestamps of these kernels.
 
+use std::ffi::c_void;
+
 use cudarc::driver::CudaSlice;
 
-use super::buffers::{DeviceCase, Solve, device_ptr, zeros};
+use super::buffers::{CasePtrs, DeviceCase, KernelShape, Solve, device_ptr, zeros};
 use super::trace::Trace;
 use super::warpspec::{Repack, ablation, even_stages, round_up};
 use super::{CudaError, Gpu, Kernel, Launch, SMEM_1L_CU, WARPSPEC_1L_CU, param};
@@ -59,6 +61,111 @@ pub fn mma_sync_forced() -> bool {
     std::env::var(MMA_ENV).is_ok_and(|mode| mode == "sync")
 }
 
+/// What both kernels keep from one solve to the next: their projections' buffer, the grid barrier's counter, the
+/// count of solves enqueued and the phase trace.
+struct Persistent {
+    /// The projections `Qp` and `Qs` (written by the kernel, in its own layout).
+    qt: CudaSlice<f32>,
+    /// The grid barrier's counter (never reset: solve `e` waits for `e·grid`).
+    sync: CudaSlice<u32>,
+    /// Solves enqueued so far.
+    solves: u32,
+    /// The phase trace (a measurement aid), when asked for.
+    trace: Option<Trace>,
+    /// Blocks of the grid: one per multiprocessor at most.
+    grid: usize,
+}
+
+impl Persistent {
+    /// Allocates `qt_len` floats of projections and the counter for a grid of `grid` blocks; `what` names the
+    /// variant and shape in the trace.
+    fn new(gpu: &'static Gpu, qt_len: usize, what: String, grid: usize) -> Result<Self, CudaError> {
+        Ok(Self {
+            qt: zeros(gpu, qt_len, "QpT and QsT")?,
+            sync: zeros(gpu, 1, "the grid barrier counter")?,
+            solves: 0,
+            trace: Trace::from_env(gpu, what, grid)?,
+            grid,
+        })
+    }
+
+    /// The next solve's parameters common to both kernels, with `keys` (indices, signs) as the arrays of keys read.
+    fn next(&mut self, gpu: &Gpu, case: &DeviceCase, keys: (u64, u64)) -> Common {
+        let stream = gpu.stream();
+        self.solves = self.solves.wrapping_add(1);
+        Common {
+            case: case.ptrs(stream),
+            keys,
+            qt: device_ptr(&self.qt, stream),
+            sync: device_ptr(&self.sync, stream),
+            shape: KernelShape::from(case.shape),
+            epoch: self.solves,
+            trace: self.trace.as_ref().map_or(0, Trace::ptr),
+        }
+    }
+
+    /// Launches `kernel` cooperatively over the grid, `block` threads and `smem` bytes of dynamic shared memory a
+    /// block.
+    ///
+    /// # Safety
+    /// As [`Kernel::launch_cooperative`]: `params` must match the kernel's signature, and the buffers they point
+    /// to the sizes it reads and writes.
+    unsafe fn launch(
+        &self,
+        gpu: &Gpu,
+        kernel: &Kernel,
+        (block, smem): (u32, usize),
+        params: &mut [*mut c_void],
+    ) -> Result<(), CudaError> {
+        let launch = Launch {
+            grid: (self.grid as u32, 1),
+            block,
+            smem: smem as u32,
+            pdl: false,
+        };
+        // SAFETY: as the caller guarantees; the grid is at most one block per multiprocessor and the launch is
+        // cooperative (all blocks resident, or the launch fails).
+        unsafe { kernel.launch_cooperative(gpu.stream(), launch, params) }
+    }
+}
+
+/// The parameters that both kernels take first (the arrays, then the shape), and the two they take later (the
+/// solve's epoch and the trace).
+struct Common {
+    case: CasePtrs,
+    /// Indices and signs as the kernel reads them (the case's, or a repacked copy).
+    keys: (u64, u64),
+    qt: u64,
+    sync: u64,
+    shape: KernelShape,
+    epoch: u32,
+    trace: u64,
+}
+
+impl Common {
+    /// `(const u8* kidx, const u8* signs, const float* gamma, q, pi, s_mat, codebook, float* qt, unsigned* sync,
+    /// float* scores, int B, S, D, C, float coef)`.
+    fn head(&self) -> [*mut c_void; 15] {
+        [
+            param(&self.keys.0),
+            param(&self.keys.1),
+            param(&self.case.gamma),
+            param(&self.case.q),
+            param(&self.case.pi),
+            param(&self.case.s_mat),
+            param(&self.case.codebook),
+            param(&self.qt),
+            param(&self.sync),
+            param(&self.case.scores),
+            param(&self.shape.b),
+            param(&self.shape.s),
+            param(&self.shape.d),
+            param(&self.shape.c),
+            param(&self.shape.coef),
+        ]
+    }
+}
+
 /// Launch geometry of `smem_scores` for one shape on one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SmemPlan {
@@ -92,106 +199,57 @@ impl SmemPlan {
 pub(super) struct SmemSolve {
     plan: SmemPlan,
     scores: Kernel,
-    /// `[2][rows][32]`: Qp then Qs, transposed, zero past D (written by the kernel, rows < D).
-    qt: CudaSlice<f32>,
-    /// The grid barrier's counter (never reset: solve `e` waits for `e·grid`).
-    sync: CudaSlice<u32>,
-    /// Solves enqueued so far.
-    solves: u32,
-    /// The phase trace (a measurement aid), when asked for.
-    trace: Option<Trace>,
+    /// `qt`: `[2][rows][32]`, Qp then Qs, transposed, zero past D (written by the kernel, rows < D).
+    state: Persistent,
 }
 
 impl SmemSolve {
     pub(super) fn new(gpu: &'static Gpu, shape: Shape) -> Result<Self, CudaError> {
-        let plan = SmemPlan::new(
-            shape,
-            gpu.info.multiprocessors as usize,
-            gpu.info.smem_per_block_optin as usize,
-        )
-        .ok_or_else(|| {
-            gpu.short_of_shared_memory(
-                format!("cuda-smem at {shape}"),
-                "more shared memory per block",
-            )
-        })?;
+        let plan = gpu.plan(
+            |sms, smem| SmemPlan::new(shape, sms, smem),
+            format!("cuda-smem at {shape}"),
+            "more shared memory per block",
+        )?;
         let scores = gpu.module(&SMEM_1L_CU)?.kernel("smem_scores")?;
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
+        let what = format!("cuda-smem at {shape}");
         Ok(Self {
             plan,
             scores,
-            qt: zeros(gpu, 2 * plan.rows * QP_STRIDE, "QpT and QsT")?,
-            sync: zeros(gpu, 1, "the grid barrier counter")?,
-            solves: 0,
-            trace: Trace::from_env(gpu, format!("cuda-smem at {shape}"), plan.grid)?,
+            state: Persistent::new(gpu, 2 * plan.rows * QP_STRIDE, what, plan.grid)?,
         })
     }
 }
 
 impl Solve for SmemSolve {
     fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
-        let stream = gpu.stream();
-        let shape = case.shape;
         let plan = self.plan;
-        let (b, s, d, c) = (
-            shape.b as i32,
-            shape.s as i32,
-            shape.d as i32,
-            shape.c as i32,
+        let keys = (
+            device_ptr(&case.k_idx, gpu.stream()),
+            device_ptr(&case.signs, gpu.stream()),
         );
-        let coef = shape.qjl_coef() as f32;
+        let common = self.state.next(gpu, case, keys);
         let (dp, ntiles) = (plan.rows as i32, plan.tiles as i32);
-        self.solves = self.solves.wrapping_add(1);
-        let epoch = self.solves;
-        let trace = self.trace.as_ref().map_or(0, Trace::ptr);
-        let (kidx, signs, gamma, q, pi, s_mat, codebook, qt, sync, scores) = (
-            device_ptr(&case.k_idx, stream),
-            device_ptr(&case.signs, stream),
-            device_ptr(&case.gamma, stream),
-            device_ptr(&case.q, stream),
-            device_ptr(&case.pi, stream),
-            device_ptr(&case.s_mat, stream),
-            device_ptr(&case.codebook, stream),
-            device_ptr(&self.qt, stream),
-            device_ptr(&self.sync, stream),
-            device_ptr(&case.scores, stream),
-        );
-        let mut params = [
-            param(&kidx),
-            param(&signs),
-            param(&gamma),
-            param(&q),
-            param(&pi),
-            param(&s_mat),
-            param(&codebook),
-            param(&qt),
-            param(&sync),
-            param(&scores),
-            param(&b),
-            param(&s),
-            param(&d),
-            param(&c),
-            param(&coef),
-            param(&dp),
-            param(&ntiles),
-            param(&epoch),
-            param(&trace),
-        ];
+        let mut params: Vec<*mut c_void> = common
+            .head()
+            .into_iter()
+            .chain([
+                param(&dp),
+                param(&ntiles),
+                param(&common.epoch),
+                param(&common.trace),
+            ])
+            .collect();
         // SAFETY: the parameters match smem_scores(const u8* ×2, const float* ×5, float*, unsigned*, float*,
-        // int ×4, float, int, int, unsigned); the buffers have the sizes the kernel reads (keys [S, D], gamma [S],
-        // Q [B, D], Pi and S_mat [D, D], codebook [C]) and writes (QT [2, rows, 32] rows < D, scores [B, S]); the
-        // counter is this solve's alone (solves on the judge's stream run one after another); the shared memory
-        // size was allowed in `new`; the grid is at most one block per multiprocessor and the launch is
-        // cooperative (all blocks resident, or the launch fails).
+        // int ×4, float, int, int, unsigned, u64*); the buffers have the sizes the kernel reads (keys [S, D],
+        // gamma [S], Q [B, D], Pi and S_mat [D, D], codebook [C]) and writes (QT [2, rows, 32] rows < D, scores
+        // [B, S]); the counter is this solve's alone (solves on the judge's stream run one after another); the
+        // shared memory size was allowed in `new`.
         unsafe {
-            self.scores.launch_cooperative(
-                stream,
-                Launch {
-                    grid: (plan.grid as u32, 1),
-                    block: SMEM_THREADS,
-                    smem: plan.smem_bytes as u32,
-                    pdl: false,
-                },
+            self.state.launch(
+                gpu,
+                &self.scores,
+                (SMEM_THREADS, plan.smem_bytes),
                 &mut params,
             )
         }
@@ -253,14 +311,8 @@ pub(super) struct WarpspecSolve {
     plan: WarpspecPlan,
     scores: Kernel,
     repack: Option<Repack>,
-    /// `[2][32][ksteps·16]`: Qp then Qs, zero past D (written by the kernel, d < D).
-    qt: CudaSlice<f32>,
-    /// The grid barrier's counter (never reset: solve `e` waits for `e·grid`).
-    sync: CudaSlice<u32>,
-    /// Solves enqueued so far.
-    solves: u32,
-    /// The phase trace (a measurement aid), when asked for.
-    trace: Option<Trace>,
+    /// `qt`: `[2][32][ksteps·16]`, Qp then Qs, zero past D (written by the kernel, d < D).
+    state: Persistent,
     /// The descriptors' byte offsets (leading, stride).
     lbo_sbo: (u32, u32),
     /// See [`super::warpspec::ABLATION_ENV`]; 0 in normal use.
@@ -269,17 +321,11 @@ pub(super) struct WarpspecSolve {
 
 impl WarpspecSolve {
     pub(super) fn new(gpu: &'static Gpu, shape: Shape) -> Result<Self, CudaError> {
-        let plan = WarpspecPlan::new(
-            shape,
-            gpu.info.multiprocessors as usize,
-            gpu.info.smem_per_block_optin as usize,
-        )
-        .ok_or_else(|| {
-            gpu.short_of_shared_memory(
-                format!("cuda-warpspec at {shape}"),
-                "shared memory for two stages",
-            )
-        })?;
+        let plan = gpu.plan(
+            |sms, smem| WarpspecPlan::new(shape, sms, smem),
+            format!("cuda-warpspec at {shape}"),
+            "shared memory for two stages",
+        )?;
         let mode = std::env::var(MMA_ENV).unwrap_or_default();
         let module = gpu.module_arch_specific(&WARPSPEC_1L_CU)?;
         let wgmma = module.arch.ends_with('a') && !mma_sync_forced();
@@ -291,14 +337,12 @@ impl WarpspecSolve {
         scores.allow_dynamic_smem(plan.smem_bytes as u32)?;
         let keys = plan.tiles * TILE_KEYS;
         let repack = Repack::new(gpu, &module, shape.d, keys, plan.row_bytes)?;
+        let what = format!("cuda-warpspec at {shape}");
         Ok(Self {
             plan,
             scores,
             repack,
-            qt: zeros(gpu, 2 * plan.ksteps * 16 * 32, "QpT and QsT")?,
-            sync: zeros(gpu, 1, "the grid barrier counter")?,
-            solves: 0,
-            trace: Trace::from_env(gpu, format!("cuda-warpspec at {shape}"), plan.grid)?,
+            state: Persistent::new(gpu, 2 * plan.ksteps * 16 * 32, what, plan.grid)?,
             lbo_sbo: if mode == "swap" {
                 (256, 128)
             } else {
@@ -311,30 +355,10 @@ impl WarpspecSolve {
 
 impl Solve for WarpspecSolve {
     fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
-        let stream = gpu.stream();
-        let shape = case.shape;
         let plan = self.plan;
-        let (b, s, d, c) = (
-            shape.b as i32,
-            shape.s as i32,
-            shape.d as i32,
-            shape.c as i32,
-        );
-        let coef = shape.qjl_coef() as f32;
-        let (kidx, signs) = Repack::keys(self.repack.as_ref(), gpu, case)?;
-        self.solves = self.solves.wrapping_add(1);
-        let epoch = self.solves;
-        let trace = self.trace.as_ref().map_or(0, Trace::ptr);
-        let (gamma, q, pi, s_mat, codebook, qt, sync, scores) = (
-            device_ptr(&case.gamma, stream),
-            device_ptr(&case.q, stream),
-            device_ptr(&case.pi, stream),
-            device_ptr(&case.s_mat, stream),
-            device_ptr(&case.codebook, stream),
-            device_ptr(&self.qt, stream),
-            device_ptr(&self.sync, stream),
-            device_ptr(&case.scores, stream),
-        );
+        let ptrs = case.ptrs(gpu.stream());
+        let keys = Repack::keys(self.repack.as_ref(), gpu, case.shape, &ptrs)?;
+        let common = self.state.next(gpu, case, keys);
         let (drow, ks, ntiles, ns, stage_bytes, off_stages) = (
             plan.row_bytes as i32,
             plan.ksteps as i32,
@@ -344,52 +368,32 @@ impl Solve for WarpspecSolve {
             plan.off_stages as i32,
         );
         let (lbo, sbo) = self.lbo_sbo;
-        let mut params = [
-            param(&kidx),
-            param(&signs),
-            param(&gamma),
-            param(&q),
-            param(&pi),
-            param(&s_mat),
-            param(&codebook),
-            param(&qt),
-            param(&sync),
-            param(&scores),
-            param(&b),
-            param(&s),
-            param(&d),
-            param(&c),
-            param(&coef),
-            param(&drow),
-            param(&ks),
-            param(&ntiles),
-            param(&ns),
-            param(&stage_bytes),
-            param(&off_stages),
-            param(&epoch),
-            param(&lbo),
-            param(&sbo),
-            param(&self.ablation),
-            param(&trace),
-        ];
+        let mut params: Vec<*mut c_void> = common
+            .head()
+            .into_iter()
+            .chain([
+                param(&drow),
+                param(&ks),
+                param(&ntiles),
+                param(&ns),
+                param(&stage_bytes),
+                param(&off_stages),
+                param(&common.epoch),
+                param(&lbo),
+                param(&sbo),
+                param(&self.ablation),
+                param(&common.trace),
+            ])
+            .collect();
         // SAFETY: matches warpspec_scores_{wgmma,mma}(const u8* ×2, const float* ×5, float*, unsigned*, float*,
-        // int ×4, float, int ×6, unsigned ×3, int); the key arrays hold tiles·64 rows of Drow bytes and gamma
-        // tiles·64 floats (zero-padded at upload or by the repack), Q [B, D], Pi and S_mat [D, D], codebook [C],
-        // QT 2·ksteps·16·32 floats (rows < D written), scores [B, S]; the counter is this solve's alone (solves
-        // on the judge's stream run one after another); the shared memory size was allowed in `new`; the grid
-        // is at most one block per multiprocessor and the launch is cooperative (all blocks resident, or the
-        // launch fails).
+        // int ×4, float, int ×6, unsigned ×3, int, u64*); the key arrays hold tiles·64 rows of Drow bytes and
+        // gamma tiles·64 floats (zero-padded at upload or by the repack), Q [B, D], Pi and S_mat [D, D],
+        // codebook [C], QT 2·ksteps·16·32 floats (rows < D written), scores [B, S]; the counter is this solve's
+        // alone (solves on the judge's stream run one after another); the shared memory size was allowed in
+        // `new`.
         unsafe {
-            self.scores.launch_cooperative(
-                stream,
-                Launch {
-                    grid: (plan.grid as u32, 1),
-                    block: THREADS,
-                    smem: plan.smem_bytes as u32,
-                    pdl: false,
-                },
-                &mut params,
-            )
+            self.state
+                .launch(gpu, &self.scores, (THREADS, plan.smem_bytes), &mut params)
         }
     }
 }

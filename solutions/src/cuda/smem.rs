@@ -8,7 +8,7 @@
 
 use cudarc::driver::CudaSlice;
 
-use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
+use super::buffers::{DeviceCase, GpuPrepared, KernelShape, Solve, device_ptr, zeros};
 use super::{
     CudaError, Gpu, Kernel, Launch, QPROJ_CU, QtLayout, SMEM_CU, availability, launch_qproj, param,
 };
@@ -90,52 +90,34 @@ impl Solve for SmemSolve {
     fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
         let stream = gpu.stream();
         let shape = case.shape;
-        let (b, s, d, c) = (
-            shape.b as i32,
-            shape.s as i32,
-            shape.d as i32,
-            shape.c as i32,
-        );
-        let coef = shape.qjl_coef() as f32;
+        let ptrs = case.ptrs(stream);
+        let k = KernelShape::from(shape);
         let qt = device_ptr(&self.qt, stream);
         let (qpt, qst) = (qt, qt + (self.rows * QP_STRIDE * 4) as u64);
-        // SAFETY: Q, Pi, S_mat have the shape's sizes; qt holds 2·rows·32 floats with rows ≥ D; no row maxima.
+        // SAFETY: the case's arrays have the shape's sizes; qt holds 2·rows·32 floats with rows ≥ D; no row
+        // maxima.
         unsafe {
             launch_qproj(
                 &self.qproj,
                 stream,
-                (shape.b, shape.d),
-                (
-                    device_ptr(&case.q, stream),
-                    device_ptr(&case.pi, stream),
-                    device_ptr(&case.s_mat, stream),
-                ),
-                qt,
-                self.rows,
+                (shape, &ptrs),
+                (qt, self.rows, QtLayout::Rows),
                 0,
-                QtLayout::Rows,
             )?;
         }
-        let (kidx, signs, gamma, codebook, scores) = (
-            device_ptr(&case.k_idx, stream),
-            device_ptr(&case.signs, stream),
-            device_ptr(&case.gamma, stream),
-            device_ptr(&case.codebook, stream),
-            device_ptr(&case.scores, stream),
-        );
         let mut params = [
-            param(&kidx),
-            param(&signs),
-            param(&gamma),
-            param(&codebook),
+            param(&ptrs.k_idx),
+            param(&ptrs.signs),
+            param(&ptrs.gamma),
+            param(&ptrs.codebook),
             param(&qpt),
             param(&qst),
-            param(&scores),
-            param(&b),
-            param(&s),
-            param(&d),
-            param(&c),
-            param(&coef),
+            param(&ptrs.scores),
+            param(&k.b),
+            param(&k.s),
+            param(&k.d),
+            param(&k.c),
+            param(&k.coef),
         ];
         // SAFETY: the parameters match smem_scores(const u8*, const u8*, const float*, const float*,
         // const float*, const float*, float*, int, int, int, int, float); the buffers have the sizes the kernel

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use cudarc::driver::CudaSlice;
 
-use super::buffers::{DeviceCase, GpuPrepared, Solve, device_ptr, zeros};
+use super::buffers::{CasePtrs, DeviceCase, GpuPrepared, KernelShape, Solve, device_ptr, zeros};
 use super::trace::Trace;
 use super::{
     CudaError, Gpu, Kernel, Launch, Module, QPROJ_CU, QtLayout, WARPSPEC_CU, availability,
@@ -209,13 +209,11 @@ impl Repack {
     pub(super) fn keys(
         repack: Option<&Self>,
         gpu: &Gpu,
-        case: &DeviceCase,
+        shape: Shape,
+        case: &CasePtrs,
     ) -> Result<(u64, u64), CudaError> {
         let stream = gpu.stream();
-        let (kidx, signs) = (
-            device_ptr(&case.k_idx, stream),
-            device_ptr(&case.signs, stream),
-        );
+        let (kidx, signs) = (case.k_idx, case.signs);
         let Some(repack) = repack else {
             return Ok((kidx, signs));
         };
@@ -223,7 +221,7 @@ impl Repack {
             device_ptr(&repack.idx, stream),
             device_ptr(&repack.signs, stream),
         );
-        let (s, d) = (case.shape.s as i32, case.shape.d as i32);
+        let (s, d) = (shape.s as i32, shape.d as i32);
         let (spad, drow) = (repack.padded as i32, repack.row_bytes as i32);
         let mut params = [
             param(&kidx),
@@ -325,17 +323,11 @@ struct WarpspecSolve {
 
 impl WarpspecSolve {
     fn new(gpu: &'static Gpu, shape: Shape) -> Result<Self, CudaError> {
-        let plan = Plan::new(
-            shape,
-            gpu.info.multiprocessors as usize,
-            gpu.info.smem_per_block_optin as usize,
-        )
-        .ok_or_else(|| {
-            gpu.short_of_shared_memory(
-                format!("cuda-warpspec at {shape}"),
-                "shared memory for two stages",
-            )
-        })?;
+        let plan = gpu.plan(
+            |sms, smem| Plan::new(shape, sms, smem),
+            format!("cuda-warpspec at {shape}"),
+            "shared memory for two stages",
+        )?;
         // `sync`: the plain target's module, whose consumers run mma.sync (the path of GPUs other than sm_90).
         let module = if super::onelaunch::mma_sync_forced() {
             gpu.module(&WARPSPEC_CU)?
@@ -380,31 +372,25 @@ impl Solve for WarpspecSolve {
         let stream = gpu.stream();
         let shape = case.shape;
         let plan = self.plan;
-        let (b, s, c) = (shape.b as i32, shape.s as i32, shape.c as i32);
-        let coef = shape.qjl_coef() as f32;
-        let (kidx, signs) = Repack::keys(self.repack.as_ref(), gpu, case)?;
+        let ptrs = case.ptrs(stream);
+        let k = KernelShape::from(shape);
+        let (kidx, signs) = Repack::keys(self.repack.as_ref(), gpu, shape, &ptrs)?;
         let parity = (self.solves % 2) as i32;
         self.solves += 1;
         let qt = device_ptr(&self.qt, stream);
         let rowmax = device_ptr(&self.rowmax, stream);
         let rows = plan.ksteps * 16;
         if self.ablation != 4 {
-            // SAFETY: Q, Pi, S_mat have the shape's sizes; qt holds 2·rows·32 floats with rows ≥ D; this solve's
-            // half of rowmax (64 words) was cleared by the previous solve's main kernel (or at allocation).
+            // SAFETY: the case's arrays have the shape's sizes; qt holds 2·rows·32 floats with rows ≥ D; this
+            // solve's half of rowmax (64 words) was cleared by the previous solve's main kernel (or at
+            // allocation).
             unsafe {
                 launch_qproj(
                     &self.qproj,
                     stream,
-                    (shape.b, shape.d),
-                    (
-                        device_ptr(&case.q, stream),
-                        device_ptr(&case.pi, stream),
-                        device_ptr(&case.s_mat, stream),
-                    ),
-                    qt,
-                    rows,
+                    (shape, &ptrs),
+                    (qt, rows, QtLayout::Fragments),
                     rowmax + 256 * parity as u64,
-                    QtLayout::Fragments,
                 )?;
             }
         }
@@ -412,9 +398,6 @@ impl Solve for WarpspecSolve {
             return Ok(());
         }
         let trace = self.trace.as_ref().map_or(0, Trace::ptr);
-        let codebook = device_ptr(&case.codebook, stream);
-        let gamma = device_ptr(&case.gamma, stream);
-        let scores = device_ptr(&case.scores, stream);
         let (drow, ks, ntiles, ns, stage_bytes) = (
             plan.row_bytes as i32,
             plan.ksteps as i32,
@@ -425,15 +408,15 @@ impl Solve for WarpspecSolve {
         let mut params = [
             param(&kidx),
             param(&signs),
-            param(&gamma),
+            param(&ptrs.gamma),
             param(&qt),
             param(&rowmax),
-            param(&codebook),
-            param(&scores),
-            param(&b),
-            param(&s),
-            param(&c),
-            param(&coef),
+            param(&ptrs.codebook),
+            param(&ptrs.scores),
+            param(&k.b),
+            param(&k.s),
+            param(&k.c),
+            param(&k.coef),
             param(&drow),
             param(&ks),
             param(&ntiles),
