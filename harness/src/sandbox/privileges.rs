@@ -9,8 +9,9 @@
 //!
 //! A judge running as root also switches each worker to another user ([`WorkerUser`]; by default a user id of the
 //! judge's own, [`super::users`]), so that submitted code does not own root's files: without it, a worker with no
-//! capabilities could still rewrite any file root owns and may write (a later submission's compiler, say). The worker needs no file of the
-//! judge's by name: its program, its library and its shared buffers reach it as inherited descriptors.
+//! capabilities could still rewrite any file root owns and may write (a later submission's compiler, say). The
+//! worker needs no file of the judge's by name: its program, its library and its shared buffers reach it as
+//! inherited descriptors.
 
 use std::fmt;
 use std::io;

@@ -13,8 +13,8 @@
 //! - no account and no group of that number exist (`getpwuid_r`, `getgrgid_r`: systemd's own run-time users are
 //!   found there through NSS, and by a file of that number in `/run/systemd/dynamic-uid`, where systemd records
 //!   them);
-//! - no process runs with it as any of its user or group ids (`/proc/<pid>/status`; where `/proc` hides other
-//!   users' processes, the locks below still keep judges apart);
+//! - no process runs with it as any of its user or group ids, supplementary groups included
+//!   (`/proc/<pid>/status`; where `/proc` hides other users' processes, the locks below still keep judges apart);
 //! - the judge holds the lock (`flock`) on the file of that number in [`LOCKS`], which the kernel releases when
 //!   the judge's process ends, however it ends. The directory must be a directory of the judge's user alone (no
 //!   link, nobody else may write it), or another user could take the ids or free them.
@@ -145,7 +145,8 @@ fn systemd_holds(id: u32) -> bool {
     std::fs::symlink_metadata(Path::new("/run/systemd/dynamic-uid").join(id.to_string())).is_ok()
 }
 
-/// Every user and group id (real, effective, saved and file system) of the processes that `/proc` shows.
+/// Every user and group id (real, effective, saved and file system, and the supplementary groups) of the
+/// processes that `/proc` shows.
 pub fn ids_in_use() -> HashSet<u32> {
     let mut ids = HashSet::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -169,13 +170,14 @@ pub fn ids_in_use() -> HashSet<u32> {
     ids
 }
 
-/// The ids on the `Uid:` and `Gid:` lines of a `/proc/<pid>/status`.
+/// The ids on the `Uid:`, `Gid:` and `Groups:` lines of a `/proc/<pid>/status`.
 fn status_ids(status: &str) -> impl Iterator<Item = u32> + '_ {
     status
         .lines()
         .filter_map(|line| {
-            line.strip_prefix("Uid:")
-                .or_else(|| line.strip_prefix("Gid:"))
+            ["Uid:", "Gid:", "Groups:"]
+                .into_iter()
+                .find_map(|field| line.strip_prefix(field))
         })
         .flat_map(|ids| ids.split_whitespace().filter_map(|id| id.parse().ok()))
 }
@@ -256,10 +258,10 @@ mod tests {
     }
 
     #[test]
-    fn the_ids_of_a_status_file_are_read_from_its_uid_and_gid_lines() {
-        let status = "Name:\tcat\nUid:\t0\t61184\t0\t0\nGid:\t5\t5\t61190\t5\nGroups:\t7 61999\n";
+    fn the_ids_of_a_status_file_are_read_from_its_uid_gid_and_groups_lines() {
+        let status = "Name:\tcat\nUid:\t0\t61184\t0\t0\nGid:\t5\t5\t61190\t5\nGroups:\t7 61999\nNgid:\t61300\n";
         let ids: HashSet<u32> = status_ids(status).collect();
-        assert_eq!(ids, HashSet::from([0, 61_184, 5, 61_190]));
+        assert_eq!(ids, HashSet::from([0, 61_184, 5, 61_190, 7, 61_999]));
         // This process is one of those `/proc` shows.
         // SAFETY: geteuid cannot fail.
         assert!(ids_in_use().contains(&unsafe { libc::geteuid() }));

@@ -470,8 +470,6 @@ struct ProbeOperands {
     proj: Projection,
     /// `[B][tile]` scores.
     out: Vec<f32>,
-    /// Keys, so the length of each row of `out`.
-    tile: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -501,7 +499,6 @@ impl ProbeOperands {
             inputs,
             proj,
             out: vec![0.0; b * tile],
-            tile,
         }
     }
 
@@ -510,7 +507,7 @@ impl ProbeOperands {
         (
             &self.inputs,
             &self.proj,
-            self.out.chunks_mut(self.tile).collect(),
+            self.out.chunks_mut(self.inputs.shape().s).collect(),
         )
     }
 }

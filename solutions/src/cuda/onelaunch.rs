@@ -72,8 +72,6 @@ struct Persistent {
     solves: u32,
     /// The phase trace (a measurement aid), when asked for.
     trace: Option<Trace>,
-    /// Blocks of the grid: one per multiprocessor at most.
-    grid: usize,
 }
 
 impl Persistent {
@@ -85,48 +83,47 @@ impl Persistent {
             sync: zeros(gpu, 1, "the grid barrier counter")?,
             solves: 0,
             trace: Trace::from_env(gpu, what, grid)?,
-            grid,
         })
     }
 
-    /// The next solve's parameters common to both kernels, with `keys` (indices, signs) as the arrays of keys read.
-    fn next(&mut self, gpu: &Gpu, case: &DeviceCase, keys: (u64, u64)) -> Common {
+    /// The next solve's parameters common to both kernels, for the case of `shape` at `case`, with `keys`
+    /// (indices, signs) as the arrays of keys read.
+    fn next(&mut self, gpu: &Gpu, (shape, case): (Shape, CasePtrs), keys: (u64, u64)) -> Common {
         let stream = gpu.stream();
         self.solves = self.solves.wrapping_add(1);
         Common {
-            case: case.ptrs(stream),
+            case,
             keys,
             qt: device_ptr(&self.qt, stream),
             sync: device_ptr(&self.sync, stream),
-            shape: KernelShape::from(case.shape),
+            shape: KernelShape::from(shape),
             epoch: self.solves,
             trace: self.trace.as_ref().map_or(0, Trace::ptr),
         }
     }
+}
 
-    /// Launches `kernel` cooperatively over the grid, `block` threads and `smem` bytes of dynamic shared memory a
-    /// block.
-    ///
-    /// # Safety
-    /// As [`Kernel::launch_cooperative`]: `params` must match the kernel's signature, and the buffers they point
-    /// to the sizes it reads and writes.
-    unsafe fn launch(
-        &self,
-        gpu: &Gpu,
-        kernel: &Kernel,
-        (block, smem): (u32, usize),
-        params: &mut [*mut c_void],
-    ) -> Result<(), CudaError> {
-        let launch = Launch {
-            grid: (self.grid as u32, 1),
-            block,
-            smem: smem as u32,
-            pdl: false,
-        };
-        // SAFETY: as the caller guarantees; the grid is at most one block per multiprocessor and the launch is
-        // cooperative (all blocks resident, or the launch fails).
-        unsafe { kernel.launch_cooperative(gpu.stream(), launch, params) }
-    }
+/// Launches `kernel` cooperatively on `grid` blocks (one per multiprocessor at most) of `block` threads and
+/// `smem` bytes of dynamic shared memory.
+///
+/// # Safety
+/// As [`Kernel::launch_cooperative`]: `params` must match the kernel's signature, and the buffers they point
+/// to the sizes it reads and writes.
+unsafe fn launch_cooperative(
+    gpu: &Gpu,
+    kernel: &Kernel,
+    (grid, block, smem): (usize, u32, usize),
+    params: &mut [*mut c_void],
+) -> Result<(), CudaError> {
+    let launch = Launch {
+        grid: (grid as u32, 1),
+        block,
+        smem: smem as u32,
+        pdl: false,
+    };
+    // SAFETY: as the caller guarantees; the launch is cooperative, so it fails where the blocks cannot all be
+    // resident (the kernels' grid barrier needs them all).
+    unsafe { kernel.launch_cooperative(gpu.stream(), launch, params) }
 }
 
 /// The parameters that both kernels take first (the arrays, then the shape), and the two they take later (the
@@ -224,11 +221,10 @@ impl SmemSolve {
 impl Solve for SmemSolve {
     fn enqueue(&mut self, gpu: &Gpu, case: &DeviceCase) -> Result<(), CudaError> {
         let plan = self.plan;
-        let keys = (
-            device_ptr(&case.k_idx, gpu.stream()),
-            device_ptr(&case.signs, gpu.stream()),
-        );
-        let common = self.state.next(gpu, case, keys);
+        let ptrs = case.ptrs(gpu.stream());
+        let common = self
+            .state
+            .next(gpu, (case.shape, ptrs), (ptrs.k_idx, ptrs.signs));
         let (dp, ntiles) = (plan.rows as i32, plan.tiles as i32);
         let mut params: Vec<*mut c_void> = common
             .head()
@@ -246,10 +242,10 @@ impl Solve for SmemSolve {
         // [B, S]); the counter is this solve's alone (solves on the judge's stream run one after another); the
         // shared memory size was allowed in `new`.
         unsafe {
-            self.state.launch(
+            launch_cooperative(
                 gpu,
                 &self.scores,
-                (SMEM_THREADS, plan.smem_bytes),
+                (plan.grid, SMEM_THREADS, plan.smem_bytes),
                 &mut params,
             )
         }
@@ -358,7 +354,7 @@ impl Solve for WarpspecSolve {
         let plan = self.plan;
         let ptrs = case.ptrs(gpu.stream());
         let keys = Repack::keys(self.repack.as_ref(), gpu, case.shape, &ptrs)?;
-        let common = self.state.next(gpu, case, keys);
+        let common = self.state.next(gpu, (case.shape, ptrs), keys);
         let (drow, ks, ntiles, ns, stage_bytes, off_stages) = (
             plan.row_bytes as i32,
             plan.ksteps as i32,
@@ -392,8 +388,12 @@ impl Solve for WarpspecSolve {
         // alone (solves on the judge's stream run one after another); the shared memory size was allowed in
         // `new`.
         unsafe {
-            self.state
-                .launch(gpu, &self.scores, (THREADS, plan.smem_bytes), &mut params)
+            launch_cooperative(
+                gpu,
+                &self.scores,
+                (plan.grid, THREADS, plan.smem_bytes),
+                &mut params,
+            )
         }
     }
 }
