@@ -132,16 +132,17 @@ pub fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
 pub const MIN_SAMPLES_TO_COMPARE: usize = 6;
 
 /// The distribution-free ~95% confidence interval of the median of sorted, non-empty `sorted`: the order
-/// statistics at 0-based ranks `floor(n/2 − 0.98·√n)` and `ceil(n/2 + 0.98·√n)` (the normal approximation
-/// of Binomial(n, ½) with z = 1.96), clamped to the sample range. It assumes nothing about the shape of the
-/// distribution, which suits skewed timing samples; with few samples it is simply `[min, max]`.
+/// statistics at 0-based ranks `n − 1 − k` and `k`, where `k = ceil(n/2 + 0.98·√n)` clamped to `n − 1` (the
+/// normal approximation of Binomial(n, ½) with z = 1.96), so that as many samples lie beyond each end. Its
+/// exact coverage is at least 95% for every n from 6 on (a test sums the binomial). It assumes nothing about
+/// the shape of the distribution, which suits skewed timing samples; with few samples it is simply
+/// `[min, max]`.
 pub fn median_ci_sorted(sorted: &[f64]) -> Interval {
     let n = sorted.len();
     let half = 0.98 * (n as f64).sqrt();
-    let lo = (n as f64 / 2.0 - half).floor().max(0.0) as usize;
     let hi = ((n as f64 / 2.0 + half).ceil() as usize).min(n - 1);
     Interval {
-        low: sorted[lo],
+        low: sorted[n - 1 - hi],
         high: sorted[hi],
     }
 }
@@ -194,7 +195,7 @@ mod tests {
         assert!((s.std_dev - 12.5f64.sqrt()).abs() < 1e-15);
         // p10: rank 0.4 between 1 and 2 → 1.4; p90: rank 3.6 between 4 and 10 → 7.6
         assert!((s.p10 - 1.4).abs() < 1e-12 && (s.p90 - 7.6).abs() < 1e-12);
-        // n = 5: 0.98·√5 = 2.19 → ranks floor(0.31) = 0 and ceil(4.69) = 5 → clamped to 4: [1, 10].
+        // n = 5: 0.98·√5 = 2.19 → k = ceil(4.69) = 5, clamped to 4: ranks 0 and 4, [1, 10].
         assert_eq!(
             s.median_ci,
             Some(Interval {
@@ -215,12 +216,12 @@ mod tests {
 
     #[test]
     fn median_ci_of_one_hundred_samples() {
-        // n = 100: 0.98·10 = 9.8 → ranks floor(40.2) = 40 and ceil(59.8) = 60, i.e. the values 41 and 61.
+        // n = 100: 0.98·10 = 9.8 → k = ceil(59.8) = 60: ranks 39 and 60, i.e. the values 40 and 61.
         let v: Vec<f64> = (1..=100).map(f64::from).collect();
         let ci = median_ci_sorted(&v);
-        assert_eq!((ci.low, ci.high), (41.0, 61.0));
+        assert_eq!((ci.low, ci.high), (40.0, 61.0));
         let s = Summary::of(&v).unwrap();
-        assert!((s.median_rel_err().unwrap() - 10.0 / 50.5).abs() < 1e-12);
+        assert!((s.median_rel_err().unwrap() - 10.5 / 50.5).abs() < 1e-12);
         assert_eq!(s.outliers, Some(Outliers::default()));
     }
 
@@ -248,6 +249,31 @@ mod tests {
         assert_eq!(outliers(&sorted, 1.0), Outliers { low: 0, high: 1 });
         // All equal: no scale at all, no outliers.
         assert_eq!(outliers(&[3.0; 4], 3.0), Outliers::default());
+    }
+
+    #[test]
+    fn median_interval_is_symmetric_and_covers_at_least_95_percent() {
+        // With the samples 0, 1, …, n − 1 each value is its rank. The interval [x(lo), x(hi)] holds the median
+        // of a continuous distribution exactly when lo < W ≤ hi, where W, the number of samples at or below
+        // the median, is Binomial(n, ½).
+        for n in MIN_SAMPLES_TO_COMPARE..=2000 {
+            let ranks: Vec<f64> = (0..n).map(|r| r as f64).collect();
+            let ci = median_ci_sorted(&ranks);
+            let (lo, hi) = (ci.low as usize, ci.high as usize);
+            assert_eq!(lo, n - 1 - hi, "n = {n}: as many samples beyond each end");
+            let ln_half_n = n as f64 * 0.5f64.ln();
+            let mut ln_choose = 0.0; // ln C(n, w), built up from w = 0
+            let mut coverage = 0.0;
+            for w in 0..=hi {
+                if w > 0 {
+                    ln_choose += ((n - w + 1) as f64 / w as f64).ln();
+                }
+                if w > lo {
+                    coverage += (ln_choose + ln_half_n).exp();
+                }
+            }
+            assert!(coverage >= 0.95, "n = {n}: coverage {coverage}");
+        }
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub struct Samples {
 }
 
 /// Relative error of the median of `samples`: half the width of the distribution-free ~95% confidence
-/// interval of the median (order statistics n/2 ± 0.98·√n), divided by the median. Infinite below 3 samples.
+/// interval of the median ([`median_ci_sorted`]), divided by the median. Infinite below 3 samples.
 pub fn median_rel_err(samples: &[f64]) -> f64 {
     if samples.len() < 3 {
         return f64::INFINITY;
@@ -314,8 +314,11 @@ mod tests {
     #[test]
     fn median_error_of_known_samples() {
         assert_eq!(median_rel_err(&[1.0, 2.0]), f64::INFINITY);
-        // n = 9: half-width 0.98·3 = 2.94 → order statistics floor(4.5 − 2.94) = 1 and ceil(7.44) = 8.
+        // n = 9: 0.98·3 = 2.94 → k = ceil(7.44) = 8: ranks 0 and 8, the values 1 and 9.
         let v: Vec<f64> = (1..=9).map(f64::from).collect();
-        assert!((median_rel_err(&v) - (9.0 - 2.0) / 2.0 / 5.0).abs() < 1e-12);
+        assert!((median_rel_err(&v) - (9.0 - 1.0) / 2.0 / 5.0).abs() < 1e-12);
+        // n = 100: ranks 39 and 60, the values 40 and 61.
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert!((median_rel_err(&v) - 21.0 / 2.0 / 50.5).abs() < 1e-12);
     }
 }
