@@ -36,6 +36,7 @@ fn run_on_the_example_passes_and_writes_a_results_document() {
         "{stdout}"
     );
     assert!(stdout.contains("1 check: 1 pass"), "{stdout}");
+    assert!(stdout.contains("1-call time"), "{stdout}");
     let doc = ResultsDoc::read(&json).unwrap();
     assert_eq!(doc.entries.len(), 1);
     assert_eq!(doc.entries[0].verdict, Verdict::Pass);

@@ -291,10 +291,12 @@ pub fn execute(
 }
 
 /// The table `judge run` prints, as text: a row per entry; the reason a variant was skipped, the same on every
-/// case, is given once in a note below the table (the row says which).
+/// case, is given once in a note below the table (the row says which). Scores checked by `judge check` were timed
+/// elsewhere: without a timed entry, the table has no time column.
 pub fn results_text(entries: &[Entry]) -> String {
+    let timed = entries.iter().any(|e| e.timing.is_some());
     let mut notes = Notes::default();
-    let mut table = Table::new(&[
+    let mut columns = vec![
         ("solution", Align::Left),
         ("case", Align::Left),
         ("B×S×D×C", Align::Left),
@@ -302,9 +304,12 @@ pub fn results_text(entries: &[Entry]) -> String {
         ("max abs err", Align::Right),
         ("max rel err", Align::Right),
         ("rel frob", Align::Right),
-        ("1-call time", Align::Right),
-        ("note", Align::Left),
-    ]);
+    ];
+    if timed {
+        columns.push(("1-call time", Align::Right));
+    }
+    columns.push(("note", Align::Left));
+    let mut table = Table::new(&columns);
     for e in entries {
         let s = e.case.shape;
         let [abs, rel, frob] = e
@@ -312,7 +317,7 @@ pub fn results_text(entries: &[Entry]) -> String {
             .as_ref()
             .map(|c| error_figures(c, format_error))
             .unwrap_or_default();
-        table.push(vec![
+        let mut row = vec![
             e.solution.clone(),
             e.case.name.clone(),
             format!("{}×{}×{}×{}", s.b, s.s, s.d, s.c),
@@ -320,15 +325,20 @@ pub fn results_text(entries: &[Entry]) -> String {
             abs,
             rel,
             frob,
-            e.timing
-                .as_ref()
-                .map(|t| format_seconds(t.summary.median))
-                .unwrap_or_default(),
-            match e.skip_reason() {
-                Some(reason) => notes.refer(reason, &e.solution),
-                None => e.reason.clone().unwrap_or_default(),
-            },
-        ]);
+        ];
+        if timed {
+            row.push(
+                e.timing
+                    .as_ref()
+                    .map(|t| format_seconds(t.summary.median))
+                    .unwrap_or_default(),
+            );
+        }
+        row.push(match e.skip_reason() {
+            Some(reason) => notes.refer(reason, &e.solution),
+            None => e.reason.clone().unwrap_or_default(),
+        });
+        table.push(row);
     }
     format!("{}{}", table.render_text(), notes.render_text())
 }
