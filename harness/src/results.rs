@@ -434,6 +434,16 @@ pub enum Clock {
     CudaEvents,
 }
 
+impl Clock {
+    /// A few words for messages: `the monotonic clock`, `CUDA events`.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Clock::Wall => "the monotonic clock",
+            Clock::CudaEvents => "CUDA events",
+        }
+    }
+}
+
 /// One solution × case × mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {

@@ -236,6 +236,8 @@ fixture_tests! {
     bad_reads_judge_memory => "bad/reads_judge_memory.c",
     bad_slows_the_clock => "bad/slows_the_clock.c",
     bad_forges_answer => "bad/forges_answer.c",
+    bad_forges_clock => "bad/forges_clock.c",
+    bad_forges_skip => "bad/forges_skip.c",
     bad_crash_segfault => "bad/crash_segfault.c",
     bad_infinite_loop => "bad/infinite_loop.c",
     bad_huge_alloc => "bad/huge_alloc.c",

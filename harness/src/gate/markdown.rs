@@ -8,7 +8,7 @@ use solutions::Backend;
 
 use super::{GateSummary, SeedSource};
 use crate::commands::{error_figures, format_error, format_seconds};
-use crate::results::{Clock, Entry};
+use crate::results::Entry;
 use crate::verdict::Verdict;
 
 /// Longest reason shown in the table, in characters (the full text is in the JSON and JUnit files).
@@ -131,13 +131,10 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
         let _ = writeln!(md, "\n### Performance\n");
         let _ = writeln!(
             md,
-            "- median **{}** over {} calls on fresh inputs ({}), fastest call {}",
+            "- median **{}** over {} calls on fresh inputs (the worker's {}), fastest call {}",
             format_seconds(perf.median_s),
             perf.samples,
-            match perf.clock {
-                Clock::Wall => "the worker's monotonic clock",
-                Clock::CudaEvents => "CUDA events",
-            },
+            perf.clock.describe(),
             format_seconds(perf.fastest_s)
         );
         let _ = writeln!(

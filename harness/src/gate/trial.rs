@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use solutions::problem::Position;
-use solutions::{Field, InputParts, Shape, SolveError};
+use solutions::{Backend, Field, InputParts, Shape, SolveError};
 
 use super::baseline::{Baseline, Comparison};
 use super::floor::Floor;
@@ -36,7 +36,9 @@ use crate::challenge::suites::Case;
 use crate::check::{CheckReport, Tolerance, check};
 use crate::commands::format_seconds;
 use crate::results::{CaseInfo, Clock, Derived, Entry, Mode, Timing};
-use crate::sandbox::protocol::{DeviceCall, HoldOutcome, Request, Response, SlotLayout};
+use crate::sandbox::protocol::{
+    DeviceCall, HoldOutcome, Request, Response, SlotLayout, worker_clock,
+};
 use crate::sandbox::region::Region;
 use crate::sandbox::{SandboxConfig, SandboxError, Worker};
 use crate::stats::Summary;
@@ -378,7 +380,8 @@ struct Rig {
     slots: Vec<SlotLayout>,
     shape: Shape,
     calls: usize,
-    clock: Clock,
+    /// The submission's backend: its worker's clock ([`worker_clock`]), and whether a call reports on a device.
+    backend: Backend,
     /// The check of the call with the largest relative Frobenius error so far.
     worst: Option<CheckReport>,
 }
@@ -407,9 +410,12 @@ impl Rig {
         let mut worker = Worker::spawn(sandbox, built.backend, &inherit)?;
         drop(library);
         let limit = sandbox.limits.startup();
+        let prepare = Request::Prepare {
+            backend: built.backend,
+        };
+        worker.request(&prepare, limit, "preparing the worker")?;
         let load = Request::Load {
             library: library_path.clone(),
-            backend: built.backend,
         };
         worker
             .request(&load, limit, "loading the library")
@@ -427,9 +433,14 @@ impl Rig {
             slots,
             shape,
             calls: 0,
-            clock: Clock::Wall,
+            backend: built.backend,
             worst: None,
         })
+    }
+
+    /// The clock of the worker's times.
+    fn clock(&self) -> Clock {
+        worker_clock(self.backend)
     }
 
     fn call(
@@ -453,11 +464,39 @@ impl Rig {
                 seconds,
                 clock,
                 device,
-            } if seconds.is_finite()
-                && seconds >= 0.0
-                && device.is_none_or(|d| d.busy_after_s.is_finite() && d.busy_after_s >= 0.0) =>
-            {
-                self.clock = clock;
+            } => {
+                // The clock and the device report are the backend's: submitted code that writes an answer of its
+                // own can neither choose a clock the judge does not check against its own, nor leave out what
+                // the device saw.
+                let expected = worker_clock(self.backend);
+                let problem = if !(seconds.is_finite() && seconds >= 0.0) {
+                    Some(format!("a duration of {seconds} s"))
+                } else if clock != expected {
+                    Some(format!(
+                        "a time by {}, where a {} worker times with {}",
+                        clock.describe(),
+                        self.backend,
+                        expected.describe()
+                    ))
+                } else if device.is_some() != (self.backend == Backend::Cuda) {
+                    Some(format!(
+                        "{} device report, from a {} worker",
+                        if device.is_some() { "a" } else { "no" },
+                        self.backend
+                    ))
+                } else if device
+                    .is_some_and(|d| !(d.busy_after_s.is_finite() && d.busy_after_s >= 0.0))
+                {
+                    Some("a device busy for a time that is not one".to_owned())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(self.worker.broken(
+                        &during,
+                        format!("a `done` with {problem}: an answer the worker did not write"),
+                    ));
+                }
                 (seconds, device)
             }
             other => {
@@ -547,14 +586,14 @@ pub fn check_case(
             Ok(r) => r,
             Err(e) => return CaseResult::from_sandbox(e, rig.calls),
         };
-        let timing = Timing::from_samples(rig.clock, vec![record.seconds]);
+        let timing = Timing::from_samples(rig.clock(), vec![record.seconds]);
         if let Some(reason) = record.failure() {
             return Ok(rig.wrong(record, reason, timing));
         }
         first_record.get_or_insert(record);
     }
     let calls = rig.calls;
-    let clock = rig.clock;
+    let clock = rig.clock();
     if let Err(e) = rig.worker.shutdown() {
         return CaseResult::from_sandbox(e, calls);
     }
@@ -678,7 +717,7 @@ pub fn timed_case(
     };
 
     // Probes: pairs of fresh inputs and the same bytes again in the other buffers, then a small change.
-    let timing = Timing::from_samples(rig.clock, samples.seconds.clone());
+    let timing = Timing::from_samples(rig.clock(), samples.seconds.clone());
     let mut pairs = Vec::with_capacity(REPEAT_PAIRS);
     let mut fastest_repeat = Fastest::default();
     let mut fresh_seconds = all_seconds;
@@ -723,7 +762,7 @@ pub fn timed_case(
     }
     devices.extend(record.device);
     let calls = rig.calls;
-    let clock = rig.clock;
+    let clock = rig.clock();
     let stderr = rig.worker.stderr_text();
     if let Err(e) = rig.worker.shutdown() {
         return CaseResult::from_sandbox(e, calls);

@@ -39,7 +39,6 @@ use super::protocol::{DeviceCall, HoldOutcome, SlotLayout, field_bytes};
 use super::region::Region;
 use super::worker::{Call, Executor, ExecutorError, SolveFn};
 use crate::gpu::Hold;
-use crate::results::Clock;
 
 /// How long the hold waits for `solve` to return before letting the stream go, in nanoseconds. Queuing the
 /// launches of an honest `solve` takes tens of microseconds; one that waits for the device inside `solve`
@@ -326,10 +325,6 @@ impl CudaExecutor {
 }
 
 impl Executor for CudaExecutor {
-    fn clock(&self) -> Clock {
-        Clock::CudaEvents
-    }
-
     fn attach(
         &mut self,
         _region: &Region,

@@ -8,7 +8,8 @@
 //! | judge sends | worker answers | what the worker does |
 //! | --- | --- | --- |
 //! | `hello {protocol}` | `ready {protocol, pid}` | checks the protocol version |
-//! | `load {library, backend}` | `loaded` | `dlopen`s the library, finds `solve` |
+//! | `prepare {backend}` | `prepared` | opens the CUDA device (`cuda`), installs the system-call filter |
+//! | `load {library}` | `loaded` | `dlopen`s the library (its initialisers run), finds `solve` |
 //! | `attach {region, len, shape, slots}` | `attached` | maps the region (a CUDA worker also allocates one device buffer per slot) |
 //! | `call {slot}` | `done {seconds, clock, device}` | runs exactly one `solve` on that slot and times it |
 //!
@@ -21,8 +22,13 @@
 //! worker synchronises the whole device and copies the device's output and inputs into the slot before
 //! answering, and adds to `done` what it saw of the device: [`DeviceCall`]).
 //!
-//! Any request can instead be answered with `failed {stage, message}`. The judge treats everything it reads
-//! as untrusted: a frame that is too long or does not decode ends the worker with a protocol error.
+//! Any request can instead be answered with `failed {stage, message}`, naming one of the steps that request
+//! takes ([`Request::stages`]). The judge treats everything it reads as untrusted: a frame that is too long or
+//! does not decode ends the worker with a protocol error, and so does a `failed` that names a step the request
+//! does not take. From `load` on, submitted code runs in the worker and can write on its channel; a failure it
+//! forged could otherwise claim the device could not be opened (a *skipped* case, as if the machine lacked a
+//! GPU), which only `prepare`, before any submitted code has run, can answer. Likewise the clock and the device
+//! report of a `done` must be those of the worker's backend ([`worker_clock`]).
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -34,7 +40,7 @@ use solutions::{Backend, Field, Shape};
 use crate::results::Clock;
 
 /// Version of this protocol; the worker refuses a `hello` with any other.
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Largest frame either side accepts, in bytes.
 pub const MAX_FRAME: usize = 1 << 20;
@@ -48,12 +54,16 @@ pub enum Request {
         /// The judge's [`PROTOCOL_VERSION`].
         protocol: u32,
     },
-    /// Load the submission's shared library and look up `solve`.
+    /// Get ready to run a library of this backend: open the CUDA device (`cuda`), then install the system-call
+    /// filter. Nothing submitted has run when this is answered.
+    Prepare {
+        /// Which pointers `solve` takes: host (`cpu`) or device (`cuda`).
+        backend: Backend,
+    },
+    /// Load the submission's shared library (which runs its initialisers) and look up `solve`.
     Load {
         /// Path of the `.so`.
         library: PathBuf,
-        /// Which pointers `solve` takes: host (`cpu`) or device (`cuda`).
-        backend: Backend,
     },
     /// Map the case's shared region (replacing any earlier one).
     Attach {
@@ -84,6 +94,8 @@ pub enum Response {
         /// The worker's process id.
         pid: u32,
     },
+    /// Answer to `prepare`.
+    Prepared,
     /// Answer to `load`.
     Loaded,
     /// Answer to `attach`.
@@ -105,6 +117,34 @@ pub enum Response {
         /// Why, in words.
         message: String,
     },
+}
+
+impl Request {
+    /// The steps this request takes: the stages a `failed` answer to it may name, beside
+    /// [`Stage::Sequence`] (a request out of order, the judge's mistake).
+    pub const fn stages(&self) -> &'static [Stage] {
+        match self {
+            Request::Hello { .. } => &[Stage::Hello],
+            Request::Prepare { .. } => &[Stage::Device, Stage::Confine],
+            Request::Load { .. } => &[Stage::Load, Stage::Symbol],
+            Request::Attach { .. } => &[Stage::Attach],
+            Request::Call { .. } => &[Stage::Call],
+        }
+    }
+
+    /// Whether a `failed` answer naming `stage` can be an answer to this request.
+    pub fn may_fail_at(&self, stage: Stage) -> bool {
+        stage == Stage::Sequence || self.stages().contains(&stage)
+    }
+}
+
+/// The clock a worker of `backend` times calls with: the host's monotonic clock for host pointers, CUDA
+/// events for device pointers. The judge holds every `done` to it.
+pub const fn worker_clock(backend: Backend) -> Clock {
+    match backend {
+        Backend::Cpu => Clock::Wall,
+        Backend::Cuda => Clock::CudaEvents,
+    }
 }
 
 /// What a CUDA worker saw of the device around one call: the signals of work left running on another stream
@@ -156,9 +196,9 @@ impl HoldOutcome {
 pub enum Stage {
     /// Agreeing on the protocol.
     Hello,
-    /// Opening the CUDA device for a device-pointer submission (before its library is loaded).
+    /// Opening the CUDA device for a device-pointer submission (`prepare`, before the library is loaded).
     Device,
-    /// Installing the system-call filter (before the library is loaded).
+    /// Installing the system-call filter (`prepare`, before the library is loaded).
     Confine,
     /// Loading the library (`dlopen`).
     Load,
@@ -349,6 +389,12 @@ mod tests {
             Request::Hello {
                 protocol: PROTOCOL_VERSION,
             },
+            Request::Prepare {
+                backend: Backend::Cuda,
+            },
+            Request::Load {
+                library: PathBuf::from("/proc/self/fd/5"),
+            },
             Request::Call { slot: 3 },
         ];
         let mut buf = Vec::new();
@@ -363,6 +409,26 @@ mod tests {
             );
         }
         assert!(read_frame::<_, Request>(&mut input).unwrap().is_none());
+    }
+
+    #[test]
+    fn only_prepare_may_fail_before_submitted_code_runs() {
+        let prepare = Request::Prepare {
+            backend: Backend::Cuda,
+        };
+        let load = Request::Load {
+            library: PathBuf::from("lib.so"),
+        };
+        let call = Request::Call { slot: 0 };
+        for stage in [Stage::Device, Stage::Confine] {
+            assert!(prepare.may_fail_at(stage));
+            assert!(!load.may_fail_at(stage) && !call.may_fail_at(stage));
+        }
+        assert!(load.may_fail_at(Stage::Symbol) && !load.may_fail_at(Stage::Call));
+        assert!(call.may_fail_at(Stage::Call) && call.may_fail_at(Stage::Sequence));
+        assert!(!call.may_fail_at(Stage::Hello) && !call.may_fail_at(Stage::Attach));
+        assert_eq!(worker_clock(Backend::Cpu), Clock::Wall);
+        assert_eq!(worker_clock(Backend::Cuda), Clock::CudaEvents);
     }
 
     #[test]

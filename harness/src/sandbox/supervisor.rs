@@ -418,8 +418,9 @@ impl Worker {
     }
 
     /// Sends `request` and waits up to `limit` for the answer, watching the worker's memory meanwhile. Returns
-    /// the answer. A `failed` answer becomes [`SandboxError::Refused`]; any error other
-    /// than `Refused` leaves the worker dead.
+    /// the answer. A `failed` answer becomes [`SandboxError::Refused`], unless it names a step the request does
+    /// not take ([`Request::may_fail_at`]), which is a protocol error; any error other than `Refused` leaves the
+    /// worker dead.
     pub fn request(
         &mut self,
         request: &Request,
@@ -446,6 +447,16 @@ impl Worker {
                         return Err(self.memory_error(during, peak));
                     }
                     return match response {
+                        Response::Failed { stage, .. } if !request.may_fail_at(stage) => {
+                            Err(self.protocol_error(
+                                during,
+                                format!(
+                                    "the worker answered with a failure at {} ({stage:?}), a step this \
+                                     request does not take: an answer the worker did not write",
+                                    stage.describe()
+                                ),
+                            ))
+                        }
                         Response::Failed { stage, message } => Err(SandboxError::Refused {
                             during: during.to_owned(),
                             stage,

@@ -27,11 +27,10 @@ use super::cuda::CudaExecutor;
 use super::privileges;
 use super::protocol::{
     DeviceCall, FrameError, PROTOCOL_VERSION, Request, Response, SlotLayout, Stage, field_bytes,
-    read_frame, write_frame,
+    read_frame, worker_clock, write_frame,
 };
 use super::region::Region;
 use super::seccomp;
-use crate::results::Clock;
 
 /// The C signature of `solve` in the challenge's contract:
 /// `void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs, const float* gamma,
@@ -176,11 +175,8 @@ pub enum ExecutorError {
     Cuda(#[from] CudaError),
 }
 
-/// How one backend hands buffers to `solve` and times a call.
+/// How one backend hands buffers to `solve` and times a call (with the clock [`worker_clock`] gives for it).
 pub trait Executor {
-    /// The clock [`Executor::call`] reads.
-    fn clock(&self) -> Clock;
-
     /// Gets ready for a newly mapped region (a device backend allocates its buffers here).
     fn attach(
         &mut self,
@@ -206,10 +202,6 @@ pub trait Executor {
 pub struct HostExecutor;
 
 impl Executor for HostExecutor {
-    fn clock(&self) -> Clock {
-        Clock::Wall
-    }
-
     fn attach(&mut self, _: &Region, _: Shape, _: &[SlotLayout]) -> Result<(), ExecutorError> {
         Ok(())
     }
@@ -270,9 +262,16 @@ impl Executor for HostExecutor {
     }
 }
 
+/// The backend a worker was prepared for, before its library is loaded.
+struct Prepared {
+    executor: Box<dyn Executor>,
+    backend: Backend,
+}
+
 struct Loaded {
     solve: SolveFn,
     executor: Box<dyn Executor>,
+    backend: Backend,
     _library: Library,
 }
 
@@ -284,6 +283,7 @@ struct Attached {
 
 #[derive(Default)]
 struct State {
+    prepared: Option<Prepared>,
     loaded: Option<Loaded>,
     attached: Option<Attached>,
     /// Earlier regions stay mapped until exit: a submission's stray thread may still be touching them.
@@ -308,7 +308,11 @@ impl State {
                 Stage::Hello,
                 format!("the judge speaks protocol {protocol}, this worker {PROTOCOL_VERSION}"),
             ),
-            Request::Load { library, backend } => match self.load(&library, backend) {
+            Request::Prepare { backend } => match self.prepare(backend) {
+                Ok(()) => Response::Prepared,
+                Err(response) => response,
+            },
+            Request::Load { library } => match self.load(&library) {
                 Ok(()) => Response::Loaded,
                 Err(response) => response,
             },
@@ -325,11 +329,13 @@ impl State {
         }
     }
 
-    fn load(&mut self, path: &Path, backend: Backend) -> Result<(), Response> {
-        if self.loaded.is_some() {
-            return Err(failed(Stage::Sequence, "a library is already loaded"));
+    /// Opens the device and confines the process, before any submitted code runs: a failure here is the
+    /// machine's, which the judge may report as a case it could not run, so it is answered before the library
+    /// is loaded (from then on, submitted code could write answers of its own).
+    fn prepare(&mut self, backend: Backend) -> Result<(), Response> {
+        if self.prepared.is_some() || self.loaded.is_some() {
+            return Err(failed(Stage::Sequence, "the worker is already prepared"));
         }
-        // The executor comes first, so nothing of the submission has run when the device is opened.
         let executor: Box<dyn Executor> = match backend {
             Backend::Cpu => Box::new(HostExecutor),
             Backend::Cuda => {
@@ -347,6 +353,17 @@ impl State {
                 )
             })?;
         }
+        self.prepared = Some(Prepared { executor, backend });
+        Ok(())
+    }
+
+    fn load(&mut self, path: &Path) -> Result<(), Response> {
+        if self.loaded.is_some() {
+            return Err(failed(Stage::Sequence, "a library is already loaded"));
+        }
+        let Some(Prepared { executor, backend }) = self.prepared.take() else {
+            return Err(failed(Stage::Sequence, "load before prepare"));
+        };
         // SAFETY: loading runs the library's initialisers, which are submitted code; containing submitted
         // code is what this process is for. RTLD_NOW makes a missing symbol fail here rather than mid-call.
         let library = unsafe { Library::open(Some(path.as_os_str()), RTLD_NOW | RTLD_LOCAL) }
@@ -369,6 +386,7 @@ impl State {
         self.loaded = Some(Loaded {
             solve,
             executor,
+            backend,
             _library: library,
         });
         Ok(())
@@ -418,7 +436,7 @@ impl State {
         ) {
             Ok(call) => Response::Done {
                 seconds: call.seconds,
-                clock: loaded.executor.clock(),
+                clock: worker_clock(loaded.backend),
                 device: call.device,
             },
             Err(error) => failed(Stage::Call, chain(&error)),
