@@ -393,7 +393,7 @@ fn an_attached_gpu_timing_measures_cuda_variants_warm_and_cold() {
         assert_eq!(reference.bytes, Shape::new(1, 16, 4, 2).min_bytes());
         assert_eq!(reference.samples_s.len(), 3);
         assert_eq!(
-            e.derived.unwrap().speed_of_light.unwrap().floor_s(),
+            e.derived.unwrap().speed_of_light.unwrap().basis_s(),
             reference.summary.median
         );
         // And the entry says which cache regime it was taken in.

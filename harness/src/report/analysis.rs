@@ -97,8 +97,9 @@ pub fn cpu_floors(shape: Shape, cpu: &CpuCeilings) -> (f64, f64) {
     )
 }
 
-/// The device-copy time recorded with an entry, when it was measured against one.
-pub fn copy_floor(entry: &Entry) -> Option<f64> {
+/// The device-copy time recorded with an entry, when it was measured against one: a reference, not a floor (the
+/// copy reads and writes the minimal bytes, a solve moves them once).
+pub fn copy_reference(entry: &Entry) -> Option<f64> {
     match entry.derived?.speed_of_light? {
         SpeedOfLight::DeviceCopy { copy_s, .. } => Some(copy_s),
         SpeedOfLight::FmaPeak { .. } => None,
@@ -179,8 +180,8 @@ pub struct Sweep {
     pub s_values: Vec<usize>,
     /// Per series, `(S, time)` ascending in S.
     pub series: Vec<(SeriesKey, Vec<(usize, TimePoint)>)>,
-    /// Device-copy floors per mode, `(S, seconds)`, when GPU entries carry them.
-    pub copy_floors: Vec<(Mode, Vec<(usize, f64)>)>,
+    /// Device-copy times per mode, `(S, seconds)`, when GPU entries carry them.
+    pub copy_references: Vec<(Mode, Vec<(usize, f64)>)>,
 }
 
 /// The largest S sweep among the timed entries (most distinct S, at least two), if any.
@@ -208,7 +209,7 @@ pub fn s_sweep(doc: &ResultsDoc) -> Option<Sweep> {
         (s.b, s.d, s.c) == fixed
     };
     let mut series: Vec<(SeriesKey, Vec<(usize, TimePoint)>)> = Vec::new();
-    let mut copy_floors: Vec<(Mode, Vec<(usize, f64)>)> = Vec::new();
+    let mut copy_references: Vec<(Mode, Vec<(usize, f64)>)> = Vec::new();
     for e in timed(doc).filter(in_sweep) {
         let Some(point) = TimePoint::of(e) else {
             continue;
@@ -218,14 +219,14 @@ pub fn s_sweep(doc: &ResultsDoc) -> Option<Sweep> {
             Some((_, points)) => points.push((e.case.shape.s, point)),
             None => series.push((k, vec![(e.case.shape.s, point)])),
         }
-        if let (Some(copy), Backend::Cuda) = (copy_floor(e), e.backend) {
-            match copy_floors.iter_mut().find(|(m, _)| *m == e.mode) {
+        if let (Some(copy), Backend::Cuda) = (copy_reference(e), e.backend) {
+            match copy_references.iter_mut().find(|(m, _)| *m == e.mode) {
                 Some((_, v)) => {
                     if !v.iter().any(|(s, _)| *s == e.case.shape.s) {
                         v.push((e.case.shape.s, copy));
                     }
                 }
-                None => copy_floors.push((e.mode, vec![(e.case.shape.s, copy)])),
+                None => copy_references.push((e.mode, vec![(e.case.shape.s, copy)])),
             }
         }
     }
@@ -233,14 +234,14 @@ pub fn s_sweep(doc: &ResultsDoc) -> Option<Sweep> {
         points.sort_by_key(|(s, _)| *s);
         points.dedup_by_key(|(s, _)| *s);
     }
-    for (_, v) in &mut copy_floors {
+    for (_, v) in &mut copy_references {
         v.sort_by_key(|(s, _)| *s);
     }
     Some(Sweep {
         fixed,
         s_values,
         series,
-        copy_floors,
+        copy_references,
     })
 }
 
@@ -278,7 +279,7 @@ pub fn roofline_points(doc: &ResultsDoc) -> Vec<RooflinePoint> {
 pub fn copy_bandwidths(doc: &ResultsDoc) -> Vec<(Mode, f64)> {
     let mut out: Vec<(Mode, f64)> = Vec::new();
     for e in timed(doc).filter(|e| e.backend == Backend::Cuda) {
-        if let Some(copy) = copy_floor(e) {
+        if let Some(copy) = copy_reference(e) {
             let gbps = e.case.shape.min_bytes() as f64 / copy / 1e9;
             match out.iter_mut().find(|(m, _)| *m == e.mode) {
                 Some((_, best)) => *best = best.max(gbps),

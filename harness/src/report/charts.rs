@@ -115,16 +115,19 @@ impl ChartKind {
             ChartKind::TimePerVariant => {
                 "Median time of one call per variant at the headline case (log scale; shorter is faster), \
                  fastest at the top; pale bars are cold. The whisker spans the 10th to 90th percentile of \
-                 the samples. Dashed lines, drawn across the rows they bound, are floors: for CPU variants, \
-                 the reduced form's FLOPs at the measured FMA peak and the minimal bytes at the measured read \
-                 bandwidth; for GPU variants, a device copy of the same bytes timed the same way in the same \
-                 mode (×1 copy). Variants without a bar were not timed (skipped, or a wrong answer)."
+                 the samples. Dashed lines are drawn across the rows they apply to. For CPU variants they are \
+                 floors: the reduced form's FLOPs at the measured FMA peak and the minimal bytes at the \
+                 measured read bandwidth. For GPU variants the line is a reference, a device copy of the same \
+                 bytes timed the same way in the same mode (×1 copy); the copy reads and writes those bytes \
+                 while a solve moves them once, so a solve can beat it. Variants without a bar were not timed \
+                 (skipped, or a wrong answer)."
             }
             ChartKind::TimeVsS => {
                 "Median time against the number of keys S with B, D and C fixed (log-log); hollow points are \
                  cold. A line of slope 1 means time proportional to S; a flatter start means fixed costs \
-                 (launch, threads) dominate small cases. Dashed lines are the floors at each S: the CPU's, \
-                 and for GPU variants a device copy of the same bytes in each mode."
+                 (launch, threads) dominate small cases. Dashed lines are, at each S, the CPU's floors and, \
+                 for GPU variants, a device copy of the same bytes in each mode (a reference the copy's \
+                 double traffic lets a solve beat)."
             }
             ChartKind::Roofline => {
                 "Each point is one measured case: its arithmetic intensity (reduced-form FLOPs per minimal \
@@ -242,7 +245,7 @@ impl Chart {
                     .iter()
                     .filter(|e| e.case.name == case.name && e.case.shape == case.shape)
                 {
-                    if let Some(copy) = analysis::copy_floor(e)
+                    if let Some(copy) = analysis::copy_reference(e)
                         && !floors
                             .iter()
                             .any(|f| f.backend == e.backend && f.mode == Some(e.mode))
@@ -758,7 +761,7 @@ where
         floor_lines.push((fma, FLOOR));
         floor_lines.push((bw, BANDWIDTH));
     }
-    for (mode, points) in &sweep.copy_floors {
+    for (mode, points) in &sweep.copy_references {
         legend.push(LegendItem {
             label: format!("device copy of the same bytes, {mode}"),
             colour: copy_colour(*mode),
