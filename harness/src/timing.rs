@@ -182,7 +182,9 @@ pub fn collect_observed(
     }
 }
 
-/// Times CPU solves with the monotonic wall clock, rotating among prepared input sets.
+/// Times CPU solves with the monotonic wall clock, rotating among prepared input sets. Each call's output is
+/// poisoned first, outside the timing (as the GPU samplers do), so the output read back after sampling is the
+/// last call's own: a variant that stops writing under timing leaves poison, not an earlier call's scores.
 pub struct CpuSampler<'a> {
     sets: Vec<Box<dyn Prepared + 'a>>,
     next: usize,
@@ -212,6 +214,7 @@ impl Sampler for CpuSampler<'_> {
         let index = self.next;
         self.next = (index + 1) % self.sets.len();
         let set = &mut self.sets[index];
+        set.poison_output()?;
         let start = Instant::now();
         set.run()?;
         set.synchronize()?;
@@ -309,6 +312,52 @@ mod tests {
         let out = collect(&mut s, &plan).unwrap();
         assert_eq!(out.stop, StopReason::MaxSamples);
         assert_eq!(out.seconds.len(), 50);
+    }
+
+    /// Writes its scores on its first call only.
+    struct FirstCallOnly {
+        out: Vec<f32>,
+        calls: usize,
+    }
+
+    impl Prepared for FirstCallOnly {
+        fn poison_output(&mut self) -> Result<(), SolveError> {
+            self.out.fill(solutions::POISON);
+            Ok(())
+        }
+
+        fn run(&mut self) -> Result<(), SolveError> {
+            self.calls += 1;
+            if self.calls == 1 {
+                self.out.fill(1.0);
+            }
+            Ok(())
+        }
+
+        fn read_output(&mut self, out: &mut [f32]) -> Result<(), SolveError> {
+            out.copy_from_slice(&self.out);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn every_timed_cpu_call_starts_from_a_poisoned_output() {
+        let set = FirstCallOnly {
+            out: vec![0.0; 4],
+            calls: 0,
+        };
+        let mut sampler = CpuSampler::new(vec![Box::new(set)]);
+        let mut out = [0.0f32; 4];
+        sampler.sample().unwrap();
+        sampler.read_output(0, &mut out).unwrap().unwrap();
+        assert_eq!(out, [1.0; 4]);
+        // The second call writes nothing: what is read back is poison, not the first call's scores.
+        sampler.sample().unwrap();
+        sampler.read_output(0, &mut out).unwrap().unwrap();
+        assert!(
+            out.iter()
+                .all(|x| x.to_bits() == solutions::POISON.to_bits())
+        );
     }
 
     #[test]
