@@ -68,7 +68,8 @@ pub struct Side {
     pub verdict: Verdict,
     /// Median time in seconds, when timed.
     pub median_s: Option<f64>,
-    /// The median's confidence interval, in seconds: recorded, or `[min, max]` for documents without one.
+    /// The median's confidence interval, in seconds: recorded, or `[min, max]` for documents written before it
+    /// was (none below [`MIN_SAMPLES_TO_COMPARE`] samples, where no interval reaches 95%).
     pub interval: Option<Interval>,
     /// How many samples the median is of, when timed.
     pub samples: Option<usize>,
@@ -80,10 +81,12 @@ impl Side {
         Self {
             verdict: entry.verdict,
             median_s: summary.map(|s| s.median),
-            interval: summary.map(|s| {
-                s.median_ci.unwrap_or(Interval {
-                    low: s.min,
-                    high: s.max,
+            interval: summary.and_then(|s| {
+                s.median_ci.or_else(|| {
+                    (s.n >= MIN_SAMPLES_TO_COMPARE).then_some(Interval {
+                        low: s.min,
+                        high: s.max,
+                    })
                 })
             }),
             samples: summary.map(|s| s.n),

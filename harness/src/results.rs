@@ -886,7 +886,7 @@ mod tests {
         let copy = Reference::copy(
             ReferenceKind::DeviceCopy,
             shape.min_bytes(),
-            vec![5e-6, 6e-6, 7e-6],
+            vec![5e-6, 5.5e-6, 6e-6, 6e-6, 6.5e-6, 7e-6],
         )
         .unwrap();
         let g = Derived::new(shape, 9e-6, None, Some(&Basis::DeviceCopy(copy.clone())));
@@ -894,7 +894,7 @@ mod tests {
             g.speed_of_light.map(|s| (s.label(), s.basis_s())),
             Some(("×1.50 copy".to_owned(), 6e-6))
         );
-        // With the time's interval: the copy's (three samples: its whole range, 5-7 µs) bounds the ratio from
+        // With the time's interval: the copy's (six samples: its whole range, 5-7 µs) bounds the ratio from
         // 8 / 7 to 10 / 5.
         let ci = Interval {
             low: 8e-6,

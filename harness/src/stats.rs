@@ -29,8 +29,9 @@ pub struct Summary {
     pub p10: f64,
     /// 90th percentile.
     pub p90: f64,
-    /// The ~95% distribution-free confidence interval of the median (see [`median_ci_sorted`]). Absent in
-    /// documents written before it was recorded.
+    /// The ~95% distribution-free confidence interval of the median (see [`median_ci_sorted`]). Absent below
+    /// [`MIN_SAMPLES_TO_COMPARE`] samples, where no interval reaches 95% (one sample would read as a zero-width
+    /// one), and in documents written before it was recorded.
     #[serde(default)]
     pub median_ci: Option<Interval>,
     /// Outliers by median absolute deviation (see [`Outliers`]). Absent in documents written before it was
@@ -103,7 +104,7 @@ impl Summary {
             max: sorted[n - 1],
             p10: percentile_sorted(&sorted, 10.0),
             p90: percentile_sorted(&sorted, 90.0),
-            median_ci: Some(median_ci_sorted(&sorted)),
+            median_ci: (n >= MIN_SAMPLES_TO_COMPARE).then(|| median_ci_sorted(&sorted)),
             outliers: Some(outliers(&sorted, median)),
         })
     }
@@ -195,9 +196,13 @@ mod tests {
         assert!((s.std_dev - 12.5f64.sqrt()).abs() < 1e-15);
         // p10: rank 0.4 between 1 and 2 → 1.4; p90: rank 3.6 between 4 and 10 → 7.6
         assert!((s.p10 - 1.4).abs() < 1e-12 && (s.p90 - 7.6).abs() < 1e-12);
-        // n = 5: 0.98·√5 = 2.19 → k = ceil(4.69) = 5, clamped to 4: ranks 0 and 4, [1, 10].
+        // n = 5: even [min, max] holds the median with probability 1 − 2·(½)⁵ = 94%: no interval.
+        assert_eq!(s.median_ci, None);
+        assert_eq!(s.median_rel_err(), None);
+        // n = 6: 0.98·√6 = 2.40 → k = ceil(5.40) = 6, clamped to 5: ranks 0 and 5, [min, max] (97%).
+        let six = Summary::of(&[4.0, 1.0, 3.0, 2.0, 10.0, 5.0]).unwrap();
         assert_eq!(
-            s.median_ci,
+            six.median_ci,
             Some(Interval {
                 low: 1.0,
                 high: 10.0

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use solutions::{Prepared, SolveError};
 
-use crate::stats::{median_ci_sorted, percentile_sorted};
+use crate::stats::{MIN_SAMPLES_TO_COMPARE, median_ci_sorted, percentile_sorted};
 
 /// Takes timing samples of one solution on one case.
 pub trait Sampler {
@@ -98,9 +98,10 @@ pub struct Samples {
 }
 
 /// Relative error of the median of `samples`: half the width of the distribution-free ~95% confidence
-/// interval of the median ([`median_ci_sorted`]), divided by the median. Infinite below 3 samples.
+/// interval of the median ([`median_ci_sorted`]), divided by the median. Infinite below
+/// [`MIN_SAMPLES_TO_COMPARE`] samples, where no interval reaches 95%.
 pub fn median_rel_err(samples: &[f64]) -> f64 {
-    if samples.len() < 3 {
+    if samples.len() < MIN_SAMPLES_TO_COMPARE {
         return f64::INFINITY;
     }
     let mut sorted = samples.to_vec();
@@ -363,6 +364,8 @@ mod tests {
     #[test]
     fn median_error_of_known_samples() {
         assert_eq!(median_rel_err(&[1.0, 2.0]), f64::INFINITY);
+        assert_eq!(median_rel_err(&[1.0; 5]), f64::INFINITY);
+        assert_eq!(median_rel_err(&[1.0; 6]), 0.0);
         // n = 9: 0.98·3 = 2.94 → k = ceil(7.44) = 8: ranks 0 and 8, the values 1 and 9.
         let v: Vec<f64> = (1..=9).map(f64::from).collect();
         assert!((median_rel_err(&v) - (9.0 - 1.0) / 2.0 / 5.0).abs() < 1e-12);

@@ -314,7 +314,12 @@ impl GpuTiming for FakeGpu {
     fn copy(&mut self, mode: Mode, bytes: u64) -> Result<Reference, SolveError> {
         assert!(bytes > 0);
         let t = if mode == Mode::Cold { 5e-6 } else { 4e-6 };
-        Ok(Reference::copy(ReferenceKind::DeviceCopy, bytes, vec![t * 0.9, t, t * 1.1]).unwrap())
+        Ok(Reference::copy(
+            ReferenceKind::DeviceCopy,
+            bytes,
+            vec![t * 0.9, t, t, t, t, t * 1.1],
+        )
+        .unwrap())
     }
     fn info(&self) -> GpuInfo {
         GpuInfo {
@@ -391,7 +396,7 @@ fn an_attached_gpu_timing_measures_cuda_variants_warm_and_cold() {
         // The copy the ratio was taken against travels with the entry, samples and all.
         let reference = timing.reference.as_ref().unwrap();
         assert_eq!(reference.bytes, Shape::new(1, 16, 4, 2).min_bytes());
-        assert_eq!(reference.samples_s.len(), 3);
+        assert_eq!(reference.samples_s.len(), 6);
         assert_eq!(
             e.derived.unwrap().speed_of_light.unwrap().basis_s(),
             reference.summary.median

@@ -17,6 +17,7 @@ use crate::meta::GpuInfo;
 use crate::results::{
     Basis, CacheRegime, Clock, CpuCeilings, GpuMethod, Mode, Reference, ReferenceKind,
 };
+use crate::stats::MIN_SAMPLES_TO_COMPARE;
 use crate::timing::{CpuSampler, Sampler};
 
 /// How solutions of one backend are measured here.
@@ -332,12 +333,15 @@ impl Samplers for Scripted {
             },
             Backend::Cuda => {
                 let copy = |kind, seconds| {
-                    Reference::copy(kind, shape.min_bytes(), vec![seconds; 3]).ok_or_else(|| {
-                        SolveError::Failed {
-                            solution: "scripted GPU".to_owned(),
-                            context: "device copy".to_owned(),
-                            message: "no samples".to_owned(),
-                        }
+                    Reference::copy(
+                        kind,
+                        shape.min_bytes(),
+                        vec![seconds; MIN_SAMPLES_TO_COMPARE],
+                    )
+                    .ok_or_else(|| SolveError::Failed {
+                        solution: "scripted GPU".to_owned(),
+                        context: "device copy".to_owned(),
+                        message: "no samples".to_owned(),
                     })
                 };
                 Basis::DeviceCopy(Reference::faster(
