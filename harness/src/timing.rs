@@ -157,7 +157,19 @@ pub fn collect_observed(
         observe(Phase::Sampling {
             samples: seconds.len(),
         });
-        if seconds.len() >= plan.max_samples {
+        // Re-evaluating the median's error costs a sort: do it on a geometric schedule, and at the cap, so that a
+        // median that converged on the last sample allowed says so.
+        let n = seconds.len();
+        if n >= plan.min_samples
+            && (n.is_power_of_two() || n % 64 == 0 || n >= plan.max_samples)
+            && median_rel_err(&seconds) < plan.target_rel_err
+        {
+            return Ok(Samples {
+                seconds,
+                stop: StopReason::Converged,
+            });
+        }
+        if n >= plan.max_samples {
             return Ok(Samples {
                 seconds,
                 stop: StopReason::MaxSamples,
@@ -167,17 +179,6 @@ pub fn collect_observed(
             return Ok(Samples {
                 seconds,
                 stop: StopReason::Budget,
-            });
-        }
-        // Re-evaluating the median's error costs a sort: do it on a geometric schedule.
-        let n = seconds.len();
-        if n >= plan.min_samples
-            && (n.is_power_of_two() || n % 64 == 0)
-            && median_rel_err(&seconds) < plan.target_rel_err
-        {
-            return Ok(Samples {
-                seconds,
-                stop: StopReason::Converged,
             });
         }
     }
@@ -258,12 +259,20 @@ mod tests {
         };
         assert_eq!(big.for_reference(), big);
         // And the loop honours it: a constant sampler would converge at 10 samples, yet runs to the 256 that
-        // are also the cap here.
+        // are also the cap here, and says it converged there.
         let mut constant = Replay {
             values: vec![1e-5],
             at: 0,
         };
         let samples = collect(&mut constant, &reference).unwrap();
+        assert_eq!(samples.seconds.len(), REFERENCE_MIN_SAMPLES);
+        assert_eq!(samples.stop, StopReason::Converged);
+        // A median that has not converged by the cap stops there, and says so.
+        let mut noisy = Replay {
+            values: vec![1.0, 3.0],
+            at: 0,
+        };
+        let samples = collect(&mut noisy, &reference).unwrap();
         assert_eq!(samples.seconds.len(), REFERENCE_MIN_SAMPLES);
         assert_eq!(samples.stop, StopReason::MaxSamples);
     }

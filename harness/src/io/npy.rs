@@ -88,8 +88,9 @@ pub fn parse(bytes: &[u8]) -> Result<RawArray, NpyError> {
                 extra: data.len() - expected,
             });
         }
-        if element.swap && size > 1 {
-            out.chunks_exact_mut(size).for_each(<[u8]>::reverse);
+        if element.swap && element.swap_unit > 1 {
+            out.chunks_exact_mut(element.swap_unit)
+                .for_each(<[u8]>::reverse);
         }
         if fortran {
             out = fortran_to_c_order(&out, &dims, size);
@@ -176,6 +177,8 @@ struct Element {
     size: Option<usize>,
     /// Whether the data is big-endian here and must be swapped to little-endian.
     swap: bool,
+    /// The bytes one swap reverses: the element, or each of its two parts for a complex number.
+    swap_unit: usize,
 }
 
 /// Reads the header's `descr`: a byte order (`<` little, `>` big, `=` or `|` this machine's) and a type code
@@ -232,11 +235,13 @@ fn element_type(header: &str) -> Result<Element, NpyError> {
             },
             size: Some(size),
             swap: big,
+            swap_unit: if kind == 'c' { size / 2 } else { size },
         },
         None => Element {
             dtype: Dtype::Other(format!("{kind_name} ('{descr}')")),
             size: None,
             swap: false,
+            swap_unit: 1,
         },
     })
 }
@@ -386,6 +391,15 @@ mod tests {
         let little32: Vec<u8> = i32s.iter().flat_map(|v| v.to_le_bytes()).collect();
         let big32: Vec<u8> = i32s.iter().flat_map(|v| v.to_be_bytes()).collect();
         let native64: Vec<u8> = f64s.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        // complex64 1.5 − 2.25i: its real and imaginary parts are swapped one by one, not as one 8-byte unit.
+        let big_c8: Vec<u8> = [1.5f32, -2.25]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        let little_c8: Vec<u8> = [1.5f32, -2.25]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         for (descr, data, want, name) in [
             ("'<f8'", &little64, &little64, "float64"),
             ("'>f8'", &big64, &little64, "float64"),
@@ -395,6 +409,14 @@ mod tests {
             ("'>i4'", &big32, &little32, "int32"),
         ] {
             let array = parse(&npy_with(&header(descr, "(2,)"), data)).unwrap();
+            assert_eq!(array.dtype, Dtype::Other(name.to_owned()), "{descr}");
+            assert_eq!(&array.bytes, want, "{descr}");
+        }
+        for (descr, data, want, name) in [
+            ("'>c8'", &big_c8, &little_c8, "complex64"),
+            ("'<c8'", &little_c8, &little_c8, "complex64"),
+        ] {
+            let array = parse(&npy_with(&header(descr, "(1,)"), data)).unwrap();
             assert_eq!(array.dtype, Dtype::Other(name.to_owned()), "{descr}");
             assert_eq!(&array.bytes, want, "{descr}");
         }
