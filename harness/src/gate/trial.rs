@@ -823,7 +823,8 @@ pub struct Measured<'a> {
     pub fresh: &'a [f64],
     /// Every call on fresh inputs, warm-up included, in seconds.
     pub all_fresh: &'a [f64],
-    /// The fastest call on fresh inputs (warm-up and probes included), in seconds, over the calls timed whole:
+    /// The fastest call on fresh inputs (warm-up and the probes' fresh calls included; not the last probe's small
+    /// change, which a cache of rows answers mostly from what it has seen), in seconds, over the calls timed whole:
     /// a CUDA call in which the stream hold gave way is left out (its time is short of the whole `solve`; at
     /// most three calls of a worker), unless no call was timed whole.
     pub fastest_fresh_s: f64,
