@@ -28,6 +28,7 @@ pub mod commands;
 pub mod compare;
 pub mod cpu_peak;
 pub mod error_profile;
+pub mod escape;
 pub mod gate;
 pub mod gpu;
 pub mod io;

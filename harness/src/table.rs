@@ -5,6 +5,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::escape;
+
 /// `65536` → `65,536`: a count with its thousands grouped by commas.
 pub fn group_thousands(value: u64) -> String {
     let digits = value.to_string();
@@ -23,18 +25,41 @@ static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
 /// Writes `args` to stdout, as `print!` does, except when stdout is gone: a reader that closed its end of the
 /// pipe (`judge list | head -1`) ends what the judge prints, not what it does. The command goes on, writes its
-/// files and exits with its own status. Any other write error is said once on stderr.
+/// files and exits with its own status. Any other write error is said once on stderr. Control characters are
+/// written as visible escapes ([`escape::for_terminal`]): some of the text comes from submitted code.
 pub fn write_stdout(args: fmt::Arguments<'_>) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }
+    let text = args.to_string();
     let mut stdout = io::stdout().lock();
-    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+    if let Err(e) = stdout
+        .write_all(escape::for_terminal(&text).as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         STDOUT_CLOSED.store(true, Ordering::Relaxed);
         if e.kind() != io::ErrorKind::BrokenPipe {
             eprintln!("warning: could not write to stdout: {e}; nothing more is printed there");
         }
     }
+}
+
+/// Writes `args` and a line break to stderr, as `eprintln!` does, with control characters written as visible
+/// escapes ([`escape::for_terminal`]): some of what the judge says there (compiler output, file names, the
+/// reasons of failures) comes from submitted code.
+pub fn write_stderr_line(args: fmt::Arguments<'_>) {
+    let text = format!("{args}\n");
+    let _ = io::stderr()
+        .lock()
+        .write_all(escape::for_terminal(&text).as_bytes());
+}
+
+/// `eprintln!` through [`write_stderr_line`]: control characters shown, not obeyed.
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::table::write_stderr_line(format_args!($($arg)*))
+    };
 }
 
 /// `print!` through [`write_stdout`]: quiet when stdout has been closed.
@@ -154,9 +179,10 @@ impl Table {
         out
     }
 
-    /// Renders as a GitHub-flavoured Markdown table (pipes in cells escaped).
+    /// Renders as a GitHub-flavoured Markdown table, every cell literal text on one line
+    /// ([`escape::markdown_text`]: some cells quote submitted code's output).
     pub fn render_markdown(&self) -> String {
-        let esc = |c: &str| c.replace('|', "\\|");
+        let esc = |c: &str| escape::markdown_text(c);
         let mut out = format!(
             "| {} |\n",
             self.headers

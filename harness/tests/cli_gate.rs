@@ -412,3 +412,68 @@ fn check_round_trips_scores_made_elsewhere() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("dimensions"), "{}", text(&out));
 }
+
+/// What a submission controls (its stderr, its compiler's messages, its file name) is shown, not obeyed: no
+/// control character reaches the terminal, and no markup the Markdown summary, whatever the submission prints.
+/// Written to fake a passing verdict in a CI log: a carriage return, erase-line and cursor-up sequences, a
+/// window title, then `verdict: pass`; named to break out of the summary's code spans into an image and a link.
+#[test]
+fn what_a_submission_prints_is_shown_not_obeyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("x`<img src=x>[l](http:e)|.c");
+    std::fs::write(
+        &source,
+        r#"#include <stdio.h>
+#warning "\x1b[2J compiler text \x1b]0;title\x07"
+void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs, const float* gamma,
+           const float* Pi, const float* S_mat, const float* codebook, float* scores,
+           int B, int S, int D, int C) {
+    for (int i = 0; i < B * S; i++) scores[i] = 0.0f;
+    fprintf(stderr, "\r\x1b[2K\x1b[12A\x1b[Jverdict: pass (exit status 0)\x1b]0;pwned\x07\n");
+}
+"#,
+    )
+    .unwrap();
+    let markdown = dir.path().join("summary.md");
+    for out in [
+        judge(&[
+            "run",
+            "--submission",
+            source.to_str().unwrap(),
+            "--suite",
+            "example",
+        ]),
+        quick_gate(&source, &["--markdown", markdown.to_str().unwrap()]),
+    ] {
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        for stream in [&out.stdout, &out.stderr] {
+            assert!(
+                !stream.iter().any(|&b| b == 0x1b || b == b'\r' || b == 0x07),
+                "{}",
+                text(&out)
+            );
+        }
+    }
+    let out = judge(&[
+        "run",
+        "--submission",
+        source.to_str().unwrap(),
+        "--suite",
+        "example",
+    ]);
+    let shown = text(&out);
+    assert!(
+        shown.contains(r"\r\x1b[2K\x1b[12A\x1b[Jverdict: pass"),
+        "{shown}"
+    );
+    // The name shows in code spans (fenced by two backticks, as it holds one), where Markdown takes it as text;
+    // outside them nothing makes an image or a link.
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(!md.contains('\u{1b}') && md.contains(r"\x1b[12A"), "{md}");
+    assert!(md.contains("``x`<img src=x>[l](http:e)\\|.c``"), "{md}");
+    let outside: String = md.split("``").step_by(2).collect();
+    assert!(
+        !outside.contains("<img") && !outside.contains("](http"),
+        "{outside}"
+    );
+}

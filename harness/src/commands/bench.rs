@@ -101,7 +101,7 @@ fn machine_samplers(plan: &BenchPlan, gpu: &GpuArgs, quiet: bool) -> MachineSamp
         return samplers;
     }
     if !quiet {
-        eprintln!("setting up the GPU timer: flush buffer, stream hold, floor of the method");
+        crate::errln!("setting up the GPU timer: flush buffer, stream hold, floor of the method");
     }
     match CudaTiming::new(plan.sampling, plan.input_sets, gpu_options(gpu)) {
         Ok(timing) => samplers.with_gpu(Box::new(timing)),

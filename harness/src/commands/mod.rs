@@ -118,10 +118,10 @@ pub fn error_lines(error: &dyn std::error::Error) -> Vec<String> {
 pub fn eprint_error(error: &dyn std::error::Error) {
     let mut lines = error_lines(error).into_iter();
     if let Some(message) = lines.next() {
-        eprintln!("error: {message}");
+        crate::errln!("error: {message}");
     }
     for cause in lines {
-        eprintln!("  caused by: {cause}");
+        crate::errln!("  caused by: {cause}");
     }
 }
 
@@ -179,7 +179,7 @@ pub fn progress_line(
     seconds: Option<f64>,
 ) {
     let time = seconds.map(format_seconds).unwrap_or_default();
-    eprintln!(
+    crate::errln!(
         "  [{done}/{total}] {name:<width$} {:<14} {time}",
         verdict.name()
     );

@@ -232,7 +232,7 @@ pub fn execute(
             }
         };
         if plan.progress {
-            eprintln!(
+            crate::errln!(
                 "case {} ({}): built in {}, oracle in {}",
                 case.name,
                 case.inputs.shape(),
@@ -399,9 +399,9 @@ fn enter_submissions(
         if let Err(e) = &build
             && (progress || e.log().is_some())
         {
-            eprintln!("{}: {e}", s.path.display());
+            crate::errln!("{}: {e}", s.path.display());
             if let Some(log) = e.log() {
-                eprintln!("{}", log.trim_end());
+                crate::errln!("{}", log.trim_end());
             }
         }
         list.push(Entrant {
@@ -427,10 +427,10 @@ fn compiler_hint(kind: SourceKind) -> String {
 pub(super) fn worker_user(args: &SandboxArgs) -> Result<WorkerUser, CommandError> {
     let (user, warning) = args.worker_user().map_err(CommandError::Usage)?;
     if let Some(warning) = warning {
-        eprintln!("warning: {warning} (see --worker-user)");
+        crate::errln!("warning: {warning} (see --worker-user)");
     }
     if let Err(why) = crate::sandbox::landlock::abi() {
-        eprintln!(
+        crate::errln!(
             "warning: {why}, so workers and compilers may write any file their user may write"
         );
     }

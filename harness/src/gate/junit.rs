@@ -29,12 +29,25 @@ fn outcome(verdict: Verdict) -> Outcome {
     }
 }
 
-/// Escapes text for XML attributes and content, dropping characters XML 1.0 forbids (terminal escapes in
-/// compiler output, for one).
+/// Escapes text for XML content, dropping characters XML 1.0 forbids (terminal escapes in compiler output, for
+/// one).
 pub fn escape(text: &str) -> String {
+    escape_xml(text, false)
+}
+
+/// Escapes text for an XML attribute: as [`escape`], and tabs and line breaks as character references, which
+/// a parser keeps (written as they are, it would turn each into a space).
+pub fn escape_attribute(text: &str) -> String {
+    escape_xml(text, true)
+}
+
+fn escape_xml(text: &str, attribute: bool) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            '\t' | '\n' | '\r' if attribute => {
+                let _ = write!(out, "&#{};", u32::from(c));
+            }
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -62,7 +75,7 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
     let failures = count(|o| matches!(o, Outcome::Failure));
     let errors = count(|o| matches!(o, Outcome::Error));
     let skipped = count(|o| matches!(o, Outcome::Skipped));
-    let suite_name = escape(&format!("judge gate: {}", summary.name));
+    let suite_name = escape_attribute(&format!("judge gate: {}", summary.name));
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
@@ -89,7 +102,7 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
         let _ = writeln!(
             xml,
             "      <property name=\"{name}\" value=\"{}\"/>",
-            escape(&value)
+            escape_attribute(&value)
         );
     }
     xml.push_str("    </properties>\n");
@@ -98,11 +111,11 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
         let _ = write!(
             xml,
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{time:.6}\"",
-            escape(&class_name(entry)),
-            escape(&entry.case.name)
+            escape_attribute(&class_name(entry)),
+            escape_attribute(&entry.case.name)
         );
         let reason = entry.reason.clone().unwrap_or_default();
-        let message = escape(&format!("{}: {reason}", entry.verdict));
+        let message = escape_attribute(&format!("{}: {reason}", entry.verdict));
         let details = escape(&details(summary, entry));
         match outcome(entry.verdict) {
             Outcome::Passed => {
@@ -199,5 +212,9 @@ mod tests {
             "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
         );
         assert_eq!(escape("\u{1b}[31merror\u{1b}[0m\n"), "[31merror[0m\n");
+        assert_eq!(
+            escape_attribute("line 1\r\nline\t2"),
+            "line 1&#13;&#10;line&#9;2"
+        );
     }
 }

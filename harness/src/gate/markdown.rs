@@ -8,19 +8,21 @@ use solutions::Backend;
 
 use super::{GateSummary, SeedSource};
 use crate::commands::{error_figures, format_error, format_seconds};
+use crate::escape;
 use crate::results::Entry;
 use crate::verdict::Verdict;
 
 /// Longest reason shown in the table, in characters (the full text is in the JSON and JUnit files).
 const NOTE_CHARS: usize = 160;
 
+/// Untrusted text (a reason may quote the compiler or the worker) as a table cell: cut to [`NOTE_CHARS`], then
+/// escaped ([`escape::markdown_text`]), so it stays one cell of literal text.
 fn cell(text: &str) -> String {
-    let flat: String = text.replace('|', "\\|").replace(['\n', '\r'], " ");
-    if flat.chars().count() > NOTE_CHARS {
-        let cut: String = flat.chars().take(NOTE_CHARS).collect();
-        format!("{cut}…")
+    if text.chars().count() > NOTE_CHARS {
+        let cut: String = text.chars().take(NOTE_CHARS).collect();
+        format!("{}…", escape::markdown_text(&cut))
     } else {
-        flat
+        escape::markdown_text(text)
     }
 }
 
@@ -39,8 +41,9 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "## {mark} judge gate: {} — `{}`\n",
-        summary.verdict, summary.name
+        "## {mark} judge gate: {} — {}\n",
+        summary.verdict,
+        escape::markdown_code(&summary.name)
     );
     let seed_note = match summary.seed_source {
         SeedSource::Os => "drawn from the OS",
@@ -49,8 +52,8 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
     let _ = writeln!(md, "| | |\n| --- | --- |");
     let _ = writeln!(
         md,
-        "| submission | `{}` ({}, {} pointers) |",
-        summary.submission.display(),
+        "| submission | {} ({}, {} pointers) |",
+        escape::markdown_code(&summary.submission.display().to_string()),
         summary.kind,
         summary.backend
     );
@@ -62,7 +65,11 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
         summary.verdict.meaning()
     );
     let _ = writeln!(md, "| seed | {} ({seed_note}) |", summary.seed);
-    let _ = writeln!(md, "| reproduce | `{}` |", summary.reproduce());
+    let _ = writeln!(
+        md,
+        "| reproduce | {} |",
+        escape::markdown_code(&summary.reproduce())
+    );
     let device = match summary.backend {
         Backend::Cuda => format!(
             ", {} MiB of device memory",
@@ -177,21 +184,25 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
         if let Some(c) = &perf.baseline {
             let _ = writeln!(
                 md,
-                "- baseline `{}` ({}): {} → **{:.2}×** (allowed {:.2}×)",
-                c.baseline.path.display(),
-                c.baseline.solution,
+                "- baseline {} ({}): {} → **{:.2}×** (allowed {:.2}×)",
+                escape::markdown_code(&c.baseline.path.display().to_string()),
+                escape::markdown_text(&c.baseline.solution),
                 format_seconds(c.baseline.median_s),
                 c.slowdown,
                 c.baseline.max_slowdown
             );
         }
         for finding in &perf.findings {
-            let _ = writeln!(md, "- ⚠️ {finding}");
+            let _ = writeln!(md, "- ⚠️ {}", escape::markdown_text(finding));
         }
     }
 
     if let Some(failure) = &summary.build_error {
-        let _ = writeln!(md, "\n### Build\n\n{}\n", failure.message);
+        let _ = writeln!(
+            md,
+            "\n### Build\n\n{}\n",
+            escape::markdown_text(&failure.message)
+        );
         if let Some(log) = &failure.log {
             folded(&mut md, "compiler output", log);
         }
@@ -212,12 +223,13 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
     md
 }
 
+/// `text` (a compiler's or worker's output) in a folded code block, its control characters as visible escapes.
 fn folded(md: &mut String, title: &str, text: &str) {
-    let fence = fence(text);
+    let text = escape::for_terminal(text.trim_end());
+    let fence = fence(&text);
     let _ = writeln!(
         md,
-        "\n<details><summary>{title}</summary>\n\n{fence}\n{}\n{fence}\n\n</details>",
-        text.trim_end()
+        "\n<details><summary>{title}</summary>\n\n{fence}\n{text}\n{fence}\n\n</details>"
     );
 }
 
@@ -228,6 +240,7 @@ mod tests {
     #[test]
     fn cells_are_flattened_escaped_and_cut() {
         assert_eq!(cell("a|b\nc"), "a\\|b c");
+        assert_eq!(cell("<img src=x>"), "&lt;img src=x&gt;");
         assert!(cell(&"x".repeat(500)).ends_with('…'));
     }
 

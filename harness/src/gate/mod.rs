@@ -325,7 +325,7 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
     };
 
     if plan.progress {
-        eprintln!(
+        crate::errln!(
             "building {} ({})",
             submission.path.display(),
             submission.kind
@@ -337,9 +337,9 @@ pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, Ga
             let verdict = error.verdict();
             let reason = error.reason();
             if plan.progress {
-                eprintln!("{error}");
+                crate::errln!("{error}");
                 if let Some(log) = error.log() {
-                    eprintln!("{log}");
+                    crate::errln!("{log}");
                 }
             }
             for (case, mode) in all_cases() {
@@ -403,7 +403,7 @@ fn floor_for(plan: &GatePlan, built: &Built, shape: solutions::Shape) -> Option<
         (Backend::Cpu, FloorSource::Fixed(peak)) => Some(Floor::cpu(shape, &peak)),
         (Backend::Cpu, FloorSource::Measure) => {
             if plan.progress {
-                eprintln!(
+                crate::errln!(
                     "measuring this CPU's FMA peak and memory bandwidth for the physical floor"
                 );
             }
@@ -411,7 +411,7 @@ fn floor_for(plan: &GatePlan, built: &Built, shape: solutions::Shape) -> Option<
         }
         (Backend::Cuda, _) => {
             if plan.progress {
-                eprintln!(
+                crate::errln!(
                     "timing a device copy of {} bytes for the physical floor",
                     shape.min_bytes()
                 );
@@ -420,7 +420,7 @@ fn floor_for(plan: &GatePlan, built: &Built, shape: solutions::Shape) -> Option<
                 Ok(floor) => Some(floor),
                 Err(e) => {
                     if plan.progress {
-                        eprintln!("no physical floor: timing the device copy failed: {e}");
+                        crate::errln!("no physical floor: timing the device copy failed: {e}");
                     }
                     None
                 }

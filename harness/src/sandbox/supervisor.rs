@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -281,6 +281,8 @@ struct Tail {
     bytes: Vec<u8>,
     cut: bool,
     finished: bool,
+    /// The draining thread has seen bytes arrive and not yet kept them: they are on their way.
+    taking: bool,
 }
 
 /// A running worker process.
@@ -288,6 +290,8 @@ pub struct Worker {
     pid: libc::pid_t,
     stdin: Option<ChildStdin>,
     incoming: Receiver<Incoming>,
+    /// The read end of the worker's stderr, watched (never read) for bytes not yet drained.
+    stderr_watch: OwnedFd,
     stderr: Arc<Mutex<Tail>>,
     limits: Limits,
     ended: bool,
@@ -359,6 +363,11 @@ impl Worker {
         let stdin = child.stdin.take().ok_or_else(|| spawn_error("stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| spawn_error("stdout"))?;
         let stderr_pipe = child.stderr.take().ok_or_else(|| spawn_error("stderr"))?;
+        // A second descriptor of the pipe, to ask how many bytes wait in it (`stderr_text`).
+        let stderr_watch = stderr_pipe
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(spawn_failed)?;
         let pid = libc::pid_t::try_from(child.id()).map_err(|_| spawn_error("valid pid"))?;
 
         let (tx, incoming) = channel();
@@ -390,6 +399,7 @@ impl Worker {
             pid,
             stdin: Some(stdin),
             incoming,
+            stderr_watch,
             stderr,
             limits,
             ended: false,
@@ -555,7 +565,8 @@ impl Worker {
         result
     }
 
-    /// The end of the worker's stderr so far.
+    /// The end of the worker's stderr so far: once what it has written is drained (an ended worker's to the end
+    /// of the pipe; a living one's, stopped after `solve` or not, to what the pipe holds now), within 200 ms.
     pub fn stderr_text(&self) -> String {
         let deadline = Instant::now() + Duration::from_millis(200);
         loop {
@@ -563,7 +574,12 @@ impl Worker {
                 Ok(t) => t,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            if tail.finished || !self.ended || Instant::now() >= deadline {
+            let drained = if self.ended {
+                tail.finished
+            } else {
+                !tail.taking && bytes_waiting(&self.stderr_watch) == 0
+            };
+            if drained || Instant::now() >= deadline {
                 let text = String::from_utf8_lossy(&tail.bytes).into_owned();
                 return if tail.cut {
                     format!("[…]{text}")
@@ -911,19 +927,52 @@ fn page_size() -> u64 {
     u64::try_from(size).unwrap_or(4096)
 }
 
-fn drain_stderr(mut pipe: impl Read, sink: &Mutex<Tail>) {
+/// How many bytes wait to be read in the pipe `fd` (0 when that cannot be told).
+fn bytes_waiting(fd: &OwnedFd) -> usize {
+    let mut waiting: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points at `waiting`; `fd` is open.
+    let ok = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut waiting) } == 0;
+    if ok {
+        usize::try_from(waiting).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+/// Keeps the end of the worker's stderr. It waits for bytes without taking them, marks them as on their way,
+/// and only then reads them: so a reader of the tail that sees neither bytes in the pipe nor bytes on their way
+/// has everything written so far.
+fn drain_stderr<P: Read + AsRawFd>(mut pipe: P, sink: &Mutex<Tail>) {
+    let lock = || match sink.lock() {
+        Ok(t) => t,
+        Err(poisoned) => poisoned.into_inner(),
+    };
     let mut buf = [0u8; 4096];
     loop {
+        let mut ready = libc::pollfd {
+            fd: pipe.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, for the pipe this thread owns.
+        if unsafe { libc::poll(&mut ready, 1, -1) } < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        lock().taking = true;
         let n = match pipe.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                lock().taking = false;
+                continue;
+            }
             Err(_) => break,
         };
-        let mut tail = match sink.lock() {
-            Ok(t) => t,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut tail = lock();
+        tail.taking = false;
         tail.bytes.extend_from_slice(&buf[..n]);
         if tail.bytes.len() > STDERR_KEPT {
             let excess = tail.bytes.len() - STDERR_KEPT;
@@ -931,10 +980,8 @@ fn drain_stderr(mut pipe: impl Read, sink: &Mutex<Tail>) {
             tail.cut = true;
         }
     }
-    let mut tail = match sink.lock() {
-        Ok(t) => t,
-        Err(poisoned) => poisoned.into_inner(),
-    };
+    let mut tail = lock();
+    tail.taking = false;
     tail.finished = true;
 }
 
