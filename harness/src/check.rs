@@ -39,10 +39,49 @@ pub struct Mismatch {
     pub b: usize,
     /// Key index.
     pub s: usize,
-    /// What the solution wrote.
+    /// What the solution wrote. In JSON a number, or `"NaN"`, `"inf"`, `"-inf"` (which JSON numbers cannot be;
+    /// documents written before read `null` as NaN).
+    #[serde(with = "non_finite_as_name")]
     pub got: f32,
     /// What the oracle says.
     pub expected: f64,
+}
+
+/// A float in JSON that may be NaN or infinite: finite values as numbers, the others by name.
+mod non_finite_as_name {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f32, serializer: S) -> Result<S::Ok, S::Error> {
+        match *x {
+            x if x.is_nan() => serializer.serialize_str("NaN"),
+            f32::INFINITY => serializer.serialize_str("inf"),
+            f32::NEG_INFINITY => serializer.serialize_str("-inf"),
+            x => serializer.serialize_f32(x),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Number(f32),
+        Name(String),
+        Null(()),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+        match Stored::deserialize(deserializer)? {
+            Stored::Number(x) => Ok(x),
+            Stored::Null(()) => Ok(f32::NAN),
+            Stored::Name(name) => match name.as_str() {
+                "NaN" => Ok(f32::NAN),
+                "inf" => Ok(f32::INFINITY),
+                "-inf" => Ok(f32::NEG_INFINITY),
+                other => Err(serde::de::Error::custom(format!(
+                    "'{other}' is not a float (a number, \"NaN\", \"inf\" or \"-inf\")"
+                ))),
+            },
+        }
+    }
 }
 
 /// Everything the checker found about one output.
@@ -251,6 +290,26 @@ mod tests {
         let reason = r.reason().unwrap();
         assert!(reason.contains("1 element(s) never written"), "{reason}");
         assert!(reason.contains("2 NaN/inf"), "{reason}");
+        // The report reads back from JSON, its non-finite values by name (JSON numbers cannot hold them).
+        let mut wide = r.clone();
+        wide.first_failures[0].got = f32::NEG_INFINITY;
+        let json = serde_json::to_string(&wide).unwrap();
+        assert!(
+            json.contains(r#""got":"-inf""#) && json.contains(r#""got":"inf""#),
+            "{json}"
+        );
+        let back: CheckReport = serde_json::from_str(&json).unwrap();
+        let got: Vec<f32> = back.first_failures.iter().map(|m| m.got).collect();
+        assert_eq!(got[..2], [f32::NEG_INFINITY, f32::INFINITY]);
+        assert!(got[2].is_nan());
+        // Documents written before stored them as null.
+        let old = json.replace(r#""got":"NaN""#, r#""got":null"#);
+        assert_ne!(old, json);
+        let back: CheckReport = serde_json::from_str(&old).unwrap();
+        assert!(back.first_failures[2].got.is_nan());
+        assert!(
+            serde_json::from_str::<CheckReport>(&json.replace(r#""-inf""#, r#""big""#)).is_err()
+        );
     }
 
     #[test]

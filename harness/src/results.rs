@@ -189,13 +189,21 @@ impl BenchMeta {
     }
 }
 
+/// This process's arguments as text: an argument that is not UTF-8 (a file name can be any bytes) has its
+/// invalid bytes replaced by U+FFFD, where `std::env::args` would panic.
+pub fn argv() -> Vec<String> {
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
 impl Meta {
     /// Meta for a command starting now on this machine.
     pub fn now(seed: u64, tolerance: Tolerance) -> Self {
         Self {
             judge_version: JUDGE_VERSION.to_owned(),
             git_commit: git_commit(),
-            argv: std::env::args().collect(),
+            argv: argv(),
             started_at_unix: unix_time(),
             seed,
             tolerance,

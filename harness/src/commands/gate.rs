@@ -219,7 +219,7 @@ fn print_summary(summary: &GateSummary) {
 
 /// The options this process was given after `gate`, without `--seed` (for the line that reproduces the run).
 fn gate_options() -> Vec<String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<String> = crate::results::argv().into_iter().skip(1).collect();
     let after = args
         .iter()
         .position(|a| a == "gate")
