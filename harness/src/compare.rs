@@ -76,6 +76,15 @@ pub struct Side {
 }
 
 impl Side {
+    /// Whether the entry holds a time of a correct answer: a pass, or a time judged too slow or suspicious
+    /// (the gate's verdicts on correct answers), not a wrong answer timed for an ablation.
+    pub fn has_time(&self) -> bool {
+        matches!(
+            self.verdict,
+            Verdict::Pass | Verdict::TooSlow | Verdict::Suspicious
+        ) && self.median_s.is_some_and(|m| m > 0.0)
+    }
+
     fn of(entry: &Entry) -> Self {
         let summary = entry.timing.as_ref().map(|t| t.summary);
         Self {
@@ -159,7 +168,7 @@ pub fn compare(old: &ResultsDoc, new: &ResultsDoc) -> Vec<Row> {
 
 fn matched(old: &Entry, new: &Entry) -> Row {
     let (o, n) = (Side::of(old), Side::of(new));
-    let timed = |s: &Side| s.verdict == Verdict::Pass && s.median_s.is_some_and(|m| m > 0.0);
+    let timed = |s: &Side| s.has_time();
     let (ratio, change) = if old.case.shape != new.case.shape {
         (None, Change::ShapeDiffers)
     } else if !timed(&o) || !timed(&n) {
@@ -215,11 +224,14 @@ pub fn table(rows: &[Row]) -> Table {
     ]);
     let median = |s: &Option<Side>| -> String {
         match s {
-            Some(Side {
-                median_s: Some(m),
-                verdict: Verdict::Pass,
-                ..
-            }) => crate::commands::format_seconds(*m),
+            Some(
+                side @ Side {
+                    median_s: Some(m), ..
+                },
+            ) if side.has_time() => match side.verdict {
+                Verdict::Pass => crate::commands::format_seconds(*m),
+                other => format!("{} ({other})", crate::commands::format_seconds(*m)),
+            },
             // A pass with no time (a document of `judge check`, say) is no median.
             Some(Side {
                 median_s: None,
@@ -305,8 +317,8 @@ mod tests {
 
     #[test]
     fn ratios_and_noise_by_hand() {
-        // a: 100 samples 1..=100 → median 50.5, CI [41, 61]; b: ×0.5 → CI [20.5, 30.5]: disjoint.
-        // c: shifted by 5 → CI [46, 66]: overlaps [41, 61].
+        // a: 100 samples 1..=100 → median 50.5, CI [40, 61]; ×0.5 → CI [20, 30.5]: disjoint.
+        // c: shifted by 5 → CI [45, 66]: overlaps [40, 61].
         let base: Vec<f64> = (1..=100).map(f64::from).collect();
         let old = doc_with(&[("a", base.clone()), ("c", base.clone())]);
         let new = doc_with(&[
@@ -341,6 +353,32 @@ mod tests {
         assert_eq!(compare(&old, &new)[0].change, Change::NotTimed);
         let table = table(&compare(&old, &new)).render_text();
         assert!(table.contains("wrong-answer"), "{table}");
+    }
+
+    #[test]
+    fn correct_answers_judged_too_slow_or_suspicious_keep_their_times() {
+        let base: Vec<f64> = (0..20).map(|i| 1.0 + 0.01 * f64::from(i)).collect();
+        let old = doc_with(&[
+            ("a", base.clone()),
+            ("b", base.clone()),
+            ("c", base.clone()),
+        ]);
+        let mut new = doc_with(&[
+            ("a", base.iter().map(|x| x * 3.0).collect()),
+            ("b", base.clone()),
+            ("c", base.clone()),
+        ]);
+        new.entries[0].verdict = Verdict::TooSlow;
+        new.entries[1].verdict = Verdict::Suspicious;
+        new.entries[2].verdict = Verdict::WrongAnswer;
+        let rows = compare(&old, &new);
+        assert_eq!(rows[0].change, Change::Slower);
+        assert!((rows[0].ratio.unwrap() - 3.0).abs() < 1e-12);
+        assert_eq!(rows[1].change, Change::WithinNoise);
+        // A wrong answer's time (timed for an ablation) is not compared.
+        assert_eq!(rows[2].change, Change::NotTimed);
+        let text = table(&rows).render_text();
+        assert!(text.contains(" s (too-slow)"), "{text}");
     }
 
     #[test]

@@ -84,6 +84,7 @@ fn an_output_that_names_an_input_is_refused_and_the_input_kept() {
     std::fs::hard_link(&source, &linked).unwrap();
     let results = dir.path().join("results.md");
     std::fs::write(&results, "{}").unwrap();
+    let to_be_made = dir.path().join("new").join("..");
     let runs: Vec<(Vec<&str>, String)> = vec![
         (
             vec![
@@ -145,6 +146,16 @@ fn an_output_that_names_an_input_is_refused_and_the_input_kept() {
         (
             vec!["report", s(&results), "--out", s(dir.path())],
             "--out names an input file".to_owned(),
+        ),
+        // Through a directory still to be made: `new/../` is the input's directory once `new` exists.
+        (
+            vec!["report", s(&results), "--out", s(&to_be_made)],
+            "--out names an input file".to_owned(),
+        ),
+        // A file where the report's directory would go (the input itself, here).
+        (
+            vec!["report", s(&results), "--out", s(&results)],
+            "it is a file, and a report is a directory of files".to_owned(),
         ),
     ];
     for (args, message) in runs {

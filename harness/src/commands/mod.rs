@@ -215,6 +215,21 @@ pub fn error_figures(check: &crate::check::CheckReport, format: fn(f64) -> Strin
     }
 }
 
+/// Refuses (status 2) a report directory `dir`, given as `option`, that is an existing file, not a directory:
+/// a report is a directory of files, and creating it there could only fail once the work was done.
+pub(super) fn refuse_file_as_report_dir(
+    option: &str,
+    dir: &std::path::Path,
+) -> Result<(), CommandError> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(CommandError::Usage(format!(
+            "{option} {}: it is a file, and a report is a directory of files",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Formats an error magnitude compactly (`0`, `3.1e-7`).
 pub fn format_error(value: f64) -> String {
     if value == 0.0 {

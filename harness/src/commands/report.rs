@@ -16,6 +16,7 @@ pub(super) fn report(args: &ReportArgs) -> Result<ExitStatus, CommandError> {
         Some(d) => d.clone(),
         None => crate::io::parent_dir(&args.results).to_owned(),
     };
+    super::refuse_file_as_report_dir("--out", &dir)?;
     let files = report::files_in(&dir);
     let outputs: Vec<(&str, &Path)> = files.iter().map(|f| ("--out", f.as_path())).collect();
     refuse_overwriting_inputs(&outputs, &[args.results.as_path()])?;

@@ -3,7 +3,7 @@
 //! this process; submitted ones (`--submission`) each in a worker process of their own, case by case.
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
 use solutions::{Backend, Solution};
@@ -492,18 +492,31 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// `path` absolute with every symbolic link resolved, as [`crate::io::write_atomically`] follows them (a
-/// dangling link names its target); for a file that does not exist (yet), its directory resolved and its name
-/// appended.
+/// dangling link names its target). For a path that does not exist (yet), its nearest existing ancestor is
+/// resolved and the rest appended as the directories a command creates would make it: `.` dropped, `..` taking
+/// back the component before it (`new/../out` is `out`), so an output whose directory is still to be made is
+/// compared too.
 fn resolved(path: &Path) -> Option<PathBuf> {
     let target = crate::io::final_target(path).ok()?;
     if let Ok(p) = target.canonicalize() {
         return Some(p);
     }
-    let name = target.file_name()?;
-    crate::io::parent_dir(&target)
-        .canonicalize()
-        .ok()
-        .map(|d| d.join(name))
+    let absolute = std::path::absolute(&target).ok()?;
+    let components: Vec<Component> = absolute.components().collect();
+    let (mut base, rest) = (1..components.len()).rev().find_map(|n| {
+        let prefix: PathBuf = components[..n].iter().collect();
+        prefix.canonicalize().ok().map(|p| (p, &components[n..]))
+    })?;
+    for part in rest {
+        match part {
+            Component::ParentDir => {
+                base.pop();
+            }
+            Component::Normal(name) => base.push(name),
+            _ => {}
+        }
+    }
+    Some(base)
 }
 
 /// Checks, before anything runs, that `path` can be written ([`crate::io::check_writable`]).
