@@ -17,13 +17,22 @@ use super::{CaseFile, FileError, RawArray, assemble_case, case_arrays};
 /// Prefix of the archive comment that holds the case name.
 const NAME_PREFIX: &str = "judge.case_name=";
 
+/// Most bytes a member may hold uncompressed: far beyond any array of a case (`scores` as float64 at the
+/// largest shape is 16 MiB), and small enough that a deflated member of a few kilobytes that claims gigabytes
+/// (a "zip bomb") is refused instead of filling memory.
+const MEMBER_LIMIT: u64 = 256 << 20;
+
 /// Reads every `.npy` member of the archive at `path`.
 pub fn read_arrays(path: &Path) -> Result<BTreeMap<String, RawArray>, FileError> {
-    read_archive(path).map(|(arrays, _)| arrays)
+    read_archive(path, MEMBER_LIMIT).map(|(arrays, _)| arrays)
 }
 
-/// Reads every `.npy` member of the archive at `path`, and the case name its comment holds (if any).
-fn read_archive(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<String>), FileError> {
+/// Reads every `.npy` member of the archive at `path` (refusing one of more than `limit` bytes uncompressed),
+/// and the case name its comment holds (if any).
+fn read_archive(
+    path: &Path,
+    limit: u64,
+) -> Result<(BTreeMap<String, RawArray>, Option<String>), FileError> {
     let bytes = std::fs::read(path).map_err(|e| FileError::io(path, e))?;
     let malformed = |reason: String| FileError::Malformed {
         path: path.to_owned(),
@@ -50,9 +59,16 @@ fn read_archive(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<Strin
             continue;
         };
         let mut data = Vec::new();
-        member
+        (&mut member)
+            .take(limit + 1)
             .read_to_end(&mut data)
             .map_err(|e| malformed(format!("member {member_name}: {e}")))?;
+        if data.len() as u64 > limit {
+            return Err(malformed(format!(
+                "member {member_name} holds more than {limit} bytes uncompressed, more than any array of a \
+                 case"
+            )));
+        }
         let array = npy::parse(&data).map_err(|e| match (e, Field::from_name(name)) {
             (NpyError::Truncated { expected, actual }, Some(field)) => FileError::Truncated {
                 path: path.to_owned(),
@@ -75,7 +91,7 @@ fn read_archive(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<Strin
 
 /// Reads a case from an `.npz` file.
 pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
-    let (arrays, name) = read_archive(path)?;
+    let (arrays, name) = read_archive(path, MEMBER_LIMIT)?;
     assemble_case(path, arrays, name)
 }
 
@@ -116,4 +132,31 @@ fn encode_members(
             .map_err(|e| e.to_string())?;
     }
     Ok(writer.finish().map_err(|e| e.to_string())?.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_larger_than_the_limit_is_refused_unread() {
+        // 64 KiB of zeros deflate to a few hundred bytes: a small file that claims much more.
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        let deflated = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+        zip.start_file("extra.npy", deflated).unwrap();
+        zip.write_all(&vec![0u8; 64 << 10]).unwrap();
+        let bytes = zip.finish().unwrap().into_inner();
+        assert!(bytes.len() < 4096, "{}", bytes.len());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.npz");
+        std::fs::write(&path, bytes).unwrap();
+        let error = read_archive(&path, 32 << 10).unwrap_err().to_string();
+        assert!(
+            error.contains("extra.npy holds more than 32768 bytes uncompressed"),
+            "{error}"
+        );
+        // Under the limit, the member is read (and here refused as the NumPy file it is not).
+        let error = read_archive(&path, 1 << 20).unwrap_err().to_string();
+        assert!(!error.contains("uncompressed"), "{error}");
+    }
 }
