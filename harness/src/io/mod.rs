@@ -259,15 +259,13 @@ pub fn create_dir(dir: &Path) -> std::io::Result<()> {
 /// sees half a file.
 ///
 /// A symbolic link is followed to its final target, which is written (atomically) while the link stays. A target
-/// that exists and is neither a regular file nor a directory (a FIFO, `/dev/stdout`, a device) cannot be replaced
-/// by a rename without losing what it is: it is opened and written in place, and a failed write (a closed pipe,
-/// a full device) is an error naming `path`.
+/// that exists and is neither a regular file nor a directory (a FIFO, a pipe, a device) cannot be replaced by a
+/// rename without losing what it is, nor can an open descriptor (`/dev/stdout`, `/proc/self/fd/N`, whatever it
+/// leads to): these are opened, emptied where they can be and written in place, and a failed write (a closed
+/// pipe, a full device) is an error naming `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     let target = final_target(path).map_err(|e| FileError::io(path, e))?;
-    if let Ok(meta) = std::fs::metadata(&target)
-        && !meta.is_file()
-        && !meta.is_dir()
-    {
+    if written_in_place(&target) {
         return write_in_place(&target, bytes).map_err(|e| FileError::io(path, e));
     }
     let dir = parent_dir(&target);
@@ -297,7 +295,7 @@ pub fn check_writable(path: &Path) -> Result<(), FileError> {
             std::io::ErrorKind::IsADirectory,
             "it is a directory",
         ))),
-        Ok(meta) if !meta.is_file() => Ok(()),
+        Ok(_) if written_in_place(&target) => Ok(()),
         _ => {
             let name = target
                 .file_name()
@@ -329,11 +327,13 @@ const MAX_LINKS: usize = 40;
 
 /// `path` with every symbolic link at its end followed (the target need not exist yet, so a dangling link is
 /// written through); directories on the way are left as they are, since a rename inside them works either way.
+/// A link under `/proc` (`/proc/self/fd/1`, where `/dev/stdout` leads) is where the following stops: its text
+/// may name no file (`pipe:[1234]`) or one that is gone, while opening the link itself reaches what it stands for.
 pub fn final_target(path: &Path) -> std::io::Result<PathBuf> {
     let mut current = path.to_owned();
     for _ in 0..MAX_LINKS {
         match std::fs::symlink_metadata(&current) {
-            Ok(meta) if meta.file_type().is_symlink() => {
+            Ok(meta) if meta.file_type().is_symlink() && !is_under_proc(&current) => {
                 let link = std::fs::read_link(&current)?;
                 current = match current.parent() {
                     Some(parent) if link.is_relative() => parent.join(link),
@@ -348,10 +348,27 @@ pub fn final_target(path: &Path) -> std::io::Result<PathBuf> {
     )))
 }
 
-/// Writes `bytes` to an existing special file (a FIFO, a terminal, a device) without creating or truncating it.
+/// Whether `path` (absolute, or relative to a working directory that is not `/proc`) lies under `/proc`.
+fn is_under_proc(path: &Path) -> bool {
+    path.starts_with("/proc")
+}
+
+/// Whether [`write_atomically`] writes the final target `target` in place: an existing special file (a FIFO, a
+/// terminal, a device), or anything reached through an open descriptor under `/proc`.
+fn written_in_place(target: &Path) -> bool {
+    is_under_proc(target)
+        || std::fs::metadata(target).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+}
+
+/// Writes `bytes` to an existing file without creating it: a regular one (reached through a descriptor) is
+/// emptied first, a special one (a FIFO, a terminal, a device) is written as it is.
 fn write_in_place(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let mut file = std::fs::OpenOptions::new().write(true).open(target)?;
+    let regular = std::fs::metadata(target)?.is_file();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(regular)
+        .open(target)?;
     file.write_all(bytes)?;
     file.flush()
 }
@@ -758,6 +775,34 @@ mod tests {
         // A directory is refused.
         let err = check_writable(dir.path()).unwrap_err().to_string();
         assert!(err.contains("directory"), "{err}");
+    }
+
+    #[test]
+    fn an_open_descriptor_is_written_through_not_replaced() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        // A regular file behind a descriptor (`--json /dev/stdout > out.json`): emptied and written, the same
+        // file, with nothing beside it.
+        let dir = tempfile::tempdir().unwrap();
+        let file_path = dir.path().join("out.json");
+        std::fs::write(&file_path, "an older and longer document").unwrap();
+        let file = std::fs::File::options()
+            .append(true)
+            .open(&file_path)
+            .unwrap();
+        let through = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        check_writable(&through).unwrap();
+        write_atomically(&through, b"{}").unwrap();
+        assert_eq!(std::fs::read_to_string(&file_path).unwrap(), "{}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A pipe (`--json /dev/stdout | jq`): its link reads `pipe:[N]`, which names no file.
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let through = PathBuf::from(format!("/proc/self/fd/{}", writer.as_raw_fd()));
+        write_atomically(&through, b"[1]").unwrap();
+        drop(writer);
+        let mut got = String::new();
+        reader.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "[1]");
     }
 
     #[test]
