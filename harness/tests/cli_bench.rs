@@ -62,6 +62,13 @@ fn bench_then_report_then_compare() {
     ] {
         assert!(report_dir.join(file).is_file(), "{file} missing");
     }
+    // Every file was written through a temporary one and a rename: none of those is left.
+    let left: Vec<_> = std::fs::read_dir(&report_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     let again = dir.path().join("again");
     let (code, stdout, _) = judge(&[

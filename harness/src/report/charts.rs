@@ -319,12 +319,27 @@ impl Chart {
         self.kind
     }
 
-    /// Draws the chart into a PNG file.
+    /// Draws the chart into a PNG file: into a temporary file beside it first (with the `.png` the encoder is
+    /// chosen by), then renamed, so that a reader never sees half a chart and a failed write (a full disk)
+    /// leaves none behind.
     pub fn png(&self, path: &Path) -> Result<(), ChartError> {
         self.font()?;
-        let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-        self.draw(&root).map_err(|e| self.error(e))?;
-        root.present().map_err(|e| self.error(e))
+        let tmp = crate::io::parent_dir(path).join(format!(
+            ".{}.tmp{}.png",
+            self.kind.file_stem(),
+            std::process::id()
+        ));
+        let drawn = {
+            let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+            self.draw(&root)
+                .map_err(|e| self.error(e))
+                .and_then(|()| root.present().map_err(|e| self.error(e)))
+        };
+        let placed = drawn.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| self.error(e)));
+        if placed.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        placed
     }
 
     /// Draws the chart as SVG text.
