@@ -37,6 +37,21 @@ fn run_on_the_example_passes_and_writes_a_results_document() {
     );
     assert!(stdout.contains("1 check: 1 pass"), "{stdout}");
     assert!(stdout.contains("1-call time"), "{stdout}");
+    // A variant named twice is run once.
+    let twice = judge(&[
+        "run",
+        "--solution",
+        "cpu-naive",
+        "--solution",
+        "cpu-naive",
+        "--suite",
+        "example",
+    ]);
+    assert!(
+        text(&twice.stdout).contains("1 check: 1 pass"),
+        "{}",
+        text(&twice.stdout)
+    );
     let doc = ResultsDoc::read(&json).unwrap();
     assert_eq!(doc.entries.len(), 1);
     assert_eq!(doc.entries[0].verdict, Verdict::Pass);

@@ -23,7 +23,7 @@ use crate::results::{BenchMeta, CpuCeilings, Meta, ResultsFile};
 use crate::timing::SamplingPlan;
 use crate::verdict::ExitStatus;
 
-use super::{CommandError, format_seconds, solution_by_name};
+use super::{CommandError, format_seconds};
 
 /// The results file of a report directory.
 pub const REPORT_JSON: &str = "results.json";
@@ -32,7 +32,7 @@ fn select_solutions(names: &[String]) -> Result<Vec<Box<dyn Solution>>, CommandE
     if names.is_empty() {
         return Ok(solutions::registry());
     }
-    names.iter().map(|n| solution_by_name(n)).collect()
+    super::solutions_by_name(names)
 }
 
 fn select_cases(args: &BenchArgs) -> Result<Vec<BenchCase>, CommandError> {

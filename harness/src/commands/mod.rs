@@ -143,6 +143,17 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
     }
 }
 
+/// The variants named by repeated `--solution` options, each once, in the order first given (a name given twice
+/// would be measured twice, and compared with itself).
+pub fn solutions_by_name(names: &[String]) -> Result<Vec<Box<dyn Solution>>, CommandError> {
+    let mut seen = std::collections::HashSet::new();
+    names
+        .iter()
+        .filter(|name| seen.insert(name.as_str()))
+        .map(|name| solution_by_name(name))
+        .collect()
+}
+
 /// A variant by name: a built-in one, or a known-bad fixture (for testing the judge itself).
 pub fn solution_by_name(name: &str) -> Result<Box<dyn Solution>, CommandError> {
     solutions::find(name)

@@ -359,10 +359,7 @@ fn select_solutions(args: &RunArgs) -> Result<Vec<Box<dyn Solution>>, CommandErr
                 .to_owned(),
         ));
     }
-    args.solutions
-        .iter()
-        .map(|name| super::solution_by_name(name))
-        .collect()
+    super::solutions_by_name(&args.solutions)
 }
 
 /// Classifies and builds the submissions of `args`; the workspace must outlive the run. A compiler that cannot
