@@ -700,20 +700,27 @@ impl ResultsDoc {
 pub struct ResultsFile {
     doc: ResultsDoc,
     path: Option<PathBuf>,
+    /// The path leads to a stream ([`crate::io::is_stream`]): written once, by [`ResultsFile::finish`].
+    stream: bool,
     /// The failure of the latest write, when it failed.
     failed: Option<FileError>,
 }
 
 impl ResultsFile {
     /// A document written to `path` (when given) as entries arrive. Writes the empty document at once, so a bad
-    /// path is reported before any work is done.
+    /// path is reported before any work is done; a stream (a pipe, a FIFO, `/dev/stdout`) gets the whole
+    /// document once, at [`ResultsFile::finish`], instead.
     pub fn create(meta: Meta, path: Option<PathBuf>) -> Result<Self, FileError> {
+        let stream = path.as_deref().is_some_and(crate::io::is_stream);
         let file = Self {
             doc: ResultsDoc::new(meta),
             path,
+            stream,
             failed: None,
         };
-        file.flush()?;
+        if !stream {
+            file.flush()?;
+        }
         Ok(file)
     }
 
@@ -757,6 +764,9 @@ impl ResultsFile {
     /// Ends the document: when the latest write failed, tries once more, and returns the error if the file
     /// still does not hold the whole document.
     pub fn finish(&mut self) -> Result<(), FileError> {
+        if self.stream {
+            return self.flush();
+        }
         if self.failed.is_some() {
             self.rewrite();
         }
@@ -764,7 +774,9 @@ impl ResultsFile {
     }
 
     fn rewrite(&mut self) {
-        self.failed = self.flush().err();
+        if !self.stream {
+            self.failed = self.flush().err();
+        }
     }
 }
 
@@ -871,6 +883,35 @@ mod tests {
         file.push(entry);
         assert!(file.finish().is_ok());
         assert_eq!(ResultsDoc::read(&path).unwrap().entries.len(), 4);
+    }
+
+    #[test]
+    fn a_stream_gets_one_whole_document_at_the_end() {
+        use std::io::Read;
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("r.json");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: `name` is a valid NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let template: ResultsDoc = serde_json::from_str(RUN_V1).unwrap();
+        let entry = template.entries[0].clone();
+        // Nothing is written (or opened) before the end: a FIFO with no reader yet would hold the judge here.
+        let mut file = ResultsFile::create(template.meta.clone(), Some(fifo.clone())).unwrap();
+        file.push(entry.clone());
+        file.push(entry);
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::fs::File::open(&fifo)
+                .unwrap()
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        });
+        file.finish().unwrap();
+        let text = reader.join().unwrap();
+        let doc: ResultsDoc = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc.entries.len(), 2);
     }
 
     #[test]

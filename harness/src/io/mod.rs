@@ -353,6 +353,16 @@ fn is_under_proc(path: &Path) -> bool {
     path.starts_with("/proc")
 }
 
+/// Whether `path` leads to a stream rather than a file: a FIFO, a pipe, a terminal or a device, directly or
+/// through a descriptor (`/dev/stdout`). A stream takes one document, at the end: a document rewritten after
+/// every entry would reach its reader as many, and a FIFO whose reader has gone would hold the judge at the next
+/// open.
+pub fn is_stream(path: &Path) -> bool {
+    final_target(path).is_ok_and(|target| {
+        written_in_place(&target) && std::fs::metadata(&target).is_ok_and(|meta| !meta.is_file())
+    })
+}
+
 /// Whether [`write_atomically`] writes the final target `target` in place: an existing special file (a FIFO, a
 /// terminal, a device), or anything reached through an open descriptor under `/proc`.
 fn written_in_place(target: &Path) -> bool {
