@@ -55,43 +55,19 @@ pub fn for_terminal(text: &str) -> Cow<'_, str> {
 /// (`\*`, `\[`, `&lt;`, `\|`, …), so the text can make no link, image, HTML, emphasis or code span, and cannot
 /// end a table.
 pub fn markdown_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\n' | '\r' => out.push(' '),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if is_hidden(c) => push_escape(&mut out, c),
-            c => out.push(c),
-        }
-    }
-    out
+    one_line(text, true)
 }
 
 /// `text` as a Markdown code span on one line, fit for a table cell: delimited by more backticks than any run
 /// in it, line breaks as spaces, controls as visible escapes, and `|` as `\|` (GitHub's tables split cells at
 /// a `|` even inside a code span, and take `\|` there for the character).
 pub fn markdown_code(text: &str) -> String {
-    let mut body = String::with_capacity(text.len() + 4);
-    for c in text.chars() {
-        match c {
-            '\n' | '\r' => body.push(' '),
-            '|' => body.push_str("\\|"),
-            c if is_hidden(c) => push_escape(&mut body, c),
-            c => body.push(c),
-        }
-    }
+    let body = one_line(text, false);
     if body.trim().is_empty() {
         // A span of nothing but spaces keeps them; an empty one would be two literal backticks.
         return format!("`{body} `");
     }
-    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
+    let fence = backtick_fence(&body, 1);
     // A span whose text starts or ends with a backtick needs a space inside the fence, which Markdown strips.
     let pad = if body.starts_with('`') || body.ends_with('`') {
         " "
@@ -99,6 +75,36 @@ pub fn markdown_code(text: &str) -> String {
         ""
     };
     format!("{fence}{pad}{body}{pad}{fence}")
+}
+
+/// A run of backticks longer than any in `text`, and at least `shortest` long: the fence of a code span (1) or a
+/// code block (3) that holds `text` whole.
+pub fn backtick_fence(text: &str, shortest: usize) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat((longest + 1).max(shortest))
+}
+
+/// `text` on one line for Markdown: line breaks as spaces, controls as visible escapes, `|` as `\|` (a table
+/// cell ends at `|` even inside a code span), and with `markup`, every character Markdown or HTML would act on
+/// escaped too.
+fn one_line(text: &str, markup: bool) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '|' => out.push_str("\\|"),
+            c if is_hidden(c) => push_escape(&mut out, c),
+            '<' if markup => out.push_str("&lt;"),
+            '>' if markup => out.push_str("&gt;"),
+            '&' if markup => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' if markup => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

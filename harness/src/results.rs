@@ -887,30 +887,18 @@ mod tests {
 
     #[test]
     fn a_stream_gets_one_whole_document_at_the_end() {
-        use std::io::Read;
-        use std::os::unix::ffi::OsStrExt;
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("r.json");
-        let name = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
-        // SAFETY: `name` is a valid NUL-terminated path that outlives the call.
-        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        crate::io::make_fifo(&fifo);
         let template: ResultsDoc = serde_json::from_str(RUN_V1).unwrap();
         let entry = template.entries[0].clone();
         // Nothing is written (or opened) before the end: a FIFO with no reader yet would hold the judge here.
         let mut file = ResultsFile::create(template.meta.clone(), Some(fifo.clone())).unwrap();
         file.push(entry.clone());
         file.push(entry);
-        let reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            std::fs::File::open(&fifo)
-                .unwrap()
-                .read_to_string(&mut text)
-                .unwrap();
-            text
-        });
+        let reader = crate::io::read_fifo_in_background(&fifo);
         file.finish().unwrap();
-        let text = reader.join().unwrap();
-        let doc: ResultsDoc = serde_json::from_str(&text).unwrap();
+        let doc: ResultsDoc = serde_json::from_slice(&reader.join().unwrap()).unwrap();
         assert_eq!(doc.entries.len(), 2);
     }
 

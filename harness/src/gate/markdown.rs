@@ -26,11 +26,6 @@ fn cell(text: &str) -> String {
     }
 }
 
-fn fence(text: &str) -> String {
-    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    "`".repeat(longest.max(2) + 1)
-}
-
 /// Renders the Markdown summary of a gate run.
 pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
     let mark = if summary.verdict == Verdict::Pass {
@@ -226,7 +221,7 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
 /// `text` (a compiler's or worker's output) in a folded code block, its control characters as visible escapes.
 fn folded(md: &mut String, title: &str, text: &str) {
     let text = escape::for_terminal(text.trim_end());
-    let fence = fence(&text);
+    let fence = escape::backtick_fence(&text, 3);
     let _ = writeln!(
         md,
         "\n<details><summary>{title}</summary>\n\n{fence}\n{text}\n{fence}\n\n</details>"
@@ -246,7 +241,7 @@ mod tests {
 
     #[test]
     fn fences_outgrow_the_text() {
-        assert_eq!(fence("plain"), "```");
-        assert_eq!(fence("has ```` inside"), "`````");
+        assert_eq!(escape::backtick_fence("plain", 3), "```");
+        assert_eq!(escape::backtick_fence("has ```` inside", 3), "`````");
     }
 }

@@ -295,7 +295,7 @@ pub fn check_writable(path: &Path) -> Result<(), FileError> {
             std::io::ErrorKind::IsADirectory,
             "it is a directory",
         ))),
-        Ok(_) if written_in_place(&target) => Ok(()),
+        Ok(meta) if is_under_proc(&target) || is_special(&meta) => Ok(()),
         _ => {
             let name = target
                 .file_name()
@@ -358,16 +358,19 @@ fn is_under_proc(path: &Path) -> bool {
 /// every entry would reach its reader as many, and a FIFO whose reader has gone would hold the judge at the next
 /// open.
 pub fn is_stream(path: &Path) -> bool {
-    final_target(path).is_ok_and(|target| {
-        written_in_place(&target) && std::fs::metadata(&target).is_ok_and(|meta| !meta.is_file())
-    })
+    final_target(path)
+        .is_ok_and(|target| std::fs::metadata(target).is_ok_and(|meta| is_special(&meta)))
 }
 
 /// Whether [`write_atomically`] writes the final target `target` in place: an existing special file (a FIFO, a
 /// terminal, a device), or anything reached through an open descriptor under `/proc`.
 fn written_in_place(target: &Path) -> bool {
-    is_under_proc(target)
-        || std::fs::metadata(target).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+    is_under_proc(target) || std::fs::metadata(target).is_ok_and(|meta| is_special(&meta))
+}
+
+/// Neither a regular file nor a directory: a FIFO, a pipe, a socket, a terminal, a device.
+fn is_special(meta: &std::fs::Metadata) -> bool {
+    !meta.is_file() && !meta.is_dir()
 }
 
 /// Writes `bytes` to an existing file without creating it: a regular one (reached through a descriptor) is
@@ -664,6 +667,31 @@ fn check_dtype(path: &Path, field: Field, a: &RawArray, dtype: &Dtype) -> Result
     })
 }
 
+/// Makes a FIFO at `path` (for tests of writes to streams).
+#[cfg(test)]
+pub(crate) fn make_fifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `name` is a valid NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+}
+
+/// Opens the FIFO at `path` for reading on a thread of its own (the open waits for a writer) and reads it to the
+/// end, which the handle returns.
+#[cfg(test)]
+pub(crate) fn read_fifo_in_background(path: &Path) -> std::thread::JoinHandle<Vec<u8>> {
+    use std::io::Read;
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        std::fs::File::open(&path)
+            .unwrap()
+            .read_to_end(&mut got)
+            .unwrap();
+        got
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,13 +779,6 @@ mod tests {
         );
     }
 
-    fn make_fifo(path: &Path) {
-        use std::os::unix::ffi::OsStrExt;
-        let name = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-        // SAFETY: `name` is a valid NUL-terminated path that outlives the call.
-        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
-    }
-
     /// The check before a run looks where the write will go: through a link to the link's target, and not at
     /// all into a FIFO (which it must not open).
     #[test]
@@ -817,22 +838,11 @@ mod tests {
 
     #[test]
     fn a_fifo_is_written_in_place_and_a_failed_write_is_an_error() {
-        use std::io::Read;
         use std::os::unix::fs::FileTypeExt;
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("out.json");
         make_fifo(&fifo);
-        let reader = {
-            let fifo = fifo.clone();
-            std::thread::spawn(move || {
-                let mut got = Vec::new();
-                std::fs::File::open(&fifo)
-                    .unwrap()
-                    .read_to_end(&mut got)
-                    .unwrap();
-                got
-            })
-        };
+        let reader = read_fifo_in_background(&fifo);
         write_atomically(&fifo, b"{\"a\": 1}").unwrap();
         // Checked before joining: a FIFO replaced by a file would leave the reader waiting forever.
         assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
