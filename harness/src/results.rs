@@ -630,7 +630,9 @@ impl ResultsDoc {
         }
     }
 
-    /// Reads a document, refusing other schemas and newer versions.
+    /// Reads a document, refusing other schemas and other versions. The schema and version are looked at before
+    /// the rest, so a document of another version is refused for its version, not for a field that version
+    /// renamed.
     pub fn read(path: &Path) -> Result<Self, FileError> {
         let text = std::fs::read_to_string(path).map_err(|e| FileError::io(path, e))?;
         let malformed = |reason: String| FileError::Malformed {
@@ -638,31 +640,55 @@ impl ResultsDoc {
             format: "results",
             reason,
         };
+        check_schema(&text).map_err(malformed)?;
         let doc: ResultsDoc = serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
-        if doc.schema != SCHEMA || doc.schema_version > SCHEMA_VERSION {
-            return Err(malformed(format!(
-                "schema '{}' version {}; this judge reads '{SCHEMA}' up to version {SCHEMA_VERSION}",
-                doc.schema, doc.schema_version
-            )));
-        }
         doc.check_times().map_err(malformed)?;
         Ok(doc)
     }
 
-    /// Refuses a timing summary whose times are negative or not finite (no judge writes one, so the document
-    /// was edited or damaged); the message names the entry.
+    /// Refuses a timing summary whose times are negative or not finite, and measured CPU ceilings that are not
+    /// positive (no judge writes either, so the document was edited or damaged: the charts' log axes cannot show
+    /// them); the message names the entry.
     fn check_times(&self) -> Result<(), String> {
+        if let Some(cpu) = &self.meta.cpu_peak
+            && let Some((what, value)) = [
+                ("FMA peak", cpu.fma_gflops),
+                ("read bandwidth", cpu.read_gbps),
+            ]
+            .into_iter()
+            .find(|(_, v)| !(v.is_finite() && *v > 0.0))
+        {
+            return Err(format!(
+                "meta.cpu_peak: {what} {value}; measured ceilings must be finite and > 0"
+            ));
+        }
         for (index, entry) in self.entries.iter().enumerate() {
             let Some(timing) = &entry.timing else {
                 continue;
             };
             let s = &timing.summary;
-            let mut times = vec![("median", s.median), ("min", s.min), ("max", s.max)];
+            let mut times = vec![
+                ("median", s.median),
+                ("min", s.min),
+                ("max", s.max),
+                ("p10", s.p10),
+                ("p90", s.p90),
+                ("mean", s.mean),
+                ("standard deviation", s.std_dev),
+            ];
             if let Some(ci) = s.median_ci {
                 times.extend([
                     ("median interval low", ci.low),
                     ("median interval high", ci.high),
                 ]);
+            }
+            if let Some(r) = &timing.reference {
+                times.push(("reference median", r.summary.median));
+            }
+            if let Some(SpeedOfLight::DeviceCopy { copy_s, .. }) =
+                entry.derived.and_then(|d| d.speed_of_light)
+            {
+                times.push(("device copy", copy_s));
             }
             if let Some((what, value)) = times
                 .into_iter()
@@ -690,6 +716,41 @@ impl ResultsDoc {
         text.push(b'\n');
         write_atomically(path, &text)
     }
+}
+
+/// Refuses `text` unless it is a JSON object whose `schema` is [`SCHEMA`] and whose `schema_version` is one this
+/// judge reads (1 to [`SCHEMA_VERSION`]); the message names what the document says it is. Only the schema and
+/// version are read here, so a document of another version is named as such whatever its other fields hold.
+fn check_schema(text: &str) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        schema: Option<serde_json::Value>,
+        schema_version: Option<serde_json::Value>,
+    }
+    let reads = match SCHEMA_VERSION {
+        1 => format!("this judge reads '{SCHEMA}' version 1"),
+        newest => format!("this judge reads '{SCHEMA}' versions 1 to {newest}"),
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if !value.is_object() {
+        return Err(format!("not a results document (a JSON object); {reads}"));
+    }
+    let envelope: Envelope = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let said = |v: &Option<serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => format!("'{s}'"),
+        Some(v) => v.to_string(),
+        None => "none".to_owned(),
+    };
+    let version = envelope.schema_version.as_ref().and_then(|v| v.as_u64());
+    let known = version.is_some_and(|v| (1..=u64::from(SCHEMA_VERSION)).contains(&v));
+    if envelope.schema.as_ref().and_then(|s| s.as_str()) != Some(SCHEMA) || !known {
+        return Err(format!(
+            "schema {} version {}; {reads}",
+            said(&envelope.schema),
+            said(&envelope.schema_version)
+        ));
+    }
+    Ok(())
 }
 
 /// A document being filled, rewritten to its file (if any) after every entry.
@@ -821,6 +882,66 @@ mod tests {
             let message = ResultsDoc::read(&path).unwrap_err().to_string();
             assert!(message.contains("this judge reads"), "{message}");
         }
+    }
+
+    /// A document of another version is refused for its version, even where its fields differ from this one's,
+    /// and so are version 0, a document that is not an object, and one without a schema.
+    #[test]
+    fn other_versions_are_refused_before_their_fields_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut v2: serde_json::Value = serde_json::from_str(RUN_V1).unwrap();
+        v2["schema_version"] = 2.into();
+        v2["meta"].as_object_mut().unwrap().remove("seed");
+        let v0 = RUN_V1.replacen("\"schema_version\": 1", "\"schema_version\": 0", 1);
+        let cases = [
+            (
+                v2.to_string(),
+                "schema 'judge.results' version 2; this judge reads 'judge.results' version 1",
+            ),
+            (v0, "schema 'judge.results' version 0; this judge reads"),
+            ("[]".to_owned(), "not a results document (a JSON object)"),
+            ("{\"entries\": []}".to_owned(), "schema none version none"),
+        ];
+        for (i, (text, expected)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("doc{i}.json"));
+            std::fs::write(&path, text).unwrap();
+            let message = ResultsDoc::read(&path).unwrap_err().to_string();
+            assert!(message.contains(expected), "{message}");
+            assert!(message.contains(&format!("doc{i}.json")), "{message}");
+        }
+        // A damaged document is refused with the line and column of the damage.
+        let path = dir.path().join("cut.json");
+        std::fs::write(&path, &RUN_V1[..RUN_V1.len() / 2]).unwrap();
+        let message = ResultsDoc::read(&path).unwrap_err().to_string();
+        assert!(
+            message.contains("cut.json")
+                && message.contains(" line ")
+                && message.contains(" column "),
+            "{message}"
+        );
+    }
+
+    /// Percentiles and ceilings that a log axis cannot show are refused like the median.
+    #[test]
+    fn negative_percentiles_and_zero_ceilings_are_refused() {
+        let mut doc: ResultsDoc = serde_json::from_str(RUN_V1).unwrap();
+        if let Some(t) = &mut doc.entries[0].timing {
+            t.summary.p10 = -1.0;
+        }
+        let message = doc.check_times().unwrap_err();
+        assert!(message.contains("p10 time -1 s"), "{message}");
+        if let Some(t) = &mut doc.entries[0].timing {
+            t.summary.p10 = t.summary.min;
+        }
+        assert_eq!(doc.check_times(), Ok(()));
+        doc.meta.cpu_peak = Some(CpuCeilings {
+            fma_gflops: 100.0,
+            read_gbps: 0.0,
+            threads: 1,
+            simd: "scalar".to_owned(),
+        });
+        let message = doc.check_times().unwrap_err();
+        assert!(message.contains("read bandwidth 0"), "{message}");
     }
 
     #[test]
