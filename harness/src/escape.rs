@@ -10,6 +10,9 @@
 //!   links or code spans, and a blank line or `<!--` would end the table or hide the rest of the page.
 //!   [`markdown_text`] escapes them for running text and table cells, [`markdown_code`] makes a code span that
 //!   holds any text.
+//! - In HTML (the report page), `<`, `&` and quotes would make markup, and the bidirectional overrides would
+//!   reorder what a cell shows. [`html_text`] escapes the first as character references and writes the others,
+//!   as the terminal does, as visible escapes.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -48,6 +51,25 @@ pub fn for_terminal(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// `text` as literal HTML, fit for element content and for quoted attribute values: `&`, `<`, `>`, `"` and `'`
+/// as character references, and every control character but newline and tab (and every bidirectional
+/// override) as a visible escape, as [`for_terminal`] writes it.
+pub fn html_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if is_hidden(c) => push_escape(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `text` as literal Markdown on one line, for running text and table cells: line breaks become spaces,
@@ -128,6 +150,18 @@ mod tests {
     }
 
     #[test]
+    fn html_text_makes_no_markup_and_shows_controls() {
+        assert_eq!(
+            html_text("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(
+            html_text("ssap\u{202e} \u{1b}[2J\r\nnext\tline"),
+            "ssap\\u{202e} \\x1b[2J\\r\nnext\tline"
+        );
+    }
+
+    #[test]
     fn markdown_text_makes_no_markup() {
         assert_eq!(
             markdown_text("<img src=x> [a](http://e) *b* `c`|d\n\n<!--"),
@@ -154,6 +188,8 @@ mod tests {
             }
             let md = markdown_text(&text);
             prop_assert!(!md.contains('<') && !md.contains('>'));
+            let html = html_text(&text);
+            prop_assert!(!html.chars().any(|c| is_hidden(c) || matches!(c, '<' | '>' | '"' | '\'')));
         }
 
         #[test]

@@ -239,15 +239,16 @@ impl Notes {
 
     /// The notes, one a line (`(n) who, who: text`) after an empty line; empty when there are none.
     pub fn render_text(&self) -> String {
-        self.render("")
+        self.render("", str::to_owned)
     }
 
-    /// The notes as a Markdown list after an empty line; empty when there are none.
+    /// The notes as a Markdown list after an empty line, each literal text on one line
+    /// ([`escape::markdown_text`]: the names can be submissions' file names); empty when there are none.
     pub fn render_markdown(&self) -> String {
-        self.render("- ")
+        self.render("- ", escape::markdown_text)
     }
 
-    fn render(&self, bullet: &str) -> String {
+    fn render(&self, bullet: &str, esc: impl Fn(&str) -> String) -> String {
         if self.notes.is_empty() {
             return String::new();
         }
@@ -255,7 +256,14 @@ impl Notes {
             .notes
             .iter()
             .enumerate()
-            .map(|(i, (text, names))| format!("{bullet}({}) {}: {text}\n", i + 1, names.join(", ")))
+            .map(|(i, (text, names))| {
+                format!(
+                    "{bullet}({}) {}: {}\n",
+                    i + 1,
+                    esc(&names.join(", ")),
+                    esc(text)
+                )
+            })
             .collect();
         format!("\n{lines}")
     }
@@ -304,6 +312,13 @@ mod tests {
         assert_eq!(
             notes.render_markdown(),
             "\n- (1) gpu-a, gpu-b: no driver\n- (2) avx: lacks AVX-512\n"
+        );
+        // In Markdown, names and reasons are literal text on one line.
+        let mut notes = Notes::default();
+        notes.refer("no <b>driver</b>\n\n# here", "[x](http://e)_y.c");
+        assert_eq!(
+            notes.render_markdown(),
+            "\n- (1) \\[x\\](http://e)\\_y.c: no &lt;b&gt;driver&lt;/b&gt;  \\# here\n"
         );
     }
 }

@@ -21,12 +21,15 @@ pub struct SeriesKey {
 }
 
 impl SeriesKey {
-    /// `cpu-naive`, or `cuda-smem (cold)` when the solution was measured in several modes.
+    /// `cpu-naive`, or `cuda-smem (cold)` when the solution was measured in several modes; control characters
+    /// and direction overrides in the name (a submission's file name) written as visible escapes
+    /// ([`crate::escape::for_terminal`]), as every chart shows it.
     pub fn label(&self) -> String {
+        let name = crate::escape::for_terminal(&self.solution);
         if self.multi_mode {
-            format!("{} ({})", self.solution, self.mode)
+            format!("{name} ({})", self.mode)
         } else {
-            self.solution.clone()
+            name.into_owned()
         }
     }
 }

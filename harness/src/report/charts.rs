@@ -631,7 +631,7 @@ where
         .caption(
             format!(
                 "Median time per call at {} ({})",
-                case.name,
+                crate::escape::for_terminal(&case.name),
                 shape_text(case.shape)
             ),
             title_style(),
@@ -999,7 +999,7 @@ where
         .map(|(k, p, cases)| {
             let mut label = format!(
                 "{} ({cases} case{})",
-                k.solution,
+                k.label(),
                 if *cases == 1 { "" } else { "s" }
             );
             if p.exact > 0 {

@@ -10,6 +10,7 @@ use super::tables::{
     verdict_summary,
 };
 use crate::commands::{error_figures, format_error, format_seconds};
+use crate::escape::html_text;
 use crate::results::{Entry, ResultsDoc};
 use crate::table::{Align, Notes, Table};
 
@@ -19,22 +20,6 @@ pub struct ChartSection {
     pub kind: ChartKind,
     /// The SVG, or why there is none.
     pub svg: Result<String, String>,
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(ch),
-        }
-    }
-    out
 }
 
 /// Makes plotters' SVG fit for inlining: no XML declaration, no namespace URL (inline SVG in HTML needs
@@ -114,21 +99,21 @@ pub fn render(doc: &ResultsDoc, charts: &[ChartSection], source: &str) -> String
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n<h1>{}</h1>\n",
-        escape(&title),
-        escape(&title)
+        html_text(&title),
+        html_text(&title)
     );
     let commit = meta
         .git_commit
         .as_deref()
-        .map(|c| format!(", commit {}", &c[..c.len().min(12)]))
+        .map(|c| format!(", commit {}", c.chars().take(12).collect::<String>()))
         .unwrap_or_default();
     let _ = writeln!(
         h,
         "<p class=\"lead\">{} · measured {} with judge {}{}</p>",
-        escape(&verdict_summary(&doc.entries)),
-        escape(&format_utc(meta.started_at_unix)),
-        escape(&meta.judge_version),
-        escape(&commit)
+        html_text(&verdict_summary(&doc.entries)),
+        html_text(&format_utc(meta.started_at_unix)),
+        html_text(&meta.judge_version),
+        html_text(&commit)
     );
     machine(&mut h, doc);
     settings(&mut h, doc);
@@ -142,16 +127,21 @@ pub fn render(doc: &ResultsDoc, charts: &[ChartSection], source: &str) -> String
         "<footer>Rendered from <code>{}</code> (schema <code>{} v{}</code>). Re-render with \
          <code>judge report {}</code>; compare two runs with <code>judge compare OLD.json NEW.json</code>.\
          </footer>\n</main>\n</body>\n</html>\n",
-        escape(source),
-        escape(&doc.schema),
+        html_text(source),
+        html_text(&doc.schema),
         doc.schema_version,
-        escape(source)
+        html_text(source)
     );
     h
 }
 
 fn fact(h: &mut String, name: &str, value: &str) {
-    let _ = writeln!(h, "<dt>{}</dt><dd>{}</dd>", escape(name), escape(value));
+    let _ = writeln!(
+        h,
+        "<dt>{}</dt><dd>{}</dd>",
+        html_text(name),
+        html_text(value)
+    );
 }
 
 fn machine(h: &mut String, doc: &ResultsDoc) {
@@ -260,9 +250,9 @@ fn plain_table(h: &mut String, table: &Table) {
 
 fn cell(h: &mut String, class: &str, text: &str) {
     if class.is_empty() {
-        let _ = write!(h, "<td>{}</td>", escape(text));
+        let _ = write!(h, "<td>{}</td>", html_text(text));
     } else {
-        let _ = write!(h, "<td class=\"{class}\">{}</td>", escape(text));
+        let _ = write!(h, "<td class=\"{class}\">{}</td>", html_text(text));
     }
 }
 
@@ -270,7 +260,7 @@ fn header_row(h: &mut String, headers: &[(&str, bool)]) {
     h.push_str("<thead><tr>");
     for (name, num) in headers {
         let class = if *num { " class=\"num\"" } else { "" };
-        let _ = write!(h, "<th{class}>{}</th>", escape(name));
+        let _ = write!(h, "<th{class}>{}</th>", html_text(name));
     }
     h.push_str("</tr></thead>\n<tbody>\n");
 }
@@ -286,8 +276,8 @@ fn results(h: &mut String, doc: &ResultsDoc) {
             h,
             "<p class=\"lead\">GPU modes: <i>warm</i>: {}; <i>cold</i>: {}. <i>× copy</i> is the median over \
              that of a device copy of the same bytes in the same mode.</p>",
-            escape(&method.warm.describe()),
-            escape(&method.cold.describe())
+            html_text(&method.warm.describe()),
+            html_text(&method.cold.describe())
         );
     }
     let headers: [(&str, bool); 12] = [
@@ -372,7 +362,7 @@ fn results(h: &mut String, doc: &ResultsDoc) {
                 h,
                 "<tr class=\"note-row\"><td></td><td colspan=\"{}\">{}</td></tr>",
                 headers.len() - 1,
-                escape(reason)
+                html_text(reason)
             );
         }
     }
@@ -381,7 +371,7 @@ fn results(h: &mut String, doc: &ResultsDoc) {
         let _ = writeln!(
             h,
             "<p class=\"lead\">{}</p>",
-            escape(notes.render_text().trim()).replace('\n', "<br>")
+            html_text(notes.render_text().trim()).replace('\n', "<br>")
         );
     }
     statistics(h, &doc.entries);
@@ -447,18 +437,18 @@ fn statistics(h: &mut String, entries: &[Entry]) {
 fn charts_section(h: &mut String, charts: &[ChartSection]) {
     h.push_str("<h2>Charts</h2>\n");
     for chart in charts {
-        let _ = writeln!(h, "<h3>{}</h3>", escape(chart.kind.heading()));
+        let _ = writeln!(h, "<h3>{}</h3>", html_text(chart.kind.heading()));
         match &chart.svg {
             Ok(svg) => {
                 let _ = writeln!(
                     h,
                     "<figure>\n{}\n<figcaption>{}</figcaption>\n</figure>",
                     inline_svg(svg),
-                    escape(chart.kind.how_to_read())
+                    html_text(chart.kind.how_to_read())
                 );
             }
             Err(why) => {
-                let _ = writeln!(h, "<p class=\"skip\">Not drawn: {}.</p>", escape(why));
+                let _ = writeln!(h, "<p class=\"skip\">Not drawn: {}.</p>", html_text(why));
             }
         }
     }
@@ -479,10 +469,10 @@ fn failures(h: &mut String, entries: &[Entry]) {
             "<details><summary><span class=\"verdict {}\">{}</span>: {} on {} ({})</summary>\n<p>{}</p>\n",
             e.verdict.name(),
             e.verdict.name(),
-            escape(&e.solution),
-            escape(&e.case.name),
+            html_text(&e.solution),
+            html_text(&e.case.name),
             e.mode,
-            escape(e.reason.as_deref().unwrap_or(""))
+            html_text(e.reason.as_deref().unwrap_or(""))
         );
         if let Some(check) = &e.check
             && !check.first_failures.is_empty()
@@ -540,7 +530,7 @@ mod tests {
     #[test]
     fn escaping_and_svg_inlining() {
         assert_eq!(
-            escape("<a href=\"x\">&'"),
+            html_text("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         let svg = "<?xml version=\"1.0\"?>\n<svg width=\"10\" height=\"10\" viewBox=\"0 0 10 10\" \

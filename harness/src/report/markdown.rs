@@ -2,6 +2,7 @@
 
 use super::html::format_utc;
 use super::tables::{bench_table, copy_table, gpu_line, gpu_method_text, verdict_summary};
+use crate::escape::markdown_text;
 use crate::results::ResultsDoc;
 
 /// The Markdown text for `doc`.
@@ -12,15 +13,17 @@ pub fn render(doc: &ResultsDoc) -> String {
         Some(b) => out.push_str(&format!("## judge bench: preset {}\n\n", b.preset)),
         None => out.push_str("## judge results\n\n"),
     }
+    // The document's own text (and a document can come from anywhere) is literal Markdown.
     out.push_str(&format!(
         "{} · {} · judge {}\n\n",
         verdict_summary(&doc.entries),
         format_utc(meta.started_at_unix),
-        meta.judge_version
+        markdown_text(&meta.judge_version)
     ));
     let mut machine = format!(
         "Machine: {} ({} logical cores)",
-        meta.host.cpu, meta.host.logical_cores
+        markdown_text(&meta.host.cpu),
+        meta.host.logical_cores
     );
     if let Some(c) = &meta.cpu_peak {
         machine.push_str(&format!(
@@ -31,7 +34,7 @@ pub fn render(doc: &ResultsDoc) -> String {
     out.push_str(&machine);
     out.push_str("\n\n");
     if let Some(g) = &meta.gpu {
-        out.push_str(&gpu_line(g));
+        out.push_str(&markdown_text(&gpu_line(g)));
         out.push_str("\n\n");
     }
     if let Some(method) = &meta.gpu_timing {

@@ -133,7 +133,173 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 mod tests {
     use super::*;
     use crate::challenge::DEFAULT_TOLERANCE;
-    use crate::results::Meta;
+    use crate::error_profile::ErrorProfile;
+    use crate::results::{Basis, Clock, CpuCeilings, Derived, Entry, Meta, Mode, Timing};
+    use crate::verdict::Verdict;
+
+    /// Text a submission controls, made to break out of every context the report puts it in.
+    const HOSTILE: &str = "</title></script><script>alert(1)</script><img src=x onerror=\"a()\" 'q'>\
+                           &amp;\u{1b}[2J\u{202e}</svg><!--";
+
+    /// A bench document: `names` timed warm at S = 64 and 128 against CPU ceilings, with error profiles, and one
+    /// wrong answer and one skipped variant.
+    fn bench_doc(names: &[&str]) -> ResultsDoc {
+        let template: ResultsDoc =
+            serde_json::from_str(include_str!("../../tests/data/run-v1.json")).unwrap();
+        let mut doc = ResultsDoc::new(template.meta.clone());
+        doc.meta.cpu_peak = Some(CpuCeilings {
+            fma_gflops: 200.0,
+            read_gbps: 20.0,
+            threads: 2,
+            simd: "avx2+fma".to_owned(),
+        });
+        let base = template.entries[0].clone();
+        for s in [64, 128] {
+            for (i, name) in names.iter().enumerate() {
+                let mut e = Entry {
+                    solution: (*name).to_owned(),
+                    mode: Mode::Warm,
+                    ..base.clone()
+                };
+                e.case.shape.s = s;
+                e.case.name = format!("{name}-s{s}");
+                let median = 1e-6 * s as f64 * (i + 1) as f64;
+                e.timing = Timing::from_samples(
+                    Clock::Wall,
+                    (0..10)
+                        .map(|k| median * (1.0 + 0.01 * f64::from(k)))
+                        .collect(),
+                );
+                e.derived = Some(Derived::new(
+                    e.case.shape,
+                    median,
+                    None,
+                    Some(&Basis::FmaPeak { gflops: 200.0 }),
+                ));
+                e.errors = Some(ErrorProfile::of(
+                    &[1.0, 2.0, 3.0],
+                    &[1.0, 2.0001, 3.0],
+                    DEFAULT_TOLERANCE,
+                ));
+                doc.entries.push(e);
+            }
+        }
+        // Cases share one name, so that the headline case has every row.
+        for e in &mut doc.entries {
+            e.case.name = format!("case-s{}", e.case.shape.s);
+        }
+        let mut wrong = doc.entries[0].clone();
+        wrong.solution = format!("{}-wrong", names[0]);
+        wrong.verdict = Verdict::WrongAnswer;
+        wrong.reason = Some("3 element(s) outside tolerance".to_owned());
+        wrong.timing = None;
+        wrong.derived = None;
+        let mut skipped = wrong.clone();
+        skipped.solution = format!("{}-skipped", names[0]);
+        skipped.verdict = Verdict::Skipped;
+        skipped.reason = Some("no NVIDIA driver".to_owned());
+        skipped.errors = None;
+        doc.entries.extend([wrong, skipped]);
+        doc
+    }
+
+    /// The tag names of `html`, in order: every `<` that the page holds opens or closes a tag of its own.
+    fn tags(html: &str) -> Vec<String> {
+        html.match_indices('<')
+            .map(|(i, _)| {
+                html[i + 1..]
+                    .trim_start_matches('/')
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '!')
+                    .collect::<String>()
+                    .to_ascii_lowercase()
+            })
+            .collect()
+    }
+
+    /// What a submission controls (its name, its case's name, its failure's reason, and in a document from
+    /// elsewhere every text of `meta`) stays text in each format: no tag, attribute or comment of its own in
+    /// the HTML page (its inline SVG included), no markup in the Markdown.
+    #[test]
+    fn hostile_text_stays_text() {
+        let mut doc = bench_doc(&[&format!("a{HOSTILE}"), &format!("b{HOSTILE}")]);
+        for e in &mut doc.entries {
+            e.case.name = format!("{}{HOSTILE}", e.case.name);
+            e.reason = e.reason.as_ref().map(|r| format!("{r}\n{HOSTILE}"));
+        }
+        let meta = &mut doc.meta;
+        meta.git_commit = Some(format!("aéééééééééééé{HOSTILE}"));
+        meta.judge_version = HOSTILE.to_owned();
+        meta.argv = vec!["judge".to_owned(), HOSTILE.to_owned()];
+        meta.host.cpu = HOSTILE.to_owned();
+        meta.host.cpu_features = vec![HOSTILE.to_owned()];
+        if let Some(c) = &mut meta.cpu_peak {
+            c.simd = HOSTILE.to_owned();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(&doc, dir.path(), &format!("r{HOSTILE}.json")).unwrap();
+        assert_eq!(files.charts.len(), 4, "{:?}", files.skipped);
+        let html = std::fs::read_to_string(&files.html).unwrap();
+        let allowed = [
+            "!doctype",
+            "html",
+            "head",
+            "meta",
+            "title",
+            "style",
+            "body",
+            "main",
+            "h1",
+            "h2",
+            "h3",
+            "p",
+            "dl",
+            "dt",
+            "dd",
+            "code",
+            "div",
+            "table",
+            "thead",
+            "tbody",
+            "tr",
+            "th",
+            "td",
+            "span",
+            "details",
+            "summary",
+            "ul",
+            "li",
+            "b",
+            "i",
+            "br",
+            "footer",
+            "figure",
+            "figcaption",
+            "svg",
+            "rect",
+            "text",
+            "line",
+            "polyline",
+            "circle",
+            "path",
+            "g",
+            "polygon",
+        ];
+        for tag in tags(&html) {
+            assert!(allowed.contains(&tag.as_str()), "<{tag}> in the page");
+        }
+        assert!(!html.contains("<script") && !html.contains("onerror=\"a"));
+        assert!(!html.contains('\u{1b}') && !html.contains('\u{202e}'));
+        assert_eq!(html.matches("<title>").count(), 1);
+        assert!(
+            html.contains("commit aéééééééééé"),
+            "the commit is cut at a character"
+        );
+        let md = std::fs::read_to_string(&files.markdown).unwrap();
+        for raw in ["<script", "<img", "<!--", "</svg", "\u{1b}", "\u{202e}"] {
+            assert!(!md.contains(raw), "{raw} in the Markdown:\n{md}");
+        }
+    }
 
     /// With nothing timed (every variant skipped), each chart says that, not that a sweep or a bench is missing.
     #[test]
