@@ -198,6 +198,130 @@ enum Data {
     },
 }
 
+/// The values a log axis is drawn over: far beyond any time (in seconds) or rate that a document holds, and far
+/// enough inside the range of `f64` that the axis and its margins stay finite.
+const LOG_AXIS_RANGE: std::ops::RangeInclusive<f64> = 1e-100..=1e100;
+
+/// The widest range a log axis is drawn over, as a ratio of its largest value to its smallest: 30 decades.
+const MAX_LOG_SPAN: f64 = 1e30;
+
+/// Refuses values that a log axis cannot show: one that is not positive (a time of 0 s) or not finite (the rate
+/// of a time of 0 s), one outside [`LOG_AXIS_RANGE`], or a set spanning more than [`MAX_LOG_SPAN`]; `what` names
+/// each value for the reason.
+fn check_log_axis(values: impl IntoIterator<Item = (String, f64)>) -> Result<(), String> {
+    let mut smallest: Option<(String, f64)> = None;
+    let mut largest: Option<(String, f64)> = None;
+    for (what, v) in values {
+        if !LOG_AXIS_RANGE.contains(&v) {
+            let value = if v.is_finite() && v != 0.0 {
+                format!("{v:.3e}")
+            } else {
+                v.to_string()
+            };
+            return Err(format!("{what} is {value}, which a log axis cannot show"));
+        }
+        if smallest.as_ref().is_none_or(|(_, s)| v < *s) {
+            smallest = Some((what.clone(), v));
+        }
+        if largest.as_ref().is_none_or(|(_, l)| v > *l) {
+            largest = Some((what, v));
+        }
+    }
+    match (smallest, largest) {
+        (Some((small, lo)), Some((large, hi))) if hi / lo > MAX_LOG_SPAN => Err(format!(
+            "{small} ({lo:.3e}) and {large} ({hi:.3e}) are too far apart to draw on one axis"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The values of a time point that a log axis shows, named after `who`.
+fn time_values(who: &str, t: &TimePoint) -> [(String, f64); 3] {
+    [
+        (format!("the median time of {who}"), t.median),
+        (format!("the 10th percentile time of {who}"), t.p10),
+        (format!("the 90th percentile time of {who}"), t.p90),
+    ]
+}
+
+/// The values of the CPU's measured ceilings, which the floors and roofs are drawn from.
+fn ceiling_values(cpu: &CpuCeilings) -> [(String, f64); 2] {
+    [
+        ("the measured FMA peak".to_owned(), cpu.fma_gflops),
+        ("the measured read bandwidth".to_owned(), cpu.read_gbps),
+    ]
+}
+
+impl Data {
+    /// Refuses data whose log axes cannot be drawn (see [`check_log_axis`]), naming the value.
+    fn check_log_axes(&self) -> Result<(), String> {
+        match self {
+            Data::PerVariant { rows, floors, .. } => check_log_axis(
+                rows.iter()
+                    .filter_map(|r| r.time.as_ref().map(|t| time_values(&r.key.label(), t)))
+                    .flatten()
+                    .chain(floors.iter().map(|f| (f.label.clone(), f.seconds))),
+            ),
+            Data::Sweep { sweep, cpu, .. } => {
+                check_log_axis(cpu.iter().flat_map(ceiling_values))?;
+                check_log_axis(
+                    sweep
+                        .series
+                        .iter()
+                        .flat_map(|(k, points)| {
+                            points.iter().flat_map(move |(s, t)| {
+                                time_values(&format!("{} at S={s}", k.label()), t)
+                            })
+                        })
+                        .chain(sweep.copy_references.iter().flat_map(|(mode, points)| {
+                            points.iter().map(move |(s, v)| {
+                                (format!("the device copy time ({mode}) at S={s}"), *v)
+                            })
+                        })),
+                )
+            }
+            Data::Roofline {
+                points,
+                cpu,
+                copies,
+            } => {
+                check_log_axis(cpu.iter().flat_map(ceiling_values))?;
+                check_log_axis(
+                    points
+                        .iter()
+                        .map(|p| {
+                            (
+                                format!("the arithmetic intensity of {}", p.key.label()),
+                                p.intensity,
+                            )
+                        })
+                        .chain(cpu.iter().map(|c| {
+                            ("the CPU's ridge intensity".to_owned(), c.ridge_intensity())
+                        })),
+                )?;
+                check_log_axis(
+                    points
+                        .iter()
+                        .map(|p| {
+                            (
+                                format!("the achieved bandwidth of {}", p.key.label()),
+                                p.gbps,
+                            )
+                        })
+                        .chain(
+                            cpu.iter()
+                                .map(|c| ("the measured read bandwidth".to_owned(), c.read_gbps)),
+                        )
+                        .chain(copies.iter().map(|(mode, gbps)| {
+                            (format!("the device copy bandwidth ({mode})"), *gbps)
+                        })),
+                )
+            }
+            Data::Errors { .. } => Ok(()),
+        }
+    }
+}
+
 /// A chart with its data, ready to draw.
 pub struct Chart {
     kind: ChartKind,
@@ -311,6 +435,7 @@ impl Chart {
                 Data::Errors { profiles }
             }
         };
+        data.check_log_axes()?;
         Ok(Chart { kind, data })
     }
 
@@ -426,6 +551,10 @@ fn time_unit(largest_s: f64) -> TimeUnit {
 /// ones, every 1..9 × 10^k on ranges under about a decade) and light grid lines (every 1..9 × 10^k), so
 /// labels never crowd whatever the range.
 fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    // Outside these, a decade's exponent would not bound the loop below.
+    if !(lo > 0.0 && hi.is_finite() && lo <= hi) {
+        return (Vec::new(), Vec::new());
+    }
     let d = decades(lo, hi);
     let all: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
     let labelled: &[f64] = if d <= 1.2 {
@@ -1122,6 +1251,15 @@ mod tests {
         assert_eq!(bold, [0.1, 1.0, 10.0, 100.0, 1000.0]);
         let (bold, _) = log_ticks(2.0, 9.5);
         assert_eq!(bold, [2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        // A range no log axis can span gives no ticks (it once looped over every exponent up to i32::MAX).
+        for (lo, hi) in [
+            (0.0, 10.0),
+            (1e-3, f64::INFINITY),
+            (2.0, 1.0),
+            (f64::NAN, 1.0),
+        ] {
+            assert_eq!(log_ticks(lo, hi), (vec![], vec![]), "{lo} {hi}");
+        }
         assert_eq!(compact_number(367.93), "368");
         assert_eq!(compact_number(2.50), "2.5");
         assert_eq!(compact_number(0.0123), "0.0123");

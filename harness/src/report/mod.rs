@@ -301,6 +301,63 @@ mod tests {
         }
     }
 
+    /// Times that a log axis cannot show (a document may hold a time of 0 s) leave their charts undrawn with
+    /// the reason, instead of hanging or drawing empty axes; the rest of the report is written.
+    #[test]
+    fn charts_of_times_a_log_axis_cannot_show_are_skipped_with_the_reason() {
+        let mut doc = bench_doc(&["a", "b"]);
+        for e in doc.entries.iter_mut().filter(|e| e.solution == "b") {
+            if let Some(t) = &mut e.timing {
+                t.summary.median = 0.0;
+                t.summary.p10 = 0.0;
+            }
+            e.derived = None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(&doc, dir.path(), "results.json").unwrap();
+        let reasons: Vec<&str> = files.skipped.iter().map(|(_, why)| why.as_str()).collect();
+        assert_eq!(files.skipped.len(), 3, "{reasons:?}");
+        assert!(
+            reasons
+                .iter()
+                .all(|why| why.contains("of b") && why.contains("which a log axis cannot show")),
+            "{reasons:?}"
+        );
+        // Times too far apart to draw on one axis.
+        let mut doc = bench_doc(&["a", "b"]);
+        for e in doc.entries.iter_mut().filter(|e| e.solution == "b") {
+            if let Some(t) = &mut e.timing {
+                t.summary.median = 1e-90;
+                t.summary.p10 = 1e-90;
+                t.summary.p90 = 1e-90;
+            }
+        }
+        let files = write(&doc, dir.path(), "results.json").unwrap();
+        assert!(
+            files
+                .skipped
+                .iter()
+                .any(|(_, why)| why.contains("too far apart")),
+            "{:?}",
+            files.skipped
+        );
+    }
+
+    /// One variant at one case, and many variants: every chart that has data is drawn.
+    #[test]
+    fn one_point_and_many_variants_are_drawn() {
+        let mut one = bench_doc(&["a"]);
+        one.entries
+            .retain(|e| e.case.shape.s == 64 && e.timing.is_some());
+        let dir = tempfile::tempdir().unwrap();
+        let files = write(&one, dir.path(), "results.json").unwrap();
+        assert_eq!(files.charts.len(), 3, "{:?}", files.skipped);
+        let names: Vec<String> = (0..40).map(|i| format!("variant-{i:02}")).collect();
+        let many = bench_doc(&names.iter().map(String::as_str).collect::<Vec<_>>());
+        let files = write(&many, dir.path(), "results.json").unwrap();
+        assert_eq!(files.charts.len(), 4, "{:?}", files.skipped);
+    }
+
     /// With nothing timed (every variant skipped), each chart says that, not that a sweep or a bench is missing.
     #[test]
     fn a_report_of_nothing_timed_says_so() {
