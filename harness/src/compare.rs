@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::results::{Entry, Mode, ResultsDoc};
+use crate::results::{Entry, Meta, Mode, ResultsDoc};
 use crate::stats::{Interval, MIN_SAMPLES_TO_COMPARE};
 use crate::table::{Align, Table};
 use crate::verdict::Verdict;
@@ -18,6 +18,8 @@ pub enum Change {
     Faster,
     /// Slower, beyond noise.
     Slower,
+    /// The same median on both sides (the same document twice, say): no change, rather than one within noise.
+    Unchanged,
     /// The medians' intervals overlap: no difference can be claimed.
     WithinNoise,
     /// Both timed, but one side has fewer than [`MIN_SAMPLES_TO_COMPARE`] samples: too few to claim or deny a
@@ -45,6 +47,7 @@ impl Change {
         match self {
             Change::Faster => "faster",
             Change::Slower => "slower",
+            Change::Unchanged => "no change",
             Change::WithinNoise => "within noise",
             Change::TooFewSamples => "not judged (under 6 samples)",
             Change::NotTimed => "not timed",
@@ -177,6 +180,7 @@ fn matched(old: &Entry, new: &Entry) -> Row {
         let (om, nm) = (o.median_s.unwrap_or(1.0), n.median_s.unwrap_or(1.0));
         let few = |s: &Side| s.samples.is_none_or(|n| n < MIN_SAMPLES_TO_COMPARE);
         let change = match (o.interval, n.interval) {
+            _ if nm == om => Change::Unchanged,
             _ if few(&o) || few(&n) => Change::TooFewSamples,
             (Some(oi), Some(ni)) if !oi.overlaps(&ni) => {
                 if nm < om {
@@ -200,13 +204,51 @@ fn matched(old: &Entry, new: &Entry) -> Row {
     }
 }
 
-/// The ratio as people read it: `×0.52 (1.92× faster)`, `×1.10 (1.10× slower)`.
+/// The ratio as people read it: `×0.52 (1.92× faster)`, `×1.10 (1.10× slower)`, `×1.000 (the same)`.
 pub fn ratio_text(ratio: f64) -> String {
     if ratio < 1.0 {
         format!("×{ratio:.3} ({:.2}× faster)", 1.0 / ratio)
-    } else {
+    } else if ratio > 1.0 {
         format!("×{ratio:.3} ({ratio:.2}× slower)")
+    } else {
+        format!("×{ratio:.3} (the same)")
     }
+}
+
+/// How the machines of two documents differ (CPU, core count, OS and architecture, GPU, driver), one phrase
+/// each, `CPU 'A' vs 'B'`; empty when they match. Times from different machines say little about a change in
+/// the code.
+pub fn machine_differences(old: &Meta, new: &Meta) -> Vec<String> {
+    let mut out = Vec::new();
+    let (o, n) = (&old.host, &new.host);
+    let mut differs = |what: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{what} '{a}' vs '{b}'"));
+        }
+    };
+    differs("CPU", o.cpu.clone(), n.cpu.clone());
+    differs(
+        "logical cores",
+        o.logical_cores.to_string(),
+        n.logical_cores.to_string(),
+    );
+    differs(
+        "OS",
+        format!("{} {}", o.os, o.arch),
+        format!("{} {}", n.os, n.arch),
+    );
+    let gpu = |m: &Meta| m.gpu.as_ref().map(|g| g.name.clone());
+    let driver = |m: &Meta| m.gpu.as_ref().map(|g| g.driver.clone());
+    let none = || "none".to_owned();
+    differs(
+        "GPU",
+        gpu(old).unwrap_or_else(none),
+        gpu(new).unwrap_or_else(none),
+    );
+    if let (Some(a), Some(b)) = (driver(old), driver(new)) {
+        differs("GPU driver", a, b);
+    }
+    out
 }
 
 /// The comparison as a table.
@@ -273,6 +315,7 @@ pub fn summary(rows: &[Row]) -> String {
     let order = [
         Change::Faster,
         Change::Slower,
+        Change::Unchanged,
         Change::WithinNoise,
         Change::TooFewSamples,
         Change::NotTimed,
@@ -365,7 +408,7 @@ mod tests {
         ]);
         let mut new = doc_with(&[
             ("a", base.iter().map(|x| x * 3.0).collect()),
-            ("b", base.clone()),
+            ("b", base.iter().map(|x| x + 0.001).collect()),
             ("c", base.clone()),
         ]);
         new.entries[0].verdict = Verdict::TooSlow;
@@ -379,6 +422,51 @@ mod tests {
         assert_eq!(rows[2].change, Change::NotTimed);
         let text = table(&rows).render_text();
         assert!(text.contains(" s (too-slow)"), "{text}");
+    }
+
+    /// The same document twice is no change, said as such: not "within noise", and its ratio not "slower".
+    #[test]
+    fn identical_documents_are_no_change() {
+        let base: Vec<f64> = (1..=20).map(f64::from).collect();
+        let doc = doc_with(&[("a", base.clone()), ("b", vec![2.0])]);
+        let rows = compare(&doc, &doc);
+        assert!(
+            rows.iter().all(|r| r.change == Change::Unchanged),
+            "{rows:?}"
+        );
+        assert_eq!(summary(&rows), "2 no change");
+        assert_eq!(ratio_text(1.0), "×1.000 (the same)");
+        let text = table(&rows).render_text();
+        assert!(
+            !text.contains("slower") && !text.contains("noise"),
+            "{text}"
+        );
+        // A change inside the noise is still called so.
+        let moved = doc_with(&[
+            ("a", base.iter().map(|x| x + 0.5).collect()),
+            ("b", vec![2.0]),
+        ]);
+        assert_eq!(compare(&doc, &moved)[0].change, Change::WithinNoise);
+    }
+
+    #[test]
+    fn different_machines_are_named() {
+        let old = doc_with(&[("a", vec![1.0])]).meta;
+        assert!(machine_differences(&old, &old).is_empty());
+        let mut new = old.clone();
+        new.host.cpu = "Other CPU".to_owned();
+        new.host.logical_cores += 2;
+        let said = machine_differences(&old, &new);
+        assert_eq!(
+            said,
+            [
+                format!("CPU '{}' vs 'Other CPU'", old.host.cpu),
+                format!(
+                    "logical cores '{}' vs '{}'",
+                    old.host.logical_cores, new.host.logical_cores
+                )
+            ]
+        );
     }
 
     #[test]

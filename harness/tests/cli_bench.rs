@@ -87,8 +87,8 @@ fn bench_then_report_then_compare() {
 
     let (code, stdout, _) = judge(&["compare", json.to_str().unwrap(), json.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("2 within noise, 2 not timed"), "{stdout}");
-    assert!(stdout.contains("×1.000"));
+    assert!(stdout.contains("2 no change, 2 not timed"), "{stdout}");
+    assert!(stdout.contains("×1.000 (the same)"));
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `judge compare OLD.json NEW.json`: the ratio table of two results documents, with a noise judgement.
 
 use crate::cli::CompareArgs;
-use crate::compare::{Row, compare as compare_docs, summary, table};
+use crate::compare::{Row, compare as compare_docs, machine_differences, summary, table};
 use crate::results::ResultsDoc;
 use crate::verdict::ExitStatus;
 
@@ -10,6 +10,16 @@ use super::CommandError;
 pub(super) fn compare(args: &CompareArgs) -> Result<ExitStatus, CommandError> {
     let old = ResultsDoc::read(&args.old).map_err(CommandError::Input)?;
     let new = ResultsDoc::read(&args.new).map_err(CommandError::Input)?;
+    let differences = machine_differences(&old.meta, &new.meta);
+    if !differences.is_empty() {
+        crate::errln!(
+            "warning: {} and {} were measured on different machines ({}): their ratios say as much about \
+             the machines as about the code",
+            args.old.display(),
+            args.new.display(),
+            differences.join("; ")
+        );
+    }
     let rows = compare_docs(&old, &new);
     let t = table(&rows);
     if args.markdown {
