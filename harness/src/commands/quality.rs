@@ -81,7 +81,7 @@ pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
     );
     crate::out!("{}", table.render_text());
     crate::outln!(
-        "slope: least-squares fit estimate = slope·truth (1 = unbiased scale); rel RMSE: RMSE / RMS of true scores.\nMSE + QJL stores, per coordinate, the index bits plus one sign bit, and one norm (gamma) per key."
+        "slope: least-squares fit estimate = slope·truth (1 = unbiased scale); bias: mean of (estimate − truth)·sign(truth), in score units (negative: pulled toward 0); rel RMSE: RMSE / RMS of true scores.\nMSE + QJL stores, per coordinate, the index bits plus one sign bit, and one norm (gamma) per key."
     );
     if let Some(path) = &args.json {
         let text =
