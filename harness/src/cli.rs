@@ -143,6 +143,9 @@ pub enum Command {
     Kernels(KernelsArgs),
 }
 
+/// `judge bench --max-samples` when it is not given (and `--min-samples` is not above it).
+pub const DEFAULT_MAX_SAMPLES: u64 = 10_000;
+
 /// `judge bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -161,10 +164,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0.01, value_parser = positive, allow_negative_numbers = true)]
     pub target_rel_err: f64,
     /// Stop sampling one measurement after this long (e.g. 10s, 500ms, 2m).
-    #[arg(long, default_value = "10s", value_parser = parse_duration, allow_negative_numbers = true)]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub budget: Duration,
     /// Warm up for at least this long before sampling.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration, allow_negative_numbers = true)]
+    #[arg(long, default_value = "200ms", value_parser = parse_duration, allow_hyphen_values = true)]
     pub warmup: Duration,
     /// Warm up with at least this many untimed calls.
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
@@ -172,9 +175,10 @@ pub struct BenchArgs {
     /// Take at least this many samples (unless the budget runs out first).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     pub min_samples: u64,
-    /// Take at most this many samples.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
-    pub max_samples: u64,
+    /// Take at most this many samples, at least --min-samples [default: 10000, or --min-samples when that is
+    /// more].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
+    pub max_samples: Option<u64>,
     /// Independently generated input sets per case, rotated between calls.
     #[arg(long, default_value_t = DEFAULT_INPUT_SETS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), allow_negative_numbers = true)]
     pub input_sets: usize,
@@ -459,8 +463,9 @@ pub struct GateArgs {
     /// The solution of the baseline document to compare with, when it times several.
     #[arg(long, value_name = "NAME", requires = "baseline")]
     pub baseline_solution: Option<String>,
-    /// Largest allowed ratio of the submission's median to the baseline's (verdict too-slow above it).
-    #[arg(long, value_name = "RATIO", default_value_t = 1.10, value_parser = non_negative, allow_negative_numbers = true)]
+    /// Largest allowed ratio of the submission's median to the baseline's (verdict too-slow above it); with
+    /// --baseline only.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.10, value_parser = slowdown, allow_negative_numbers = true, requires = "baseline")]
     pub max_slowdown: f64,
     /// Seed for the cases (default: drawn from the OS and printed at the end, for reproduction).
     #[arg(long, allow_negative_numbers = true)]
@@ -473,7 +478,7 @@ pub struct GateArgs {
     pub no_perf: bool,
     /// Timed calls on the perf case for at most this long, e.g. 5s, 500ms, 2m (bare numbers are seconds);
     /// sampling stops earlier once the median is stable.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_time_budget, allow_negative_numbers = true)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_time_budget, allow_hyphen_values = true)]
     pub time_budget: f64,
     /// Write JUnit XML (one test case per case) here.
     #[arg(long, value_name = "FILE")]
@@ -592,11 +597,30 @@ fn positive(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses a duration: a number followed by `ms`, `s` or `m` (seconds when no unit is given).
+/// Parses `--max-slowdown`: a ratio of medians, finite and at least 1 (as [`crate::gate::baseline::load`]
+/// requires).
+fn slowdown(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if v.is_finite() && v >= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} must be finite and ≥ 1 (the submission's median over the baseline's)"
+        ))
+    }
+}
+
+/// The longest duration [`parse_duration`] takes, in seconds (about 31 years).
+const MAX_DURATION_S: f64 = 1e9;
+
+/// Parses a duration: a number followed by `ms`, `s` or `m` (seconds when no unit is given), from 0 to
+/// [`MAX_DURATION_S`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let seconds = duration_seconds(s)?;
-    if !(0.0..=1e9).contains(&seconds) {
-        return Err(format!("'{s}' is not a usable duration"));
+    if seconds > MAX_DURATION_S {
+        return Err(format!(
+            "'{s}' is out of range: use at most {MAX_DURATION_S:e} seconds"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -607,8 +631,8 @@ fn parse_time_budget(s: &str) -> Result<f64, String> {
     check_limit_seconds(s, duration_seconds(s)?)
 }
 
-/// The seconds a duration (`10s`, `500ms`, `2m`, `2min`, a bare number of seconds) stands for: finite, of any
-/// sign.
+/// The seconds a duration (`10s`, `500ms`, `2m`, `2min`, a bare number of seconds) stands for: not negative,
+/// perhaps infinite (each caller bounds it).
 fn duration_seconds(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
@@ -627,10 +651,12 @@ fn duration_seconds(s: &str) -> Result<f64, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a duration; use e.g. 10s, 500ms, 2m"))?;
     let seconds = v * scale;
-    if seconds.is_finite() {
-        Ok(seconds)
+    if seconds.is_nan() {
+        Err(format!("'{s}' is not a duration; use e.g. 10s, 500ms, 2m"))
+    } else if seconds < 0.0 {
+        Err(format!("'{s}' is negative: a duration is 0 or more"))
     } else {
-        Err(format!("'{s}' is not a usable duration"))
+        Ok(seconds)
     }
 }
 

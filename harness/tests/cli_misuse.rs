@@ -697,3 +697,70 @@ fn a_worker_user_is_a_number_and_needs_root_to_switch_to() {
         );
     }
 }
+
+/// A duration with a unit and a sign (`-1s`) looks like an option to a command-line parser; it must reach the
+/// option's own check and be refused with the option named, not read as an unknown flag `-1`.
+#[test]
+fn negative_durations_name_their_option() {
+    for (args, option) in [
+        (vec!["bench", "--budget", "-1s"], "--budget"),
+        (vec!["bench", "--warmup", "-200ms"], "--warmup"),
+        (
+            vec!["gate", "--submission", "a.c", "--time-budget", "-2s"],
+            "--time-budget",
+        ),
+    ] {
+        let out = judge(&args);
+        let value = args[args.len() - 1];
+        expect(&out, 2, &format!("invalid value '{value}' for '{option}"));
+        assert!(text(&out).contains("negative"), "{}", text(&out));
+    }
+    let out = judge(&["bench", "--budget", "1e30s"]);
+    expect(&out, 2, "invalid value '1e30s' for '--budget");
+    assert!(text(&out).contains("out of range"), "{}", text(&out));
+}
+
+/// `--max-slowdown` is a ratio against a baseline, at least 1: 0 would call every submission too slow, and
+/// without `--baseline` it would judge nothing, silently.
+#[test]
+fn max_slowdown_is_at_least_one_and_needs_a_baseline() {
+    let source = good_c();
+    for value in ["0", "0.5", "inf"] {
+        let out = judge(&[
+            "gate",
+            "--submission",
+            s(&source),
+            "--baseline",
+            "b.json",
+            "--max-slowdown",
+            value,
+        ]);
+        expect(
+            &out,
+            2,
+            &format!("invalid value '{value}' for '--max-slowdown"),
+        );
+        assert!(text(&out).contains("≥ 1"), "{}", text(&out));
+    }
+    let out = judge(&["gate", "--submission", s(&source), "--max-slowdown", "1.2"]);
+    expect(&out, 2, "--baseline");
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+}
+
+/// More samples asked for at least than at most is a contradiction, refused before anything is measured;
+/// `--min-samples` alone above the default maximum raises it.
+#[test]
+fn min_samples_above_max_samples_is_refused() {
+    let out = judge(&[
+        "bench",
+        "--solution",
+        "cpu-naive",
+        "--min-samples",
+        "100",
+        "--max-samples",
+        "10",
+    ]);
+    expect(&out, 2, "--min-samples 100");
+    assert!(text(&out).contains("--max-samples 10"), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+}
