@@ -183,7 +183,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = DEFAULT_INPUT_SETS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), allow_negative_numbers = true)]
     pub input_sets: usize,
     /// Write the results document here (rewritten after every measurement). Default: results.json in the
-    /// --report directory, else reports/bench-`<UTC time>`.json.
+    /// --report directory, else a new file reports/bench-`<UTC date>-<time>`.json (-2, -3, … added when that
+    /// name is taken).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Also write the HTML, Markdown and PNG report into this directory.

@@ -764,3 +764,41 @@ fn min_samples_above_max_samples_is_refused() {
     assert!(text(&out).contains("--max-samples 10"), "{}", text(&out));
     assert!(out.stdout.is_empty(), "{}", text(&out));
 }
+
+/// Without --json or --report, each bench writes a results file of its own under reports/: two benches in the
+/// same minute once wrote the same file, the second replacing the first's results.
+#[test]
+fn benches_in_the_same_minute_keep_both_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "bench",
+        "--solution",
+        "cpu-naive",
+        "--preset",
+        "functional",
+        "--axis",
+        "B=1",
+        "--axis",
+        "S=4",
+        "--axis",
+        "D=4",
+        "--axis",
+        "C=4",
+        "--budget",
+        "0",
+        "--warmup",
+        "0",
+    ];
+    for _ in 0..2 {
+        let out = judge_command(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        expect(&out, 0, "results written to reports/bench-");
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+}
