@@ -56,6 +56,14 @@ pub const COMPARE_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::U
 pub const REPORT_STATUSES: &[ExitStatus] =
     &[ExitStatus::Success, ExitStatus::Usage, ExitStatus::Internal];
 
+/// The exit statuses `judge list` can end with: it only prints.
+pub const LIST_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::Usage];
+/// The exit statuses `judge case export` can end with: it generates cases and writes files.
+pub const EXPORT_STATUSES: &[ExitStatus] =
+    &[ExitStatus::Success, ExitStatus::Usage, ExitStatus::Internal];
+/// The exit statuses `judge case info` can end with: it reads one file and prints.
+pub const INFO_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::Usage];
+
 /// The `Exit statuses:` block of a command's help: `statuses`, status 0 said as `success` (what it means for
 /// that command).
 pub fn statuses_help(statuses: &[ExitStatus], success: &str) -> String {
@@ -81,6 +89,26 @@ static REPORT_AFTER_HELP: LazyLock<String> =
     LazyLock::new(|| statuses_help(REPORT_STATUSES, "the report was written"));
 static QUALITY_AFTER_HELP: LazyLock<String> =
     LazyLock::new(|| statuses_help(REPORT_STATUSES, "the statistics were printed"));
+
+static LIST_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(LIST_STATUSES, "the lists were printed"));
+static EXPORT_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(EXPORT_STATUSES, "the cases were written"));
+static INFO_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
+    statuses_help(
+        INFO_STATUSES,
+        "a valid case (its stored scores, if any, agree with the oracle)",
+    )
+});
+/// `judge kernels` ends with 4 when a kernel does not compile: the meaning of 4 for that command.
+static KERNELS_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "Exit statuses:\n  0  every kernel compiled\n  2  {}\n  4  a kernel did not compile for this \
+         architecture (the compiler's log is printed)\n  6  {} (NVRTC, or a GPU when no --arch is given)",
+        ExitStatus::Usage.meaning(),
+        ExitStatus::Unavailable.meaning()
+    )
+});
 
 static GATE_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
     let verdicts: Vec<String> = Verdict::ALL
@@ -110,6 +138,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the solution variants (with availability here), suites and generators.
+    #[command(after_help = LIST_AFTER_HELP.as_str())]
     List,
     /// Check solutions against the oracle on suites or case files, and print a table.
     #[command(after_help = RUN_AFTER_HELP.as_str())]
@@ -140,6 +169,7 @@ pub enum Command {
     #[command(after_help = REPORT_AFTER_HELP.as_str())]
     Report(ReportArgs),
     /// Compile the CUDA kernels with NVRTC for an architecture (no GPU needed); print the resource report.
+    #[command(after_help = KERNELS_AFTER_HELP.as_str())]
     Kernels(KernelsArgs),
 }
 
@@ -518,9 +548,11 @@ pub struct KernelsArgs {
 #[derive(Debug, Subcommand)]
 pub enum CaseCommand {
     /// Generate a suite's cases and write them to files, with the oracle's scores.
+    #[command(after_help = EXPORT_AFTER_HELP.as_str())]
     Export(ExportArgs),
     /// Read a case file, validate it, print what it holds, and compare its stored scores with the oracle
     /// (exit status 2 when they disagree: an invalid case).
+    #[command(after_help = INFO_AFTER_HELP.as_str())]
     Info(InfoArgs),
 }
 
@@ -966,6 +998,35 @@ mod tests {
         let run = help("run");
         assert!(run.contains("  6  ") && !run.contains("  5  "), "{run}");
         assert!(help("gate").contains("  5  "));
+    }
+
+    /// `judge help <command>` says which statuses the command ends with, for every command a user runs.
+    #[test]
+    fn every_command_has_an_exit_statuses_section() {
+        let mut command = Cli::command();
+        let mut paths = Vec::new();
+        for sub in command.get_subcommands() {
+            if sub.is_hide_set() {
+                continue;
+            }
+            let name = sub.get_name().to_owned();
+            if sub.has_subcommands() {
+                for inner in sub.get_subcommands() {
+                    paths.push(vec![name.clone(), inner.get_name().to_owned()]);
+                }
+            } else {
+                paths.push(vec![name]);
+            }
+        }
+        command.build();
+        for path in paths {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            let help = long_help(&path);
+            assert!(
+                help.contains("Exit statuses:\n  0  "),
+                "{path:?} has no exit statuses: {help}"
+            );
+        }
     }
 
     #[test]
