@@ -802,3 +802,39 @@ fn benches_in_the_same_minute_keep_both_results() {
         .collect();
     assert_eq!(files.len(), 2, "{files:?}");
 }
+
+/// A suite, a case file or a codebook size named twice is run once: twice, it was checked twice, and the
+/// results document held two entries of one solution, case and mode, which `judge compare` cannot tell apart.
+#[test]
+fn a_suite_case_or_level_named_twice_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let case = copy_into(dir.path(), &worked_example_case(), "w.json");
+    let again = dir.path().join(".").join("w.json");
+    let out = judge(&[
+        "run",
+        "--solution",
+        "cpu-naive",
+        "--suite",
+        "example",
+        "--suite",
+        "example",
+        "--case",
+        s(&case),
+        "--case",
+        s(&again),
+        "--json",
+        s(&json),
+        "-q",
+    ]);
+    expect(&out, 0, "2 checks: 2 pass");
+    let doc = ResultsDoc::read(&json).unwrap();
+    assert_eq!(doc.entries.len(), 2, "{}", text(&out));
+    let out = judge(&["quality", "--s", "64", "--levels", "4,4,2"]);
+    expect(&out, 0, "MSE only");
+    let rows = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("MSE only"))
+        .count();
+    assert_eq!(rows, 2, "{}", text(&out));
+}

@@ -34,7 +34,14 @@ pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
         ("correlation", Align::Right),
     ]);
     let mut rows = Vec::new();
+    // A size named twice is measured once.
+    let mut levels: Vec<usize> = Vec::new();
     for &c in &args.levels {
+        if !levels.contains(&c) {
+            levels.push(c);
+        }
+    }
+    for c in levels {
         let spec = CaseSpec {
             name: "quality",
             shape: Shape::new(args.b, args.s, args.d, c),
