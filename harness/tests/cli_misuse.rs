@@ -838,3 +838,47 @@ fn a_suite_case_or_level_named_twice_runs_once() {
         .count();
     assert_eq!(rows, 2, "{}", text(&out));
 }
+
+/// An output that cannot be written is refused before anything is built or run, naming its option, the path
+/// and why: a directory given for a file, a directory that does not exist.
+#[test]
+fn an_unwritable_output_names_its_option_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = copy_into(dir.path(), &good_c(), "good.c");
+    let folder = dir.path().to_str().unwrap().to_owned();
+    let missing = dir.path().join("no").join("r.json");
+    let missing = s(&missing).to_owned();
+    for (args, option, path) in [
+        (
+            vec!["run", "--submission", s(&source), "--json", &folder],
+            "--json",
+            &folder,
+        ),
+        (
+            vec!["run", "--submission", s(&source), "--json", &missing],
+            "--json",
+            &missing,
+        ),
+        (
+            vec!["gate", "--submission", s(&source), "--junit", &folder],
+            "--junit",
+            &folder,
+        ),
+        (vec!["quality", "--json", &folder], "--json", &folder),
+        (
+            vec!["bench", "--solution", "cpu-naive", "--json", &folder],
+            "--json",
+            &folder,
+        ),
+    ] {
+        let out = judge(&args);
+        expect(&out, 7, &format!("{option}: could not write {path}: "));
+        // Refused first: nothing built (no compiler line), run or printed.
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out));
+        assert!(
+            !text(&out).contains("building") && !text(&out).contains("[1/"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+}

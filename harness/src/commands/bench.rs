@@ -79,7 +79,7 @@ fn new_results_file(dir: &Path, started_unix: f64) -> Result<PathBuf, CommandErr
         n => format!("bench-{stamp}-{n}.json"),
     };
     let first = dir.join(name(1));
-    create_parent(&first)?;
+    create_parent(&first).map_err(CommandError::Output)?;
     for n in 1..=MAX_SAME_SECOND {
         let path = dir.join(name(n));
         match std::fs::OpenOptions::new()
@@ -101,17 +101,17 @@ fn new_results_file(dir: &Path, started_unix: f64) -> Result<PathBuf, CommandErr
 }
 
 /// Creates the directory of the results file `path`; an error names the file, and the directory in its cause.
-fn create_parent(path: &Path) -> Result<(), CommandError> {
+fn create_parent(path: &Path) -> Result<(), crate::io::FileError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => crate::io::create_dir(dir).map_err(|e| {
-            CommandError::Output(crate::io::FileError::Io {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            crate::io::create_dir(dir).map_err(|e| crate::io::FileError::Io {
                 path: path.to_owned(),
                 source: std::io::Error::new(
                     e.kind(),
                     format!("could not create its directory {}: {e}", dir.display()),
                 ),
             })
-        }),
+        }
         _ => Ok(()),
     }
 }
@@ -194,7 +194,16 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
             })
         })?;
     }
-    create_parent(&path)?;
+    // The option that names the results file (none for a file of the bench's own, made above).
+    let option = match (&args.json, &args.report) {
+        (Some(_), _) => Some("--json"),
+        (None, Some(_)) => Some("--report"),
+        (None, None) => None,
+    };
+    if let Some(option) = option {
+        create_parent(&path).map_err(|source| CommandError::Unwritable { option, source })?;
+        super::run::check_writable(option, &path)?;
+    }
 
     let plan = BenchPlan {
         solutions,

@@ -22,7 +22,7 @@ struct Row {
 
 pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
     if let Some(path) = &args.json {
-        super::run::check_writable(path)?;
+        super::run::check_writable("--json", path)?;
     }
     let mut table = Table::new(&[
         ("C", Align::Right),

@@ -529,9 +529,10 @@ fn resolved(path: &Path) -> Option<PathBuf> {
     Some(base)
 }
 
-/// Checks, before anything runs, that `path` can be written ([`crate::io::check_writable`]).
-pub(super) fn check_writable(path: &Path) -> Result<(), CommandError> {
-    crate::io::check_writable(path).map_err(CommandError::Output)
+/// Checks, before anything runs, that `path`, given as `option`, can be written
+/// ([`crate::io::check_writable`]).
+pub(super) fn check_writable(option: &'static str, path: &Path) -> Result<(), CommandError> {
+    crate::io::check_writable(path).map_err(|source| CommandError::Unwritable { option, source })
 }
 
 /// Prints the failure of a file the command could not write once it had started (the command went on).
@@ -616,7 +617,8 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     let solutions = select_solutions(args)?;
     // Before anything is compiled, run or written: the results file must not replace an input, and every case
     // file must read.
-    let outputs: Vec<(&str, &Path)> = args.json.iter().map(|p| ("--json", p.as_path())).collect();
+    let outputs: Vec<(&'static str, &Path)> =
+        args.json.iter().map(|p| ("--json", p.as_path())).collect();
     let inputs: Vec<&Path> = args
         .cases
         .iter()
@@ -624,6 +626,9 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
         .map(PathBuf::as_path)
         .collect();
     refuse_overwriting_inputs(&outputs, &inputs)?;
+    for (option, path) in &outputs {
+        check_writable(option, path)?;
+    }
     let suites = if args.suites.is_empty() && args.cases.is_empty() {
         vec![Suite::Functional, Suite::Perf]
     } else {
