@@ -882,3 +882,20 @@ fn an_unwritable_output_names_its_option_before_anything_runs() {
         );
     }
 }
+
+/// `judge quality`'s shape options out of range are named: the message once named a case `C=2` and the
+/// dimension's letter, not the option that set it.
+#[test]
+fn quality_names_the_option_out_of_range() {
+    for (option, value, rule) in [
+        ("--b", "0", "1 ≤ B ≤ 32"),
+        ("--s", "70000", "1 ≤ S ≤ 65536"),
+        ("--d", "257", "1 ≤ D ≤ 256"),
+        ("--levels", "2,300", "2 ≤ C ≤ 256"),
+    ] {
+        let out = judge(&["quality", option, value]);
+        expect(&out, 2, &format!("error: {option}: "));
+        assert!(text(&out).contains(rule), "{}", text(&out));
+        assert!(out.stdout.is_empty(), "{}", text(&out));
+    }
+}

@@ -2,7 +2,7 @@
 //! and without the QJL correction.
 
 use serde::Serialize;
-use solutions::Shape;
+use solutions::{InputError, Shape};
 
 use crate::challenge::quality::{Quality, quality as measure};
 use crate::challenge::suites::CaseSpec;
@@ -39,6 +39,18 @@ pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
     for &c in &args.levels {
         if !levels.contains(&c) {
             levels.push(c);
+        }
+    }
+    // Every shape is checked before the first is measured, and an error names the option that set it.
+    for &c in &levels {
+        if let Err(e) = Shape::new(args.b, args.s, args.d, c).validate() {
+            let option = match &e {
+                InputError::ShapeOutOfRange { field: "B", .. } => "--b",
+                InputError::ShapeOutOfRange { field: "S", .. } => "--s",
+                InputError::ShapeOutOfRange { field: "D", .. } => "--d",
+                _ => "--levels",
+            };
+            return Err(CommandError::Usage(format!("{option}: {e}")));
         }
     }
     for c in levels {
