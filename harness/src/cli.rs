@@ -273,7 +273,7 @@ pub struct ReportArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// Seed for generated cases (each case derives its own seed from it and its name).
-    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT_SEED, value_parser = seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Absolute tolerance: an element passes when |x − ref| ≤ atol + rtol·|ref|.
     #[arg(long, default_value_t = DEFAULT_TOLERANCE.atol, value_parser = non_negative, allow_negative_numbers = true)]
@@ -499,7 +499,7 @@ pub struct GateArgs {
     #[arg(long, value_name = "RATIO", default_value_t = 1.10, value_parser = slowdown, allow_negative_numbers = true, requires = "baseline")]
     pub max_slowdown: f64,
     /// Seed for the cases (default: drawn from the OS and printed at the end, for reproduction).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_parser = seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Correctness suites to run; repeat for several.
     #[arg(long = "suite", value_name = "SUITE", default_values_t = [Suite::Functional])]
@@ -575,7 +575,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub no_scores: bool,
     /// Seed for generation.
-    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT_SEED, value_parser = seed, allow_negative_numbers = true)]
     pub seed: u64,
 }
 
@@ -610,7 +610,7 @@ pub struct QualityArgs {
     )]
     pub levels: Vec<usize>,
     /// Seed for generation.
-    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT_SEED, value_parser = seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Write the statistics as JSON here.
     #[arg(long, value_name = "FILE")]
@@ -619,6 +619,16 @@ pub struct QualityArgs {
 
 fn parse_axis(s: &str) -> Result<Axis, String> {
     s.parse::<Axis>().map_err(|e| e.to_string())
+}
+
+/// Parses a `--seed`: a whole number from 0 to 2^64 − 1.
+fn seed(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "'{s}' is not a seed: use a whole number from 0 to {}",
+            u64::MAX
+        )
+    })
 }
 
 fn positive(s: &str) -> Result<f64, String> {

@@ -899,3 +899,31 @@ fn quality_names_the_option_out_of_range() {
         assert!(out.stdout.is_empty(), "{}", text(&out));
     }
 }
+
+/// A seed that is not a whole number from 0 to 2^64 − 1 is refused saying what a seed is, not with the
+/// integer parser's 'invalid digit found in string'.
+#[test]
+fn a_bad_seed_says_what_a_seed_is() {
+    for args in [
+        vec!["run", "--all", "--seed", "-5"],
+        vec!["bench", "--seed", "99999999999999999999999"],
+        vec!["gate", "--submission", "a.c", "--seed", "1.5"],
+        vec![
+            "case", "export", "--suite", "example", "--out", "x.json", "--seed", "x",
+        ],
+        vec!["quality", "--seed", "-1"],
+    ] {
+        let out = judge(&args);
+        let value = args[args.len() - 1];
+        expect(
+            &out,
+            2,
+            &format!("invalid value '{value}' for '--seed <SEED>'"),
+        );
+        assert!(
+            text(&out).contains("a whole number from 0 to 18446744073709551615"),
+            "{}",
+            text(&out)
+        );
+    }
+}
