@@ -56,6 +56,14 @@ pub const COMPARE_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::U
 pub const REPORT_STATUSES: &[ExitStatus] =
     &[ExitStatus::Success, ExitStatus::Usage, ExitStatus::Internal];
 
+/// The exit statuses `judge list` can end with: it only prints.
+pub const LIST_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::Usage];
+/// The exit statuses `judge case export` can end with: it generates cases and writes files.
+pub const EXPORT_STATUSES: &[ExitStatus] =
+    &[ExitStatus::Success, ExitStatus::Usage, ExitStatus::Internal];
+/// The exit statuses `judge case info` can end with: it reads one file and prints.
+pub const INFO_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::Usage];
+
 /// The `Exit statuses:` block of a command's help: `statuses`, status 0 said as `success` (what it means for
 /// that command).
 pub fn statuses_help(statuses: &[ExitStatus], success: &str) -> String {
@@ -81,6 +89,26 @@ static REPORT_AFTER_HELP: LazyLock<String> =
     LazyLock::new(|| statuses_help(REPORT_STATUSES, "the report was written"));
 static QUALITY_AFTER_HELP: LazyLock<String> =
     LazyLock::new(|| statuses_help(REPORT_STATUSES, "the statistics were printed"));
+
+static LIST_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(LIST_STATUSES, "the lists were printed"));
+static EXPORT_AFTER_HELP: LazyLock<String> =
+    LazyLock::new(|| statuses_help(EXPORT_STATUSES, "the cases were written"));
+static INFO_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
+    statuses_help(
+        INFO_STATUSES,
+        "a valid case (its stored scores, if any, agree with the oracle)",
+    )
+});
+/// `judge kernels` ends with 4 when a kernel does not compile: the meaning of 4 for that command.
+static KERNELS_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "Exit statuses:\n  0  every kernel compiled\n  2  {}\n  4  a kernel did not compile for this \
+         architecture (the compiler's log is printed)\n  6  {} (NVRTC, or a GPU when no --arch is given)",
+        ExitStatus::Usage.meaning(),
+        ExitStatus::Unavailable.meaning()
+    )
+});
 
 static GATE_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
     let verdicts: Vec<String> = Verdict::ALL
@@ -110,6 +138,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List the solution variants (with availability here), suites and generators.
+    #[command(after_help = LIST_AFTER_HELP.as_str())]
     List,
     /// Check solutions against the oracle on suites or case files, and print a table.
     #[command(after_help = RUN_AFTER_HELP.as_str())]
@@ -140,8 +169,12 @@ pub enum Command {
     #[command(after_help = REPORT_AFTER_HELP.as_str())]
     Report(ReportArgs),
     /// Compile the CUDA kernels with NVRTC for an architecture (no GPU needed); print the resource report.
+    #[command(after_help = KERNELS_AFTER_HELP.as_str())]
     Kernels(KernelsArgs),
 }
+
+/// `judge bench --max-samples` when it is not given (and `--min-samples` is not above it).
+pub const DEFAULT_MAX_SAMPLES: u64 = 10_000;
 
 /// `judge bench`.
 #[derive(Debug, Clone, Args)]
@@ -161,10 +194,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0.01, value_parser = positive, allow_negative_numbers = true)]
     pub target_rel_err: f64,
     /// Stop sampling one measurement after this long (e.g. 10s, 500ms, 2m).
-    #[arg(long, default_value = "10s", value_parser = parse_duration, allow_negative_numbers = true)]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub budget: Duration,
     /// Warm up for at least this long before sampling.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration, allow_negative_numbers = true)]
+    #[arg(long, default_value = "200ms", value_parser = parse_duration, allow_hyphen_values = true)]
     pub warmup: Duration,
     /// Warm up with at least this many untimed calls.
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
@@ -172,14 +205,16 @@ pub struct BenchArgs {
     /// Take at least this many samples (unless the budget runs out first).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
     pub min_samples: u64,
-    /// Take at most this many samples.
-    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
-    pub max_samples: u64,
+    /// Take at most this many samples, at least --min-samples [default: 10000, or --min-samples when that is
+    /// more].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
+    pub max_samples: Option<u64>,
     /// Independently generated input sets per case, rotated between calls.
     #[arg(long, default_value_t = DEFAULT_INPUT_SETS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64), allow_negative_numbers = true)]
     pub input_sets: usize,
     /// Write the results document here (rewritten after every measurement). Default: results.json in the
-    /// --report directory, else reports/bench-`<UTC time>`.json.
+    /// --report directory, else a new file reports/bench-`<UTC date>-<time>`.json (-2, -3, … added when that
+    /// name is taken).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Also write the HTML, Markdown and PNG report into this directory.
@@ -238,7 +273,7 @@ pub struct ReportArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     /// Seed for generated cases (each case derives its own seed from it and its name).
-    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT_SEED, value_parser = seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Absolute tolerance: an element passes when |x − ref| ≤ atol + rtol·|ref|.
     #[arg(long, default_value_t = DEFAULT_TOLERANCE.atol, value_parser = non_negative, allow_negative_numbers = true)]
@@ -459,11 +494,12 @@ pub struct GateArgs {
     /// The solution of the baseline document to compare with, when it times several.
     #[arg(long, value_name = "NAME", requires = "baseline")]
     pub baseline_solution: Option<String>,
-    /// Largest allowed ratio of the submission's median to the baseline's (verdict too-slow above it).
-    #[arg(long, value_name = "RATIO", default_value_t = 1.10, value_parser = non_negative, allow_negative_numbers = true)]
+    /// Largest allowed ratio of the submission's median to the baseline's (verdict too-slow above it); with
+    /// --baseline only.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.10, value_parser = slowdown, allow_negative_numbers = true, requires = "baseline")]
     pub max_slowdown: f64,
     /// Seed for the cases (default: drawn from the OS and printed at the end, for reproduction).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, value_parser = seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Correctness suites to run; repeat for several.
     #[arg(long = "suite", value_name = "SUITE", default_values_t = [Suite::Functional])]
@@ -473,7 +509,7 @@ pub struct GateArgs {
     pub no_perf: bool,
     /// Timed calls on the perf case for at most this long, e.g. 5s, 500ms, 2m (bare numbers are seconds);
     /// sampling stops earlier once the median is stable.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_time_budget, allow_negative_numbers = true)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_time_budget, allow_hyphen_values = true)]
     pub time_budget: f64,
     /// Write JUnit XML (one test case per case) here.
     #[arg(long, value_name = "FILE")]
@@ -512,9 +548,11 @@ pub struct KernelsArgs {
 #[derive(Debug, Subcommand)]
 pub enum CaseCommand {
     /// Generate a suite's cases and write them to files, with the oracle's scores.
+    #[command(after_help = EXPORT_AFTER_HELP.as_str())]
     Export(ExportArgs),
     /// Read a case file, validate it, print what it holds, and compare its stored scores with the oracle
     /// (exit status 2 when they disagree: an invalid case).
+    #[command(after_help = INFO_AFTER_HELP.as_str())]
     Info(InfoArgs),
 }
 
@@ -537,7 +575,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub no_scores: bool,
     /// Seed for generation.
-    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT_SEED, value_parser = seed, allow_negative_numbers = true)]
     pub seed: u64,
 }
 
@@ -572,7 +610,7 @@ pub struct QualityArgs {
     )]
     pub levels: Vec<usize>,
     /// Seed for generation.
-    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT_SEED, value_parser = seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// Write the statistics as JSON here.
     #[arg(long, value_name = "FILE")]
@@ -581,6 +619,16 @@ pub struct QualityArgs {
 
 fn parse_axis(s: &str) -> Result<Axis, String> {
     s.parse::<Axis>().map_err(|e| e.to_string())
+}
+
+/// Parses a `--seed`: a whole number from 0 to 2^64 − 1.
+fn seed(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "'{s}' is not a seed: use a whole number from 0 to {}",
+            u64::MAX
+        )
+    })
 }
 
 fn positive(s: &str) -> Result<f64, String> {
@@ -592,11 +640,30 @@ fn positive(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses a duration: a number followed by `ms`, `s` or `m` (seconds when no unit is given).
+/// Parses `--max-slowdown`: a ratio of medians, finite and at least 1 (as [`crate::gate::baseline::load`]
+/// requires).
+fn slowdown(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if v.is_finite() && v >= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{v} must be finite and ≥ 1 (the submission's median over the baseline's)"
+        ))
+    }
+}
+
+/// The longest duration [`parse_duration`] takes, in seconds (about 31 years).
+const MAX_DURATION_S: f64 = 1e9;
+
+/// Parses a duration: a number followed by `ms`, `s` or `m` (seconds when no unit is given), from 0 to
+/// [`MAX_DURATION_S`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let seconds = duration_seconds(s)?;
-    if !(0.0..=1e9).contains(&seconds) {
-        return Err(format!("'{s}' is not a usable duration"));
+    if seconds > MAX_DURATION_S {
+        return Err(format!(
+            "'{s}' is out of range: use at most {MAX_DURATION_S:e} seconds"
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -607,8 +674,8 @@ fn parse_time_budget(s: &str) -> Result<f64, String> {
     check_limit_seconds(s, duration_seconds(s)?)
 }
 
-/// The seconds a duration (`10s`, `500ms`, `2m`, `2min`, a bare number of seconds) stands for: finite, of any
-/// sign.
+/// The seconds a duration (`10s`, `500ms`, `2m`, `2min`, a bare number of seconds) stands for: not negative,
+/// perhaps infinite (each caller bounds it).
 fn duration_seconds(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
@@ -627,10 +694,12 @@ fn duration_seconds(s: &str) -> Result<f64, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a duration; use e.g. 10s, 500ms, 2m"))?;
     let seconds = v * scale;
-    if seconds.is_finite() {
-        Ok(seconds)
+    if seconds.is_nan() {
+        Err(format!("'{s}' is not a duration; use e.g. 10s, 500ms, 2m"))
+    } else if seconds < 0.0 {
+        Err(format!("'{s}' is negative: a duration is 0 or more"))
     } else {
-        Err(format!("'{s}' is not a usable duration"))
+        Ok(seconds)
     }
 }
 
@@ -939,6 +1008,35 @@ mod tests {
         let run = help("run");
         assert!(run.contains("  6  ") && !run.contains("  5  "), "{run}");
         assert!(help("gate").contains("  5  "));
+    }
+
+    /// `judge help <command>` says which statuses the command ends with, for every command a user runs.
+    #[test]
+    fn every_command_has_an_exit_statuses_section() {
+        let mut command = Cli::command();
+        let mut paths = Vec::new();
+        for sub in command.get_subcommands() {
+            if sub.is_hide_set() {
+                continue;
+            }
+            let name = sub.get_name().to_owned();
+            if sub.has_subcommands() {
+                for inner in sub.get_subcommands() {
+                    paths.push(vec![name.clone(), inner.get_name().to_owned()]);
+                }
+            } else {
+                paths.push(vec![name]);
+            }
+        }
+        command.build();
+        for path in paths {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            let help = long_help(&path);
+            assert!(
+                help.contains("Exit statuses:\n  0  "),
+                "{path:?} has no exit statuses: {help}"
+            );
+        }
     }
 
     #[test]

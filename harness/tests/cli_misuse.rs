@@ -697,3 +697,233 @@ fn a_worker_user_is_a_number_and_needs_root_to_switch_to() {
         );
     }
 }
+
+/// A duration with a unit and a sign (`-1s`) looks like an option to a command-line parser; it must reach the
+/// option's own check and be refused with the option named, not read as an unknown flag `-1`.
+#[test]
+fn negative_durations_name_their_option() {
+    for (args, option) in [
+        (vec!["bench", "--budget", "-1s"], "--budget"),
+        (vec!["bench", "--warmup", "-200ms"], "--warmup"),
+        (
+            vec!["gate", "--submission", "a.c", "--time-budget", "-2s"],
+            "--time-budget",
+        ),
+    ] {
+        let out = judge(&args);
+        let value = args[args.len() - 1];
+        expect(&out, 2, &format!("invalid value '{value}' for '{option}"));
+        assert!(text(&out).contains("negative"), "{}", text(&out));
+    }
+    let out = judge(&["bench", "--budget", "1e30s"]);
+    expect(&out, 2, "invalid value '1e30s' for '--budget");
+    assert!(text(&out).contains("out of range"), "{}", text(&out));
+}
+
+/// `--max-slowdown` is a ratio against a baseline, at least 1: 0 would call every submission too slow, and
+/// without `--baseline` it would judge nothing, silently.
+#[test]
+fn max_slowdown_is_at_least_one_and_needs_a_baseline() {
+    let source = good_c();
+    for value in ["0", "0.5", "inf"] {
+        let out = judge(&[
+            "gate",
+            "--submission",
+            s(&source),
+            "--baseline",
+            "b.json",
+            "--max-slowdown",
+            value,
+        ]);
+        expect(
+            &out,
+            2,
+            &format!("invalid value '{value}' for '--max-slowdown"),
+        );
+        assert!(text(&out).contains("≥ 1"), "{}", text(&out));
+    }
+    let out = judge(&["gate", "--submission", s(&source), "--max-slowdown", "1.2"]);
+    expect(&out, 2, "--baseline");
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+}
+
+/// More samples asked for at least than at most is a contradiction, refused before anything is measured;
+/// `--min-samples` alone above the default maximum raises it.
+#[test]
+fn min_samples_above_max_samples_is_refused() {
+    let out = judge(&[
+        "bench",
+        "--solution",
+        "cpu-naive",
+        "--min-samples",
+        "100",
+        "--max-samples",
+        "10",
+    ]);
+    expect(&out, 2, "--min-samples 100");
+    assert!(text(&out).contains("--max-samples 10"), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+}
+
+/// Without --json or --report, each bench writes a results file of its own under reports/: two benches in the
+/// same minute once wrote the same file, the second replacing the first's results.
+#[test]
+fn benches_in_the_same_minute_keep_both_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "bench",
+        "--solution",
+        "cpu-naive",
+        "--preset",
+        "functional",
+        "--axis",
+        "B=1",
+        "--axis",
+        "S=4",
+        "--axis",
+        "D=4",
+        "--axis",
+        "C=4",
+        "--budget",
+        "0",
+        "--warmup",
+        "0",
+    ];
+    for _ in 0..2 {
+        let out = judge_command(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        expect(&out, 0, "results written to reports/bench-");
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.path().join("reports"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+}
+
+/// A suite, a case file or a codebook size named twice is run once: twice, it was checked twice, and the
+/// results document held two entries of one solution, case and mode, which `judge compare` cannot tell apart.
+#[test]
+fn a_suite_case_or_level_named_twice_runs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let case = copy_into(dir.path(), &worked_example_case(), "w.json");
+    let again = dir.path().join(".").join("w.json");
+    let out = judge(&[
+        "run",
+        "--solution",
+        "cpu-naive",
+        "--suite",
+        "example",
+        "--suite",
+        "example",
+        "--case",
+        s(&case),
+        "--case",
+        s(&again),
+        "--json",
+        s(&json),
+        "-q",
+    ]);
+    expect(&out, 0, "2 checks: 2 pass");
+    let doc = ResultsDoc::read(&json).unwrap();
+    assert_eq!(doc.entries.len(), 2, "{}", text(&out));
+    let out = judge(&["quality", "--s", "64", "--levels", "4,4,2"]);
+    expect(&out, 0, "MSE only");
+    let rows = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("MSE only"))
+        .count();
+    assert_eq!(rows, 2, "{}", text(&out));
+}
+
+/// An output that cannot be written is refused before anything is built or run, naming its option, the path
+/// and why: a directory given for a file, a directory that does not exist.
+#[test]
+fn an_unwritable_output_names_its_option_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = copy_into(dir.path(), &good_c(), "good.c");
+    let folder = dir.path().to_str().unwrap().to_owned();
+    let missing = dir.path().join("no").join("r.json");
+    let missing = s(&missing).to_owned();
+    for (args, option, path) in [
+        (
+            vec!["run", "--submission", s(&source), "--json", &folder],
+            "--json",
+            &folder,
+        ),
+        (
+            vec!["run", "--submission", s(&source), "--json", &missing],
+            "--json",
+            &missing,
+        ),
+        (
+            vec!["gate", "--submission", s(&source), "--junit", &folder],
+            "--junit",
+            &folder,
+        ),
+        (vec!["quality", "--json", &folder], "--json", &folder),
+        (
+            vec!["bench", "--solution", "cpu-naive", "--json", &folder],
+            "--json",
+            &folder,
+        ),
+    ] {
+        let out = judge(&args);
+        expect(&out, 7, &format!("{option}: could not write {path}: "));
+        // Refused first: nothing built (no compiler line), run or printed.
+        assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out));
+        assert!(
+            !text(&out).contains("building") && !text(&out).contains("[1/"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+}
+
+/// `judge quality`'s shape options out of range are named: the message once named a case `C=2` and the
+/// dimension's letter, not the option that set it.
+#[test]
+fn quality_names_the_option_out_of_range() {
+    for (option, value, rule) in [
+        ("--b", "0", "1 ≤ B ≤ 32"),
+        ("--s", "70000", "1 ≤ S ≤ 65536"),
+        ("--d", "257", "1 ≤ D ≤ 256"),
+        ("--levels", "2,300", "2 ≤ C ≤ 256"),
+    ] {
+        let out = judge(&["quality", option, value]);
+        expect(&out, 2, &format!("error: {option}: "));
+        assert!(text(&out).contains(rule), "{}", text(&out));
+        assert!(out.stdout.is_empty(), "{}", text(&out));
+    }
+}
+
+/// A seed that is not a whole number from 0 to 2^64 − 1 is refused saying what a seed is, not with the
+/// integer parser's 'invalid digit found in string'.
+#[test]
+fn a_bad_seed_says_what_a_seed_is() {
+    for args in [
+        vec!["run", "--all", "--seed", "-5"],
+        vec!["bench", "--seed", "99999999999999999999999"],
+        vec!["gate", "--submission", "a.c", "--seed", "1.5"],
+        vec![
+            "case", "export", "--suite", "example", "--out", "x.json", "--seed", "x",
+        ],
+        vec!["quality", "--seed", "-1"],
+    ] {
+        let out = judge(&args);
+        let value = args[args.len() - 1];
+        expect(
+            &out,
+            2,
+            &format!("invalid value '{value}' for '--seed <SEED>'"),
+        );
+        assert!(
+            text(&out).contains("a whole number from 0 to 18446744073709551615"),
+            "{}",
+            text(&out)
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! axes), rewrites the results document after every measurement, prints the table, and renders the report
 //! when asked.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use solutions::{Backend, Solution};
@@ -13,7 +13,7 @@ use crate::bench::progress::Progress;
 use crate::bench::sampler::{MachineSamplers, Samplers};
 use crate::bench::{BenchPlan, entry_count, execute};
 use crate::check::Tolerance;
-use crate::cli::{BenchArgs, GpuArgs};
+use crate::cli::{BenchArgs, DEFAULT_MAX_SAMPLES, GpuArgs};
 use crate::cpu_peak;
 use crate::gpu::{CudaTiming, FlushMethod, GpuOptions};
 use crate::report;
@@ -49,33 +49,69 @@ fn select_cases(args: &BenchArgs) -> Result<Vec<BenchCase>, CommandError> {
 }
 
 /// Where the results document goes: --json, else results.json in the report directory, else a new file
-/// under reports/ named by the UTC time.
-fn json_path(args: &BenchArgs, started_unix: f64) -> PathBuf {
+/// under reports/ named by the UTC time ([`new_results_file`]).
+fn json_path(args: &BenchArgs, started_unix: f64) -> Result<PathBuf, CommandError> {
     if let Some(p) = &args.json {
-        return p.clone();
+        return Ok(p.clone());
     }
     if let Some(dir) = &args.report {
-        return dir.join(REPORT_JSON);
+        return Ok(dir.join(REPORT_JSON));
     }
-    let stamp: String = format_utc(started_unix)
+    new_results_file(Path::new("reports"), started_unix)
+}
+
+/// The most names [`new_results_file`] tries in one second.
+const MAX_SAME_SECOND: u32 = 1000;
+
+/// A results file of this bench's own in `dir` (created if needed), named by the UTC time to the second
+/// (`bench-20250101-120000.json`), then `-2`, `-3`, … when another bench took that name: the name is claimed by
+/// creating the file empty, so a bench never replaces another's results.
+fn new_results_file(dir: &Path, started_unix: f64) -> Result<PathBuf, CommandError> {
+    let digits: String = format_utc(started_unix)
         .chars()
         .filter(char::is_ascii_digit)
         .collect();
-    PathBuf::from("reports").join(format!("bench-{stamp}.json"))
+    let (date, minute) = digits.split_at(digits.len().min(8));
+    let second = (started_unix.max(0.0) as u64) % 60;
+    let stamp = format!("{date}-{minute}{second:02}");
+    let name = |n: u32| match n {
+        1 => format!("bench-{stamp}.json"),
+        n => format!("bench-{stamp}-{n}.json"),
+    };
+    let first = dir.join(name(1));
+    create_parent(&first).map_err(CommandError::Output)?;
+    for n in 1..=MAX_SAME_SECOND {
+        let path = dir.join(name(n));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(CommandError::Output(crate::io::FileError::io(&path, e))),
+        }
+    }
+    Err(CommandError::Output(crate::io::FileError::io(
+        &first,
+        std::io::Error::other(format!(
+            "{MAX_SAME_SECOND} results files of this second exist already; give --json FILE"
+        )),
+    )))
 }
 
 /// Creates the directory of the results file `path`; an error names the file, and the directory in its cause.
-fn create_parent(path: &std::path::Path) -> Result<(), CommandError> {
+fn create_parent(path: &Path) -> Result<(), crate::io::FileError> {
     match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => crate::io::create_dir(dir).map_err(|e| {
-            CommandError::Output(crate::io::FileError::Io {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            crate::io::create_dir(dir).map_err(|e| crate::io::FileError::Io {
                 path: path.to_owned(),
                 source: std::io::Error::new(
                     e.kind(),
                     format!("could not create its directory {}: {e}", dir.display()),
                 ),
             })
-        }),
+        }
         _ => Ok(()),
     }
 }
@@ -116,17 +152,27 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
         atol: args.check.atol,
         rtol: args.check.rtol,
     };
+    let max_samples = match args.max_samples {
+        Some(max) if max < args.min_samples => {
+            return Err(CommandError::Usage(format!(
+                "--min-samples {} is more than --max-samples {max}: a measurement cannot take both",
+                args.min_samples
+            )));
+        }
+        Some(max) => max,
+        None => DEFAULT_MAX_SAMPLES.max(args.min_samples),
+    };
     let sampling = SamplingPlan {
         warmup_calls: args.warmup_calls,
         warmup_time: args.warmup,
         min_samples: args.min_samples as usize,
-        max_samples: args.max_samples.max(args.min_samples) as usize,
+        max_samples: max_samples as usize,
         target_rel_err: args.target_rel_err,
         budget: args.budget,
     };
     let started = Instant::now();
     let mut meta = Meta::now(args.check.seed, tolerance);
-    let path = json_path(args, meta.started_at_unix);
+    let path = json_path(args, meta.started_at_unix)?;
     let report_files = args
         .report
         .as_deref()
@@ -148,7 +194,16 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
             })
         })?;
     }
-    create_parent(&path)?;
+    // The option that names the results file (none for a file of the bench's own, made above).
+    let option = match (&args.json, &args.report) {
+        (Some(_), _) => Some("--json"),
+        (None, Some(_)) => Some("--report"),
+        (None, None) => None,
+    };
+    if let Some(option) = option {
+        create_parent(&path).map_err(|source| CommandError::Unwritable { option, source })?;
+        super::run::check_writable(option, &path)?;
+    }
 
     let plan = BenchPlan {
         solutions,

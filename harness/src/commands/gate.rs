@@ -55,8 +55,8 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
         .chain(args.baseline.as_deref())
         .collect();
     refuse_overwriting_inputs(&outputs, &inputs)?;
-    for (_, path) in &outputs {
-        check_writable(path)?;
+    for (option, path) in &outputs {
+        check_writable(option, path)?;
     }
     check_compiler_variable(submission.kind)?;
     let (seed, seed_source) = match args.seed {

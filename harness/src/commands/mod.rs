@@ -46,6 +46,14 @@ pub enum CommandError {
     /// The judge could not write its output.
     #[error("could not write {0}")]
     Output(FileError),
+    /// An output file named by a command-line option cannot be written (found before the work starts).
+    #[error("{option}: could not write {source}")]
+    Unwritable {
+        /// The option, such as `--json`.
+        option: &'static str,
+        #[source]
+        source: FileError,
+    },
     /// A submission named on the command line cannot be used.
     #[error(transparent)]
     Submission(#[from] SubmissionError),
@@ -89,6 +97,7 @@ impl CommandError {
             CommandError::Gate(e) => e.exit_status(),
             CommandError::Bench(BenchError::Generate { .. }) => ExitStatus::Usage,
             CommandError::Output(_)
+            | CommandError::Unwritable { .. }
             | CommandError::Sandbox(_)
             | CommandError::Workdir(_)
             | CommandError::Report(_) => ExitStatus::Internal,

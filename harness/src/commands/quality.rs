@@ -2,7 +2,7 @@
 //! and without the QJL correction.
 
 use serde::Serialize;
-use solutions::Shape;
+use solutions::{InputError, Shape};
 
 use crate::challenge::quality::{Quality, quality as measure};
 use crate::challenge::suites::CaseSpec;
@@ -22,7 +22,7 @@ struct Row {
 
 pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
     if let Some(path) = &args.json {
-        super::run::check_writable(path)?;
+        super::run::check_writable("--json", path)?;
     }
     let mut table = Table::new(&[
         ("C", Align::Right),
@@ -34,7 +34,26 @@ pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
         ("correlation", Align::Right),
     ]);
     let mut rows = Vec::new();
+    // A size named twice is measured once.
+    let mut levels: Vec<usize> = Vec::new();
     for &c in &args.levels {
+        if !levels.contains(&c) {
+            levels.push(c);
+        }
+    }
+    // Every shape is checked before the first is measured, and an error names the option that set it.
+    for &c in &levels {
+        if let Err(e) = Shape::new(args.b, args.s, args.d, c).validate() {
+            let option = match &e {
+                InputError::ShapeOutOfRange { field: "B", .. } => "--b",
+                InputError::ShapeOutOfRange { field: "S", .. } => "--s",
+                InputError::ShapeOutOfRange { field: "D", .. } => "--d",
+                _ => "--levels",
+            };
+            return Err(CommandError::Usage(format!("{option}: {e}")));
+        }
+    }
+    for c in levels {
         let spec = CaseSpec {
             name: "quality",
             shape: Shape::new(args.b, args.s, args.d, c),

@@ -35,16 +35,29 @@ pub enum CaseRef {
 }
 
 impl CaseRef {
-    /// Every case of `suites`, then every file.
+    /// Every case of `suites`, then every file; a suite or a file named twice (however spelt) counts once, in
+    /// the place it was first named, so that no case is run, and entered in the results, twice.
     pub fn collect(suites: &[Suite], files: &[PathBuf]) -> Vec<CaseRef> {
-        let specs = suites.iter().flat_map(|&suite| {
+        let mut unique_suites: Vec<Suite> = Vec::new();
+        for &suite in suites {
+            if !unique_suites.contains(&suite) {
+                unique_suites.push(suite);
+            }
+        }
+        let mut unique_files: Vec<&PathBuf> = Vec::new();
+        for file in files {
+            if !unique_files.iter().any(|seen| same_file(seen, file)) {
+                unique_files.push(file);
+            }
+        }
+        let specs = unique_suites.into_iter().flat_map(|suite| {
             suite
                 .specs()
                 .into_iter()
                 .map(move |spec| CaseRef::Spec(suite, spec))
         });
         specs
-            .chain(files.iter().cloned().map(CaseRef::File))
+            .chain(unique_files.into_iter().cloned().map(CaseRef::File))
             .collect()
     }
 
@@ -516,9 +529,10 @@ fn resolved(path: &Path) -> Option<PathBuf> {
     Some(base)
 }
 
-/// Checks, before anything runs, that `path` can be written ([`crate::io::check_writable`]).
-pub(super) fn check_writable(path: &Path) -> Result<(), CommandError> {
-    crate::io::check_writable(path).map_err(CommandError::Output)
+/// Checks, before anything runs, that `path`, given as `option`, can be written
+/// ([`crate::io::check_writable`]).
+pub(super) fn check_writable(option: &'static str, path: &Path) -> Result<(), CommandError> {
+    crate::io::check_writable(path).map_err(|source| CommandError::Unwritable { option, source })
 }
 
 /// Prints the failure of a file the command could not write once it had started (the command went on).
@@ -603,7 +617,8 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
     let solutions = select_solutions(args)?;
     // Before anything is compiled, run or written: the results file must not replace an input, and every case
     // file must read.
-    let outputs: Vec<(&str, &Path)> = args.json.iter().map(|p| ("--json", p.as_path())).collect();
+    let outputs: Vec<(&'static str, &Path)> =
+        args.json.iter().map(|p| ("--json", p.as_path())).collect();
     let inputs: Vec<&Path> = args
         .cases
         .iter()
@@ -611,6 +626,9 @@ pub(super) fn run(args: &RunArgs) -> Result<ExitStatus, CommandError> {
         .map(PathBuf::as_path)
         .collect();
     refuse_overwriting_inputs(&outputs, &inputs)?;
+    for (option, path) in &outputs {
+        check_writable(option, path)?;
+    }
     let suites = if args.suites.is_empty() && args.cases.is_empty() {
         vec![Suite::Functional, Suite::Perf]
     } else {
