@@ -10,9 +10,13 @@ use harness::io::{RawArray, npy};
 use harness::results::ResultsDoc;
 use harness::sandbox::WorkerUser;
 
+/// A command that runs the judge in a scratch folder under the build's own temporary folder, so that nothing a command
+/// writes by default (a bench's `reports/bench-….json`, when a refusal under test regresses) lands in the tree.
 fn judge_command(args: &[&str]) -> Command {
+    let scratch = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_misuse");
+    std::fs::create_dir_all(&scratch).expect("a scratch folder");
     let mut command = Command::new(env!("CARGO_BIN_EXE_judge"));
-    command.args(args);
+    command.args(args).current_dir(scratch);
     command
 }
 
