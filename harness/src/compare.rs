@@ -132,14 +132,28 @@ impl Row {
     }
 }
 
-/// The rows of a comparison: the new document's order, then entries only the old one has.
+/// The rows of a comparison: the new document's order, then entries only the old one has. Entries are matched
+/// by solution, case name and mode; where a document holds one such key more than once (two case files that
+/// carry the same name), the first occurrence in one is matched with the first in the other, the second with the
+/// second, and so on.
 pub fn compare(old: &ResultsDoc, new: &ResultsDoc) -> Vec<Row> {
     let same = |a: &Entry, b: &Entry| {
         a.solution == b.solution && a.case.name == b.case.name && a.mode == b.mode
     };
+    // Which occurrence of its key each entry is, within its own document.
+    let occurrence =
+        |entries: &[Entry], i: usize| entries[..i].iter().filter(|e| same(e, &entries[i])).count();
+    fn nth_same<'a>(
+        entries: &'a [Entry],
+        key: &Entry,
+        nth: usize,
+        same: impl Fn(&Entry, &Entry) -> bool,
+    ) -> Option<&'a Entry> {
+        entries.iter().filter(|e| same(e, key)).nth(nth)
+    }
     let mut rows = Vec::new();
-    for n in &new.entries {
-        let row = match old.entries.iter().find(|o| same(o, n)) {
+    for (i, n) in new.entries.iter().enumerate() {
+        let row = match nth_same(&old.entries, n, occurrence(&new.entries, i), same) {
             Some(o) => matched(o, n),
             None => Row {
                 solution: n.solution.clone(),
@@ -153,8 +167,8 @@ pub fn compare(old: &ResultsDoc, new: &ResultsDoc) -> Vec<Row> {
         };
         rows.push(row);
     }
-    for o in &old.entries {
-        if !new.entries.iter().any(|n| same(o, n)) {
+    for (i, o) in old.entries.iter().enumerate() {
+        if nth_same(&new.entries, o, occurrence(&old.entries, i), same).is_none() {
             rows.push(Row {
                 solution: o.solution.clone(),
                 case: o.case.name.clone(),
@@ -356,6 +370,24 @@ mod tests {
             })
             .collect();
         doc
+    }
+
+    #[test]
+    fn a_key_held_twice_is_matched_in_order() {
+        // Two entries of one solution, case and mode in each document (two case files of one name): the first
+        // is matched with the first, the second with the second; a third in the new document alone is new.
+        let fast: Vec<f64> = (1..=100).map(f64::from).collect();
+        let slow: Vec<f64> = fast.iter().map(|x| x * 4.0).collect();
+        let old = doc_with(&[("a", fast.clone()), ("a", slow.clone())]);
+        let new = doc_with(&[("a", fast.clone()), ("a", slow.clone()), ("a", fast)]);
+        let rows = compare(&old, &new);
+        assert_eq!(rows.len(), 3, "{rows:?}");
+        assert_eq!(rows[0].ratio, Some(1.0));
+        assert_eq!(rows[1].ratio, Some(1.0));
+        assert_eq!(rows[2].change, Change::OnlyNew);
+        let back = compare(&new, &old);
+        assert_eq!(back.len(), 3, "{back:?}");
+        assert_eq!(back[2].change, Change::OnlyOld);
     }
 
     #[test]
