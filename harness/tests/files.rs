@@ -453,3 +453,46 @@ fn safetensors_dtype_errors_are_named() {
     std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
     assert!(message(&path).contains("field 'gamma' has dtype f64, but it must be float32"));
 }
+
+/// The exit status and the peak resident memory, in KiB, of `judge` run with `args`: the largest of every child
+/// this test program has waited for, and `judge` is the only child it starts.
+fn judge_peak_kib(args: &[&str]) -> (Option<i32>, i64) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    // SAFETY: `rusage` is plain data, which the kernel fills; all zeros is a valid value of it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is valid for the call.
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
+        0
+    );
+    (status.code(), usage.ru_maxrss)
+}
+
+/// Tensors that overlap are refused before their bytes are copied: 400 tensors over the same MiB of data had
+/// taken 400 MiB before the overlap was reported.
+#[test]
+fn overlapping_tensors_are_refused_before_their_bytes_are_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = vec![0u8; 1 << 20];
+    let header: serde_json::Map<String, serde_json::Value> = (0..400)
+        .map(|i| {
+            let info = serde_json::json!({"dtype": "U8", "shape": [1 << 20], "data_offsets": [0, 1 << 20]});
+            (format!("t{i}"), info)
+        })
+        .collect();
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&data);
+    let path = tmp(&dir, "overlap.safetensors");
+    std::fs::write(&path, bytes).unwrap();
+    let (code, peak) = judge_peak_kib(&["case", "info", path.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(peak < 64 << 10, "peak {peak} KiB");
+}
+

@@ -67,7 +67,9 @@ pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<St
     let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header)
         .map_err(|e| malformed(format!("the header is not a JSON object: {e}")))?;
     let mut name = None;
-    let mut arrays = BTreeMap::new();
+    // Each tensor's bytes are copied only once the tensors are known to tile the data: tensors that overlap
+    // could otherwise claim the same bytes many times over.
+    let mut tensors = Vec::with_capacity(header.len());
     let mut spans = Vec::with_capacity(header.len());
     for (tensor, value) in header {
         if tensor == "__metadata__" {
@@ -87,16 +89,20 @@ pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<St
             other => Dtype::Other(other.to_lowercase()),
         };
         spans.push((info.data_offsets, tensor.clone()));
-        arrays.insert(
-            tensor,
-            RawArray {
-                dtype,
-                dims: info.shape,
-                bytes: bytes.to_vec(),
-            },
-        );
+        tensors.push((tensor, dtype, info.shape, bytes));
     }
     check_tiling(spans, data.len()).map_err(malformed)?;
+    let arrays = tensors
+        .into_iter()
+        .map(|(tensor, dtype, dims, bytes)| {
+            let array = RawArray {
+                dtype,
+                dims,
+                bytes: bytes.to_vec(),
+            };
+            (tensor, array)
+        })
+        .collect();
     Ok((arrays, name))
 }
 
