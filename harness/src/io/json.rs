@@ -72,6 +72,7 @@ type Parsed = (Option<String>, InputParts, Option<Vec<f64>>);
 
 fn parse(text: &str) -> Result<Parsed, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    super::refuse_repeated_keys(text.as_bytes()).map_err(|e| e.to_string())?;
     let Value::Object(fields) = value else {
         return Err(format!("the file holds {}, not an object", kind(&value)));
     };
@@ -326,6 +327,17 @@ mod tests {
             error(|f| f["Pi"] = serde_json::json!([1.0, 0.0, 0.0, 1.0, "y"])),
             "element 4 of Pi = \"y\" is a string, not a number"
         );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        // serde_json keeps the last of two equal keys; another reader may keep the first.
+        let text = case_with(|_| {}).replacen("\"Q\":", "\"Q\":[9,9,9,9],\"Q\":", 1);
+        let error = parse(&text).unwrap_err();
+        assert!(error.starts_with("the key 'Q' appears twice"), "{error}");
+        let text = case_with(|_| {}).replacen("\"b\":2", "\"b\":5,\"b\":2", 1);
+        let error = parse(&text).unwrap_err();
+        assert!(error.starts_with("the key 'b' appears twice"), "{error}");
     }
 
     #[test]

@@ -386,6 +386,73 @@ fn write_in_place(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.flush()
 }
 
+/// Checks that no JSON object in `text`, at any depth, gives one key twice. `serde_json` keeps the last of two
+/// equal keys and other readers keep the first, so such a file means one case to the judge and another to the
+/// tool that wrote or reads it. The error names the key (and, from `serde_json`, the line and column).
+pub(crate) fn refuse_repeated_keys(text: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<NoRepeatedKeys>(text).map(drop)
+}
+
+/// Any JSON value whose objects each give every key once; it keeps nothing of the value.
+struct NoRepeatedKeys;
+
+impl<'de> serde::Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoRepeatedKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoRepeatedKeys {
+    type Value = NoRepeatedKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoRepeatedKeys>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key '{key}' appears twice"
+                )));
+            }
+            map.next_value::<NoRepeatedKeys>()?;
+            seen.insert(key);
+        }
+        Ok(self)
+    }
+}
+
 /// Element types that occur in case files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dtype {
