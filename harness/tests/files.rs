@@ -496,3 +496,40 @@ fn overlapping_tensors_are_refused_before_their_bytes_are_copied() {
     assert!(peak < 64 << 10, "peak {peak} KiB");
 }
 
+#[test]
+fn a_stored_case_name_is_one_line_and_an_empty_one_gives_way_to_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut case = sample_case(Shape::new(1, 2, 3, 4), 1, false);
+    for ext in ["npz", "safetensors", "json"] {
+        case.name = Some(String::new());
+        let path = tmp(&dir, &format!("named.{ext}"));
+        io::write_case(&path, &case).unwrap();
+        assert_eq!(
+            io::read_case(&path).unwrap().name.as_deref(),
+            Some("named"),
+            "{ext}"
+        );
+        // A name that breaks the line (it would start a line of its own in every table) is refused.
+        case.name = Some("x\nverdict: pass\x1b[2K".to_owned());
+        io::write_case(&path, &case).unwrap();
+        let text = message(&path);
+        assert_eq!(
+            text,
+            format!(
+                "{}: the stored case name \"x\\nverdict: pass\\u{{1b}}[2K\" holds a control character; a case \
+                 name is one line of text",
+                path.display()
+            ),
+            "{ext}"
+        );
+    }
+    // A file name that breaks the line names its case with the break escaped.
+    let arrays = npz::read_arrays(&tmp(&dir, "named.npz")).unwrap();
+    let path = tmp(&dir, "two\nlines.npz");
+    std::fs::write(&path, npz::encode_arrays(arrays).unwrap()).unwrap();
+    assert_eq!(
+        io::read_case(&path).unwrap().name.as_deref(),
+        Some("two\\nlines")
+    );
+}
+

@@ -154,6 +154,11 @@ pub enum FileError {
         expected: usize,
         extra: usize,
     },
+    /// The case name stored in the file is not one line of text (it would break every line that shows it).
+    #[error(
+        "{path}: the stored case name {name:?} holds a control character; a case name is one line of text"
+    )]
+    CaseName { path: PathBuf, name: String },
     /// The scores stored beside the inputs disagree with the oracle's.
     #[error("{path}: the stored scores disagree with the oracle: {reason}")]
     StoredScores { path: PathBuf, reason: String },
@@ -213,16 +218,36 @@ impl CaseFile {
 
 /// Reads a case from `path`, choosing the format by extension.
 ///
-/// A file that stores no case name (one written by other tools, such as `numpy.savez`) is named after its stem.
+/// A file that stores no case name (one written by other tools, such as `numpy.savez`), or an empty one, is named
+/// after its stem, with any control character in it escaped (`\n`); a stored name that holds a control character
+/// is refused.
 pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
     let mut case = match Format::from_path(path)? {
         Format::Npz => npz::read_case(path),
         Format::Safetensors => safetensors::read_case(path),
         Format::Json => json::read_case(path),
     }?;
-    if case.name.is_none() {
-        case.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-    }
+    case.name = match case.name.take().filter(|name| !name.is_empty()) {
+        Some(name) if name.chars().any(char::is_control) => {
+            return Err(FileError::CaseName {
+                path: path.to_owned(),
+                name,
+            });
+        }
+        Some(name) => Some(name),
+        None => path.file_stem().map(|stem| {
+            stem.to_string_lossy()
+                .chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_debug().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        }),
+    };
     Ok(case)
 }
 
