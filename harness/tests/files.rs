@@ -533,3 +533,168 @@ fn a_stored_case_name_is_one_line_and_an_empty_one_gives_way_to_the_file_name() 
     );
 }
 
+/// One change to a file's bytes.
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// Flips the bits of `mask` in one byte.
+    Flip(prop::sample::Index, u8),
+    /// Removes up to `len` bytes from one place.
+    Remove(prop::sample::Index, usize),
+    /// Inserts bytes at one place.
+    Insert(prop::sample::Index, Vec<u8>),
+    /// Replaces one run of decimal digits (a length, a dimension, an offset in a header) with a number that a
+    /// careless or hostile writer might put there.
+    Number(prop::sample::Index, prop::sample::Index),
+}
+
+/// Numbers that break sizes: zero, one, limits of the shape, and the edges of 16, 32 and 64 bits.
+const NUMBERS: [&str; 14] = [
+    "0",
+    "1",
+    "2",
+    "255",
+    "256",
+    "257",
+    "65536",
+    "65537",
+    "4294967295",
+    "4294967296",
+    "4611686018427387904",
+    "9223372036854775807",
+    "18446744073709551615",
+    "99999999999999999999999",
+];
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<prop::sample::Index>(), 1u8..).prop_map(|(at, mask)| Mutation::Flip(at, mask)),
+        (any::<prop::sample::Index>(), 1usize..64).prop_map(|(at, len)| Mutation::Remove(at, len)),
+        (
+            any::<prop::sample::Index>(),
+            prop::collection::vec(any::<u8>(), 1..16)
+        )
+            .prop_map(|(at, bytes)| Mutation::Insert(at, bytes)),
+        (any::<prop::sample::Index>(), any::<prop::sample::Index>())
+            .prop_map(|(run, number)| Mutation::Number(run, number)),
+    ]
+}
+
+fn mutate(bytes: &mut Vec<u8>, mutation: &Mutation) {
+    if bytes.is_empty() {
+        return;
+    }
+    match mutation {
+        Mutation::Flip(at, mask) => {
+            let at = at.index(bytes.len());
+            bytes[at] ^= mask;
+        }
+        Mutation::Remove(at, len) => {
+            let start = at.index(bytes.len());
+            let end = (start + len).min(bytes.len());
+            bytes.drain(start..end);
+        }
+        Mutation::Insert(at, inserted) => {
+            let at = at.index(bytes.len() + 1);
+            bytes.splice(at..at, inserted.iter().copied());
+        }
+        Mutation::Number(run, number) => {
+            let mut runs = Vec::new();
+            let mut start = None;
+            for (i, b) in bytes.iter().chain([&b' ']).enumerate() {
+                match (b.is_ascii_digit(), start) {
+                    (true, None) => start = Some(i),
+                    (false, Some(s)) => {
+                        runs.push(s..i);
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+            if runs.is_empty() {
+                return;
+            }
+            let range = runs[run.index(runs.len())].clone();
+            let number = NUMBERS[number.index(NUMBERS.len())].as_bytes();
+            bytes.splice(range, number.iter().copied());
+        }
+    }
+}
+
+/// The sample case's bytes in `ext`, its `.npy` members changed by `mutations` (for `.npz`, so that the
+/// archive's checksums still hold and the members' headers are what is tested) or the whole file (otherwise),
+/// then cut to `cut` of its length if given.
+fn mutated_file(
+    dir: &tempfile::TempDir,
+    ext: &str,
+    member: prop::sample::Index,
+    mutations: &[Mutation],
+    cut: Option<prop::sample::Index>,
+) -> PathBuf {
+    let case = sample_case(Shape::new(2, 5, 4, 8), 9, true);
+    let path = tmp(dir, &format!("mutated.{ext}"));
+    let mut bytes = if ext == "npz" {
+        let mut members = sample_members();
+        let scores = io::case_arrays(&case).pop().unwrap().1;
+        members.push(("scores".to_owned(), npy::encode(&scores)));
+        let at = member.index(members.len());
+        for m in mutations {
+            mutate(&mut members[at].1, m);
+        }
+        write_members(&path, &members);
+        std::fs::read(&path).unwrap()
+    } else {
+        io::write_case(&path, &case).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        for m in mutations {
+            mutate(&mut bytes, m);
+        }
+        bytes
+    };
+    if let Some(cut) = cut {
+        bytes.truncate(cut.index(bytes.len() + 1));
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    path
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(384))]
+    /// Byte flips, removals, insertions, numbers in headers replaced, and truncation, in every format: the file
+    /// reads as a valid case or is refused with an error that names it, and nothing panics.
+    #[test]
+    fn mutated_files_are_read_or_refused_cleanly(
+        ext in prop::sample::select(vec!["npz", "safetensors", "json"]),
+        member in any::<prop::sample::Index>(),
+        mutations in prop::collection::vec(mutation(), 1..4),
+        cut in prop::option::weighted(0.2, any::<prop::sample::Index>()),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = mutated_file(&dir, ext, member, &mutations, cut);
+        if let Err(error) = io::read_case(&path) {
+            let text = error.to_string();
+            let prefix = format!("{}: ", path.display());
+            prop_assert!(text.starts_with(&prefix) && text.len() > prefix.len(), "{}", text);
+        }
+    }
+
+    /// Scores written by another tool (`judge check --output`), as `.npy`, changed in the same ways.
+    #[test]
+    fn mutated_npy_files_are_read_or_refused_cleanly(
+        mutations in prop::collection::vec(mutation(), 1..4),
+        cut in prop::option::weighted(0.2, any::<prop::sample::Index>()),
+    ) {
+        let mut bytes = npy::encode(&RawArray::f32(vec![2, 5], &[0.5; 10]));
+        for m in &mutations {
+            mutate(&mut bytes, m);
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        if let Ok(array) = npy::parse(&bytes) {
+            // What parses is self-consistent: the data holds what the dimensions promise.
+            if let Some(size) = array.dtype.size() {
+                prop_assert_eq!(array.bytes.len(), array.element_count() * size);
+            }
+        }
+    }
+}
