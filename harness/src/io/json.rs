@@ -58,12 +58,13 @@ const KEYS: [&str; 12] = [
 
 /// Reads a case from a JSON file.
 pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| FileError::io(path, e))?;
     let malformed = |reason| FileError::Malformed {
         path: path.to_owned(),
         format: "JSON case",
         reason,
     };
+    let text = String::from_utf8(super::read_input(path)?)
+        .map_err(|e| malformed(format!("the file is not UTF-8 text: {}", e.utf8_error())))?;
     let (name, parts, scores) = parse(&text).map_err(malformed)?;
     // The shape is checked with the inputs first: B·S of a shape out of range can overflow.
     let case = CaseFile::validate(path, name, parts, scores, Vec::new())?;

@@ -159,6 +159,9 @@ pub enum FileError {
         "{path}: the stored case name {name:?} holds a control character; a case name is one line of text"
     )]
     CaseName { path: PathBuf, name: String },
+    /// The file holds more bytes than any case or scores file can.
+    #[error("{path}: the file holds more than {limit} bytes, more than any case or scores file")]
+    TooLarge { path: PathBuf, limit: u64 },
     /// The scores stored beside the inputs disagree with the oracle's.
     #[error("{path}: the stored scores disagree with the oracle: {reason}")]
     StoredScores { path: PathBuf, reason: String },
@@ -249,6 +252,40 @@ pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
         }),
     };
     Ok(case)
+}
+
+/// Most bytes an input file (a case, scores from another tool) may hold: far beyond any of them (a JSON case at the
+/// largest shape takes about 200 MB, a binary one 41 MiB), and small enough that a file that never ends
+/// (`/dev/zero`, or a link to it) or a huge one is refused instead of filling memory.
+pub const FILE_LIMIT: u64 = 1 << 30;
+
+/// The bytes of the input file at `path`, refusing one of more than [`FILE_LIMIT`] bytes.
+pub fn read_input(path: &Path) -> Result<Vec<u8>, FileError> {
+    read_limited(path, FILE_LIMIT)
+}
+
+/// The bytes of the file at `path`, refusing one of more than `limit` bytes: a regular file by its size, before
+/// anything is read; anything else (a device, a FIFO) once it has given that many.
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
+    use std::io::Read;
+    let fail = |e| FileError::io(path, e);
+    let too_large = || FileError::TooLarge {
+        path: path.to_owned(),
+        limit,
+    };
+    let file = std::fs::File::open(path).map_err(fail)?;
+    if file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() > limit)
+    {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(fail)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Writes a case to `path`, choosing the format by extension. The file is written whole to a temporary name
@@ -804,6 +841,34 @@ mod tests {
                 .contains("use a .npz, .safetensors or .json file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn input_files_are_read_up_to_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small.npy");
+        std::fs::write(&path, [7u8; 100]).unwrap();
+        assert_eq!(read_limited(&path, 100).unwrap(), [7u8; 100]);
+        let err = read_limited(&path, 99).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: the file holds more than 99 bytes, more than any case or scores file",
+                path.display()
+            )
+        );
+        // A file that never ends, behind a link named as a case: refused once it has given the limit.
+        let link = dir.path().join("zero.npz");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = read_limited(&link, 1 << 20).unwrap_err().to_string();
+        assert!(err.contains("more than 1048576 bytes"), "{err}");
+        // A regular file past the limit is refused by its size, unread (a sparse file, which takes no disk).
+        let huge = dir.path().join("huge.safetensors");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(FILE_LIMIT + 1)
+            .unwrap();
+        assert!(matches!(read_case(&huge), Err(FileError::TooLarge { .. })));
     }
 
     #[test]

@@ -34,7 +34,7 @@ fn read_archive(
     path: &Path,
     limit: u64,
 ) -> Result<(BTreeMap<String, RawArray>, Option<String>), FileError> {
-    let bytes = std::fs::read(path).map_err(|e| FileError::io(path, e))?;
+    let bytes = super::read_input(path)?;
     let malformed = |reason: String| FileError::Malformed {
         path: path.to_owned(),
         format: "npz",

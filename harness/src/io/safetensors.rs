@@ -36,7 +36,7 @@ struct TensorInfo {
 /// overlap or leave bytes of the data unused). The offsets are checked as strictly as the library checks them:
 /// each tensor's byte count must match its dtype and shape, and the tensors must tile the data block exactly.
 pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<String>), FileError> {
-    let bytes = std::fs::read(path).map_err(|e| FileError::io(path, e))?;
+    let bytes = super::read_input(path)?;
     let malformed = |reason: String| FileError::Malformed {
         path: path.to_owned(),
         format: "safetensors",
