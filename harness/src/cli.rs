@@ -295,7 +295,8 @@ pub struct RunArgs {
     /// Run this suite; repeat for several. Default: functional and perf (none when --case is given).
     #[arg(long = "suite", value_name = "SUITE")]
     pub suites: Vec<Suite>,
-    /// Run on a case file (.npz, .safetensors or .json); repeat for several.
+    /// Run on a case file (.npz, .safetensors or .json); repeat for several. A file whose stored scores
+    /// disagree with the oracle is refused, as `judge case info` refuses it.
     #[arg(long = "case", value_name = "FILE")]
     pub cases: Vec<PathBuf>,
     /// Run a submitted solution (.c, .cpp, .cu, or .so with --backend) in a worker process; repeat for several.
@@ -466,7 +467,8 @@ impl SandboxArgs {
 /// `judge check`.
 #[derive(Debug, Clone, Args)]
 pub struct CheckFileArgs {
-    /// The case the scores were computed from (.npz, .safetensors or .json).
+    /// The case the scores were computed from (.npz, .safetensors or .json). A case file whose stored scores
+    /// disagree with the oracle is refused, as `judge case info` refuses it.
     #[arg(long, value_name = "FILE")]
     pub case: PathBuf,
     /// The scores, `[B, S]`: a .npy file, or a .npz/.safetensors file holding an array named `scores` (or

@@ -178,6 +178,88 @@ fn case_info_rejects_stored_scores_that_disagree_with_the_oracle() {
     );
 }
 
+/// `judge run --case` and `judge check --case` refuse what `judge case info` refuses: a case file whose stored
+/// scores disagree with the oracle (they had judged against the oracle and said nothing of the file's own).
+#[test]
+fn run_and_check_refuse_a_case_whose_stored_scores_disagree_with_the_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wrong.json");
+    let p = path.to_str().unwrap();
+    let out = judge(&["case", "export", "--suite", "example", "--out", p]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut case: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let right: Vec<f32> = case["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_f64().unwrap() as f32)
+        .collect();
+    // Every score off by 1, and scores[1, 1] (0.25) by 2: the largest difference.
+    for (i, score) in case["scores"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        let off = if i == 4 { 2.0 } else { 1.0 };
+        *score = (score.as_f64().unwrap() + off).into();
+    }
+    std::fs::write(&path, case.to_string()).unwrap();
+    let scores = dir.path().join("scores.npy");
+    std::fs::write(
+        &scores,
+        harness::io::npy::encode(&harness::io::RawArray::f32(vec![2, 3], &right)),
+    )
+    .unwrap();
+
+    let reason = format!(
+        "{p}: the stored scores disagree with the oracle: 6 element(s) outside atol=1e-3 rtol=1e-3; first at \
+         (b=0, s=0): got 0.25, expected -0.750000; the largest difference is at (b=1, s=1): stored 2.25, oracle \
+         0.250000"
+    );
+    for args in [
+        vec!["run", "--solution", "cpu-naive", "--case", p],
+        vec!["check", "--case", p, "--output", scores.to_str().unwrap()],
+        vec!["case", "info", p],
+    ] {
+        let out = judge(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
+        assert!(
+            text(&out.stderr).contains(&reason),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        if args[0] != "case" {
+            assert!(
+                !text(&out.stdout).contains("pass"),
+                "{args:?}: {}",
+                text(&out.stdout)
+            );
+        }
+    }
+    // Without its stored scores, the same inputs run and check.
+    case.as_object_mut().unwrap().remove("scores");
+    std::fs::write(&path, case.to_string()).unwrap();
+    for args in [
+        vec!["run", "--solution", "cpu-naive", "--case", p],
+        vec!["check", "--case", p, "--output", scores.to_str().unwrap()],
+    ] {
+        let out = judge(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn exporting_a_suite_writes_one_file_per_case() {
     let dir = tempfile::tempdir().unwrap();

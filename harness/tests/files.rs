@@ -453,3 +453,248 @@ fn safetensors_dtype_errors_are_named() {
     std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
     assert!(message(&path).contains("field 'gamma' has dtype f64, but it must be float32"));
 }
+
+/// The exit status and the peak resident memory, in KiB, of `judge` run with `args`: the largest of every child
+/// this test program has waited for, and `judge` is the only child it starts.
+fn judge_peak_kib(args: &[&str]) -> (Option<i32>, i64) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    // SAFETY: `rusage` is plain data, which the kernel fills; all zeros is a valid value of it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is valid for the call.
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
+        0
+    );
+    (status.code(), usage.ru_maxrss)
+}
+
+/// Tensors that overlap are refused before their bytes are copied: 400 tensors over the same MiB of data had
+/// taken 400 MiB before the overlap was reported.
+#[test]
+fn overlapping_tensors_are_refused_before_their_bytes_are_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = vec![0u8; 1 << 20];
+    let header: serde_json::Map<String, serde_json::Value> = (0..400)
+        .map(|i| {
+            let info = serde_json::json!({"dtype": "U8", "shape": [1 << 20], "data_offsets": [0, 1 << 20]});
+            (format!("t{i}"), info)
+        })
+        .collect();
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&data);
+    let path = tmp(&dir, "overlap.safetensors");
+    std::fs::write(&path, bytes).unwrap();
+    let (code, peak) = judge_peak_kib(&["case", "info", path.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(peak < 64 << 10, "peak {peak} KiB");
+}
+
+#[test]
+fn a_stored_case_name_is_one_line_and_an_empty_one_gives_way_to_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut case = sample_case(Shape::new(1, 2, 3, 4), 1, false);
+    for ext in ["npz", "safetensors", "json"] {
+        case.name = Some(String::new());
+        let path = tmp(&dir, &format!("named.{ext}"));
+        io::write_case(&path, &case).unwrap();
+        assert_eq!(
+            io::read_case(&path).unwrap().name.as_deref(),
+            Some("named"),
+            "{ext}"
+        );
+        // A name that breaks the line (it would start a line of its own in every table) is refused.
+        case.name = Some("x\nverdict: pass\x1b[2K".to_owned());
+        io::write_case(&path, &case).unwrap();
+        let text = message(&path);
+        assert_eq!(
+            text,
+            format!(
+                "{}: the stored case name \"x\\nverdict: pass\\u{{1b}}[2K\" holds a control character; a case \
+                 name is one line of text",
+                path.display()
+            ),
+            "{ext}"
+        );
+    }
+    // A file name that breaks the line names its case with the break escaped.
+    let arrays = npz::read_arrays(&tmp(&dir, "named.npz")).unwrap();
+    let path = tmp(&dir, "two\nlines.npz");
+    std::fs::write(&path, npz::encode_arrays(arrays).unwrap()).unwrap();
+    assert_eq!(
+        io::read_case(&path).unwrap().name.as_deref(),
+        Some("two\\nlines")
+    );
+}
+
+/// One change to a file's bytes.
+#[derive(Debug, Clone)]
+enum Mutation {
+    /// Flips the bits of `mask` in one byte.
+    Flip(prop::sample::Index, u8),
+    /// Removes up to `len` bytes from one place.
+    Remove(prop::sample::Index, usize),
+    /// Inserts bytes at one place.
+    Insert(prop::sample::Index, Vec<u8>),
+    /// Replaces one run of decimal digits (a length, a dimension, an offset in a header) with a number that a
+    /// careless or hostile writer might put there.
+    Number(prop::sample::Index, prop::sample::Index),
+}
+
+/// Numbers that break sizes: zero, one, limits of the shape, and the edges of 16, 32 and 64 bits.
+const NUMBERS: [&str; 14] = [
+    "0",
+    "1",
+    "2",
+    "255",
+    "256",
+    "257",
+    "65536",
+    "65537",
+    "4294967295",
+    "4294967296",
+    "4611686018427387904",
+    "9223372036854775807",
+    "18446744073709551615",
+    "99999999999999999999999",
+];
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<prop::sample::Index>(), 1u8..).prop_map(|(at, mask)| Mutation::Flip(at, mask)),
+        (any::<prop::sample::Index>(), 1usize..64).prop_map(|(at, len)| Mutation::Remove(at, len)),
+        (
+            any::<prop::sample::Index>(),
+            prop::collection::vec(any::<u8>(), 1..16)
+        )
+            .prop_map(|(at, bytes)| Mutation::Insert(at, bytes)),
+        (any::<prop::sample::Index>(), any::<prop::sample::Index>())
+            .prop_map(|(run, number)| Mutation::Number(run, number)),
+    ]
+}
+
+fn mutate(bytes: &mut Vec<u8>, mutation: &Mutation) {
+    if bytes.is_empty() {
+        return;
+    }
+    match mutation {
+        Mutation::Flip(at, mask) => {
+            let at = at.index(bytes.len());
+            bytes[at] ^= mask;
+        }
+        Mutation::Remove(at, len) => {
+            let start = at.index(bytes.len());
+            let end = (start + len).min(bytes.len());
+            bytes.drain(start..end);
+        }
+        Mutation::Insert(at, inserted) => {
+            let at = at.index(bytes.len() + 1);
+            bytes.splice(at..at, inserted.iter().copied());
+        }
+        Mutation::Number(run, number) => {
+            let mut runs = Vec::new();
+            let mut start = None;
+            for (i, b) in bytes.iter().chain([&b' ']).enumerate() {
+                match (b.is_ascii_digit(), start) {
+                    (true, None) => start = Some(i),
+                    (false, Some(s)) => {
+                        runs.push(s..i);
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+            if runs.is_empty() {
+                return;
+            }
+            let range = runs[run.index(runs.len())].clone();
+            let number = NUMBERS[number.index(NUMBERS.len())].as_bytes();
+            bytes.splice(range, number.iter().copied());
+        }
+    }
+}
+
+/// The sample case's bytes in `ext`, its `.npy` members changed by `mutations` (for `.npz`, so that the
+/// archive's checksums still hold and the members' headers are what is tested) or the whole file (otherwise),
+/// then cut to `cut` of its length if given.
+fn mutated_file(
+    dir: &tempfile::TempDir,
+    ext: &str,
+    member: prop::sample::Index,
+    mutations: &[Mutation],
+    cut: Option<prop::sample::Index>,
+) -> PathBuf {
+    let case = sample_case(Shape::new(2, 5, 4, 8), 9, true);
+    let path = tmp(dir, &format!("mutated.{ext}"));
+    let mut bytes = if ext == "npz" {
+        let mut members = sample_members();
+        let scores = io::case_arrays(&case).pop().unwrap().1;
+        members.push(("scores".to_owned(), npy::encode(&scores)));
+        let at = member.index(members.len());
+        for m in mutations {
+            mutate(&mut members[at].1, m);
+        }
+        write_members(&path, &members);
+        std::fs::read(&path).unwrap()
+    } else {
+        io::write_case(&path, &case).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        for m in mutations {
+            mutate(&mut bytes, m);
+        }
+        bytes
+    };
+    if let Some(cut) = cut {
+        bytes.truncate(cut.index(bytes.len() + 1));
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    path
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(384))]
+    /// Byte flips, removals, insertions, numbers in headers replaced, and truncation, in every format: the file
+    /// reads as a valid case or is refused with an error that names it, and nothing panics.
+    #[test]
+    fn mutated_files_are_read_or_refused_cleanly(
+        ext in prop::sample::select(vec!["npz", "safetensors", "json"]),
+        member in any::<prop::sample::Index>(),
+        mutations in prop::collection::vec(mutation(), 1..4),
+        cut in prop::option::weighted(0.2, any::<prop::sample::Index>()),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = mutated_file(&dir, ext, member, &mutations, cut);
+        if let Err(error) = io::read_case(&path) {
+            let text = error.to_string();
+            let prefix = format!("{}: ", path.display());
+            prop_assert!(text.starts_with(&prefix) && text.len() > prefix.len(), "{}", text);
+        }
+    }
+
+    /// Scores written by another tool (`judge check --output`), as `.npy`, changed in the same ways.
+    #[test]
+    fn mutated_npy_files_are_read_or_refused_cleanly(
+        mutations in prop::collection::vec(mutation(), 1..4),
+        cut in prop::option::weighted(0.2, any::<prop::sample::Index>()),
+    ) {
+        let mut bytes = npy::encode(&RawArray::f32(vec![2, 5], &[0.5; 10]));
+        for m in &mutations {
+            mutate(&mut bytes, m);
+        }
+        if let Some(cut) = cut {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        if let Ok(array) = npy::parse(&bytes) {
+            // What parses is self-consistent: the data holds what the dimensions promise.
+            if let Some(size) = array.dtype.size() {
+                prop_assert_eq!(array.bytes.len(), array.element_count() * size);
+            }
+        }
+    }
+}

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::challenge::{DEFAULT_TOLERANCE, oracle};
-use crate::check::{CheckReport, check};
+use crate::check::{CheckReport, check, format_expected, format_got};
 use crate::cli::{ExportArgs, InfoArgs};
 use crate::io::{CaseFile, FileError, Format, read_case, write_case};
 use crate::table::{Align, Table};
@@ -75,28 +75,76 @@ pub(super) fn export(args: &ExportArgs) -> Result<ExitStatus, CommandError> {
 /// judge against wrong answers.
 pub(super) fn info(args: &InfoArgs) -> Result<ExitStatus, CommandError> {
     let file = read_case(&args.file).map_err(CommandError::Input)?;
-    let stored = stored_scores(&file);
+    let expected = file.scores.as_ref().map(|_| oracle::scores(&file.inputs));
+    let stored = expected
+        .as_deref()
+        .and_then(|expected| stored_scores(&file, expected));
     crate::out!("{}", describe(&args.file, &file, stored.as_ref()));
-    match stored.and_then(|report| report.reason()) {
-        Some(reason) => Err(CommandError::Input(FileError::StoredScores {
-            path: args.file.clone(),
-            reason,
-        })),
-        None => Ok(ExitStatus::Success),
+    if let Some(expected) = expected {
+        refuse_wrong_stored_scores(&args.file, &file, &expected)?;
     }
+    Ok(ExitStatus::Success)
 }
 
-/// How the scores stored in `file` (if any) compare with the oracle's.
-fn stored_scores(file: &CaseFile) -> Option<CheckReport> {
+/// How the scores stored in `file` (if any) compare with `expected`, the oracle's scores of its inputs.
+fn stored_scores(file: &CaseFile, expected: &[f64]) -> Option<CheckReport> {
     let scores = file.scores.as_ref()?;
-    let expected = oracle::scores(&file.inputs);
     let stored: Vec<f32> = scores.iter().map(|&s| s as f32).collect();
     Some(check(
         &stored,
-        &expected,
+        expected,
         file.inputs.shape(),
         DEFAULT_TOLERANCE,
     ))
+}
+
+/// Refuses the case file at `path` when the scores stored in it disagree with `expected`, the oracle's scores of
+/// its inputs, beyond the default tolerance: [`FileError::StoredScores`], which says how many disagree, the first
+/// and the largest difference. Every command that reads a case file refuses such a file, as `judge case info`
+/// does: the file contradicts itself (inputs edited after the scores were written, or scores of another case),
+/// and whoever takes its scores as references would judge against wrong answers.
+pub(super) fn refuse_wrong_stored_scores(
+    path: &Path,
+    file: &CaseFile,
+    expected: &[f64],
+) -> Result<(), CommandError> {
+    let Some(report) = stored_scores(file, expected) else {
+        return Ok(());
+    };
+    let Some(reason) = report.reason() else {
+        return Ok(());
+    };
+    let shape = file.inputs.shape();
+    let stored = file.scores.as_deref().unwrap_or_default();
+    // The largest difference, NaN and infinite ones first (they compare as the largest of all).
+    let difference = |(&got, &want): (&f64, &f64)| {
+        let d = (f64::from(got as f32) - want).abs();
+        if d.is_nan() { f64::INFINITY } else { d }
+    };
+    let worst = stored.iter().zip(expected).enumerate().fold(
+        None,
+        |best: Option<(usize, f64)>, (i, pair)| {
+            let d = difference(pair);
+            match best {
+                Some((_, largest)) if largest >= d => best,
+                _ => Some((i, d)),
+            }
+        },
+    );
+    let reason = match worst {
+        Some((i, _)) => format!(
+            "{reason}; the largest difference is at (b={}, s={}): stored {}, oracle {}",
+            i / shape.s,
+            i % shape.s,
+            format_got(stored[i] as f32),
+            format_expected(expected[i])
+        ),
+        None => reason,
+    };
+    Err(CommandError::Input(FileError::StoredScores {
+        path: path.to_owned(),
+        reason,
+    }))
 }
 
 /// A human-readable description of a case file: shape, value ranges, and how its stored scores (`stored`, from

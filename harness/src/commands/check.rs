@@ -135,12 +135,13 @@ fn half_to_f32(h: u16) -> f32 {
 pub(super) fn check_file(args: &CheckFileArgs) -> Result<ExitStatus, CommandError> {
     let case = read_case(&args.case).map_err(CommandError::Input)?;
     let shape = case.inputs.shape();
+    let expected = oracle::scores(&case.inputs);
+    super::case::refuse_wrong_stored_scores(&args.case, &case, &expected)?;
     let scores = read_scores(&args.output, shape)?;
     let tolerance = Tolerance {
         atol: args.atol,
         rtol: args.rtol,
     };
-    let expected = oracle::scores(&case.inputs);
     let report = check(&scores, &expected, shape, tolerance);
     let verdict = if report.passed {
         Verdict::Pass

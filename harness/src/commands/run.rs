@@ -540,11 +540,17 @@ pub(super) fn report_write_failure(error: FileError) {
     super::eprint_error(&CommandError::Output(error));
 }
 
-/// Reads every case file of `cases`, so that a missing or invalid one is reported before anything runs.
+/// Reads every case file of `cases`, so that a missing or invalid one is reported before anything runs; a file
+/// whose stored scores disagree with the oracle is invalid, as `judge case info` says (the oracle runs here once
+/// more for each file that stores scores).
 fn check_case_files(cases: &[CaseRef]) -> Result<(), CommandError> {
     for case in cases {
         if let CaseRef::File(path) = case {
-            read_case(path).map_err(CommandError::Input)?;
+            let file = read_case(path).map_err(CommandError::Input)?;
+            if file.scores.is_some() {
+                let expected = oracle::scores(&file.inputs);
+                super::case::refuse_wrong_stored_scores(path, &file, &expected)?;
+            }
         }
     }
     Ok(())

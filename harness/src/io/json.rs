@@ -58,13 +58,24 @@ const KEYS: [&str; 12] = [
 
 /// Reads a case from a JSON file.
 pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| FileError::io(path, e))?;
-    let (name, parts, scores) = parse(&text).map_err(|reason| FileError::Malformed {
+    let malformed = |reason| FileError::Malformed {
         path: path.to_owned(),
         format: "JSON case",
         reason,
-    })?;
-    CaseFile::validate(path, name, parts, scores, Vec::new())
+    };
+    let text = String::from_utf8(super::read_input(path)?)
+        .map_err(|e| malformed(format!("the file is not UTF-8 text: {}", e.utf8_error())))?;
+    let (name, parts, scores) = parse(&text).map_err(malformed)?;
+    // The shape is checked with the inputs first: B·S of a shape out of range can overflow.
+    let case = CaseFile::validate(path, name, parts, scores, Vec::new())?;
+    let expected = case.inputs.shape().output_len();
+    match &case.scores {
+        Some(scores) if scores.len() != expected => Err(malformed(format!(
+            "scores has {} elements, B·S = {expected}",
+            scores.len()
+        ))),
+        _ => Ok(case),
+    }
 }
 
 /// A JSON case's name, arrays and scores, unvalidated; the error says what is malformed.
@@ -72,6 +83,7 @@ type Parsed = (Option<String>, InputParts, Option<Vec<f64>>);
 
 fn parse(text: &str) -> Result<Parsed, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    super::refuse_repeated_keys(text.as_bytes()).map_err(|e| e.to_string())?;
     let Value::Object(fields) = value else {
         return Err(format!("the file holds {}, not an object", kind(&value)));
     };
@@ -110,15 +122,6 @@ fn parse(text: &str) -> Result<Parsed, String> {
                 .ok_or_else(|| format!("is {}, not a number", kind(v)))
         })?),
     };
-    if let Some(scores) = &scores
-        && scores.len() != shape.output_len()
-    {
-        return Err(format!(
-            "scores has {} elements, B·S = {}",
-            scores.len(),
-            shape.output_len()
-        ));
-    }
     Ok((name, parts, scores))
 }
 
@@ -326,6 +329,40 @@ mod tests {
             error(|f| f["Pi"] = serde_json::json!([1.0, 0.0, 0.0, 1.0, "y"])),
             "element 4 of Pi = \"y\" is a string, not a number"
         );
+    }
+
+    #[test]
+    fn a_shape_beyond_any_size_is_out_of_range_not_an_overflow() {
+        // B·S overflows usize: the scores' length was compared with it before the shape was checked.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.json");
+        std::fs::write(&path, case_with(|f| f["shape"]["b"] = (1u64 << 62).into())).unwrap();
+        let error = read_case(&path).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "{}: B = 4611686018427387904 is out of range: the rule is 1 ≤ B ≤ 32",
+                path.display()
+            )
+        );
+        // A shape in range whose scores are too few is still named as such.
+        std::fs::write(&path, case_with(|f| f["scores"] = serde_json::json!([1.0]))).unwrap();
+        let error = read_case(&path).unwrap_err().to_string();
+        assert!(
+            error.ends_with("not a valid JSON case file: scores has 1 elements, B·S = 6"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        // serde_json keeps the last of two equal keys; another reader may keep the first.
+        let text = case_with(|_| {}).replacen("\"Q\":", "\"Q\":[9,9,9,9],\"Q\":", 1);
+        let error = parse(&text).unwrap_err();
+        assert!(error.starts_with("the key 'Q' appears twice"), "{error}");
+        let text = case_with(|_| {}).replacen("\"b\":2", "\"b\":5,\"b\":2", 1);
+        let error = parse(&text).unwrap_err();
+        assert!(error.starts_with("the key 'b' appears twice"), "{error}");
     }
 
     #[test]

@@ -154,6 +154,14 @@ pub enum FileError {
         expected: usize,
         extra: usize,
     },
+    /// The case name stored in the file is not one line of text (it would break every line that shows it).
+    #[error(
+        "{path}: the stored case name {name:?} holds a control character; a case name is one line of text"
+    )]
+    CaseName { path: PathBuf, name: String },
+    /// The file holds more bytes than any case or scores file can.
+    #[error("{path}: the file holds more than {limit} bytes, more than any case or scores file")]
+    TooLarge { path: PathBuf, limit: u64 },
     /// The scores stored beside the inputs disagree with the oracle's.
     #[error("{path}: the stored scores disagree with the oracle: {reason}")]
     StoredScores { path: PathBuf, reason: String },
@@ -213,17 +221,71 @@ impl CaseFile {
 
 /// Reads a case from `path`, choosing the format by extension.
 ///
-/// A file that stores no case name (one written by other tools, such as `numpy.savez`) is named after its stem.
+/// A file that stores no case name (one written by other tools, such as `numpy.savez`), or an empty one, is named
+/// after its stem, with any control character in it escaped (`\n`); a stored name that holds a control character
+/// is refused.
 pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
     let mut case = match Format::from_path(path)? {
         Format::Npz => npz::read_case(path),
         Format::Safetensors => safetensors::read_case(path),
         Format::Json => json::read_case(path),
     }?;
-    if case.name.is_none() {
-        case.name = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-    }
+    case.name = match case.name.take().filter(|name| !name.is_empty()) {
+        Some(name) if name.chars().any(char::is_control) => {
+            return Err(FileError::CaseName {
+                path: path.to_owned(),
+                name,
+            });
+        }
+        Some(name) => Some(name),
+        None => path.file_stem().map(|stem| {
+            stem.to_string_lossy()
+                .chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_debug().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        }),
+    };
     Ok(case)
+}
+
+/// Most bytes an input file (a case, scores from another tool) may hold: far beyond any of them (a JSON case at the
+/// largest shape takes about 200 MB, a binary one 41 MiB), and small enough that a file that never ends
+/// (`/dev/zero`, or a link to it) or a huge one is refused instead of filling memory.
+pub const FILE_LIMIT: u64 = 1 << 30;
+
+/// The bytes of the input file at `path`, refusing one of more than [`FILE_LIMIT`] bytes.
+pub fn read_input(path: &Path) -> Result<Vec<u8>, FileError> {
+    read_limited(path, FILE_LIMIT)
+}
+
+/// The bytes of the file at `path`, refusing one of more than `limit` bytes: a regular file by its size, before
+/// anything is read; anything else (a device, a FIFO) once it has given that many.
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
+    use std::io::Read;
+    let fail = |e| FileError::io(path, e);
+    let too_large = || FileError::TooLarge {
+        path: path.to_owned(),
+        limit,
+    };
+    let file = std::fs::File::open(path).map_err(fail)?;
+    if file
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.len() > limit)
+    {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(fail)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Writes a case to `path`, choosing the format by extension. The file is written whole to a temporary name
@@ -384,6 +446,73 @@ fn write_in_place(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .open(target)?;
     file.write_all(bytes)?;
     file.flush()
+}
+
+/// Checks that no JSON object in `text`, at any depth, gives one key twice. `serde_json` keeps the last of two
+/// equal keys and other readers keep the first, so such a file means one case to the judge and another to the
+/// tool that wrote or reads it. The error names the key (and, from `serde_json`, the line and column).
+pub(crate) fn refuse_repeated_keys(text: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<NoRepeatedKeys>(text).map(drop)
+}
+
+/// Any JSON value whose objects each give every key once; it keeps nothing of the value.
+struct NoRepeatedKeys;
+
+impl<'de> serde::Deserialize<'de> for NoRepeatedKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoRepeatedKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoRepeatedKeys {
+    type Value = NoRepeatedKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoRepeatedKeys>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key '{key}' appears twice"
+                )));
+            }
+            map.next_value::<NoRepeatedKeys>()?;
+            seen.insert(key);
+        }
+        Ok(self)
+    }
 }
 
 /// Element types that occur in case files.
@@ -712,6 +841,34 @@ mod tests {
                 .contains("use a .npz, .safetensors or .json file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn input_files_are_read_up_to_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small.npy");
+        std::fs::write(&path, [7u8; 100]).unwrap();
+        assert_eq!(read_limited(&path, 100).unwrap(), [7u8; 100]);
+        let err = read_limited(&path, 99).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: the file holds more than 99 bytes, more than any case or scores file",
+                path.display()
+            )
+        );
+        // A file that never ends, behind a link named as a case: refused once it has given the limit.
+        let link = dir.path().join("zero.npz");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        let err = read_limited(&link, 1 << 20).unwrap_err().to_string();
+        assert!(err.contains("more than 1048576 bytes"), "{err}");
+        // A regular file past the limit is refused by its size, unread (a sparse file, which takes no disk).
+        let huge = dir.path().join("huge.safetensors");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(FILE_LIMIT + 1)
+            .unwrap();
+        assert!(matches!(read_case(&huge), Err(FileError::TooLarge { .. })));
     }
 
     #[test]

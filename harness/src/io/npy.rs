@@ -316,7 +316,7 @@ pub fn encode(array: &RawArray) -> Vec<u8> {
 
 /// Reads a standalone `.npy` file (for example scores written by another tool).
 pub fn read_file(path: &Path) -> Result<RawArray, FileError> {
-    let bytes = std::fs::read(path).map_err(|e| FileError::io(path, e))?;
+    let bytes = super::read_input(path)?;
     parse(&bytes).map_err(|e| FileError::Malformed {
         path: path.to_owned(),
         format: "npy",

@@ -17,23 +17,24 @@ use super::{CaseFile, FileError, RawArray, assemble_case, case_arrays};
 /// Prefix of the archive comment that holds the case name.
 const NAME_PREFIX: &str = "judge.case_name=";
 
-/// Most bytes a member may hold uncompressed: far beyond any array of a case (`scores` as float64 at the
-/// largest shape is 16 MiB), and small enough that a deflated member of a few kilobytes that claims gigabytes
-/// (a "zip bomb") is refused instead of filling memory.
-const MEMBER_LIMIT: u64 = 256 << 20;
+/// Most bytes the `.npy` members of an archive may hold uncompressed, all together: far beyond a whole case
+/// (its arrays at the largest shape take 41 MiB, `scores` as float64 16 MiB of them), and small enough that
+/// deflated members of a few kilobytes that claim gigabytes (a "zip bomb", in one member or spread over many)
+/// are refused instead of filling memory.
+const ARCHIVE_LIMIT: u64 = 256 << 20;
 
 /// Reads every `.npy` member of the archive at `path`.
 pub fn read_arrays(path: &Path) -> Result<BTreeMap<String, RawArray>, FileError> {
-    read_archive(path, MEMBER_LIMIT).map(|(arrays, _)| arrays)
+    read_archive(path, ARCHIVE_LIMIT).map(|(arrays, _)| arrays)
 }
 
-/// Reads every `.npy` member of the archive at `path` (refusing one of more than `limit` bytes uncompressed),
-/// and the case name its comment holds (if any).
+/// Reads every `.npy` member of the archive at `path` (refusing members that hold more than `limit` bytes
+/// uncompressed, all together, or two members of one name), and the case name its comment holds (if any).
 fn read_archive(
     path: &Path,
     limit: u64,
 ) -> Result<(BTreeMap<String, RawArray>, Option<String>), FileError> {
-    let bytes = std::fs::read(path).map_err(|e| FileError::io(path, e))?;
+    let bytes = super::read_input(path)?;
     let malformed = |reason: String| FileError::Malformed {
         path: path.to_owned(),
         format: "npz",
@@ -46,7 +47,15 @@ fn read_archive(
         .and_then(|c| c.strip_prefix(NAME_PREFIX))
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
+    if archive.has_duplicate_names() {
+        // NumPy reads the last of them, other readers the first: the file means different cases to each.
+        return Err(malformed(
+            "two members have the same name, so which one holds the array is not defined"
+                .to_owned(),
+        ));
+    }
     let mut arrays = BTreeMap::new();
+    let mut budget = limit;
     for index in 0..archive.len() {
         let mut member = archive
             .by_index(index)
@@ -60,15 +69,15 @@ fn read_archive(
         };
         let mut data = Vec::new();
         (&mut member)
-            .take(limit + 1)
+            .take(budget + 1)
             .read_to_end(&mut data)
             .map_err(|e| malformed(format!("member {member_name}: {e}")))?;
-        if data.len() as u64 > limit {
-            return Err(malformed(format!(
-                "member {member_name} holds more than {limit} bytes uncompressed, more than any array of a \
-                 case"
-            )));
-        }
+        budget = budget.checked_sub(data.len() as u64).ok_or_else(|| {
+            malformed(format!(
+                "member {member_name} takes the arrays past {limit} bytes uncompressed, more than any case \
+                 holds"
+            ))
+        })?;
         let array = npy::parse(&data).map_err(|e| match (e, Field::from_name(name)) {
             (NpyError::Truncated { expected, actual }, Some(field)) => FileError::Truncated {
                 path: path.to_owned(),
@@ -91,7 +100,7 @@ fn read_archive(
 
 /// Reads a case from an `.npz` file.
 pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
-    let (arrays, name) = read_archive(path, MEMBER_LIMIT)?;
+    let (arrays, name) = read_archive(path, ARCHIVE_LIMIT)?;
     assemble_case(path, arrays, name)
 }
 
@@ -152,11 +161,79 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let error = read_archive(&path, 32 << 10).unwrap_err().to_string();
         assert!(
-            error.contains("extra.npy holds more than 32768 bytes uncompressed"),
+            error.contains("extra.npy takes the arrays past 32768 bytes uncompressed"),
             "{error}"
         );
         // Under the limit, the member is read (and here refused as the NumPy file it is not).
         let error = read_archive(&path, 1 << 20).unwrap_err().to_string();
         assert!(!error.contains("uncompressed"), "{error}");
+    }
+
+    /// Writes a zip of `members` (name, bytes), deflated, to `name` in `dir`.
+    fn zip_of(
+        dir: &tempfile::TempDir,
+        name: &str,
+        members: &[(&str, Vec<u8>)],
+    ) -> std::path::PathBuf {
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        let deflated = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
+        for (member, bytes) in members {
+            zip.start_file(*member, deflated).unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, zip.finish().unwrap().into_inner()).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_limit_holds_for_all_members_together() {
+        // Three members of 20 KiB, each under a limit of 32 KiB, together over it: many small bombs are one.
+        let dir = tempfile::tempdir().unwrap();
+        let members: Vec<(&str, Vec<u8>)> = ["a.npy", "b.npy", "c.npy"]
+            .into_iter()
+            .map(|name| {
+                (
+                    name,
+                    npy::encode(&RawArray::u8(vec![20 << 10], &[0; 20 << 10])),
+                )
+            })
+            .collect();
+        let path = zip_of(&dir, "many.npz", &members);
+        let error = read_archive(&path, 32 << 10).unwrap_err().to_string();
+        assert!(
+            error.ends_with(
+                "member b.npy takes the arrays past 32768 bytes uncompressed, more than any case holds"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn two_members_of_one_name_are_refused() {
+        // The writer refuses a second member of a name, so the archive's two names are made equal afterwards
+        // (in the local headers and the central directory alike; the checksums cover the data alone).
+        let dir = tempfile::tempdir().unwrap();
+        let array = npy::encode(&RawArray::f32(vec![2], &[1.0, 2.0]));
+        let other = npy::encode(&RawArray::f32(vec![2], &[9.0, 9.0]));
+        let path = zip_of(&dir, "dup.npz", &[("Q.npy", other), ("R.npy", array)]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mut renamed = 0;
+        for at in 0..bytes.len() - 5 {
+            if &bytes[at..at + 5] == b"R.npy" {
+                bytes[at] = b'Q';
+                renamed += 1;
+            }
+        }
+        assert_eq!(renamed, 2);
+        std::fs::write(&path, bytes).unwrap();
+        let error = read_archive(&path, 1 << 20).unwrap_err().to_string();
+        assert!(
+            error.ends_with(
+                "not a valid npz file: two members have the same name, so which one holds the array is not \
+                 defined"
+            ),
+            "{error}"
+        );
     }
 }

@@ -36,7 +36,7 @@ struct TensorInfo {
 /// overlap or leave bytes of the data unused). The offsets are checked as strictly as the library checks them:
 /// each tensor's byte count must match its dtype and shape, and the tensors must tile the data block exactly.
 pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<String>), FileError> {
-    let bytes = std::fs::read(path).map_err(|e| FileError::io(path, e))?;
+    let bytes = super::read_input(path)?;
     let malformed = |reason: String| FileError::Malformed {
         path: path.to_owned(),
         format: "safetensors",
@@ -63,11 +63,14 @@ pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<St
                 }
             ))
         })?;
-    let (header, data) = rest.split_at(header_len);
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(header)
+    let (text, data) = rest.split_at(header_len);
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(text)
         .map_err(|e| malformed(format!("the header is not a JSON object: {e}")))?;
+    super::refuse_repeated_keys(text).map_err(|e| malformed(format!("in the header, {e}")))?;
     let mut name = None;
-    let mut arrays = BTreeMap::new();
+    // Each tensor's bytes are copied only once the tensors are known to tile the data: tensors that overlap
+    // could otherwise claim the same bytes many times over.
+    let mut tensors = Vec::with_capacity(header.len());
     let mut spans = Vec::with_capacity(header.len());
     for (tensor, value) in header {
         if tensor == "__metadata__" {
@@ -87,16 +90,20 @@ pub fn read_arrays(path: &Path) -> Result<(BTreeMap<String, RawArray>, Option<St
             other => Dtype::Other(other.to_lowercase()),
         };
         spans.push((info.data_offsets, tensor.clone()));
-        arrays.insert(
-            tensor,
-            RawArray {
-                dtype,
-                dims: info.shape,
-                bytes: bytes.to_vec(),
-            },
-        );
+        tensors.push((tensor, dtype, info.shape, bytes));
     }
     check_tiling(spans, data.len()).map_err(malformed)?;
+    let arrays = tensors
+        .into_iter()
+        .map(|(tensor, dtype, dims, bytes)| {
+            let array = RawArray {
+                dtype,
+                dims,
+                bytes: bytes.to_vec(),
+            };
+            (tensor, array)
+        })
+        .collect();
     Ok((arrays, name))
 }
 
@@ -372,6 +379,30 @@ mod tests {
                 h["codebook"]["shape"] = serde_json::json!([16]);
             }),
             "field 'codebook' has dtype f16, but it must be float32"
+        );
+    }
+
+    #[test]
+    fn a_tensor_given_twice_is_refused() {
+        // serde_json keeps the last of two equal keys, so the first entry (here one that does not even fit
+        // its offsets) was dropped unseen.
+        let dir = tempfile::tempdir().unwrap();
+        let (header, data) = sample();
+        let header = serde_json::to_string(&header).unwrap().replacen(
+            "{",
+            r#"{"Q":{"dtype":"F32","shape":[2,4],"data_offsets":[0,4]},"#,
+            1,
+        );
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&data);
+        let path = dir.path().join("dup.safetensors");
+        std::fs::write(&path, bytes).unwrap();
+        let error = read_case(&path).unwrap_err().to_string();
+        assert!(
+            error
+                .contains("not a valid safetensors file: in the header, the key 'Q' appears twice"),
+            "{error}"
         );
     }
 
