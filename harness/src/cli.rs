@@ -220,7 +220,8 @@ pub struct BenchArgs {
     /// Also write the HTML, Markdown and PNG report into this directory.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
-    /// No progress display on stderr (it is also hidden when stderr is not a terminal).
+    /// No progress on stderr. Without it, stderr shows a live display on a terminal, and elsewhere (a CI log)
+    /// one plain line per finished measurement.
     #[arg(long, short)]
     pub quiet: bool,
     /// Time variants whose output is wrong too (for ablations that switch parts of a solve off); they keep

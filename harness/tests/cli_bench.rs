@@ -49,9 +49,20 @@ fn bench_then_report_then_compare() {
         stdout.contains("4 measurements: 2 pass, 2 wrong-answer"),
         "{stdout}"
     );
+    // Where stderr is not a terminal (a CI log), progress is one plain line per finished measurement: no live
+    // display, no escape sequences or carriage returns.
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "one line per measurement: {stderr}");
+    for solution in ["cpu-naive", "bad-drops-qjl"] {
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with(solution)).count(),
+            2,
+            "{stderr}"
+        );
+    }
     assert!(
-        stderr.is_empty(),
-        "no progress when stderr is not a terminal: {stderr}"
+        !stderr.contains(['\x1b', '\r']),
+        "plain lines when stderr is not a terminal: {stderr:?}"
     );
     let json = report_dir.join("results.json");
     for file in [

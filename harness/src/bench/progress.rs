@@ -1,5 +1,6 @@
-//! Progress of a long bench on stderr (indicatif): which solution, which case, which mode, samples so far.
-//! Hidden with `--quiet` or when stderr is not a terminal; colour only when `NO_COLOR` is unset.
+//! Progress of a long bench on stderr: on a terminal a live display (indicatif) of which solution, case and mode
+//! is measured and its samples so far, with colour unless `NO_COLOR` is set; elsewhere (a CI log, `2> file`) one
+//! plain line per finished measurement, so that a long bench is not silent for minutes; nothing with `--quiet`.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -11,19 +12,28 @@ use crate::timing::Phase;
 /// Shortest interval between two updates of the sample count (updates are dropped in between).
 const UPDATE_EVERY: Duration = Duration::from_millis(50);
 
-/// A progress display over a known number of measurements; does nothing when hidden.
+/// A progress display over a known number of measurements.
 pub struct Progress {
+    /// The live display, on a terminal.
     bar: Option<ProgressBar>,
+    /// Whether finished measurements are printed as plain lines (stderr is not a terminal, and not `--quiet`).
+    lines: bool,
     label: String,
     last_update: Option<Instant>,
 }
 
 impl Progress {
-    /// A display of `total` measurements (solutions × cases), shown on stderr unless `quiet` or stderr is not
-    /// a terminal.
+    /// A display of `total` measurements (solutions × cases) on stderr: live on a terminal, plain lines
+    /// elsewhere, nothing when `quiet`.
     pub fn new(total: u64, quiet: bool) -> Self {
-        if quiet || !std::io::stderr().is_terminal() {
+        if quiet {
             return Self::hidden();
+        }
+        if !std::io::stderr().is_terminal() {
+            return Self {
+                lines: true,
+                ..Self::hidden()
+            };
         }
         let colour = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         let template = if colour {
@@ -38,6 +48,7 @@ impl Progress {
         bar.enable_steady_tick(Duration::from_millis(120));
         Self {
             bar: Some(bar),
+            lines: false,
             label: String::new(),
             last_update: None,
         }
@@ -47,6 +58,7 @@ impl Progress {
     pub fn hidden() -> Self {
         Self {
             bar: None,
+            lines: false,
             label: String::new(),
             last_update: None,
         }
@@ -86,11 +98,14 @@ impl Progress {
         self.status(format!("{} · {what}", self.label));
     }
 
-    /// Ends one measurement, printing `line` above the bar.
+    /// Ends one measurement, printing `line` (escaped: it may hold a submission's text) above the bar, or as a
+    /// line of its own where there is no bar.
     pub fn finish(&mut self, line: &str) {
         if let Some(bar) = &self.bar {
-            bar.println(line);
+            bar.println(crate::escape::for_terminal(line));
             bar.inc(1);
+        } else if self.lines {
+            crate::errln!("{line}");
         }
     }
 
