@@ -521,6 +521,45 @@ fn colour(key: &SeriesKey) -> RGBColor {
     PALETTE[key.index % PALETTE.len()]
 }
 
+/// The shape of a series' points. The palette's colours come round again after its seven, each round with
+/// another shape, so that the first 28 solutions of a document are told apart by colour and shape together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dot {
+    Circle,
+    Square,
+    Triangle,
+    Diamond,
+}
+
+/// The shape of a series' points: its round of the palette.
+fn dot_shape(key: &SeriesKey) -> Dot {
+    [Dot::Circle, Dot::Square, Dot::Triangle, Dot::Diamond][(key.index / PALETTE.len()) % 4]
+}
+
+/// The outline of a point of `shape`, `radius` pixels from its centre, as pixel offsets from it, closed (its
+/// first point repeated at the end): drawn as a polygon when filled (warm mode) and as a path when hollow
+/// (cold mode), one element type each for every shape.
+fn dot_outline(shape: Dot, radius: i32) -> Vec<(i32, i32)> {
+    let r = radius;
+    let mut points: Vec<(i32, i32)> = match shape {
+        Dot::Circle => (0..16)
+            .map(|k| {
+                let a = f64::from(k) * std::f64::consts::PI / 8.0;
+                let at = |x: f64| (f64::from(r) * x).round() as i32;
+                (at(a.cos()), at(a.sin()))
+            })
+            .collect(),
+        Dot::Square => {
+            let h = r * 4 / 5;
+            vec![(-h, -h), (h, -h), (h, h), (-h, h)]
+        }
+        Dot::Triangle => vec![(0, -r), (r, r * 3 / 4), (-r, r * 3 / 4)],
+        Dot::Diamond => vec![(0, -r), (r, 0), (0, r), (-r, 0)],
+    };
+    points.push(points[0]);
+    points
+}
+
 /// The unit a time axis is drawn in: chosen so the largest value reads naturally.
 #[derive(Debug, Clone, Copy)]
 struct TimeUnit {
@@ -609,6 +648,8 @@ struct LegendItem {
     label: String,
     colour: RGBColor,
     mark: Mark,
+    /// The shape of the dot on a line mark.
+    dot: Dot,
 }
 
 #[derive(Clone, Copy)]
@@ -619,6 +660,14 @@ enum Mark {
     HollowLine,
     /// A dashed line.
     Dashed,
+}
+
+/// `offsets` moved to `centre` (pixels).
+fn at_centre(offsets: Vec<(i32, i32)>, centre: (i32, i32)) -> Vec<(i32, i32)> {
+    offsets
+        .into_iter()
+        .map(|(dx, dy)| (centre.0 + dx, centre.1 + dy))
+        .collect()
 }
 
 /// Splits `root` into a plot area and a legend strip at the bottom sized for `items`, draws the legend, and
@@ -666,15 +715,19 @@ where
                         vec![(*x, y), (x + swatch, y)],
                         c.stroke_width(3),
                     ))?;
-                    legend.draw(&Circle::new((x + swatch / 2, y), 4, c.filled()))?;
+                    legend.draw(&Polygon::new(
+                        at_centre(dot_outline(item.dot, 4), (x + swatch / 2, y)),
+                        c.filled(),
+                    ))?;
                 }
                 Mark::HollowLine => {
                     legend.draw(&PathElement::new(
                         vec![(*x, y), (x + swatch, y)],
                         c.stroke_width(2),
                     ))?;
-                    legend.draw(&Circle::new((x + swatch / 2, y), 5, WHITE.filled()))?;
-                    legend.draw(&Circle::new((x + swatch / 2, y), 5, c.stroke_width(2)))?;
+                    let outline = at_centre(dot_outline(item.dot, 5), (x + swatch / 2, y));
+                    legend.draw(&Polygon::new(outline.clone(), WHITE.filled()))?;
+                    legend.draw(&PathElement::new(outline, c.stroke_width(2)))?;
                 }
                 Mark::Dashed => {
                     for k in 0..3 {
@@ -724,6 +777,7 @@ where
         .map(|f| LegendItem {
             label: f.label.clone(),
             colour: f.colour,
+            dot: Dot::Circle,
             mark: Mark::Dashed,
         })
         .collect();
@@ -877,6 +931,7 @@ where
         .map(|(k, _)| LegendItem {
             label: k.label(),
             colour: colour(k),
+            dot: dot_shape(k),
             mark: series_mark(k),
         })
         .collect();
@@ -895,11 +950,13 @@ where
         legend.push(LegendItem {
             label: "CPU FMA-peak floor".to_owned(),
             colour: FLOOR,
+            dot: Dot::Circle,
             mark: Mark::Dashed,
         });
         legend.push(LegendItem {
             label: "CPU read-bandwidth floor".to_owned(),
             colour: BANDWIDTH,
+            dot: Dot::Circle,
             mark: Mark::Dashed,
         });
         floor_lines.push((fma, FLOOR));
@@ -909,6 +966,7 @@ where
         legend.push(LegendItem {
             label: format!("device copy of the same bytes, {mode}"),
             colour: copy_colour(*mode),
+            dot: Dot::Circle,
             mark: Mark::Dashed,
         });
         floor_lines.push((points.clone(), copy_colour(*mode)));
@@ -987,14 +1045,17 @@ where
             points.iter().map(|(s, t)| at(*s, t.median)),
             style,
         ))?;
-        chart.draw_series(points.iter().map(|(s, t)| {
-            let p = at(*s, t.median);
-            if k.mode == Mode::Cold {
-                Circle::new(p, 5, c.stroke_width(2))
-            } else {
-                Circle::new(p, 5, c.filled())
-            }
-        }))?;
+        let outline = dot_outline(dot_shape(k), 5);
+        let centres = points
+            .iter()
+            .map(|(s, t)| EmptyElement::at(at(*s, t.median)));
+        if k.mode == Mode::Cold {
+            chart.draw_series(
+                centres.map(|e| e + PathElement::new(outline.clone(), c.stroke_width(2))),
+            )?;
+        } else {
+            chart.draw_series(centres.map(|e| e + Polygon::new(outline.clone(), c.filled())))?;
+        }
     }
     Ok(())
 }
@@ -1014,6 +1075,7 @@ where
             legend.push(LegendItem {
                 label: p.key.label(),
                 colour: colour(&p.key),
+                dot: dot_shape(&p.key),
                 mark: series_mark(&p.key),
             });
         }
@@ -1025,6 +1087,7 @@ where
                 cpu.read_gbps, cpu.fma_gflops
             ),
             colour: FLOOR,
+            dot: Dot::Circle,
             mark: Mark::Line,
         });
     }
@@ -1032,6 +1095,7 @@ where
         legend.push(LegendItem {
             label: format!("as fast as a device copy, {mode}: {gbps:.0} GB/s"),
             colour: copy_colour(*mode),
+            dot: Dot::Circle,
             mark: Mark::Dashed,
         });
     }
@@ -1105,14 +1169,15 @@ where
             copy_colour(*mode).stroke_width(2),
         ))?;
     }
-    chart.draw_series(points.iter().map(|p| {
-        let c = colour(&p.key);
+    for p in points {
+        let (c, outline) = (colour(&p.key), dot_outline(dot_shape(&p.key), 6));
+        let centre = EmptyElement::at((p.intensity, p.gbps));
         if p.key.mode == Mode::Cold {
-            Circle::new((p.intensity, p.gbps), 6, c.stroke_width(2))
+            chart.draw_series([centre + PathElement::new(outline, c.stroke_width(2))])?;
         } else {
-            Circle::new((p.intensity, p.gbps), 6, c.filled())
+            chart.draw_series([centre + Polygon::new(outline, c.filled())])?;
         }
-    }))?;
+    }
     Ok(())
 }
 
@@ -1143,6 +1208,7 @@ where
             LegendItem {
                 label,
                 colour: colour(k),
+                dot: dot_shape(k),
                 mark: Mark::Line,
             }
         })
@@ -1150,6 +1216,7 @@ where
     legend.push(LegendItem {
         label: "tolerance (ratio 1)".to_owned(),
         colour: TOLERANCE,
+        dot: Dot::Circle,
         mark: Mark::Dashed,
     });
     let area = with_legend(root, &legend)?;
@@ -1242,6 +1309,28 @@ fn percent(count: u64, total: u64) -> f64 {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_first_28_series_differ_in_colour_or_shape() {
+        let key = |index| SeriesKey {
+            solution: format!("s{index}"),
+            mode: Mode::Warm,
+            index,
+            multi_mode: false,
+        };
+        let looks: Vec<_> = (0..28)
+            .map(|i| (colour(&key(i)), dot_shape(&key(i))))
+            .collect();
+        for (i, a) in looks.iter().enumerate() {
+            for b in &looks[..i] {
+                assert!(a != b, "series {i} looks like an earlier one: {a:?}");
+            }
+        }
+        for shape in [Dot::Circle, Dot::Square, Dot::Triangle, Dot::Diamond] {
+            let outline = dot_outline(shape, 5);
+            assert_eq!(outline.first(), outline.last(), "{shape:?} is closed");
+            assert!(outline.iter().all(|(x, y)| x.abs() <= 5 && y.abs() <= 5));
+        }
+    }
     #[test]
     fn tick_labels_are_sparse_and_compact() {
         let (bold, light) = log_ticks(1.5, 30.0);
