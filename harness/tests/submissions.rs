@@ -243,6 +243,7 @@ fixture_tests! {
     bad_crash_segfault => "bad/crash_segfault.c",
     bad_infinite_loop => "bad/infinite_loop.c",
     bad_huge_alloc => "bad/huge_alloc.c",
+    bad_thread_bomb => "bad/thread_bomb.c",
     bad_calls_exit => "bad/calls_exit.c",
     bad_compile_error => "bad/compile_error.c",
     bad_includes_endless_file => "bad/includes_endless_file.c",
