@@ -229,6 +229,7 @@ fixture_tests! {
     bad_rewrites_own_library => "bad/rewrites_own_library.c",
     bad_creates_files => "bad/creates_files.c",
     bad_opens_sockets => "bad/opens_sockets.c",
+    bad_keeps_shared_memory => "bad/keeps_shared_memory.c",
     bad_limits_the_judge => "bad/limits_the_judge.c",
     bad_cache_by_content => "bad/cache_by_content.c",
     bad_cache_by_rows => "bad/cache_by_rows.c",

@@ -17,6 +17,9 @@
 //! `openat2`, whose flags the filter cannot read, answers `ENOSYS`, as on kernels before 5.6. Opening files
 //! that exist, the device's included, is untouched.
 //!
+//! So are System V IPC objects (`shmget`, `msgget`, `semget`: `EACCES`): a shared memory segment, once
+//! detached, is in no resident set and outlives the worker, as do message queues and semaphore sets.
+//!
 //! Sockets are refused too (`socket`, `socketpair`: `EACCES`): a `solve` has no use for the network, and bytes
 //! queued in a socket's buffers are kernel memory that no resident set counts (a Unix socket pair holds 233 KiB
 //! by default; one worker held 1 GiB under a limit of 512 MiB). `io_uring_setup`, `_enter` and `_register`
@@ -210,6 +213,11 @@ mod filter {
             libc::SYS_link,
             libc::SYS_symlink,
         ] {
+            when(&mut p, call, &[ret(errno(libc::EACCES))]);
+        }
+        // No System V IPC objects: a shared memory segment's pages are in no resident set once detached, and
+        // like a message queue or a semaphore set it outlives the worker.
+        for call in [libc::SYS_shmget, libc::SYS_msgget, libc::SYS_semget] {
             when(&mut p, call, &[ret(errno(libc::EACCES))]);
         }
         // No sockets: the network, and buffers in the kernel that no resident set counts (a socket pair holds
