@@ -228,6 +228,9 @@ fixture_tests! {
     bad_truncates_buffers => "bad/truncates_buffers.c",
     bad_rewrites_own_library => "bad/rewrites_own_library.c",
     bad_creates_files => "bad/creates_files.c",
+    bad_opens_sockets => "bad/opens_sockets.c",
+    bad_keeps_shared_memory => "bad/keeps_shared_memory.c",
+    bad_limits_the_judge => "bad/limits_the_judge.c",
     bad_cache_by_content => "bad/cache_by_content.c",
     bad_cache_by_rows => "bad/cache_by_rows.c",
     bad_cache_cheap_key => "bad/cache_cheap_key.c",
@@ -241,6 +244,7 @@ fixture_tests! {
     bad_crash_segfault => "bad/crash_segfault.c",
     bad_infinite_loop => "bad/infinite_loop.c",
     bad_huge_alloc => "bad/huge_alloc.c",
+    bad_thread_bomb => "bad/thread_bomb.c",
     bad_calls_exit => "bad/calls_exit.c",
     bad_compile_error => "bad/compile_error.c",
     bad_includes_endless_file => "bad/includes_endless_file.c",
@@ -271,6 +275,21 @@ fn workers_of_the_judges_user_write_none_of_its_files() {
         }
     };
     assert_eq!(summary.verdict, want, "{}", entry_lines(&doc).join("\n"));
+}
+
+/// A process may set the resource limits of another of its user, so a worker of the judge's own user
+/// (`--worker-user judge`) could set the judge's (a CPU-time limit kills it). The worker's filter refuses
+/// `prlimit64` on any process but its own, and the fixture that tries passes.
+#[test]
+fn workers_of_the_judges_user_set_none_of_its_limits() {
+    let path = fixtures().join("bad/limits_the_judge.c");
+    let (summary, doc) = run_gate_as(&path, None, false, WorkerUser::Judge);
+    assert_eq!(
+        summary.verdict,
+        Verdict::Pass,
+        "{}",
+        entry_lines(&doc).join("\n")
+    );
 }
 
 /// A judge running as root runs its workers and compilers as a user of its own, and a compile's directory is its

@@ -77,6 +77,13 @@ fn parse_mib(text: &str, minimum: u64, why: &str) -> Result<u64, String> {
     }
 }
 
+/// Most threads a worker may run. A `solve` runs one a core at most; a thread bomb would take the machine's
+/// process ids (32,768 on many machines) and kernel memory that no resident set counts. The judge counts the
+/// worker's threads while it waits for an answer, as it samples its memory, and kills a worker over this; a
+/// worker of a user of its own also has `RLIMIT_NPROC` at four times this, so a burst between two samples
+/// fails there.
+pub const MAX_THREADS: u64 = 1024;
+
 /// What a worker may use.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Limits {

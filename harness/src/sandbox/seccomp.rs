@@ -1,5 +1,6 @@
 //! A system-call filter (seccomp) that keeps submitted code to its own process: it cannot start another
-//! process, it cannot signal, trace or write into any process but its own, and it cannot create files.
+//! process, it cannot signal, trace, write into or set the limits of any process but its own, and it cannot
+//! create files or sockets.
 //!
 //! A `solve` needs neither, and each opens a hole otherwise: a child process is outside the worker's memory
 //! watch (it can use gigabytes and exit before the next sample), a child created with `CLONE_PARENT` is the
@@ -15,6 +16,17 @@
 //! `O_TMPFILE`, `creat`, `memfd_create`, `mkdir`, `mknod`, `link` and `symlink` (and their `…at` forms);
 //! `openat2`, whose flags the filter cannot read, answers `ENOSYS`, as on kernels before 5.6. Opening files
 //! that exist, the device's included, is untouched.
+//!
+//! So are System V IPC objects (`shmget`, `msgget`, `semget`: `EACCES`): a shared memory segment, once
+//! detached, is in no resident set and outlives the worker, as do message queues and semaphore sets.
+//!
+//! Sockets are refused too (`socket`, `socketpair`: `EACCES`): a `solve` has no use for the network, and bytes
+//! queued in a socket's buffers are kernel memory that no resident set counts (a Unix socket pair holds 233 KiB
+//! by default; one worker held 1 GiB under a limit of 512 MiB). `io_uring_setup`, `_enter` and `_register`
+//! answer `ENOSYS`, as on kernels before 5.1: a ring's operations (a socket, an open that creates a file) never
+//! pass through this filter. And `prlimit64` on any process but the worker's own fails with `EPERM`: the kernel
+//! lets a process set the limits of another of its user, so a worker of the judge's user could give the judge a
+//! CPU-time limit that kills it.
 //!
 //! The filter is installed after the worker has opened the device and before it loads the submission, on
 //! every thread of the worker (`SECCOMP_FILTER_FLAG_TSYNC`), and is inherited by every thread started later.
@@ -147,6 +159,19 @@ mod filter {
         ] {
             when(&mut p, call, &own);
         }
+        // Resource limits of this process only (its id, or 0): a worker of the judge's user could otherwise set
+        // the judge's, and a CPU-time limit kills it.
+        when(
+            &mut p,
+            libc::SYS_prlimit64,
+            &[
+                load(ARG0_LOW),
+                jump(BPF_JEQ, pid, 2, 0),
+                jump(BPF_JEQ, 0, 1, 0),
+                ret(errno(libc::EPERM)),
+                ret(SECCOMP_RET_ALLOW),
+            ],
+        );
         for call in [
             libc::SYS_tkill,
             libc::SYS_pidfd_send_signal,
@@ -189,6 +214,24 @@ mod filter {
             libc::SYS_symlink,
         ] {
             when(&mut p, call, &[ret(errno(libc::EACCES))]);
+        }
+        // No System V IPC objects: a shared memory segment's pages are in no resident set once detached, and
+        // like a message queue or a semaphore set it outlives the worker.
+        for call in [libc::SYS_shmget, libc::SYS_msgget, libc::SYS_semget] {
+            when(&mut p, call, &[ret(errno(libc::EACCES))]);
+        }
+        // No sockets: the network, and buffers in the kernel that no resident set counts (a socket pair holds
+        // 233 KiB, and more where the submission asks). No io_uring, whose operations (a socket, an open that
+        // creates a file) this filter would not see.
+        for call in [libc::SYS_socket, libc::SYS_socketpair] {
+            when(&mut p, call, &[ret(errno(libc::EACCES))]);
+        }
+        for call in [
+            libc::SYS_io_uring_setup,
+            libc::SYS_io_uring_enter,
+            libc::SYS_io_uring_register,
+        ] {
+            when(&mut p, call, &[ret(errno(libc::ENOSYS))]);
         }
         p.push(ret(SECCOMP_RET_ALLOW));
         p

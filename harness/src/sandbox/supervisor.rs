@@ -1,7 +1,8 @@
 //! The judge's side of a worker: starts it confined (own process group, no core dumps, an address-space
 //! backstop, killed if the judge dies), sends requests, and turns every way a worker can fail into a typed
 //! error: a crash with its signal, a hang past the wall-clock limit, a resident set over the memory limit (or,
-//! as the worker reports it, device memory over the device limit), a broken protocol.
+//! as the worker reports it, device memory over the device limit), more threads than a worker may run, a broken
+//! protocol.
 //!
 //! Two helper threads per worker read its channel and its stderr, so the judge can wait for an answer with a
 //! deadline while it samples the worker's memory every few milliseconds; the last few kilobytes of stderr
@@ -23,7 +24,7 @@ use solutions::Backend;
 
 use super::SandboxConfig;
 use super::landlock::{ChildRules, WriteRules};
-use super::limits::{Limits, MIB};
+use super::limits::{Limits, MAX_THREADS, MIB};
 use super::privileges::WorkerUser;
 use super::protocol::{
     FrameError, PROTOCOL_VERSION, Request, Response, Stage, read_frame, write_frame,
@@ -183,6 +184,20 @@ pub enum SandboxError {
         /// The end of its stderr.
         stderr: String,
     },
+    /// The worker ran more threads than [`MAX_THREADS`]; it was killed.
+    #[error(
+        "the worker ran {threads} threads while {during}, over the limit of {limit}; it was killed"
+    )]
+    TooManyThreads {
+        /// What the judge had asked for.
+        during: String,
+        /// The threads seen.
+        threads: u64,
+        /// The limit.
+        limit: u64,
+        /// The end of its stderr.
+        stderr: String,
+    },
     /// The submission left processes running when its worker was told to end (they were killed).
     #[error(
         "the submission left {} process(es) running after its calls (pid {}); the judge killed them",
@@ -218,6 +233,7 @@ impl SandboxError {
             | SandboxError::Region { .. } => None,
             SandboxError::Died { .. }
             | SandboxError::Protocol { .. }
+            | SandboxError::TooManyThreads { .. }
             | SandboxError::LeftProcesses { .. } => Some(Verdict::RuntimeError),
             SandboxError::TimedOut { .. } => Some(Verdict::Timeout),
             SandboxError::MemoryLimit { .. } | SandboxError::DeviceMemoryLimit { .. } => {
@@ -262,6 +278,7 @@ impl SandboxError {
             | SandboxError::MemoryLimit { stderr, .. }
             | SandboxError::DeviceMemoryLimit { stderr, .. }
             | SandboxError::Protocol { stderr, .. }
+            | SandboxError::TooManyThreads { stderr, .. }
             | SandboxError::LeftProcesses { stderr, .. }
             | SandboxError::Refused { stderr, .. } => {
                 Some(stderr.as_str()).filter(|s| !s.trim().is_empty())
@@ -456,6 +473,9 @@ impl Worker {
                     if let Some(peak) = self.peak_rss().filter(|&p| p > self.limits.memory_bytes) {
                         return Err(self.memory_error(during, peak));
                     }
+                    if let Some(threads) = self.threads().filter(|&t| t > MAX_THREADS) {
+                        return Err(self.threads_error(during, threads));
+                    }
                     return match response {
                         Response::Failed { stage, .. } if !request.may_fail_at(stage) => {
                             Err(self.protocol_error(
@@ -492,6 +512,9 @@ impl Worker {
                     if let Some(rss) = self.rss().filter(|&r| r > self.limits.memory_bytes) {
                         let peak = self.peak_rss().unwrap_or(rss).max(rss);
                         return Err(self.memory_error(during, peak));
+                    }
+                    if let Some(threads) = self.threads().filter(|&t| t > MAX_THREADS) {
+                        return Err(self.threads_error(during, threads));
                     }
                     if Instant::now() >= deadline {
                         self.kill();
@@ -627,6 +650,16 @@ impl Worker {
         }
     }
 
+    fn threads_error(&mut self, during: &str, threads: u64) -> SandboxError {
+        self.kill();
+        SandboxError::TooManyThreads {
+            during: during.to_owned(),
+            threads,
+            limit: MAX_THREADS,
+            stderr: self.stderr_text(),
+        }
+    }
+
     /// The worker closed its channel or its stdin broke: it is dying or dead. Reaps it and says how it ended.
     fn collect_death(&mut self, during: &str) -> SandboxError {
         self.stdin = None;
@@ -696,6 +729,14 @@ impl Worker {
         Some(pages * page_size())
     }
 
+    /// How many threads the worker runs (Linux `/proc`; `None` elsewhere or once the worker is gone).
+    fn threads(&self) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        // `pid (comm) state ppid …`: num_threads is the 20th field, the 18th after the comm.
+        let after_comm = stat.get(stat.rfind(')')? + 1..)?;
+        after_comm.split_whitespace().nth(17)?.parse().ok()
+    }
+
     /// Largest resident set so far, in bytes.
     fn peak_rss(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
@@ -722,8 +763,18 @@ fn confine(address_space: Option<u64>, user: WorkerUser) -> io::Result<()> {
             libc::RLIMIT_AS,
             address_space.unwrap_or(libc::RLIM_INFINITY),
         ),
+        // Threads of the worker's user, a backstop to the judge's watch ([`MAX_THREADS`]) that a thread bomb
+        // cannot outrun: only for a user of the worker's own, since the count takes in every process of the user
+        // (and the kernel does not hold root to it).
+        (libc::RLIMIT_NPROC, 4 * MAX_THREADS),
     ];
-    super::privileges::confine(&rlimits, user)?;
+    let own_user = matches!(user, WorkerUser::Switch { .. });
+    let rlimits = if own_user {
+        &rlimits[..]
+    } else {
+        &rlimits[..2]
+    };
+    super::privileges::confine(rlimits, user)?;
     #[cfg(target_os = "linux")]
     {
         // Orphans among the submission's processes (a daemon's double fork) become the worker's children
