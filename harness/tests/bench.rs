@@ -636,3 +636,68 @@ fn compare_flags_only_differences_beyond_noise() {
         6
     );
 }
+
+/// A CPU variant right on input set 0 whose calls on every other input set leave the last score unwritten:
+/// the check of set 0 and of its last timed output cannot see it.
+struct GapsOffSetZero {
+    prepared: std::sync::atomic::AtomicUsize,
+}
+
+impl Solution for GapsOffSetZero {
+    fn name(&self) -> &str {
+        "gaps-off-set-zero"
+    }
+    fn description(&self) -> &str {
+        "test stand-in: leaves the last score unwritten on input sets other than the first prepared"
+    }
+    fn backend(&self) -> Backend {
+        Backend::Cpu
+    }
+    fn availability(&self) -> Availability {
+        Availability::Available
+    }
+    fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
+        let first = self
+            .prepared
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            == 0;
+        let mut key = vec![0.0f32; inputs.shape().d];
+        let mut full = vec![0.0f32; inputs.shape().output_len()];
+        Ok(Box::new(HostPrepared::new(
+            self.name(),
+            inputs,
+            move |i: &Inputs, out: &mut [f32]| {
+                cpu_naive::solve(i, &mut key, &mut full);
+                let written = if first { full.len() } else { full.len() - 1 };
+                out[..written].copy_from_slice(&full[..written]);
+            },
+        )))
+    }
+}
+
+#[test]
+fn every_timed_cpu_output_is_checked_for_unwritten_scores() {
+    let plan = BenchPlan {
+        solutions: vec![Box::new(GapsOffSetZero {
+            prepared: std::sync::atomic::AtomicUsize::new(0),
+        })],
+        cases: vec![BenchCase::swept(Shape::new(2, 32, 8, 4))],
+        sampling: SamplingPlan {
+            budget: Duration::from_millis(200),
+            ..sampling()
+        },
+        ..plan()
+    };
+    let mut samplers = MachineSamplers::new(Some(CPU()));
+    let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+    let mut results = ResultsFile::create(meta, None).unwrap();
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
+    let entry = &results.doc().entries[0];
+    assert_eq!(entry.verdict, Verdict::WrongAnswer, "{:?}", entry.reason);
+    let reason = entry.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("input set 1") && reason.contains("1 of 64 scores"),
+        "{reason}"
+    );
+    assert!(entry.timing.is_some(), "the time is kept, for the record");
+}
