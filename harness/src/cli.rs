@@ -48,6 +48,7 @@ pub const BENCH_STATUSES: &[ExitStatus] = &[
     ExitStatus::WrongAnswer,
     ExitStatus::Usage,
     ExitStatus::RuntimeError,
+    ExitStatus::SlowOrSuspicious,
     ExitStatus::Internal,
 ];
 /// The exit statuses `judge compare` can end with: it reads two documents and prints.

@@ -701,3 +701,27 @@ fn every_timed_cpu_output_is_checked_for_unwritten_scores() {
     );
     assert!(entry.timing.is_some(), "the time is kept, for the record");
 }
+
+/// DESIGN §6: a time below the physical floor is suspicious, not fast. At B=2, S=64, D=8, C=4 the floor on the
+/// test CPU (20 GB/s, 100 GFLOP/s) is the 2,384 bytes at 20 GB/s, 119 ns; a CPU variant timed at 1 ns (a solve
+/// that cached its answer, or a clock that lies) is flagged, one at 2 ms is not.
+#[test]
+fn a_cpu_time_far_below_the_physical_floor_is_suspicious() {
+    let doc = run_scripted(&[("cpu-naive", 1e-9)], None);
+    let naive = doc
+        .entries
+        .iter()
+        .find(|e| e.solution == "cpu-naive" && e.case.name == "b2-s64-d8-c4")
+        .unwrap();
+    assert_eq!(naive.verdict, Verdict::Suspicious, "{:?}", naive.reason);
+    let reason = naive.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("below the physical floor"), "{reason}");
+    assert!(naive.timing.is_some(), "the time is kept, for the record");
+    let doc = run_scripted(&[("cpu-naive", 2e-3)], None);
+    assert!(
+        doc.entries
+            .iter()
+            .filter(|e| e.solution == "cpu-naive")
+            .all(|e| e.verdict == Verdict::Pass)
+    );
+}

@@ -1,9 +1,10 @@
 //! One measurement: a solution on a case, checked first (a wrong variant is reported, never timed unless the
 //! plan says so), then sampled in every mode its backend's regime lists, over rotating input sets; the last
 //! timed output of set 0 is checked again, when the sampler can read it back, and every call's output is looked at
-//! for unwritten scores, when the sampler says which set each call used.
+//! for unwritten scores, when the sampler says which set each call used. A CPU median below a fraction of the
+//! physical floor ([`crate::gate::floor`]) is suspicious, not fast.
 
-use solutions::{Availability, Prepared, Solution, SolveError};
+use solutions::{Availability, Backend, Prepared, Solution, SolveError};
 
 use super::BenchPlan;
 use super::progress::Progress;
@@ -12,6 +13,7 @@ use crate::challenge::suites::Case;
 use crate::check::{CheckReport, Tolerance, check};
 use crate::commands::format_seconds;
 use crate::error_profile::ErrorProfile;
+use crate::gate::floor::{Floor, SUSPICIOUS_FRACTION};
 use crate::results::{Basis, CaseInfo, Derived, Entry, Mode, Timing};
 use crate::runner::guarded;
 use crate::timing::{Sampler, StopReason, collect_observed};
@@ -111,6 +113,27 @@ pub fn measure(
                     t.regime = samplers.cache_regime(solution.backend(), mode);
                     t
                 });
+                let floor = match (solution.backend(), samplers.cpu_ceilings()) {
+                    (Backend::Cpu, Some(cpu)) => Some(Floor::new(
+                        case.inputs.shape(),
+                        cpu.read_gbps,
+                        cpu.fma_gflops,
+                    )),
+                    _ => None,
+                };
+                let below_floor = |timing: &Option<Timing>| {
+                    let (t, floor) = (timing.as_ref()?, floor?);
+                    (t.summary.median < floor.threshold()).then(|| {
+                        format!(
+                            "median {} is below the physical floor {} ({:.0}% of it; under {:.0}% is \
+                             suspicious): the time cannot be trusted",
+                            format_seconds(t.summary.median),
+                            format_seconds(floor.seconds),
+                            100.0 * t.summary.median / floor.seconds,
+                            100.0 * SUSPICIOUS_FRACTION
+                        )
+                    })
+                };
                 let derived = timing.as_ref().map(|t| {
                     Derived::new(
                         case.inputs.shape(),
@@ -133,9 +156,14 @@ pub fn measure(
                         )),
                         Some(last),
                     ),
-                    (None, _) => match sampled.call_fault {
-                        Some(fault) => (Verdict::WrongAnswer, Some(fault), template.check.clone()),
-                        None => (Verdict::Pass, sampled.note, template.check.clone()),
+                    (None, _) => match (sampled.call_fault, below_floor(&timing)) {
+                        (Some(fault), _) => {
+                            (Verdict::WrongAnswer, Some(fault), template.check.clone())
+                        }
+                        (None, Some(why)) => {
+                            (Verdict::Suspicious, Some(why), template.check.clone())
+                        }
+                        (None, None) => (Verdict::Pass, sampled.note, template.check.clone()),
                     },
                 };
                 Entry {
