@@ -48,6 +48,7 @@ pub const BENCH_STATUSES: &[ExitStatus] = &[
     ExitStatus::WrongAnswer,
     ExitStatus::Usage,
     ExitStatus::RuntimeError,
+    ExitStatus::SlowOrSuspicious,
     ExitStatus::Internal,
 ];
 /// The exit statuses `judge compare` can end with: it reads two documents and prints.
@@ -160,6 +161,12 @@ pub enum Command {
     #[command(hide = true)]
     Worker,
     /// Time solutions (checked first) on a preset or on parameter axes; write JSON and, optionally, a report.
+    ///
+    /// A sample is one call, never a batch. CPU variants are timed by the wall clock in warm mode only: no cache
+    /// is flushed, the input set is wherever the calls on the other sets left it, and the output was just
+    /// poisoned (so its lines are in cache); a call under a microsecond includes the clock's own reading. Their
+    /// speed of light is the FMA peak and read bandwidth measured on rayon's threads (RAYON_NUM_THREADS). CUDA
+    /// variants are timed with CUDA events, warm and cold (the L2 flushed by reads).
     #[command(after_help = BENCH_AFTER_HELP.as_str())]
     Bench(BenchArgs),
     /// Compare two results documents: median ratios, and which differences are beyond noise.

@@ -25,6 +25,13 @@ pub trait Sampler {
         let _ = (set, out);
         None
     }
+
+    /// The input set (numbered as handed to the sampler) that the last [`Sampler::sample`] used; `None` when
+    /// this sampler does not say (the default). With it and [`Sampler::read_output`], `judge bench` looks at the
+    /// output of every call for scores left unwritten.
+    fn last_set(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// When to stop sampling.
@@ -190,6 +197,7 @@ pub fn collect_observed(
 pub struct CpuSampler<'a> {
     sets: Vec<Box<dyn Prepared + 'a>>,
     next: usize,
+    last: Option<usize>,
 }
 
 impl<'a> CpuSampler<'a> {
@@ -202,7 +210,11 @@ impl<'a> CpuSampler<'a> {
             !sets.is_empty(),
             "CpuSampler needs at least one prepared input set"
         );
-        Self { sets, next: 0 }
+        Self {
+            sets,
+            next: 0,
+            last: None,
+        }
     }
 
     /// The prepared sets, for checking their outputs after sampling.
@@ -215,6 +227,7 @@ impl Sampler for CpuSampler<'_> {
     fn sample(&mut self) -> Result<f64, SolveError> {
         let index = self.next;
         self.next = (index + 1) % self.sets.len();
+        self.last = Some(index);
         let set = &mut self.sets[index];
         set.poison_output()?;
         let start = Instant::now();
@@ -225,6 +238,10 @@ impl Sampler for CpuSampler<'_> {
 
     fn read_output(&mut self, set: usize, out: &mut [f32]) -> Option<Result<(), SolveError>> {
         self.sets.get_mut(set).map(|s| s.read_output(out))
+    }
+
+    fn last_set(&self) -> Option<usize> {
+        self.last
     }
 }
 

@@ -636,3 +636,92 @@ fn compare_flags_only_differences_beyond_noise() {
         6
     );
 }
+
+/// A CPU variant right on input set 0 whose calls on every other input set leave the last score unwritten:
+/// the check of set 0 and of its last timed output cannot see it.
+struct GapsOffSetZero {
+    prepared: std::sync::atomic::AtomicUsize,
+}
+
+impl Solution for GapsOffSetZero {
+    fn name(&self) -> &str {
+        "gaps-off-set-zero"
+    }
+    fn description(&self) -> &str {
+        "test stand-in: leaves the last score unwritten on input sets other than the first prepared"
+    }
+    fn backend(&self) -> Backend {
+        Backend::Cpu
+    }
+    fn availability(&self) -> Availability {
+        Availability::Available
+    }
+    fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
+        let first = self
+            .prepared
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            == 0;
+        let mut key = vec![0.0f32; inputs.shape().d];
+        let mut full = vec![0.0f32; inputs.shape().output_len()];
+        Ok(Box::new(HostPrepared::new(
+            self.name(),
+            inputs,
+            move |i: &Inputs, out: &mut [f32]| {
+                cpu_naive::solve(i, &mut key, &mut full);
+                let written = if first { full.len() } else { full.len() - 1 };
+                out[..written].copy_from_slice(&full[..written]);
+            },
+        )))
+    }
+}
+
+#[test]
+fn every_timed_cpu_output_is_checked_for_unwritten_scores() {
+    let plan = BenchPlan {
+        solutions: vec![Box::new(GapsOffSetZero {
+            prepared: std::sync::atomic::AtomicUsize::new(0),
+        })],
+        cases: vec![BenchCase::swept(Shape::new(2, 32, 8, 4))],
+        sampling: SamplingPlan {
+            budget: Duration::from_millis(200),
+            ..sampling()
+        },
+        ..plan()
+    };
+    let mut samplers = MachineSamplers::new(Some(CPU()));
+    let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+    let mut results = ResultsFile::create(meta, None).unwrap();
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
+    let entry = &results.doc().entries[0];
+    assert_eq!(entry.verdict, Verdict::WrongAnswer, "{:?}", entry.reason);
+    let reason = entry.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("input set 1") && reason.contains("1 of 64 scores"),
+        "{reason}"
+    );
+    assert!(entry.timing.is_some(), "the time is kept, for the record");
+}
+
+/// DESIGN §6: a time below the physical floor is suspicious, not fast. At B=2, S=64, D=8, C=4 the floor on the
+/// test CPU (20 GB/s, 100 GFLOP/s) is the 2,384 bytes at 20 GB/s, 119 ns; a CPU variant timed at 1 ns (a solve
+/// that cached its answer, or a clock that lies) is flagged, one at 2 ms is not.
+#[test]
+fn a_cpu_time_far_below_the_physical_floor_is_suspicious() {
+    let doc = run_scripted(&[("cpu-naive", 1e-9)], None);
+    let naive = doc
+        .entries
+        .iter()
+        .find(|e| e.solution == "cpu-naive" && e.case.name == "b2-s64-d8-c4")
+        .unwrap();
+    assert_eq!(naive.verdict, Verdict::Suspicious, "{:?}", naive.reason);
+    let reason = naive.reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("below the physical floor"), "{reason}");
+    assert!(naive.timing.is_some(), "the time is kept, for the record");
+    let doc = run_scripted(&[("cpu-naive", 2e-3)], None);
+    assert!(
+        doc.entries
+            .iter()
+            .filter(|e| e.solution == "cpu-naive")
+            .all(|e| e.verdict == Verdict::Pass)
+    );
+}

@@ -1,8 +1,10 @@
 //! One measurement: a solution on a case, checked first (a wrong variant is reported, never timed unless the
 //! plan says so), then sampled in every mode its backend's regime lists, over rotating input sets; the last
-//! timed output of set 0 is checked again, when the sampler can read it back.
+//! timed output of set 0 is checked again, when the sampler can read it back, and every call's output is looked at
+//! for unwritten scores, when the sampler says which set each call used. A CPU median below a fraction of the
+//! physical floor ([`crate::gate::floor`]) is suspicious, not fast.
 
-use solutions::{Availability, Prepared, Solution, SolveError};
+use solutions::{Availability, Backend, Prepared, Solution, SolveError};
 
 use super::BenchPlan;
 use super::progress::Progress;
@@ -11,9 +13,10 @@ use crate::challenge::suites::Case;
 use crate::check::{CheckReport, Tolerance, check};
 use crate::commands::format_seconds;
 use crate::error_profile::ErrorProfile;
+use crate::gate::floor::{Floor, SUSPICIOUS_FRACTION};
 use crate::results::{Basis, CaseInfo, Derived, Entry, Mode, Timing};
 use crate::runner::guarded;
-use crate::timing::{StopReason, collect_observed};
+use crate::timing::{Sampler, StopReason, collect_observed};
 use crate::verdict::Verdict;
 
 /// The correctness check of one solution on one case, on input set 0.
@@ -110,6 +113,27 @@ pub fn measure(
                     t.regime = samplers.cache_regime(solution.backend(), mode);
                     t
                 });
+                let floor = match (solution.backend(), samplers.cpu_ceilings()) {
+                    (Backend::Cpu, Some(cpu)) => Some(Floor::new(
+                        case.inputs.shape(),
+                        cpu.read_gbps,
+                        cpu.fma_gflops,
+                    )),
+                    _ => None,
+                };
+                let below_floor = |timing: &Option<Timing>| {
+                    let (t, floor) = (timing.as_ref()?, floor?);
+                    (t.summary.median < floor.threshold()).then(|| {
+                        format!(
+                            "median {} is below the physical floor {} ({:.0}% of it; under {:.0}% is \
+                             suspicious): the time cannot be trusted",
+                            format_seconds(t.summary.median),
+                            format_seconds(floor.seconds),
+                            100.0 * t.summary.median / floor.seconds,
+                            100.0 * SUSPICIOUS_FRACTION
+                        )
+                    })
+                };
                 let derived = timing.as_ref().map(|t| {
                     Derived::new(
                         case.inputs.shape(),
@@ -132,7 +156,15 @@ pub fn measure(
                         )),
                         Some(last),
                     ),
-                    (None, _) => (Verdict::Pass, sampled.note, template.check.clone()),
+                    (None, _) => match (sampled.call_fault, below_floor(&timing)) {
+                        (Some(fault), _) => {
+                            (Verdict::WrongAnswer, Some(fault), template.check.clone())
+                        }
+                        (None, Some(why)) => {
+                            (Verdict::Suspicious, Some(why), template.check.clone())
+                        }
+                        (None, None) => (Verdict::Pass, sampled.note, template.check.clone()),
+                    },
                 };
                 Entry {
                     mode,
@@ -162,6 +194,43 @@ struct Sampled {
     note: Option<String>,
     /// The check of the last timed output of input set 0, when the sampler can read it back.
     last_output: Option<CheckReport>,
+    /// The first call (warm-up included) whose output held unwritten or non-finite scores, when the sampler
+    /// says which set each call used.
+    call_fault: Option<String>,
+}
+
+/// A sampler whose every call's output is read back, outside the timing, and looked at for scores left
+/// unwritten (still the poison) or not finite, which no correct solve of a valid case leaves: the check of set 0
+/// before sampling and of its last timed output after see two calls of the many, so a variant that goes wrong on
+/// another set or call only would pass them. Only the first such call is recorded.
+struct EveryOutput<'s, 'a> {
+    inner: &'s mut (dyn Sampler + 'a),
+    out: Vec<f32>,
+    calls: usize,
+    fault: Option<String>,
+}
+
+impl Sampler for EveryOutput<'_, '_> {
+    fn sample(&mut self) -> Result<f64, SolveError> {
+        let seconds = self.inner.sample()?;
+        self.calls += 1;
+        if self.fault.is_none()
+            && let Some(set) = self.inner.last_set()
+            && let Some(read) = self.inner.read_output(set, &mut self.out)
+        {
+            read?;
+            let bad = self.out.iter().filter(|x| !x.is_finite()).count();
+            if bad > 0 {
+                self.fault = Some(format!(
+                    "call {} of the bench (warm-up included), on input set {set}, left {bad} of {} scores \
+                     unwritten or not finite",
+                    self.calls,
+                    self.out.len()
+                ));
+            }
+        }
+        Ok(seconds)
+    }
 }
 
 /// What one measurement times: a solution, the input sets of one case, and the oracle's scores of set 0.
@@ -207,11 +276,18 @@ fn time_mode<'a>(
         Err(e) => (None, Some(format!("no speed-of-light basis: {e}"))),
     };
     let mut sampler = samplers.sampler(solution, mode, prepared)?;
+    let mut every = EveryOutput {
+        inner: sampler.as_mut(),
+        out: vec![0.0f32; shape.output_len()],
+        calls: 0,
+        fault: None,
+    };
     let samples = guarded(name, "sampling", || {
-        collect_observed(sampler.as_mut(), &plan.sampling, &mut |phase| {
+        collect_observed(&mut every, &plan.sampling, &mut |phase| {
             progress.phase(phase)
         })
     })?;
+    let call_fault = every.fault;
     let mut out = vec![0.0f32; shape.output_len()];
     let last_output = guarded(name, "read_output", || {
         sampler.read_output(0, &mut out).transpose()
@@ -223,6 +299,7 @@ fn time_mode<'a>(
         basis,
         note,
         last_output,
+        call_fault,
     })
 }
 

@@ -205,9 +205,11 @@ pub fn progress_line(
     );
 }
 
-/// Formats seconds for a table: µs below a millisecond, ms below a second, s above.
+/// Formats seconds for a table: ns below a microsecond, µs below a millisecond, ms below a second, s above.
 pub fn format_seconds(seconds: f64) -> String {
-    if seconds < 1e-3 {
+    if seconds < 1e-6 {
+        format!("{:.0} ns", seconds * 1e9)
+    } else if seconds < 1e-3 {
         format!("{:.1} µs", seconds * 1e6)
     } else if seconds < 1.0 {
         format!("{:.2} ms", seconds * 1e3)
@@ -265,6 +267,16 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
+
+    #[test]
+    fn times_below_a_microsecond_keep_their_digits() {
+        // A call of 40 ns had read "0.0 µs", as if it took no time, and 420 ns "0.4 µs".
+        assert_eq!(format_seconds(40e-9), "40 ns");
+        assert_eq!(format_seconds(423.4e-9), "423 ns");
+        assert_eq!(format_seconds(0.0), "0 ns");
+        assert_eq!(format_seconds(1e-6), "1.0 µs");
+        assert_eq!(format_seconds(2.5e-3), "2.50 ms");
+    }
 
     #[derive(Debug, thiserror::Error)]
     #[error("could not judge")]
