@@ -231,6 +231,7 @@ fixture_tests! {
     bad_opens_sockets => "bad/opens_sockets.c",
     bad_keeps_shared_memory => "bad/keeps_shared_memory.c",
     bad_limits_the_judge => "bad/limits_the_judge.c",
+    bad_clears_death_signal => "bad/clears_death_signal.c",
     bad_cache_by_content => "bad/cache_by_content.c",
     bad_cache_by_rows => "bad/cache_by_rows.c",
     bad_cache_cheap_key => "bad/cache_cheap_key.c",

@@ -26,7 +26,8 @@
 //! answer `ENOSYS`, as on kernels before 5.1: a ring's operations (a socket, an open that creates a file) never
 //! pass through this filter. And `prlimit64` on any process but the worker's own fails with `EPERM`: the kernel
 //! lets a process set the limits of another of its user, so a worker of the judge's user could give the judge a
-//! CPU-time limit that kills it.
+//! CPU-time limit that kills it. Nor can a worker change the signal it gets when the judge dies
+//! (`prctl(PR_SET_PDEATHSIG, …)` fails with `EPERM`): cleared, it would outlive a judge killed while it ran.
 //!
 //! The filter is installed after the worker has opened the device and before it loads the submission, on
 //! every thread of the worker (`SECCOMP_FILTER_FLAG_TSYNC`), and is inherited by every thread started later.
@@ -168,6 +169,18 @@ mod filter {
                 load(ARG0_LOW),
                 jump(BPF_JEQ, pid, 2, 0),
                 jump(BPF_JEQ, 0, 1, 0),
+                ret(errno(libc::EPERM)),
+                ret(SECCOMP_RET_ALLOW),
+            ],
+        );
+        // The signal this worker gets when the judge dies stays: cleared (`PR_SET_PDEATHSIG` to 0), a worker
+        // would outlive a judge killed while it ran, unwatched.
+        when(
+            &mut p,
+            libc::SYS_prctl,
+            &[
+                load(ARG0_LOW),
+                jump(BPF_JEQ, libc::PR_SET_PDEATHSIG as u32, 0, 1),
                 ret(errno(libc::EPERM)),
                 ret(SECCOMP_RET_ALLOW),
             ],
