@@ -1,5 +1,6 @@
 //! The `judge` binary end to end: exit statuses, tables, results documents and case files, as a user sees them.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use harness::results::ResultsDoc;
@@ -144,19 +145,38 @@ fn exported_cases_run_and_describe_themselves() {
     }
 }
 
-#[test]
-fn case_info_rejects_stored_scores_that_disagree_with_the_oracle() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("wrong.json");
-    let p = path.to_str().unwrap();
-    let out = judge(&["case", "export", "--suite", "example", "--out", p]);
+/// The worked example exported as `dir/wrong.json`, with `off(i)` added to its `i`-th stored score: its path,
+/// the case as written, and the right scores.
+fn example_with_scores_off(
+    dir: &Path,
+    off: impl Fn(usize) -> f64,
+) -> (PathBuf, serde_json::Value, Vec<f32>) {
+    let path = dir.join("wrong.json");
+    let out = judge(&[
+        "case",
+        "export",
+        "--suite",
+        "example",
+        "--out",
+        path.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let mut case: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    for score in case["scores"].as_array_mut().unwrap() {
-        *score = (score.as_f64().unwrap() + 1.0).into();
+    let scores = case["scores"].as_array_mut().unwrap();
+    let right = scores.iter().map(|s| s.as_f64().unwrap() as f32).collect();
+    for (i, score) in scores.iter_mut().enumerate() {
+        *score = (score.as_f64().unwrap() + off(i)).into();
     }
     std::fs::write(&path, case.to_string()).unwrap();
+    (path, case, right)
+}
+
+#[test]
+fn case_info_rejects_stored_scores_that_disagree_with_the_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = example_with_scores_off(dir.path(), |_| 1.0);
+    let p = path.to_str().unwrap();
 
     let out = judge(&["case", "info", p]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
@@ -183,29 +203,10 @@ fn case_info_rejects_stored_scores_that_disagree_with_the_oracle() {
 #[test]
 fn run_and_check_refuse_a_case_whose_stored_scores_disagree_with_the_oracle() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("wrong.json");
-    let p = path.to_str().unwrap();
-    let out = judge(&["case", "export", "--suite", "example", "--out", p]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let mut case: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let right: Vec<f32> = case["scores"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_f64().unwrap() as f32)
-        .collect();
     // Every score off by 1, and scores[1, 1] (0.25) by 2: the largest difference.
-    for (i, score) in case["scores"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .enumerate()
-    {
-        let off = if i == 4 { 2.0 } else { 1.0 };
-        *score = (score.as_f64().unwrap() + off).into();
-    }
-    std::fs::write(&path, case.to_string()).unwrap();
+    let (path, mut case, right) =
+        example_with_scores_off(dir.path(), |i| if i == 4 { 2.0 } else { 1.0 });
+    let p = path.to_str().unwrap();
     let scores = dir.path().join("scores.npy");
     std::fs::write(
         &scores,

@@ -13,7 +13,7 @@ use crate::challenge::suites::Case;
 use crate::check::{CheckReport, Tolerance, check};
 use crate::commands::format_seconds;
 use crate::error_profile::ErrorProfile;
-use crate::gate::floor::{Floor, SUSPICIOUS_FRACTION};
+use crate::gate::floor::Floor;
 use crate::results::{Basis, CaseInfo, Derived, Entry, Mode, Timing};
 use crate::runner::guarded;
 use crate::timing::{Sampler, StopReason, collect_observed};
@@ -122,17 +122,8 @@ pub fn measure(
                     _ => None,
                 };
                 let below_floor = |timing: &Option<Timing>| {
-                    let (t, floor) = (timing.as_ref()?, floor?);
-                    (t.summary.median < floor.threshold()).then(|| {
-                        format!(
-                            "median {} is below the physical floor {} ({:.0}% of it; under {:.0}% is \
-                             suspicious): the time cannot be trusted",
-                            format_seconds(t.summary.median),
-                            format_seconds(floor.seconds),
-                            100.0 * t.summary.median / floor.seconds,
-                            100.0 * SUSPICIOUS_FRACTION
-                        )
-                    })
+                    let why = floor?.finding("the median call", timing.as_ref()?.summary.median)?;
+                    Some(format!("{why}: the time cannot be trusted"))
                 };
                 let derived = timing.as_ref().map(|t| {
                     Derived::new(
@@ -287,8 +278,11 @@ fn time_mode<'a>(
             progress.phase(phase)
         })
     })?;
-    let call_fault = every.fault;
-    let mut out = vec![0.0f32; shape.output_len()];
+    let EveryOutput {
+        mut out,
+        fault: call_fault,
+        ..
+    } = every;
     let last_output = guarded(name, "read_output", || {
         sampler.read_output(0, &mut out).transpose()
     })?

@@ -182,11 +182,9 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
         .chain(report_files.iter().map(|f| ("--report", f.as_path())))
         .collect();
     super::run::refuse_overwriting_inputs(&outputs, &[])?;
-    if let Some(dir) = &args.report {
-        super::refuse_file_as_report_dir("--report", dir)?;
-    }
     // Both before anything is measured, the report directory first (the results go into it by default).
     if let Some(dir) = &args.report {
+        super::refuse_file_as_report_dir("--report", dir)?;
         crate::io::create_dir(dir).map_err(|source| {
             CommandError::Report(report::ReportError::Dir {
                 path: dir.clone(),

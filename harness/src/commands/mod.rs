@@ -152,13 +152,23 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
     }
 }
 
-/// The variants named by repeated `--solution` options, each once, in the order first given (a name given twice
-/// would be measured twice, and compared with itself).
+/// `items` with every item that is `same` as an earlier one left out, in the order first given: what a repeated
+/// option names twice (a variant, a suite, a case file, a codebook size) is run once, not measured twice and
+/// then compared with itself.
+pub fn once_each<T>(items: impl IntoIterator<Item = T>, same: impl Fn(&T, &T) -> bool) -> Vec<T> {
+    let mut kept: Vec<T> = Vec::new();
+    for item in items {
+        if !kept.iter().any(|k| same(k, &item)) {
+            kept.push(item);
+        }
+    }
+    kept
+}
+
+/// The variants named by repeated `--solution` options, each once ([`once_each`]).
 pub fn solutions_by_name(names: &[String]) -> Result<Vec<Box<dyn Solution>>, CommandError> {
-    let mut seen = std::collections::HashSet::new();
-    names
-        .iter()
-        .filter(|name| seen.insert(name.as_str()))
+    once_each(names, |a, b| a == b)
+        .into_iter()
         .map(|name| solution_by_name(name))
         .collect()
 }

@@ -35,12 +35,7 @@ pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
     ]);
     let mut rows = Vec::new();
     // A size named twice is measured once.
-    let mut levels: Vec<usize> = Vec::new();
-    for &c in &args.levels {
-        if !levels.contains(&c) {
-            levels.push(c);
-        }
-    }
+    let levels = super::once_each(args.levels.iter().copied(), |a, b| a == b);
     // Every shape is checked before the first is measured, and an error names the option that set it.
     for &c in &levels {
         if let Err(e) = Shape::new(args.b, args.s, args.d, c).validate() {

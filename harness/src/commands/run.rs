@@ -38,18 +38,8 @@ impl CaseRef {
     /// Every case of `suites`, then every file; a suite or a file named twice (however spelt) counts once, in
     /// the place it was first named, so that no case is run, and entered in the results, twice.
     pub fn collect(suites: &[Suite], files: &[PathBuf]) -> Vec<CaseRef> {
-        let mut unique_suites: Vec<Suite> = Vec::new();
-        for &suite in suites {
-            if !unique_suites.contains(&suite) {
-                unique_suites.push(suite);
-            }
-        }
-        let mut unique_files: Vec<&PathBuf> = Vec::new();
-        for file in files {
-            if !unique_files.iter().any(|seen| same_file(seen, file)) {
-                unique_files.push(file);
-            }
-        }
+        let unique_suites = super::once_each(suites.iter().copied(), |a, b| a == b);
+        let unique_files = super::once_each(files, |a, b| same_file(a, b));
         let specs = unique_suites.into_iter().flat_map(|suite| {
             suite
                 .specs()

@@ -14,9 +14,10 @@
 use serde::{Deserialize, Serialize};
 use solutions::Shape;
 
+use crate::commands::format_seconds;
 use crate::cpu_peak::CpuPeak;
 
-/// A call faster than this fraction of the floor is suspicious.
+/// A call faster than this fraction of the floor is suspicious ("a quarter" in [`Floor::finding`]).
 pub const SUSPICIOUS_FRACTION: f64 = 0.25;
 
 /// The floor of one call at one shape on one machine.
@@ -80,6 +81,30 @@ impl Floor {
     /// Times below this many seconds are suspicious.
     pub fn threshold(&self) -> f64 {
         self.seconds * SUSPICIOUS_FRACTION
+    }
+
+    /// Why `seconds`, the time of `what` (`"a call"`), is suspicious, naming the floor and its terms; `None`
+    /// when it is not below [`Floor::threshold`].
+    pub fn finding(&self, what: &str, seconds: f64) -> Option<String> {
+        if seconds >= self.threshold() {
+            return None;
+        }
+        let flops = match (self.flops_s, self.peak_gflops) {
+            (Some(t), Some(peak)) => format!(
+                "; {} flops at {peak:.0} GFLOP/s: {}",
+                self.flops,
+                format_seconds(t)
+            ),
+            _ => String::new(),
+        };
+        Some(format!(
+            "{what} took {}, below a quarter of the physical floor of {} ({} bytes at {:.0} GB/s: {}{flops})",
+            format_seconds(seconds),
+            format_seconds(self.seconds),
+            self.bytes,
+            self.bandwidth_gbps,
+            format_seconds(self.bytes_s),
+        ))
     }
 }
 

@@ -903,26 +903,7 @@ pub fn assess(measured: Measured, floor: Option<Floor>, baseline: Option<&Baseli
     let repeat_ratio = fastest_repeat / fastest_fresh;
     let round_trip_median_s = median(measured.round_trips);
     let mut findings = Vec::new();
-    if let Some(floor) = floor
-        && fastest_s < floor.threshold()
-    {
-        let flops = match (floor.flops_s, floor.peak_gflops) {
-            (Some(t), Some(peak)) => format!(
-                "; {} flops at {peak:.0} GFLOP/s: {}",
-                floor.flops,
-                format_seconds(t)
-            ),
-            _ => String::new(),
-        };
-        findings.push(format!(
-            "a call took {}, below a quarter of the physical floor of {} ({} bytes at {:.0} GB/s: {}{flops})",
-            format_seconds(fastest_s),
-            format_seconds(floor.seconds),
-            floor.bytes,
-            floor.bandwidth_gbps,
-            format_seconds(floor.bytes_s),
-        ));
-    }
+    findings.extend(floor.and_then(|floor| floor.finding("a call", fastest_s)));
     if repeat_ratio < REPEAT_RATIO {
         findings.push(format!(
             "inputs it had just seen ran {:.1}× faster than fresh ones (fastest {} vs {}, medians {} vs {}): \
