@@ -140,21 +140,17 @@ pub fn compare(old: &ResultsDoc, new: &ResultsDoc) -> Vec<Row> {
     let same = |a: &Entry, b: &Entry| {
         a.solution == b.solution && a.case.name == b.case.name && a.mode == b.mode
     };
-    // Which occurrence of its key each entry is, within its own document.
-    let occurrence =
-        |entries: &[Entry], i: usize| entries[..i].iter().filter(|e| same(e, &entries[i])).count();
-    fn nth_same<'a>(
-        entries: &'a [Entry],
-        key: &Entry,
-        nth: usize,
-        same: impl Fn(&Entry, &Entry) -> bool,
-    ) -> Option<&'a Entry> {
-        entries.iter().filter(|e| same(e, key)).nth(nth)
-    }
+    // Each old entry is matched once, with the first new entry of its key not yet matched: entries of one key
+    // pair up in order, first with first.
+    let mut taken = vec![false; old.entries.len()];
     let mut rows = Vec::new();
-    for (i, n) in new.entries.iter().enumerate() {
-        let row = match nth_same(&old.entries, n, occurrence(&new.entries, i), same) {
-            Some(o) => matched(o, n),
+    for n in &new.entries {
+        let found = (0..old.entries.len()).find(|&j| !taken[j] && same(&old.entries[j], n));
+        let row = match found {
+            Some(j) => {
+                taken[j] = true;
+                matched(&old.entries[j], n)
+            }
             None => Row {
                 solution: n.solution.clone(),
                 case: n.case.name.clone(),
@@ -167,18 +163,16 @@ pub fn compare(old: &ResultsDoc, new: &ResultsDoc) -> Vec<Row> {
         };
         rows.push(row);
     }
-    for (i, o) in old.entries.iter().enumerate() {
-        if nth_same(&new.entries, o, occurrence(&old.entries, i), same).is_none() {
-            rows.push(Row {
-                solution: o.solution.clone(),
-                case: o.case.name.clone(),
-                mode: o.mode,
-                old: Some(Side::of(o)),
-                new: None,
-                ratio: None,
-                change: Change::OnlyOld,
-            });
-        }
+    for (o, _) in old.entries.iter().zip(&taken).filter(|(_, taken)| !**taken) {
+        rows.push(Row {
+            solution: o.solution.clone(),
+            case: o.case.name.clone(),
+            mode: o.mode,
+            old: Some(Side::of(o)),
+            new: None,
+            ratio: None,
+            change: Change::OnlyOld,
+        });
     }
     rows
 }

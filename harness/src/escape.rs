@@ -27,10 +27,12 @@ fn is_hidden(c: char) -> bool {
         )
 }
 
-/// Appends the visible escape of `c` (one of [`is_hidden`]'s) to `out`.
+/// Appends the visible escape of `c` (one of [`is_hidden`]'s, or a line break or tab) to `out`.
 fn push_escape(out: &mut String, c: char) {
     let _ = match c {
         '\r' => write!(out, "\\r"),
+        '\n' => write!(out, "\\n"),
+        '\t' => write!(out, "\\t"),
         c if u32::from(c) < 0x100 => write!(out, "\\x{:02x}", u32::from(c)),
         c => write!(out, "\\u{{{:x}}}", u32::from(c)),
     };
@@ -51,6 +53,20 @@ pub fn for_terminal(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// `text` on one line: as [`for_terminal`] writes it, and line breaks and tabs as visible escapes too (`\n`), for
+/// a name that must stay one line wherever it is shown.
+pub fn one_line_name(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_hidden(c) || c == '\n' || c == '\t' {
+            push_escape(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `text` as literal HTML, fit for element content and for quoted attribute values: `&`, `<`, `>`, `"` and `'`
@@ -147,6 +163,15 @@ mod tests {
             "a\\x9b2Jb\\x7fc\\u{202e}d\\u{2066}"
         );
         assert_eq!(for_terminal("naïve — ✅"), "naïve — ✅");
+    }
+
+    #[test]
+    fn a_one_line_name_shows_line_breaks_and_controls() {
+        assert_eq!(
+            one_line_name("two\nlines\t\u{1b}[2J\u{202e}ok"),
+            "two\\nlines\\t\\x1b[2J\\u{202e}ok"
+        );
+        assert_eq!(one_line_name("naïve"), "naïve");
     }
 
     #[test]

@@ -238,18 +238,9 @@ pub fn read_case(path: &Path) -> Result<CaseFile, FileError> {
             });
         }
         Some(name) => Some(name),
-        None => path.file_stem().map(|stem| {
-            stem.to_string_lossy()
-                .chars()
-                .map(|c| {
-                    if c.is_control() {
-                        c.escape_debug().to_string()
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect()
-        }),
+        None => path
+            .file_stem()
+            .map(|stem| crate::escape::one_line_name(&stem.to_string_lossy())),
     };
     Ok(case)
 }

@@ -444,27 +444,24 @@ impl Chart {
         self.kind
     }
 
-    /// Draws the chart into a PNG file: into a temporary file beside it first (with the `.png` the encoder is
-    /// chosen by), then renamed, so that a reader never sees half a chart and a failed write (a full disk)
-    /// leaves none behind.
+    /// Draws the chart into a PNG file: drawn and encoded in memory, then written as every output of the judge
+    /// is ([`crate::io::write_atomically`]), so that a reader never sees half a chart and a failed write (a full
+    /// disk) leaves none behind.
     pub fn png(&self, path: &Path) -> Result<(), ChartError> {
+        use image::ImageEncoder as _;
         self.font()?;
-        let tmp = crate::io::parent_dir(path).join(format!(
-            ".{}.tmp{}.png",
-            self.kind.file_stem(),
-            std::process::id()
-        ));
-        let drawn = {
-            let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
-            self.draw(&root)
-                .map_err(|e| self.error(e))
-                .and_then(|()| root.present().map_err(|e| self.error(e)))
-        };
-        let placed = drawn.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| self.error(e)));
-        if placed.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        let (width, height) = SIZE;
+        let mut rgb = vec![0u8; width as usize * height as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+            self.draw(&root).map_err(|e| self.error(e))?;
+            root.present().map_err(|e| self.error(e))?;
         }
-        placed
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&rgb, width, height, image::ColorType::Rgb8)
+            .map_err(|e| self.error(e))?;
+        crate::io::write_atomically(path, &png).map_err(|e| self.error(e))
     }
 
     /// Draws the chart as SVG text.

@@ -162,7 +162,6 @@ mod tests {
                     ..base.clone()
                 };
                 e.case.shape.s = s;
-                e.case.name = format!("{name}-s{s}");
                 let median = 1e-6 * s as f64 * (i + 1) as f64;
                 e.timing = Timing::from_samples(
                     Clock::Wall,
