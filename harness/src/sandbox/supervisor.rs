@@ -470,11 +470,9 @@ impl Worker {
             let wait = deadline.saturating_duration_since(now).min(MEMORY_POLL);
             match self.incoming.recv_timeout(wait) {
                 Ok(Incoming::Frame(response)) => {
-                    if let Some(peak) = self.peak_rss().filter(|&p| p > self.limits.memory_bytes) {
-                        return Err(self.memory_error(during, peak));
-                    }
-                    if let Some(threads) = self.threads().filter(|&t| t > MAX_THREADS) {
-                        return Err(self.threads_error(during, threads));
+                    // The call is over: its peak counts, whatever the resident set is now.
+                    if let Some(error) = self.over_limits(during, true) {
+                        return Err(error);
                     }
                     return match response {
                         Response::Failed { stage, .. } if !request.may_fail_at(stage) => {
@@ -509,12 +507,8 @@ impl Worker {
                     if has_ended(self.pid) {
                         return Err(self.collect_death(during));
                     }
-                    if let Some(rss) = self.rss().filter(|&r| r > self.limits.memory_bytes) {
-                        let peak = self.peak_rss().unwrap_or(rss).max(rss);
-                        return Err(self.memory_error(during, peak));
-                    }
-                    if let Some(threads) = self.threads().filter(|&t| t > MAX_THREADS) {
-                        return Err(self.threads_error(during, threads));
+                    if let Some(error) = self.over_limits(during, false) {
+                        return Err(error);
                     }
                     if Instant::now() >= deadline {
                         self.kill();
@@ -722,28 +716,45 @@ impl Worker {
         super::children::kill_adopted();
     }
 
-    /// Current resident set, in bytes (Linux `/proc`; `None` elsewhere or once the worker is gone).
-    fn rss(&self) -> Option<u64> {
-        let statm = std::fs::read_to_string(format!("/proc/{}/statm", self.pid)).ok()?;
-        let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-        Some(pages * page_size())
-    }
-
-    /// How many threads the worker runs (Linux `/proc`; `None` elsewhere or once the worker is gone).
-    fn threads(&self) -> Option<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        // `pid (comm) state ppid …`: num_threads is the 20th field, the 18th after the comm.
-        let after_comm = stat.get(stat.rfind(')')? + 1..)?;
-        after_comm.split_whitespace().nth(17)?.parse().ok()
-    }
-
-    /// Largest resident set so far, in bytes.
-    fn peak_rss(&self) -> Option<u64> {
+    /// What one read of `/proc/<pid>/status` says of the worker (Linux; `None` elsewhere or once it is gone).
+    fn status(&self) -> Option<ProcStatus> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
+        let field = |name: &str| -> Option<u64> {
+            let line = status.lines().find(|l| l.starts_with(name))?;
+            line[name.len()..].split_whitespace().next()?.parse().ok()
+        };
+        Some(ProcStatus {
+            rss: field("VmRSS:").map(|kib| kib * 1024),
+            peak_rss: field("VmHWM:").map(|kib| kib * 1024),
+            threads: field("Threads:"),
+        })
     }
+
+    /// Kills the worker and says why when it is over the memory limit or runs more than [`MAX_THREADS`]
+    /// threads, from one read of its status. The memory compared is its peak resident set when `peak_counts`
+    /// (a call has just answered), else its resident set now (polled while a call runs); the error reports the
+    /// peak either way.
+    fn over_limits(&mut self, during: &str, peak_counts: bool) -> Option<SandboxError> {
+        let status = self.status()?;
+        let memory = if peak_counts {
+            status.peak_rss
+        } else {
+            status.rss
+        };
+        if memory.is_some_and(|m| m > self.limits.memory_bytes) {
+            let peak = status.peak_rss.max(status.rss).unwrap_or(0);
+            return Some(self.memory_error(during, peak));
+        }
+        let threads = status.threads.filter(|&t| t > MAX_THREADS)?;
+        Some(self.threads_error(during, threads))
+    }
+}
+
+/// The worker's resident set and its peak, in bytes, and its threads, as `/proc/<pid>/status` gives them.
+struct ProcStatus {
+    rss: Option<u64>,
+    peak_rss: Option<u64>,
+    threads: Option<u64>,
 }
 
 impl Drop for Worker {
@@ -768,12 +779,9 @@ fn confine(address_space: Option<u64>, user: WorkerUser) -> io::Result<()> {
         // (and the kernel does not hold root to it).
         (libc::RLIMIT_NPROC, 4 * MAX_THREADS),
     ];
+    // All of them for a user of the worker's own; all but the last, `RLIMIT_NPROC`, otherwise.
     let own_user = matches!(user, WorkerUser::Switch { .. });
-    let rlimits = if own_user {
-        &rlimits[..]
-    } else {
-        &rlimits[..2]
-    };
+    let rlimits = &rlimits[..rlimits.len() - usize::from(!own_user)];
     super::privileges::confine(rlimits, user)?;
     #[cfg(target_os = "linux")]
     {
@@ -970,12 +978,6 @@ fn state_and_parent(stat: &str) -> Option<(char, libc::pid_t)> {
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
     Some((state, ppid))
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(size).unwrap_or(4096)
 }
 
 /// How many bytes wait to be read in the pipe `fd` (0 when that cannot be told).
