@@ -80,8 +80,8 @@ pub(super) fn info(args: &InfoArgs) -> Result<ExitStatus, CommandError> {
         .as_deref()
         .and_then(|expected| stored_scores(&file, expected));
     crate::out!("{}", describe(&args.file, &file, stored.as_ref()));
-    if let Some(expected) = expected {
-        refuse_wrong_stored_scores(&args.file, &file, &expected)?;
+    if let (Some(expected), Some(report)) = (&expected, &stored) {
+        refuse_disagreeing(&args.file, &file, expected, report)?;
     }
     Ok(ExitStatus::Success)
 }
@@ -108,9 +108,19 @@ pub(super) fn refuse_wrong_stored_scores(
     file: &CaseFile,
     expected: &[f64],
 ) -> Result<(), CommandError> {
-    let Some(report) = stored_scores(file, expected) else {
-        return Ok(());
-    };
+    match stored_scores(file, expected) {
+        Some(report) => refuse_disagreeing(path, file, expected, &report),
+        None => Ok(()),
+    }
+}
+
+/// [`refuse_wrong_stored_scores`] with `report`, the check of the stored scores against `expected`, made.
+fn refuse_disagreeing(
+    path: &Path,
+    file: &CaseFile,
+    expected: &[f64],
+    report: &CheckReport,
+) -> Result<(), CommandError> {
     let Some(reason) = report.reason() else {
         return Ok(());
     };
