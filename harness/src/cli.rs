@@ -103,11 +103,21 @@ static INFO_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
 });
 /// `judge kernels` ends with 4 when a kernel does not compile: the meaning of 4 for that command.
 static KERNELS_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "Exit statuses:\n  0  every kernel compiled\n  2  {}\n  4  a kernel did not compile for this \
-         architecture (the compiler's log is printed)\n  6  {} (NVRTC, or a GPU when no --arch is given)",
-        ExitStatus::Usage.meaning(),
+    let unavailable = format!(
+        "{} (NVRTC, or a GPU when no --arch is given)",
         ExitStatus::Unavailable.meaning()
+    );
+    format!(
+        "Exit statuses:\n{}",
+        ExitStatus::help_rows(&[
+            (ExitStatus::Success, "every kernel compiled"),
+            (ExitStatus::Usage, ExitStatus::Usage.meaning()),
+            (
+                ExitStatus::RuntimeError,
+                "a kernel did not compile for this architecture (the compiler's log is printed)"
+            ),
+            (ExitStatus::Unavailable, &unavailable),
+        ])
     )
 });
 

@@ -232,7 +232,7 @@ impl ExitStatus {
 
     /// One help line per status of `statuses` (`  CODE  meaning`), `success` standing for the meaning of 0.
     pub fn help_table(statuses: &[ExitStatus], success: &str) -> String {
-        statuses
+        let rows: Vec<(ExitStatus, &str)> = statuses
             .iter()
             .map(|&s| {
                 let meaning = if s == ExitStatus::Success {
@@ -240,8 +240,16 @@ impl ExitStatus {
                 } else {
                     s.meaning()
                 };
-                format!("  {}  {meaning}", s.code())
+                (s, meaning)
             })
+            .collect();
+        ExitStatus::help_rows(&rows)
+    }
+
+    /// One help line per status and what it means for the command (`  CODE  meaning`).
+    pub fn help_rows(rows: &[(ExitStatus, &str)]) -> String {
+        rows.iter()
+            .map(|(s, meaning)| format!("  {}  {meaning}", s.code()))
             .collect::<Vec<_>>()
             .join("\n")
     }
