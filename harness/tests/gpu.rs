@@ -329,15 +329,11 @@ fn variant_timing(variant: &str) -> Result<(), Failed> {
     Ok(())
 }
 
-/// `judge bench`'s path: the CUDA variants through [`CudaTiming`] on a mid-size case, warm and cold, each entry
-/// with its cache regime and the device copy it is compared with.
-fn bench_path() -> Result<(), Failed> {
-    let shape = Shape::new(32, 4096, 128, 16);
+/// Runs `judge bench`'s path on `solutions` for one swept case of `shape`: warm and cold, 2 input sets, the
+/// GPU timer, a short sampling plan.
+fn bench_cuda(solutions: Vec<Box<dyn Solution>>, shape: Shape) -> Result<ResultsFile, Failed> {
     let plan = BenchPlan {
-        solutions: cuda_variants()
-            .into_iter()
-            .filter(|s| s.availability().is_available())
-            .collect(),
+        solutions,
         cases: vec![BenchCase::swept(shape)],
         seed: harness::challenge::suites::DEFAULT_SEED,
         tolerance: harness::challenge::DEFAULT_TOLERANCE,
@@ -352,8 +348,21 @@ fn bench_path() -> Result<(), Failed> {
     let mut results = ResultsFile::create(meta, None).map_err(|e| e.to_string())?;
     execute(&plan, &mut samplers, &mut results, &mut Progress::hidden())
         .map_err(|e| e.to_string())?;
+    Ok(results)
+}
+
+/// `judge bench`'s path: the CUDA variants through [`CudaTiming`] on a mid-size case, warm and cold, each entry
+/// with its cache regime and the device copy it is compared with.
+fn bench_path() -> Result<(), Failed> {
+    let shape = Shape::new(32, 4096, 128, 16);
+    let solutions: Vec<Box<dyn Solution>> = cuda_variants()
+        .into_iter()
+        .filter(|s| s.availability().is_available())
+        .collect();
+    let count = solutions.len();
+    let results = bench_cuda(solutions, shape)?;
     let doc = results.doc();
-    if doc.entries.len() != 2 * plan.solutions.len() {
+    if doc.entries.len() != 2 * count {
         return Err(format!("{} entries", doc.entries.len()).into());
     }
     let method = doc
@@ -416,6 +425,101 @@ fn bench_path() -> Result<(), Failed> {
         && cold < 0.9 * warm
     {
         return Err(format!("cold copy ({cold:e} s) faster than warm ({warm:e} s)").into());
+    }
+    Ok(())
+}
+
+/// A CUDA variant that goes wrong only away from the checks a bench made before: it solves the first input set
+/// it is given (the one the bench checks against the oracle before and after sampling) on every call, and every
+/// other set on its first call only, then returns without launching anything (a stand-in for a kernel that
+/// leaves its output unwritten on some calls). Only the look at every call's output can see it.
+struct LaterSetsUnwritten {
+    inner: Box<dyn Solution>,
+    first_q: std::sync::Mutex<Option<Vec<f32>>>,
+}
+
+struct LaterSetsUnwrittenPrepared<'a> {
+    inner: Box<dyn Prepared + 'a>,
+    first_set: bool,
+    calls: usize,
+}
+
+impl Solution for LaterSetsUnwritten {
+    fn name(&self) -> &str {
+        "later-sets-unwritten"
+    }
+    fn description(&self) -> &str {
+        "leaves its output unwritten on later calls of every input set but the first"
+    }
+    fn backend(&self) -> Backend {
+        Backend::Cuda
+    }
+    fn availability(&self) -> Availability {
+        self.inner.availability()
+    }
+    fn prepare<'a>(
+        &self,
+        inputs: &'a solutions::Inputs,
+    ) -> Result<Box<dyn Prepared + 'a>, solutions::SolveError> {
+        let mut first = self.first_q.lock().unwrap_or_else(|e| e.into_inner());
+        let first_set = first.get_or_insert_with(|| inputs.q.clone()) == &inputs.q;
+        Ok(Box::new(LaterSetsUnwrittenPrepared {
+            inner: self.inner.prepare(inputs)?,
+            first_set,
+            calls: 0,
+        }))
+    }
+}
+
+impl Prepared for LaterSetsUnwrittenPrepared<'_> {
+    fn poison_output(&mut self) -> Result<(), solutions::SolveError> {
+        self.inner.poison_output()
+    }
+    fn run(&mut self) -> Result<(), solutions::SolveError> {
+        self.calls += 1;
+        if self.first_set || self.calls == 1 {
+            self.inner.run()
+        } else {
+            Ok(())
+        }
+    }
+    fn synchronize(&mut self) -> Result<(), solutions::SolveError> {
+        self.inner.synchronize()
+    }
+    fn read_output(&mut self, out: &mut [f32]) -> Result<(), solutions::SolveError> {
+        self.inner.read_output(out)
+    }
+    fn cuda_stream(&self) -> Option<std::sync::Arc<cudarc::driver::CudaStream>> {
+        self.inner.cuda_stream()
+    }
+}
+
+/// `judge bench` looks at the output of every timed CUDA call, not only at set 0's: a variant that leaves later
+/// calls of another input set unwritten is a wrong answer, naming the call and the set.
+fn bench_checks_every_call() -> Result<(), Failed> {
+    let inner = solutions::find("cuda-smem").ok_or("no cuda-smem")?;
+    if let Availability::Unavailable(reason) = inner.availability() {
+        return Err(format!("cuda-smem cannot run on this GPU: {reason}").into());
+    }
+    let solution = LaterSetsUnwritten {
+        inner,
+        first_q: std::sync::Mutex::new(None),
+    };
+    let results = bench_cuda(vec![Box::new(solution)], Shape::new(8, 1024, 64, 16))?;
+    let doc = results.doc();
+    if doc.entries.len() != 2 {
+        return Err(format!("{} entries, expected warm and cold", doc.entries.len()).into());
+    }
+    for e in &doc.entries {
+        let reason = e.reason.clone().unwrap_or_default();
+        println!("    {} {}: {} ({reason})", e.solution, e.mode, e.verdict);
+        if e.verdict != Verdict::WrongAnswer || !reason.contains("on input set 1") {
+            return Err(format!(
+                "{} {}: {} ({reason}), expected wrong-answer on input set 1",
+                e.solution, e.mode, e.verdict
+            )
+            .into());
+        }
     }
     Ok(())
 }
@@ -525,6 +629,9 @@ fn main() {
             .with_ignored_flag(!gpu_ok),
     );
     trials.push(Trial::test("bench/cuda-variants", bench_path).with_ignored_flag(!gpu_ok));
+    trials.push(
+        Trial::test("bench/every-call-checked", bench_checks_every_call).with_ignored_flag(!gpu_ok),
+    );
     if !gpu_ok {
         println!(
             "skipped: {} GPU trials (no CUDA device); run `cargo test --test gpu` on a GPU machine",

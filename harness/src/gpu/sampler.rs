@@ -54,6 +54,7 @@ pub struct GpuSampler<T> {
     start: CudaEvent,
     end: CudaEvent,
     taken: Vec<usize>,
+    last: Option<usize>,
     warm_poison: bool,
     /// Samples taken again because the hold timed out.
     pub retries: usize,
@@ -111,6 +112,7 @@ impl<T: Timed> GpuSampler<T> {
             start: event("creating the start event")?,
             end: event("creating the end event")?,
             taken: vec![0; sets.len()],
+            last: None,
             warm_poison: true,
             sets,
             retries: 0,
@@ -138,6 +140,11 @@ impl<T: Timed> GpuSampler<T> {
     /// that of its last timed call.
     pub fn samples_per_set(&self) -> &[usize] {
         &self.taken
+    }
+
+    /// The input set (numbered as handed to the sampler) of the last sample taken; `None` before the first.
+    pub fn last_set(&self) -> Option<usize> {
+        self.last
     }
 
     /// Gives the input sets back.
@@ -207,6 +214,7 @@ impl<T: Timed> Sampler for GpuSampler<T> {
         for _ in 0..=HOLD_RETRIES {
             if let Some(seconds) = self.attempt(index)? {
                 self.taken[index] += 1;
+                self.last = Some(index);
                 return Ok(seconds);
             }
             self.retries += 1;
