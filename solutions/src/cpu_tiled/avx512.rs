@@ -94,8 +94,7 @@ pub(crate) fn solve_chunk(
             if col + TILE < n {
                 for row in out.iter() {
                     for key in (col + TILE..(col + 2 * TILE).min(n)).step_by(16) {
-                        // A prefetch reads nothing and cannot fault.
-                        _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().wrapping_add(key).cast());
+                        prefetch_t0(row.as_ptr().wrapping_add(key));
                     }
                 }
             }
@@ -327,6 +326,18 @@ fn load_rows(
     out
 }
 
+/// Asks for the cache line at `p` to be brought into every level of the cache (`_mm_prefetch` with the T0 hint).
+/// Rust 1.89, the oldest toolchain the project supports, declares that intrinsic an unsafe function; later
+/// toolchains declare it safe, where the `unsafe` block is unused.
+#[inline(always)]
+fn prefetch_t0<T>(p: *const T) {
+    // SAFETY: a prefetch reads nothing and cannot fault, whatever the address.
+    #[allow(unused_unsafe)]
+    unsafe {
+        _mm_prefetch::<_MM_HINT_T0>(p.cast())
+    }
+}
+
 /// Asks for part `part` of `parts` of the index, sign and gamma bytes of keys `first .. first + count` to be
 /// brought into the cache. Spreading one tile's prefetches over the kernel calls that precede it keeps the
 /// memory system busy without flooding its miss queues.
@@ -340,13 +351,13 @@ fn prefetch_keys(inputs: &Inputs, first: usize, count: usize, part: usize, parts
         inputs.qjl_signs.as_ptr().cast::<u8>(),
     ] {
         for line in lo..hi {
-            // A prefetch reads nothing and cannot fault; `wrapping_add` keeps the address arithmetic defined.
-            _mm_prefetch::<_MM_HINT_T0>(array.wrapping_add(first * d + 64 * line).cast());
+            // `wrapping_add` keeps the address arithmetic defined.
+            prefetch_t0(array.wrapping_add(first * d + 64 * line));
         }
     }
     if part == 0 {
         for key in (first..first + count).step_by(16) {
-            _mm_prefetch::<_MM_HINT_T0>(inputs.gamma.as_ptr().wrapping_add(key).cast());
+            prefetch_t0(inputs.gamma.as_ptr().wrapping_add(key));
         }
     }
 }
