@@ -398,7 +398,9 @@ pub fn compiled_dots() -> Vec<CompiledDot> {
 }
 
 /// `dot` gives the portable loop's sums bit for bit, and those are the plain sequential sums: for every number of
-/// vectors of queries a set can have, and a number of keys that leaves a batch short.
+/// vectors of queries a set can have, and a number of keys that leaves a batch short. (Outside x86-64 only the
+/// tests call it, on the portable loop.)
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 fn rounds_like_portable(dot: DotSet) -> Result<(), String> {
     let bits = |v: &[f64]| -> Vec<u64> { v.iter().map(|x| x.to_bits()).collect() };
     let mut rng = crate::challenge::rng::Rng::new(5, "dots");

@@ -82,6 +82,8 @@ pub(crate) struct Lanes {
 }
 
 /// One lane group of [`Lanes`].
+// The queries-across-lanes layout is the AVX2 kernel's alone.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct LaneGroup<'a> {
     /// `Qp`, `[4·G][LANES]`.
     pub(crate) qp: &'a [f32],
@@ -91,6 +93,8 @@ pub(crate) struct LaneGroup<'a> {
     pub(crate) neg_sum: &'a [f32; LANES],
 }
 
+// The queries-across-lanes layout is the AVX2 kernel's alone.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 impl Lanes {
     fn new(b: usize, d: usize) -> Self {
         let (groups, table_groups) = (b.div_ceil(LANES), d.div_ceil(GROUP));
@@ -227,6 +231,7 @@ impl Projection {
     }
 
     /// The queries-across-lanes layout, if this projection was made with [`Extra::Lanes`].
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn lanes(&self) -> Option<&Lanes> {
         self.lanes.as_ref()
     }
@@ -235,6 +240,7 @@ impl Projection {
     ///
     /// # Panics
     /// If this projection was not made with [`Extra::Lanes`].
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pub(crate) fn lane_group(&self, h: usize) -> LaneGroup<'_> {
         let lanes = self.lanes().expect("a projection made with Extra::Lanes");
         let dims = lanes.table_groups * GROUP;
