@@ -51,6 +51,12 @@ impl Generator {
         }
     }
 
+    /// Whether its cases keep the true (uncompressed) keys ([`Generated::true_keys`]), which the quality of the
+    /// compressed estimate is measured against.
+    pub const fn keeps_true_keys(self) -> bool {
+        matches!(self, Generator::Challenge | Generator::Turboquant)
+    }
+
     /// One line saying what it makes.
     pub const fn description(self) -> &'static str {
         match self {
@@ -375,6 +381,22 @@ mod tests {
     fn turboquant_rejects_d1_naming_the_rule() {
         let err = generate(Generator::Turboquant, Shape::new(1, 1, 1, 2), 0).unwrap_err();
         assert!(err.to_string().contains("D ≥ 2"), "{err}");
+    }
+
+    #[test]
+    fn keeps_true_keys_says_which_generators_do() {
+        for generator in Generator::ALL {
+            let shape = match generator {
+                Generator::WorkedExample => WORKED_EXAMPLE_SHAPE,
+                _ => Shape::new(1, 2, 4, 4),
+            };
+            let generated = generate(generator, shape, 1).unwrap();
+            assert_eq!(
+                generated.true_keys.is_some(),
+                generator.keeps_true_keys(),
+                "{generator}"
+            );
+        }
     }
 
     #[test]
