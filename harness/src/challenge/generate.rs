@@ -399,6 +399,43 @@ mod tests {
         }
     }
 
+    /// FNV-1a of every array of `inputs`, floats as their little-endian bytes.
+    fn digest(inputs: &Inputs) -> u64 {
+        let mut bytes = Vec::new();
+        for field in [
+            &inputs.q,
+            &inputs.gamma,
+            &inputs.pi,
+            &inputs.s_mat,
+            &inputs.codebook,
+        ] {
+            bytes.extend(field.iter().flat_map(|x| x.to_le_bytes()));
+        }
+        bytes.extend_from_slice(&inputs.k_idx);
+        bytes.extend(inputs.qjl_signs.iter().flat_map(|s| s.to_le_bytes()));
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+
+    /// The bytes each generator makes for one seed, pinned: the golden cases of `fixtures/cases/` pin the
+    /// challenge generator's, and these the others', whose arithmetic differs (the turboquant codebook goes
+    /// through `libm`'s `pow`, `acos`, `sin` and `cos`; uniform draws through `Rng::below`, `coin` and `uniform`).
+    /// If one changes, every case of that generator changes: only on purpose, with the pins updated.
+    #[test]
+    fn generated_bytes_are_pinned() {
+        for (generator, want) in [
+            (Generator::Challenge, 0xc71b_5a5d_581e_19af_u64),
+            (Generator::Turboquant, 0x58b0_4dda_f9c4_4407),
+            (Generator::Uniform, 0x192c_801e_13fe_db7f),
+        ] {
+            let inputs = generate(generator, Shape::new(2, 5, 6, 4), 7)
+                .unwrap()
+                .inputs;
+            assert_eq!(digest(&inputs), want, "{generator}");
+        }
+    }
+
     #[test]
     fn generator_names_parse() {
         for g in Generator::ALL {
