@@ -490,7 +490,7 @@ pub struct CheckFileArgs {
     #[arg(long, value_name = "FILE")]
     pub case: PathBuf,
     /// The scores, `[B, S]`: a .npy file, or a .npz/.safetensors file holding an array named `scores` (or
-    /// only one array). float32 expected; float64, float16 and bfloat16 are read too.
+    /// only one array). float32 expected; float64 and float16 are read too, bfloat16 from .safetensors (BF16).
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
     /// Absolute tolerance: an element passes when |x − ref| ≤ atol + rtol·|ref|.

@@ -904,6 +904,50 @@ fn quality_names_the_option_out_of_range() {
     }
 }
 
+/// What `judge quality`'s generator cannot do is refused naming the option, before anything is generated: D = 1
+/// for turboquant's sphere codebook (once named a case `C=2`), and a generator that keeps no true keys (the
+/// worked example once answered that it has a fixed shape; uniform generated a whole case first).
+#[test]
+fn quality_names_what_its_generator_cannot_do() {
+    for (args, needle) in [
+        (
+            vec!["quality", "--d", "1"],
+            "error: --d: generator turboquant: the sphere-coordinate codebook needs D ≥ 2",
+        ),
+        (
+            vec!["quality", "--generator", "worked-example"],
+            "error: --generator: generator worked-example does not keep the true keys",
+        ),
+        (
+            vec![
+                "quality",
+                "--generator",
+                "uniform",
+                "--b",
+                "32",
+                "--s",
+                "65536",
+                "--d",
+                "256",
+                "--levels",
+                "256",
+            ],
+            "error: --generator: generator uniform does not keep the true keys",
+        ),
+    ] {
+        let started = Instant::now();
+        let out = judge(&args);
+        expect(&out, 2, needle);
+        assert!(!text(&out).contains("C=2"), "{}", text(&out));
+        assert!(out.stdout.is_empty(), "{}", text(&out));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
 /// A seed that is not a whole number from 0 to 2^64 − 1 is refused saying what a seed is, not with the
 /// integer parser's 'invalid digit found in string'.
 #[test]

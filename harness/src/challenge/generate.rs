@@ -51,6 +51,12 @@ impl Generator {
         }
     }
 
+    /// Whether its cases keep the true (uncompressed) keys ([`Generated::true_keys`]), which the quality of the
+    /// compressed estimate is measured against.
+    pub const fn keeps_true_keys(self) -> bool {
+        matches!(self, Generator::Challenge | Generator::Turboquant)
+    }
+
     /// One line saying what it makes.
     pub const fn description(self) -> &'static str {
         match self {
@@ -375,6 +381,59 @@ mod tests {
     fn turboquant_rejects_d1_naming_the_rule() {
         let err = generate(Generator::Turboquant, Shape::new(1, 1, 1, 2), 0).unwrap_err();
         assert!(err.to_string().contains("D ≥ 2"), "{err}");
+    }
+
+    #[test]
+    fn keeps_true_keys_says_which_generators_do() {
+        for generator in Generator::ALL {
+            let shape = match generator {
+                Generator::WorkedExample => WORKED_EXAMPLE_SHAPE,
+                _ => Shape::new(1, 2, 4, 4),
+            };
+            let generated = generate(generator, shape, 1).unwrap();
+            assert_eq!(
+                generated.true_keys.is_some(),
+                generator.keeps_true_keys(),
+                "{generator}"
+            );
+        }
+    }
+
+    /// FNV-1a of every array of `inputs`, floats as their little-endian bytes.
+    fn digest(inputs: &Inputs) -> u64 {
+        let mut bytes = Vec::new();
+        for field in [
+            &inputs.q,
+            &inputs.gamma,
+            &inputs.pi,
+            &inputs.s_mat,
+            &inputs.codebook,
+        ] {
+            bytes.extend(field.iter().flat_map(|x| x.to_le_bytes()));
+        }
+        bytes.extend_from_slice(&inputs.k_idx);
+        bytes.extend(inputs.qjl_signs.iter().flat_map(|s| s.to_le_bytes()));
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    }
+
+    /// The bytes each generator makes for one seed, pinned: the golden cases of `fixtures/cases/` pin the
+    /// challenge generator's, and these the others', whose arithmetic differs (the turboquant codebook goes
+    /// through `libm`'s `pow`, `acos`, `sin` and `cos`; uniform draws through `Rng::below`, `coin` and `uniform`).
+    /// If one changes, every case of that generator changes: only on purpose, with the pins updated.
+    #[test]
+    fn generated_bytes_are_pinned() {
+        for (generator, want) in [
+            (Generator::Challenge, 0xc71b_5a5d_581e_19af_u64),
+            (Generator::Turboquant, 0x58b0_4dda_f9c4_4407),
+            (Generator::Uniform, 0x192c_801e_13fe_db7f),
+        ] {
+            let inputs = generate(generator, Shape::new(2, 5, 6, 4), 7)
+                .unwrap()
+                .inputs;
+            assert_eq!(digest(&inputs), want, "{generator}");
+        }
     }
 
     #[test]

@@ -19,7 +19,8 @@ use super::{CommandError, format_error};
 
 /// Reads `[B, S]` scores for a case of `shape` from a `.npy` file, or from the array named `scores` (or the
 /// only array) of a `.npz` or `.safetensors` file. float32 is read as is; float64, float16 and bfloat16 are
-/// converted (exactly, except float64, which is rounded to the nearest float32).
+/// converted (exactly, except float64, which is rounded to the nearest float32). bfloat16 comes from a
+/// `.safetensors` file (`BF16`): NumPy's untyped 2-byte records (`'<V2'`) are refused.
 pub fn read_scores(path: &Path, shape: Shape) -> Result<Vec<f32>, CommandError> {
     let ext = path
         .extension()
@@ -80,7 +81,12 @@ fn decode(path: &Path, array: &RawArray, shape: Shape) -> Result<Vec<f32>, FileE
             return Err(FileError::Dtype {
                 path: path.to_owned(),
                 field: Field::Scores,
-                expected: "float32 (or float64, float16, bfloat16)",
+                expected: if is_two_byte_void(other) {
+                    "float32, float64 or float16, or BF16 in a .safetensors file (NumPy saves bfloat16 as untyped \
+                     2-byte records, which say nothing of what they hold: save scores.astype(numpy.float32))"
+                } else {
+                    "float32 (or float64, float16, bfloat16)"
+                },
                 actual: other.to_string(),
             });
         }
@@ -117,6 +123,13 @@ fn decode(path: &Path, array: &RawArray, shape: Shape) -> Result<Vec<f32>, FileE
             .map(|c| half_to_f32(u16::from_le_bytes([c[0], c[1]])))
             .collect(),
     })
+}
+
+/// Whether `dtype` is NumPy's 2-byte void (`'<V2'`, `'|V2'`): what `numpy.save` writes for a bfloat16 array of
+/// ml_dtypes (JAX's bfloat16), since NumPy has no type code for it. Nothing in the file says the records are
+/// bfloat16, so they are not read as such.
+fn is_two_byte_void(dtype: &Dtype) -> bool {
+    matches!(dtype, Dtype::Other(name) if name.starts_with("void (") && name.ends_with("V2')"))
 }
 
 /// IEEE binary16 to f32, exactly.
@@ -200,6 +213,56 @@ pub(super) fn check_file(args: &CheckFileArgs) -> Result<ExitStatus, CommandErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bytes `numpy.save` writes for a `[1, 2]` array of `descr` whose data is `data`.
+    fn npy_file(descr: &str, data: &[u8]) -> Vec<u8> {
+        let header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': (1, 2), }}");
+        let padded = format!("{header:<117}\n");
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(padded.as_bytes());
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    /// NumPy has no bfloat16 of its own: `numpy.save` of an ml_dtypes (JAX) bfloat16 array writes `'<V2'`,
+    /// untyped 2-byte records. The refusal says so and how to save the scores instead, rather than list
+    /// bfloat16 among the types the file should have had.
+    #[test]
+    fn bfloat16_saved_by_numpy_is_refused_with_the_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bf16.npy");
+        std::fs::write(&path, npy_file("<V2", &[0x80, 0x3f, 0x00, 0x40])).unwrap();
+        let err = read_scores(&path, Shape::new(1, 2, 4, 4)).unwrap_err();
+        assert!(
+            matches!(err, CommandError::Input(FileError::Dtype { .. })),
+            "{err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "{}: field 'scores' has dtype void ('<V2')",
+                path.display()
+            )),
+            "{message}"
+        );
+        assert!(
+            message.contains("NumPy saves bfloat16 as untyped 2-byte records")
+                && message.contains("scores.astype(numpy.float32)")
+                && message.contains(".safetensors"),
+            "{message}"
+        );
+        // The same data typed as BF16 in a .safetensors file is read.
+        let bf16 = RawArray {
+            dtype: Dtype::Other("bf16".into()),
+            dims: vec![1, 2],
+            bytes: vec![0x80, 0x3f, 0x00, 0x40],
+        };
+        assert_eq!(
+            decode(&path, &bf16, Shape::new(1, 2, 4, 4)).unwrap(),
+            vec![1.0, 2.0]
+        );
+    }
 
     #[test]
     fn half_precision_decodes_exactly() {

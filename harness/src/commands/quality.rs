@@ -4,6 +4,8 @@
 use serde::Serialize;
 use solutions::{InputError, Shape};
 
+use crate::challenge::generate::GenerateError;
+use crate::challenge::lloyd_max::LloydMaxError;
 use crate::challenge::quality::{Quality, quality as measure};
 use crate::challenge::suites::CaseSpec;
 use crate::cli::QualityArgs;
@@ -34,6 +36,12 @@ pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
         ("correlation", Align::Right),
     ]);
     let mut rows = Vec::new();
+    if !args.generator.keeps_true_keys() {
+        return Err(CommandError::Usage(format!(
+            "--generator: generator {} does not keep the true keys; use turboquant or challenge",
+            args.generator
+        )));
+    }
     // A size named twice is measured once.
     let levels = super::once_each(args.levels.iter().copied(), |a, b| a == b);
     // Every shape is checked before the first is measured, and an error names the option that set it.
@@ -55,15 +63,19 @@ pub(super) fn quality(args: &QualityArgs) -> Result<ExitStatus, CommandError> {
             generator: args.generator,
             tweak: None,
         };
-        let case = spec
-            .build(None, args.seed)
-            .map_err(|source| CommandError::Generate {
+        let case = spec.build(None, args.seed).map_err(|source| match source {
+            // The same D for every size: the first size reaches it before anything is generated.
+            GenerateError::Codebook(e @ LloydMaxError::DimensionTooSmall { .. }) => {
+                CommandError::Usage(format!("--d: generator {}: {e}", args.generator))
+            }
+            source => CommandError::Generate {
                 case: format!("C={c}"),
                 source,
-            })?;
+            },
+        })?;
         let q = measure(&case).ok_or_else(|| {
             CommandError::Usage(format!(
-                "generator {} does not keep the true keys; use turboquant or challenge",
+                "generator {} kept no true keys for C={c}",
                 args.generator
             ))
         })?;
