@@ -111,7 +111,8 @@ impl Lanes {
     /// - `lo = max_b Σ_d |Qp[b,d]| · max|codebook| · 2⁻¹⁰⁰` (so the scaled codebook term stays below 2¹⁰⁰),
     /// - `hi = max|Qp| · min|nonzero codebook entry| · 2⁶⁰` (so its largest products stay above 2⁻⁶⁰),
     ///
-    /// both within `[2⁻¹⁰⁰, 2¹⁰⁰]`. Empty (`lo > hi`) where `Qp` or the codebook is all zeros, or non-finite.
+    /// both within `[2⁻¹⁰⁰, 2¹⁰⁰]`, and with every scaled codebook value `v/c` (a stored f32) within
+    /// `[2⁻¹⁰⁰, 2¹⁰⁰]` in magnitude: `lo ≥ max|codebook| · 2⁻¹⁰⁰`, `hi ≤ min|nonzero codebook entry| · 2¹⁰⁰`. Empty (`lo > hi`) where `Qp` or the codebook is all zeros, or non-finite.
     /// Worked out by [`Projection::compute`] once every dimension of `Qp` is set.
     pub(crate) fn fold_range(&self) -> (f32, f32) {
         self.fold
@@ -349,8 +350,14 @@ fn fold_range(qp_row_sum: f32, qp_max: f32, codebook: &[f32]) -> (f32, f32) {
     if !(finite && row_sum.is_finite() && cb_min.is_finite() && qp_max > 0.0) {
         return EMPTY;
     }
-    let lo = (row_sum * cb_max * 2f64.powi(-100)).max(2f64.powi(-100));
-    let hi = (qp_max * cb_min * 2f64.powi(60)).min(2f64.powi(100));
+    // The scaled values v/c themselves are stored as f32: bounded by 2¹⁰⁰ above and 2⁻¹⁰⁰ below too, so that
+    // none overflows (a huge entry against tiny queries, whose row sums alone allow a tiny c) or is subnormal.
+    let lo = (row_sum * cb_max * 2f64.powi(-100))
+        .max(cb_max * 2f64.powi(-100))
+        .max(2f64.powi(-100));
+    let hi = (qp_max * cb_min * 2f64.powi(60))
+        .min(cb_min * 2f64.powi(100))
+        .min(2f64.powi(100));
     if lo > hi {
         return EMPTY;
     }
@@ -425,6 +432,34 @@ mod tests {
         assert!(lo >= 2f64.powi(-100) && hi <= 2f64.powi(100));
         // Zero (gamma = 0) never folds.
         assert!(lo > 0.0);
+    }
+
+    #[test]
+    fn every_scaled_codebook_value_stays_a_normal_f32() {
+        // (Qp row sum, max |Qp|, codebook). The first: tiny queries beside a codebook entry of 1e12, where the
+        // row sums alone would let c go down to 2^-100 and 1e12 / c overflow f32.
+        let cases: [(f32, f32, &[f32]); 4] = [
+            (1e-20, 1e-21, &[1e12, 0.5, -0.25]),
+            (1e31, 1e30, &[1e-30, 1.0]),
+            (1e-30, 1e-31, &[1e-30, 1e30]),
+            (40.0, 3.0, &[-0.75, -0.25, 0.25, 0.75]),
+        ];
+        for (row_sum, qp_max, codebook) in cases {
+            let (lo, hi) = fold_range(row_sum, qp_max, codebook);
+            for c in [lo, hi].into_iter().filter(|_| lo <= hi) {
+                for &v in codebook {
+                    let scaled = (v / c).abs();
+                    assert!(
+                        scaled.is_normal() && (2f32.powi(-100)..=2f32.powi(100)).contains(&scaled),
+                        "{v} / {c} = {scaled} ({row_sum}, {qp_max}, {codebook:?})"
+                    );
+                }
+            }
+        }
+        // The first case folds some keys, but not one whose coef·gamma is 1e-20.
+        let (lo, hi) = fold_range(cases[0].0, cases[0].1, cases[0].2);
+        assert!(lo <= hi, "{lo} .. {hi}");
+        assert!(!(lo..=hi).contains(&1e-20));
     }
 
     #[test]
