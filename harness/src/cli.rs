@@ -36,11 +36,13 @@ pub const RUN_STATUSES: &[ExitStatus] = &[
     ExitStatus::Unavailable,
     ExitStatus::Internal,
 ];
-/// The exit statuses `judge check` can end with: it runs nothing and writes nothing.
+/// The exit statuses `judge check` can end with: it runs nothing and writes nothing (6: rayon's threads, on which
+/// the oracle runs, could not be started).
 pub const CHECK_STATUSES: &[ExitStatus] = &[
     ExitStatus::Success,
     ExitStatus::WrongAnswer,
     ExitStatus::Usage,
+    ExitStatus::Unavailable,
 ];
 /// The exit statuses `judge bench` can end with: built-in variants only, so nothing is compiled.
 pub const BENCH_STATUSES: &[ExitStatus] = &[
@@ -49,21 +51,37 @@ pub const BENCH_STATUSES: &[ExitStatus] = &[
     ExitStatus::Usage,
     ExitStatus::RuntimeError,
     ExitStatus::SlowOrSuspicious,
+    ExitStatus::Unavailable,
     ExitStatus::Internal,
 ];
 /// The exit statuses `judge compare` can end with: it reads two documents and prints.
 pub const COMPARE_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::Usage];
-/// The exit statuses `judge report` and `judge quality` can end with: they run no solution and write files.
+/// The exit statuses `judge report` can end with: it runs no solution and writes files.
 pub const REPORT_STATUSES: &[ExitStatus] =
     &[ExitStatus::Success, ExitStatus::Usage, ExitStatus::Internal];
+/// The exit statuses `judge quality` can end with: it runs no solution and writes files, on rayon's threads.
+pub const QUALITY_STATUSES: &[ExitStatus] = &[
+    ExitStatus::Success,
+    ExitStatus::Usage,
+    ExitStatus::Unavailable,
+    ExitStatus::Internal,
+];
 
 /// The exit statuses `judge list` can end with: it only prints.
 pub const LIST_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::Usage];
 /// The exit statuses `judge case export` can end with: it generates cases and writes files.
-pub const EXPORT_STATUSES: &[ExitStatus] =
-    &[ExitStatus::Success, ExitStatus::Usage, ExitStatus::Internal];
+pub const EXPORT_STATUSES: &[ExitStatus] = &[
+    ExitStatus::Success,
+    ExitStatus::Usage,
+    ExitStatus::Unavailable,
+    ExitStatus::Internal,
+];
 /// The exit statuses `judge case info` can end with: it reads one file and prints.
-pub const INFO_STATUSES: &[ExitStatus] = &[ExitStatus::Success, ExitStatus::Usage];
+pub const INFO_STATUSES: &[ExitStatus] = &[
+    ExitStatus::Success,
+    ExitStatus::Usage,
+    ExitStatus::Unavailable,
+];
 
 /// The `Exit statuses:` block of a command's help: `statuses`, status 0 said as `success` (what it means for
 /// that command).
@@ -89,7 +107,7 @@ static COMPARE_AFTER_HELP: LazyLock<String> = LazyLock::new(|| {
 static REPORT_AFTER_HELP: LazyLock<String> =
     LazyLock::new(|| statuses_help(REPORT_STATUSES, "the report was written"));
 static QUALITY_AFTER_HELP: LazyLock<String> =
-    LazyLock::new(|| statuses_help(REPORT_STATUSES, "the statistics were printed"));
+    LazyLock::new(|| statuses_help(QUALITY_STATUSES, "the statistics were printed"));
 
 static LIST_AFTER_HELP: LazyLock<String> =
     LazyLock::new(|| statuses_help(LIST_STATUSES, "the lists were printed"));

@@ -975,3 +975,33 @@ fn a_bad_seed_says_what_a_seed_is() {
         );
     }
 }
+
+/// Rayon's threads that cannot be started (here every thread's stack is 1 PB, as `RUST_MIN_STACK` asks, so not one
+/// starts, as with a `RAYON_NUM_THREADS` beyond what the machine gives) end each command that computes with a
+/// message naming the setting and status 6, instead of rayon's panic (status 101); `judge list` needs no threads.
+#[test]
+fn threads_that_cannot_start_are_an_error_naming_the_setting() {
+    let case = worked_example_case();
+    for args in [
+        vec!["run", "--solution", "cpu-tiled", "--suite", "example"],
+        vec!["case", "info", s(&case)],
+        vec!["quality", "--seed", "1"],
+    ] {
+        let out = judge_command(&args)
+            .env("RUST_MIN_STACK", "1000000000000000")
+            .env("RAYON_NUM_THREADS", "3")
+            .output()
+            .expect("the judge binary runs");
+        expect(
+            &out,
+            6,
+            "rayon's thread pool (RAYON_NUM_THREADS=3) could not be started",
+        );
+        assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    }
+    let out = judge_command(&["list"])
+        .env("RUST_MIN_STACK", "1000000000000000")
+        .output()
+        .expect("the judge binary runs");
+    expect(&out, 0, "cpu-tiled");
+}

@@ -136,6 +136,18 @@ pub fn eprint_error(error: &dyn std::error::Error) {
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
+    let computes = matches!(
+        cli.command,
+        Command::Run(_)
+            | Command::Case(_)
+            | Command::Quality(_)
+            | Command::Check(_)
+            | Command::Gate(_)
+            | Command::Bench(_)
+    );
+    if computes {
+        start_thread_pool()?;
+    }
     match cli.command {
         Command::List => list::list(),
         Command::Run(args) => run::run(&args),
@@ -150,6 +162,27 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
         Command::Report(args) => report::report(&args),
         Command::Kernels(args) => kernels::kernels(&args),
     }
+}
+
+/// Starts rayon's global pool (one thread per core, or `RAYON_NUM_THREADS`), on which generation, the oracle and
+/// `cpu-tiled` run, before a command that computes does anything. A pool that cannot start (more threads than
+/// the machine gives) is then an error that names the setting (status 6), instead of rayon's panic at the first
+/// parallel loop, with a status no command documents. A pool already running is no failure.
+fn start_thread_pool() -> Result<(), CommandError> {
+    let Err(error) = rayon::ThreadPoolBuilder::new().build_global() else {
+        return Ok(());
+    };
+    // Only a failure to start threads has a cause; "already initialised" has none.
+    let Some(cause) = std::error::Error::source(&error) else {
+        return Ok(());
+    };
+    let setting = match std::env::var("RAYON_NUM_THREADS") {
+        Ok(value) => format!("RAYON_NUM_THREADS={value}"),
+        Err(_) => "one per core".to_owned(),
+    };
+    Err(CommandError::Unavailable(format!(
+        "rayon's thread pool ({setting}) could not be started: {cause}; set RAYON_NUM_THREADS to fewer threads"
+    )))
 }
 
 /// `items` with every item that is `same` as an earlier one left out, in the order first given: what a repeated

@@ -211,7 +211,7 @@ fn decode(
     ahead: usize,
 ) {
     assert!(ahead <= nk);
-    let coef = inputs.shape().qjl_coef() as f32;
+    let coef = proj.qjl_coef();
     let (lo, hi) = proj
         .lanes()
         .expect("the AVX2 path's projection has the lane layout")

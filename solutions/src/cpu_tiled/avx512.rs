@@ -48,7 +48,7 @@ pub(crate) struct Scratch {
     /// Sign numbers, `[G][TILE]`: for key `l` and group `g`, bit `i` is set where the key's sign at kernel
     /// position `4g + i` is +1.
     nibs: Aligned<u32>,
-    /// `sqrt(pi/2)/D · gamma` of the tile's keys (0 past the end of the input).
+    /// `coef · gamma` of the tile's keys, `coef` the projection's scaled `sqrt(pi/2)/D` (0 past the end of the input).
     cg: Aligned<f32>,
 }
 
@@ -81,7 +81,7 @@ pub(crate) fn solve_chunk(
     let n = rows.first().map_or(0, |r| r.len());
     for col in (0..n).step_by(TILE) {
         let nk = TILE.min(n - col);
-        decode_tile(inputs, proj.codebook(), s0 + col, nk, scratch);
+        decode_tile(inputs, proj, s0 + col, nk, scratch);
         let blocks = proj.blocks().len();
         for (i, blk) in proj.blocks().enumerate() {
             // The next tile's keys arrive while this one is computed.
@@ -110,11 +110,12 @@ pub(crate) fn solve_chunk(
 
 /// Decodes keys `s0 .. s0 + nk` (`1 ≤ nk ≤ TILE`) into `scratch` with the lookup mode the case's C needs.
 #[target_feature(enable = "avx512f,avx512bw")]
-fn decode_tile(inputs: &Inputs, codebook: &[f32], s0: usize, nk: usize, scratch: &mut Scratch) {
+fn decode_tile(inputs: &Inputs, proj: &Projection, s0: usize, nk: usize, scratch: &mut Scratch) {
+    let (codebook, coef) = (proj.codebook(), proj.qjl_coef());
     match inputs.shape().c {
-        0..=16 => decode::<TABLE16>(inputs, codebook, s0, nk, scratch),
-        17..=32 => decode::<TABLE32>(inputs, codebook, s0, nk, scratch),
-        _ => decode::<GATHER>(inputs, codebook, s0, nk, scratch),
+        0..=16 => decode::<TABLE16>(inputs, codebook, coef, s0, nk, scratch),
+        17..=32 => decode::<TABLE32>(inputs, codebook, coef, s0, nk, scratch),
+        _ => decode::<GATHER>(inputs, codebook, coef, s0, nk, scratch),
     }
 }
 
@@ -131,6 +132,7 @@ const GATHER: u8 = 2;
 fn decode<const LOOKUP: u8>(
     inputs: &Inputs,
     codebook: &[f32],
+    coef: f32,
     s0: usize,
     nk: usize,
     scratch: &mut Scratch,
@@ -140,7 +142,7 @@ fn decode<const LOOKUP: u8>(
     debug_assert_eq!(codebook.len(), 256);
     debug_assert!(s0 + nk <= shape.s && nk <= TILE);
 
-    let coef = _mm512_set1_ps(shape.qjl_coef() as f32);
+    let coef = _mm512_set1_ps(coef);
     let gamma = &inputs.gamma[s0..s0 + nk];
     for (j, cg) in scratch
         .cg
@@ -523,13 +525,7 @@ impl PartsTimer {
         let scratch = &mut self.scratch;
         let (inputs, proj, mut rows) = self.ops.split();
         let decode_seconds = super::seconds_per(calls, || {
-            decode_tile(
-                std::hint::black_box(inputs),
-                proj.codebook(),
-                0,
-                TILE,
-                scratch,
-            );
+            decode_tile(std::hint::black_box(inputs), proj, 0, TILE, scratch);
         });
         let blk = proj.blocks().next().expect("one block of queries");
         let kernel_seconds = super::seconds_per(kernel_calls, || {

@@ -33,7 +33,7 @@ pub(crate) fn solve_chunk(
     for col in (0..n).step_by(TILE) {
         let nk = TILE.min(n - col);
         let tile = scratch.tile_mut();
-        tile.decode(inputs, proj.codebook(), s0 + col, nk);
+        tile.decode(inputs, proj, s0 + col, nk);
         for blk in proj.blocks() {
             let out = &mut rows[blk.b0..blk.b0 + blk.len];
             match blk.len {

@@ -1,7 +1,9 @@
 //! The portable path, and the decoded-tile layout it shares with the NEON kernel.
 //!
 //! A tile holds [`TILE`] consecutive keys decoded once: `vals[d][l] = codebook[K_idx[s0 + l, d]]`,
-//! `pos[d][l] = 1.0` where `qjl_signs[s0 + l, d] = +1` (else 0.0), and `cg[l] = sqrt(pi/2)/D · gamma[s0 + l]`.
+//! `pos[d][l] = 1.0` where `qjl_signs[s0 + l, d] = +1` (else 0.0), and `cg[l] = coef · gamma[s0 + l]`, with `coef` the
+//! projection's [`Projection::qjl_coef`] (`sqrt(pi/2)/D`, for ordinary inputs; the codebook values come from the
+//! projection too, so both carry its scales).
 //! Keys past the end of the input are decoded as zeros, so kernels always work on whole tiles and only the
 //! stores look at how many keys are real. A kernel then computes, for a block of queries and the tile's keys,
 //!
@@ -53,17 +55,17 @@ impl Tile {
         &self.cg
     }
 
-    /// Decodes keys `s0 .. s0 + nk` (`1 ≤ nk ≤ TILE`) of `inputs`; `codebook` has 256 entries.
+    /// Decodes keys `s0 .. s0 + nk` (`1 ≤ nk ≤ TILE`) of `inputs` with the codebook and QJL coefficient of
+    /// `proj`.
     #[inline(always)]
-    pub(crate) fn decode(&mut self, inputs: &Inputs, codebook: &[f32], s0: usize, nk: usize) {
-        self.start(inputs, s0, nk);
-        self.decode_dims(inputs, codebook, s0, nk, 0..inputs.shape().d);
+    pub(crate) fn decode(&mut self, inputs: &Inputs, proj: &Projection, s0: usize, nk: usize) {
+        self.start(inputs, proj.qjl_coef(), s0, nk);
+        self.decode_dims(inputs, proj.codebook(), s0, nk, 0..inputs.shape().d);
     }
 
-    /// Sets the coefficients of keys `s0 .. s0 + nk` and zeroes the lanes past `nk`.
+    /// Sets the coefficients `coef·gamma` of keys `s0 .. s0 + nk` and zeroes the lanes past `nk`.
     #[inline(always)]
-    pub(crate) fn start(&mut self, inputs: &Inputs, s0: usize, nk: usize) {
-        let coef = inputs.shape().qjl_coef() as f32;
+    pub(crate) fn start(&mut self, inputs: &Inputs, coef: f32, s0: usize, nk: usize) {
         if nk < TILE {
             let vals = self.vals.as_mut_slice().as_chunks_mut::<TILE>().0;
             let pos = self.pos.as_mut_slice().as_chunks_mut::<TILE>().0;
@@ -141,7 +143,7 @@ pub(crate) fn solve_chunk(
     let n = rows.first().map_or(0, |r| r.len());
     for col in (0..n).step_by(TILE) {
         let nk = TILE.min(n - col);
-        scratch.tile.decode(inputs, proj.codebook(), s0 + col, nk);
+        scratch.tile.decode(inputs, proj, s0 + col, nk);
         for blk in proj.blocks() {
             let out = &mut rows[blk.b0..blk.b0 + blk.len];
             match blk.len {

@@ -18,6 +18,14 @@
 //! ([`Lanes`]): queries in groups of [`LANES`] padded with zeros, `Qp` as `[D'][LANES]` per group (D' = D rounded
 //! up to a whole sign-table group, the extra dimensions zero), and the sign tables turned the other way,
 //! `[G][16][LANES]`, so that one table entry of all the group's queries is one contiguous row of 64 bytes.
+//!
+//! **Scales.** The reduced form multiplies `Q` by `Pi` and by `S_mat` before any key is seen, so its sums can
+//! leave f32's range where the literal form's do not: queries of 1e37 against a rotation (the scores still fit),
+//! or `Q·S_matᵀ` beyond 3.4e38 where `gamma` is 0 or tiny (the QJL term then is small or nothing). Where the
+//! sums of `|Qp|` or `|Qs|` over the dimensions pass [`SUM_LIMIT`], the projection is made again from `Pi` or
+//! `S_mat` scaled down by a power of two, exactly, and the codebook or the QJL coefficient
+//! ([`Projection::qjl_coef`]) scaled up by it, so every product and score stays the same. Ordinary inputs are
+//! never scaled.
 
 use super::aligned::Aligned;
 use crate::problem::Inputs;
@@ -34,8 +42,11 @@ pub(crate) struct Projection {
     w: Aligned<f32>,
     /// `−Σ_d Qs[b,d]`, `[B]` followed by zeros up to a whole number of [`LANES`].
     neg_sum: Aligned<f32>,
-    /// The codebook followed by zeros, 256 entries, so any `u8` index is in bounds.
+    /// The codebook followed by zeros, 256 entries, so any `u8` index is in bounds; multiplied by the power of
+    /// two that `Pi` was divided by (see the module docs' scales; 1 for ordinary inputs).
     codebook: Aligned<f32>,
+    /// `sqrt(pi/2)/D` multiplied by the power of two that `S_mat` was divided by (1 for ordinary inputs).
+    qjl_coef: f32,
     /// `Qᵀ`, `[D][MAX_B]`, zero past B (scratch).
     qt: Aligned<f32>,
     /// Sign tables `[B·G·16]` in blocked order (block `i`: `[G][len][16]`), when the kernel uses them.
@@ -115,7 +126,8 @@ impl Lanes {
     /// - `lo = max_b Σ_d |Qp[b,d]| · max|codebook| · 2⁻¹⁰⁰` (so the scaled codebook term stays below 2¹⁰⁰),
     /// - `hi = max|Qp| · min|nonzero codebook entry| · 2⁶⁰` (so its largest products stay above 2⁻⁶⁰),
     ///
-    /// both within `[2⁻¹⁰⁰, 2¹⁰⁰]`. Empty (`lo > hi`) where `Qp` or the codebook is all zeros, or non-finite.
+    /// both within `[2⁻¹⁰⁰, 2¹⁰⁰]`, and with every scaled codebook value `v/c` (a stored f32) within
+    /// `[2⁻¹⁰⁰, 2¹⁰⁰]` in magnitude: `lo ≥ max|codebook| · 2⁻¹⁰⁰`, `hi ≤ min|nonzero codebook entry| · 2¹⁰⁰`. Empty (`lo > hi`) where `Qp` or the codebook is all zeros, or non-finite.
     /// Worked out by [`Projection::compute`] once every dimension of `Qp` is set.
     pub(crate) fn fold_range(&self) -> (f32, f32) {
         self.fold
@@ -224,6 +236,7 @@ impl Projection {
             w: Aligned::zeroed(b * d),
             neg_sum: Aligned::zeroed(b.next_multiple_of(LANES)),
             codebook: Aligned::zeroed(256),
+            qjl_coef: 0.0,
             qt: Aligned::zeroed(d * MAX_B),
             tables: (extra == Extra::SignTables).then(|| Aligned::zeroed(b * groups * TABLE)),
             lanes: (extra == Extra::Lanes).then(|| Lanes::new(b, d)),
@@ -254,9 +267,16 @@ impl Projection {
         }
     }
 
-    /// The codebook padded with zeros to 256 entries.
+    /// The codebook padded with zeros to 256 entries, scaled as `Qp` needs (see the module docs' scales): what a
+    /// kernel multiplies `Qp` by.
     pub(crate) fn codebook(&self) -> &[f32] {
         self.codebook.as_slice()
+    }
+
+    /// The QJL coefficient `sqrt(pi/2)/D`, scaled as `Qs` needs (see the module docs' scales): a key's
+    /// `coef·gamma` is this times its `gamma`.
+    pub(crate) fn qjl_coef(&self) -> f32 {
+        self.qjl_coef
     }
 
     /// The query blocks, in order.
@@ -284,12 +304,9 @@ impl Projection {
     /// horizontal reductions.
     #[inline(always)]
     pub(crate) fn compute(&mut self, inputs: &Inputs) {
-        let (b, d, qb) = (self.b, self.d, self.qb);
+        let (b, d) = (self.b, self.d);
         debug_assert_eq!(inputs.shape().b, b);
         debug_assert_eq!(inputs.shape().d, d);
-        let cb = self.codebook.as_mut_slice();
-        cb[..inputs.codebook.len()].copy_from_slice(&inputs.codebook);
-        cb[inputs.codebook.len()..].fill(0.0);
 
         // Qᵀ, [D][MAX_B], zero past B.
         let qt = self.qt.as_mut_slice().as_chunks_mut::<MAX_B>().0;
@@ -298,6 +315,46 @@ impl Projection {
                 *x = if t < b { inputs.q[t * d + j] } else { 0.0 };
             }
         }
+        let (sum_p, sum_s) = self.project(&inputs.pi, &inputs.s_mat);
+        let scales = if sum_p <= SUM_LIMIT && sum_s <= SUM_LIMIT {
+            Scales::ONE
+        } else {
+            let scales = Scales::for_inputs(inputs);
+            let scaled = |m: &[f32], by: i32| -> Vec<f32> {
+                let factor = 2f32.powi(-by);
+                m.iter().map(|x| x * factor).collect()
+            };
+            self.project(
+                &scaled(&inputs.pi, scales.pi),
+                &scaled(&inputs.s_mat, scales.s_mat),
+            );
+            scales
+        };
+        let coef = inputs.shape().qjl_coef() as f32;
+        self.qjl_coef = coef * 2f32.powi(scales.s_mat);
+        let cb = self.codebook.as_mut_slice();
+        let factor = 2f32.powi(scales.pi);
+        for (slot, &x) in cb.iter_mut().zip(&inputs.codebook) {
+            *slot = x * factor;
+        }
+        cb[inputs.codebook.len()..].fill(0.0);
+        let (b, d, qb) = (self.b, self.d, self.qb);
+        if let Some(tables) = &mut self.tables {
+            build_tables(self.w.as_slice(), tables.as_mut_slice(), b, d, qb);
+        }
+        if let Some(lanes) = &mut self.lanes {
+            lanes.finish(&self.codebook.as_slice()[..inputs.codebook.len()]);
+        }
+    }
+
+    /// Computes `Qp` from `pi` and `Qs` from `s_mat` (`[D, D]` each) and the queries in `qt`, into every field but
+    /// the codebook, the sign tables and the fold range; returns the largest sum over the dimensions of `|Qp|`
+    /// and of `|Qs|` (infinite or NaN where they overflowed).
+    #[inline(always)]
+    fn project(&mut self, pi: &[f32], s_mat: &[f32]) -> (f32, f32) {
+        let (b, d, qb) = (self.b, self.d, self.qb);
+        let qt = self.qt.as_slice().as_chunks::<MAX_B>().0;
+        let (mut sum_p, mut sum_s) = ([0.0f32; MAX_B], [0.0f32; MAX_B]);
         let (qp, w, neg) = (
             self.qp.as_mut_slice(),
             self.w.as_mut_slice(),
@@ -305,8 +362,8 @@ impl Projection {
         );
         neg.fill(0.0);
         for dim in 0..d {
-            let pi_row = &inputs.pi[dim * d..(dim + 1) * d];
-            let s_row = &inputs.s_mat[dim * d..(dim + 1) * d];
+            let pi_row = &pi[dim * d..(dim + 1) * d];
+            let s_row = &s_mat[dim * d..(dim + 1) * d];
             // Qp[·, dim] and Qs[·, dim] for all queries at once.
             let mut acc_p = [0.0f32; MAX_B];
             let mut acc_s = [0.0f32; MAX_B];
@@ -326,15 +383,79 @@ impl Projection {
             for (n, s) in neg.iter_mut().zip(&acc_s) {
                 *n -= s;
             }
+            for t in 0..MAX_B {
+                sum_p[t] += acc_p[t].abs();
+                sum_s[t] += acc_s[t].abs();
+            }
             if let Some(lanes) = &mut self.lanes {
                 lanes.set_dim(dim, &acc_p, &acc_s);
             }
         }
-        if let Some(tables) = &mut self.tables {
-            build_tables(self.w.as_slice(), tables.as_mut_slice(), b, d, qb);
-        }
-        if let Some(lanes) = &mut self.lanes {
-            lanes.finish(&inputs.codebook);
+        // `f32::max` would skip a NaN, which must count as an overflow.
+        let largest = |sums: [f32; MAX_B]| {
+            sums.into_iter()
+                .fold(0.0f32, |m, x| if x > m || x.is_nan() { x } else { m })
+        };
+        (largest(sum_p), largest(sum_s))
+    }
+}
+
+/// The largest sum over the dimensions of `|Qp|` or `|Qs|` that the kernels take as they are: the QJL sums reach
+/// three times `Σ |Qs|` (`−Σ Qs` plus the sign tables' `2·Qs`), and the AVX2 path's folded sums add at most 2¹⁰⁰,
+/// all far below f32's 2¹²⁸.
+const SUM_LIMIT: f32 = (1u128 << 120) as f32;
+
+/// Powers of two by which `Pi` and `S_mat` are divided (and the codebook and the QJL coefficient multiplied)
+/// for the projection (see the module docs' scales).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Scales {
+    /// Exponent for `Pi` and the codebook.
+    pi: i32,
+    /// Exponent for `S_mat` and the QJL coefficient.
+    s_mat: i32,
+}
+
+impl Scales {
+    /// No scaling: ordinary inputs.
+    const ONE: Scales = Scales { pi: 0, s_mat: 0 };
+
+    /// The smallest exponents that bring the sums of `|Qp|` and `3·|Qs|` over the dimensions to [`SUM_LIMIT`] or
+    /// below, from bounds worked out in f64: `Σ_d |Qp[b,d]| ≤ Σ_j |Q[b,j]| · max_j Σ_d |Pi[d,j]|`, and the same
+    /// for `S_mat`. Each is capped where the factor it multiplies would pass 2¹²⁰ itself: the codebook's largest
+    /// magnitude, or the QJL coefficient (so past `Σ |Qs|` of about 2²⁴⁰, 1.8e72, the QJL sums still overflow).
+    fn for_inputs(inputs: &Inputs) -> Scales {
+        let d = inputs.shape().d;
+        let limit = f64::from(SUM_LIMIT);
+        let query = inputs
+            .q
+            .chunks_exact(d)
+            .map(|row| row.iter().map(|x| f64::from(x.abs())).sum::<f64>())
+            .fold(0.0, f64::max);
+        let column_sum = |m: &[f32]| {
+            let mut sums = vec![0.0f64; d];
+            for row in m.chunks_exact(d) {
+                for (sum, x) in sums.iter_mut().zip(row) {
+                    *sum += f64::from(x.abs());
+                }
+            }
+            sums.into_iter().fold(0.0, f64::max)
+        };
+        // The smallest e ≥ 0 with bound / 2^e ≤ limit, and at most `cap`.
+        let exponent = |bound: f64, cap: f64| -> i32 {
+            let needed = (bound / limit).log2().ceil().max(0.0);
+            needed.min(cap.floor().max(0.0)) as i32
+        };
+        let cb_max = inputs
+            .codebook
+            .iter()
+            .fold(0.0f64, |m, x| m.max(f64::from(x.abs())));
+        let coef = inputs.shape().qjl_coef();
+        Scales {
+            pi: exponent(query * column_sum(&inputs.pi), (limit / cb_max).log2()),
+            s_mat: exponent(
+                3.0 * query * column_sum(&inputs.s_mat),
+                (limit / coef).log2(),
+            ),
         }
     }
 }
@@ -355,8 +476,14 @@ fn fold_range(qp_row_sum: f32, qp_max: f32, codebook: &[f32]) -> (f32, f32) {
     if !(finite && row_sum.is_finite() && cb_min.is_finite() && qp_max > 0.0) {
         return EMPTY;
     }
-    let lo = (row_sum * cb_max * 2f64.powi(-100)).max(2f64.powi(-100));
-    let hi = (qp_max * cb_min * 2f64.powi(60)).min(2f64.powi(100));
+    // The scaled values v/c themselves are stored as f32: bounded by 2¹⁰⁰ above and 2⁻¹⁰⁰ below too, so that
+    // none overflows (a huge entry against tiny queries, whose row sums alone allow a tiny c) or is subnormal.
+    let lo = (row_sum * cb_max * 2f64.powi(-100))
+        .max(cb_max * 2f64.powi(-100))
+        .max(2f64.powi(-100));
+    let hi = (qp_max * cb_min * 2f64.powi(60))
+        .min(cb_min * 2f64.powi(100))
+        .min(2f64.powi(100));
     if lo > hi {
         return EMPTY;
     }
@@ -414,7 +541,46 @@ fn fill_table<T: Copy>(
 
 #[cfg(test)]
 mod tests {
-    use super::fold_range;
+    use super::{Extra, Projection, fold_range};
+    use crate::problem::{InputParts, Inputs, Shape};
+
+    /// Inputs of B = 2, S = 1, D = 2, C = 2 with the queries scaled by `q` and `S_mat` by `s`.
+    fn inputs(q: f32, s: f32) -> Inputs {
+        Inputs::new(InputParts {
+            shape: Shape::new(2, 1, 2, 2),
+            q: vec![q, -q, 0.5 * q, q],
+            k_idx: vec![0, 1],
+            qjl_signs: vec![1, -1],
+            gamma: vec![0.0],
+            pi: vec![0.6, 0.8, -0.8, 0.6],
+            s_mat: vec![s, -s, 0.5 * s, s],
+            codebook: vec![-0.5, 0.25],
+        })
+        .expect("valid inputs")
+    }
+
+    #[test]
+    fn ordinary_inputs_are_not_scaled_and_overflowing_sums_are() {
+        let coef = Shape::new(2, 1, 2, 2).qjl_coef() as f32;
+        let mut proj = Projection::new(2, 4, 2, Extra::None);
+        proj.compute(&inputs(1.0, 1.0));
+        assert_eq!(proj.qjl_coef(), coef);
+        assert_eq!(&proj.codebook()[..3], &[-0.5, 0.25, 0.0]);
+
+        // Q·S_matᵀ of about 1e48: S_mat scaled down, the coefficient up, by the same power of two.
+        proj.compute(&inputs(1e10, 1e38));
+        let up = proj.qjl_coef() / coef;
+        assert!(up > 1e12 && up.log2().fract() == 0.0, "{up}");
+        assert!(proj.neg_sum.as_slice()[..2].iter().all(|x| x.is_finite()));
+        assert_eq!(&proj.codebook()[..2], &[-0.5, 0.25]);
+
+        // Q·Piᵀ beyond f32: Pi scaled down, the codebook up.
+        proj.compute(&inputs(3e38, 1e-30));
+        let up = proj.codebook()[1] / 0.25;
+        assert!(up >= 2.0 && up.log2().fract() == 0.0, "{up}");
+        assert!(proj.qp.as_slice().iter().all(|x| x.is_finite()));
+        assert_eq!(proj.qjl_coef(), coef);
+    }
 
     #[test]
     fn the_fold_range_keeps_the_scaled_codebook_term_inside_its_bounds() {
@@ -431,6 +597,34 @@ mod tests {
         assert!(lo >= 2f64.powi(-100) && hi <= 2f64.powi(100));
         // Zero (gamma = 0) never folds.
         assert!(lo > 0.0);
+    }
+
+    #[test]
+    fn every_scaled_codebook_value_stays_a_normal_f32() {
+        // (Qp row sum, max |Qp|, codebook). The first: tiny queries beside a codebook entry of 1e12, where the
+        // row sums alone would let c go down to 2^-100 and 1e12 / c overflow f32.
+        let cases: [(f32, f32, &[f32]); 4] = [
+            (1e-20, 1e-21, &[1e12, 0.5, -0.25]),
+            (1e31, 1e30, &[1e-30, 1.0]),
+            (1e-30, 1e-31, &[1e-30, 1e30]),
+            (40.0, 3.0, &[-0.75, -0.25, 0.25, 0.75]),
+        ];
+        for (row_sum, qp_max, codebook) in cases {
+            let (lo, hi) = fold_range(row_sum, qp_max, codebook);
+            for c in [lo, hi].into_iter().filter(|_| lo <= hi) {
+                for &v in codebook {
+                    let scaled = (v / c).abs();
+                    assert!(
+                        scaled.is_normal() && (2f32.powi(-100)..=2f32.powi(100)).contains(&scaled),
+                        "{v} / {c} = {scaled} ({row_sum}, {qp_max}, {codebook:?})"
+                    );
+                }
+            }
+        }
+        // The first case folds some keys, but not one whose coef·gamma is 1e-20.
+        let (lo, hi) = fold_range(cases[0].0, cases[0].1, cases[0].2);
+        assert!(lo <= hi, "{lo} .. {hi}");
+        assert!(!(lo..=hi).contains(&1e-20));
     }
 
     #[test]
