@@ -227,6 +227,42 @@ fn usage_errors_exit_with_status_2() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
 
+/// A `judge run --json` document times the perf case once (a first call): it is refused as a baseline, the error
+/// naming the file and the entry, before anything is built.
+#[test]
+fn a_correctness_run_is_no_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run.json");
+    let out = judge(&[
+        "run",
+        "--solution",
+        "cpu-tiled",
+        "--suite",
+        "perf",
+        "--quiet",
+        "--json",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let reference = fixture("good/reference.c");
+    let out = judge(&[
+        "gate",
+        "--submission",
+        reference.to_str().unwrap(),
+        "--baseline",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("run.json"), "{said}");
+    assert!(
+        said.contains("entry 1 ('cpu-tiled' on perf, check): a correctness run's entry"),
+        "{said}"
+    );
+    assert!(!said.contains("verdict:"), "nothing ran: {said}");
+}
+
 #[test]
 fn a_prebuilt_library_runs_with_backend_cpu_and_cuda_sources_need_a_gpu() {
     let dir = tempfile::tempdir().unwrap();

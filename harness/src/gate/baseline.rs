@@ -1,5 +1,10 @@
 //! Comparing a submission's time with a baseline: the median of the matching entry of an earlier results
 //! document (a `judge gate --json` or `judge bench --json` file made on the same machine).
+//!
+//! Only a sampled median of a correct answer can be a baseline: an entry of a correctness run (`judge run
+//! --json` times each case once, a first call with its start-up costs) or one whose time is not a correct
+//! answer's that can be trusted (a wrong answer timed for an ablation, a time judged *suspicious*) is refused,
+//! the error naming the entry and why.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +13,7 @@ use solutions::Shape;
 
 use crate::io::FileError;
 use crate::results::{Entry, Mode, ResultsDoc};
+use crate::verdict::Verdict;
 
 /// Which baseline to compare with and how much slower is allowed.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +104,16 @@ pub enum BaselineError {
         /// The solutions found.
         names: Vec<String>,
     },
+    /// Entries at the shape are timed, but none can be a baseline.
+    #[error("baseline {path}: no entry at {shape} can be a baseline: {}", refused.join("; "))]
+    Unusable {
+        /// The document.
+        path: PathBuf,
+        /// The shape.
+        shape: Shape,
+        /// Each entry refused, with why (`entry 3 ('cpu-tiled' on perf, check): …`).
+        refused: Vec<String>,
+    },
     /// The allowed slowdown makes no sense.
     #[error("--max-slowdown must be a finite number ≥ 1, not {0}")]
     BadSlowdown(f64),
@@ -118,24 +134,76 @@ pub fn load(spec: &BaselineSpec, shape: Shape) -> Result<Baseline, BaselineError
     })
 }
 
+/// The median of `entry`, in seconds, when it can be a baseline; else why not.
+fn usable(entry: &Entry) -> Result<f64, String> {
+    let median = entry.median_s().unwrap_or(0.0);
+    if entry.mode == Mode::Check {
+        return Err(
+            "a correctness run's entry, its case timed once (a first call, with its start-up costs), not a \
+             sampled median: take the baseline from `judge gate --json` or `judge bench --json`"
+                .to_owned(),
+        );
+    }
+    match entry.verdict {
+        Verdict::Pass | Verdict::TooSlow => {}
+        Verdict::Suspicious => {
+            return Err("its time was judged suspicious: it cannot be trusted".to_owned());
+        }
+        other => {
+            return Err(format!(
+                "its verdict is {other}, not a correct answer's time"
+            ));
+        }
+    }
+    if median > 0.0 {
+        Ok(median)
+    } else {
+        Err(format!("its median is {median} s"))
+    }
+}
+
 fn pick(
     doc: &ResultsDoc,
     path: &Path,
     solution: Option<&str>,
     shape: Shape,
 ) -> Result<(String, f64), BaselineError> {
-    let timed: Vec<&Entry> = doc
+    // Every timed entry at the shape (1-based index in the document), with its median or why it cannot be one.
+    let timed: Vec<(usize, &Entry, Result<f64, String>)> = doc
         .entries
         .iter()
-        .filter(|e| {
-            e.case.shape == shape && e.timing.as_ref().is_some_and(|t| t.summary.median > 0.0)
-        })
+        .enumerate()
+        .filter(|(_, e)| e.case.shape == shape && e.timing.is_some())
+        .map(|(i, e)| (i + 1, e, usable(e)))
         .collect();
-    let mut names: Vec<String> = timed.iter().map(|e| e.solution.clone()).collect();
+    let mut names: Vec<String> = timed
+        .iter()
+        .filter(|(_, _, median)| median.is_ok())
+        .map(|(_, e, _)| e.solution.clone())
+        .collect();
     names.sort();
     names.dedup();
+    let unusable = |of: Option<&str>| BaselineError::Unusable {
+        path: path.to_owned(),
+        shape,
+        refused: timed
+            .iter()
+            .filter(|(_, e, _)| of.is_none_or(|name| e.solution == name))
+            .filter_map(|(index, e, median)| {
+                median.as_ref().err().map(|why| {
+                    format!(
+                        "entry {index} ('{}' on {}, {}): {why}",
+                        e.solution, e.case.name, e.mode
+                    )
+                })
+            })
+            .collect(),
+    };
     let chosen = match solution {
         Some(name) if names.iter().any(|n| n == name) => name.to_owned(),
+        Some(name) if timed.iter().any(|(_, e, _)| e.solution == name) => {
+            return Err(unusable(Some(name)));
+        }
         Some(name) => {
             return Err(BaselineError::UnknownSolution {
                 path: path.to_owned(),
@@ -145,12 +213,13 @@ fn pick(
             });
         }
         None => match names.as_slice() {
-            [] => {
+            [] if timed.is_empty() => {
                 return Err(BaselineError::NoEntry {
                     path: path.to_owned(),
                     shape,
                 });
             }
+            [] => return Err(unusable(None)),
             [one] => one.clone(),
             _ => {
                 return Err(BaselineError::Ambiguous {
@@ -161,15 +230,20 @@ fn pick(
             }
         },
     };
-    let mine = || timed.iter().filter(|e| e.solution == chosen);
-    let entry = mine()
-        .find(|e| e.mode == Mode::Warm)
+    let mine = || {
+        timed
+            .iter()
+            .filter(|(_, e, _)| e.solution == chosen)
+            .filter_map(|(_, e, median)| median.as_ref().ok().map(|m| (e.mode, *m)))
+    };
+    let median = mine()
+        .find(|(mode, _)| *mode == Mode::Warm)
         .or_else(|| mine().next())
+        .map(|(_, median)| median)
         .ok_or_else(|| BaselineError::NoEntry {
             path: path.to_owned(),
             shape,
         })?;
-    let median = entry.timing.as_ref().map_or(0.0, |t| t.summary.median);
     Ok((chosen, median))
 }
 
@@ -179,7 +253,6 @@ mod tests {
     use crate::challenge::DEFAULT_TOLERANCE;
     use crate::challenge::suites::CaseSource;
     use crate::results::{CaseInfo, Clock, Meta, Timing};
-    use crate::verdict::Verdict;
     use solutions::Backend;
 
     fn entry(solution: &str, shape: Shape, mode: Mode, samples: Vec<f64>) -> Entry {
@@ -231,6 +304,56 @@ mod tests {
             pick(&doc, p, None, Shape::new(1, 1, 1, 2)),
             Err(BaselineError::NoEntry { .. })
         ));
+    }
+
+    /// A correctness run's single call, a wrong answer's time and a suspicious one are no baseline: the error
+    /// names each entry and why, and a usable entry beside them is still chosen.
+    #[test]
+    fn only_sampled_times_of_correct_answers_are_baselines() {
+        let mut doc = ResultsDoc::new(Meta::now(1, DEFAULT_TOLERANCE));
+        let with = |solution: &str, mode: Mode, verdict: Verdict, samples: Vec<f64>| Entry {
+            verdict,
+            ..entry(solution, Shape::PERF, mode, samples)
+        };
+        doc.entries = vec![
+            with("run", Mode::Check, Verdict::Pass, vec![0.05]),
+            with("cheat", Mode::Warm, Verdict::Suspicious, vec![1e-9; 10]),
+            with("ablation", Mode::Warm, Verdict::WrongAnswer, vec![1e-3; 10]),
+            with("zero", Mode::Warm, Verdict::Pass, vec![0.0; 10]),
+        ];
+        let p = Path::new("base.json");
+        let message = pick(&doc, p, None, Shape::PERF).unwrap_err().to_string();
+        for says in [
+            "baseline base.json: no entry at",
+            "entry 1 ('run' on perf, check): a correctness run's entry",
+            "entry 2 ('cheat' on perf, warm): its time was judged suspicious",
+            "entry 3 ('ablation' on perf, warm): its verdict is wrong-answer",
+            "entry 4 ('zero' on perf, warm): its median is 0 s",
+        ] {
+            assert!(message.contains(says), "{says:?} in {message}");
+        }
+        // Asked for by name, only that solution's entries are named.
+        let message = pick(&doc, p, Some("cheat"), Shape::PERF)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("entry 2 ('cheat'"), "{message}");
+        assert!(!message.contains("entry 1"), "{message}");
+        // A gate's too-slow entry is a correct answer's honest time, and the one usable entry is chosen.
+        doc.entries
+            .push(with("main", Mode::Warm, Verdict::TooSlow, vec![2e-3; 10]));
+        assert_eq!(
+            pick(&doc, p, None, Shape::PERF).unwrap(),
+            ("main".to_owned(), 2e-3)
+        );
+        // A solution with a usable warm entry and a refused cold one gets the warm one, and the reverse.
+        doc.entries = vec![
+            with("a", Mode::Warm, Verdict::Suspicious, vec![1e-9; 10]),
+            with("a", Mode::Cold, Verdict::Pass, vec![3e-3; 10]),
+        ];
+        assert_eq!(
+            pick(&doc, p, Some("a"), Shape::PERF).unwrap(),
+            ("a".to_owned(), 3e-3)
+        );
     }
 
     #[test]
