@@ -263,6 +263,38 @@ fn a_correctness_run_is_no_baseline() {
     assert!(!said.contains("verdict:"), "nothing ran: {said}");
 }
 
+/// A submission whose file name is not UTF-8 gets its results document like any other, the name's bytes that
+/// are not UTF-8 written as U+FFFD: the document had not been written at all (exit 7).
+#[test]
+fn a_file_name_that_is_not_utf8_still_gets_its_results() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let submission = dir.path().join(std::ffi::OsStr::from_bytes(b"mine-\xff.c"));
+    std::fs::copy(fixture("good/reference.c"), &submission).unwrap();
+    let json = dir.path().join("results.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args([
+            "gate",
+            "--suite",
+            "example",
+            "--no-perf",
+            "--quiet",
+            "--seed",
+            "1",
+        ])
+        .arg("--submission")
+        .arg(&submission)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc = ResultsDoc::read(&json).unwrap();
+    let gate = doc.gate.expect("the gate's summary");
+    assert_eq!(gate.name, "mine-\u{fffd}.c");
+    assert_eq!(gate.submission, dir.path().join("mine-\u{fffd}.c"));
+}
+
 #[test]
 fn a_prebuilt_library_runs_with_backend_cpu_and_cuda_sources_need_a_gpu() {
     let dir = tempfile::tempdir().unwrap();

@@ -30,6 +30,7 @@ pub struct BaselineSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
     /// The document it came from.
+    #[serde(with = "crate::results::path_text")]
     pub path: PathBuf,
     /// The solution it times.
     pub solution: String,

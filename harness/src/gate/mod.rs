@@ -121,6 +121,7 @@ pub struct CaseOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateSummary {
     /// The submission's path as given.
+    #[serde(with = "crate::results::path_text")]
     pub submission: PathBuf,
     /// Its name in the entries.
     pub name: String,
