@@ -295,6 +295,69 @@ fn a_file_name_that_is_not_utf8_still_gets_its_results() {
     assert_eq!(gate.submission, dir.path().join("mine-\u{fffd}.c"));
 }
 
+/// A baseline measured on another machine is compared with, and every place that shows the comparison says so:
+/// a warning on stderr, the too-slow reason, the Markdown summary.
+#[test]
+fn a_baseline_from_another_machine_is_named_as_such() {
+    use harness::challenge::suites::CaseSource;
+    use harness::results::{CaseInfo, Clock, Entry, Meta, Mode, Timing};
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc = ResultsDoc::new(Meta::now(1, harness::challenge::DEFAULT_TOLERANCE));
+    doc.meta.host.cpu = "A faster CPU".to_owned();
+    doc.entries.push(Entry {
+        solution: "main".to_owned(),
+        backend: solutions::Backend::Cpu,
+        case: CaseInfo {
+            name: "perf".to_owned(),
+            shape: solutions::Shape::PERF,
+            source: CaseSource::File {
+                path: "perf.npz".into(),
+            },
+        },
+        mode: Mode::Warm,
+        verdict: Verdict::Pass,
+        reason: None,
+        check: None,
+        // Far below anything the reference takes here: too slow.
+        timing: Timing::from_samples(Clock::Wall, vec![1e-5; 10]),
+        derived: None,
+        errors: None,
+    });
+    let baseline = dir.path().join("main.json");
+    doc.write(&baseline).unwrap();
+    let md = dir.path().join("gate.md");
+    let out = judge(&[
+        "gate",
+        "--submission",
+        fixture("good/reference.c").to_str().unwrap(),
+        "--suite",
+        "example",
+        "--time-budget",
+        "500ms",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("warning: the baseline") && said.contains("was measured on another machine"),
+        "{said}"
+    );
+    let summary = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        summary.contains("measured on another machine (CPU 'A faster CPU' vs"),
+        "{summary}"
+    );
+    let perf = summary
+        .lines()
+        .find(|l| l.starts_with("| perf |"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(perf.contains("**too-slow**"), "{perf}");
+}
+
 #[test]
 fn a_prebuilt_library_runs_with_backend_cpu_and_cuda_sources_need_a_gpu() {
     let dir = tempfile::tempdir().unwrap();

@@ -191,12 +191,13 @@ fn print_summary(summary: &GateSummary) {
         }
         if let Some(c) = &perf.baseline {
             crate::outln!(
-                "baseline {} ({}, {}): {:.2}× (allowed {:.2}×)",
+                "baseline {} ({}, {}): {:.2}× (allowed {:.2}×{})",
                 format_seconds(c.baseline.median_s),
                 c.baseline.solution,
                 c.baseline.path.display(),
                 c.slowdown,
-                c.baseline.max_slowdown
+                c.baseline.max_slowdown,
+                c.baseline.elsewhere_note()
             );
         }
     }

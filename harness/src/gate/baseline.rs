@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use solutions::Shape;
 
+use crate::compare::host_differences;
 use crate::io::FileError;
-use crate::results::{Entry, Mode, ResultsDoc};
+use crate::results::{Entry, Meta, Mode, ResultsDoc};
 use crate::verdict::Verdict;
 
 /// Which baseline to compare with and how much slower is allowed.
@@ -38,6 +39,11 @@ pub struct Baseline {
     pub median_s: f64,
     /// Largest allowed slowdown.
     pub max_slowdown: f64,
+    /// How the machine the baseline was measured on differs from this one, one phrase each (`CPU 'A' vs 'B'`;
+    /// the GPUs when both documents name one); empty when they match, and in documents written before it was
+    /// recorded. A time measured elsewhere says as much about the machines as about the code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub machine_differences: Vec<String>,
 }
 
 /// The comparison of a submission's time with its baseline.
@@ -62,6 +68,19 @@ impl Baseline {
             median_s,
             slowdown,
             too_slow: slowdown > self.max_slowdown,
+        }
+    }
+
+    /// `; measured on another machine (CPU 'A' vs 'B')` when it was, for the lines that show the comparison;
+    /// empty otherwise.
+    pub fn elsewhere_note(&self) -> String {
+        if self.machine_differences.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; measured on another machine ({})",
+                self.machine_differences.join("; ")
+            )
         }
     }
 }
@@ -121,17 +140,26 @@ pub enum BaselineError {
 }
 
 /// Reads the baseline of `spec` for cases of `shape`: the chosen solution's timed entry at that shape
-/// (a warm-cache entry when there are several), and its median.
-pub fn load(spec: &BaselineSpec, shape: Shape) -> Result<Baseline, BaselineError> {
+/// (a warm-cache entry when there are several), its median, and how the machine it was measured on differs from
+/// `here` (this run's).
+pub fn load(spec: &BaselineSpec, shape: Shape, here: &Meta) -> Result<Baseline, BaselineError> {
     if !(spec.max_slowdown.is_finite() && spec.max_slowdown >= 1.0) {
         return Err(BaselineError::BadSlowdown(spec.max_slowdown));
     }
     let doc = ResultsDoc::read(&spec.path)?;
-    pick(&doc, &spec.path, spec.solution.as_deref(), shape).map(|(solution, median_s)| Baseline {
+    let (solution, median_s) = pick(&doc, &spec.path, spec.solution.as_deref(), shape)?;
+    let mut machine_differences = host_differences(&doc.meta.host, &here.host);
+    if let (Some(there), Some(here)) = (&doc.meta.gpu, &here.gpu)
+        && there.name != here.name
+    {
+        machine_differences.push(format!("GPU '{}' vs '{}'", there.name, here.name));
+    }
+    Ok(Baseline {
         path: spec.path.clone(),
         solution,
         median_s,
         max_slowdown: spec.max_slowdown,
+        machine_differences,
     })
 }
 
@@ -253,7 +281,7 @@ mod tests {
     use super::*;
     use crate::challenge::DEFAULT_TOLERANCE;
     use crate::challenge::suites::CaseSource;
-    use crate::results::{CaseInfo, Clock, Meta, Timing};
+    use crate::results::{CaseInfo, Clock, Timing};
     use solutions::Backend;
 
     fn entry(solution: &str, shape: Shape, mode: Mode, samples: Vec<f64>) -> Entry {
@@ -357,6 +385,38 @@ mod tests {
         );
     }
 
+    /// A baseline measured on another machine is still used, and says how that machine differs from this one.
+    #[test]
+    fn a_baseline_from_another_machine_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let here = Meta::now(1, DEFAULT_TOLERANCE);
+        let mut doc = ResultsDoc::new(here.clone());
+        doc.entries = vec![entry("main", Shape::PERF, Mode::Warm, vec![2e-3; 10])];
+        let path = dir.path().join("base.json");
+        doc.write(&path).unwrap();
+        let spec = BaselineSpec {
+            path: path.clone(),
+            solution: None,
+            max_slowdown: 1.1,
+        };
+        let same = load(&spec, Shape::PERF, &here).unwrap();
+        assert!(same.machine_differences.is_empty(), "{same:?}");
+        assert_eq!(same.elsewhere_note(), "");
+        doc.meta.host.cpu = "Another CPU".to_owned();
+        doc.write(&path).unwrap();
+        let other = load(&spec, Shape::PERF, &here).unwrap();
+        assert_eq!(other.median_s, 2e-3);
+        assert_eq!(
+            other.machine_differences,
+            [format!("CPU 'Another CPU' vs '{}'", here.host.cpu)]
+        );
+        assert!(
+            other
+                .elsewhere_note()
+                .contains("another machine (CPU 'Another CPU'")
+        );
+    }
+
     #[test]
     fn slowdown_beyond_the_limit_is_too_slow() {
         let base = Baseline {
@@ -364,6 +424,7 @@ mod tests {
             solution: "a".into(),
             median_s: 2.0,
             max_slowdown: 1.1,
+            machine_differences: Vec::new(),
         };
         assert!(!base.compare(2.2).too_slow);
         let slow = base.compare(2.4);

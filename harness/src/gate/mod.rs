@@ -292,7 +292,19 @@ pub fn overall(verdicts: impl IntoIterator<Item = Verdict>) -> (Verdict, ExitSta
 pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, GateError> {
     let started = Instant::now();
     let baseline = match (&plan.baseline, &plan.timed) {
-        (Some(spec), Some(timed)) => Some(baseline::load(spec, case_shape(timed, plan.seed)?)?),
+        (Some(spec), Some(timed)) => {
+            let shape = case_shape(timed, plan.seed)?;
+            let baseline = baseline::load(spec, shape, &results.doc().meta)?;
+            if !baseline.machine_differences.is_empty() {
+                crate::errln!(
+                    "warning: the baseline {} was measured on another machine ({}): a ratio to its time says as \
+                     much about the machines as about the submission",
+                    spec.path.display(),
+                    baseline.machine_differences.join("; ")
+                );
+            }
+            Some(baseline)
+        }
         (Some(_), None) => return Err(GateError::BaselineWithoutPerf),
         (None, _) => None,
     };
