@@ -358,6 +358,66 @@ fn a_baseline_from_another_machine_is_named_as_such() {
     assert!(perf.contains("**too-slow**"), "{perf}");
 }
 
+/// When the judge itself fails part way (here its program is deleted while a case runs, so the next worker cannot
+/// start), it still writes what it measured and prints the seed it drew, with the line that reproduces the run.
+#[test]
+fn a_judge_that_fails_part_way_keeps_its_results_and_prints_its_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("judge");
+    std::fs::copy(env!("CARGO_BIN_EXE_judge"), &program).unwrap();
+    let source = dir.path().join("sleepy.c");
+    std::fs::write(
+        &source,
+        "#include <unistd.h>\n\
+         void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs,\n\
+                    const float* gamma, const float* Pi, const float* S_mat, const float* codebook,\n\
+                    float* scores, int B, int S, int D, int C) {\n\
+             sleep(3);\n\
+         }\n",
+    )
+    .unwrap();
+    let json = dir.path().join("results.json");
+    let child = Command::new(&program)
+        .args(["gate", "--suite", "example", "--quiet", "--submission"])
+        .arg(&source)
+        .arg("--json")
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::remove_file(&program).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("could not start the worker"), "{said}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("(drawn from the OS); reproduce with: judge gate"))
+        .unwrap_or_else(|| panic!("no seed line in {said}"));
+    let seed: u64 = line
+        .trim_start_matches("seed ")
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(line.ends_with(&format!("--seed {seed}")), "{line}");
+    let doc = ResultsDoc::read(&json).unwrap();
+    assert_eq!(doc.meta.seed, seed);
+    assert!(doc.gate.is_none(), "no verdict was reached");
+    assert!(
+        doc.entries.len() <= 1
+            && doc
+                .entries
+                .iter()
+                .all(|e| e.case.name == "worked-example" && e.verdict == Verdict::WrongAnswer),
+        "{:?}",
+        doc.entries
+    );
+}
+
 #[test]
 fn a_prebuilt_library_runs_with_backend_cpu_and_cuda_sources_need_a_gpu() {
     let dir = tempfile::tempdir().unwrap();

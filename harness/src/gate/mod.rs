@@ -173,20 +173,52 @@ impl GateSummary {
 
     /// The command line that reproduces this run (with `--backend` for a prebuilt library).
     pub fn reproduce(&self) -> String {
-        if !self.options.is_empty() {
-            let options: Vec<String> = self.options.iter().map(|o| shell_word(o)).collect();
-            return format!("judge gate {} --seed {}", options.join(" "), self.seed);
-        }
-        let backend = match self.kind {
-            SourceKind::Library => format!(" --backend {}", self.backend),
-            _ => String::new(),
-        };
-        format!(
-            "judge gate --submission {}{backend} --seed {}",
-            shell_word(&self.submission.display().to_string()),
-            self.seed
+        reproduce(
+            &self.options,
+            &self.submission,
+            self.kind,
+            self.backend,
+            self.seed,
         )
     }
+}
+
+impl GatePlan {
+    /// The command line that reproduces this run, as [`GateSummary::reproduce`] gives it (for a run that ended
+    /// without a summary).
+    pub fn reproduce(&self) -> String {
+        let submission = &self.submission;
+        reproduce(
+            &self.options,
+            &submission.path,
+            submission.kind,
+            submission.backend,
+            self.seed,
+        )
+    }
+}
+
+/// `judge gate OPTIONS --seed SEED`, or without options the submission, its backend for a prebuilt library, and
+/// the seed.
+fn reproduce(
+    options: &[String],
+    submission: &std::path::Path,
+    kind: SourceKind,
+    backend: Backend,
+    seed: u64,
+) -> String {
+    if !options.is_empty() {
+        let options: Vec<String> = options.iter().map(|o| shell_word(o)).collect();
+        return format!("judge gate {} --seed {seed}", options.join(" "));
+    }
+    let backend = match kind {
+        SourceKind::Library => format!(" --backend {backend}"),
+        _ => String::new(),
+    };
+    format!(
+        "judge gate --submission {}{backend} --seed {seed}",
+        shell_word(&submission.display().to_string()),
+    )
 }
 
 /// `word` as a POSIX shell reads it back: unchanged when it holds only safe characters, else single-quoted.
