@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::meta::Host;
 use crate::results::{Entry, Meta, Mode, ResultsDoc};
 use crate::stats::{Interval, MIN_SAMPLES_TO_COMPARE};
 use crate::table::{Align, Table};
@@ -227,24 +228,12 @@ pub fn ratio_text(ratio: f64) -> String {
 /// each, `CPU 'A' vs 'B'`; empty when they match. Times from different machines say little about a change in
 /// the code.
 pub fn machine_differences(old: &Meta, new: &Meta) -> Vec<String> {
-    let mut out = Vec::new();
-    let (o, n) = (&old.host, &new.host);
+    let mut out = host_differences(&old.host, &new.host);
     let mut differs = |what: &str, a: String, b: String| {
         if a != b {
             out.push(format!("{what} '{a}' vs '{b}'"));
         }
     };
-    differs("CPU", o.cpu.clone(), n.cpu.clone());
-    differs(
-        "logical cores",
-        o.logical_cores.to_string(),
-        n.logical_cores.to_string(),
-    );
-    differs(
-        "OS",
-        format!("{} {}", o.os, o.arch),
-        format!("{} {}", n.os, n.arch),
-    );
     let gpu = |m: &Meta| m.gpu.as_ref().map(|g| g.name.clone());
     let driver = |m: &Meta| m.gpu.as_ref().map(|g| g.driver.clone());
     let none = || "none".to_owned();
@@ -256,6 +245,29 @@ pub fn machine_differences(old: &Meta, new: &Meta) -> Vec<String> {
     if let (Some(a), Some(b)) = (driver(old), driver(new)) {
         differs("GPU driver", a, b);
     }
+    out
+}
+
+/// How two host machines differ (CPU, core count, OS and architecture), one phrase each, `CPU 'A' vs 'B'`; empty
+/// when they match.
+pub fn host_differences(old: &Host, new: &Host) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differs = |what: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{what} '{a}' vs '{b}'"));
+        }
+    };
+    differs("CPU", old.cpu.clone(), new.cpu.clone());
+    differs(
+        "logical cores",
+        old.logical_cores.to_string(),
+        new.logical_cores.to_string(),
+    );
+    differs(
+        "OS",
+        format!("{} {}", old.os, old.arch),
+        format!("{} {}", new.os, new.arch),
+    );
     out
 }
 

@@ -189,6 +189,25 @@ impl BenchMeta {
     }
 }
 
+/// A path as a results document holds it (`#[serde(with = "crate::results::path_text")]`): text, with bytes that
+/// are not UTF-8 (a file name can be any bytes) replaced by U+FFFD, as [`argv`] does; serde writes no such path at
+/// all, and the whole document would be lost for one file name.
+pub mod path_text {
+    use std::path::{Path, PathBuf};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `path` as text.
+    pub fn serialize<S: Serializer>(path: &Path, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&path.to_string_lossy())
+    }
+
+    /// Reads a path written by [`serialize`].
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<PathBuf, D::Error> {
+        PathBuf::deserialize(deserializer)
+    }
+}
+
 /// This process's arguments as text: an argument that is not UTF-8 (a file name can be any bytes) has its
 /// invalid bytes replaced by U+FFFD, where `std::env::args` would panic.
 pub fn argv() -> Vec<String> {
@@ -1119,5 +1138,26 @@ mod tests {
         );
         let read: Reference = serde_json::from_str(&old).unwrap();
         assert_eq!((read.kind, read.slower), (ReferenceKind::DeviceCopy, None));
+    }
+
+    /// A file name can be any bytes: a case file (or a submission, or a baseline) whose name is not UTF-8 is
+    /// written with U+FFFD in place of the bytes, as the command line is, where the document could not be
+    /// written at all.
+    #[test]
+    fn paths_that_are_not_utf8_are_written_as_text() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"case-\xff.npz");
+        let mut doc: ResultsDoc = serde_json::from_str(RUN_V1).unwrap();
+        doc.entries[0].case.source = CaseSource::File {
+            path: dir.path().join(name),
+        };
+        let path = dir.path().join("results.json");
+        doc.write(&path).unwrap();
+        let read = ResultsDoc::read(&path).unwrap();
+        let CaseSource::File { path: case } = &read.entries[0].case.source else {
+            panic!("{:?}", read.entries[0].case.source);
+        };
+        assert_eq!(case, &dir.path().join("case-\u{fffd}.npz"));
     }
 }

@@ -227,6 +227,197 @@ fn usage_errors_exit_with_status_2() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
 
+/// A `judge run --json` document times the perf case once (a first call): it is refused as a baseline, the error
+/// naming the file and the entry, before anything is built.
+#[test]
+fn a_correctness_run_is_no_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run.json");
+    let out = judge(&[
+        "run",
+        "--solution",
+        "cpu-tiled",
+        "--suite",
+        "perf",
+        "--quiet",
+        "--json",
+        run.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let reference = fixture("good/reference.c");
+    let out = judge(&[
+        "gate",
+        "--submission",
+        reference.to_str().unwrap(),
+        "--baseline",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("run.json"), "{said}");
+    assert!(
+        said.contains("entry 1 ('cpu-tiled' on perf, check): a correctness run's entry"),
+        "{said}"
+    );
+    assert!(!said.contains("verdict:"), "nothing ran: {said}");
+}
+
+/// A submission whose file name is not UTF-8 gets its results document like any other, the name's bytes that
+/// are not UTF-8 written as U+FFFD: the document had not been written at all (exit 7).
+#[test]
+fn a_file_name_that_is_not_utf8_still_gets_its_results() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let submission = dir.path().join(std::ffi::OsStr::from_bytes(b"mine-\xff.c"));
+    std::fs::copy(fixture("good/reference.c"), &submission).unwrap();
+    let json = dir.path().join("results.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args([
+            "gate",
+            "--suite",
+            "example",
+            "--no-perf",
+            "--quiet",
+            "--seed",
+            "1",
+        ])
+        .arg("--submission")
+        .arg(&submission)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc = ResultsDoc::read(&json).unwrap();
+    let gate = doc.gate.expect("the gate's summary");
+    assert_eq!(gate.name, "mine-\u{fffd}.c");
+    assert_eq!(gate.submission, dir.path().join("mine-\u{fffd}.c"));
+}
+
+/// A baseline measured on another machine is compared with, and every place that shows the comparison says so:
+/// a warning on stderr, the too-slow reason, the Markdown summary.
+#[test]
+fn a_baseline_from_another_machine_is_named_as_such() {
+    use harness::challenge::suites::CaseSource;
+    use harness::results::{CaseInfo, Clock, Entry, Meta, Mode, Timing};
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc = ResultsDoc::new(Meta::now(1, harness::challenge::DEFAULT_TOLERANCE));
+    doc.meta.host.cpu = "A faster CPU".to_owned();
+    doc.entries.push(Entry {
+        solution: "main".to_owned(),
+        backend: solutions::Backend::Cpu,
+        case: CaseInfo {
+            name: "perf".to_owned(),
+            shape: solutions::Shape::PERF,
+            source: CaseSource::File {
+                path: "perf.npz".into(),
+            },
+        },
+        mode: Mode::Warm,
+        verdict: Verdict::Pass,
+        reason: None,
+        check: None,
+        // Far below anything the reference takes here: too slow.
+        timing: Timing::from_samples(Clock::Wall, vec![1e-5; 10]),
+        derived: None,
+        errors: None,
+    });
+    let baseline = dir.path().join("main.json");
+    doc.write(&baseline).unwrap();
+    let md = dir.path().join("gate.md");
+    let out = judge(&[
+        "gate",
+        "--submission",
+        fixture("good/reference.c").to_str().unwrap(),
+        "--suite",
+        "example",
+        "--time-budget",
+        "500ms",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("warning: the baseline") && said.contains("was measured on another machine"),
+        "{said}"
+    );
+    let summary = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        summary.contains("measured on another machine (CPU 'A faster CPU' vs"),
+        "{summary}"
+    );
+    let perf = summary
+        .lines()
+        .find(|l| l.starts_with("| perf |"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(perf.contains("**too-slow**"), "{perf}");
+}
+
+/// When the judge itself fails part way (here its program is deleted while a case runs, so the next worker cannot
+/// start), it still writes what it measured and prints the seed it drew, with the line that reproduces the run.
+#[test]
+fn a_judge_that_fails_part_way_keeps_its_results_and_prints_its_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("judge");
+    std::fs::copy(env!("CARGO_BIN_EXE_judge"), &program).unwrap();
+    let source = dir.path().join("sleepy.c");
+    std::fs::write(
+        &source,
+        "#include <unistd.h>\n\
+         void solve(const float* Q, const unsigned char* K_idx, const signed char* qjl_signs,\n\
+                    const float* gamma, const float* Pi, const float* S_mat, const float* codebook,\n\
+                    float* scores, int B, int S, int D, int C) {\n\
+             sleep(3);\n\
+         }\n",
+    )
+    .unwrap();
+    let json = dir.path().join("results.json");
+    let child = Command::new(&program)
+        .args(["gate", "--suite", "example", "--quiet", "--submission"])
+        .arg(&source)
+        .arg("--json")
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    std::fs::remove_file(&program).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let said = text(&out);
+    assert!(said.contains("could not start the worker"), "{said}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("(drawn from the OS); reproduce with: judge gate"))
+        .unwrap_or_else(|| panic!("no seed line in {said}"));
+    let seed: u64 = line
+        .trim_start_matches("seed ")
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(line.ends_with(&format!("--seed {seed}")), "{line}");
+    let doc = ResultsDoc::read(&json).unwrap();
+    assert_eq!(doc.meta.seed, seed);
+    assert!(doc.gate.is_none(), "no verdict was reached");
+    assert!(
+        doc.entries.len() <= 1
+            && doc
+                .entries
+                .iter()
+                .all(|e| e.case.name == "worked-example" && e.verdict == Verdict::WrongAnswer),
+        "{:?}",
+        doc.entries
+    );
+}
+
 #[test]
 fn a_prebuilt_library_runs_with_backend_cpu_and_cuda_sources_need_a_gpu() {
     let dir = tempfile::tempdir().unwrap();

@@ -153,6 +153,7 @@ pub enum CaseSource {
     /// Read from a file.
     File {
         /// The file's path as given.
+        #[serde(with = "crate::results::path_text")]
         path: PathBuf,
     },
 }

@@ -8,7 +8,9 @@ use crate::challenge::suites::Suite;
 use crate::check::Tolerance;
 use crate::cli::GateArgs;
 use crate::gate::baseline::BaselineSpec;
-use crate::gate::{self, FloorSource, GatePlan, GateSummary, SeedSource, junit, markdown};
+use crate::gate::{
+    self, FloorSource, GateError, GatePlan, GateSummary, SeedSource, junit, markdown,
+};
 use crate::io::{FileError, write_atomically};
 use crate::results::{Meta, ResultsFile};
 use crate::sandbox::{self, WorkerCommand, Workspace};
@@ -105,7 +107,10 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
     let summary = gate::run(&plan, &mut results);
     // Anything a dead worker left that was adopted after its worker ended.
     sandbox::children::kill_adopted();
-    let summary = summary?;
+    let summary = match summary {
+        Ok(summary) => summary,
+        Err(error) => return Err(stopped(args, &plan, &mut results, error)),
+    };
     // A failed write is kept for `finish`, below.
     results.set_gate(summary.clone());
     // Written before anything is printed; a file that still cannot be written is reported after the verdict.
@@ -143,6 +148,49 @@ pub(super) fn gate(args: &GateArgs) -> Result<ExitStatus, CommandError> {
         }
     }
     Ok(status)
+}
+
+/// The gate stopped without a verdict. When it had started on the submission (the judge could not go on, rather
+/// than a baseline it could not use), what it measured is still written to `--json` (no submission runs any more,
+/// so a secret seed may be written now) and shown, and the seed is printed with the line that reproduces the run;
+/// then `error` is returned, to be reported with its exit status.
+fn stopped(
+    args: &GateArgs,
+    plan: &GatePlan,
+    results: &mut ResultsFile,
+    error: GateError,
+) -> CommandError {
+    if !matches!(error, GateError::Sandbox(_) | GateError::Case(_)) {
+        return error.into();
+    }
+    if let Some(path) = &args.json {
+        let written = match plan.seed_source {
+            SeedSource::Given => results.finish(),
+            SeedSource::Os => results.doc().write(path),
+        };
+        if let Err(e) = written {
+            report_write_failure(e);
+        } else {
+            crate::errln!(
+                "what was measured before it stopped is in {}",
+                path.display()
+            );
+        }
+    }
+    let entries = &results.doc().entries;
+    if !entries.is_empty() {
+        crate::out!("{}", results_text(entries));
+    }
+    print_seed(plan.seed, plan.seed_source, &plan.reproduce());
+    error.into()
+}
+
+fn print_seed(seed: u64, source: SeedSource, reproduce: &str) {
+    let origin = match source {
+        SeedSource::Os => "drawn from the OS",
+        SeedSource::Given => "given",
+    };
+    crate::outln!("seed {seed} ({origin}); reproduce with: {reproduce}");
 }
 
 fn print_summary(summary: &GateSummary) {
@@ -191,12 +239,13 @@ fn print_summary(summary: &GateSummary) {
         }
         if let Some(c) = &perf.baseline {
             crate::outln!(
-                "baseline {} ({}, {}): {:.2}× (allowed {:.2}×)",
+                "baseline {} ({}, {}): {:.2}× (allowed {:.2}×{})",
                 format_seconds(c.baseline.median_s),
                 c.baseline.solution,
                 c.baseline.path.display(),
                 c.slowdown,
-                c.baseline.max_slowdown
+                c.baseline.max_slowdown,
+                c.baseline.elsewhere_note()
             );
         }
     }
@@ -206,15 +255,7 @@ fn print_summary(summary: &GateSummary) {
         summary.exit_status,
         format_seconds(summary.duration_s)
     );
-    let origin = match summary.seed_source {
-        SeedSource::Os => "drawn from the OS",
-        SeedSource::Given => "given",
-    };
-    crate::outln!(
-        "seed {} ({origin}); reproduce with: {}",
-        summary.seed,
-        summary.reproduce()
-    );
+    print_seed(summary.seed, summary.seed_source, &summary.reproduce());
 }
 
 /// The options this process was given after `gate`, without `--seed` (for the line that reproduces the run).

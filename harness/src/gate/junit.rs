@@ -182,11 +182,12 @@ fn details(summary: &GateSummary, entry: &Entry) -> String {
         if let Some(c) = &perf.baseline {
             let _ = writeln!(
                 text,
-                "baseline {} ({}): {:.2}×, allowed {:.2}×",
+                "baseline {} ({}): {:.2}×, allowed {:.2}×{}",
                 format_seconds(c.baseline.median_s),
                 c.baseline.solution,
                 c.slowdown,
-                c.baseline.max_slowdown
+                c.baseline.max_slowdown,
+                c.baseline.elsewhere_note()
             );
         }
     }

@@ -179,12 +179,13 @@ pub fn render(summary: &GateSummary, entries: &[Entry]) -> String {
         if let Some(c) = &perf.baseline {
             let _ = writeln!(
                 md,
-                "- baseline {} ({}): {} → **{:.2}×** (allowed {:.2}×)",
+                "- baseline {} ({}): {} → **{:.2}×** (allowed {:.2}×{})",
                 escape::markdown_code(&c.baseline.path.display().to_string()),
                 escape::markdown_text(&c.baseline.solution),
                 format_seconds(c.baseline.median_s),
                 c.slowdown,
-                c.baseline.max_slowdown
+                c.baseline.max_slowdown,
+                escape::markdown_text(&c.baseline.elsewhere_note())
             );
         }
         for finding in &perf.findings {

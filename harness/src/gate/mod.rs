@@ -121,6 +121,7 @@ pub struct CaseOutput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateSummary {
     /// The submission's path as given.
+    #[serde(with = "crate::results::path_text")]
     pub submission: PathBuf,
     /// Its name in the entries.
     pub name: String,
@@ -172,20 +173,52 @@ impl GateSummary {
 
     /// The command line that reproduces this run (with `--backend` for a prebuilt library).
     pub fn reproduce(&self) -> String {
-        if !self.options.is_empty() {
-            let options: Vec<String> = self.options.iter().map(|o| shell_word(o)).collect();
-            return format!("judge gate {} --seed {}", options.join(" "), self.seed);
-        }
-        let backend = match self.kind {
-            SourceKind::Library => format!(" --backend {}", self.backend),
-            _ => String::new(),
-        };
-        format!(
-            "judge gate --submission {}{backend} --seed {}",
-            shell_word(&self.submission.display().to_string()),
-            self.seed
+        reproduce(
+            &self.options,
+            &self.submission,
+            self.kind,
+            self.backend,
+            self.seed,
         )
     }
+}
+
+impl GatePlan {
+    /// The command line that reproduces this run, as [`GateSummary::reproduce`] gives it (for a run that ended
+    /// without a summary).
+    pub fn reproduce(&self) -> String {
+        let submission = &self.submission;
+        reproduce(
+            &self.options,
+            &submission.path,
+            submission.kind,
+            submission.backend,
+            self.seed,
+        )
+    }
+}
+
+/// `judge gate OPTIONS --seed SEED`, or without options the submission, its backend for a prebuilt library, and
+/// the seed.
+fn reproduce(
+    options: &[String],
+    submission: &std::path::Path,
+    kind: SourceKind,
+    backend: Backend,
+    seed: u64,
+) -> String {
+    if !options.is_empty() {
+        let options: Vec<String> = options.iter().map(|o| shell_word(o)).collect();
+        return format!("judge gate {} --seed {seed}", options.join(" "));
+    }
+    let backend = match kind {
+        SourceKind::Library => format!(" --backend {backend}"),
+        _ => String::new(),
+    };
+    format!(
+        "judge gate --submission {}{backend} --seed {seed}",
+        shell_word(&submission.display().to_string()),
+    )
 }
 
 /// `word` as a POSIX shell reads it back: unchanged when it holds only safe characters, else single-quoted.
@@ -291,7 +324,19 @@ pub fn overall(verdicts: impl IntoIterator<Item = Verdict>) -> (Verdict, ExitSta
 pub fn run(plan: &GatePlan, results: &mut ResultsFile) -> Result<GateSummary, GateError> {
     let started = Instant::now();
     let baseline = match (&plan.baseline, &plan.timed) {
-        (Some(spec), Some(timed)) => Some(baseline::load(spec, case_shape(timed, plan.seed)?)?),
+        (Some(spec), Some(timed)) => {
+            let shape = case_shape(timed, plan.seed)?;
+            let baseline = baseline::load(spec, shape, &results.doc().meta)?;
+            if !baseline.machine_differences.is_empty() {
+                crate::errln!(
+                    "warning: the baseline {} was measured on another machine ({}): a ratio to its time says as \
+                     much about the machines as about the submission",
+                    spec.path.display(),
+                    baseline.machine_differences.join("; ")
+                );
+            }
+            Some(baseline)
+        }
         (Some(_), None) => return Err(GateError::BaselineWithoutPerf),
         (None, _) => None,
     };

@@ -794,12 +794,13 @@ pub fn timed_case(
         Verdict::Suspicious => Some(perf.findings.join("; ")),
         Verdict::TooSlow => perf.baseline.as_ref().map(|c| {
             format!(
-                "median {} is {:.2}× the baseline's {} ({}), over the allowed {:.2}×",
+                "median {} is {:.2}× the baseline's {} ({}), over the allowed {:.2}×{}",
                 format_seconds(c.median_s),
                 c.slowdown,
                 format_seconds(c.baseline.median_s),
                 c.baseline.solution,
-                c.baseline.max_slowdown
+                c.baseline.max_slowdown,
+                c.baseline.elsewhere_note()
             )
         }),
         _ => None,
