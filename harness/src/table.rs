@@ -23,7 +23,17 @@ pub fn group_thousands(value: u64) -> String {
 /// Set once stdout could not be written; nothing more is printed to it.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
-/// Writes `args` to stdout, as `print!` does, except when stdout is gone: a reader that closed its end of the
+/// Set once a file the command writes is its own stdout: what it prints goes to stderr from then on.
+static STDOUT_CARRIES_A_FILE: AtomicBool = AtomicBool::new(false);
+
+/// Sends what [`write_stdout`] prints to stderr from now on, because stdout carries a file the command writes
+/// (`--json /dev/stdout`): the file alone reaches stdout's reader (`| jq`, `> out.json`), not the file and a table
+/// after it, nor a table written over the file's start through stdout's own position.
+pub fn give_stdout_to_a_file() {
+    STDOUT_CARRIES_A_FILE.store(true, Ordering::Relaxed);
+}
+
+/// Writes `args` to stdout, as `print!` does (to stderr once [`give_stdout_to_a_file`] was called), except when stdout is gone: a reader that closed its end of the
 /// pipe (`judge list | head -1`) ends what the judge prints, not what it does. The command goes on, writes its
 /// files and exits with its own status. Any other write error is said once on stderr. Control characters are
 /// written as visible escapes ([`escape::for_terminal`]): some of the text comes from submitted code.
@@ -32,6 +42,12 @@ pub fn write_stdout(args: fmt::Arguments<'_>) {
         return;
     }
     let text = args.to_string();
+    if STDOUT_CARRIES_A_FILE.load(Ordering::Relaxed) {
+        let _ = io::stderr()
+            .lock()
+            .write_all(escape::for_terminal(&text).as_bytes());
+        return;
+    }
     let mut stdout = io::stdout().lock();
     if let Err(e) = stdout
         .write_all(escape::for_terminal(&text).as_bytes())

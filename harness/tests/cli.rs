@@ -421,3 +421,47 @@ fn quality_shows_the_qjl_correction_removing_the_shrinkage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("does not keep the true keys"));
 }
+
+/// `--json /dev/stdout` gives stdout to the document: redirected to a file (`> out.json`) or piped (`| jq`),
+/// stdout holds the document alone, and the table and the closing lines go to stderr. Before, the table was
+/// written through stdout after the document (so `| jq` failed on it), or over the start of the file.
+#[test]
+fn a_document_on_stdout_is_all_that_stdout_carries() {
+    let args = [
+        "run",
+        "--solution",
+        "cpu-naive",
+        "--suite",
+        "example",
+        "--json",
+        "/dev/stdout",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.json");
+    let redirected = Command::new(env!("CARGO_BIN_EXE_judge"))
+        .args(args)
+        .stdout(std::fs::File::create(&file).unwrap())
+        .output()
+        .unwrap();
+    let piped = judge(&args);
+    for (how, out, stdout) in [
+        ("> out.json", &redirected, std::fs::read(&file).unwrap()),
+        ("| reader", &piped, piped.stdout.clone()),
+    ] {
+        assert_eq!(out.status.code(), Some(0), "{how}: {}", text(&out.stderr));
+        let copy = dir.path().join("stdout.json");
+        std::fs::write(&copy, &stdout).unwrap();
+        let doc = ResultsDoc::read(&copy).unwrap_or_else(|e| {
+            panic!(
+                "{how}: stdout is not the document alone ({e}): {}",
+                text(&stdout)
+            )
+        });
+        assert_eq!(doc.entries.len(), 1, "{how}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("1 check: 1 pass") && stderr.contains("worked-example"),
+            "{how}: the table belongs on stderr: {stderr}"
+        );
+    }
+}

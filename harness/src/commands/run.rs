@@ -520,9 +520,15 @@ fn resolved(path: &Path) -> Option<PathBuf> {
 }
 
 /// Checks, before anything runs, that `path`, given as `option`, can be written
-/// ([`crate::io::check_writable`]).
+/// ([`crate::io::check_writable`]). When `path` is the command's own stdout, what the command prints goes to
+/// stderr instead ([`crate::table::give_stdout_to_a_file`]).
 pub(super) fn check_writable(option: &'static str, path: &Path) -> Result<(), CommandError> {
-    crate::io::check_writable(path).map_err(|source| CommandError::Unwritable { option, source })
+    crate::io::check_writable(path)
+        .map_err(|source| CommandError::Unwritable { option, source })?;
+    if crate::io::is_stdout(path) {
+        crate::table::give_stdout_to_a_file();
+    }
+    Ok(())
 }
 
 /// Prints the failure of a file the command could not write once it had started (the command went on).

@@ -415,6 +415,21 @@ pub fn is_stream(path: &Path) -> bool {
         .is_ok_and(|target| std::fs::metadata(target).is_ok_and(|meta| is_special(&meta)))
 }
 
+/// Whether `path` leads to the file, pipe or terminal that this process's standard output writes to
+/// (`/dev/stdout`, `/proc/self/fd/1`, or `out.json` when stdout is redirected to it): the same device and inode.
+pub fn is_stdout(path: &Path) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(target) = std::fs::metadata(path) else {
+        return false;
+    };
+    std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| std::fs::File::from(fd).metadata())
+        .is_ok_and(|out| out.dev() == target.dev() && out.ino() == target.ino())
+}
+
 /// Whether [`write_atomically`] writes the final target `target` in place: an existing special file (a FIFO, a
 /// terminal, a device), or anything reached through an open descriptor under `/proc`.
 fn written_in_place(target: &Path) -> bool {
