@@ -105,6 +105,10 @@ pub struct CheckReport {
     pub unwritten: usize,
     /// The first few failing elements (outside tolerance or non-finite), in row-major order.
     pub first_failures: Vec<Mismatch>,
+    /// The finite element farthest outside its tolerance, by `|x − ref| / (atol + rtol·|ref|)` (the first of
+    /// equals); `None` when no finite element is outside it. Documents written before it read `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worst: Option<Mismatch>,
 }
 
 impl CheckReport {
@@ -129,14 +133,21 @@ impl CheckReport {
                 self.mismatches, self.tolerance
             ));
         }
-        if let Some(first) = self.first_failures.first() {
-            parts.push(format!(
-                "first at (b={}, s={}): got {}, expected {}",
-                first.b,
-                first.s,
-                format_got(first.got),
-                format_expected(first.expected)
-            ));
+        let at = |what: &str, m: &Mismatch| {
+            format!(
+                "{what} at (b={}, s={}): got {}, expected {}",
+                m.b,
+                m.s,
+                format_got(m.got),
+                format_expected(m.expected)
+            )
+        };
+        let first = self.first_failures.first();
+        if let Some(first) = first {
+            parts.push(at("first", first));
+        }
+        if let Some(worst) = self.worst.as_ref().filter(|w| Some(*w) != first) {
+            parts.push(at("the worst", worst));
         }
         Some(parts.join("; "))
     }
@@ -184,8 +195,11 @@ pub fn check(got: &[f32], expected: &[f64], shape: Shape, tolerance: Tolerance) 
         non_finite: 0,
         unwritten: 0,
         first_failures: Vec::new(),
+        worst: None,
     };
     let (mut diff_sq, mut ref_sq) = (0.0f64, 0.0f64);
+    // How far outside its tolerance the worst element so far is: |x − ref| over what the tolerance allows there.
+    let mut worst_ratio = 1.0f64;
     for (flat, (&x, &want)) in got.iter().zip(expected).enumerate() {
         let failed = if x.is_finite() {
             let err = (f64::from(x) - want).abs();
@@ -197,6 +211,23 @@ pub fn check(got: &[f32], expected: &[f64], shape: Shape, tolerance: Tolerance) 
             ref_sq += want * want;
             let outside = !tolerance.accepts(f64::from(x), want);
             report.mismatches += usize::from(outside);
+            if outside {
+                let allowed = tolerance.atol + tolerance.rtol * want.abs();
+                let ratio = if allowed > 0.0 {
+                    err / allowed
+                } else {
+                    f64::INFINITY
+                };
+                if report.worst.is_none() || ratio > worst_ratio {
+                    worst_ratio = ratio;
+                    report.worst = Some(Mismatch {
+                        b: flat / shape.s,
+                        s: flat % shape.s,
+                        got: x,
+                        expected: want,
+                    });
+                }
+            }
             outside
         } else {
             report.non_finite += 1;
@@ -342,7 +373,75 @@ mod tests {
         assert_eq!(r.rel_frobenius, 3.0);
     }
 
+    #[test]
+    fn the_worst_element_is_named_where_it_is_not_the_first() {
+        // (0, 2) is the first failure, 0.5 outside a tolerance of about 0.004; (1, 2) is 6 outside about 0.007.
+        let expected = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let got = [1.0, 2.0, 3.5, 4.0, 5.0, 0.0];
+        let r = check(&got, &expected, SHAPE, TOL);
+        let worst = r.worst.unwrap();
+        assert_eq!(
+            (worst.b, worst.s, worst.got, worst.expected),
+            (1, 2, 0.0, 6.0)
+        );
+        let reason = r.reason().unwrap();
+        assert!(
+            reason.contains("first at (b=0, s=2): got 3.5")
+                && reason.contains("the worst at (b=1, s=2): got 0, expected 6.000000"),
+            "{reason}"
+        );
+        // Judged against what the tolerance allows there, not by the absolute error: 0.9 off at 1000 (allowed
+        // 1.001) passes, 0.01 off at 0 (allowed 0.001) is the worst.
+        let r = check(&[1000.9, 0.01], &[1000.0, 0.0], Shape::new(1, 2, 1, 2), TOL);
+        assert_eq!(r.mismatches, 1);
+        assert_eq!(r.worst.map(|w| w.s), Some(1));
+        // When the worst is the first, it is said once; a passing output and non-finite elements have none.
+        let reason = check(&[0.0, 1.0], &[1.0, 1.0], Shape::new(1, 2, 1, 2), TOL)
+            .reason()
+            .unwrap();
+        assert!(!reason.contains("worst"), "{reason}");
+        assert_eq!(
+            check(&[1.0, 1.0], &[1.0, 1.0], Shape::new(1, 2, 1, 2), TOL).worst,
+            None
+        );
+        assert_eq!(
+            check(&[f32::NAN], &[1.0], Shape::new(1, 1, 1, 2), TOL).worst,
+            None
+        );
+        // With no tolerance at all, any difference is infinitely far outside: the first of them is the worst.
+        let exact = Tolerance {
+            atol: 0.0,
+            rtol: 0.0,
+        };
+        let r = check(&[1.5, 9.0], &[1.0, 1.0], Shape::new(1, 2, 1, 2), exact);
+        assert_eq!(r.worst.map(|w| w.s), Some(0));
+        // Documents written before the field read it as absent.
+        let mut json = serde_json::to_value(check(&got, &expected, SHAPE, TOL)).unwrap();
+        json.as_object_mut().unwrap().remove("worst");
+        let back: CheckReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back.worst, None);
+    }
+
     proptest! {
+        /// The worst element is the one with the largest |x − ref| / (atol + rtol·|ref|) among those outside the
+        /// tolerance, the first of equals, as a plain search finds it.
+        #[test]
+        fn the_worst_element_is_the_largest_excess(
+            pairs in proptest::collection::vec((-10.0f64..10.0, -10.0f32..10.0), 6),
+        ) {
+            let expected: Vec<f64> = pairs.iter().map(|p| p.0).collect();
+            let got: Vec<f32> = pairs.iter().map(|p| p.1).collect();
+            let r = check(&got, &expected, SHAPE, TOL);
+            let mut want: Option<(usize, f64)> = None;
+            for (i, (&x, &e)) in got.iter().zip(&expected).enumerate() {
+                let excess = (f64::from(x) - e).abs() / (TOL.atol + TOL.rtol * e.abs());
+                if excess > 1.0 && want.is_none_or(|(_, w)| excess > w) {
+                    want = Some((i, excess));
+                }
+            }
+            prop_assert_eq!(r.worst.map(|w| w.b * SHAPE.s + w.s), want.map(|w| w.0));
+        }
+
         #[test]
         fn perturbation_within_tolerance_passes_and_beyond_fails(
             values in proptest::collection::vec(-1e3f64..1e3, 6),

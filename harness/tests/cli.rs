@@ -203,7 +203,7 @@ fn case_info_rejects_stored_scores_that_disagree_with_the_oracle() {
 #[test]
 fn run_and_check_refuse_a_case_whose_stored_scores_disagree_with_the_oracle() {
     let dir = tempfile::tempdir().unwrap();
-    // Every score off by 1, and scores[1, 1] (0.25) by 2: the largest difference.
+    // Every score off by 1, and scores[1, 1] (0.25) by 2: the worst difference.
     let (path, mut case, right) =
         example_with_scores_off(dir.path(), |i| if i == 4 { 2.0 } else { 1.0 });
     let p = path.to_str().unwrap();
@@ -216,8 +216,7 @@ fn run_and_check_refuse_a_case_whose_stored_scores_disagree_with_the_oracle() {
 
     let reason = format!(
         "{p}: the stored scores disagree with the oracle: 6 element(s) outside atol=1e-3 rtol=1e-3; first at \
-         (b=0, s=0): got 0.25, expected -0.750000; the largest difference is at (b=1, s=1): stored 2.25, oracle \
-         0.250000"
+         (b=0, s=0): got 0.25, expected -0.750000; the worst at (b=1, s=1): got 2.25, expected 0.250000"
     );
     for args in [
         vec!["run", "--solution", "cpu-naive", "--case", p],

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::challenge::{DEFAULT_TOLERANCE, oracle};
-use crate::check::{CheckReport, check, format_expected, format_got};
+use crate::check::{CheckReport, check};
 use crate::cli::{ExportArgs, InfoArgs};
 use crate::io::{CaseFile, FileError, Format, read_case, write_case};
 use crate::table::{Align, Table};
@@ -80,8 +80,8 @@ pub(super) fn info(args: &InfoArgs) -> Result<ExitStatus, CommandError> {
         .as_deref()
         .and_then(|expected| stored_scores(&file, expected));
     crate::out!("{}", describe(&args.file, &file, stored.as_ref()));
-    if let (Some(expected), Some(report)) = (&expected, &stored) {
-        refuse_disagreeing(&args.file, &file, expected, report)?;
+    if let Some(report) = &stored {
+        refuse_disagreeing(&args.file, report)?;
     }
     Ok(ExitStatus::Success)
 }
@@ -100,7 +100,7 @@ fn stored_scores(file: &CaseFile, expected: &[f64]) -> Option<CheckReport> {
 
 /// Refuses the case file at `path` when the scores stored in it disagree with `expected`, the oracle's scores of
 /// its inputs, beyond the default tolerance: [`FileError::StoredScores`], which says how many disagree, the first
-/// and the largest difference. Every command that reads a case file refuses such a file, as `judge case info`
+/// and the worst of them. Every command that reads a case file refuses such a file, as `judge case info`
 /// does: the file contradicts itself (inputs edited after the scores were written, or scores of another case),
 /// and whoever takes its scores as references would judge against wrong answers.
 pub(super) fn refuse_wrong_stored_scores(
@@ -109,52 +109,21 @@ pub(super) fn refuse_wrong_stored_scores(
     expected: &[f64],
 ) -> Result<(), CommandError> {
     match stored_scores(file, expected) {
-        Some(report) => refuse_disagreeing(path, file, expected, &report),
+        Some(report) => refuse_disagreeing(path, &report),
         None => Ok(()),
     }
 }
 
-/// [`refuse_wrong_stored_scores`] with `report`, the check of the stored scores against `expected`, made.
-fn refuse_disagreeing(
-    path: &Path,
-    file: &CaseFile,
-    expected: &[f64],
-    report: &CheckReport,
-) -> Result<(), CommandError> {
-    let Some(reason) = report.reason() else {
-        return Ok(());
-    };
-    let shape = file.inputs.shape();
-    let stored = file.scores.as_deref().unwrap_or_default();
-    // The largest difference, NaN and infinite ones first (they compare as the largest of all).
-    let difference = |(&got, &want): (&f64, &f64)| {
-        let d = (f64::from(got as f32) - want).abs();
-        if d.is_nan() { f64::INFINITY } else { d }
-    };
-    let worst = stored.iter().zip(expected).enumerate().fold(
-        None,
-        |best: Option<(usize, f64)>, (i, pair)| {
-            let d = difference(pair);
-            match best {
-                Some((_, largest)) if largest >= d => best,
-                _ => Some((i, d)),
-            }
-        },
-    );
-    let reason = match worst {
-        Some((i, _)) => format!(
-            "{reason}; the largest difference is at (b={}, s={}): stored {}, oracle {}",
-            i / shape.s,
-            i % shape.s,
-            format_got(stored[i] as f32),
-            format_expected(expected[i])
-        ),
-        None => reason,
-    };
-    Err(CommandError::Input(FileError::StoredScores {
-        path: path.to_owned(),
-        reason,
-    }))
+/// [`refuse_wrong_stored_scores`] with `report`, the check of the stored scores against the oracle, made. Its
+/// reason names the first and the worst of the elements that disagree.
+fn refuse_disagreeing(path: &Path, report: &CheckReport) -> Result<(), CommandError> {
+    match report.reason() {
+        Some(reason) => Err(CommandError::Input(FileError::StoredScores {
+            path: path.to_owned(),
+            reason,
+        })),
+        None => Ok(()),
+    }
 }
 
 /// A human-readable description of a case file: shape, value ranges, and how its stored scores (`stored`, from
