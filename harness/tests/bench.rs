@@ -719,3 +719,30 @@ fn a_cpu_time_far_below_the_physical_floor_is_suspicious() {
             .all(|e| e.verdict == Verdict::Pass)
     );
 }
+
+/// A clock whose tick is longer than a call (the 25 MHz counter of some aarch64 servers reads 40 ns steps) gives
+/// samples of 0 s and a median of 0: the entry is kept without rates (they would be infinite, which JSON cannot
+/// hold), the CPU one is suspicious, and the document reads back and renders.
+#[test]
+fn a_median_of_zero_seconds_leaves_a_document_that_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.json");
+    let doc = run_scripted(&[("cpu-naive", 0.0), ("fake-cuda", 0.0)], Some(&path));
+    let naive = doc
+        .entries
+        .iter()
+        .find(|e| e.solution == "cpu-naive")
+        .unwrap();
+    assert_eq!(naive.verdict, Verdict::Suspicious, "{:?}", naive.reason);
+    assert_eq!(naive.timing.as_ref().unwrap().summary.median, 0.0);
+    assert!(
+        doc.entries
+            .iter()
+            .filter(|e| e.timing.is_some())
+            .all(|e| e.derived.is_none()),
+        "no rates over a median of 0 s"
+    );
+    let read = ResultsDoc::read(&path).expect("the document reads back");
+    assert_eq!(read, doc);
+    report::write(&read, &dir.path().join("report"), "bench.json").unwrap();
+}

@@ -125,7 +125,9 @@ pub fn measure(
                     let why = floor?.finding("the median call", timing.as_ref()?.summary.median)?;
                     Some(format!("{why}: the time cannot be trusted"))
                 };
-                let derived = timing.as_ref().map(|t| {
+                // Rates over a median of 0 s (every call shorter than the clock's tick) would be infinite, which
+                // JSON cannot hold: such an entry has no rates (and on the CPU is suspicious, below the floor).
+                let derived = timing.as_ref().filter(|t| t.summary.median > 0.0).map(|t| {
                     Derived::new(
                         case.inputs.shape(),
                         t.summary.median,
