@@ -214,9 +214,20 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     };
     let mut samplers = machine_samplers(&plan, &args.gpu, args.quiet);
     let mut progress = Progress::new(entry_count(&plan, &samplers), args.quiet);
+    // How the read bandwidth was measured, when not over the whole buffer (a memory limit allowed less).
+    let mut read_note = String::new();
     if plan.solutions.iter().any(|s| s.backend() == Backend::Cpu) {
         progress.status("measuring the CPU's FMA peak and read bandwidth".to_owned());
-        samplers = samplers.with_cpu(Some(CpuCeilings::from(cpu_peak::measure())));
+        let peak = cpu_peak::measure();
+        if peak.read_bytes < cpu_peak::READ_BUFFER_BYTES {
+            read_note = format!(
+                " over {} MiB ({} MiB could not be allocated: a cache may have served part of it, so the \
+                 bandwidth may read high and the floor low)",
+                peak.read_bytes >> 20,
+                cpu_peak::READ_BUFFER_BYTES >> 20
+            );
+        }
+        samplers = samplers.with_cpu(Some(CpuCeilings::from(peak)));
     }
     meta.cpu_peak = samplers.cpu_ceilings();
     meta.gpu = samplers.gpu();
@@ -246,7 +257,7 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     );
     if let Some(c) = &doc.meta.cpu_peak {
         crate::outln!(
-            "CPU ceilings: {:.1} GFLOP/s FMA peak ({}, {} threads), {:.1} GB/s read",
+            "CPU ceilings: {:.1} GFLOP/s FMA peak ({}, {} threads), {:.1} GB/s read{read_note}",
             c.fma_gflops,
             c.simd,
             c.threads,
