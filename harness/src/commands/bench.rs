@@ -13,7 +13,7 @@ use crate::bench::progress::Progress;
 use crate::bench::sampler::{MachineSamplers, Samplers};
 use crate::bench::{BenchPlan, entry_count, execute};
 use crate::check::Tolerance;
-use crate::cli::{BenchArgs, DEFAULT_MAX_SAMPLES, GpuArgs};
+use crate::cli::{BenchArgs, DEFAULT_MAX_SAMPLES, DEFAULT_MIN_SAMPLES, GpuArgs};
 use crate::cpu_peak;
 use crate::gpu::{CudaTiming, FlushMethod, GpuOptions};
 use crate::report;
@@ -152,20 +152,22 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
         atol: args.check.atol,
         rtol: args.check.rtol,
     };
-    let max_samples = match args.max_samples {
-        Some(max) if max < args.min_samples => {
+    // Either bound given alone moves the other's default out of its way; both given must agree.
+    let (min_samples, max_samples) = match (args.min_samples, args.max_samples) {
+        (Some(min), Some(max)) if max < min => {
             return Err(CommandError::Usage(format!(
-                "--min-samples {} is more than --max-samples {max}: a measurement cannot take both",
-                args.min_samples
+                "--min-samples {min} is more than --max-samples {max}: a measurement cannot take both"
             )));
         }
-        Some(max) => max,
-        None => DEFAULT_MAX_SAMPLES.max(args.min_samples),
+        (Some(min), Some(max)) => (min, max),
+        (Some(min), None) => (min, DEFAULT_MAX_SAMPLES.max(min)),
+        (None, Some(max)) => (DEFAULT_MIN_SAMPLES.min(max), max),
+        (None, None) => (DEFAULT_MIN_SAMPLES, DEFAULT_MAX_SAMPLES),
     };
     let sampling = SamplingPlan {
         warmup_calls: args.warmup_calls,
         warmup_time: args.warmup,
-        min_samples: args.min_samples as usize,
+        min_samples: min_samples as usize,
         max_samples: max_samples as usize,
         target_rel_err: args.target_rel_err,
         budget: args.budget,
