@@ -107,6 +107,13 @@ fn usage_errors_are_reported_as_such() {
     let (code, _, stderr) = judge(&["bench", "--axis", "S=0"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("S"), "{stderr}");
+    // A swept dimension out of range names the axis that set it.
+    let (code, _, stderr) = judge(&["bench", "--axis", "D=64,512", "--axis", "S=1024"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--axis D=64,512: D = 512 is out of range"),
+        "{stderr}"
+    );
     let (code, _, stderr) = judge(&["bench", "--solution", "no-such-variant"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("unknown solution"));

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use solutions::{Backend, Solution};
+use solutions::{Backend, InputError, Solution};
 
 use crate::bench::plan::BenchCase;
 use crate::bench::progress::Progress;
@@ -42,7 +42,19 @@ fn select_cases(args: &BenchArgs) -> Result<Vec<BenchCase>, CommandError> {
         .map_err(|e| CommandError::Usage(e.to_string()))?;
     for case in &cases {
         case.shape.validate().map_err(|e| {
-            CommandError::Usage(format!("case {} ({}): {e}", case.name, case.shape))
+            // Presets hold valid shapes: a dimension out of range came from the axis that set it.
+            let axis = match &e {
+                InputError::ShapeOutOfRange { field, .. } => {
+                    args.axes.iter().find(|a| a.dim.name() == *field)
+                }
+                _ => None,
+            };
+            match axis {
+                Some(axis) => {
+                    CommandError::Usage(format!("--axis {}: {e} (case {})", axis.spec, case.name))
+                }
+                None => CommandError::Usage(format!("case {} ({}): {e}", case.name, case.shape)),
+            }
         })?;
     }
     Ok(cases)
