@@ -746,3 +746,76 @@ fn a_median_of_zero_seconds_leaves_a_document_that_reads_back() {
     assert_eq!(read, doc);
     report::write(&read, &dir.path().join("report"), "bench.json").unwrap();
 }
+
+/// A CPU variant right on every call but one, where it panics: the check, then the warm-up, pass.
+struct PanicsAtCall {
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    at: usize,
+}
+
+impl Solution for PanicsAtCall {
+    fn name(&self) -> &str {
+        "panics-later"
+    }
+    fn description(&self) -> &str {
+        "test stand-in: panics on one call in the middle of sampling"
+    }
+    fn backend(&self) -> Backend {
+        Backend::Cpu
+    }
+    fn availability(&self) -> Availability {
+        Availability::Available
+    }
+    fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
+        let mut key = vec![0.0f32; inputs.shape().d];
+        let (calls, at) = (self.calls.clone(), self.at);
+        Ok(Box::new(HostPrepared::new(
+            self.name(),
+            inputs,
+            move |i: &Inputs, out: &mut [f32]| {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                assert!(n != at, "gave up at call {n}");
+                cpu_naive::solve(i, &mut key, out);
+            },
+        )))
+    }
+}
+
+/// A variant that panics in the middle of sampling (not on its first call) is a runtime error with the panic's
+/// message, and the variants after it are measured and written to the document as usual.
+#[test]
+fn a_panic_in_the_middle_of_sampling_is_a_runtime_error_and_the_bench_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.json");
+    let plan = BenchPlan {
+        solutions: vec![
+            // The check is call 1 and the warm-up calls 2 and 3: call 10 is a timed one.
+            Box::new(PanicsAtCall {
+                calls: Default::default(),
+                at: 10,
+            }),
+            Box::new(cpu_naive::CpuNaive),
+        ],
+        cases: vec![BenchCase::swept(Shape::new(2, 32, 8, 4))],
+        sampling: SamplingPlan {
+            budget: Duration::from_millis(200),
+            ..sampling()
+        },
+        ..plan()
+    };
+    let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+    let mut results = ResultsFile::create(meta, Some(path.clone())).unwrap();
+    let mut samplers = MachineSamplers::new(Some(CPU()));
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
+    let doc = ResultsDoc::read(&path).unwrap();
+    assert_eq!(doc.entries.len(), 2);
+    let (broken, naive) = (&doc.entries[0], &doc.entries[1]);
+    assert_eq!(broken.verdict, Verdict::RuntimeError, "{:?}", broken.reason);
+    let reason = broken.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("sampling") && reason.contains("gave up at call 10"),
+        "{reason}"
+    );
+    assert!(broken.timing.is_none());
+    assert_eq!(naive.verdict, Verdict::Pass, "{:?}", naive.reason);
+}
