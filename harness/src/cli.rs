@@ -211,6 +211,9 @@ pub enum Command {
 /// `judge bench --max-samples` when it is not given (and `--min-samples` is not above it).
 pub const DEFAULT_MAX_SAMPLES: u64 = 10_000;
 
+/// `judge bench --min-samples` when it is not given (and `--max-samples` is not below it).
+pub const DEFAULT_MIN_SAMPLES: u64 = 10;
+
 /// `judge bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -237,9 +240,10 @@ pub struct BenchArgs {
     /// Warm up with at least this many untimed calls.
     #[arg(long, default_value_t = 3, allow_negative_numbers = true)]
     pub warmup_calls: usize,
-    /// Take at least this many samples (unless the budget runs out first).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
-    pub min_samples: u64,
+    /// Take at least this many samples (unless the budget runs out first) [default: 10, or --max-samples when
+    /// that is less].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]
+    pub min_samples: Option<u64>,
     /// Take at most this many samples, at least --min-samples [default: 10000, or --min-samples when that is
     /// more].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..), allow_negative_numbers = true)]

@@ -2,7 +2,8 @@
 //! all cores, widest SIMD available) and memory read bandwidth (GB/s, all cores).
 //!
 //! Both are measured, not looked up: a loop of independent FMA chains long enough to hide the FMA latency, and a
-//! parallel read of a buffer far larger than the last-level cache. Each takes the best of a few short runs.
+//! parallel read of a buffer far larger than the last-level cache ([`READ_BUFFER_BYTES`], or the largest half,
+//! quarter, … of it that can be allocated under a memory limit). Each takes the best of a few short runs.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,13 @@ const CHAINS: usize = 16;
 /// still cover 2 pipes × a 4–5-cycle FMA latency.
 const CHAINS_AVX2: usize = 12;
 
+/// Bytes of the buffer whose read gives the bandwidth: far more than the last-level cache of most machines.
+pub const READ_BUFFER_BYTES: usize = 256 << 20;
+
+/// The smallest buffer tried when [`READ_BUFFER_BYTES`] cannot be allocated (an address-space limit such as
+/// `ulimit -v`); below it the allocation is left to fail as any other would.
+pub const MIN_READ_BUFFER_BYTES: usize = 4 << 20;
+
 /// Measured limits of this machine's CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CpuPeak {
@@ -25,6 +33,9 @@ pub struct CpuPeak {
     pub fma_gflops: f64,
     /// Memory read bandwidth over all threads, in GB/s (10^9 bytes per second).
     pub read_gbps: f64,
+    /// Bytes of the buffer read for [`CpuPeak::read_gbps`]: [`READ_BUFFER_BYTES`], or less where that much could
+    /// not be allocated (a cache may then have served part of it, so the bandwidth may read high).
+    pub read_bytes: usize,
     /// Threads used.
     pub threads: usize,
     /// The SIMD path of the FMA loop (`avx512`, `avx2+fma`, `neon`, `scalar`).
@@ -35,9 +46,11 @@ pub struct CpuPeak {
 pub fn measure() -> CpuPeak {
     let threads = rayon::current_num_threads();
     let (fma_gflops, simd) = fma_peak(Duration::from_millis(60), 3);
+    let buffer = read_buffer(READ_BUFFER_BYTES);
     CpuPeak {
         fma_gflops,
-        read_gbps: read_bandwidth(256 << 20, 3),
+        read_gbps: read_speed(&buffer, 3),
+        read_bytes: buffer.len() * 8,
         threads,
         simd,
     }
@@ -74,9 +87,29 @@ pub fn fma_peak(span: Duration, repeats: usize) -> (f64, &'static str) {
     (best, simd)
 }
 
-/// Best-of-`repeats` read bandwidth of a `bytes`-long buffer over all rayon threads, in GB/s.
+/// Best-of-`repeats` read bandwidth of a `bytes`-long buffer (or the largest half, quarter, … of it that can be
+/// allocated, down to [`MIN_READ_BUFFER_BYTES`]) over all rayon threads, in GB/s.
 pub fn read_bandwidth(bytes: usize, repeats: usize) -> f64 {
-    let words = vec![1u64; bytes / 8];
+    read_speed(&read_buffer(bytes), repeats)
+}
+
+/// A buffer of `bytes` bytes of 64-bit words, every page written; where that much cannot be allocated, the
+/// largest half, quarter, … of it that can, down to [`MIN_READ_BUFFER_BYTES`] (below which the allocation fails as
+/// any other does).
+fn read_buffer(bytes: usize) -> Vec<u64> {
+    let mut words = (bytes / 8).max(1);
+    loop {
+        let mut buffer = Vec::new();
+        if buffer.try_reserve_exact(words).is_ok() || words * 8 <= MIN_READ_BUFFER_BYTES {
+            buffer.resize(words, 1u64);
+            return buffer;
+        }
+        words /= 2;
+    }
+}
+
+/// Best-of-`repeats` read bandwidth of `words` over all rayon threads, in GB/s.
+fn read_speed(words: &[u64], repeats: usize) -> f64 {
     (0..repeats)
         .map(|_| {
             let start = Instant::now();

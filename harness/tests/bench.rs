@@ -719,3 +719,197 @@ fn a_cpu_time_far_below_the_physical_floor_is_suspicious() {
             .all(|e| e.verdict == Verdict::Pass)
     );
 }
+
+/// A clock whose tick is longer than a call (the 25 MHz counter of some aarch64 servers reads 40 ns steps) gives
+/// samples of 0 s and a median of 0: the entry is kept without rates (they would be infinite, which JSON cannot
+/// hold), the CPU one is suspicious, and the document reads back and renders.
+#[test]
+fn a_median_of_zero_seconds_leaves_a_document_that_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.json");
+    let doc = run_scripted(&[("cpu-naive", 0.0), ("fake-cuda", 0.0)], Some(&path));
+    let naive = doc
+        .entries
+        .iter()
+        .find(|e| e.solution == "cpu-naive")
+        .unwrap();
+    assert_eq!(naive.verdict, Verdict::Suspicious, "{:?}", naive.reason);
+    assert_eq!(naive.timing.as_ref().unwrap().summary.median, 0.0);
+    assert!(
+        doc.entries
+            .iter()
+            .filter(|e| e.timing.is_some())
+            .all(|e| e.derived.is_none()),
+        "no rates over a median of 0 s"
+    );
+    let read = ResultsDoc::read(&path).expect("the document reads back");
+    assert_eq!(read, doc);
+    report::write(&read, &dir.path().join("report"), "bench.json").unwrap();
+}
+
+/// A CPU variant right on every call but one, where it panics: the check, then the warm-up, pass.
+struct PanicsAtCall {
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    at: usize,
+}
+
+impl Solution for PanicsAtCall {
+    fn name(&self) -> &str {
+        "panics-later"
+    }
+    fn description(&self) -> &str {
+        "test stand-in: panics on one call in the middle of sampling"
+    }
+    fn backend(&self) -> Backend {
+        Backend::Cpu
+    }
+    fn availability(&self) -> Availability {
+        Availability::Available
+    }
+    fn prepare<'a>(&self, inputs: &'a Inputs) -> Result<Box<dyn Prepared + 'a>, SolveError> {
+        let mut key = vec![0.0f32; inputs.shape().d];
+        let (calls, at) = (self.calls.clone(), self.at);
+        Ok(Box::new(HostPrepared::new(
+            self.name(),
+            inputs,
+            move |i: &Inputs, out: &mut [f32]| {
+                let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                assert!(n != at, "gave up at call {n}");
+                cpu_naive::solve(i, &mut key, out);
+            },
+        )))
+    }
+}
+
+/// A variant that panics in the middle of sampling (not on its first call) is a runtime error with the panic's
+/// message, and the variants after it are measured and written to the document as usual.
+#[test]
+fn a_panic_in_the_middle_of_sampling_is_a_runtime_error_and_the_bench_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.json");
+    let plan = BenchPlan {
+        solutions: vec![
+            // The check is call 1 and the warm-up calls 2 and 3: call 10 is a timed one.
+            Box::new(PanicsAtCall {
+                calls: Default::default(),
+                at: 10,
+            }),
+            Box::new(cpu_naive::CpuNaive),
+        ],
+        cases: vec![BenchCase::swept(Shape::new(2, 32, 8, 4))],
+        sampling: SamplingPlan {
+            budget: Duration::from_millis(200),
+            ..sampling()
+        },
+        ..plan()
+    };
+    let meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+    let mut results = ResultsFile::create(meta, Some(path.clone())).unwrap();
+    let mut samplers = MachineSamplers::new(Some(CPU()));
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
+    let doc = ResultsDoc::read(&path).unwrap();
+    assert_eq!(doc.entries.len(), 2);
+    let (broken, naive) = (&doc.entries[0], &doc.entries[1]);
+    assert_eq!(broken.verdict, Verdict::RuntimeError, "{:?}", broken.reason);
+    let reason = broken.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("sampling") && reason.contains("gave up at call 10"),
+        "{reason}"
+    );
+    assert!(broken.timing.is_none());
+    assert_eq!(naive.verdict, Verdict::Pass, "{:?}", naive.reason);
+}
+
+/// [`Scripted`] on a machine whose first measurement of the CPU's ceilings was taken while other work held the
+/// cores (a millionth of the real FMA peak and bandwidth, so that the floors of the small cases of [`plan`]
+/// pass 100 ms), and whose second is right.
+struct BusyAtFirst {
+    inner: Scripted,
+    cpu: CpuCeilings,
+    remeasured: usize,
+}
+
+impl harness::bench::sampler::Samplers for BusyAtFirst {
+    fn regime(&self, backend: Backend) -> harness::bench::sampler::Regime {
+        self.inner.regime(backend)
+    }
+    fn sampler<'s>(
+        &'s mut self,
+        solution: &'s dyn Solution,
+        mode: Mode,
+        sets: Vec<Box<dyn Prepared + 's>>,
+    ) -> Result<Box<dyn Sampler + 's>, SolveError> {
+        self.inner.sampler(solution, mode, sets)
+    }
+    fn basis(
+        &mut self,
+        backend: Backend,
+        mode: Mode,
+        shape: Shape,
+    ) -> Result<Option<harness::results::Basis>, SolveError> {
+        Ok(Some(harness::results::Basis::FmaPeak {
+            gflops: self.cpu.fma_gflops,
+        }))
+        .map(|b| if backend == Backend::Cpu { b } else { None })
+        .and_then(|b| match b {
+            Some(b) => Ok(Some(b)),
+            None => self.inner.basis(backend, mode, shape),
+        })
+    }
+    fn cache_regime(&self, backend: Backend, mode: Mode) -> Option<CacheRegime> {
+        self.inner.cache_regime(backend, mode)
+    }
+    fn cpu_ceilings(&self) -> Option<CpuCeilings> {
+        Some(self.cpu.clone())
+    }
+    fn remeasure_cpu_ceilings(&mut self) -> Option<CpuCeilings> {
+        self.remeasured += 1;
+        self.cpu = CPU();
+        Some(self.cpu.clone())
+    }
+    fn gpu(&self) -> Option<GpuInfo> {
+        self.inner.gpu()
+    }
+    fn gpu_method(&self) -> Option<GpuMethod> {
+        self.inner.gpu_method()
+    }
+}
+
+/// A CPU time below a quarter of a floor computed from a low measurement of the ceilings (a peak read while a
+/// build ran) is measured against them again before it is called suspicious: an honest time is then a pass,
+/// compared with the higher ceilings, which the document records. On this project's shared 2-core machine the FMA
+/// peak read 65 to 196 GFLOP/s from one bench to the next, and at 65 a cpu-tiled perf solve of 2.0 ms is below
+/// a quarter of the 8.3 ms its flops take.
+#[test]
+fn a_low_first_measurement_of_the_ceilings_does_not_make_an_honest_time_suspicious() {
+    let busy = CpuCeilings {
+        fma_gflops: CPU().fma_gflops / 1e6,
+        read_gbps: CPU().read_gbps / 1e6,
+        ..CPU()
+    };
+    let plan = BenchPlan {
+        solutions: vec![Box::new(cpu_naive::CpuNaive)],
+        ..plan()
+    };
+    let mut samplers = BusyAtFirst {
+        inner: Scripted::new(&[("cpu-naive", 2e-3)], CPU()),
+        cpu: busy.clone(),
+        remeasured: 0,
+    };
+    let mut meta = harness::results::Meta::now(DEFAULT_SEED, DEFAULT_TOLERANCE);
+    meta.cpu_peak = Some(busy);
+    let mut results = ResultsFile::create(meta, None).unwrap();
+    execute(&plan, &mut samplers, &mut results, &mut Progress::hidden()).unwrap();
+    let doc = results.doc();
+    assert!(samplers.remeasured > 0);
+    for entry in &doc.entries {
+        assert_eq!(entry.verdict, Verdict::Pass, "{:?}", entry.reason);
+        match entry.derived.and_then(|d| d.speed_of_light) {
+            Some(SpeedOfLight::FmaPeak { peak_gflops, .. }) => {
+                assert_eq!(peak_gflops, CPU().fma_gflops)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(doc.meta.cpu_peak, Some(CPU()));
+}

@@ -107,9 +107,72 @@ fn usage_errors_are_reported_as_such() {
     let (code, _, stderr) = judge(&["bench", "--axis", "S=0"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("S"), "{stderr}");
+    // A swept dimension out of range names the axis that set it.
+    let (code, _, stderr) = judge(&["bench", "--axis", "D=64,512", "--axis", "S=1024"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--axis D=64,512: D = 512 is out of range"),
+        "{stderr}"
+    );
     let (code, _, stderr) = judge(&["bench", "--solution", "no-such-variant"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("unknown solution"));
     let (code, _, stderr) = judge(&["report", "/nonexistent/results.json"]);
     assert_eq!(code, 2, "{stderr}");
+}
+
+/// Under an address-space limit smaller than the read-bandwidth buffer (`ulimit -v`), the bench measures the
+/// bandwidth over the largest part of the buffer it can allocate and says so, instead of aborting on the
+/// allocation ("memory allocation of 268435456 bytes failed") before measuring anything.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_memory_limit_below_the_bandwidth_buffer_is_measured_within() {
+    use std::os::unix::process::CommandExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("limited.json");
+    let limit: libc::rlim_t = 240 << 20;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_judge"));
+    command
+        .args(["bench", "--axis", "S=64", "--axis", "B=2", "--axis", "D=8"])
+        .args([
+            "--budget",
+            "50ms",
+            "--warmup",
+            "0s",
+            "--solution",
+            "cpu-naive",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .env("NO_COLOR", "1")
+        .env("RAYON_NUM_THREADS", "2")
+        .env("MALLOC_ARENA_MAX", "1");
+    // SAFETY: setrlimit is async-signal-safe, and nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &rlimit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let out = command.output().expect("the judge binary runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("GB/s read over ") && stdout.contains("256 MiB could not be allocated"),
+        "{stdout}"
+    );
+    let doc = harness::results::ResultsDoc::read(&json).unwrap();
+    let cpu = doc.meta.cpu_peak.expect("the ceilings are recorded");
+    assert!(cpu.read_gbps.is_finite() && cpu.read_gbps > 0.0, "{cpu:?}");
 }

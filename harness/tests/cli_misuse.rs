@@ -769,6 +769,38 @@ fn min_samples_above_max_samples_is_refused() {
     assert!(out.stdout.is_empty(), "{}", text(&out));
 }
 
+/// `--max-samples` alone below the default minimum lowers it, as `--min-samples` alone above the default maximum
+/// raises that: `--max-samples 3` was refused as "--min-samples 10 is more than --max-samples 3", naming an option
+/// that was never given.
+#[test]
+fn max_samples_alone_below_the_default_minimum_lowers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("few.json");
+    let out = judge(&[
+        "bench",
+        "--solution",
+        "cpu-naive",
+        "--axis",
+        "B=2",
+        "--axis",
+        "S=16",
+        "--axis",
+        "D=8",
+        "--warmup",
+        "0s",
+        "--max-samples",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let doc = harness::results::ResultsDoc::read(&json).unwrap();
+    let bench = doc.meta.bench.as_ref().unwrap();
+    assert_eq!((bench.min_samples, bench.max_samples), (3, 3));
+    let timing = doc.entries[0].timing.as_ref().unwrap();
+    assert_eq!(timing.samples_s.len(), 3);
+}
+
 /// Without --json or --report, each bench writes a results file of its own under reports/: two benches in the
 /// same minute once wrote the same file, the second replacing the first's results.
 #[test]

@@ -42,6 +42,7 @@ fn peak() -> CpuPeak {
         CpuPeak {
             fma_gflops,
             read_gbps: cpu_peak::read_bandwidth(64 << 20, 3),
+            read_bytes: 64 << 20,
             threads: 1,
             simd,
         }

@@ -150,7 +150,10 @@ impl FromStr for Axis {
                     let mut v = start;
                     while v <= stop && out.len() <= MAX_AXIS_VALUES {
                         out.push(v);
-                        v = v.saturating_mul(2);
+                        match v.checked_mul(2) {
+                            Some(next) => v = next,
+                            None => break,
+                        }
                     }
                     out
                 }
@@ -231,6 +234,11 @@ mod tests {
         assert_eq!(parse("C = 4, 4, 8").unwrap().values, [4, 8]);
         assert_eq!(parse("S=1_024").unwrap().values, [1024]);
         assert_eq!(parse("d=64").unwrap().spec, "D=64");
+        // Doubling stops where the next power would not fit, instead of repeating the largest number until
+        // the axis counted 1,025 values.
+        let wide = parse("S=1:18446744073709551615:pow2").unwrap();
+        assert_eq!(wide.values.len(), 64);
+        assert_eq!(wide.values.last(), Some(&(1usize << 63)));
     }
 
     #[test]

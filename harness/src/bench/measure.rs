@@ -14,7 +14,7 @@ use crate::check::{CheckReport, Tolerance, check};
 use crate::commands::format_seconds;
 use crate::error_profile::ErrorProfile;
 use crate::gate::floor::Floor;
-use crate::results::{Basis, CaseInfo, Derived, Entry, Mode, Timing};
+use crate::results::{Basis, CaseInfo, CpuCeilings, Derived, Entry, Mode, Timing};
 use crate::runner::guarded;
 use crate::timing::{Sampler, StopReason, collect_observed};
 use crate::verdict::Verdict;
@@ -113,7 +113,7 @@ pub fn measure(
                     t.regime = samplers.cache_regime(solution.backend(), mode);
                     t
                 });
-                let floor = match (solution.backend(), samplers.cpu_ceilings()) {
+                let floor = |cpu: Option<CpuCeilings>| match (solution.backend(), cpu) {
                     (Backend::Cpu, Some(cpu)) => Some(Floor::new(
                         case.inputs.shape(),
                         cpu.read_gbps,
@@ -121,16 +121,31 @@ pub fn measure(
                     )),
                     _ => None,
                 };
-                let below_floor = |timing: &Option<Timing>| {
-                    let why = floor?.finding("the median call", timing.as_ref()?.summary.median)?;
-                    Some(format!("{why}: the time cannot be trusted"))
+                let below = |floor: Option<Floor>| {
+                    floor?.finding("the median call", timing.as_ref()?.summary.median)
                 };
-                let derived = timing.as_ref().map(|t| {
+                let mut basis = sampled.basis.clone();
+                let mut finding = below(floor(samplers.cpu_ceilings()));
+                if finding.is_some() {
+                    // Measured again before the time is called suspicious: a peak read while other work held
+                    // the cores is low, and its floor high.
+                    let cpu = samplers.remeasure_cpu_ceilings();
+                    if let (Some(Basis::FmaPeak { .. }), Some(c)) = (&basis, &cpu) {
+                        basis = Some(Basis::FmaPeak {
+                            gflops: c.fma_gflops,
+                        });
+                    }
+                    finding = below(floor(cpu));
+                }
+                let below_floor = finding.map(|why| format!("{why}: the time cannot be trusted"));
+                // Rates over a median of 0 s (every call shorter than the clock's tick) would be infinite, which
+                // JSON cannot hold: such an entry has no rates (and on the CPU is suspicious, below the floor).
+                let derived = timing.as_ref().filter(|t| t.summary.median > 0.0).map(|t| {
                     Derived::new(
                         case.inputs.shape(),
                         t.summary.median,
                         t.summary.median_ci,
-                        sampled.basis.as_ref(),
+                        basis.as_ref(),
                     )
                 });
                 let (verdict, reason, report) = match (&wrong, sampled.last_output) {
@@ -147,7 +162,7 @@ pub fn measure(
                         )),
                         Some(last),
                     ),
-                    (None, _) => match (sampled.call_fault, below_floor(&timing)) {
+                    (None, _) => match (sampled.call_fault, below_floor) {
                         (Some(fault), _) => {
                             (Verdict::WrongAnswer, Some(fault), template.check.clone())
                         }

@@ -123,11 +123,15 @@ pub fn execute(
                 samplers,
                 progress,
             );
-            // The GPU's method record grows as it measures (flush comparisons): keep the document current.
+            // The GPU's method record grows as it measures (flush comparisons), and the CPU's ceilings are
+            // measured again before a time is called suspicious: keep the document current.
             if solution.backend() == Backend::Cuda
                 && let Some(method) = samplers.gpu_method()
             {
                 results.meta_mut().gpu_timing = Some(method);
+            }
+            if solution.backend() == Backend::Cpu && results.doc().meta.cpu_peak.is_some() {
+                results.meta_mut().cpu_peak = samplers.cpu_ceilings();
             }
             for entry in entries {
                 progress.finish(&measure::entry_line(&entry));

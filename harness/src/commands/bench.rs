@@ -6,14 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use solutions::{Backend, Solution};
+use solutions::{Backend, InputError, Solution};
 
 use crate::bench::plan::BenchCase;
 use crate::bench::progress::Progress;
 use crate::bench::sampler::{MachineSamplers, Samplers};
 use crate::bench::{BenchPlan, entry_count, execute};
 use crate::check::Tolerance;
-use crate::cli::{BenchArgs, DEFAULT_MAX_SAMPLES, GpuArgs};
+use crate::cli::{BenchArgs, DEFAULT_MAX_SAMPLES, DEFAULT_MIN_SAMPLES, GpuArgs};
 use crate::cpu_peak;
 use crate::gpu::{CudaTiming, FlushMethod, GpuOptions};
 use crate::report;
@@ -42,7 +42,19 @@ fn select_cases(args: &BenchArgs) -> Result<Vec<BenchCase>, CommandError> {
         .map_err(|e| CommandError::Usage(e.to_string()))?;
     for case in &cases {
         case.shape.validate().map_err(|e| {
-            CommandError::Usage(format!("case {} ({}): {e}", case.name, case.shape))
+            // Presets hold valid shapes: a dimension out of range came from the axis that set it.
+            let axis = match &e {
+                InputError::ShapeOutOfRange { field, .. } => {
+                    args.axes.iter().find(|a| a.dim.name() == *field)
+                }
+                _ => None,
+            };
+            match axis {
+                Some(axis) => {
+                    CommandError::Usage(format!("--axis {}: {e} (case {})", axis.spec, case.name))
+                }
+                None => CommandError::Usage(format!("case {} ({}): {e}", case.name, case.shape)),
+            }
         })?;
     }
     Ok(cases)
@@ -152,20 +164,22 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
         atol: args.check.atol,
         rtol: args.check.rtol,
     };
-    let max_samples = match args.max_samples {
-        Some(max) if max < args.min_samples => {
+    // Either bound given alone moves the other's default out of its way; both given must agree.
+    let (min_samples, max_samples) = match (args.min_samples, args.max_samples) {
+        (Some(min), Some(max)) if max < min => {
             return Err(CommandError::Usage(format!(
-                "--min-samples {} is more than --max-samples {max}: a measurement cannot take both",
-                args.min_samples
+                "--min-samples {min} is more than --max-samples {max}: a measurement cannot take both"
             )));
         }
-        Some(max) => max,
-        None => DEFAULT_MAX_SAMPLES.max(args.min_samples),
+        (Some(min), Some(max)) => (min, max),
+        (Some(min), None) => (min, DEFAULT_MAX_SAMPLES.max(min)),
+        (None, Some(max)) => (DEFAULT_MIN_SAMPLES.min(max), max),
+        (None, None) => (DEFAULT_MIN_SAMPLES, DEFAULT_MAX_SAMPLES),
     };
     let sampling = SamplingPlan {
         warmup_calls: args.warmup_calls,
         warmup_time: args.warmup,
-        min_samples: args.min_samples as usize,
+        min_samples: min_samples as usize,
         max_samples: max_samples as usize,
         target_rel_err: args.target_rel_err,
         budget: args.budget,
@@ -214,9 +228,20 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     };
     let mut samplers = machine_samplers(&plan, &args.gpu, args.quiet);
     let mut progress = Progress::new(entry_count(&plan, &samplers), args.quiet);
+    // How the read bandwidth was measured, when not over the whole buffer (a memory limit allowed less).
+    let mut read_note = String::new();
     if plan.solutions.iter().any(|s| s.backend() == Backend::Cpu) {
         progress.status("measuring the CPU's FMA peak and read bandwidth".to_owned());
-        samplers = samplers.with_cpu(Some(CpuCeilings::from(cpu_peak::measure())));
+        let peak = cpu_peak::measure();
+        if peak.read_bytes < cpu_peak::READ_BUFFER_BYTES {
+            read_note = format!(
+                " over {} MiB ({} MiB could not be allocated: a cache may have served part of it, so the \
+                 bandwidth may read high and the floor low)",
+                peak.read_bytes >> 20,
+                cpu_peak::READ_BUFFER_BYTES >> 20
+            );
+        }
+        samplers = samplers.with_cpu(Some(CpuCeilings::from(peak)));
     }
     meta.cpu_peak = samplers.cpu_ceilings();
     meta.gpu = samplers.gpu();
@@ -246,7 +271,7 @@ pub(super) fn bench(args: &BenchArgs) -> Result<ExitStatus, CommandError> {
     );
     if let Some(c) = &doc.meta.cpu_peak {
         crate::outln!(
-            "CPU ceilings: {:.1} GFLOP/s FMA peak ({}, {} threads), {:.1} GB/s read",
+            "CPU ceilings: {:.1} GFLOP/s FMA peak ({}, {} threads), {:.1} GB/s read{read_note}",
             c.fma_gflops,
             c.simd,
             c.threads,
