@@ -377,7 +377,8 @@ struct Stage {
     origin: PathBuf,
     /// Where the copy is: the compiler's working directory.
     source_dir: PathBuf,
-    /// The source's file name, as the compiler is given it (its messages name it so).
+    /// The source's file name, as the compiler is given it (its messages name it so): as it is, or as
+    /// `./NAME` when it starts with `-`, which the compiler would read as an option (`-o.c` as `-o .c`).
     source: OsString,
     /// Where the compiler writes the library (`lib<stem>.so` at the top).
     output: PathBuf,
@@ -428,7 +429,7 @@ impl Stage {
             dir,
             origin,
             source_dir,
-            source: name,
+            source: as_operand(name),
             owner,
         })
     }
@@ -477,6 +478,17 @@ impl Stage {
             .and_then(|()| std::io::copy(&mut file, &mut copy))
             .map_err(copy_failed)?;
         Ok(library)
+    }
+}
+
+/// A file `name` in the working directory as a compiler's operand: `./NAME` when it starts with `-` (so that no
+/// compiler reads `-o.c` as `-o .c`), else as it is, so the compiler's messages name the file as its author did.
+fn as_operand(name: OsString) -> OsString {
+    use std::os::unix::ffi::OsStrExt;
+    if name.as_bytes().starts_with(b"-") {
+        Path::new(".").join(name).into_os_string()
+    } else {
+        name
     }
 }
 
@@ -774,6 +786,43 @@ mod tests {
         assert!(built.library.starts_with(&sandbox.workdir), "{built:?}");
         let meta = std::fs::metadata(&built.library).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o755);
+    }
+
+    /// A sandbox for the builds of these tests: workers as they would run from the command line.
+    fn test_sandbox(workspace: &crate::sandbox::Workspace) -> SandboxConfig {
+        let (user, _) = WorkerUser::automatic();
+        workspace.config(
+            crate::sandbox::WorkerCommand::judge_at("/nonexistent/judge"),
+            crate::sandbox::Limits::default(),
+            user,
+        )
+    }
+
+    /// A source in a directory every user may read, as a submission's would be.
+    fn source_named(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A file name that reads as an option (`-o.c`, which `cc` took as `-o .c`, with no source left to compile)
+    /// is compiled as the source it is.
+    #[test]
+    fn a_source_named_like_an_option_is_compiled_as_a_source() {
+        let workspace = crate::sandbox::Workspace::create().unwrap();
+        let sandbox = test_sandbox(&workspace);
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["-o.c", "-shared.c", "--help.c"] {
+            let source = source_named(&dir, name, "void solve(void) {}\n");
+            let built = Submission::new(&source, None)
+                .unwrap()
+                .build(&sandbox, &CompileOptions::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}: {:?}", e.log()));
+            assert!(built.library.is_file(), "{name}: {built:?}");
+            assert_eq!(built.name, name);
+        }
     }
 
     /// A compile's directory is its compiler's user's alone: no other user (a submission of another judge, whose
