@@ -107,6 +107,23 @@ pub enum SubmissionError {
         /// The path given.
         path: PathBuf,
     },
+    /// The path exists but is no regular file (a directory, a FIFO, a device).
+    #[error("{path}: {what}, not a submission file")]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is, in words (`a directory`).
+        what: &'static str,
+    },
+    /// The file's metadata could not be read (a directory on the way that may not be searched).
+    #[error("{path}: cannot read the submission file: {source}")]
+    Unreadable {
+        /// The path given.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The extension names no kind we know.
     #[error("{path}: unknown submission type; use a .c, .cpp (.cc, .cxx), .cu or .so file")]
     UnknownKind {
@@ -138,10 +155,25 @@ pub enum SubmissionError {
 impl Submission {
     /// Classifies `path`; `backend` is required for a `.so` and must agree with a source file's kind.
     pub fn new(path: &Path, backend: Option<Backend>) -> Result<Submission, SubmissionError> {
-        if !path.is_file() {
-            return Err(SubmissionError::Missing {
-                path: path.to_owned(),
-            });
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(meta) => {
+                return Err(SubmissionError::NotAFile {
+                    path: path.to_owned(),
+                    what: file_type_words(meta.file_type()),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SubmissionError::Missing {
+                    path: path.to_owned(),
+                });
+            }
+            Err(source) => {
+                return Err(SubmissionError::Unreadable {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         }
         let kind = SourceKind::from_path(path).ok_or_else(|| SubmissionError::UnknownKind {
             path: path.to_owned(),
@@ -323,6 +355,22 @@ impl Submission {
                 log,
             }),
         }
+    }
+}
+
+/// A file type in a few words, for [`SubmissionError::NotAFile`].
+fn file_type_words(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
     }
 }
 
@@ -736,6 +784,46 @@ mod tests {
         assert!(matches!(
             Submission::new(&dir.path().join("none.c"), None),
             Err(SubmissionError::Missing { .. })
+        ));
+    }
+
+    /// A path that exists but is no file says what it is, not that there is no such file.
+    #[test]
+    fn a_path_that_is_not_a_file_says_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("folder.c");
+        std::fs::create_dir(&folder).unwrap();
+        let error = Submission::new(&folder, None).unwrap_err();
+        assert!(
+            matches!(error, SubmissionError::NotAFile { .. }),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("{}: a directory, not a submission file", folder.display())
+        );
+        let fifo = dir.path().join("pipe.c");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        assert_eq!(
+            Submission::new(&fifo, None).unwrap_err().to_string(),
+            format!("{}: a FIFO, not a submission file", fifo.display())
+        );
+        let error = Submission::new(&dir.path().join("none.c"), None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: no such submission file",
+                dir.path().join("none.c").display()
+            )
+        );
+        // Through a link, the file it leads to.
+        let link = dir.path().join("link.c");
+        std::os::unix::fs::symlink(&folder, &link).unwrap();
+        assert!(matches!(
+            Submission::new(&link, None),
+            Err(SubmissionError::NotAFile { .. })
         ));
     }
 
