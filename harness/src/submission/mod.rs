@@ -202,11 +202,12 @@ impl Submission {
         })
     }
 
-    /// The name shown in tables and results: the file name.
+    /// The name shown in tables and results: the file name, on one line (a line break or another control
+    /// character in it escaped, `\n`, as in a case file's name).
     pub fn name(&self) -> String {
         self.path
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| crate::escape::one_line_name(&n.to_string_lossy()))
             .unwrap_or_else(|| self.path.display().to_string())
     }
 
@@ -785,6 +786,23 @@ mod tests {
             Submission::new(&dir.path().join("none.c"), None),
             Err(SubmissionError::Missing { .. })
         ));
+    }
+
+    /// A file name with a line break or another control character in it is named on one line, with the character
+    /// escaped (`\n`), as a case file's is: tables and progress lines name a submission by its file name.
+    #[test]
+    fn a_name_is_one_line_of_text() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, shown) in [
+            ("a\nb.c", "a\\nb.c"),
+            ("tab\there.c", "tab\\there.c"),
+            ("esc\u{1b}[2J.c", "esc\\x1b[2J.c"),
+            ("a b;rm -rf.c", "a b;rm -rf.c"),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "").unwrap();
+            assert_eq!(Submission::new(&path, None).unwrap().name(), shown);
+        }
     }
 
     /// A path that exists but is no file says what it is, not that there is no such file.
