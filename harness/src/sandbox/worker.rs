@@ -175,6 +175,23 @@ fn data_symbol(_: *const std::ffi::c_void) -> Option<&'static str> {
     None
 }
 
+/// What to add to the message of a library at `path` that exports no `solve`: a hint when it holds the name of
+/// a C++ `solve` (`_Z5solve…`, mangled because it was not declared `extern "C"`), else nothing.
+/// Reads at most the first 64 MiB, far beyond the symbol tables of any library of one source file.
+fn mangled_hint(path: &Path) -> &'static str {
+    use std::io::Read;
+    const MANGLED: &[u8] = b"_Z5solve";
+    let mut bytes = Vec::new();
+    let holds = File::open(path)
+        .and_then(|file| file.take(64 << 20).read_to_end(&mut bytes))
+        .is_ok_and(|_| bytes.windows(MANGLED.len()).any(|w| w == MANGLED));
+    if holds {
+        "; it exports a C++ `solve`, whose name is mangled: declare it `extern \"C\"`"
+    } else {
+        ""
+    }
+}
+
 /// What one call measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Call {
@@ -414,8 +431,9 @@ impl State {
                     failed(
                         Stage::Symbol,
                         format!(
-                            "the library does not export `{SOLVE_SYMBOL}` ({})",
-                            chain(&e)
+                            "the library does not export `{SOLVE_SYMBOL}` ({}){}",
+                            chain(&e),
+                            mangled_hint(path)
                         ),
                     )
                 })?
