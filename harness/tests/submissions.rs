@@ -252,6 +252,8 @@ fixture_tests! {
     bad_includes_endless_file => "bad/includes_endless_file.c",
     bad_writes_huge_object => "bad/writes_huge_object.c",
     bad_no_solve_symbol => "bad/no_solve_symbol.c",
+    bad_solve_is_a_variable => "bad/solve_is_a_variable.c",
+    bad_solve_not_extern_c => "bad/solve_not_extern_c.cpp",
     bad_slow => "bad/slow.c",
     ;
     "good/reference.c",

@@ -138,6 +138,60 @@ fn take_channel() -> io::Result<(File, File)> {
     Ok((input, output))
 }
 
+/// What the symbol at `address` (found by `dlsym`) is, when it is data rather than code: `a variable`, `a
+/// thread-local variable`; `None` for a function, for a symbol of no type (a label of hand-written assembly) and
+/// when the dynamic linker cannot say.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn data_symbol(address: *const std::ffi::c_void) -> Option<&'static str> {
+    /// `RTLD_DL_SYMENT` of `<dlfcn.h>`: `dladdr1` also gives the symbol's ELF entry.
+    const RTLD_DL_SYMENT: c_int = 1;
+    #[cfg(target_pointer_width = "64")]
+    type Sym = libc::Elf64_Sym;
+    #[cfg(target_pointer_width = "32")]
+    type Sym = libc::Elf32_Sym;
+    // SAFETY: `Dl_info` is plain data, for `dladdr1` to fill.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let mut entry: *mut std::ffi::c_void = std::ptr::null_mut();
+    // SAFETY: `dladdr1` only reads the dynamic linker's tables for `address` and writes the two out-parameters.
+    let found = unsafe { libc::dladdr1(address, &mut info, &mut entry, RTLD_DL_SYMENT) };
+    if found == 0 || entry.is_null() {
+        return None;
+    }
+    // SAFETY: with RTLD_DL_SYMENT, a non-null `entry` points to the symbol's entry in the loaded library's
+    // dynamic symbol table, which stays mapped while the library is loaded.
+    let kind = unsafe { (*entry.cast::<Sym>()).st_info } & 0xf;
+    match kind {
+        // STT_OBJECT, STT_COMMON
+        1 | 5 => Some("a variable"),
+        // STT_TLS
+        6 => Some("a thread-local variable"),
+        _ => None,
+    }
+}
+
+/// Elsewhere the worker cannot tell, and calls the symbol.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn data_symbol(_: *const std::ffi::c_void) -> Option<&'static str> {
+    None
+}
+
+/// What to add to the message of a library at `path` that exports no `solve`: a hint when it holds the name of
+/// a C++ `solve` (`_Z5solve…`, mangled because it was not declared `extern "C"`), else nothing.
+/// Reads at most the first 64 MiB, far beyond the symbol tables of any library of one source file.
+fn mangled_hint(path: &Path) -> &'static str {
+    use std::io::Read;
+    const MANGLED: &[u8] = b"_Z5solve";
+    let mut bytes = Vec::new();
+    let holds = File::open(path)
+        .and_then(|file| file.take(64 << 20).read_to_end(&mut bytes))
+        .is_ok_and(|_| bytes.windows(MANGLED.len()).any(|w| w == MANGLED));
+    if holds {
+        "; it exports a C++ `solve`, whose name is mangled: declare it `extern \"C\"`"
+    } else {
+        ""
+    }
+}
+
 /// What one call measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Call {
@@ -377,12 +431,20 @@ impl State {
                     failed(
                         Stage::Symbol,
                         format!(
-                            "the library does not export `{SOLVE_SYMBOL}` ({})",
-                            chain(&e)
+                            "the library does not export `{SOLVE_SYMBOL}` ({}){}",
+                            chain(&e),
+                            mangled_hint(path)
                         ),
                     )
                 })?
         };
+        // A variable of that name is found too; calling it would jump into data.
+        if let Some(what) = data_symbol(solve as *const std::ffi::c_void) {
+            return Err(failed(
+                Stage::Symbol,
+                format!("the library's `{SOLVE_SYMBOL}` is {what}, not a function"),
+            ));
+        }
         self.loaded = Some(Loaded {
             solve,
             executor,

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use crate::sandbox::WorkerUser;
@@ -188,9 +188,9 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
             unsafe { libc::kill(-pid, libc::SIGKILL) };
             let _ = child.wait();
             crate::sandbox::children::reaped(child.id());
-            while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
-                collect(&mut log, chunk);
-            }
+            take_rest(&rx, Duration::from_millis(100), |chunk| {
+                collect(&mut log, chunk)
+            });
             return Ok(Finished::TimedOut {
                 log: String::from_utf8_lossy(&log).into_owned(),
                 limit_s: limit.as_secs_f64(),
@@ -201,9 +201,9 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
         }
     };
     // The pipes close when the compiler and its children exit; take what is left.
-    while let Ok(chunk) = rx.recv_timeout(Duration::from_millis(500)) {
-        collect(&mut log, chunk);
-    }
+    take_rest(&rx, Duration::from_millis(500), |chunk| {
+        collect(&mut log, chunk)
+    });
     let words = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
         (None, Some(sig)) => format!("signal {sig}"),
@@ -215,6 +215,20 @@ pub fn run(invocation: &Invocation, limit: Duration) -> std::io::Result<Finished
         log: String::from_utf8_lossy(&log).into_owned(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Hands `take` what arrives on `rx` until its senders are gone (the pipes closed) or `grace` has passed, all
+/// told: a process the compiler left running outside its process group (`setsid`) may hold the pipes open and
+/// write to them without end.
+fn take_rest(rx: &Receiver<Vec<u8>>, grace: Duration, mut take: impl FnMut(Vec<u8>)) {
+    let until = Instant::now() + grace;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) if !left.is_zero() => take(chunk),
+            _ => break,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -352,6 +366,30 @@ mod tests {
                 println!("without Landlock ({why}), the compiler writes the open file");
                 assert_eq!(after, "before\nafter\n", "{log}");
             }
+        }
+    }
+
+    /// A process the compiler left running outside its process group (`setsid`) keeps the output pipes open and
+    /// may write to them without end: taking what is left after the compiler's end is bounded, so the judge goes
+    /// on, within the limit, whatever it does.
+    #[test]
+    fn output_of_a_process_left_behind_does_not_hold_the_judge() {
+        for script in [
+            "echo started; setsid sh -c 'while :; do echo spam; sleep 0.05; done' & exit 0",
+            "echo started; setsid sh -c 'while :; do echo spam; sleep 0.05; done' & sleep 30",
+            "echo started; setsid yes spam & exit 0",
+        ] {
+            let started = Instant::now();
+            let finished = run(&sh(script), Duration::from_secs(2)).unwrap();
+            let took = started.elapsed();
+            assert!(
+                took < Duration::from_secs(4),
+                "{script}: {took:?}, {finished:?}"
+            );
+            let log = match &finished {
+                Finished::Exited { log, .. } | Finished::TimedOut { log, .. } => log,
+            };
+            assert!(log.starts_with("started"), "{script}: {finished:?}");
         }
     }
 

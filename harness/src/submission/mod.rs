@@ -107,6 +107,23 @@ pub enum SubmissionError {
         /// The path given.
         path: PathBuf,
     },
+    /// The path exists but is no regular file (a directory, a FIFO, a device).
+    #[error("{path}: {what}, not a submission file")]
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is, in words (`a directory`).
+        what: &'static str,
+    },
+    /// The file's metadata could not be read (a directory on the way that may not be searched).
+    #[error("{path}: cannot read the submission file: {source}")]
+    Unreadable {
+        /// The path given.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The extension names no kind we know.
     #[error("{path}: unknown submission type; use a .c, .cpp (.cc, .cxx), .cu or .so file")]
     UnknownKind {
@@ -138,10 +155,25 @@ pub enum SubmissionError {
 impl Submission {
     /// Classifies `path`; `backend` is required for a `.so` and must agree with a source file's kind.
     pub fn new(path: &Path, backend: Option<Backend>) -> Result<Submission, SubmissionError> {
-        if !path.is_file() {
-            return Err(SubmissionError::Missing {
-                path: path.to_owned(),
-            });
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(meta) => {
+                return Err(SubmissionError::NotAFile {
+                    path: path.to_owned(),
+                    what: file_type_words(meta.file_type()),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SubmissionError::Missing {
+                    path: path.to_owned(),
+                });
+            }
+            Err(source) => {
+                return Err(SubmissionError::Unreadable {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         }
         let kind = SourceKind::from_path(path).ok_or_else(|| SubmissionError::UnknownKind {
             path: path.to_owned(),
@@ -170,11 +202,12 @@ impl Submission {
         })
     }
 
-    /// The name shown in tables and results: the file name.
+    /// The name shown in tables and results: the file name, on one line (a line break or another control
+    /// character in it escaped, `\n`, as in a case file's name).
     pub fn name(&self) -> String {
         self.path
             .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
+            .map(|n| crate::escape::one_line_name(&n.to_string_lossy()))
             .unwrap_or_else(|| self.path.display().to_string())
     }
 
@@ -326,6 +359,22 @@ impl Submission {
     }
 }
 
+/// A file type in a few words, for [`SubmissionError::NotAFile`].
+fn file_type_words(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
 /// Largest file a compiler may write, in bytes (`RLIMIT_FSIZE`): 1 GiB, far beyond any library a single source
 /// file builds into.
 pub const COMPILE_FILE_BYTES: u64 = 1 << 30;
@@ -377,7 +426,8 @@ struct Stage {
     origin: PathBuf,
     /// Where the copy is: the compiler's working directory.
     source_dir: PathBuf,
-    /// The source's file name, as the compiler is given it (its messages name it so).
+    /// The source's file name, as the compiler is given it (its messages name it so): as it is, or as
+    /// `./NAME` when it starts with `-`, which the compiler would read as an option (`-o.c` as `-o .c`).
     source: OsString,
     /// Where the compiler writes the library (`lib<stem>.so` at the top).
     output: PathBuf,
@@ -428,7 +478,7 @@ impl Stage {
             dir,
             origin,
             source_dir,
-            source: name,
+            source: as_operand(name),
             owner,
         })
     }
@@ -477,6 +527,17 @@ impl Stage {
             .and_then(|()| std::io::copy(&mut file, &mut copy))
             .map_err(copy_failed)?;
         Ok(library)
+    }
+}
+
+/// A file `name` in the working directory as a compiler's operand: `./NAME` when it starts with `-` (so that no
+/// compiler reads `-o.c` as `-o .c`), else as it is, so the compiler's messages name the file as its author did.
+fn as_operand(name: OsString) -> OsString {
+    use std::os::unix::ffi::OsStrExt;
+    if name.as_bytes().starts_with(b"-") {
+        Path::new(".").join(name).into_os_string()
+    } else {
+        name
     }
 }
 
@@ -727,6 +788,63 @@ mod tests {
         ));
     }
 
+    /// A file name with a line break or another control character in it is named on one line, with the character
+    /// escaped (`\n`), as a case file's is: tables and progress lines name a submission by its file name.
+    #[test]
+    fn a_name_is_one_line_of_text() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, shown) in [
+            ("a\nb.c", "a\\nb.c"),
+            ("tab\there.c", "tab\\there.c"),
+            ("esc\u{1b}[2J.c", "esc\\x1b[2J.c"),
+            ("a b;rm -rf.c", "a b;rm -rf.c"),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, "").unwrap();
+            assert_eq!(Submission::new(&path, None).unwrap().name(), shown);
+        }
+    }
+
+    /// A path that exists but is no file says what it is, not that there is no such file.
+    #[test]
+    fn a_path_that_is_not_a_file_says_what_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("folder.c");
+        std::fs::create_dir(&folder).unwrap();
+        let error = Submission::new(&folder, None).unwrap_err();
+        assert!(
+            matches!(error, SubmissionError::NotAFile { .. }),
+            "{error:?}"
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("{}: a directory, not a submission file", folder.display())
+        );
+        let fifo = dir.path().join("pipe.c");
+        let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        assert_eq!(
+            Submission::new(&fifo, None).unwrap_err().to_string(),
+            format!("{}: a FIFO, not a submission file", fifo.display())
+        );
+        let error = Submission::new(&dir.path().join("none.c"), None).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "{}: no such submission file",
+                dir.path().join("none.c").display()
+            )
+        );
+        // Through a link, the file it leads to.
+        let link = dir.path().join("link.c");
+        std::os::unix::fs::symlink(&folder, &link).unwrap();
+        assert!(matches!(
+            Submission::new(&link, None),
+            Err(SubmissionError::NotAFile { .. })
+        ));
+    }
+
     /// A header beside the source (`#include "../common/h.h"`) is found where its author put it, not beside the
     /// copy the compiler works on, where anyone could have placed one of that name (in `/tmp`, say).
     #[test]
@@ -774,6 +892,43 @@ mod tests {
         assert!(built.library.starts_with(&sandbox.workdir), "{built:?}");
         let meta = std::fs::metadata(&built.library).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o755);
+    }
+
+    /// A sandbox for the builds of these tests: workers as they would run from the command line.
+    fn test_sandbox(workspace: &crate::sandbox::Workspace) -> SandboxConfig {
+        let (user, _) = WorkerUser::automatic();
+        workspace.config(
+            crate::sandbox::WorkerCommand::judge_at("/nonexistent/judge"),
+            crate::sandbox::Limits::default(),
+            user,
+        )
+    }
+
+    /// A source in a directory every user may read, as a submission's would be.
+    fn source_named(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// A file name that reads as an option (`-o.c`, which `cc` took as `-o .c`, with no source left to compile)
+    /// is compiled as the source it is.
+    #[test]
+    fn a_source_named_like_an_option_is_compiled_as_a_source() {
+        let workspace = crate::sandbox::Workspace::create().unwrap();
+        let sandbox = test_sandbox(&workspace);
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["-o.c", "-shared.c", "--help.c"] {
+            let source = source_named(&dir, name, "void solve(void) {}\n");
+            let built = Submission::new(&source, None)
+                .unwrap()
+                .build(&sandbox, &CompileOptions::default())
+                .unwrap_or_else(|e| panic!("{name}: {e}: {:?}", e.log()));
+            assert!(built.library.is_file(), "{name}: {built:?}");
+            assert_eq!(built.name, name);
+        }
     }
 
     /// A compile's directory is its compiler's user's alone: no other user (a submission of another judge, whose
