@@ -159,6 +159,7 @@ impl Choice {
         });
         let why_not_own = match own {
             Ok(reserved) => {
+                crate::submission::remove_compiles_left_by(reserved.id());
                 return Choice {
                     user: WorkerUser::Switch {
                         uid: reserved.id(),

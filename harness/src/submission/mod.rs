@@ -382,6 +382,47 @@ pub const COMPILE_FILE_BYTES: u64 = 1 << 30;
 /// Default `RLIMIT_AS` of each compiler process, in MiB.
 pub const COMPILE_MEMORY_MIB: u64 = 8192;
 
+/// The prefix of every compile directory's name ([`Stage`]).
+const STAGE_PREFIX: &str = "judge-compile-";
+
+/// Removes the compile directories that judges killed before they could remove them (`SIGKILL`, a CI job's
+/// timeout) left to the worker user `uid`, wherever [`stage_base`] may have put them. The judge calls it once it
+/// holds `uid` alone: no living judge compiles as that user then, so whatever of that user's is there is left
+/// over, and this judge's submissions, running as the same user, could otherwise read a source compiled before.
+/// Returns how many were removed; one that cannot be removed is left as it is.
+pub fn remove_compiles_left_by(uid: u32) -> usize {
+    let mut bases = vec![
+        std::env::temp_dir(),
+        PathBuf::from("/tmp"),
+        PathBuf::from("/var/tmp"),
+    ];
+    bases.dedup();
+    remove_compiles_left_in(&bases, uid)
+}
+
+/// [`remove_compiles_left_by`] over the directories `bases`.
+fn remove_compiles_left_in(bases: &[PathBuf], uid: u32) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let mut removed = 0;
+    for base in bases {
+        let Ok(entries) = std::fs::read_dir(base) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let ours = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(STAGE_PREFIX)
+                && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+            if ours && std::fs::remove_dir_all(&path).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 /// Where to make the compile directory for a compiler running as `ids`: the judge's temporary directory `temp`
 /// when that user can reach it, else the first of `/tmp` and `/var/tmp` it can reach (a `TMPDIR` under `/root`
 /// is the judge's alone), else `temp` anyway (the compile then fails, naming the path).
@@ -444,7 +485,7 @@ impl Stage {
         // list it or reach the copy of the source inside, so no other user's process, a submission of another
         // judge among them, can read a compile while it runs.
         let dir = tempfile::Builder::new()
-            .prefix("judge-compile-")
+            .prefix(STAGE_PREFIX)
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(stage_base(&std::env::temp_dir(), owner))?;
         let name = source
@@ -747,6 +788,30 @@ pub fn first_error_line(log: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A compile directory that a killed judge left to a worker user is removed by the next judge that takes that
+    /// user; other users' directories and other names stay.
+    #[test]
+    fn compiles_left_by_a_killed_judge_are_removed_for_their_user_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let base = tempfile::tempdir().unwrap();
+        let me = std::fs::metadata(base.path()).unwrap().uid();
+        let left = base.path().join(format!("{STAGE_PREFIX}AbC123"));
+        std::fs::create_dir_all(left.join("src/tmp/w")).unwrap();
+        std::fs::write(left.join("src/tmp/w/mine.c"), "void solve(void) {}").unwrap();
+        let other_name = base.path().join("judge-work-AbC123");
+        std::fs::create_dir(&other_name).unwrap();
+        let file = base.path().join(format!("{STAGE_PREFIX}file"));
+        std::fs::write(&file, "").unwrap();
+        // Another user's: nothing of it is touched.
+        assert_eq!(
+            remove_compiles_left_in(&[base.path().to_owned()], me + 1),
+            0
+        );
+        assert!(left.exists());
+        assert_eq!(remove_compiles_left_in(&[base.path().to_owned()], me), 1);
+        assert!(!left.exists() && other_name.exists() && file.exists());
+    }
 
     #[test]
     fn kinds_come_from_extensions_and_backends_must_agree() {
