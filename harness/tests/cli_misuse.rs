@@ -379,6 +379,9 @@ fn a_compiler_that_cannot_run_is_status_6_and_cc_must_be_one_program() {
     expect(&out, 6, "could not run the compiler '/nonexistent/cc'");
     let out = judge_command(&args).env("CC", "cc -Wall").output().unwrap();
     expect(&out, 2, "$CC is 'cc -Wall': it must name one program");
+    // An empty `CC=` counts as unset, as it does for `make`: the default compiler builds the submission.
+    let out = judge_command(&args).env("CC", "").output().unwrap();
+    expect(&out, 0, "1 pass");
 }
 
 /// A CI job's secrets are in the judge's environment; submitted code sees only the variables that configure the

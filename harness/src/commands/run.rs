@@ -443,7 +443,7 @@ pub(super) fn check_compiler_variable(kind: SourceKind) -> Result<(), CommandErr
     let Some(var) = kind.compiler_variable() else {
         return Ok(());
     };
-    let Some(value) = std::env::var_os(var) else {
+    let Some(value) = crate::submission::compiler_from_env(kind) else {
         return Ok(());
     };
     let text = value.to_string_lossy();

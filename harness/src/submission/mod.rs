@@ -617,9 +617,12 @@ impl Default for CompileOptions {
     }
 }
 
-/// The compiler of `kind` that its environment variable names, when set.
-fn compiler_from_env(kind: SourceKind) -> Option<OsString> {
-    kind.compiler_variable().and_then(std::env::var_os)
+/// The compiler of `kind` that its environment variable names, when set and not empty (`CC=` counts as unset,
+/// as it does for `make`).
+pub(crate) fn compiler_from_env(kind: SourceKind) -> Option<OsString> {
+    kind.compiler_variable()
+        .and_then(std::env::var_os)
+        .filter(|value| !value.is_empty())
 }
 
 /// A successful compile: the command and what the compiler said (warnings).
