@@ -43,9 +43,7 @@ pub fn write_stdout(args: fmt::Arguments<'_>) {
     }
     let text = args.to_string();
     if STDOUT_CARRIES_A_FILE.load(Ordering::Relaxed) {
-        let _ = io::stderr()
-            .lock()
-            .write_all(escape::for_terminal(&text).as_bytes());
+        write_stderr(&text);
         return;
     }
     let mut stdout = io::stdout().lock();
@@ -64,10 +62,15 @@ pub fn write_stdout(args: fmt::Arguments<'_>) {
 /// escapes ([`escape::for_terminal`]): some of what the judge says there (compiler output, file names, the
 /// reasons of failures) comes from submitted code.
 pub fn write_stderr_line(args: fmt::Arguments<'_>) {
-    let text = format!("{args}\n");
+    write_stderr(&format!("{args}\n"));
+}
+
+/// Writes `text` to stderr with control characters written as visible escapes; a failed write is dropped (there
+/// is nowhere left to say it).
+fn write_stderr(text: &str) {
     let _ = io::stderr()
         .lock()
-        .write_all(escape::for_terminal(&text).as_bytes());
+        .write_all(escape::for_terminal(text).as_bytes());
 }
 
 /// `eprintln!` through [`write_stderr_line`]: control characters shown, not obeyed.

@@ -396,6 +396,8 @@ pub fn remove_compiles_left_by(uid: u32) -> usize {
         PathBuf::from("/tmp"),
         PathBuf::from("/var/tmp"),
     ];
+    // `TMPDIR` may be either of the others: each directory is searched once.
+    bases.sort();
     bases.dedup();
     remove_compiles_left_in(&bases, uid)
 }
